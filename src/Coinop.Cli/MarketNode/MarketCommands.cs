@@ -1,0 +1,95 @@
+using System.CommandLine;
+using System.Security.Cryptography;
+using Coinop.Cli.Shared;
+using Coinop.Core.Identity;
+using Coinop.Market.Hosting;
+using Coinop.Storage;
+using Coinop.Storage.Providers;
+using Microsoft.Extensions.Hosting;
+
+namespace Coinop.Cli.MarketNode;
+
+/// <summary><c>coinop market</c>: run a market node, and its operator subcommands.</summary>
+public static class MarketCommands
+{
+    public static Command Create()
+    {
+        var urls = new Option<string>("--urls") { Description = "Addresses to listen on (';'-separated)", DefaultValueFactory = _ => "http://127.0.0.1:3338" };
+        var data = CliOptions.Data(".coinop/market", "Market data directory (SQLite store, mint keys, admin token)");
+        var enrollment = new Option<EnrollmentMode>("--enrollment") { Description = "How new providers join: open, or code (needs an enrollment code)", DefaultValueFactory = _ => EnrollmentMode.Open };
+        var free = new Option<bool>("--free") { Description = "Serve without payment" };
+        var feePercent = new Option<double>("--fee-percent") { Description = "The market's share of each paid job, in percent", DefaultValueFactory = _ => 10 };
+        var acceptMint = new Option<string[]>("--accept-mint") { Description = "Also accept ecash from this Cashu mint (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var lightning = new Option<string>("--lightning") { Description = "Lightning backend of the mint (fake marks invoices paid at once)", DefaultValueFactory = _ => "fake" };
+        var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string; several market nodes can share it" };
+        var publicUrl = new Option<string?>("--public-url") { Description = "The URL consumers and providers use, if not the first of --urls" };
+        var hbMin = new Option<double>("--heartbeat-min-ttl") { Description = "Shortest heartbeat TTL in seconds", DefaultValueFactory = _ => 10 };
+        var hbGrace = new Option<double>("--heartbeat-grace") { Description = "Extra seconds after a TTL before a provider is silent", DefaultValueFactory = _ => 10 };
+        var suspect = new Option<double>("--suspect-after") { Description = "Seconds of silence before a workload is suspect", DefaultValueFactory = _ => 120 };
+        var evict = new Option<double>("--evict-after") { Description = "Seconds of silence before a workload is evicted", DefaultValueFactory = _ => 300 };
+
+        var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
+        {
+            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new MarketOptions
+            {
+                Urls = parse.GetValue(urls)!,
+                DataDir = parse.GetValue(data)!,
+                Enrollment = parse.GetValue(enrollment),
+                Free = parse.GetValue(free),
+                FeePercent = parse.GetValue(feePercent),
+                AcceptMints = [.. parse.GetValue(acceptMint) ?? []],
+                Lightning = parse.GetValue(lightning)!,
+                Postgres = parse.GetValue(postgres),
+                PublicUrl = parse.GetValue(publicUrl),
+                HeartbeatMinTtl = parse.GetValue(hbMin),
+                HeartbeatGrace = parse.GetValue(hbGrace),
+                SuspectAfter = parse.GetValue(suspect),
+                EvictAfter = parse.GetValue(evict),
+            };
+            await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
+            await app.StartAsync(ct);
+            Console.WriteLine($"coinop market listening on {string.Join(", ", app.Urls)} ({(options.Free ? "free" : "paid")}, enrollment {options.Enrollment.ToString().ToLowerInvariant()})");
+            await app.WaitForShutdownAsync(ct);
+            return 0;
+        });
+
+        command.Subcommands.Add(CreateEnrollCode());
+        return command;
+    }
+
+    private static Command CreateEnrollCode()
+    {
+        var data = CliOptions.Data(".coinop/market", "Market data directory");
+        var uses = new Option<int>("--uses") { Description = "How many providers may enroll with the code", DefaultValueFactory = _ => 1 };
+        var validFor = CliOptions.Duration("--valid-for", "How long the code stays valid; default 24h");
+        var command = new Command("enroll-code", "Create an enrollment code for a market started with --enrollment code") { data, uses, validFor };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (parse.GetValue(uses) < 1)
+            {
+                throw new CliException("--uses must be at least 1", 2);
+            }
+
+            var dir = parse.GetValue(data)!;
+            var dbPath = Path.Combine(dir, "market.db");
+            if (!File.Exists(dbPath))
+            {
+                throw new CliException($"no market store at {dbPath}: start the market with --data {dir} first");
+            }
+
+            await using var database = Database.Sqlite(dbPath);
+            await Migrator.MigrateAsync(database, ct);
+            var now = TimeProvider.System.GetUtcNow();
+            var code = "COINOP-" + Base32.EncodeLower(RandomNumberGenerator.GetBytes(10)).ToUpperInvariant();
+            var record = new EnrollmentCodeRecord(code, parse.GetValue(uses), 0, now, now + (parse.GetValue(validFor) ?? TimeSpan.FromHours(24)));
+            await new ProviderRegistryStore(database).CreateEnrollmentCodeAsync(record, ct);
+            Console.WriteLine(code);
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,20 @@
+using System.CommandLine;
+using Coinop.Cli.Chat;
+using Coinop.Cli.MarketNode;
+using Coinop.Cli.ProviderAgent;
+using Coinop.Cli.Shared;
+using Coinop.Cli.Simulator;
+using Coinop.Cli.Up;
+using Coinop.Cli.Wallet;
+using Coinop.Cli.Workloads;
+
+var root = new RootCommand("Coinop: a pay-per-use compute market. Consumers pay per request with Cashu ecash; providers earn for every job they serve.");
+root.Subcommands.Add(UpCommand.Create());
+root.Subcommands.Add(MarketCommands.Create());
+root.Subcommands.Add(ProviderCommands.Create());
+root.Subcommands.Add(SimBackendCommand.Create());
+root.Subcommands.Add(ChatCommands.CreateChat());
+root.Subcommands.Add(ChatCommands.CreateProviders());
+root.Subcommands.Add(WalletCommands.Create());
+root.Subcommands.Add(WorkloadCommands.Create());
+return await CommandRunner.RunAsync(root, args);

@@ -1,0 +1,83 @@
+using System.ComponentModel.DataAnnotations;
+using Coinop.Market.Gateway;
+using Coinop.Market.Inference;
+using Coinop.Market.Mint;
+using Coinop.Market.Payments;
+using Coinop.Market.Workloads;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace Coinop.Market.Hosting;
+
+/// <summary>
+/// Builds a market node: one ASP.NET Core application whose features (gateway, inference, mint, payments,
+/// workloads) each register their services and endpoints. Tests build it the same way on port 0.
+/// </summary>
+public static class MarketHost
+{
+    /// <summary>Validates options the way the host will, so the CLI can report a bad flag in one line.</summary>
+    public static void Validate(MarketOptions options)
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
+        {
+            throw new OptionsValidationException(nameof(MarketOptions), typeof(MarketOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
+        }
+    }
+
+    public static WebApplication Build(MarketOptions options, Action<WebApplicationBuilder>? configure = null)
+    {
+        Validate(options);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            k.AddServerHeader = false;
+        });
+        builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(15));
+
+        builder.Services.AddSingleton(options);
+        builder.Services.AddOptions<MarketOptions>()
+            .Configure(o => Copy(options, o))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddMarketStore(options);
+        builder.Services.AddProviderGateway();
+        builder.Services.AddInference();
+        builder.Services.AddMint();
+        builder.Services.AddPayments();
+        builder.Services.AddWorkloads();
+
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
+        app.MapGet("/healthz", () => Results.Json(new { status = "ok" }));
+        app.MapProviderGateway();
+        app.MapInference();
+        app.MapMint();
+        app.MapPayments();
+        app.MapWorkloads();
+        return app;
+    }
+
+    /// <summary>The first address Kestrel bound (useful with port 0).</summary>
+    public static string BoundAddress(this WebApplication app) =>
+        app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
+
+    private static void Copy(MarketOptions from, MarketOptions to)
+    {
+        foreach (var p in typeof(MarketOptions).GetProperties().Where(p => p.CanWrite))
+        {
+            p.SetValue(to, p.GetValue(from));
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Coinop.Market.Hosting;
+
+/// <summary>How new providers may join.</summary>
+public enum EnrollmentMode
+{
+    Open,
+    Code,
+}
+
+/// <summary>Settings of one market node, validated at start.</summary>
+public sealed class MarketOptions : IValidatableObject
+{
+    /// <summary>Addresses Kestrel listens on, e.g. <c>http://127.0.0.1:3338</c>.</summary>
+    [Required]
+    public string Urls { get; set; } = "http://127.0.0.1:3338";
+
+    /// <summary>The market's data directory (SQLite database, mint seed, admin token).</summary>
+    [Required]
+    public string DataDir { get; set; } = ".coinop/market";
+
+    /// <summary>A PostgreSQL connection string; when set the store lives there instead of SQLite.</summary>
+    public string? Postgres { get; set; }
+
+    public EnrollmentMode Enrollment { get; set; } = EnrollmentMode.Open;
+
+    /// <summary>Serve without payment.</summary>
+    public bool Free { get; set; }
+
+    /// <summary>The market's share of every paid job, in percent.</summary>
+    [Range(0, 100)]
+    public double FeePercent { get; set; } = 10;
+
+    /// <summary>Other Cashu mints whose tokens the market accepts (it always accepts its own).</summary>
+    public List<string> AcceptMints { get; set; } = [];
+
+    /// <summary>The Lightning backend of the mint: <c>fake</c> marks quotes paid at once.</summary>
+    public string Lightning { get; set; } = "fake";
+
+    /// <summary>The public base URL consumers and providers use; defaults to the first of <see cref="Urls"/>.</summary>
+    public string? PublicUrl { get; set; }
+
+    /// <summary>Largest accepted request body.</summary>
+    [Range(1024, 256L * 1024 * 1024)]
+    public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>Deadline of an inference request when the consumer names none.</summary>
+    [Range(1, 86_400)]
+    public int RequestTimeoutSeconds { get; set; } = 600;
+
+    // Heartbeats (seconds), after Nomad's defaults.
+    [Range(0.1, 86_400)]
+    public double HeartbeatMinTtl { get; set; } = 10;
+
+    [Range(0.1, 86_400)]
+    public double HeartbeatMaxTtl { get; set; } = 600;
+
+    [Range(0, 1_000_000)]
+    public double MaxHeartbeatsPerSecond { get; set; } = 50;
+
+    [Range(0, 86_400)]
+    public double HeartbeatGrace { get; set; } = 10;
+
+    [Range(0, 86_400)]
+    public double FailoverTtl { get; set; } = 300;
+
+    // Workloads (seconds).
+    [Range(0, 86_400)]
+    public double SuspectAfter { get; set; } = 120;
+
+    [Range(0, 86_400)]
+    public double EvictAfter { get; set; } = 300;
+
+    public string EffectivePublicUrl => (PublicUrl ?? Urls.Split(';', StringSplitOptions.RemoveEmptyEntries)[0]).TrimEnd('/');
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (HeartbeatMinTtl > HeartbeatMaxTtl)
+        {
+            yield return new ValidationResult("heartbeat min TTL must not exceed the max TTL", [nameof(HeartbeatMinTtl)]);
+        }
+
+        if (SuspectAfter > EvictAfter)
+        {
+            yield return new ValidationResult("--suspect-after must not exceed --evict-after", [nameof(SuspectAfter)]);
+        }
+
+        foreach (var mint in AcceptMints)
+        {
+            if (!Uri.TryCreate(mint, UriKind.Absolute, out var u) || (u.Scheme != "http" && u.Scheme != "https"))
+            {
+                yield return new ValidationResult($"--accept-mint '{mint}' is not an http(s) URL", [nameof(AcceptMints)]);
+            }
+        }
+
+        if (Lightning != "fake")
+        {
+            yield return new ValidationResult($"--lightning '{Lightning}' is not available; use 'fake'", [nameof(Lightning)]);
+        }
+    }
+}

@@ -1,0 +1,35 @@
+using Coinop.Storage;
+using Coinop.Storage.Meta;
+using Coinop.Storage.Providers;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace Coinop.Market.Hosting;
+
+public static class StoreSetup
+{
+    /// <summary>The store: SQLite in the data dir unless a PostgreSQL connection string is given.</summary>
+    public static IServiceCollection AddMarketStore(this IServiceCollection services, MarketOptions options)
+    {
+        services.AddSingleton(_ => options.Postgres is { Length: > 0 } pg
+            ? Database.Postgres(pg)
+            : Database.Sqlite(Path.Combine(options.DataDir, "market.db")));
+        services.AddSingleton<IMarketMetaStore, MarketMetaStore>();
+        services.AddSingleton<IProviderRegistryStore, ProviderRegistryStore>();
+        services.AddSingleton<MarketIdentity>();
+        services.AddHostedService<StoreMigrationService>();
+        return services;
+    }
+}
+
+/// <summary>Brings the schema up to date before anything else starts.</summary>
+internal sealed class StoreMigrationService(Database database, MarketIdentity identity) : IHostedService
+{
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await Migrator.MigrateAsync(database, cancellationToken);
+        await identity.LoadAsync(cancellationToken);
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,165 @@
+using System.Data;
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace Coinop.Storage;
+
+/// <summary>The SQL dialects the store speaks. Most statements are shared; DDL and a few queries differ.</summary>
+public enum SqlDialect
+{
+    Sqlite,
+    Postgres,
+}
+
+/// <summary>
+/// The market's database: opens connections, runs write transactions with retry on contention, applies
+/// migrations. SQLite (WAL) is the embedded default; PostgreSQL lets several market nodes share one store.
+/// Every invariant that guards money or work lives in the schema (unique keys, conditional updates with
+/// fencing tokens), never only in process memory, so it holds across market nodes too.
+/// </summary>
+public sealed class Database : IAsyncDisposable
+{
+    private readonly string _connectionString;
+    private readonly NpgsqlDataSource? _postgres;
+
+    private Database(SqlDialect dialect, string connectionString, NpgsqlDataSource? postgres)
+    {
+        Dialect = dialect;
+        _connectionString = connectionString;
+        _postgres = postgres;
+    }
+
+    public SqlDialect Dialect { get; }
+
+    /// <summary>Describes the store for logs and health output, without secrets.</summary>
+    public string Description { get; private init; } = "";
+
+    /// <summary>A SQLite database file (created if missing) in WAL mode.</summary>
+    public static Database Sqlite(string path)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var builder = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = true,
+            DefaultTimeout = 30,
+        };
+        return new Database(SqlDialect.Sqlite, builder.ToString(), null) { Description = "sqlite:" + full };
+    }
+
+    /// <summary>A PostgreSQL database shared by market nodes.</summary>
+    public static Database Postgres(string connectionString)
+    {
+        var source = NpgsqlDataSource.Create(connectionString);
+        var b = new NpgsqlConnectionStringBuilder(connectionString);
+        return new Database(SqlDialect.Postgres, connectionString, source)
+        {
+            Description = $"postgres:{b.Host}:{b.Port}/{b.Database}",
+        };
+    }
+
+    /// <summary>Opens a connection ready for use (SQLite pragmas applied).</summary>
+    public async ValueTask<DbConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        if (_postgres is not null)
+        {
+            return await _postgres.OpenConnectionAsync(cancellationToken);
+        }
+
+        var connection = new SqliteConnection(_connectionString);
+        await connection.OpenAsync(cancellationToken);
+        await using var pragma = connection.CreateCommand();
+        // NORMAL is durable across process crashes in WAL mode (a kill -9 loses nothing committed);
+        // busy_timeout lets concurrent writers queue instead of failing.
+        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+        await pragma.ExecuteNonQueryAsync(cancellationToken);
+        return connection;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in one write transaction and commits it. SQLite takes the write lock at the
+    /// start (BEGIN IMMEDIATE) so read-then-write never deadlocks; PostgreSQL runs READ COMMITTED and relies on
+    /// conditional updates and unique keys. Serialization failures and deadlocks are retried a few times.
+    /// </summary>
+    public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            await using var connection = await OpenAsync(cancellationToken);
+            await using var transaction = await connection.BeginTransactionAsync(
+                Dialect == SqlDialect.Sqlite ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted, cancellationToken);
+            try
+            {
+                var result = await work(connection, transaction);
+                await transaction.CommitAsync(cancellationToken);
+                return result;
+            }
+            catch (Exception ex) when (attempt < 5 && IsTransient(ex))
+            {
+                await SafeRollbackAsync(transaction);
+                await Task.Delay(TimeSpan.FromMilliseconds(5 * attempt * attempt), cancellationToken);
+            }
+            catch
+            {
+                await SafeRollbackAsync(transaction);
+                throw;
+            }
+        }
+    }
+
+    public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken cancellationToken) =>
+        WriteAsync<bool>(async (c, t) =>
+        {
+            await work(c, t);
+            return true;
+        }, cancellationToken);
+
+    /// <summary>Runs a read on a pooled connection.</summary>
+    public async Task<T> ReadAsync<T>(Func<DbConnection, Task<T>> read, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        return await read(connection);
+    }
+
+    /// <summary>True when <paramref name="ex"/> is a unique-key violation (a second spend, a duplicate id).</summary>
+    public static bool IsUniqueViolation(Exception ex) => ex switch
+    {
+        SqliteException s => s.SqliteErrorCode == 19 && s.SqliteExtendedErrorCode is 2067 or 1555,
+        PostgresException p => p.SqlState == PostgresErrorCodes.UniqueViolation,
+        _ => false,
+    };
+
+    private static bool IsTransient(Exception ex) => ex switch
+    {
+        SqliteException s => s.SqliteErrorCode is 5 or 6, // BUSY, LOCKED
+        PostgresException p => p.SqlState is PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected,
+        _ => false,
+    };
+
+    private static async Task SafeRollbackAsync(DbTransaction transaction)
+    {
+        try
+        {
+            await transaction.RollbackAsync(CancellationToken.None);
+        }
+        catch (Exception)
+        {
+            // The connection may already be broken; the transaction is gone either way.
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync();
+        }
+        else
+        {
+            SqliteConnection.ClearAllPools();
+        }
+    }
+}
