@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+
+// Usage: Coinop.LoadTest --url URL [--label NAME] [--rate 1000] [--seconds 20] [--warmup 5] [--model sim-small]
+//        [--stream] [--max-tokens 16] [--pids 123,456] [--header "K: V"]... [--json out.json]
+// Sends chat completions at a fixed rate (open loop: a slow response never delays the next send, so latency is
+// measured from the scheduled send time and queueing shows up instead of hiding) and reports percentiles, errors and
+// the CPU the given processes used per request.
+var opts = Args.Parse(args);
+var handler = new SocketsHttpHandler
+{
+    MaxConnectionsPerServer = 2048,
+    PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
+    AutomaticDecompression = DecompressionMethods.None,
+    UseProxy = false,
+};
+using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
+var body = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Dictionary<string, object>
+{
+    ["model"] = opts.Model,
+    ["messages"] = new[] { new { role = "user", content = "Say something short." } },
+    ["max_tokens"] = opts.MaxTokens,
+    ["stream"] = opts.Stream,
+}));
+var url = opts.Url.TrimEnd('/') + "/v1/chat/completions";
+
+async Task<(long Ticks, bool Ok)> OneAsync(long scheduled)
+{
+    using var request = new HttpRequestMessage(HttpMethod.Post, url) { Content = new ByteArrayContent(body) };
+    request.Content.Headers.ContentType = new("application/json");
+    foreach (var (k, v) in opts.Headers)
+    {
+        request.Headers.TryAddWithoutValidation(k, v);
+    }
+
+    try
+    {
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await using var stream = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[8192];
+        while (await stream.ReadAsync(buffer) > 0)
+        {
+        }
+
+        return (Stopwatch.GetTimestamp() - scheduled, response.IsSuccessStatusCode);
+    }
+    catch (Exception)
+    {
+        return (Stopwatch.GetTimestamp() - scheduled, false);
+    }
+}
+
+async Task<List<(long Ticks, bool Ok)>> RunAsync(double seconds)
+{
+    var count = (int)(opts.Rate * seconds);
+    var interval = Stopwatch.Frequency / opts.Rate;
+    var tasks = new Task<(long, bool)>[count];
+    var start = Stopwatch.GetTimestamp();
+    for (var i = 0; i < count; i++)
+    {
+        var due = start + (long)(i * interval);
+        while (Stopwatch.GetTimestamp() < due)
+        {
+            var remainingMs = (due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency;
+            if (remainingMs > 2)
+            {
+                Thread.Sleep(1);
+            }
+            else
+            {
+                Thread.Yield();
+            }
+        }
+
+        tasks[i] = Task.Run(() => OneAsync(due));
+    }
+
+    return [.. await Task.WhenAll(tasks)];
+}
+
+await RunAsync(opts.Warmup);
+var cpuBefore = opts.Pids.ToDictionary(p => p, ProcessCpu.Seconds);
+var wall = Stopwatch.StartNew();
+var results = await RunAsync(opts.Seconds);
+wall.Stop();
+var cpuAfter = opts.Pids.ToDictionary(p => p, ProcessCpu.Seconds);
+
+var ok = results.Where(r => r.Ok).Select(r => r.Ticks * 1000.0 / Stopwatch.Frequency).Order().ToArray();
+double P(double q) => ok.Length == 0 ? double.NaN : ok[Math.Min(ok.Length - 1, (int)Math.Ceiling(q * ok.Length) - 1)];
+var report = new Dictionary<string, object>
+{
+    ["label"] = opts.Label,
+    ["url"] = opts.Url,
+    ["rate"] = opts.Rate,
+    ["seconds"] = opts.Seconds,
+    ["requests"] = results.Count,
+    ["errors"] = results.Count(r => !r.Ok),
+    ["achieved_rps"] = Math.Round(results.Count / wall.Elapsed.TotalSeconds, 1),
+    ["p50_ms"] = Math.Round(P(0.50), 3),
+    ["p90_ms"] = Math.Round(P(0.90), 3),
+    ["p99_ms"] = Math.Round(P(0.99), 3),
+    ["max_ms"] = Math.Round(ok.Length == 0 ? double.NaN : ok[^1], 3),
+    ["cpu_ms_per_request"] = opts.Pids.ToDictionary(
+        p => p.ToString(CultureInfo.InvariantCulture),
+        p => Math.Round((cpuAfter[p] - cpuBefore[p]) * 1000 / Math.Max(1, results.Count), 4)),
+};
+var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
+Console.WriteLine(json);
+if (opts.JsonOut is { } path)
+{
+    await File.WriteAllTextAsync(path, json);
+}
+
+return report["errors"] is int e && e > results.Count / 100 ? 1 : 0;
+
+internal sealed record Args(string Url, string Label, double Rate, double Seconds, double Warmup, string Model, bool Stream,
+    int MaxTokens, int[] Pids, List<(string, string)> Headers, string? JsonOut)
+{
+    public static Args Parse(string[] args)
+    {
+        string Get(string name, string fallback)
+        {
+            var i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? args[i + 1] : fallback;
+        }
+
+        var headers = new List<(string, string)>();
+        for (var i = 0; i < args.Length - 1; i++)
+        {
+            if (args[i] == "--header" && args[i + 1].Split(':', 2) is [var k, var v])
+            {
+                headers.Add((k.Trim(), v.Trim()));
+            }
+        }
+
+        var inv = CultureInfo.InvariantCulture;
+        return new Args(
+            Get("--url", "http://127.0.0.1:3338"),
+            Get("--label", "run"),
+            double.Parse(Get("--rate", "1000"), inv),
+            double.Parse(Get("--seconds", "20"), inv),
+            double.Parse(Get("--warmup", "5"), inv),
+            Get("--model", "sim-small"),
+            args.Contains("--stream"),
+            int.Parse(Get("--max-tokens", "16"), inv),
+            [.. Get("--pids", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, inv))],
+            headers,
+            Get("--json", "") is { Length: > 0 } j ? j : null);
+    }
+}
+
+internal static class ProcessCpu
+{
+    // utime + stime from /proc/<pid>/stat, in seconds (clock ticks are 100 Hz on Linux).
+    public static double Seconds(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+    }
+}
