@@ -35,6 +35,9 @@ public sealed class FakeMarket : IAsyncDisposable
     /// <summary>When set, authentication is refused with this reason.</summary>
     public string? RefuseWith { get; set; }
 
+    /// <summary>When true the market closes new connections with 1001 drain:deploy before the challenge (a deploy).</summary>
+    public bool DeployCloseBeforeAuth { get; set; }
+
     public string Url { get; private set; } = "";
 
     public ChannelReader<MarketConnection> Connections => _connections.Reader;
@@ -180,6 +183,14 @@ public sealed class MarketConnection
         var buffer = new byte[1 << 20];
         try
         {
+            if (_market.DeployCloseBeforeAuth)
+            {
+                await connections.WriteAsync(this, aborted);
+                await CloseAsync((WebSocketCloseStatus)CloseCodes.GoingAway, CloseCodes.DrainDeploy);
+                await DrainUntilClosedAsync(buffer, aborted);
+                return;
+            }
+
             await SendAsync(new AuthChallenge(Convert.ToBase64String(Nonce), _market.MarketId, ProviderAuth.ProtocolVersion));
             var (type, length) = await ReceiveAsync(buffer, aborted);
             Auth = type == WebSocketMessageType.Text ? ProtocolJson.TryDeserialize(buffer.AsSpan(0, length)) as AuthResponse : null;

@@ -5,7 +5,6 @@ using NSec.Cryptography;
 
 namespace Coinop.Provider.Tests.Units;
 
-[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public class ProviderIdentityTests
 {
     [Fact]
