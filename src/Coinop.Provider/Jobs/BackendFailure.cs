@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
 using Coinop.Core.Protocol;
@@ -30,10 +29,9 @@ public static class BackendFailure
     /// <summary>The call failed at the transport: the backend could not be reached or broke the connection.</summary>
     public static string CodeFor(Exception ex) => ex switch
     {
-        HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.SecureConnectionError or HttpRequestError.ProxyTunnelError } => JobErrorCodes.BackendUnreachable,
-        HttpRequestException { InnerException: SocketException } => JobErrorCodes.BackendUnreachable,
-        HttpRequestException { HttpRequestError: HttpRequestError.ResponseEnded or HttpRequestError.InvalidResponse } => JobErrorCodes.BackendUnreachable,
-        HttpIOException or IOException => JobErrorCodes.BackendUnreachable,
+        // Transport failures: refused, reset, closed without (or in the middle of) an answer.
+        HttpRequestException { HttpRequestError: HttpRequestError.ConfigurationLimitExceeded } => JobErrorCodes.Internal,
+        HttpRequestException or IOException => JobErrorCodes.BackendUnreachable,
         TimeoutException => JobErrorCodes.BackendTimeout,
 
         // SocketsHttpHandler reports a connect timeout as a cancellation caused by a TimeoutException.

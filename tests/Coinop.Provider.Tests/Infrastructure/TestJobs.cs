@@ -15,7 +15,7 @@ public static class Backend
 }
 
 /// <summary>Builds job messages the way the market sends them.</summary>
-public static class Jobs
+public static class TestJobs
 {
     public static JsonElement ChatRequest(string prompt, bool stream, string model = "sim-small") =>
         JsonSerializer.SerializeToElement(new Dictionary<string, object?>
