@@ -19,7 +19,7 @@ public static class SimBackendCommand
         var command = new Command(
             "sim-backend",
             "Run the built-in inference simulator: deterministic text (not a real model) behind OpenAI- and Ollama-compatible APIs.\n" +
-            "Fault injection for tests, written anywhere in the prompt: " + SimDirectives.Help)
+            "Fault injection for tests, written anywhere in a prompt:\n" + SimDirectives.Help)
         {
             urls, model, latency, tokensPerSecond, contextWindow,
         };

@@ -13,9 +13,13 @@ public readonly record struct SimDirectives(int? Status, bool Hang, int? DropAft
 
     /// <summary>Help text listing every directive (the CLI's --help and docs/operations.md say the same).</summary>
     public const string Help =
-        "[[sim:status=N]] answer HTTP N (400-599) before any byte; [[sim:hang]] never answer; " +
-        "[[sim:drop-after=N]] close the connection after N SSE events (N bytes when not streaming); " +
-        "[[sim:tokens=N]] produce exactly N output tokens (max_tokens still caps); [[sim:slow=MS]] wait MS ms per token";
+        "  [[sim:status=N]]      answer HTTP N (400-599) with an OpenAI error body, before any output byte\n" +
+        "  [[sim:hang]]          never answer (the client or its deadline gives up)\n" +
+        "  [[sim:drop-after=N]]  close the connection after N SSE events (after N body bytes when not streaming)\n" +
+        "  [[sim:tokens=N]]      answer with exactly N tokens (max_tokens still caps it)\n" +
+        "  [[sim:slow=MS]]       wait MS milliseconds per token (overrides --tokens-per-second)";
+
+    private const string Known = "status=N, hang, drop-after=N, tokens=N, slow=MS";
 
     public static bool TryParse(string text, out SimDirectives directives, out string? error)
     {
@@ -67,7 +71,7 @@ public readonly record struct SimDirectives(int? Status, bool Hang, int? DropAft
                 d = d with { SlowMs = slow };
                 return true;
             default:
-                error = $"unknown or invalid simulator directive '[[sim:{name}{(value.IsEmpty ? "" : "=" + value.ToString())}]]'; known: {Help}";
+                error = $"unknown or invalid simulator directive '[[sim:{name}{(value.IsEmpty ? "" : "=" + value.ToString())}]]'; known: {Known}";
                 return false;
         }
     }
