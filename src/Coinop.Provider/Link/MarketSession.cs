@@ -131,12 +131,11 @@ internal sealed class MarketSession : IDisposable
         }
     }
 
-    public void Dispose()
-    {
-        _socket.Dispose();
-        _end.Dispose();
-        _capabilitiesGate.Dispose();
-    }
+    /// <summary>
+    /// Disposes the socket. The end token and the capabilities gate are left to the collector: a capabilities
+    /// update started just before the end may still touch them, and neither holds a timer or a handle.
+    /// </summary>
+    public void Dispose() => _socket.Dispose();
 
     /// <returns>null when authenticated; otherwise why not.</returns>
     private async Task<SessionOutcome?> HandshakeAsync(CancellationToken ct)

@@ -45,8 +45,10 @@ public class DrainTests
         Assert.Equal(WebSocketCloseStatus.NormalClosure, (await rig.Link.Closed).Status);
     }
 
-    [Fact]
-    public async Task Sigterm_drains_the_cli_agent_which_then_exits_0()
+    [Theory]
+    [InlineData("SIGTERM")]
+    [InlineData("Ctrl-C")]
+    public async Task A_signal_drains_the_cli_agent_which_then_exits_0(string signal)
     {
         await using var sim = await SimServer.StartAsync(o => o.TokensPerSecond = 50);
         await using var market = await FakeMarket.StartAsync();
@@ -57,7 +59,15 @@ public class DrainTests
         var running = await link.SendJobAsync(TestJobs.Chat("[[sim:tokens=50]]"));
         await running.WaitForBytesAsync(1);
 
-        agent.Terminate();
+        if (signal == "SIGTERM")
+        {
+            agent.Terminate();
+        }
+        else
+        {
+            agent.Interrupt();
+        }
+
         await link.NextAsync<DrainNotice>();
         Assert.IsType<JobDone>(await running.EndedWithin());
         Assert.Equal(WebSocketCloseStatus.NormalClosure, (await link.Closed).Status);

@@ -77,7 +77,16 @@ public sealed class RunningAgent : IAsyncDisposable
             configure?.Invoke(o);
         });
         var host = builder.Build();
-        await host.StartAsync();
+        try
+        {
+            await host.StartAsync();
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
+
         return new RunningAgent(host, logs);
     }
 

@@ -27,6 +27,7 @@ public class UsageScannerTests
     [InlineData(OpenAiStream, true, 12, 34)]
     [InlineData(AnthropicStream, true, 25, 15)]
     [InlineData(OpenAiJson, false, 7, 9)]
+    [InlineData("data: {\"type\":\"usage\",\"usage\" : \t{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\n", true, 1, 2)]
     [InlineData("{\"object\":\"list\",\"data\":[{\"embedding\":[0.1,0.2]}],\"usage\":{\"prompt_tokens\":3,\"total_tokens\":3}}", false, 3, 0)]
     [InlineData("{\"type\":\"message\",\"content\":[],\"usage\":{\"input_tokens\":4,\"output_tokens\":6}}", false, 4, 6)]
     public void Finds_the_usage_whole(string body, bool sse, long input, long output)
