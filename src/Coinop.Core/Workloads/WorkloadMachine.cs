@@ -197,7 +197,7 @@ public static class WorkloadMachine
             {
                 W = W with { Provider = null };
                 Enter(WorkloadState.Respawning, null, null);
-                Effects.Add(new PlaceCopy(W.Epoch, W.Attempts, [lost.Provider]));
+                Effects.Add(new PlaceCopy(W.Epoch, W.Attempts, lost.Provider));
             }
 
             return null;

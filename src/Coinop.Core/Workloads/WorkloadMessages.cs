@@ -63,8 +63,11 @@ public abstract record WorkloadEffect
     /// <summary>The heartbeat was from the copy allowed to run: renew its kernel lease and acknowledge the heartbeat.</summary>
     public sealed record RenewLease(string Provider, long Epoch) : WorkloadEffect;
 
-    /// <summary>Find a provider for a respawn at <paramref name="Epoch"/>, avoiding the listed ones; answer with <see cref="WorkloadInput.CopyPlaced"/> or <see cref="WorkloadInput.PlacementFailed"/>.</summary>
-    public sealed record PlaceCopy(long Epoch, int Attempt, IReadOnlyList<string> Avoid) : WorkloadEffect;
+    /// <summary>
+    /// Find a provider for a respawn at <paramref name="Epoch"/>, preferably not <paramref name="Avoid"/> (the one just
+    /// lost); answer with <see cref="WorkloadInput.CopyPlaced"/> or <see cref="WorkloadInput.PlacementFailed"/>.
+    /// </summary>
+    public sealed record PlaceCopy(long Epoch, int Attempt, string Avoid) : WorkloadEffect;
 
     public sealed record ReserveStandby(string Provider) : WorkloadEffect;
 
