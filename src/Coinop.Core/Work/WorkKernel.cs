@@ -30,7 +30,7 @@ public static partial class WorkKernel
         var item = new WorkItem(registration.Id, registration.Kind!, registration.Disposition, Fence: 0, Lease: null, Started: null,
             registration.Deadline, AbandonRequest: null, Terminal: null, Progress: null, CreatedAt: now);
         return WorkDecision.Change(item, new WorkTransition(WorkEventKinds.Registered, WorkWriters.Market,
-            Detail: WireDisposition(registration.Disposition)));
+            Detail: Text.WireEnum.Name(registration.Disposition)));
     }
 
     /// <summary>
@@ -305,8 +305,6 @@ public static partial class WorkKernel
         item.Lease?.ExpiresAt,
         item.Lease is { } lease && !lease.IsLiveAt(now),
         item.IsTerminal ? null : item.AbandonRequest);
-
-    public static string WireDisposition(RecoveryDisposition disposition) => Text.WireEnum.Name(disposition);
 
     /// <summary>Why nobody new may take the item (terminal, externally owned, started owner-bound, abandon-requested, past deadline).</summary>
     private static WorkRefusal? RefuseNewHolder(WorkItem item, DateTimeOffset now) => item switch

@@ -248,6 +248,8 @@ public class WorkStoreTests
 
         var open = await work.ListOpenAsync(WorkKinds.InferenceJob, 100, ct);
         Assert.Equal(["bound-silent", "external", "rerun"], open.Select(o => o.Item.Id).Order());
+        Assert.Equal(3, (await work.ListOpenAsync(null, 100, ct)).Count);
+        Assert.Empty(await work.ListOpenAsync(WorkKinds.Workload, 100, ct));
     }
 
     [Theory]
