@@ -1,0 +1,137 @@
+using System.Globalization;
+using System.Text.Json.Serialization;
+using Coinop.Core.Text;
+
+namespace Coinop.Core.Workloads;
+
+/// <summary>
+/// What to do when the workload's own process exits with a failure: <c>never</c> restart, or restart
+/// <c>on-failure:N</c> up to N times. Respawns after a provider was lost count against the same budget;
+/// promoting a warm standby after a provider was lost does not (that is what the standby was paid for).
+/// </summary>
+public sealed record RestartPolicy
+{
+    public const int MaxRestarts = 100;
+
+    private RestartPolicy(int maxAttempts) => MaxAttempts = maxAttempts;
+
+    public static RestartPolicy Never { get; } = new(0);
+
+    /// <summary>How many restarts are allowed (0 for <c>never</c>).</summary>
+    public int MaxAttempts { get; }
+
+    public static RestartPolicy OnFailure(int maxAttempts) => maxAttempts is >= 1 and <= MaxRestarts
+        ? new RestartPolicy(maxAttempts)
+        : throw new ArgumentOutOfRangeException(nameof(maxAttempts), maxAttempts, $"on-failure needs 1..{MaxRestarts} attempts");
+
+    public static bool TryParse(string? text, out RestartPolicy policy, out string error)
+    {
+        policy = Never;
+        error = "";
+        var value = text?.Trim() ?? "";
+        if (value == "never")
+        {
+            return true;
+        }
+
+        const string prefix = "on-failure:";
+        if (value.StartsWith(prefix, StringComparison.Ordinal)
+            && int.TryParse(value[prefix.Length..], NumberStyles.None, CultureInfo.InvariantCulture, out var n)
+            && n is >= 1 and <= MaxRestarts)
+        {
+            policy = new RestartPolicy(n);
+            return true;
+        }
+
+        error = $"restart policy must be 'never' or 'on-failure:N' with N from 1 to {MaxRestarts}, not '{text}'";
+        return false;
+    }
+
+    public override string ToString() => MaxAttempts == 0 ? "never" : $"on-failure:{MaxAttempts}";
+}
+
+/// <summary>How a workload survives the loss of its provider.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ReplicationMode>))]
+public enum ReplicationMode
+{
+    /// <summary>One copy; a lost provider means a respawn from scratch, if the restart policy allows.</summary>
+    [JsonStringEnumMemberName("none")] None = 1,
+
+    /// <summary>One copy that uploads checkpoints; a respawn restores the latest.</summary>
+    [JsonStringEnumMemberName("checkpointed")] Checkpointed = 2,
+
+    /// <summary>N standbys hold reserved capacity; a lost primary is replaced by promoting one of them.</summary>
+    [JsonStringEnumMemberName("warm-standby")] WarmStandby = 3,
+}
+
+/// <summary>A consumer's workload: the command, its resources, the paid duration and how it survives failures.</summary>
+public sealed record WorkloadSpec(
+    string Command,
+    IReadOnlyList<string> Args,
+    double CpuCores,
+    long MemoryMb,
+    TimeSpan Duration,
+    int? Port,
+    RestartPolicy Restart,
+    ReplicationMode Replication,
+    int Standbys)
+{
+    public const int MaxStandbys = 8;
+    public const int MaxArgs = 1024;
+
+    public IReadOnlyList<string> Validate()
+    {
+        var errors = new List<string>();
+        if (string.IsNullOrWhiteSpace(Command) || Command.Contains('\0', StringComparison.Ordinal))
+        {
+            errors.Add("command must be a non-empty string");
+        }
+
+        if (Args is null || Args.Count > MaxArgs || Args.Any(a => a is null || a.Contains('\0', StringComparison.Ordinal)))
+        {
+            errors.Add($"args must be at most {MaxArgs} strings without NUL characters");
+        }
+
+        if (!(CpuCores > 0) || CpuCores > 1024 || double.IsNaN(CpuCores))
+        {
+            errors.Add("cpu must be more than 0 and at most 1024 cores");
+        }
+
+        if (MemoryMb is < 16 or > 16L * 1024 * 1024)
+        {
+            errors.Add("memory must be from 16 MB to 16 TB");
+        }
+
+        if (Duration < TimeSpan.FromSeconds(1))
+        {
+            errors.Add("duration must be at least 1 second");
+        }
+
+        if (Port is { } port && port is < 1 or > 65535)
+        {
+            errors.Add("port must be from 1 to 65535");
+        }
+
+        if (Restart is null)
+        {
+            errors.Add("restart policy is required");
+        }
+
+        if (!Enum.IsDefined(Replication))
+        {
+            errors.Add("replication must be none, checkpointed or warm-standby");
+        }
+        else if (Replication == ReplicationMode.WarmStandby ? Standbys is < 1 or > MaxStandbys : Standbys != 0)
+        {
+            errors.Add(Replication == ReplicationMode.WarmStandby
+                ? $"warm-standby needs 1 to {MaxStandbys} standbys"
+                : $"standbys are only used with warm-standby replication");
+        }
+
+        return errors;
+    }
+
+    public static string Format(ReplicationMode mode) => WireEnum.Name(mode);
+
+    public static bool TryParseReplication(string? text, out ReplicationMode mode) => WireEnum.TryParse(text?.Trim(), out mode);
+}
