@@ -1,14 +1,124 @@
 using System.CommandLine;
 using Coinop.Cli.Shared;
+using Coinop.Core.Pricing;
+using Coinop.Provider.Backends;
+using Coinop.Provider.Drain;
+using Coinop.Provider.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 
 namespace Coinop.Cli.ProviderAgent;
 
+/// <summary><c>coinop provider</c>: run a provider agent; <c>coinop provider drain</c>: drain the running one.</summary>
 public static class ProviderCommands
 {
+    private const string DefaultData = ".coinop/provider";
+
     public static Command Create()
     {
-        var command = new Command("provider", "Run a provider agent next to local inference servers");
-        command.SetAction(int (_) => throw new CliException("'provider' is not available yet"));
+        var market = CliOptions.Market();
+        var backends = new Option<BackendEndpoint[]>("--backend")
+        {
+            Description = $"An inference server as KIND=URL, KIND {BackendEndpoint.KindList} (repeatable; default: probe Ollama 11434, vLLM 8000, llama.cpp 8080, LM Studio 1234 on this machine)",
+            CustomParser = r =>
+            {
+                var list = new List<BackendEndpoint>();
+                foreach (var token in r.Tokens)
+                {
+                    if (BackendEndpoint.TryParse(token.Value, out var endpoint, out var error))
+                    {
+                        list.Add(endpoint!);
+                    }
+                    else
+                    {
+                        r.AddError(error!);
+                    }
+                }
+
+                return [.. list];
+            },
+        };
+        var data = CliOptions.Data(DefaultData, "Provider data directory (identity key, pid file)");
+        var name = new Option<string?>("--name") { Description = "A display name shown by the market" };
+        var prices = new Option<Dictionary<string, ModelPrice>>("--price")
+        {
+            Description = $"A model's price as MODEL=IN:OUT in sats per million input:output tokens (repeatable; default {ModelPrice.Default})",
+            CustomParser = r =>
+            {
+                var map = new Dictionary<string, ModelPrice>(StringComparer.Ordinal);
+                foreach (var token in r.Tokens)
+                {
+                    var eq = token.Value.IndexOf('=', StringComparison.Ordinal);
+                    if (eq <= 0)
+                    {
+                        r.AddError($"'{token.Value}' is not a price: expected MODEL=IN:OUT, e.g. llama3=1000:3000");
+                    }
+                    else if (!ModelPrice.TryParseSats(token.Value[(eq + 1)..], out var price, out var error))
+                    {
+                        r.AddError(error!);
+                    }
+                    else
+                    {
+                        map[token.Value[..eq]] = price;
+                    }
+                }
+
+                return map;
+            },
+        };
+        var maxConcurrent = new Option<int>("--max-concurrent") { Description = "Jobs served at once; more are refused", DefaultValueFactory = _ => 8 };
+        var enroll = new Option<string?>("--enroll") { Description = "Enrollment code for a market that enrolls providers by code" };
+        var drainTimeout = CliOptions.Duration("--drain-timeout", "How long a drain waits for jobs in flight; default 30s");
+
+        var command = new Command("provider", "Run a provider agent next to local inference servers (SIGTERM or Ctrl-C drains it)")
+        {
+            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            void Configure(ProviderOptions o)
+            {
+                o.MarketUrl = parse.GetValue(market)!;
+                o.Backends = [.. parse.GetValue(backends) ?? []];
+                o.DataDir = parse.GetValue(data)!;
+                o.Name = parse.GetValue(name);
+                o.Prices = parse.GetValue(prices) ?? [];
+                o.MaxConcurrent = parse.GetValue(maxConcurrent);
+                o.EnrollmentCode = parse.GetValue(enroll);
+                o.DrainTimeout = parse.GetValue(drainTimeout) ?? o.DrainTimeout;
+            }
+
+            var options = new ProviderOptions();
+            Configure(options);
+            ProviderAgentSetup.Validate(options);
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
+            HostLogging.Configure(builder.Logging);
+            builder.Services.AddProviderAgent(Configure);
+            using var host = builder.Build();
+            await host.StartAsync(ct);
+            var agent = host.Services.GetRequiredService<Coinop.Provider.Hosting.ProviderAgent>();
+            Console.WriteLine($"coinop provider {agent.ProviderId} serving {parse.GetValue(market)} (data {parse.GetValue(data)}; SIGTERM or Ctrl-C drains)");
+            await host.WaitForShutdownAsync(ct);
+            return 0;
+        });
+
+        command.Subcommands.Add(CreateDrain());
+        return command;
+    }
+
+    private static Command CreateDrain()
+    {
+        var data = CliOptions.Data(DefaultData, "Data directory of the running provider");
+        var timeout = CliOptions.Duration("--timeout", "How long to wait for the provider to exit; default 120s");
+        var command = new Command("drain", "Drain the provider running with --data: it takes no new jobs, finishes the ones in flight, then exits") { data, timeout };
+        command.SetAction(async (parse, ct) =>
+        {
+            var dir = parse.GetValue(data)!;
+            Console.WriteLine($"coinop: draining the provider running with data directory {dir}...");
+            var pid = await AgentProcess.DrainAsync(dir, parse.GetValue(timeout) ?? TimeSpan.FromSeconds(120), TimeProvider.System, ct);
+            Console.WriteLine($"coinop: provider (pid {pid}) drained and exited");
+            return 0;
+        });
         return command;
     }
 }

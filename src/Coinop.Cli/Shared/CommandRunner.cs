@@ -25,7 +25,10 @@ public static class CommandRunner
 
         try
         {
-            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+            // ProcessTerminationTimeout = null: System.CommandLine would otherwise end the process two seconds after
+            // SIGTERM/Ctrl-C, cutting short a host's graceful stop (a provider's drain, a market's shutdown). Hosts
+            // handle the signals themselves; other commands keep the runtime's default (exit at once).
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null });
         }
         catch (CliException ex)
         {

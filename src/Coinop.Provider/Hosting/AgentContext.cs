@@ -1,0 +1,82 @@
+using Coinop.Provider.Backends;
+using Coinop.Provider.Identity;
+using Coinop.Provider.Load;
+using Microsoft.Extensions.Logging;
+
+namespace Coinop.Provider.Hosting;
+
+/// <summary>What every market session and job of one agent shares: settings, identity, backends, load and the job slots.</summary>
+internal sealed class AgentContext(
+    ProviderOptions options,
+    ProviderIdentity identity,
+    BackendDiscovery discovery,
+    HttpClient http,
+    LoadTracker load,
+    ProviderMetrics metrics,
+    TimeProvider time,
+    ILogger logger)
+{
+    private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _slotsInUse;
+    private volatile bool _draining;
+
+    public ProviderOptions Options { get; } = options;
+
+    public ProviderIdentity Identity { get; } = identity;
+
+    public BackendDiscovery Discovery { get; } = discovery;
+
+    public HttpClient Http { get; } = http;
+
+    public LoadTracker Load { get; } = load;
+
+    public ProviderMetrics Metrics { get; } = metrics;
+
+    public TimeProvider Time { get; } = time;
+
+    public ILogger Logger { get; } = logger;
+
+    public string AgentVersion { get; } = typeof(AgentContext).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    public bool Draining => _draining;
+
+    public int SlotsInUse => Volatile.Read(ref _slotsInUse);
+
+    /// <summary>Completes once draining has begun and no job holds a slot.</summary>
+    public Task Idle => _idle.Task;
+
+    /// <summary>Takes a job slot unless the agent is draining or at --max-concurrent.</summary>
+    public bool TryTakeSlot()
+    {
+        while (true)
+        {
+            var current = Volatile.Read(ref _slotsInUse);
+            if (_draining || current >= Options.MaxConcurrent)
+            {
+                return false;
+            }
+
+            if (Interlocked.CompareExchange(ref _slotsInUse, current + 1, current) == current)
+            {
+                return true;
+            }
+        }
+    }
+
+    public void ReleaseSlot()
+    {
+        if (Interlocked.Decrement(ref _slotsInUse) == 0 && _draining)
+        {
+            _idle.TrySetResult();
+        }
+    }
+
+    public void BeginDrain()
+    {
+        _draining = true;
+        if (SlotsInUse == 0)
+        {
+            _idle.TrySetResult();
+        }
+    }
+}

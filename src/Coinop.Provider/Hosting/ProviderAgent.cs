@@ -1,0 +1,156 @@
+using System.Net;
+using System.Net.WebSockets;
+using Coinop.Core.Protocol;
+using Coinop.Core.Reconnect;
+using Coinop.Provider.Backends;
+using Coinop.Provider.Drain;
+using Coinop.Provider.Identity;
+using Coinop.Provider.Link;
+using Coinop.Provider.Load;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Coinop.Provider.Hosting;
+
+/// <summary>
+/// The provider agent: keeps an outbound WebSocket to the market (reconnecting with backoff), serves the jobs it
+/// receives from local inference backends, and on stop drains: announces it, finishes jobs in flight within
+/// <see cref="ProviderOptions.DrainTimeout"/>, then closes the link with 1000.
+/// </summary>
+public sealed class ProviderAgent : BackgroundService
+{
+    private readonly ProviderOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger<ProviderAgent> _logger;
+    private readonly ProviderMetrics _metrics;
+    private readonly HttpClient _http;
+    private readonly LoadTracker _load;
+    private readonly BackendDiscovery _discovery;
+    private AgentProcess? _process;
+    private AgentContext? _context;
+    private volatile MarketSession? _session;
+
+    public ProviderAgent(IOptions<ProviderOptions> options, TimeProvider time, ILogger<ProviderAgent> logger, ProviderMetrics metrics)
+    {
+        _options = options.Value;
+        _time = time;
+        _logger = logger;
+        _metrics = metrics;
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            AutomaticDecompression = DecompressionMethods.None,
+        })
+        {
+            Timeout = Timeout.InfiniteTimeSpan,
+            MaxResponseContentBufferSize = 16 * 1024 * 1024,
+        };
+        _load = new LoadTracker(time);
+        _discovery = new BackendDiscovery(_options, new BackendProbe(_http, time), time, logger);
+    }
+
+    /// <summary>The provider id (known once the agent has started).</summary>
+    public string? ProviderId => _context?.Identity.ProviderId;
+
+    /// <summary>What the agent currently offers.</summary>
+    public ModelCatalog Catalog => _discovery.Current;
+
+    /// <summary>The load figures the next heartbeat would carry.</summary>
+    public LoadFigures Load => _load.Snapshot();
+
+    public override async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _process = AgentProcess.Acquire(_options.DataDir);
+        var identity = ProviderIdentity.LoadOrCreate(_options.DataDir);
+        _context = new AgentContext(_options, identity, _discovery, _http, _load, _metrics, _time, _logger);
+        ProviderLog.Starting(_logger, identity.ProviderId, identity.Path, _options.MarketUrl);
+        await base.StartAsync(cancellationToken);
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_context is not null)
+        {
+            await DrainAsync(_context, cancellationToken);
+        }
+
+        await base.StopAsync(cancellationToken);
+        _process?.Dispose();
+        _process = null;
+    }
+
+    public override void Dispose()
+    {
+        base.Dispose();
+        _process?.Dispose();
+        _context?.Identity.Dispose();
+        _http.Dispose();
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var context = _context!;
+        var discovery = _discovery.RunAsync(stoppingToken);
+        var backoff = new ReconnectBackoff(_options.ReconnectInitialDelay, _options.ReconnectMaxDelay);
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested && !context.Draining)
+            {
+                using var session = new MarketSession(context);
+                _session = session;
+                var outcome = await session.RunAsync(stoppingToken);
+                _session = null;
+                if (stoppingToken.IsCancellationRequested || context.Draining)
+                {
+                    break;
+                }
+
+                // A session that authenticated, or a close the market planned (a deploy), starts over at the
+                // initial delay; failing before auth escalates.
+                var delay = outcome.Authenticated || outcome.Planned ? backoff.NextAfterSession() : backoff.NextAfterFailure();
+                ProviderLog.Disconnected(_logger, outcome.Reason, (long)delay.TotalMilliseconds);
+                await Task.Delay(delay, _time, stoppingToken);
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        try
+        {
+            await discovery;
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    private async Task DrainAsync(AgentContext context, CancellationToken cancellationToken)
+    {
+        context.BeginDrain();
+        var session = _session;
+        ProviderLog.DrainStarted(_logger, _options.DrainTimeout.TotalSeconds, context.SlotsInUse);
+        if (session is not { Authenticated: true })
+        {
+            return;
+        }
+
+        await session.AnnounceDrainAsync(_options.DrainTimeout);
+        using var deadline = new CancellationTokenSource(_options.DrainTimeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
+        try
+        {
+            await context.Idle.WaitAsync(linked.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            var abandoned = await session.AbandonJobsAsync("the provider shut down before the job finished (drain deadline passed)");
+            ProviderLog.DrainAbandoned(_logger, abandoned);
+        }
+
+        ProviderLog.Drained(_logger);
+        await session.CloseAsync(WebSocketCloseStatus.NormalClosure, "drained", TimeSpan.FromSeconds(5));
+    }
+}

@@ -1,0 +1,47 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+
+namespace Coinop.Provider.Hosting;
+
+/// <summary>Registers a provider agent in a generic host (the CLI's <c>provider</c> and <c>up</c> commands).</summary>
+public static class ProviderAgentSetup
+{
+    /// <summary>Validates options the way the host will, so the CLI can report a bad flag in one line.</summary>
+    public static void Validate(ProviderOptions options)
+    {
+        var results = new List<ValidationResult>();
+        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
+        {
+            throw new OptionsValidationException(nameof(ProviderOptions), typeof(ProviderOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
+        }
+    }
+
+    public static IServiceCollection AddProviderAgent(this IServiceCollection services, Action<ProviderOptions> configure)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddOptions<ProviderOptions>()
+            .Configure(configure)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        services.TryAddSingleton<ProviderMetrics>();
+        services.AddSingleton<ProviderAgent>();
+        services.AddHostedService(sp => sp.GetRequiredService<ProviderAgent>());
+
+        // The host must give the drain its full deadline plus time to close the link.
+        var probe = new ProviderOptions();
+        configure(probe);
+        services.Configure<HostOptions>(o =>
+        {
+            var needed = probe.DrainTimeout + TimeSpan.FromSeconds(15);
+            if (o.ShutdownTimeout < needed)
+            {
+                o.ShutdownTimeout = needed;
+            }
+        });
+        return services;
+    }
+}

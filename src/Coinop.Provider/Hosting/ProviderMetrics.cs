@@ -1,0 +1,37 @@
+using System.Diagnostics.Metrics;
+
+namespace Coinop.Provider.Hosting;
+
+/// <summary>The agent's metrics: jobs by outcome, bytes relayed, latency to first byte and job duration.</summary>
+public sealed class ProviderMetrics
+{
+    public const string MeterName = "Coinop.Provider";
+
+    private readonly Counter<long> _jobs;
+    private readonly Counter<long> _backendBytes;
+    private readonly Counter<long> _relayedBytes;
+    private readonly Histogram<double> _firstByte;
+    private readonly Histogram<double> _duration;
+
+    public ProviderMetrics(IMeterFactory meters)
+    {
+        var meter = meters.Create(MeterName);
+        _jobs = meter.CreateCounter<long>("coinop.provider.jobs", "{job}", "Jobs by outcome (done, cancelled, or the error code)");
+        _backendBytes = meter.CreateCounter<long>("coinop.provider.backend.bytes_read", "By", "Bytes read from backends");
+        _relayedBytes = meter.CreateCounter<long>("coinop.provider.bytes_relayed", "By", "Job output bytes handed to the market link");
+        _firstByte = meter.CreateHistogram<double>("coinop.provider.job.first_byte", "ms", "Time from job start to the backend's first output byte");
+        _duration = meter.CreateHistogram<double>("coinop.provider.job.duration", "ms", "Time from job start to its end");
+    }
+
+    public void JobEnded(string outcome, TimeSpan duration)
+    {
+        _jobs.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
+        _duration.Record(duration.TotalMilliseconds, new KeyValuePair<string, object?>("outcome", outcome));
+    }
+
+    public void FirstByte(TimeSpan latency) => _firstByte.Record(latency.TotalMilliseconds);
+
+    public void BackendRead(int bytes) => _backendBytes.Add(bytes);
+
+    public void Relayed(int bytes) => _relayedBytes.Add(bytes);
+}

@@ -1,0 +1,116 @@
+using System.ComponentModel.DataAnnotations;
+using Coinop.Core.Pricing;
+using Coinop.Provider.Backends;
+
+namespace Coinop.Provider.Hosting;
+
+/// <summary>Settings of a provider agent, validated when the host starts.</summary>
+public sealed class ProviderOptions : IValidatableObject
+{
+    /// <summary>The market's base URL (http or https); the agent dials <c>ws(s)://…/provider/connect</c>.</summary>
+    [Required]
+    public string MarketUrl { get; set; } = "";
+
+    /// <summary>Inference servers to use; empty means probe the standard local ports.</summary>
+    public List<BackendEndpoint> Backends { get; set; } = [];
+
+    /// <summary>Holds the identity key, the pid file and the lock.</summary>
+    [Required]
+    public string DataDir { get; set; } = ".coinop/provider";
+
+    /// <summary>A display name the market shows.</summary>
+    [MaxLength(64, ErrorMessage = "--name must be at most 64 characters")]
+    public string? Name { get; set; }
+
+    /// <summary>Per-model prices; models not listed get <see cref="DefaultPrice"/>.</summary>
+    public Dictionary<string, ModelPrice> Prices { get; set; } = new(StringComparer.Ordinal);
+
+    public ModelPrice DefaultPrice { get; set; } = ModelPrice.Default;
+
+    /// <summary>Jobs run at once; more are refused with <c>out_of_capacity</c>.</summary>
+    [Range(1, 100_000, ErrorMessage = "--max-concurrent must be between 1 and 100000")]
+    public int MaxConcurrent { get; set; } = 8;
+
+    /// <summary>Presented on first contact with a market that enrolls by code.</summary>
+    public string? EnrollmentCode { get; set; }
+
+    /// <summary>How long a drain waits for jobs in flight before abandoning them.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often backends are probed again while everything is healthy.</summary>
+    public TimeSpan RediscoverInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>How often backends are probed while nothing was found or a named backend is down.</summary>
+    public TimeSpan RetryProbeInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long one backend may take to answer a discovery probe.</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Host probed for backends on their standard ports when none is named.</summary>
+    [Required]
+    public string ProbeHost { get; set; } = "127.0.0.1";
+
+    /// <summary>Connecting and the challenge exchange must finish within this.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Extra silence allowed after a TTL before the link counts as dead (the market's default grace).</summary>
+    public TimeSpan LinkGrace { get; set; } = TimeSpan.FromSeconds(10);
+
+    public TimeSpan ReconnectInitialDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The <c>/provider/connect</c> WebSocket URL for <see cref="MarketUrl"/>.</summary>
+    public Uri ConnectUrl
+    {
+        get
+        {
+            var market = new Uri(MarketUrl.TrimEnd('/') + "/provider/connect");
+            return new UriBuilder(market) { Scheme = market.Scheme == "https" ? "wss" : "ws" }.Uri;
+        }
+    }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!Uri.TryCreate(MarketUrl, UriKind.Absolute, out var market) || market.Scheme is not ("http" or "https"))
+        {
+            yield return new ValidationResult($"--market '{MarketUrl}' is not an http(s) URL", [nameof(MarketUrl)]);
+        }
+
+        var durations = new (string Name, TimeSpan Value)[]
+        {
+            ("--drain-timeout", DrainTimeout), ("rediscover interval", RediscoverInterval), ("retry probe interval", RetryProbeInterval),
+            ("probe timeout", ProbeTimeout), ("handshake timeout", HandshakeTimeout), ("reconnect initial delay", ReconnectInitialDelay),
+        };
+        foreach (var (name, value) in durations)
+        {
+            if (value <= TimeSpan.Zero || value > TimeSpan.FromDays(1))
+            {
+                yield return new ValidationResult($"{name} must be between 0 and 24h (got {value})");
+            }
+        }
+
+        if (LinkGrace < TimeSpan.Zero)
+        {
+            yield return new ValidationResult("link grace must not be negative", [nameof(LinkGrace)]);
+        }
+
+        if (ReconnectMaxDelay < ReconnectInitialDelay)
+        {
+            yield return new ValidationResult("the reconnect max delay must not be below the initial delay", [nameof(ReconnectMaxDelay)]);
+        }
+
+        foreach (var duplicate in Backends.GroupBy(b => b).Where(g => g.Count() > 1))
+        {
+            yield return new ValidationResult($"--backend {duplicate.Key} is given twice", [nameof(Backends)]);
+        }
+
+        foreach (var (model, price) in Prices)
+        {
+            if (string.IsNullOrWhiteSpace(model) || price.InputMsatPerMtok < 0 || price.OutputMsatPerMtok < 0)
+            {
+                yield return new ValidationResult($"--price for '{model}' is not valid", [nameof(Prices)]);
+            }
+        }
+    }
+}

@@ -1,0 +1,213 @@
+using System.Buffers;
+using System.Text;
+using Coinop.Core.Protocol;
+using Coinop.Provider.Backends;
+using Coinop.Provider.Hosting;
+using Coinop.Provider.Link;
+
+namespace Coinop.Provider.Jobs;
+
+/// <summary>
+/// One job on this provider: POSTs the request to its backend and relays the backend's bytes to the market as
+/// they arrive, never more than the job's window allows, then reports usage or the failure.
+/// </summary>
+internal sealed class JobRun
+{
+    private const int MaxChunkPayload = 64 * 1024;
+    private const int MaxErrorBody = 16 * 1024;
+
+    private readonly JobMessage _job;
+    private readonly BackendEndpoint _backend;
+    private readonly AgentContext _agent;
+    private readonly Func<OutgoingFrame, ValueTask<bool>> _send;
+    private readonly CancellationTokenSource _stop;
+    private volatile string? _abortReason;
+
+    /// <param name="send">Queues a frame on the market link; false when the link is gone (the frame is released).</param>
+    public JobRun(JobMessage job, BackendEndpoint backend, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send, CancellationToken session)
+    {
+        _job = job;
+        _backend = backend;
+        _agent = agent;
+        _send = send;
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(session);
+        Window = new SendWindow(job.WindowBytes);
+    }
+
+    public Guid JobId => _job.JobId;
+
+    public SendWindow Window { get; }
+
+    public Task Completion { get; private set; } = Task.CompletedTask;
+
+    public void Start() => Completion = Task.Run(RunAsync);
+
+    /// <summary>The market cancelled the job (or the link ended): stop the backend call, send nothing more.</summary>
+    public void Cancel() => Stop();
+
+    /// <summary>The agent gives up on the job (drain deadline): stop it and tell the market why.</summary>
+    public void Abort(string reason)
+    {
+        _abortReason = reason;
+        Stop();
+    }
+
+    private void Stop()
+    {
+        try
+        {
+            _stop.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The job already ended.
+        }
+    }
+
+    private async Task RunAsync()
+    {
+        var time = _agent.Time;
+        var started = time.GetTimestamp();
+        TimeSpan? firstByte = null;
+        var outputSent = false;
+        long outputTokens = 0;
+        bool? failed = null;
+        var outcome = "done";
+        _agent.Load.Started();
+
+        var remaining = _job.DeadlineUnixMs > 0
+            ? DateTimeOffset.FromUnixTimeMilliseconds(_job.DeadlineUnixMs) - time.GetUtcNow()
+            : Timeout.InfiniteTimeSpan;
+        using var deadline = remaining == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1), time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, deadline.Token);
+        var ct = linked.Token;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, _backend.Resolve("v1/" + _job.Path))
+            {
+                Content = new ByteArrayContent(Encoding.UTF8.GetBytes(_job.Request.GetRawText())),
+            };
+            request.Content.Headers.ContentType = new("application/json");
+            using var response = await _agent.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                var body = await ReadPrefixAsync(response, ct);
+                var (code, message) = BackendFailure.FromStatus(response.StatusCode, body);
+                outcome = code;
+                failed = code != JobErrorCodes.InvalidRequest;
+                await FailAsync(code, message, outputSent: false);
+                return;
+            }
+
+            var usage = new UsageScanner(response.Content.Headers.ContentType?.MediaType == "text/event-stream");
+            await using var stream = await response.Content.ReadAsStreamAsync(ct);
+            while (true)
+            {
+                // Read only what the window lets us send: a stalled consumer stalls the backend, not our memory.
+                var credit = await Window.WaitAsync(MaxChunkPayload, ct);
+                var buffer = ArrayPool<byte>.Shared.Rent(ChunkFrame.HeaderSize + credit);
+                int read;
+                try
+                {
+                    read = await stream.ReadAsync(buffer.AsMemory(ChunkFrame.HeaderSize, credit), ct);
+                }
+                catch
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    throw;
+                }
+
+                if (read == 0)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    break;
+                }
+
+                _agent.Metrics.BackendRead(read);
+                if (firstByte is null)
+                {
+                    firstByte = time.GetElapsedTime(started);
+                    _agent.Load.FirstByte();
+                    _agent.Metrics.FirstByte(firstByte.Value);
+                }
+
+                Window.Consume(read);
+                usage.Feed(buffer.AsSpan(ChunkFrame.HeaderSize, read));
+                ChunkFrame.WriteHeader(buffer, _job.JobId, _job.Fence);
+                if (!await _send(OutgoingFrame.Chunk(buffer, ChunkFrame.HeaderSize + read)))
+                {
+                    _stop.Cancel();
+                    ct.ThrowIfCancellationRequested();
+                }
+
+                outputSent = true;
+                _agent.Metrics.Relayed(read);
+            }
+
+            if (!usage.Found)
+            {
+                ProviderLog.UsageMissing(_agent.Logger, _job.JobId);
+            }
+
+            outputTokens = usage.Usage.OutputTokens;
+            failed = false;
+            await _send(OutgoingFrame.Text(ProtocolJson.Serialize(new JobDone(_job.JobId, _job.Fence, usage.Usage, (long)time.GetElapsedTime(started).TotalMilliseconds))));
+        }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        {
+            if (_abortReason is { } reason)
+            {
+                outcome = JobErrorCodes.Internal;
+                await FailAsync(outcome, reason, outputSent);
+            }
+            else
+            {
+                outcome = "cancelled";
+            }
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            outcome = JobErrorCodes.BackendTimeout;
+            failed = true;
+            await FailAsync(outcome, "the job's deadline passed before the backend finished", outputSent);
+        }
+        catch (Exception ex)
+        {
+            outcome = BackendFailure.CodeFor(ex);
+            failed = true;
+            await FailAsync(outcome, $"{_backend}: {ex.Message}", outputSent);
+        }
+        finally
+        {
+            var duration = time.GetElapsedTime(started);
+            _agent.Load.Finished(firstByte, duration, outputTokens, failed);
+            _agent.Metrics.JobEnded(outcome, duration);
+            _stop.Dispose();
+        }
+    }
+
+    private async Task FailAsync(string code, string message, bool outputSent)
+    {
+        ProviderLog.JobFailed(_agent.Logger, _job.JobId, _job.Model, code, message);
+        if (code is JobErrorCodes.BackendUnreachable or JobErrorCodes.ModelNotLoaded)
+        {
+            _agent.Discovery.Nudge();
+        }
+
+        await _send(OutgoingFrame.Text(ProtocolJson.Serialize(new JobError(_job.JobId, _job.Fence, code, message, outputSent))));
+    }
+
+    private static async Task<byte[]> ReadPrefixAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(ct);
+        var buffer = new byte[MaxErrorBody];
+        var total = 0;
+        int read;
+        while (total < buffer.Length && (read = await stream.ReadAsync(buffer.AsMemory(total), ct)) > 0)
+        {
+            total += read;
+        }
+
+        return buffer[..total];
+    }
+}

@@ -1,0 +1,460 @@
+using System.Collections.Concurrent;
+using System.Net.WebSockets;
+using System.Threading.Channels;
+using Coinop.Core.Identity;
+using Coinop.Core.Protocol;
+using Coinop.Provider.Backends;
+using Coinop.Provider.Hosting;
+using Coinop.Provider.Jobs;
+
+namespace Coinop.Provider.Link;
+
+/// <summary>
+/// One connection to the market: dial, answer the challenge, send capabilities, then heartbeat, take jobs and
+/// relay their output until the link ends. A single writer task owns the socket's send side; everything else
+/// queues frames for it.
+/// </summary>
+internal sealed class MarketSession : IDisposable
+{
+    private const int MaxIncomingMessage = 64 * 1024 * 1024;
+    private const int OutgoingCapacity = 256;
+
+    private readonly AgentContext _agent;
+    private readonly ClientWebSocket _socket = new();
+    private readonly Channel<OutgoingFrame> _outgoing = Channel.CreateBounded<OutgoingFrame>(
+        new BoundedChannelOptions(OutgoingCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly ConcurrentDictionary<Guid, JobRun> _jobs = new();
+    private readonly CancellationTokenSource _end = new();
+    private readonly SemaphoreSlim _capabilitiesGate = new(1, 1);
+    private readonly LinkClock _clock;
+    private readonly TaskCompletionSource _finished = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private byte[] _receiveBuffer = new byte[16 * 1024];
+    private ModelCatalog? _sentCatalog;
+    private volatile bool _authenticated;
+    private volatile string? _deadReason;
+
+    public MarketSession(AgentContext agent)
+    {
+        _agent = agent;
+        _clock = new LinkClock(agent.Time, agent.Options.LinkGrace);
+        _socket.Options.SetRequestHeader("User-Agent", "coinop-provider/" + agent.AgentVersion);
+    }
+
+    public bool Authenticated => _authenticated;
+
+    /// <summary>Completes when <see cref="RunAsync"/> has cleaned up.</summary>
+    public Task Finished => _finished.Task;
+
+    public async Task<SessionOutcome> RunAsync(CancellationToken stopping)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, _end.Token);
+        var ct = linked.Token;
+        var writer = Task.CompletedTask;
+        var liveness = Task.CompletedTask;
+        try
+        {
+            using (var handshake = new CancellationTokenSource(_agent.Options.HandshakeTimeout, _agent.Time))
+            using (var handshakeLinked = CancellationTokenSource.CreateLinkedTokenSource(ct, handshake.Token))
+            {
+                try
+                {
+                    await _socket.ConnectAsync(_agent.Options.ConnectUrl, handshakeLinked.Token);
+                    writer = WriteLoopAsync();
+                    var refused = await HandshakeAsync(handshakeLinked.Token);
+                    if (refused is not null)
+                    {
+                        return refused;
+                    }
+                }
+                catch (OperationCanceledException) when (handshake.IsCancellationRequested && !ct.IsCancellationRequested)
+                {
+                    return new SessionOutcome(false, false, $"no handshake within {_agent.Options.HandshakeTimeout.TotalSeconds:0.#}s");
+                }
+            }
+
+            await _agent.Discovery.FirstPass.WaitAsync(ct);
+            _agent.Discovery.OffersChanged += OnOffersChanged;
+            await SendCapabilitiesAsync();
+            liveness = LivenessLoopAsync(ct);
+            return await ReadLoopAsync(ct);
+        }
+        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+        {
+            return new SessionOutcome(_authenticated, true, "agent stopping");
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or HttpRequestException or ObjectDisposedException)
+        {
+            return new SessionOutcome(_authenticated, false, _deadReason ?? Describe(ex));
+        }
+        finally
+        {
+            _agent.Discovery.OffersChanged -= OnOffersChanged;
+            _end.Cancel();
+            foreach (var job in _jobs.Values)
+            {
+                job.Cancel();
+            }
+
+            await Task.WhenAll(_jobs.Values.Select(j => j.Completion));
+            await liveness;
+            _outgoing.Writer.TryComplete();
+            await writer;
+            _socket.Abort();
+            _finished.TrySetResult();
+        }
+    }
+
+    /// <summary>Tells the market the provider is draining (it stops routing jobs here).</summary>
+    public ValueTask<bool> AnnounceDrainAsync(TimeSpan deadline) =>
+        SendAsync(OutgoingFrame.Text(ProtocolJson.Serialize(new DrainNotice((int)Math.Min(int.MaxValue, deadline.TotalMilliseconds)))));
+
+    /// <summary>Stops every job still running, each with a job_error carrying <paramref name="reason"/>, and waits for them.</summary>
+    public async Task<int> AbandonJobsAsync(string reason)
+    {
+        var jobs = _jobs.Values.ToList();
+        foreach (var job in jobs)
+        {
+            job.Abort(reason);
+        }
+
+        await Task.WhenAll(jobs.Select(j => j.Completion));
+        return jobs.Count;
+    }
+
+    /// <summary>Closes the link on purpose (queued after everything already sent) and waits for the session to end.</summary>
+    public async Task CloseAsync(WebSocketCloseStatus status, string reason, TimeSpan timeout)
+    {
+        await SendAsync(OutgoingFrame.Close(status, reason));
+        if (await Task.WhenAny(Finished, Task.Delay(timeout, _agent.Time)) != Finished)
+        {
+            _socket.Abort();
+        }
+    }
+
+    /// <summary>
+    /// Disposes the socket. The end token and the capabilities gate are left to the collector: a capabilities
+    /// update started just before the end may still touch them, and neither holds a timer or a handle.
+    /// </summary>
+    public void Dispose() => _socket.Dispose();
+
+    /// <returns>null when authenticated; otherwise why not.</returns>
+    private async Task<SessionOutcome?> HandshakeAsync(CancellationToken ct)
+    {
+        var first = await ReceiveAsync(ct);
+        if (first is { Close: true })
+        {
+            return Closed(first);
+        }
+
+        if (ProtocolJson.TryDeserialize(first.Payload.Span) is not AuthChallenge challenge)
+        {
+            return new SessionOutcome(false, false, "the market did not open with an auth_challenge");
+        }
+
+        if (challenge.ProtocolVersion != ProviderAuth.ProtocolVersion)
+        {
+            ProviderLog.ProtocolMismatch(_agent.Logger, challenge.ProtocolVersion, ProviderAuth.ProtocolVersion);
+        }
+
+        byte[] nonce;
+        try
+        {
+            nonce = Convert.FromBase64String(challenge.Nonce);
+        }
+        catch (FormatException)
+        {
+            return new SessionOutcome(false, false, "the challenge nonce is not base64");
+        }
+
+        var identity = _agent.Identity;
+        var answer = new AuthResponse(
+            Convert.ToBase64String(identity.PublicKey),
+            Convert.ToBase64String(identity.SignChallenge(challenge.MarketId, nonce)),
+            _agent.AgentVersion,
+            _agent.Options.Name,
+            _agent.Options.EnrollmentCode);
+        await SendAsync(OutgoingFrame.Text(ProtocolJson.Serialize(answer)), ct);
+
+        var reply = await ReceiveAsync(ct);
+        if (reply is { Close: true })
+        {
+            return Closed(reply);
+        }
+
+        switch (ProtocolJson.TryDeserialize(reply.Payload.Span))
+        {
+            case AuthOk ok:
+                _authenticated = true;
+                _clock.Start(TimeSpan.FromMilliseconds(Math.Max(1, ok.HeartbeatTtlMs)));
+                ProviderLog.Authenticated(_agent.Logger, _agent.Options.MarketUrl, ok.ProviderId, ok.HeartbeatTtlMs);
+                return null;
+            case AuthFailed failed:
+                ProviderLog.AuthRefused(_agent.Logger, failed.Reason);
+                return new SessionOutcome(false, false, "authentication refused: " + failed.Reason);
+            default:
+                return new SessionOutcome(false, false, "the market answered the handshake with an unexpected frame");
+        }
+    }
+
+    private async Task<SessionOutcome> ReadLoopAsync(CancellationToken ct)
+    {
+        while (true)
+        {
+            var frame = await ReceiveAsync(ct);
+            _clock.FrameReceived();
+            if (frame.Close)
+            {
+                // Complete the close handshake; the writer sends it after anything already queued.
+                await SendAsync(OutgoingFrame.Close(WebSocketCloseStatus.NormalClosure, ""), CancellationToken.None);
+                return Closed(frame);
+            }
+
+            if (frame.Type != WebSocketMessageType.Text)
+            {
+                ProviderLog.UnknownFrame(_agent.Logger, frame.Payload.Length);
+                continue;
+            }
+
+            switch (ProtocolJson.TryDeserialize(frame.Payload.Span))
+            {
+                case JobMessage job:
+                    await StartJobAsync(job);
+                    break;
+                case JobWindow window when _jobs.TryGetValue(window.JobId, out var run):
+                    run.Window.Grant(window.Increment);
+                    break;
+                case JobCancel cancel when _jobs.TryGetValue(cancel.JobId, out var run):
+                    run.Cancel();
+                    break;
+                case HeartbeatAck ack when ack.NextTtlMs > 0:
+                    _clock.TtlChanged(TimeSpan.FromMilliseconds(ack.NextTtlMs));
+                    break;
+                case JobWindow or JobCancel or HeartbeatAck:
+                    break;
+                default:
+                    ProviderLog.UnknownFrame(_agent.Logger, frame.Payload.Length);
+                    break;
+            }
+        }
+    }
+
+    private async Task StartJobAsync(JobMessage job)
+    {
+        string? refusal = null;
+        string code = JobErrorCodes.OutOfCapacity;
+        BackendEndpoint? backend = null;
+        if (_agent.Draining)
+        {
+            refusal = "the provider is draining";
+        }
+        else if (!IsSafePath(job.Path))
+        {
+            (code, refusal) = (JobErrorCodes.InvalidRequest, $"'{job.Path}' is not an API path this provider relays");
+        }
+        else if (!_agent.Discovery.Current.TryRoute(job.Model, out backend))
+        {
+            (code, refusal) = (JobErrorCodes.ModelNotLoaded, $"no backend of this provider serves '{job.Model}'");
+        }
+        else if (!_agent.TryTakeSlot())
+        {
+            refusal = _agent.Draining ? "the provider is draining" : $"the provider is at its limit of {_agent.Options.MaxConcurrent} concurrent jobs";
+        }
+
+        if (refusal is not null)
+        {
+            ProviderLog.JobRefused(_agent.Logger, job.JobId, job.Model, code, refusal);
+            await SendAsync(OutgoingFrame.Text(ProtocolJson.Serialize(new JobError(job.JobId, job.Fence, code, refusal, false))));
+            return;
+        }
+
+        var run = new JobRun(job, backend!, _agent, frame => SendAsync(frame), _end.Token);
+
+        // A job id that is already running came back with a new fence: the old attempt is stale.
+        if (_jobs.TryGetValue(job.JobId, out var stale))
+        {
+            stale.Cancel();
+        }
+
+        _jobs[job.JobId] = run;
+        run.Start();
+        _ = run.Completion.ContinueWith(
+            _ =>
+            {
+                _jobs.TryRemove(new KeyValuePair<Guid, JobRun>(job.JobId, run));
+                _agent.ReleaseSlot();
+            },
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+    }
+
+    private static bool IsSafePath(string path) =>
+        path.Length is > 0 and < 128 && !path.Contains("..", StringComparison.Ordinal) && path[0] != '/'
+        && path.All(c => char.IsAsciiLetterLower(c) || char.IsAsciiDigit(c) || c is '/' or '_' or '-' or '.');
+
+    private async Task LivenessLoopAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (true)
+            {
+                switch (_clock.Next(out var wait))
+                {
+                    case LinkDue.Dead:
+                        var silent = (long)(_clock.Ttl + _agent.Options.LinkGrace).TotalMilliseconds;
+                        ProviderLog.LinkDead(_agent.Logger, silent);
+                        _deadReason = $"no frame from the market for {silent} ms";
+                        _socket.Abort();
+                        return;
+                    case LinkDue.Heartbeat:
+                        _clock.HeartbeatSent();
+                        await SendAsync(OutgoingFrame.Text(ProtocolJson.Serialize(new HeartbeatMessage(_agent.Load.Snapshot()))), ct);
+                        break;
+                    default:
+                        // Re-check at least every second so a new TTL from an ack applies promptly.
+                        await Task.Delay(wait < TimeSpan.FromSeconds(1) ? wait : TimeSpan.FromSeconds(1), _agent.Time, ct);
+                        break;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+    }
+
+    private void OnOffersChanged(ModelCatalog catalog) => _ = SendCapabilitiesAsync();
+
+    /// <summary>Sends the current offers unless the market already has them; serialised so updates arrive in order.</summary>
+    private async Task SendCapabilitiesAsync()
+    {
+        try
+        {
+            await _capabilitiesGate.WaitAsync(_end.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+
+        try
+        {
+            var catalog = _agent.Discovery.Current;
+            if (_sentCatalog is not null && _sentCatalog.SameOffersAs(catalog))
+            {
+                return;
+            }
+
+            var message = new CapabilitiesMessage(catalog.Offers, _agent.Options.MaxConcurrent, _agent.AgentVersion);
+            if (await SendAsync(OutgoingFrame.Text(ProtocolJson.Serialize(message))))
+            {
+                _sentCatalog = catalog;
+                ProviderLog.CapabilitiesSent(_agent.Logger, catalog.Offers.Count, string.Join(", ", catalog.Offers.Select(o => $"{o.Model}@{o.Backend}")));
+            }
+        }
+        finally
+        {
+            _capabilitiesGate.Release();
+        }
+    }
+
+    /// <summary>Queues a frame for the writer; false (and the frame released) when the link is gone.</summary>
+    private async ValueTask<bool> SendAsync(OutgoingFrame frame, CancellationToken ct = default)
+    {
+        try
+        {
+            await _outgoing.Writer.WriteAsync(frame, ct);
+            return true;
+        }
+        catch (Exception ex) when (ex is ChannelClosedException or OperationCanceledException)
+        {
+            frame.Release();
+            return false;
+        }
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        try
+        {
+            await foreach (var frame in _outgoing.Reader.ReadAllAsync())
+            {
+                try
+                {
+                    if (frame.CloseStatus is { } status)
+                    {
+                        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                        {
+                            await _socket.CloseOutputAsync(status, frame.CloseReason, _end.Token);
+                        }
+
+                        break;
+                    }
+
+                    await _socket.SendAsync(frame.Payload, frame.Type, endOfMessage: true, _end.Token);
+                }
+                finally
+                {
+                    frame.Release();
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
+        {
+            // The link broke; the read side sees it too.
+            _socket.Abort();
+        }
+        finally
+        {
+            _outgoing.Writer.TryComplete();
+            while (_outgoing.Reader.TryRead(out var left))
+            {
+                left.Release();
+            }
+        }
+    }
+
+    private async Task<Received> ReceiveAsync(CancellationToken ct)
+    {
+        var length = 0;
+        while (true)
+        {
+            if (length == _receiveBuffer.Length)
+            {
+                if (_receiveBuffer.Length >= MaxIncomingMessage)
+                {
+                    await SendAsync(OutgoingFrame.Close(WebSocketCloseStatus.MessageTooBig, "message too big"), CancellationToken.None);
+                    throw new WebSocketException($"the market sent a message over {MaxIncomingMessage} bytes");
+                }
+
+                Array.Resize(ref _receiveBuffer, _receiveBuffer.Length * 2);
+            }
+
+            var result = await _socket.ReceiveAsync(_receiveBuffer.AsMemory(length), ct);
+            if (result.MessageType == WebSocketMessageType.Close)
+            {
+                return new Received(WebSocketMessageType.Close, default, true, _socket.CloseStatus, _socket.CloseStatusDescription);
+            }
+
+            length += result.Count;
+            if (result.EndOfMessage)
+            {
+                return new Received(result.MessageType, _receiveBuffer.AsMemory(0, length), false, null, null);
+            }
+        }
+    }
+
+    private SessionOutcome Closed(Received close)
+    {
+        var planned = close.CloseStatus == (WebSocketCloseStatus)CloseCodes.GoingAway && close.CloseDescription == CloseCodes.DrainDeploy;
+        var code = close.CloseStatus is { } status ? ((int)status).ToString(System.Globalization.CultureInfo.InvariantCulture) : "none";
+        return new SessionOutcome(_authenticated, planned, $"the market closed the connection ({code} {close.CloseDescription})".TrimEnd());
+    }
+
+    private static string Describe(Exception ex) => ex switch
+    {
+        WebSocketException { InnerException: HttpRequestException inner } => inner.Message,
+        _ => ex.Message,
+    };
+
+    private readonly record struct Received(WebSocketMessageType Type, ReadOnlyMemory<byte> Payload, bool Close, WebSocketCloseStatus? CloseStatus, string? CloseDescription);
+}

@@ -1,0 +1,55 @@
+using System.Text.Json;
+
+namespace Coinop.SimBackend.Hosting;
+
+/// <summary>The simulator's shared state: its models (names pre-encoded for JSON), pacing, clock and counters.</summary>
+public sealed class Simulator
+{
+    public const string OwnedBy = "coinop-simulator";
+    public const string Fingerprint = "fp_coinop_simulator";
+
+    internal static ReadOnlySpan<byte> FingerprintUtf8 => "fp_coinop_simulator"u8;
+
+    private readonly Dictionary<string, byte[]> _models;
+    private long _requests;
+    private int _active;
+
+    public Simulator(SimBackendOptions options, TimeProvider time)
+    {
+        Options = options;
+        Time = time;
+        _models = options.Models.ToDictionary(m => m, m => JsonEncodedText.Encode(m).EncodedUtf8Bytes.ToArray(), StringComparer.Ordinal);
+        FirstTokenDelay = TimeSpan.FromMilliseconds(options.LatencyMs);
+        TokenInterval = options.TokensPerSecond > 0 ? TimeSpan.FromSeconds(1 / options.TokensPerSecond) : TimeSpan.Zero;
+    }
+
+    public SimBackendOptions Options { get; }
+
+    public TimeProvider Time { get; }
+
+    public TimeSpan FirstTokenDelay { get; }
+
+    public TimeSpan TokenInterval { get; }
+
+    public IEnumerable<string> ModelNames => Options.Models;
+
+    /// <summary>Inference requests received so far.</summary>
+    public long Requests => Interlocked.Read(ref _requests);
+
+    /// <summary>Inference requests being answered now (tests await 0 after a cancel).</summary>
+    public int Active => Volatile.Read(ref _active);
+
+    public bool TryGetModel(string name, out byte[] encodedName) => _models.TryGetValue(name, out encodedName!);
+
+    internal Tracking Track()
+    {
+        Interlocked.Increment(ref _requests);
+        Interlocked.Increment(ref _active);
+        return new Tracking(this);
+    }
+
+    internal readonly struct Tracking(Simulator simulator) : IDisposable
+    {
+        public void Dispose() => Interlocked.Decrement(ref simulator._active);
+    }
+}
