@@ -95,6 +95,18 @@ public static class TokenCodec
         };
     }
 
+    /// <summary>The binary form (<c>craw</c> + version byte + CBOR), e.g. for NFC.</summary>
+    public static byte[] EncodeBinaryV4(Token token)
+    {
+        Base64Url.TryDecode(EncodeV4(token)[6..], out var cbor);
+        return [.. "crawB"u8, .. cbor];
+    }
+
+    public static Token DecodeBinary(ReadOnlySpan<byte> bytes) =>
+        bytes.Length > 5 && bytes[..5].SequenceEqual("crawB"u8)
+            ? DecodeV4(bytes[5..].ToArray())
+            : throw new FormatException("not a binary V4 token: it must start with crawB");
+
     public static bool TryDecode(string text, out Token? token, out string error)
     {
         try
