@@ -48,6 +48,7 @@ public sealed partial class CashuMint(
     ILightningBackend lightning,
     IOptions<MintOptions> mintOptions,
     MarketOptions marketOptions,
+    Microsoft.AspNetCore.Hosting.Server.IServer server,
     TimeProvider time,
     ILogger<CashuMint> logger)
 {
@@ -55,7 +56,11 @@ public sealed partial class CashuMint(
     private readonly MintOptions _options = mintOptions.Value;
 
     /// <summary>This mint's URL as wallets should put it in tokens.</summary>
-    public string MintUrl => marketOptions.EffectivePublicUrl + "/mint";
+    /// <remarks>Without <c>--public-url</c> it is the address Kestrel actually bound (which differs from the option with port 0).</remarks>
+    public string MintUrl =>
+        (marketOptions.PublicUrl?.TrimEnd('/')
+         ?? server.Features.Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.FirstOrDefault()?.TrimEnd('/')
+         ?? marketOptions.EffectivePublicUrl) + "/mint";
 
     // ---- NUT-06 ----
 

@@ -91,7 +91,7 @@ public sealed class MintProofStore(Database database) : IMintProofStore
         }
 
         var rows = await c.QueryAsync<StateRow>(new CommandDefinition(
-            "SELECT y AS Y, state AS State, witness AS Witness FROM mint_proofs WHERE y IN @ys",
+            $"SELECT y AS Y, state AS State, witness AS Witness FROM mint_proofs WHERE y {InList("ys")}",
             new { ys }, t, cancellationToken: cancellationToken));
         return [.. rows.Select(r => new ProofStateRecord(r.Y, r.State, r.Witness))];
     }
@@ -134,7 +134,7 @@ public sealed class MintProofStore(Database database) : IMintProofStore
         }
 
         var rows = await c.QueryAsync<SignatureRow>(new CommandDefinition(
-            "SELECT b AS B, keyset_id AS KeysetId, amount AS Amount, c AS C, dleq_e AS DleqE, dleq_s AS DleqS FROM mint_signatures WHERE b IN @blinded",
+            $"SELECT b AS B, keyset_id AS KeysetId, amount AS Amount, c AS C, dleq_e AS DleqE, dleq_s AS DleqS FROM mint_signatures WHERE b {InList("blinded")}",
             new { blinded }, t, cancellationToken: cancellationToken));
         return [.. rows.Select(r => new SignatureRecord(r.B, r.KeysetId, StoredAmount.FromColumn(r.Amount), r.C, r.DleqE, r.DleqS))];
     }
@@ -142,6 +142,9 @@ public sealed class MintProofStore(Database database) : IMintProofStore
     public async Task<bool> IsKeysetActiveAsync(DbConnection c, DbTransaction t, string keysetId, CancellationToken cancellationToken) =>
         await c.ExecuteScalarAsync<long?>(new CommandDefinition(
             "SELECT active FROM mint_keysets WHERE id = @keysetId", new { keysetId }, t, cancellationToken: cancellationToken)) == 1;
+
+    /// <summary>Dapper expands a list parameter for SQLite; Npgsql takes it as one array parameter instead.</summary>
+    private string InList(string parameter) => database.Dialect == SqlDialect.Postgres ? $"= ANY(@{parameter})" : $"IN @{parameter}";
 
     private sealed class StateRow
     {
