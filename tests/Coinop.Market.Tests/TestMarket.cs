@@ -18,12 +18,14 @@ namespace Coinop.Market.Tests;
 public sealed class TestMarket : IAsyncDisposable
 {
     private readonly TempDirectory _dir;
+    private readonly bool _ownsDir;
     private readonly string? _postgresDatabase;
 
-    private TestMarket(WebApplication app, TempDirectory dir, string? postgresDatabase)
+    private TestMarket(WebApplication app, TempDirectory dir, bool ownsDir, string? postgresDatabase)
     {
         App = app;
         _dir = dir;
+        _ownsDir = ownsDir;
         _postgresDatabase = postgresDatabase;
         Url = app.BoundAddress();
         Http = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
@@ -69,7 +71,7 @@ public sealed class TestMarket : IAsyncDisposable
                 services?.Invoke(b.Services);
             });
         await app.StartAsync(TestContext.Current.CancellationToken);
-        return new TestMarket(app, dir, postgresDatabase);
+        return new TestMarket(app, dir, ownsDir: dataDir is null, postgresDatabase);
     }
 
     public static async Task<string> CreatePostgresDatabaseAsync()
@@ -112,7 +114,11 @@ public sealed class TestMarket : IAsyncDisposable
         {
         }
 
-        _dir.Dispose();
+        if (_ownsDir)
+        {
+            _dir.Dispose();
+        }
+
         if (_postgresDatabase is not null)
         {
             NpgsqlConnection.ClearAllPools();

@@ -230,3 +230,43 @@ public class MintFlowTests
         Assert.Equal(MeltQuoteState.Paid, (await market.Mint.MeltAsync(new MeltRequest { Quote = quote.Quote, Inputs = proofs }, ct)).State);
     }
 }
+
+public class MeltRecoveryTests
+{
+    [Fact]
+    public async Task A_melt_left_pending_by_a_dead_payment_call_is_resolved_after_a_restart()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var dir = new Coinop.TestKit.TempDirectory("coinop-market");
+        List<Proof> proofs;
+        string quoteId;
+        await using (var first = await TestMarket.StartAsync(dataDir: dir))
+        {
+            proofs = await first.MintProofsAsync(32);
+            var invoice = FakeBolt11.Encode(20_000, new byte[32], DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), TimeSpan.FromHours(1));
+            quoteId = (await first.Mint.CreateMeltQuoteAsync(invoice, ct)).Quote;
+            first.Lightning.LoseConnectionOnPay = true;
+            var melt = await first.Mint.MeltAsync(new MeltRequest { Quote = quoteId, Inputs = proofs }, ct);
+            Assert.Equal(MeltQuoteState.Pending, melt.State);
+            var ys = proofs.Select(p => Convert.ToHexStringLower(Bdhke.Y(p.Secret))).ToList();
+            Assert.All((await first.Mint.CheckStateAsync(ys, ct)).States, s => Assert.Equal(ProofState.Pending, s.State));
+            var active = await first.Mint.GetActiveKeysetAsync(ct);
+            await CashuAssert.FailsWith(CashuErrorCode.ProofsPending,
+                () => first.Mint.SwapAsync(new SwapRequest(proofs, [.. BlindedOutputs.Create(active.Id, [32]).Select(o => o.Message)]), ct));
+            await first.StopAsync();
+        }
+
+        // The new process's backend never saw the payment: recovery releases the locks and the quote can be paid again.
+        await using var restarted = await TestMarket.StartAsync(dataDir: dir, services: s => s.Configure<MintOptions>(o => o.PendingMeltRecoveryAfterSeconds = 1));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await restarted.Mint.GetMeltQuoteAsync(quoteId, ct)).State != MeltQuoteState.Unpaid)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the pending melt was not recovered");
+            await Task.Delay(100, ct);
+        }
+
+        var states = await restarted.Mint.CheckStateAsync([.. proofs.Select(p => Convert.ToHexStringLower(Bdhke.Y(p.Secret)))], ct);
+        Assert.All(states.States, s => Assert.Equal(ProofState.Unspent, s.State));
+        Assert.Equal(MeltQuoteState.Paid, (await restarted.Mint.MeltAsync(new MeltRequest { Quote = quoteId, Inputs = proofs }, ct)).State);
+    }
+}

@@ -22,6 +22,9 @@ public sealed class FakeLightningBackend(TimeProvider time) : ILightningBackend
     /// <summary>When set, payments fail with this reason (to exercise the mint's failure path).</summary>
     public string? FailPaymentsWith { get; set; }
 
+    /// <summary>When set, a payment call dies without an answer and leaves no trace, as if the node went away mid-call.</summary>
+    public bool LoseConnectionOnPay { get; set; }
+
     public Task<LightningInvoice> CreateInvoiceAsync(ulong amountSat, string? description, TimeSpan expiry, CancellationToken cancellationToken)
     {
         var hash = RandomNumberGenerator.GetBytes(32);
@@ -51,6 +54,11 @@ public sealed class FakeLightningBackend(TimeProvider time) : ILightningBackend
 
     public Task<PaymentResult> PayInvoiceAsync(string bolt11, ulong maxFeeSat, CancellationToken cancellationToken)
     {
+        if (LoseConnectionOnPay)
+        {
+            throw new IOException("the fake Lightning node went away during the payment");
+        }
+
         var hash = PaymentHashOf(bolt11);
         var result = _payments.GetOrAdd(hash, _ => FailPaymentsWith is { } reason
             ? new PaymentResult(PaymentState.Failed, Error: reason)
