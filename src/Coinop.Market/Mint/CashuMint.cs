@@ -586,7 +586,9 @@ public sealed partial class CashuMint(
         var ys = inputs.Proofs.Select(p => p.Y).ToList();
         var existing = await proofs.StatesAsync(c, t, ys, cancellationToken);
         ThrowIfSpentOrPending(existing);
-        var records = inputs.Proofs.Select(p => new SpentProofRecord(p.Y, p.Keyset.Record.Id, p.Proof.Amount, p.Proof.Secret, p.Proof.C, p.Proof.Witness)).ToList();
+        // Inserted in key order, so two transactions spending overlapping sets wait on each other instead of deadlocking.
+        var records = inputs.Proofs.Select(p => new SpentProofRecord(p.Y, p.Keyset.Record.Id, p.Proof.Amount, p.Proof.Secret, p.Proof.C, p.Proof.Witness))
+            .OrderBy(r => Convert.ToHexStringLower(r.Y), StringComparer.Ordinal).ToList();
         var inserted = await proofs.InsertProofsAsync(c, t, records, pending, meltQuoteId, now, cancellationToken);
         if (inserted != records.Count)
         {
@@ -620,7 +622,8 @@ public sealed partial class CashuMint(
             }
         }
 
-        var records = outputs.Zip(signatures, (o, s) => new SignatureRecord(Convert.FromHexString(o.Message.B), s.Id, s.Amount, s.C, s.Dleq!.E, s.Dleq.S)).ToList();
+        var records = outputs.Zip(signatures, (o, s) => new SignatureRecord(Convert.FromHexString(o.Message.B), s.Id, s.Amount, s.C, s.Dleq!.E, s.Dleq.S))
+            .OrderBy(r => Convert.ToHexStringLower(r.B), StringComparer.Ordinal).ToList();
         if (await proofs.InsertSignaturesAsync(c, t, records, now, cancellationToken) != records.Count)
         {
             throw new CashuException(CashuErrorCode.OutputsAlreadySigned, "outputs have already been signed before");
