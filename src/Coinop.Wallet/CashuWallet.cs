@@ -79,7 +79,7 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
         var active = await client.GetActiveKeysetAsync(cancellationToken);
         var outputs = BlindedOutputs.Create(active.Id, Amounts.Split(amount));
         var op = await store.BeginOperationAsync(client.MintUrl, "mint", SerializeOutputs(outputs), [], time.GetUtcNow(), cancellationToken);
-        var response = await client.MintAsync(new MintRequest(quote.Quote, [.. outputs.Select(o => o.Message)]), cancellationToken);
+        var response = await AbandonOnRefusalAsync(op, () => client.MintAsync(new MintRequest(quote.Quote, [.. outputs.Select(o => o.Message)]), cancellationToken));
         var proofs = await client.UnblindAsync(outputs, response.Signatures, cancellationToken);
         await store.CompleteAsync(op, client.MintUrl, proofs, WalletProofState.Unspent, [],
             new HistoryEntry(0, default, "mint", client.MintUrl, amount, 0, null, quote.Request), time.GetUtcNow(), cancellationToken);
@@ -143,7 +143,8 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
             var keepOutputs = BlindedOutputs.Create(active.Id, Amounts.Split(Sum(inputs) - amount - fee));
             var outputs = sendOutputs.Concat(keepOutputs).OrderBy(o => o.Amount).ToList(); // ascending, so the mint cannot tell send from keep
             var op = await store.BeginOperationAsync(mint, "swap", SerializeOutputs(outputs), [.. inputs.Select(p => p.Secret)], time.GetUtcNow(), cancellationToken);
-            var response = await client.SwapAsync(new SwapRequest([.. inputs.Select(p => p with { Dleq = null })], [.. outputs.Select(o => o.Message)]), cancellationToken);
+            var response = await AbandonOnRefusalAsync(op, () => client.SwapAsync(
+                new SwapRequest([.. inputs.Select(p => p with { Dleq = null })], [.. outputs.Select(o => o.Message)]), cancellationToken));
             var fresh = await client.UnblindAsync(outputs, response.Signatures, cancellationToken);
             var sendSecrets = sendOutputs.Select(o => o.Secret).ToHashSet(StringComparer.Ordinal);
             toSend = [.. fresh.Where(p => sendSecrets.Contains(p.Secret))];
@@ -193,7 +194,8 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
 
         var outputs = BlindedOutputs.Create(active.Id, Amounts.Split(total - fee));
         var op = await store.BeginOperationAsync(client.MintUrl, "receive", SerializeOutputs(outputs), [.. resolved.Proofs.Select(p => p.Secret)], time.GetUtcNow(), cancellationToken);
-        var response = await client.SwapAsync(new SwapRequest([.. resolved.Proofs.Select(p => p with { Dleq = null })], [.. outputs.Select(o => o.Message)]), cancellationToken);
+        var response = await AbandonOnRefusalAsync(op, () => client.SwapAsync(
+            new SwapRequest([.. resolved.Proofs.Select(p => p with { Dleq = null })], [.. outputs.Select(o => o.Message)]), cancellationToken));
         var fresh = await client.UnblindAsync(outputs, response.Signatures, cancellationToken);
         await store.CompleteAsync(op, client.MintUrl, fresh, WalletProofState.Unspent, [.. resolved.Proofs.Select(p => p.Secret)],
             new HistoryEntry(0, default, "receive", client.MintUrl, total - fee, fee, null, token.Memo), time.GetUtcNow(), cancellationToken);
@@ -216,28 +218,55 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
 
     /// <summary>
     /// Finishes requests a previous run left in flight: the mint is asked to restore the signatures of their outputs
-    /// (NUT-09), those become proofs, and inputs the mint reports spent are marked spent.
+    /// (NUT-09), those become proofs, and inputs the mint reports spent are marked spent. Best effort: an operation
+    /// whose mint cannot be reached now stays recorded and is retried on the next run.
     /// </summary>
     public async Task RecoverAsync(CancellationToken cancellationToken)
     {
         foreach (var op in await store.PendingOperationsAsync(cancellationToken))
         {
-            var client = Client(op.Mint);
-            var outputs = DeserializeOutputs(op.OutputsJson);
-            var restored = await client.RestoreAsync([.. outputs.Select(o => o.Message)], cancellationToken);
-            var bySecret = outputs.ToDictionary(o => o.Message.B, StringComparer.OrdinalIgnoreCase);
-            var matched = restored.Outputs.Select(o => bySecret[o.B]).ToList();
-            var proofs = await client.UnblindAsync(matched, restored.Signatures, cancellationToken);
-            var spentInputs = new List<string>();
-            if (op.InputSecrets.Count > 0)
+            try
             {
-                var states = await client.CheckStateAsync([.. op.InputSecrets.Select(s => Convert.ToHexStringLower(Bdhke.Y(s)))], cancellationToken);
-                spentInputs = [.. op.InputSecrets.Zip(states.States).Where(x => x.Second.State == ProofState.Spent).Select(x => x.First)];
+                await RecoverAsync(op, cancellationToken);
             }
+            catch (Exception ex) when (ex is HttpRequestException or CashuException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                // The mint is away or refuses today; the outputs stay recorded for the next run.
+            }
+        }
+    }
 
-            await store.CompleteAsync(op.Id, op.Mint, proofs, WalletProofState.Unspent, spentInputs,
-                proofs.Count > 0 ? new HistoryEntry(0, default, "recover", op.Mint, Sum(proofs), 0, null, $"restored after an interrupted {op.Kind}") : null,
-                time.GetUtcNow(), cancellationToken);
+    private async Task RecoverAsync(PendingOperation op, CancellationToken cancellationToken)
+    {
+        var client = Client(op.Mint);
+        var outputs = DeserializeOutputs(op.OutputsJson);
+        var restored = await client.RestoreAsync([.. outputs.Select(o => o.Message)], cancellationToken);
+        var byBlinded = outputs.ToDictionary(o => o.Message.B, StringComparer.OrdinalIgnoreCase);
+        var pairs = restored.Outputs.Zip(restored.Signatures).Where(x => byBlinded.ContainsKey(x.First.B)).ToList();
+        var proofs = await client.UnblindAsync([.. pairs.Select(x => byBlinded[x.First.B])], [.. pairs.Select(x => x.Second)], cancellationToken);
+        var spentInputs = new List<string>();
+        if (op.InputSecrets.Count > 0)
+        {
+            var states = await client.CheckStateAsync([.. op.InputSecrets.Select(s => Convert.ToHexStringLower(Bdhke.Y(s)))], cancellationToken);
+            spentInputs = [.. op.InputSecrets.Zip(states.States).Where(x => x.Second.State == ProofState.Spent).Select(x => x.First)];
+        }
+
+        await store.CompleteAsync(op.Id, op.Mint, proofs, WalletProofState.Unspent, spentInputs,
+            proofs.Count > 0 ? new HistoryEntry(0, default, "recover", op.Mint, Sum(proofs), 0, null, $"restored after an interrupted {op.Kind}") : null,
+            time.GetUtcNow(), cancellationToken);
+    }
+
+    /// <summary>A mint's refusal (a Cashu error) means it signed nothing: the recorded outputs are dropped before rethrowing.</summary>
+    private async Task<T> AbandonOnRefusalAsync<T>(long operationId, Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (CashuException)
+        {
+            await store.AbandonOperationAsync(operationId, CancellationToken.None);
+            throw;
         }
     }
 

@@ -192,6 +192,13 @@ public sealed class WalletStore
             unchecked((ulong)r.Fee), r.Token, r.Note))];
     }
 
+    /// <summary>Forgets an operation the mint refused (it signed nothing, so there is nothing to restore).</summary>
+    public async Task AbandonOperationAsync(long operationId, CancellationToken cancellationToken)
+    {
+        await using var c = await ConnectAsync(cancellationToken);
+        await c.ExecuteAsync(new CommandDefinition("DELETE FROM pending_operations WHERE id = @operationId", new { operationId }, cancellationToken: cancellationToken));
+    }
+
     public async Task MarkSpentAsync(IReadOnlyList<string> secrets, CancellationToken cancellationToken)
     {
         await using var c = await ConnectAsync(cancellationToken);

@@ -37,6 +37,7 @@ public class WalletTests
         Assert.Equal(37UL, await bob.ReceiveAsync(token, ct)); // bob had no balance at this mint: it is opened
         Assert.Equal(new MintBalance(market.MintUrl, 37, 0), Assert.Single(await bob.BalancesAsync(ct)));
         await CashuAssert.FailsWith(CashuErrorCode.ProofsAlreadySpent, () => bob.ReceiveAsync(token, ct));
+        Assert.Empty(await (await WalletStore.OpenAsync(Path.Combine(dirs.Path, "bob"), ct)).PendingOperationsAsync(ct)); // a refusal leaves nothing to recover
 
         await alice.RefreshReservedAsync(ct);
         Assert.Equal(new MintBalance(market.MintUrl, 63, 0), Assert.Single(await alice.BalancesAsync(ct)));
@@ -99,5 +100,11 @@ public class WalletTests
         Assert.Contains(await reopened.HistoryAsync(5, ct), h => h.Kind == "recover" && h.Amount == 8);
         var token = await reopened.SendAsync(8, null, ct); // the recovered proofs are real money
         Assert.Equal(8UL, TokenCodec.Decode(token).Amount);
+
+        // An operation whose mint is unreachable does not stop the wallet from opening; it waits for the next run.
+        await store.BeginOperationAsync("http://127.0.0.1:1", "swap", "[]", [], DateTimeOffset.UnixEpoch, ct);
+        var offline = await CashuWallet.OpenAsync(dir, market.Http, TimeProvider.System, ct);
+        Assert.Single(await offline.BalancesAsync(ct));
+        Assert.Single(await store.PendingOperationsAsync(ct));
     }
 }
