@@ -593,8 +593,10 @@ public sealed partial class CashuMint(
         if (inserted != records.Count)
         {
             // A concurrent transaction committed the same Y between our check and our insert: the key decided.
-            ThrowIfSpentOrPending(await proofs.StatesAsync(c, t, ys, cancellationToken), pending ? "PENDING" : "SPENT");
-            throw new CashuException(CashuErrorCode.ProofsAlreadySpent, "proofs already spent");
+            ThrowIfSpentOrPending(await proofs.StatesAsync(c, t, ys, cancellationToken), pending ? ProofState.Pending : ProofState.Spent);
+            throw pending
+                ? new CashuException(CashuErrorCode.ProofsPending, "proofs are pending")
+                : new CashuException(CashuErrorCode.ProofsAlreadySpent, "proofs already spent");
         }
     }
 
