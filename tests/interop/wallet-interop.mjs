@@ -60,6 +60,10 @@ async function main() {
   const change = melt.change ?? [];
   check(change.every((p) => hasValidDleq(p, keyset)), 'DLEQ of change');
 
+  // A token made by cashu-ts for Coinop's wallet to receive (checked by the C# side).
+  const { send: forCoinop } = await bob.send(5, received, { includeFees: true });
+  const tokenForCoinop = getEncodedToken({ mint: mintUrl, proofs: forCoinop, unit: 'sat' });
+
   // A token minted by Coinop (short keyset ids, DLEQ with r) is accepted by this wallet.
   let coinopReceived = null;
   if (coinopToken) {
@@ -80,6 +84,7 @@ async function main() {
     change: sum(change).toString(),
     doubleSpend,
     coinopReceived,
+    tokenForCoinop,
   }));
 }
 

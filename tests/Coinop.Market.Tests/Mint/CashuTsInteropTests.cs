@@ -24,5 +24,10 @@ public class CashuTsInteropTests
         Assert.Equal("64", result["minted"]!.GetValue<string>());
         Assert.Equal("50", result["coinopReceived"]!.GetValue<string>());
         Assert.NotEqual("accepted", result["doubleSpend"]!.GetValue<string>());
+
+        // And the other way round: our wallet receives a cashu-ts token (short keyset ids, DLEQ checked).
+        using var dir = new TempDirectory("coinop-wallet");
+        var wallet = await Coinop.Wallet.CashuWallet.OpenAsync(dir.Path, market.Http, TimeProvider.System, TestContext.Current.CancellationToken);
+        Assert.Equal(5UL, await wallet.ReceiveAsync(result["tokenForCoinop"]!.GetValue<string>(), TestContext.Current.CancellationToken));
     }
 }
