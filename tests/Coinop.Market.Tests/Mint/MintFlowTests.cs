@@ -35,11 +35,12 @@ public class MintFlowTests
         Assert.True(parsed.Matches(active.Id, "sat", 0, null));
     }
 
-    [Fact]
-    public async Task Mint_swap_melt_restore_and_checkstate_work_end_to_end_with_valid_dleq_everywhere()
+    [Theory]
+    [MemberData(nameof(TestMarket.Dialects), MemberType = typeof(TestMarket))]
+    public async Task Mint_swap_melt_restore_and_checkstate_work_end_to_end_with_valid_dleq_everywhere(Storage.SqlDialect dialect)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var market = await TestMarket.StartAsync();
+        await using var market = await TestMarket.StartAsync(dialect);
         var client = market.Mint;
 
         // NUT-04: quote, paid at once by the fake backend, then mint.
@@ -228,6 +229,32 @@ public class MintFlowTests
         Assert.All((await market.Mint.CheckStateAsync(ys, ct)).States, s => Assert.Equal(ProofState.Unspent, s.State));
         market.Lightning.FailPaymentsWith = null;
         Assert.Equal(MeltQuoteState.Paid, (await market.Mint.MeltAsync(new MeltRequest { Quote = quote.Quote, Inputs = proofs }, ct)).State);
+    }
+}
+
+public class MultiNodeMintTests
+{
+    [Fact]
+    public async Task Two_market_nodes_sharing_one_postgres_store_are_one_mint()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var database = await TestMarket.CreatePostgresDatabaseAsync();
+        await using var a = await TestMarket.StartAsync(Storage.SqlDialect.Postgres, postgresDatabase: database);
+        await using var b = await TestMarket.StartAsync(Storage.SqlDialect.Postgres, postgresDatabase: database);
+        Assert.Equal((await a.Mint.GetActiveKeysetAsync(ct)).Id, (await b.Mint.GetActiveKeysetAsync(ct)).Id); // one seed, one keyset
+
+        var proofs = await a.MintProofsAsync(10);
+        var active = await b.Mint.GetActiveKeysetAsync(ct);
+        await b.Mint.SwapAsync(new SwapRequest(proofs, [.. BlindedOutputs.Create(active.Id, [2, 8]).Select(o => o.Message)]), ct); // minted on A, spent on B
+        await CashuAssert.FailsWith(CashuErrorCode.ProofsAlreadySpent,
+            () => a.Mint.SwapAsync(new SwapRequest(proofs, [.. BlindedOutputs.Create(active.Id, [2, 8]).Select(o => o.Message)]), ct));
+
+        var rotated = await MintKeysets.RotateAsync(a.App.Services.GetRequiredService<IMintKeysetStore>(), 0, TimeProvider.System, ct);
+        Assert.Equal(rotated.Id, (await b.Mint.GetActiveKeysetAsync(ct)).Id);
+        var more = await a.MintProofsAsync(4);
+        Assert.All(more, p => Assert.Equal(rotated.Id, p.Id));
+        await CashuAssert.FailsWith(CashuErrorCode.KeysetInactive,
+            () => b.Mint.SwapAsync(new SwapRequest(more, [.. BlindedOutputs.Create(active.Id, [4]).Select(o => o.Message)]), ct));
     }
 }
 
