@@ -18,7 +18,9 @@ public static class TokenCodec
     };
 
     /// <summary>Encodes a V4 token. Short keyset ids (8 bytes) by default, as the spec allows and wallets prefer.</summary>
-    public static string EncodeV4(Token token, bool shortKeysetIds = true)
+    public static string EncodeV4(Token token, bool shortKeysetIds = true) => "cashuB" + Base64Url.Encode(EncodeV4Cbor(token, shortKeysetIds));
+
+    private static byte[] EncodeV4Cbor(Token token, bool shortKeysetIds)
     {
         var w = new CborWriter(CborConformanceMode.Lax, convertIndefiniteLengthEncodings: false);
         w.WriteStartMap(token.Memo is null ? 3 : 4);
@@ -53,7 +55,7 @@ public static class TokenCodec
         w.WriteTextString("u");
         w.WriteTextString(token.Unit);
         w.WriteEndMap();
-        return "cashuB" + Base64Url.Encode(w.Encode());
+        return w.Encode();
     }
 
     /// <summary>Encodes a (deprecated) V3 token; kept for wallets that only read V3.</summary>
@@ -96,11 +98,7 @@ public static class TokenCodec
     }
 
     /// <summary>The binary form (<c>craw</c> + version byte + CBOR), e.g. for NFC.</summary>
-    public static byte[] EncodeBinaryV4(Token token)
-    {
-        Base64Url.TryDecode(EncodeV4(token)[6..], out var cbor);
-        return [.. "crawB"u8, .. cbor];
-    }
+    public static byte[] EncodeBinaryV4(Token token) => [.. "crawB"u8, .. EncodeV4Cbor(token, shortKeysetIds: true)];
 
     public static Token DecodeBinary(ReadOnlySpan<byte> bytes) =>
         bytes.Length > 5 && bytes[..5].SequenceEqual("crawB"u8)

@@ -1,6 +1,7 @@
 using System.Data.Common;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using Coinop.Ecash;
 using Coinop.Ecash.Crypto;
 using Coinop.Ecash.Keysets;
@@ -66,16 +67,16 @@ public sealed partial class CashuMint(
 
     public InfoResponse GetInfo()
     {
-        static System.Text.Json.Nodes.JsonObject Supported() => new() { ["supported"] = true };
-        System.Text.Json.Nodes.JsonObject Methods(bool melt) => new()
+        static JsonObject Supported() => new() { ["supported"] = true };
+        JsonObject Methods(bool melt) => new()
         {
-            ["methods"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+            ["methods"] = new JsonArray(new JsonObject
             {
                 ["method"] = "bolt11",
                 ["unit"] = MintKeysets.Unit,
                 ["min_amount"] = 1,
                 ["max_amount"] = _options.MaxQuoteAmountSat,
-                ["options"] = melt ? new System.Text.Json.Nodes.JsonObject { ["amountless"] = false } : new System.Text.Json.Nodes.JsonObject { ["description"] = true },
+                ["options"] = melt ? new JsonObject { ["amountless"] = false } : new JsonObject { ["description"] = true },
             }),
             ["disabled"] = false,
         };
@@ -85,7 +86,7 @@ public sealed partial class CashuMint(
             Version = "Coinop/" + (typeof(CashuMint).Assembly.GetName().Version?.ToString(3) ?? "0"),
             Description = $"The Cashu mint of a Coinop market (Lightning backend: {lightning.Name})",
             Time = time.GetUtcNow().ToUnixTimeSeconds(),
-            Nuts = new Dictionary<string, System.Text.Json.Nodes.JsonObject>
+            Nuts = new Dictionary<string, JsonObject>
             {
                 ["4"] = Methods(melt: false),
                 ["5"] = Methods(melt: true),
