@@ -20,8 +20,25 @@ public static class RepoPaths
 
     public static string Root => LazyRoot.Value;
 
-    /// <summary>The shared reference folder beside the project (<c>../shared</c>).</summary>
-    public static string Shared => System.IO.Path.GetFullPath(System.IO.Path.Combine(Root, "..", "shared"));
+    /// <summary>
+    /// The shared reference folder beside the project (<c>../shared</c>); from a git worktree nested deeper
+    /// (e.g. <c>/work/wt/NAME</c>) the nearest <c>shared</c> folder above the root is used.
+    /// </summary>
+    public static string Shared => LazyShared.Value;
+
+    private static readonly Lazy<string> LazyShared = new(() =>
+    {
+        for (var dir = new DirectoryInfo(Root).Parent; dir is not null; dir = dir.Parent)
+        {
+            var candidate = System.IO.Path.Combine(dir.FullName, "shared");
+            if (Directory.Exists(System.IO.Path.Combine(candidate, "reference")))
+            {
+                return candidate;
+            }
+        }
+
+        return System.IO.Path.GetFullPath(System.IO.Path.Combine(Root, "..", "shared"));
+    });
 
     public static string CashuVectors => System.IO.Path.Combine(Shared, "reference", "cashu-nuts", "tests");
 

@@ -3,7 +3,9 @@ using System.Security.Cryptography;
 using Coinop.Cli.Shared;
 using Coinop.Core.Identity;
 using Coinop.Market.Hosting;
+using Coinop.Market.Mint;
 using Coinop.Storage;
+using Coinop.Storage.Mint;
 using Coinop.Storage.Providers;
 using Microsoft.Extensions.Hosting;
 
@@ -58,6 +60,36 @@ public static class MarketCommands
         });
 
         command.Subcommands.Add(CreateEnrollCode());
+        command.Subcommands.Add(CreateRotateKeyset());
+        return command;
+    }
+
+    private static Command CreateRotateKeyset()
+    {
+        var data = CliOptions.Data(".coinop/market", "Market data directory");
+        var postgres = new Option<string?>("--postgres") { Description = "The market's PostgreSQL connection string, if it uses one" };
+        var fee = new Option<long>("--input-fee-ppk") { Description = "Input fee of the new keyset, in parts per thousand per input", DefaultValueFactory = _ => 0 };
+        var command = new Command("rotate-keyset", "Make a new active mint keyset; the old one still redeems but signs no new ecash") { data, postgres, fee };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (parse.GetValue(fee) is < 0 or > 1_000_000)
+            {
+                throw new CliException("--input-fee-ppk must be between 0 and 1000000", 2);
+            }
+
+            var dir = parse.GetValue(data)!;
+            var dbPath = Path.Combine(dir, "market.db");
+            if (parse.GetValue(postgres) is null && !File.Exists(dbPath))
+            {
+                throw new CliException($"no market store at {dbPath}: start the market with --data {dir} first");
+            }
+
+            await using var database = parse.GetValue(postgres) is { } pg ? Database.Postgres(pg) : Database.Sqlite(dbPath);
+            await Migrator.MigrateAsync(database, ct);
+            var keyset = await MintKeysets.RotateAsync(new MintKeysetStore(database), (ulong)parse.GetValue(fee), TimeProvider.System, ct);
+            Console.WriteLine($"New active keyset {keyset.Id} (input_fee_ppk {keyset.InputFeePpk}); running markets use it from their next request");
+            return 0;
+        });
         return command;
     }
 

@@ -1,3 +1,6 @@
+using Coinop.Market.Hosting;
+using Coinop.Market.Mint.Lightning;
+using Coinop.Storage.Mint;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -6,7 +9,28 @@ namespace Coinop.Market.Mint;
 /// <summary>Registers the Mint feature's services and endpoints.</summary>
 public static class MintSetup
 {
-    public static IServiceCollection AddMint(this IServiceCollection services) => services;
+    public static IServiceCollection AddMint(this IServiceCollection services)
+    {
+        services.AddOptions<MintOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<IMintKeysetStore, MintKeysetStore>();
+        services.AddSingleton<IMintQuoteStore, MintQuoteStore>();
+        services.AddSingleton<IMintProofStore, MintProofStore>();
+        services.AddSingleton<MintKeysets>();
+        services.AddSingleton<CashuMint>();
+        services.AddSingleton<FakeLightningBackend>();
+        services.AddSingleton<ILightningBackend>(sp => sp.GetRequiredService<MarketOptions>().Lightning switch
+        {
+            "fake" => sp.GetRequiredService<FakeLightningBackend>(),
+            var other => throw new InvalidOperationException($"Lightning backend '{other}' is not available"),
+        });
+        services.AddHostedService<MintStartup>();
+        services.AddHostedService<MeltRecoveryService>();
+        return services;
+    }
 
-    public static IEndpointRouteBuilder MapMint(this IEndpointRouteBuilder endpoints) => endpoints;
+    public static IEndpointRouteBuilder MapMint(this IEndpointRouteBuilder endpoints)
+    {
+        MintEndpoints.Map(endpoints);
+        return endpoints;
+    }
 }

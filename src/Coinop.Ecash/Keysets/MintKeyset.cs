@@ -1,0 +1,116 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Text;
+using Coinop.Ecash.Crypto;
+using ECPoint = Org.BouncyCastle.Math.EC.ECPoint;
+using BigInteger = Org.BouncyCastle.Math.BigInteger;
+
+namespace Coinop.Ecash.Keysets;
+
+/// <summary>One amount's key pair of a mint keyset.</summary>
+public sealed class MintKey(ulong amount, BigInteger privateKey)
+{
+    public ulong Amount { get; } = amount;
+
+    public BigInteger PrivateKey { get; } = privateKey;
+
+    public ECPoint PublicKey { get; } = Secp256k1.MultiplyG(privateKey);
+
+    public string PublicKeyHex => Secp256k1.CompressedHex(PublicKey);
+}
+
+/// <summary>
+/// A keyset with its private keys, as only the mint holds it: signs outputs (with a NUT-12 DLEQ proof) and
+/// verifies proofs. Keys are derived from the mint's master seed and the keyset's derivation index, so the
+/// store keeps one seed rather than 64 private keys per keyset.
+/// </summary>
+public sealed class MintKeyset
+{
+    private readonly MintKey?[] _byBit = new MintKey?[64];
+
+    private MintKeyset(string unit, ulong inputFeePpk, long? finalExpiry, IEnumerable<MintKey> keys)
+    {
+        Unit = unit;
+        InputFeePpk = inputFeePpk;
+        FinalExpiry = finalExpiry;
+        foreach (var k in keys)
+        {
+            _byBit[BitOperations.Log2(k.Amount)] = k;
+        }
+
+        var hex = Keys.ToDictionary(k => k.Amount, k => k.PublicKeyHex);
+        Id = KeysetId.DeriveV2(hex, unit, inputFeePpk, finalExpiry);
+        PublicKeysHex = hex.OrderBy(k => k.Key).ToDictionary(k => k.Key.ToString(CultureInfo.InvariantCulture), k => k.Value);
+    }
+
+    public string Id { get; }
+
+    public string Unit { get; }
+
+    public ulong InputFeePpk { get; }
+
+    public long? FinalExpiry { get; }
+
+    public IEnumerable<MintKey> Keys => _byBit.Where(k => k is not null)!;
+
+    /// <summary>The <c>keys</c> object of a NUT-01 response: amount (as text) to compressed key.</summary>
+    public IReadOnlyDictionary<string, string> PublicKeysHex { get; }
+
+    /// <summary>Derives the keys for amounts 2^0..2^(maxOrder-1): <c>k = HMAC-SHA256(seed, "coinop/mint/v1/{index}/{unit}/{amount}") mod n</c>.</summary>
+    public static MintKeyset Derive(ReadOnlySpan<byte> seed, long index, string unit, ulong inputFeePpk, int maxOrder = 64)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxOrder, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(maxOrder, 64);
+        var keys = new List<MintKey>(maxOrder);
+        for (var bit = 0; bit < maxOrder; bit++)
+        {
+            var amount = 1UL << bit;
+            var label = Encoding.UTF8.GetBytes($"coinop/mint/v1/{index}/{unit}/{amount}");
+            var k = Secp256k1.ScalarFromHash(HMACSHA256.HashData(seed, label));
+            keys.Add(new MintKey(amount, k.SignValue == 0 ? BigInteger.One : k));
+        }
+
+        return new MintKeyset(unit, inputFeePpk, null, keys);
+    }
+
+    /// <summary>A keyset from explicit private keys (tests and tools).</summary>
+    public static MintKeyset FromPrivateKeys(IReadOnlyDictionary<ulong, BigInteger> privateKeys, string unit, ulong inputFeePpk = 0) =>
+        new(unit, inputFeePpk, null, privateKeys.Select(p => new MintKey(p.Key, p.Value)));
+
+    public bool TryGetKey(ulong amount, [NotNullWhen(true)] out MintKey? key)
+    {
+        key = Amounts.IsPowerOfTwo(amount) ? _byBit[BitOperations.Log2(amount)] : null;
+        return key is not null;
+    }
+
+    /// <summary>Signs a blinded message and attaches the DLEQ proof. The amount must be one of the keyset's.</summary>
+    public BlindSignature Sign(ulong amount, ECPoint blinded)
+    {
+        if (!TryGetKey(amount, out var key))
+        {
+            throw new ArgumentOutOfRangeException(nameof(amount), amount, "the keyset has no key for this amount");
+        }
+
+        var c = Bdhke.Sign(key.PrivateKey, blinded);
+        var dleq = Dleq.Create(key.PrivateKey, key.PublicKey, blinded, c);
+        return new BlindSignature
+        {
+            Amount = amount,
+            Id = Id,
+            C = Secp256k1.CompressedHex(c),
+            Dleq = new DleqProof { E = Secp256k1.ScalarHex(dleq.E), S = Secp256k1.ScalarHex(dleq.S) },
+        };
+    }
+
+    /// <summary>Verifies a proof's signature: <c>C == k_amount · hash_to_curve(secret)</c>.</summary>
+    public bool Verify(Proof proof) => Verify(proof, Bdhke.HashToCurve(proof.Secret));
+
+    /// <summary>As <see cref="Verify(Proof)"/> with <c>Y</c> already computed (the mint needs Y for the spent set anyway).</summary>
+    public bool Verify(Proof proof, ECPoint y) =>
+        TryGetKey(proof.Amount, out var key)
+        && proof.C is { Length: 66 }
+        && Hex.TryDecode(proof.C, out var c)
+        && Bdhke.Verify(key.PrivateKey, y, c);
+}

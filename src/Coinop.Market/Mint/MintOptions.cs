@@ -1,0 +1,38 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Coinop.Market.Mint;
+
+/// <summary>Limits and lifetimes of the market's Cashu mint, validated at start.</summary>
+public sealed class MintOptions
+{
+    /// <summary>How long a mint quote's invoice can be paid (NUT-23 <c>expiry</c>).</summary>
+    [Range(1, 86_400)]
+    public double MintQuoteTtlSeconds { get; set; } = 600;
+
+    /// <summary>How long a melt quote is valid.</summary>
+    [Range(1, 86_400)]
+    public double MeltQuoteTtlSeconds { get; set; } = 120;
+
+    /// <summary>Most inputs (and Ys in a state check) per request (NUT error 11014).</summary>
+    [Range(1, 10_000)]
+    public int MaxInputs { get; set; } = 1000;
+
+    /// <summary>Most outputs per request (NUT error 11015).</summary>
+    [Range(1, 10_000)]
+    public int MaxOutputs { get; set; } = 1000;
+
+    /// <summary>Largest amount one mint or melt quote may carry, in sat.</summary>
+    [Range(1, long.MaxValue)]
+    public long MaxQuoteAmountSat { get; set; } = 100_000_000;
+
+    /// <summary>Input fee (ppk) of the first keyset; later keysets take theirs from <c>market rotate-keyset</c>.</summary>
+    [Range(0, 1_000_000)]
+    public long InitialInputFeePpk { get; set; }
+
+    /// <summary>A melt left PENDING this long (its node died mid-payment) is resolved by asking the Lightning backend.</summary>
+    [Range(1, 86_400)]
+    public double PendingMeltRecoveryAfterSeconds { get; set; } = 60;
+
+    [Required]
+    public string Name { get; set; } = "Coinop market mint";
+}

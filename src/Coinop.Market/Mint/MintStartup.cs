@@ -1,0 +1,59 @@
+using Coinop.Market.Mint.Lightning;
+using Coinop.Storage.Mint;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Coinop.Market.Mint;
+
+/// <summary>Loads the mint seed and makes sure a keyset is active before the market serves requests.</summary>
+internal sealed class MintStartup(MintKeysets keysets, IOptions<MintOptions> options) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        keysets.InitializeAsync((ulong)options.Value.InitialInputFeePpk, cancellationToken);
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}
+
+/// <summary>
+/// Resolves melts left PENDING by a node that stopped mid-payment: on start and then periodically, each melt
+/// pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfterSeconds"/> is settled from what the
+/// Lightning backend says (paid: inputs SPENT and change signed; failed or never attempted: locks released).
+/// </summary>
+internal sealed partial class MeltRecoveryService(
+    IMintQuoteStore quotes,
+    CashuMint mint,
+    ILightningBackend lightning,
+    IOptions<MintOptions> options,
+    TimeProvider time,
+    ILogger<MeltRecoveryService> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var after = TimeSpan.FromSeconds(options.Value.PendingMeltRecoveryAfterSeconds);
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, after.TotalSeconds / 2)), time);
+        do
+        {
+            try
+            {
+                foreach (var quote in await quotes.ListPendingMeltsAsync(time.GetUtcNow() - after, stoppingToken))
+                {
+                    var payment = await lightning.CheckPaymentAsync(quote.PaymentHash, stoppingToken);
+                    var settled = await mint.SettleMeltAsync(quote.Id, payment, stoppingToken);
+                    LogRecovered(logger, quote.Id, payment.State, settled.State);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogRecoveryFailed(logger, ex);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Recovered pending melt {QuoteId}: payment {Payment}, quote now {State}")]
+    private static partial void LogRecovered(ILogger logger, string quoteId, PaymentState payment, string state);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pending-melt recovery failed; retrying on the next tick")]
+    private static partial void LogRecoveryFailed(ILogger logger, Exception exception);
+}
