@@ -322,6 +322,8 @@ public sealed partial class LocalSandbox : ISandbox
             }
         }
 
+        // bwrap's root is a tmpfs holding the mount points; nothing else should be written there.
+        a.AddRange(["--remount-ro", "/"]);
         return a;
     }
 
