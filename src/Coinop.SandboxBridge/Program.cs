@@ -29,7 +29,8 @@ static async Task ForwardAsync(Socket client, int port)
         await upstream.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port));
         await using var a = new NetworkStream(client, ownsSocket: false);
         await using var b = new NetworkStream(upstream, ownsSocket: false);
-        await Task.WhenAny(PumpAsync(a, upstream), PumpAsync(b, client));
+        // Both directions run to their end: a client that half-closes still gets the whole reply.
+        await Task.WhenAll(PumpAsync(a, upstream), PumpAsync(b, client));
     }
     catch (Exception)
     {

@@ -56,7 +56,7 @@ public sealed class LocalSandboxOptions
 /// still its parent and writes its own pid into the copy's cgroup(s), so everything after it is limited from the
 /// first instruction → <c>setpriv</c> dropping to the sandbox user (when the agent is root) → <c>bwrap</c> or
 /// <c>setsid</c> → <c>sh</c> that starts the port forwarder, applies RLIMIT_AS when there is no cgroup, and execs
-/// the command. Environment: only what the spec sets plus PATH, HOME and the <c>COINOP_*</c> variables.
+/// the command (or, for a plain process, supervises it so its children die with the agent too). Environment: only what the spec sets plus PATH, HOME and the <c>COINOP_*</c> variables.
 /// </para>
 /// </summary>
 public sealed partial class LocalSandbox : ISandbox
@@ -74,14 +74,22 @@ public sealed partial class LocalSandbox : ISandbox
         "shift 3\n" +
         "exec \"$@\"\n";
 
-    // $1 RLIMIT_AS in KiB or "-", $2 dotnet host or "-", $3 port or "-", $4 "--", then the command. The forwarder
-    // starts before the address-space limit, which would stop the .NET runtime from reserving its heap.
+    // $1 RLIMIT_AS in KiB or "-", $2 dotnet host or "-", $3 port or "-", $4 supervise (1/0), $5 "--", then the
+    // command. The forwarder starts before the address-space limit, which would stop the .NET runtime from reserving
+    // its heap. A plain process has no pid namespace to take its children down with it, so there the shell stays as a
+    // supervisor: its parent-death signal is SIGHUP, on which it SIGKILLs its whole process group.
     private const string WorkloadScript =
-        "mem=$1 host=$2 port=$3\n" +
-        "shift 4\n" +
+        "mem=$1 host=$2 port=$3 supervise=$4\n" +
+        "shift 5\n" +
         "if [ \"$port\" != - ]; then DOTNET_EnableDiagnostics=0 \"$host\" " + SandboxBinDir + "/coinop-sandbox-bridge.dll \"$port\" " +
         SandboxBridgeDir + "/" + SocketName + " </dev/null >/dev/null 2>&1 & fi\n" +
         "if [ \"$mem\" != - ]; then ulimit -v \"$mem\" || exit 126; fi\n" +
+        "if [ \"$supervise\" = 1 ]; then\n" +
+        "  trap 'kill -KILL 0' HUP\n" +
+        "  \"$@\" &\n" +
+        "  wait $!\n" +
+        "  exit $?\n" +
+        "fi\n" +
         "exec \"$@\"\n";
 
     private static readonly string[] BridgeFiles = [".dll", ".runtimeconfig.json", ".deps.json"];
@@ -112,6 +120,9 @@ public sealed partial class LocalSandbox : ISandbox
     public string Isolation => _cgroups.Mode == LimitEnforcement.Approximate ? Kind + "+approx-limits" : Kind;
 
     public LimitEnforcement Limits => _cgroups.Mode;
+
+    /// <summary>Levels of the process tree that are the sandbox's own: bwrap and its init, or the supervising shell.</summary>
+    private int WrapperDepth => _bwrap is null ? 1 : 2;
 
     /// <summary>A plain-process sandbox; throws <see cref="SandboxException"/> when setpriv or setsid is missing.</summary>
     public static LocalSandbox CreateProcess(LocalSandboxOptions options, Cgroups cgroups, TimeProvider time, ILogger logger)
@@ -196,7 +207,7 @@ public sealed partial class LocalSandbox : ISandbox
         process.StandardInput.Close();
         var interval = cgroup is null ? _options.ThrottleInterval : _options.SampleInterval;
         LocalCopy? copy = null;
-        copy = LocalCopy.Run(process, cgroup, _bwrap is null ? 0 : 2, spec.CpuCores, ct => ConnectAsync(launch, copy!, ct), _time, interval);
+        copy = LocalCopy.Run(process, cgroup, WrapperDepth, spec.CpuCores, ct => ConnectAsync(launch, copy!, ct), _time, interval);
         LogStarted(_logger, spec.WorkloadId, spec.Epoch, Kind, process.Id);
         return copy;
     }
@@ -258,7 +269,7 @@ public sealed partial class LocalSandbox : ISandbox
             argv.AddRange(["--reuid", Num(_options.SandboxUid), "--regid", Num(_options.SandboxGid), "--clear-groups"]);
         }
 
-        argv.AddRange(["--pdeathsig", "SIGKILL", "--"]);
+        argv.AddRange(["--pdeathsig", _bwrap is null ? "SIGHUP" : "SIGKILL", "--"]);
         if (_bwrap is not null)
         {
             argv.Add(_bwrap);
@@ -274,6 +285,7 @@ public sealed partial class LocalSandbox : ISandbox
             cgroup is null ? Num(spec.MemoryMb * 1024) : "-",
             bridge ? _dotnetHost! : "-",
             bridge ? Num(spec.Port!.Value) : "-",
+            _bwrap is null ? "1" : "0",
             "--", spec.Command, .. spec.Args]);
         foreach (var a in argv)
         {
