@@ -4,6 +4,7 @@ using Coinop.TestKit;
 namespace Coinop.Provider.Tests.Workloads;
 
 /// <summary>CPU and memory limits in both local sandboxes, with cgroups and with the approximate fallback.</summary>
+[Collection(nameof(CpuSensitive))]
 public class LimitTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;

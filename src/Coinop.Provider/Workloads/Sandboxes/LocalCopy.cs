@@ -13,6 +13,7 @@ namespace Coinop.Provider.Workloads.Sandboxes;
 internal sealed class LocalCopy : IRunningCopy
 {
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan StopPoll = TimeSpan.FromMilliseconds(50);
 
     private readonly Process _process;
     private readonly long _rootStartTicks;
@@ -72,17 +73,30 @@ internal sealed class LocalCopy : IRunningCopy
         _stopRequested = true;
         if (!_exited.Task.IsCompleted)
         {
-            foreach (var (pid, depth) in Members())
+            // Each process gets SIGTERM once; the list is re-read during the grace period because a copy stopped right
+            // after it started may not have reached its command yet when the stop arrives.
+            var signalled = new HashSet<int>();
+            var deadline = _time.GetTimestamp() + (long)(grace.TotalSeconds * _time.TimestampFrequency);
+            while (!_exited.Task.IsCompleted && _time.GetTimestamp() < deadline)
             {
-                if (IsWorkload(depth))
+                foreach (var (pid, depth) in Members())
                 {
-                    LinuxNative.Signal(pid, LinuxNative.SigTerm);
-                    // A copy held by the CPU duty cycle must run to handle SIGTERM.
-                    LinuxNative.Signal(pid, LinuxNative.SigCont);
+                    if (IsWorkload(depth) && signalled.Add(pid))
+                    {
+                        LinuxNative.Signal(pid, LinuxNative.SigTerm);
+                        // A copy held by the CPU duty cycle must run to handle SIGTERM.
+                        LinuxNative.Signal(pid, LinuxNative.SigCont);
+                    }
+                }
+
+                var left = TimeSpan.FromSeconds((deadline - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
+                var wait = left < StopPoll ? left : StopPoll;
+                if (wait > TimeSpan.Zero)
+                {
+                    await Task.WhenAny(_exited.Task, Task.Delay(wait, _time, cancellationToken)).ConfigureAwait(false);
                 }
             }
 
-            await Task.WhenAny(_exited.Task, Task.Delay(grace, _time, cancellationToken)).ConfigureAwait(false);
             KillAll();
         }
 
