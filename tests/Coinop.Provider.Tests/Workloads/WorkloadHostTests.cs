@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using Coinop.Core.Sealing;
 using Coinop.Core.Workloads;
 using Coinop.Provider.Workloads;
 using Coinop.Provider.Workloads.Bridge;
@@ -208,6 +209,41 @@ public sealed class WorkloadHostTests : IAsyncDisposable
         finally
         {
             Directory.Delete(stage, recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task A_checkpoint_of_one_epoch_restores_into_the_next()
+    {
+        var host = await HostAsync();
+        var key = CheckpointKey.Create();
+        var first = Sleeper("w-ckpt", 1) with { WantsStateDir = true, Args = ["-c", "echo 41 > \"$COINOP_STATE_DIR/counter\"; echo saved; sleep 600"] };
+        Assert.True((await host.StartAsync(first, cancellationToken: Ct)).Started);
+        await WaitForLogAsync(host, "saved");
+        var checkpoint = await host.CheckpointAsync("w-ckpt", 1, key, Ct);
+        Assert.NotNull(checkpoint);
+        Assert.Null(await host.CheckpointAsync("w-ckpt", 7, key, Ct));
+        Assert.True(await host.StopAsync("w-ckpt", 1, TimeSpan.FromSeconds(5), Ct));
+
+        var wrongKey = await host.StartAsync(first with { Epoch = 2 }, checkpoint, CheckpointKey.Create(), Ct);
+        Assert.Equal(StartRefusal.CheckpointFailed, wrongKey.Refusal);
+        Assert.Equal(0, host.Capacity().RunningCopies);
+
+        var second = first with { Epoch = 3, Args = ["-c", "echo \"restored $(cat \"$COINOP_STATE_DIR/counter\")\""] };
+        Assert.True((await host.StartAsync(second, checkpoint, key, Ct)).Started);
+        await WaitForLogAsync(host, "restored 41");
+    }
+
+    private static async Task WaitForLogAsync(WorkloadHost host, string text)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
+        timeout.CancelAfter(TimeSpan.FromSeconds(30));
+        await foreach (var log in host.Logs.ReadAllAsync(timeout.Token))
+        {
+            if (Encoding.UTF8.GetString(log.Data.Span).Contains(text, StringComparison.Ordinal))
+            {
+                return;
+            }
         }
     }
 
