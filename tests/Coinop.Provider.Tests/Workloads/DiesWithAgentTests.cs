@@ -1,3 +1,4 @@
+using Coinop.Provider.Workloads.Limits;
 using Coinop.Provider.Workloads.Metering;
 using Coinop.TestKit;
 
@@ -28,5 +29,16 @@ public class DiesWithAgentTests
             "the copy's processes to die with the agent",
             TimeSpan.FromSeconds(30),
             TestContext.Current.CancellationToken);
+
+        // The dead agent's cgroups are swept by the next agent that starts on this machine (a test running beside
+        // this one may already have done it).
+        if (Sandboxes.Cgroups.Mode != LimitEnforcement.Approximate)
+        {
+            Assert.NotEqual(LimitEnforcement.Approximate, Cgroups.Detect().Mode);
+            Assert.Empty(AgentGroups(agent.Pid));
+        }
     }
+
+    private static List<string> AgentGroups(int agentPid) =>
+        [.. Directory.EnumerateDirectories("/sys/fs/cgroup", $"agent-{agentPid}-*", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 6, IgnoreInaccessible = true })];
 }

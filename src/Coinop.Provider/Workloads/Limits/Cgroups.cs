@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Security.Cryptography;
+using Coinop.Provider.Workloads.Metering;
 
 namespace Coinop.Provider.Workloads.Limits;
 
@@ -235,12 +236,15 @@ public sealed class Cgroups
                 return false;
             }
 
-            if (!Probe(baseDir))
+            SweepStale(baseDir);
+            var agentDir = Path.Combine(baseDir, AgentFolder());
+            Directory.CreateDirectory(agentDir);
+            if (!TryEnable(agentDir) || !Probe(agentDir))
             {
                 return false;
             }
 
-            result = new Cgroups(LimitEnforcement.CgroupV2, baseDir, new Dictionary<string, string>(), "cgroup v2 at " + baseDir);
+            result = new Cgroups(LimitEnforcement.CgroupV2, agentDir, new Dictionary<string, string>(), "cgroup v2 at " + agentDir);
             return true;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -285,13 +289,16 @@ public sealed class Cgroups
 
         try
         {
-            foreach (var dir in bases.Values.Distinct())
+            foreach (var (controller, baseDir) in bases.ToList())
             {
-                Directory.CreateDirectory(dir);
-                if (!Probe(dir))
-                {
-                    return false;
-                }
+                Directory.CreateDirectory(baseDir);
+                SweepStale(baseDir);
+                bases[controller] = Directory.CreateDirectory(Path.Combine(baseDir, AgentFolder())).FullName;
+            }
+
+            if (!bases.Values.Distinct().All(Probe))
+            {
+                return false;
             }
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
@@ -301,6 +308,62 @@ public sealed class Cgroups
 
         result = new Cgroups(LimitEnforcement.CgroupV1, null, bases, $"cgroup v1 (cpu {bases["cpu"]}, memory {bases["memory"]})");
         return true;
+    }
+
+    /// <summary>
+    /// This agent's own folder: <c>agent-PID-STARTTICKS</c>, so a later agent can tell the folders of agents that are
+    /// gone (crashed, killed) from those of agents still running beside it on the same machine.
+    /// </summary>
+    private static string AgentFolder() =>
+        $"agent-{Environment.ProcessId}-{ProcFs.ReadStat(Environment.ProcessId)?.StartTicks ?? 0}";
+
+    /// <summary>
+    /// Removes the groups a dead agent left behind, SIGKILLing whatever still runs in them first: a copy outliving its
+    /// agent must not keep running (or keep its capacity) once an agent starts here again.
+    /// </summary>
+    private static void SweepStale(string baseDir)
+    {
+        foreach (var agentDir in Directory.EnumerateDirectories(baseDir, "agent-*"))
+        {
+            var parts = Path.GetFileName(agentDir).Split('-');
+            if (parts.Length == 3 && int.TryParse(parts[1], CultureInfo.InvariantCulture, out var pid) && long.TryParse(parts[2], CultureInfo.InvariantCulture, out var start)
+                && ProcFs.ReadStat(pid)?.StartTicks == start)
+            {
+                continue;
+            }
+
+            foreach (var group in Directory.EnumerateDirectories(agentDir))
+            {
+                for (var attempt = 0; attempt < 50; attempt++)
+                {
+                    foreach (var member in ReadPids(Path.Combine(group, "cgroup.procs")))
+                    {
+                        LinuxNative.Signal(member, LinuxNative.SigKill);
+                    }
+
+                    if (CopyCgroup.TryRemoveDir(group))
+                    {
+                        break;
+                    }
+
+                    Thread.Sleep(20);
+                }
+            }
+
+            CopyCgroup.TryRemoveDir(agentDir);
+        }
+    }
+
+    internal static List<int> ReadPids(string procsFile)
+    {
+        try
+        {
+            return [.. File.ReadAllLines(procsFile).Where(l => l.Length > 0).Select(l => int.Parse(l, CultureInfo.InvariantCulture))];
+        }
+        catch (IOException)
+        {
+            return [];
+        }
     }
 
     /// <summary>A real cgroup directory fills itself with control files; a plain directory would not.</summary>
@@ -352,19 +415,7 @@ public sealed class CopyCgroup
     /// <summary>The <c>cgroup.procs</c> files a new process writes its pid into, one per hierarchy.</summary>
     public IReadOnlyList<string> ProcsFiles => [.. _dirs.Select(d => Path.Combine(d, "cgroup.procs"))];
 
-    public IReadOnlyList<int> Members()
-    {
-        try
-        {
-            return [.. File.ReadAllLines(Path.Combine(_membersDir, "cgroup.procs"))
-                .Where(l => l.Length > 0)
-                .Select(l => int.Parse(l, CultureInfo.InvariantCulture))];
-        }
-        catch (IOException)
-        {
-            return [];
-        }
-    }
+    public IReadOnlyList<int> Members() => Cgroups.ReadPids(Path.Combine(_membersDir, "cgroup.procs"));
 
     /// <summary>CPU time of every process that ever ran in the group, in core-seconds.</summary>
     public double CpuSeconds()
