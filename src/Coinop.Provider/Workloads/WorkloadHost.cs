@@ -150,10 +150,11 @@ public sealed partial class WorkloadHost : IAsyncDisposable
             await previous.StopAsync(_options.StopGrace, cancellationToken).ConfigureAwait(false);
         }
 
+        IRunningCopy? copy = null;
         try
         {
             var launch = await PrepareAsync(managed, checkpoint, checkpointKey, cancellationToken).ConfigureAwait(false);
-            var copy = await _sandbox.StartAsync(launch, cancellationToken).ConfigureAwait(false);
+            copy = await _sandbox.StartAsync(launch, cancellationToken).ConfigureAwait(false);
             PortBridge? bridge = null;
             if (spec.Port is not null)
             {
@@ -170,9 +171,20 @@ public sealed partial class WorkloadHost : IAsyncDisposable
 
             return new StartResult(true, null, null, copy.Pid, bridge?.Port);
         }
-        catch (Exception ex) when (ex is SandboxException or CheckpointException or IOException or UnauthorizedAccessException or OperationCanceledException)
+        catch (Exception ex)
         {
+            // Nothing half-started may stay behind: a copy without its bridge is killed, its capacity freed.
+            if (copy is not null)
+            {
+                await copy.DisposeAsync().ConfigureAwait(false);
+            }
+
             await ForgetAsync(managed).ConfigureAwait(false);
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+
             var refusal = ex is CheckpointException ? StartRefusal.CheckpointFailed : StartRefusal.SandboxFailed;
             LogStartFailed(_logger, spec.WorkloadId, spec.Epoch, ex.Message);
             return StartResult.Refused(refusal, ex.Message);

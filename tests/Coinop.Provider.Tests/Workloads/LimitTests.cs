@@ -55,6 +55,8 @@ public class LimitTests
         await using var copy = await sandbox.StartAsync(Sandboxes.Launch(dir, spec), Ct);
         var share = await CpuShare.MeasureAsync(copy, TimeSpan.FromSeconds(2));
         TestContext.Current.TestOutputHelper?.WriteLine($"{sandbox.Isolation}: {share:F3} cores used under a 0.5 core limit");
-        Assert.InRange(share, 0.2, 0.8);
+        // The upper bound is the limit; the lower one only catches a duty cycle that holds far too long (other test
+        // processes on the machine may take CPU from the hog, so it is loose).
+        Assert.InRange(share, 0.1, 0.8);
     }
 }

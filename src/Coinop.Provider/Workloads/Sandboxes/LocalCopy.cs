@@ -16,6 +16,7 @@ internal sealed class LocalCopy : IRunningCopy
     private static readonly TimeSpan StopPoll = TimeSpan.FromMilliseconds(50);
 
     private readonly Process _process;
+    private readonly int _pid;
     private readonly long _rootStartTicks;
     private readonly CopyCgroup? _cgroup;
     private readonly int _wrapperDepth;
@@ -34,7 +35,9 @@ internal sealed class LocalCopy : IRunningCopy
     private LocalCopy(Process process, CopyCgroup? cgroup, int wrapperDepth, double cpuCores, Func<CancellationToken, ValueTask<Stream>> connect, TimeProvider time, TimeSpan sampleInterval)
     {
         _process = process;
-        _rootStartTicks = ProcFs.ReadStat(process.Id)?.StartTicks ?? -1;
+        // Kept apart from the Process object, which is disposed once the copy is over.
+        _pid = process.Id;
+        _rootStartTicks = ProcFs.ReadStat(_pid)?.StartTicks ?? -1;
         _cgroup = cgroup;
         _wrapperDepth = wrapperDepth;
         _connect = connect;
@@ -44,7 +47,7 @@ internal sealed class LocalCopy : IRunningCopy
         _meter = new UsageMeter(cgroup, time);
     }
 
-    public int Pid => _process.Id;
+    public int Pid => _pid;
 
     public ChannelReader<OutputChunk> Output => _output.Reader;
 
@@ -134,9 +137,9 @@ internal sealed class LocalCopy : IRunningCopy
     {
         var result = new Dictionary<int, int>();
         // The root pid is only trusted while it is still the process we started (pids are reused after reaping).
-        if (ProcFs.ReadStat(_process.Id) is { } root && root.StartTicks == _rootStartTicks)
+        if (ProcFs.ReadStat(_pid) is { } root && root.StartTicks == _rootStartTicks)
         {
-            foreach (var (stat, depth) in ProcFs.Tree(_process.Id))
+            foreach (var (stat, depth) in ProcFs.Tree(_pid))
             {
                 result[stat.Pid] = depth;
             }
