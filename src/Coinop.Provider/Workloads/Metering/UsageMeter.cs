@@ -6,7 +6,8 @@ namespace Coinop.Provider.Workloads.Metering;
 /// <summary>
 /// Integrates one copy's resource use from periodic samples: CPU from the cgroup's counter (else the sum of each
 /// process's own CPU ticks, remembered per process so exited ones still count), memory from the cgroup (else the
-/// sum of resident sets) multiplied by the time until the next sample. Every figure only ever grows.
+/// sum of resident sets) multiplied by the time until the next sample. Every figure only ever grows. Without a cgroup,
+/// CPU a process used after its last sample is lost, so short-lived processes are under-counted by up to one interval.
 /// </summary>
 internal sealed class UsageMeter
 {
@@ -17,6 +18,7 @@ internal sealed class UsageMeter
     private readonly long _start;
     private readonly Dictionary<(int Pid, long StartTicks), long> _ticks = [];
     private readonly Lock _gate = new();
+    private long _retiredTicks;
     private double _cpuSeconds;
     private double _memoryMibSeconds;
     private double _memoryMib;
@@ -55,12 +57,24 @@ internal sealed class UsageMeter
         {
             lock (_gate)
             {
+                // A process missing from this sample has exited: its last reading moves to the retired sum, so the
+                // table holds only live processes however many short-lived ones a copy spawns.
+                if (processes.Count > 0)
+                {
+                    var live = processes.Select(p => (p.Pid, p.StartTicks)).ToHashSet();
+                    foreach (var gone in _ticks.Keys.Where(k => !live.Contains(k)).ToList())
+                    {
+                        _retiredTicks += _ticks[gone];
+                        _ticks.Remove(gone);
+                    }
+                }
+
                 foreach (var p in processes)
                 {
                     _ticks[(p.Pid, p.StartTicks)] = p.CpuTicks;
                 }
 
-                cpu = _ticks.Values.Sum() / (double)LinuxNative.ClockTicksPerSecond;
+                cpu = (_retiredTicks + _ticks.Values.Sum()) / (double)LinuxNative.ClockTicksPerSecond;
             }
 
             memoryMib = processes.Sum(p => p.RssPages) * (double)Environment.SystemPageSize / Mib;
