@@ -1,0 +1,72 @@
+using System.Threading.Channels;
+
+namespace Coinop.Provider.Workloads.Sandboxes;
+
+/// <summary>Runs copies of workloads in one kind of isolation.</summary>
+public interface ISandbox
+{
+    /// <summary>"bubblewrap", "process" or "docker".</summary>
+    string Kind { get; }
+
+    /// <summary>
+    /// The isolation level advertised to the market: the kind, with <c>+approx-limits</c> when CPU and memory limits
+    /// are enforced only approximately (no writable cgroup).
+    /// </summary>
+    string Isolation { get; }
+
+    Task<IRunningCopy> StartAsync(SandboxLaunch launch, CancellationToken cancellationToken);
+}
+
+/// <summary>What a sandbox needs to start a copy: the request and the host folders prepared for it.</summary>
+/// <param name="WorkDir">Private writable folder, the copy's working directory (/work inside bubblewrap).</param>
+/// <param name="StateDir">The state folder checkpoints archive (/state inside bubblewrap), when asked for.</param>
+/// <param name="BridgeDir">Folder for the port bridge's unix socket, when the workload has a port.</param>
+public sealed record SandboxLaunch(WorkloadSpec Spec, string WorkDir, string? StateDir, string? BridgeDir);
+
+/// <summary>A running copy. Disposing it kills whatever is left.</summary>
+public interface IRunningCopy : IAsyncDisposable
+{
+    /// <summary>The host pid of the copy's top process (the sandbox's launcher for bubblewrap).</summary>
+    int Pid { get; }
+
+    /// <summary>stdout and stderr as they arrive; completes when the copy has exited and its pipes are drained.</summary>
+    ChannelReader<OutputChunk> Output { get; }
+
+    /// <summary>Completes when the copy has exited and everything it left behind is gone.</summary>
+    Task<CopyExit> Exited { get; }
+
+    /// <summary>Host pids of every process of the copy that is still alive (tests read the process table with it).</summary>
+    IReadOnlyList<int> LivePids();
+
+    /// <summary>Cumulative usage since start; monotonic.</summary>
+    UsageSnapshot Usage();
+
+    /// <summary>Opens a stream to the workload's port (inside its network namespace where it has one).</summary>
+    ValueTask<Stream> ConnectToPortAsync(CancellationToken cancellationToken);
+
+    /// <summary>SIGTERM to every process of the copy, SIGKILL to whatever is left after <paramref name="grace"/>.</summary>
+    Task<CopyExit> StopAsync(TimeSpan grace, CancellationToken cancellationToken);
+}
+
+public enum OutputStream
+{
+    Stdout,
+    Stderr,
+}
+
+/// <summary>A piece of a copy's output, in the order the process wrote it to that stream.</summary>
+public sealed record OutputChunk(OutputStream Stream, ReadOnlyMemory<byte> Data);
+
+/// <summary>How a copy ended: its exit code (128+signal when killed) and whether the memory limit killed it.</summary>
+public sealed record CopyExit(int ExitCode, bool OomKilled, bool Stopped);
+
+/// <summary>Cumulative resource use of a copy.</summary>
+public readonly record struct UsageSnapshot(
+    double CpuCoreSeconds,
+    double MemoryMibSeconds,
+    double WallSeconds,
+    double MemoryMib,
+    double PeakMemoryMib);
+
+/// <summary>A sandbox could not start a copy (or cannot be used on this machine at all).</summary>
+public sealed class SandboxException(string message, Exception? inner = null) : Exception(message, inner);

@@ -1,0 +1,21 @@
+using Coinop.Provider.Workloads.Limits;
+using Microsoft.Extensions.Logging;
+
+namespace Coinop.Provider.Workloads.Sandboxes;
+
+/// <summary>Picks the sandbox for <c>--workloads MODE</c>.</summary>
+public static class SandboxSelection
+{
+    /// <summary>
+    /// "process": bubblewrap when it works here, else a plain child process (advertised as the weaker level); limits by
+    /// cgroup when one is writable, else approximate. "docker": the Docker Engine API, or a <see cref="SandboxException"/>
+    /// with one clear message when no daemon answers.
+    /// </summary>
+    public static async Task<ISandbox> CreateAsync(string mode, LocalSandboxOptions local, DockerSandboxOptions docker, TimeProvider time, ILogger logger, CancellationToken cancellationToken) =>
+        mode switch
+        {
+            "process" => await LocalSandbox.SelectAsync(local, Cgroups.Detect(), time, logger, cancellationToken).ConfigureAwait(false),
+            "docker" => await DockerSandbox.CreateAsync(docker, time, logger, cancellationToken).ConfigureAwait(false),
+            _ => throw new SandboxException($"unknown workload sandbox '{mode}' (use process or docker)"),
+        };
+}

@@ -1,0 +1,521 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Threading.Channels;
+using Coinop.Core.Workloads;
+using Coinop.Provider.Workloads.Bridge;
+using Coinop.Provider.Workloads.Checkpoints;
+using Coinop.Provider.Workloads.Sandboxes;
+using Microsoft.Extensions.Logging;
+using NSec.Cryptography;
+
+namespace Coinop.Provider.Workloads;
+
+/// <summary>
+/// The copies of workloads on this provider: starts them in a sandbox (with limits, the port bridge and an optional
+/// checkpoint restore), stops them by (workload id, epoch), records and signs their usage, forwards their output and
+/// exits, stops everything at once when the market is out of reach, and keeps running copies and standby
+/// reservations within the provider's capacity.
+/// <para>
+/// Epoch rules (single writer): at most one copy per workload runs here. A start for an epoch below the highest seen
+/// for that workload is refused, as is a second start, or a start after a stop, for the same epoch. A start for a
+/// newer epoch first stops the older copy and waits for it to be gone. A stop for epoch E stops the copy only when
+/// its epoch is at most E, so a late stop never takes down a newer copy, and it burns E so a late start for E is
+/// refused.
+/// </para>
+/// </summary>
+public sealed partial class WorkloadHost : IAsyncDisposable
+{
+    private static readonly Meter Meter = new("Coinop.Provider.Workloads");
+    private static readonly Counter<long> CopiesStarted = Meter.CreateCounter<long>("coinop.workloads.copies_started");
+    private static readonly Counter<long> CopiesExited = Meter.CreateCounter<long>("coinop.workloads.copies_exited");
+
+    private readonly ISandbox _sandbox;
+    private readonly WorkloadHostOptions _options;
+    private readonly Key _signingKey;
+    private readonly TimeProvider _time;
+    private readonly ILogger<WorkloadHost> _logger;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Dictionary<string, EpochState> _epochs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ManagedCopy> _copies = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Reservation> _standbys = new(StringComparer.Ordinal);
+    private readonly Channel<WorkloadEvent> _events = Channel.CreateUnbounded<WorkloadEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<WorkloadLog> _logs = Channel.CreateBounded<WorkloadLog>(
+        new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
+
+    /// <param name="signingKey">The provider's Ed25519 identity key: it signs every usage record.</param>
+    public WorkloadHost(ISandbox sandbox, WorkloadHostOptions options, Key signingKey, TimeProvider time, ILogger<WorkloadHost> logger)
+    {
+        options.Validate();
+        _sandbox = sandbox;
+        _options = options;
+        _signingKey = signingKey;
+        _time = time;
+        _logger = logger;
+        Directory.CreateDirectory(CopiesRoot);
+    }
+
+    /// <summary>Usage records and exits, in order per copy. Must be drained: it is unbounded because it carries money.</summary>
+    public ChannelReader<WorkloadEvent> Events => _events.Reader;
+
+    /// <summary>Output of every copy. Bounded: when nobody reads, the oldest chunks are dropped rather than stalling copies.</summary>
+    public ChannelReader<WorkloadLog> Logs => _logs.Reader;
+
+    public string Isolation => _sandbox.Isolation;
+
+    private string CopiesRoot => Path.Combine(_options.DataDirectory, "workloads");
+
+    public WorkloadCapacityView Capacity()
+    {
+        _gate.Wait();
+        try
+        {
+            return new WorkloadCapacityView(_options.CpuCores, _options.MemoryMb,
+                _copies.Values.Sum(c => c.Spec.CpuCores) + _standbys.Values.Sum(r => r.CpuCores),
+                _copies.Values.Sum(c => c.Spec.MemoryMb) + _standbys.Values.Sum(r => r.MemoryMb),
+                _copies.Count, _standbys.Count);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>The running copy of a workload, if any (its epoch, pid and bridge port).</summary>
+    public (long Epoch, IRunningCopy? Copy, int? BridgePort)? Find(string workloadId)
+    {
+        _gate.Wait();
+        try
+        {
+            return _copies.TryGetValue(workloadId, out var c) ? (c.Spec.Epoch, c.Copy, c.Bridge?.Port) : null;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Starts a copy; restores <paramref name="checkpoint"/> (encrypted under <paramref name="checkpointKey"/>) into its state folder first.</summary>
+    public async Task<StartResult> StartAsync(WorkloadSpec spec, byte[]? checkpoint = null, byte[]? checkpointKey = null, CancellationToken cancellationToken = default)
+    {
+        if (spec.Validate() is { } problem)
+        {
+            return StartResult.Refused(StartRefusal.Invalid, problem);
+        }
+
+        if (checkpoint is not null && (checkpointKey is null || !spec.WantsStateDir))
+        {
+            return StartResult.Refused(StartRefusal.Invalid, "a checkpoint needs its key and a workload with a state directory");
+        }
+
+        ManagedCopy managed;
+        ManagedCopy? previous;
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var state = _epochs.TryGetValue(spec.WorkloadId, out var s) ? s : new EpochState(-1, false);
+            if (spec.Epoch < state.Highest)
+            {
+                return StartResult.Refused(StartRefusal.StaleEpoch, $"epoch {spec.Epoch} is older than epoch {state.Highest} already seen");
+            }
+
+            if (spec.Epoch == state.Highest && state.Used)
+            {
+                return StartResult.Refused(StartRefusal.EpochAlreadyUsed, $"epoch {spec.Epoch} was already started or stopped here");
+            }
+
+            previous = _copies.GetValueOrDefault(spec.WorkloadId);
+            // A standby reservation for this workload becomes the running copy's capacity.
+            var reservation = _standbys.GetValueOrDefault(spec.WorkloadId);
+            var cores = _copies.Values.Where(c => c != previous).Sum(c => c.Spec.CpuCores) + _standbys.Values.Where(r => r != reservation).Sum(r => r.CpuCores) + spec.CpuCores;
+            var memory = _copies.Values.Where(c => c != previous).Sum(c => c.Spec.MemoryMb) + _standbys.Values.Where(r => r != reservation).Sum(r => r.MemoryMb) + spec.MemoryMb;
+            if (cores > _options.CpuCores + 1e-9 || memory > _options.MemoryMb)
+            {
+                return StartResult.Refused(StartRefusal.OverCapacity,
+                    $"needs {spec.CpuCores} cores and {spec.MemoryMb} MB; {_options.CpuCores - cores + spec.CpuCores:0.##} cores and {_options.MemoryMb - memory + spec.MemoryMb} MB free");
+            }
+
+            _epochs[spec.WorkloadId] = new EpochState(spec.Epoch, true);
+            _standbys.Remove(spec.WorkloadId);
+            managed = new ManagedCopy(spec, Path.Combine(CopiesRoot, $"{spec.WorkloadId}-e{spec.Epoch}"));
+            _copies[spec.WorkloadId] = managed;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        if (previous is not null)
+        {
+            // Single writer: the older copy is gone before the newer one starts.
+            await previous.StopAsync(_options.StopGrace, cancellationToken).ConfigureAwait(false);
+        }
+
+        IRunningCopy? copy = null;
+        try
+        {
+            var launch = await PrepareAsync(managed, checkpoint, checkpointKey, cancellationToken).ConfigureAwait(false);
+            copy = await _sandbox.StartAsync(launch, cancellationToken).ConfigureAwait(false);
+            PortBridge? bridge = null;
+            if (spec.Port is not null)
+            {
+                bridge = PortBridge.Start(new IPEndPoint(_options.BridgeAddress, 0), spec.AccessCredential!, copy.ConnectToPortAsync, _options.BridgePreambleTimeout, _logger);
+            }
+
+            var stopArrived = managed.Attach(copy, bridge, _time.GetUtcNow().ToUnixTimeMilliseconds());
+            CopiesStarted.Add(1);
+            _ = RunAsync(managed);
+            if (stopArrived)
+            {
+                _ = copy.StopAsync(_options.StopGrace, CancellationToken.None);
+            }
+
+            return new StartResult(true, null, null, copy.Pid, bridge?.Port);
+        }
+        catch (Exception ex)
+        {
+            // Nothing half-started may stay behind: a copy without its bridge is killed, its capacity freed.
+            if (copy is not null)
+            {
+                await copy.DisposeAsync().ConfigureAwait(false);
+            }
+
+            await ForgetAsync(managed).ConfigureAwait(false);
+            if (ex is OperationCanceledException)
+            {
+                throw;
+            }
+
+            var refusal = ex is CheckpointException ? StartRefusal.CheckpointFailed : StartRefusal.SandboxFailed;
+            LogStartFailed(_logger, spec.WorkloadId, spec.Epoch, ex.Message);
+            return StartResult.Refused(refusal, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// Stops the workload's copy if its epoch is at most <paramref name="epoch"/>; returns whether a copy was stopped.
+    /// Either way the epoch is burnt for later starts.
+    /// </summary>
+    public async Task<bool> StopAsync(string workloadId, long epoch, TimeSpan? grace = null, CancellationToken cancellationToken = default)
+    {
+        ManagedCopy? copy;
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var state = _epochs.TryGetValue(workloadId, out var s) ? s : new EpochState(-1, false);
+            if (epoch > state.Highest || (epoch == state.Highest && !state.Used))
+            {
+                _epochs[workloadId] = new EpochState(epoch, true);
+            }
+
+            if (_standbys.TryGetValue(workloadId, out var reservation) && reservation.Epoch <= epoch)
+            {
+                _standbys.Remove(workloadId);
+            }
+
+            copy = _copies.GetValueOrDefault(workloadId);
+            if (copy is null || copy.Spec.Epoch > epoch)
+            {
+                return false;
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        await copy.StopAsync(grace ?? _options.StopGrace, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Stops every copy at once (the market is out of reach: its copies must be gone before it could evict them).</summary>
+    public async Task StopAllAsync(TimeSpan grace, CancellationToken cancellationToken = default)
+    {
+        List<ManagedCopy> all;
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            all = [.. _copies.Values];
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        await Task.WhenAll(all.Select(c => c.StopAsync(grace, cancellationToken))).ConfigureAwait(false);
+    }
+
+    /// <summary>Holds capacity for a warm standby of a workload at <paramref name="epoch"/>; false when it does not fit or the epoch is stale.</summary>
+    public bool ReserveStandby(string workloadId, long epoch, double cpuCores, long memoryMb)
+    {
+        _gate.Wait();
+        try
+        {
+            if (_epochs.TryGetValue(workloadId, out var state) && epoch < state.Highest)
+            {
+                return false;
+            }
+
+            var existing = _standbys.GetValueOrDefault(workloadId);
+            var cores = _copies.Values.Sum(c => c.Spec.CpuCores) + _standbys.Values.Where(r => r != existing).Sum(r => r.CpuCores) + cpuCores;
+            var memory = _copies.Values.Sum(c => c.Spec.MemoryMb) + _standbys.Values.Where(r => r != existing).Sum(r => r.MemoryMb) + memoryMb;
+            if (cores > _options.CpuCores + 1e-9 || memory > _options.MemoryMb)
+            {
+                return false;
+            }
+
+            _standbys[workloadId] = new Reservation(epoch, cpuCores, memoryMb);
+            return true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public void ReleaseStandby(string workloadId)
+    {
+        _gate.Wait();
+        try
+        {
+            _standbys.Remove(workloadId);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>Archives the running copy's state folder, encrypted under the workload's key (null when there is no such copy).</summary>
+    public async Task<byte[]?> CheckpointAsync(string workloadId, long epoch, byte[] key, CancellationToken cancellationToken = default)
+    {
+        ManagedCopy? copy;
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            copy = _copies.GetValueOrDefault(workloadId);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        if (copy is null || copy.Spec.Epoch != epoch || !copy.Spec.WantsStateDir || copy.Copy is null)
+        {
+            return null;
+        }
+
+        return await Checkpoint.CreateAsync(Path.Combine(copy.Directory, "state"), key, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAllAsync(TimeSpan.Zero).ConfigureAwait(false);
+        _gate.Dispose();
+    }
+
+    private static async Task<SandboxLaunch> PrepareAsync(ManagedCopy managed, byte[]? checkpoint, byte[]? key, CancellationToken cancellationToken)
+    {
+        var spec = managed.Spec;
+        if (Directory.Exists(managed.Directory))
+        {
+            Directory.Delete(managed.Directory, recursive: true);
+        }
+
+        var work = Directory.CreateDirectory(Path.Combine(managed.Directory, "work")).FullName;
+        string? state = null;
+        if (spec.WantsStateDir)
+        {
+            state = Path.Combine(managed.Directory, "state");
+            if (checkpoint is not null)
+            {
+                await Checkpoint.RestoreAsync(checkpoint, key!, state, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                Directory.CreateDirectory(state);
+            }
+        }
+
+        var bridge = spec.Port is null ? null : Directory.CreateDirectory(Path.Combine(managed.Directory, "bridge")).FullName;
+        return new SandboxLaunch(spec, work, state, bridge);
+    }
+
+    /// <summary>Forwards output, records usage every interval, and on exit sends the last record and the exit.</summary>
+    private async Task RunAsync(ManagedCopy managed)
+    {
+        var copy = managed.Copy!;
+        var spec = managed.Spec;
+        var logs = ForwardLogsAsync(managed);
+        using var stopUsage = new CancellationTokenSource();
+        var usage = Task.Run(async () =>
+        {
+            try
+            {
+                while (true)
+                {
+                    await Task.Delay(_options.UsageInterval, _time, stopUsage.Token).ConfigureAwait(false);
+                    EmitUsage(managed);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+
+        var exit = await copy.Exited.ConfigureAwait(false);
+        await logs.ConfigureAwait(false);
+        await stopUsage.CancelAsync().ConfigureAwait(false);
+        await usage.ConfigureAwait(false);
+        if (managed.Bridge is not null)
+        {
+            await managed.Bridge.DisposeAsync().ConfigureAwait(false);
+        }
+
+        EmitUsage(managed);
+        CopiesExited.Add(1, new KeyValuePair<string, object?>("oom", exit.OomKilled));
+        LogExited(_logger, spec.WorkloadId, spec.Epoch, exit.ExitCode, exit.OomKilled);
+        _events.Writer.TryWrite(new WorkloadExited(spec.WorkloadId, spec.Epoch, exit));
+        await copy.DisposeAsync().ConfigureAwait(false);
+        await ForgetAsync(managed).ConfigureAwait(false);
+    }
+
+    private async Task ForwardLogsAsync(ManagedCopy managed)
+    {
+        await foreach (var chunk in managed.Copy!.Output.ReadAllAsync().ConfigureAwait(false))
+        {
+            _logs.Writer.TryWrite(new WorkloadLog(managed.Spec.WorkloadId, managed.Spec.Epoch, chunk.Stream, chunk.Data));
+        }
+    }
+
+    private void EmitUsage(ManagedCopy managed)
+    {
+        var now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        var record = managed.NextUsage(now);
+        _events.Writer.TryWrite(new WorkloadUsage(record.WorkloadId, record.Epoch, record, record.Sign(_signingKey)));
+    }
+
+    /// <summary>Drops the copy's bookkeeping and folder; its capacity is free again.</summary>
+    private async Task ForgetAsync(ManagedCopy managed)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_copies.TryGetValue(managed.Spec.WorkloadId, out var current) && current == managed)
+            {
+                _copies.Remove(managed.Spec.WorkloadId);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+
+        try
+        {
+            if (Directory.Exists(managed.Directory))
+            {
+                Directory.Delete(managed.Directory, recursive: true);
+            }
+        }
+        catch (IOException ex)
+        {
+            LogCleanupFailed(_logger, managed.Directory, ex.Message);
+        }
+
+        managed.MarkGone();
+    }
+
+    private readonly record struct EpochState(long Highest, bool Used);
+
+    private sealed record Reservation(long Epoch, double CpuCores, long MemoryMb);
+
+    /// <summary>One copy's bookkeeping: its spec, folder, running copy, bridge and the start of its next usage window.</summary>
+    private sealed class ManagedCopy(WorkloadSpec spec, string directory)
+    {
+        private readonly TaskCompletionSource _gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private readonly Lock _usageGate = new();
+        private readonly Lock _stateGate = new();
+        private IRunningCopy? _copy;
+        private bool _stopRequested;
+        private UsageSnapshot _lastUsage;
+        private long _lastBridgeBytes;
+        private long _windowStart;
+
+        public WorkloadSpec Spec { get; } = spec;
+
+        public string Directory { get; } = directory;
+
+        public IRunningCopy? Copy
+        {
+            get
+            {
+                lock (_stateGate)
+                {
+                    return _copy;
+                }
+            }
+        }
+
+        public PortBridge? Bridge { get; private set; }
+
+        /// <summary>Attaches the started copy; returns true when a stop arrived while it was being set up.</summary>
+        public bool Attach(IRunningCopy copy, PortBridge? bridge, long startedAt)
+        {
+            Bridge = bridge;
+            _windowStart = startedAt;
+            lock (_stateGate)
+            {
+                _copy = copy;
+                return _stopRequested;
+            }
+        }
+
+        /// <summary>Stops the copy; a copy still being set up is stopped as soon as it is attached.</summary>
+        public async Task StopAsync(TimeSpan grace, CancellationToken cancellationToken)
+        {
+            IRunningCopy? copy;
+            lock (_stateGate)
+            {
+                _stopRequested = true;
+                copy = _copy;
+            }
+
+            if (copy is not null)
+            {
+                await copy.StopAsync(grace, cancellationToken).ConfigureAwait(false);
+            }
+
+            await _gone.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        public void MarkGone() => _gone.TrySetResult();
+
+        /// <summary>The usage since the last record, as a record for the window up to <paramref name="now"/>.</summary>
+        public UsageRecord NextUsage(long now)
+        {
+            lock (_usageGate)
+            {
+                var snapshot = Copy!.Usage();
+                var bridgeBytes = Bridge?.TotalBytes ?? 0;
+                var record = new UsageRecord(Spec.WorkloadId, Spec.Epoch, _windowStart, Math.Max(now, _windowStart),
+                    snapshot.CpuCoreSeconds - _lastUsage.CpuCoreSeconds,
+                    snapshot.MemoryMibSeconds - _lastUsage.MemoryMibSeconds,
+                    bridgeBytes - _lastBridgeBytes,
+                    snapshot.WallSeconds - _lastUsage.WallSeconds);
+                _lastUsage = snapshot;
+                _lastBridgeBytes = bridgeBytes;
+                _windowStart = record.WindowEnd;
+                return record;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Workload {WorkloadId} epoch {Epoch} did not start: {Reason}")]
+    private static partial void LogStartFailed(ILogger logger, string workloadId, long epoch, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Workload {WorkloadId} epoch {Epoch} exited with {ExitCode} (oom {OomKilled})")]
+    private static partial void LogExited(ILogger logger, string workloadId, long epoch, int exitCode, bool oomKilled);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove the copy folder {Directory}: {Reason}")]
+    private static partial void LogCleanupFailed(ILogger logger, string directory, string reason);
+}

@@ -1,0 +1,44 @@
+using Coinop.Provider.Workloads.Limits;
+using Coinop.Provider.Workloads.Metering;
+using Coinop.TestKit;
+
+namespace Coinop.Provider.Tests.Workloads;
+
+public class DiesWithAgentTests
+{
+    [Theory]
+    [InlineData("bubblewrap")]
+    [InlineData("process")]
+    public async Task A_copy_dies_when_its_agent_is_killed_with_sigkill(string kind)
+    {
+        using var dir = new TempDirectory();
+        await using var agent = ChildProcess.Start("probe-agent", Probe.DotnetHost, [Probe.Dll, "agent", kind, dir.Path]);
+        var line = await agent.WaitForLineAsync("copy-pids:", TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+        var pids = line["copy-pids:".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        // bubblewrap: launcher, its init, the shell and sleep; process: the shell and sleep.
+        Assert.True(pids.Count >= (kind == "bubblewrap" ? 4 : 2), line);
+        var starts = pids.ToDictionary(p => p, p => ProcFs.ReadStat(p)?.StartTicks);
+        Assert.All(starts.Values, s => Assert.NotNull(s));
+
+        agent.KillHard();
+
+        // A pid counts as gone when it is absent or now names a different (newer) process.
+        await Eventually.WaitAsync(
+            () => Task.FromResult<List<int>?>([.. pids.Where(p => ProcFs.ReadStat(p)?.StartTicks == starts[p])]),
+            alive => alive!.Count == 0,
+            "the copy's processes to die with the agent",
+            TimeSpan.FromSeconds(30),
+            TestContext.Current.CancellationToken);
+
+        // The dead agent's cgroups are swept by the next agent that starts on this machine (a test running beside
+        // this one may already have done it).
+        if (Sandboxes.Cgroups.Mode != LimitEnforcement.Approximate)
+        {
+            Assert.NotEqual(LimitEnforcement.Approximate, Cgroups.Detect().Mode);
+            Assert.Empty(AgentGroups(agent.Pid));
+        }
+    }
+
+    private static List<string> AgentGroups(int agentPid) =>
+        [.. Directory.EnumerateDirectories("/sys/fs/cgroup", $"agent-{agentPid}-*", new EnumerationOptions { RecurseSubdirectories = true, MaxRecursionDepth = 6, IgnoreInaccessible = true })];
+}
