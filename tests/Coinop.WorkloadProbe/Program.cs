@@ -27,7 +27,7 @@ static async Task<int> AgentAsync(string kind, string dir)
         ? await LocalSandbox.CreateBubblewrapAsync(options, cgroups, TimeProvider.System, NullLogger.Instance, CancellationToken.None)
         : LocalSandbox.CreateProcess(options, cgroups, TimeProvider.System, NullLogger.Instance);
     var work = Directory.CreateDirectory(Path.Combine(dir, "work")).FullName;
-    var spec = new WorkloadSpec("probe", 1, "sh", ["-c", "sleep 600 & echo started; wait"], new Dictionary<string, string>(), 1, 64);
+    var spec = new CopySpec("probe", 1, "sh", ["-c", "sleep 600 & echo started; wait"], new Dictionary<string, string>(), 1, 64);
     var copy = await sandbox.StartAsync(new SandboxLaunch(spec, work, null, null), CancellationToken.None);
     await foreach (var chunk in copy.Output.ReadAllAsync())
     {

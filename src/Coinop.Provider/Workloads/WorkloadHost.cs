@@ -95,7 +95,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
     }
 
     /// <summary>Starts a copy; restores <paramref name="checkpoint"/> (encrypted under <paramref name="checkpointKey"/>) into its state folder first.</summary>
-    public async Task<StartResult> StartAsync(WorkloadSpec spec, byte[]? checkpoint = null, byte[]? checkpointKey = null, CancellationToken cancellationToken = default)
+    public async Task<StartResult> StartAsync(CopySpec spec, byte[]? checkpoint = null, byte[]? checkpointKey = null, CancellationToken cancellationToken = default)
     {
         if (spec.Validate() is { } problem)
         {
@@ -430,7 +430,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
     private sealed record Reservation(long Epoch, double CpuCores, long MemoryMb);
 
     /// <summary>One copy's bookkeeping: its spec, folder, running copy, bridge and the start of its next usage window.</summary>
-    private sealed class ManagedCopy(WorkloadSpec spec, string directory)
+    private sealed class ManagedCopy(CopySpec spec, string directory)
     {
         private readonly TaskCompletionSource _gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly Lock _usageGate = new();
@@ -441,7 +441,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         private long _lastBridgeBytes;
         private long _windowStart;
 
-        public WorkloadSpec Spec { get; } = spec;
+        public CopySpec Spec { get; } = spec;
 
         public string Directory { get; } = directory;
 

@@ -64,7 +64,7 @@ public class DockerSandboxTests
     [Fact]
     public void A_copy_maps_to_a_locked_down_container_with_its_limits()
     {
-        var spec = new WorkloadSpec("w1", 3, "python3", ["-m", "http.server"], new Dictionary<string, string> { ["MODE"] = "fast" }, 1.5, 512);
+        var spec = new CopySpec("w1", 3, "python3", ["-m", "http.server"], new Dictionary<string, string> { ["MODE"] = "fast" }, 1.5, 512);
         var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, "/data/w1/work", "/data/w1/state", null), new DockerSandboxOptions());
 
         Assert.Equal("debian:bookworm-slim", c.Image);
@@ -88,7 +88,7 @@ public class DockerSandboxTests
     [Fact]
     public void A_workload_port_is_published_on_loopback_only()
     {
-        var spec = new WorkloadSpec("w2", 1, "srv", [], new Dictionary<string, string>(), 1, 256, Port: 8080, AccessCredential: "tok", Image: "alpine:3.20");
+        var spec = new CopySpec("w2", 1, "srv", [], new Dictionary<string, string>(), 1, 256, Port: 8080, AccessCredential: "tok", Image: "alpine:3.20");
         var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, "/data/w2/work", null, "/data/w2/bridge"), new DockerSandboxOptions());
 
         Assert.Equal("alpine:3.20", c.Image);

@@ -35,10 +35,10 @@ internal static class Sandboxes
         return kind == "bubblewrap" ? await BubblewrapAsync(cgroups) : Process(cgroups);
     }
 
-    public static WorkloadSpec Spec(string command, IReadOnlyList<string> args, double cpu = 1, long memoryMb = 256, int? port = null, string? credential = null, bool state = false) =>
+    public static CopySpec Spec(string command, IReadOnlyList<string> args, double cpu = 1, long memoryMb = 256, int? port = null, string? credential = null, bool state = false) =>
         new("w" + Guid.NewGuid().ToString("N")[..12], 1, command, args, new Dictionary<string, string>(), cpu, memoryMb, port, state, credential ?? (port is null ? null : "secret-" + Guid.NewGuid().ToString("N")));
 
-    public static SandboxLaunch Launch(TempDirectory dir, WorkloadSpec spec)
+    public static SandboxLaunch Launch(TempDirectory dir, CopySpec spec)
     {
         var work = Directory.CreateDirectory(Path.Combine(dir.Path, "work")).FullName;
         var state = spec.WantsStateDir ? Directory.CreateDirectory(Path.Combine(dir.Path, "state")).FullName : null;

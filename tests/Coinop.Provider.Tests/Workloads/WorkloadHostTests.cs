@@ -172,7 +172,7 @@ public sealed class WorkloadHostTests : IAsyncDisposable
             var sandboxOptions = new LocalSandboxOptions();
             sandboxOptions.ReadOnlyPaths.Add(stage);
             var host = await HostAsync(sandbox: await LocalSandbox.CreateBubblewrapAsync(sandboxOptions, Sandboxes.Cgroups, TimeProvider.System, NullLogger.Instance, Ct));
-            var spec = new WorkloadSpec("w-net", 1, Probe.DotnetHost, [Path.Combine(stage, "probe", "coinop-workload-probe.dll"), "echo", "7000"],
+            var spec = new CopySpec("w-net", 1, Probe.DotnetHost, [Path.Combine(stage, "probe", "coinop-workload-probe.dll"), "echo", "7000"],
                 new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x4000000" }, 1, 1024, Port: 7000, AccessCredential: "cred-w-net");
             var started = await host.StartAsync(spec, cancellationToken: Ct);
             Assert.True(started.Started, started.Error);
@@ -263,6 +263,6 @@ public sealed class WorkloadHostTests : IAsyncDisposable
         return _host;
     }
 
-    private static WorkloadSpec Sleeper(string id, long epoch) =>
+    private static CopySpec Sleeper(string id, long epoch) =>
         new(id, epoch, "sh", ["-c", "sleep 600"], new Dictionary<string, string>(), 0.5, 128);
 }

@@ -371,7 +371,7 @@ public sealed partial class LocalSandbox : ISandbox
         Directory.CreateDirectory(dir);
         try
         {
-            var spec = new WorkloadSpec("probe", 0, "true", [], new Dictionary<string, string>(), 1, 64);
+            var spec = new CopySpec("probe", 0, "true", [], new Dictionary<string, string>(), 1, 64);
             using var process = await Spawner.StartAsync(StartInfo(new SandboxLaunch(spec, dir, null, null), null, bridge: false)).ConfigureAwait(false);
             process.StandardInput.Close();
             var stderr = process.StandardError.ReadToEndAsync(cancellationToken);

@@ -21,7 +21,7 @@ public interface ISandbox
 /// <param name="WorkDir">Private writable folder, the copy's working directory (/work inside bubblewrap).</param>
 /// <param name="StateDir">The state folder checkpoints archive (/state inside bubblewrap), when asked for.</param>
 /// <param name="BridgeDir">Folder for the port bridge's unix socket, when the workload has a port.</param>
-public sealed record SandboxLaunch(WorkloadSpec Spec, string WorkDir, string? StateDir, string? BridgeDir);
+public sealed record SandboxLaunch(CopySpec Spec, string WorkDir, string? StateDir, string? BridgeDir);
 
 /// <summary>A running copy. Disposing it kills whatever is left.</summary>
 public interface IRunningCopy : IAsyncDisposable

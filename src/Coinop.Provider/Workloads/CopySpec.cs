@@ -15,7 +15,7 @@ namespace Coinop.Provider.Workloads;
 /// <param name="WantsStateDir">Gives the copy a state directory (<c>COINOP_STATE_DIR</c>) that checkpoints archive.</param>
 /// <param name="AccessCredential">The credential a client must present to the port bridge (also in <c>COINOP_ACCESS_TOKEN</c>).</param>
 /// <param name="Image">Container image for the docker sandbox (the provider's default when null).</param>
-public sealed partial record WorkloadSpec(
+public sealed partial record CopySpec(
     string WorkloadId,
     long Epoch,
     string Command,
