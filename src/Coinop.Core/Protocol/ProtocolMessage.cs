@@ -142,10 +142,13 @@ public static class JobErrorCodes
     public const string BackendUnreachable = "backend_unreachable";
     public const string BackendTimeout = "backend_timeout";
     public const string AuthRejectedByBackend = "auth_rejected_by_backend";
+
+    /// <summary>The backend refused the request itself (the consumer's mistake): reported, never retried.</summary>
+    public const string InvalidRequest = "invalid_request";
     public const string Internal = "internal";
 
     public static bool IsKnown(string code) => code is OutOfCapacity or ModelNotLoaded or BackendUnreachable
-        or BackendTimeout or AuthRejectedByBackend or Internal;
+        or BackendTimeout or AuthRejectedByBackend or InvalidRequest or Internal;
 }
 
 /// <summary>WebSocket close codes and reasons used by the protocol.</summary>
