@@ -98,7 +98,7 @@ public sealed class ProviderGateway(
         finally
         {
             directory.Remove(session);
-            liveness.Disconnected(session);
+            liveness.Disconnected(session, lifetime.ApplicationStopping.IsCancellationRequested);
         }
 
         GatewayLog.ProviderDisconnected(_logger, providerId, ended);

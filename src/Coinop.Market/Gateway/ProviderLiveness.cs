@@ -97,8 +97,12 @@ public sealed class ProviderLiveness(
         }
     }
 
-    /// <summary>The socket closed: offline at once (unless a newer connection of the provider took over).</summary>
-    public void Disconnected(ProviderSession session)
+    /// <summary>
+    /// The socket closed: offline at once (unless a newer connection of the provider took over). When the market
+    /// itself is stopping the store keeps the provider online, so the next start presumes it alive for the
+    /// failover TTL instead of treating a deploy as a mass failure.
+    /// </summary>
+    public void Disconnected(ProviderSession session, bool marketStopping = false)
     {
         lock (_gate)
         {
@@ -111,7 +115,10 @@ public sealed class ProviderLiveness(
             _entries.Remove(session.ProviderId);
         }
 
-        MarkOfflineInStore(session.ProviderId);
+        if (!marketStopping)
+        {
+            MarkOfflineInStore(session.ProviderId);
+        }
     }
 
     private void Silent(ProviderSession session)
