@@ -58,6 +58,10 @@ public sealed class TestProvider : IAsyncDisposable
 
     public static Key NewKey() => Key.Create(SignatureAlgorithm.Ed25519, new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
 
+    /// <summary>A copy of <paramref name="key"/> (each provider disposes its own), as a restarted agent reads its key file.</summary>
+    public static Key NewKeyFrom(Key key) => Key.Import(SignatureAlgorithm.Ed25519, key.Export(KeyBlobFormat.RawPrivateKey), KeyBlobFormat.RawPrivateKey,
+        new KeyCreationParameters { ExportPolicy = KeyExportPolicies.AllowPlaintextExport });
+
     /// <summary>Connects and authenticates (or is refused: see <see cref="AuthFailed"/>). Capabilities are sent separately.</summary>
     public static async Task<TestProvider> ConnectAsync(string marketUrl, string name = "test", Key? key = null, string? enrollmentCode = null,
         Func<AuthChallenge, byte[]>? sign = null, CancellationToken cancellationToken = default)
