@@ -125,6 +125,8 @@ public sealed class ProviderLiveness(
     {
         GatewayLog.ProviderSilent(logger, session.ProviderId);
         session.Close(Core.Protocol.CloseCodes.HeartbeatTimeout, "heartbeat timeout");
+        // Offline now, not when the close handshake ends: a silent peer may never answer it.
+        Disconnected(session);
     }
 
     private void FailoverExpired(string providerId)

@@ -231,6 +231,8 @@ public sealed class TestProvider : IAsyncDisposable
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
+                    // Answer the close like a well-behaved peer.
+                    await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None);
                     break;
                 }
 
