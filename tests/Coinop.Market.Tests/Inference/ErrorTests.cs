@@ -240,3 +240,80 @@ public class ErrorTests
         public ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }
+
+public class BillingSeamTests
+{
+    [Fact]
+    public async Task Settlement_headers_precede_a_whole_body_and_the_stream_trailer_precedes_DONE()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var billing = new RecordingBilling();
+        await using var market = await MarketUnderTest.StartAsync(builder: b => b.Services.AddSingleton<IInferenceBilling>(billing), cancellationToken: ct);
+        await using var provider = await market.ProviderAsync("llama3", ct, inSats: 1000, outSats: 3000);
+
+        using var whole = await market.Http.PostAsync("/v1/chat/completions",
+            OpenAiApiTests.Json("""{"model":"llama3","messages":[{"role":"user","content":"x"}]}"""), ct);
+        var stream = await Sse.PostAsync(market.Http, "/v1/chat/completions",
+            """{"model":"llama3","stream":true,"messages":[{"role":"user","content":"x"}]}""", ct);
+        var anthropic = await Sse.PostAsync(market.Http, "/v1/messages",
+            """{"model":"llama3","max_tokens":9,"stream":true,"messages":[{"role":"user","content":"x"}]}""", ct);
+
+        Assert.Equal("change-1", Assert.Single(whole.Headers.GetValues("X-Cashu")));
+        Assert.Equal(["x-cashu change-2"], stream.Comments);
+        Assert.EndsWith(": x-cashu change-2\n\ndata: [DONE]\n\n", stream.Raw, StringComparison.Ordinal);
+        Assert.Contains(": x-cashu change-3\n\nevent: message_stop", anthropic.Raw, StringComparison.Ordinal);
+        Assert.All(billing.Settled, s =>
+        {
+            Assert.Equal(provider.ProviderId, s.ProviderId);
+            Assert.Equal(new Core.Protocol.TokenUsage(5, 7), s.Usage);
+            Assert.Equal(1_000_000, s.Price.InputMsatPerMtok);
+        });
+        Assert.Equal(3, billing.Settled.Count);
+        Assert.Equal(0, billing.Released);
+    }
+
+    [Fact]
+    public async Task A_failed_job_releases_its_reservation()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var billing = new RecordingBilling();
+        await using var market = await MarketUnderTest.StartAsync(builder: b => b.Services.AddSingleton<IInferenceBilling>(billing), cancellationToken: ct);
+        await using var provider = await market.ProviderAsync("llama3", ct, script: Scripts.Fail());
+
+        using var response = await market.Http.PostAsync("/v1/chat/completions",
+            OpenAiApiTests.Json("""{"model":"llama3","messages":[{"role":"user","content":"x"}]}"""), ct);
+
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        Assert.Empty(billing.Settled);
+        Assert.Equal(1, billing.Released);
+    }
+
+    private sealed class RecordingBilling : IInferenceBilling
+    {
+        private int _n;
+
+        public List<BillingUsage> Settled { get; } = [];
+
+        public int Released;
+
+        public ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken) =>
+            ValueTask.FromResult(new BillingReservation(true, request.JobId));
+
+        public ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken)
+        {
+            lock (Settled)
+            {
+                Settled.Add(usage);
+            }
+
+            var token = "change-" + Interlocked.Increment(ref _n);
+            return ValueTask.FromResult(new BillingSettlement([new("X-Cashu", token)], "x-cashu " + token, 42));
+        }
+
+        public ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref Released);
+            return ValueTask.CompletedTask;
+        }
+    }
+}
