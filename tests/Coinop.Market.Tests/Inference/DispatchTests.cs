@@ -105,8 +105,7 @@ public class DispatchTests
         await using var market = await MarketUnderTest.StartAsync(builder: b => b.Services.Configure<InferenceOptions>(o => o.WindowBytes = 4096), cancellationToken: ct);
         await using var greedy = await market.ProviderAsync("llama3", ct, name: "greedy", inSats: 100, outSats: 100, script: async (job, run) =>
         {
-            await run.SendUnflowedAsync(new byte[3000]);
-            await run.SendUnflowedAsync(new byte[3000]);
+            await run.SendUnflowedAsync(new byte[5000]); // more than the whole window in one go
             await run.CancelledSignal.Task;
         });
         await using var polite = await market.ProviderAsync("llama3", ct, name: "polite", inSats: 900, outSats: 900, script: Scripts.Answer("within bounds"));

@@ -90,7 +90,7 @@ public class RoutingTests
         var answer = Scripts.Answer("ok");
         await using var slow = await market.ProviderAsync("llama3", ct, name: "slow", script: async (job, run) =>
         {
-            await Task.Delay(300, run.Cancelled);
+            await Task.Delay(1000, run.Cancelled);
             await answer(job, run);
         });
         await using var fast = await market.ProviderAsync("llama3", ct, name: "fast", script: answer);
