@@ -89,6 +89,7 @@ public class OpenAiApiTests
         Assert.Equal("embeddings", Assert.Single(embedder.Jobs).Path);
     }
 
+    // OpenAI 2.15 keeps its legacy completions client internal, so this route is exercised over raw HTTP.
     [Fact]
     public async Task Legacy_completions_work_whole_and_streamed()
     {
