@@ -16,6 +16,14 @@ public sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorH
         try
         {
             await next(context);
+            if (context.Response.StatusCode is 404 or 405 && !context.Response.HasStarted && context.Response.ContentType is null)
+            {
+                // No endpoint (or not this method): still a JSON error a client can read.
+                var error = context.Response.StatusCode == 404
+                    ? new ApiError(404, "invalid_request_error", "unknown_endpoint", $"no endpoint {context.Request.Path}")
+                    : new ApiError(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}");
+                await error.WriteResponseAsync(context.Response, ShapeOf(context), context.RequestAborted);
+            }
         }
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
         {

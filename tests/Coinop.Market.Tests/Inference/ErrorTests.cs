@@ -104,6 +104,20 @@ public class ErrorTests
         Assert.Equal(0, Interlocked.Read(ref internalErrors));
     }
 
+    [Theory]
+    [InlineData("GET", "/v1/chat/completions", HttpStatusCode.MethodNotAllowed)]
+    [InlineData("POST", "/v1/nothing-here", HttpStatusCode.NotFound)]
+    public async Task Unknown_endpoints_and_methods_get_JSON_errors(string method, string path, HttpStatusCode status)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await MarketUnderTest.StartAsync(cancellationToken: ct);
+
+        using var response = await market.Http.SendAsync(new HttpRequestMessage(new HttpMethod(method), path), ct);
+
+        Assert.Equal(status, response.StatusCode);
+        await AssertOpenAiErrorAsync(response, "invalid_request_error", ct);
+    }
+
     [Fact]
     public async Task An_unknown_model_gets_404()
     {
