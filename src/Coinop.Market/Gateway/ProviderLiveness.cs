@@ -35,8 +35,6 @@ public sealed class ProviderLiveness(
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
 
-    public HeartbeatTimings Timings => timings;
-
     /// <summary>The TTL handed to providers now: it grows with the number of connected providers.</summary>
     public TimeSpan CurrentTtl => timings.TtlFor(directory.Count);
 

@@ -69,9 +69,6 @@ public sealed class ProviderSession : IAsyncDisposable
 
     public DateTimeOffset LastSeen => DateTimeOffset.FromUnixTimeMilliseconds(Interlocked.Read(ref _lastSeenUnixMs));
 
-    /// <summary>Cancelled once the session is closing; no new job may start after it.</summary>
-    public CancellationToken Closed => _closed.Token;
-
     /// <summary>Raised on the reader loop when a heartbeat arrives, so liveness can push the silence deadline back.</summary>
     public event Action<ProviderSession>? HeartbeatReceived;
 

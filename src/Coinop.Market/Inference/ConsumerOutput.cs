@@ -11,8 +11,6 @@ public sealed class ConsumerOutput(HttpResponse response)
 {
     public bool Started { get; private set; }
 
-    public HttpResponse Response => response;
-
     /// <summary>Starts the response (once) and returns its writer.</summary>
     public PipeWriter Begin(string contentType, IReadOnlyList<KeyValuePair<string, string>>? headers = null, long? contentLength = null)
     {

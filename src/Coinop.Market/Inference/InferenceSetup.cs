@@ -21,7 +21,7 @@ public static class InferenceSetup
         services.AddSingleton<IJobRecordStore, JobRecordStore>();
         services.AddSingleton<JobRecordWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<JobRecordWriter>());
-        // Free by default; the payments feature registers the paid billing when the market is not --free.
+        // Free (what a --free market uses); the payments feature replaces it with paid billing otherwise.
         services.TryAddSingleton<IInferenceBilling, FreeInferenceBilling>();
         services.AddSingleton<IStartupFilter, ErrorHandlingStartupFilter>();
         return services;

@@ -27,7 +27,6 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
 {
     private readonly Channel<AttemptEvent> _events = Channel.CreateUnbounded<AttemptEvent>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = false });
-    private readonly int _window;
     private readonly int _grantThreshold;
     private long _credit;
     private int _ungranted;
@@ -37,7 +36,6 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
         JobId = jobId;
         Fence = fence;
         Session = session;
-        _window = windowBytes;
         _credit = windowBytes;
         // Grants go out in quarters of the window: few control frames, and the provider never idles on a full window.
         _grantThreshold = Math.Max(1, windowBytes / 4);
@@ -50,9 +48,6 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
     public ProviderSession Session { get; }
 
     public ChannelReader<AttemptEvent> Events => _events.Reader;
-
-    /// <summary>Bytes the provider may still send before it must wait for a grant.</summary>
-    public long Credit => Interlocked.Read(ref _credit);
 
     public bool OnChunk(ReadOnlySpan<byte> payload)
     {
@@ -91,8 +86,6 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
         Interlocked.Add(ref _credit, grant);
         Session.TrySend(new JobWindow(JobId, grant));
     }
-
-    public int WindowBytes => _window;
 
     /// <summary>Returns the pooled buffers of events nobody will read.</summary>
     public void Dispose()

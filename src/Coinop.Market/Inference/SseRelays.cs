@@ -34,6 +34,17 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
         _pendingLength -= consumed;
     }
 
+    /// <summary>A last event the backend did not end with a blank line still counts.</summary>
+    public override bool Complete()
+    {
+        if (!_pending.AsSpan(0, _pendingLength).Trim(" \t\r\n"u8).IsEmpty)
+        {
+            Accept("\n\n"u8);
+        }
+
+        return true;
+    }
+
     /// <summary>One whole event, with its terminating blank line.</summary>
     protected abstract void OnEvent(ReadOnlySpan<byte> sseEvent);
 

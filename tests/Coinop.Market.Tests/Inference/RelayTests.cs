@@ -93,6 +93,16 @@ public class RelayTests
     }
 
     [Fact]
+    public void A_last_event_without_its_blank_line_is_still_relayed()
+    {
+        var (output, usage) = Relay(o => new OpenAiSseRelay(o, consumerWantsUsage: true),
+            [Encoding.UTF8.GetBytes("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n")], BillingSettlement.Free);
+
+        Assert.Equal(new TokenUsage(1, 2), usage);
+        Assert.Equal("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n", output);
+    }
+
+    [Fact]
     public void Output_that_is_not_a_stream_of_JSON_is_a_provider_failure()
     {
         var context = new DefaultHttpContext { Response = { Body = new MemoryStream() } };

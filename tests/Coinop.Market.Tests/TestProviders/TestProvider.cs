@@ -408,7 +408,11 @@ public sealed class TestJob(TestProvider provider, JobMessage job)
         lock (_gate)
         {
             _credit += increment;
-            _waitingForWindow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (_waitingForWindow.Task.IsCompleted)
+            {
+                // Only a wait that happened is reset; an awaited-but-unreached one stays for its waiter.
+                _waitingForWindow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
             _granted.TrySetResult();
         }
     }
