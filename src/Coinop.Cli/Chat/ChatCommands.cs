@@ -1,21 +1,203 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
 using Coinop.Cli.Shared;
+using Spectre.Console;
 
 namespace Coinop.Cli.Chat;
 
+/// <summary><c>coinop chat</c> and <c>coinop providers</c>: a consumer's view of a market.</summary>
 public static class ChatCommands
 {
     public static Command CreateChat()
     {
-        var command = new Command("chat", "Send a prompt to a model through the market");
-        command.SetAction(int (_) => throw new CliException("'chat' is not available yet"));
+        var market = CliOptions.Market();
+        var model = new Option<string>("--model") { Description = "The model to ask", Required = true };
+        var stream = new Option<bool>("--stream") { Description = "Print the answer as it arrives" };
+        var maxTokens = new Option<int?>("--max-tokens") { Description = "Most tokens the answer may have" };
+        var prompt = new Argument<string>("PROMPT") { Description = "What to ask" };
+        var command = new Command("chat", "Send a prompt to a model through the market") { market, model, stream, maxTokens, prompt };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (parse.GetValue(maxTokens) is < 1)
+            {
+                throw new CliException("--max-tokens must be at least 1", 2);
+            }
+
+            using var http = new HttpClient { BaseAddress = new Uri(parse.GetValue(market)! + "/"), Timeout = Timeout.InfiniteTimeSpan };
+            var streaming = parse.GetValue(stream);
+            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+            {
+                Content = new ByteArrayContent(RequestBody(parse.GetValue(model)!, parse.GetValue(prompt)!, streaming, parse.GetValue(maxTokens))),
+            };
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+            AttachPayment(request);
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new CliException($"{(int)response.StatusCode} {ErrorMessage(await response.Content.ReadAsStringAsync(ct))}");
+            }
+
+            if (streaming)
+            {
+                await PrintStreamAsync(response, ct);
+            }
+            else
+            {
+                using var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+                Console.WriteLine(answer.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+            }
+
+            return 0;
+        });
         return command;
     }
 
     public static Command CreateProviders()
     {
-        var command = new Command("providers", "List the market's providers");
-        command.SetAction(int (_) => throw new CliException("'providers' is not available yet"));
+        var market = CliOptions.Market();
+        var json = CliOptions.Json();
+        var command = new Command("providers", "List the market's providers: models, prices, load") { market, json };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var http = new HttpClient { BaseAddress = new Uri(parse.GetValue(market)! + "/"), Timeout = TimeSpan.FromSeconds(30) };
+            using var response = await http.GetAsync("api/providers", ct);
+            var body = await response.Content.ReadAsStringAsync(ct);
+            if (!response.IsSuccessStatusCode)
+            {
+                throw new CliException($"{(int)response.StatusCode} {ErrorMessage(body)}");
+            }
+
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(body);
+                return 0;
+            }
+
+            using var providers = JsonDocument.Parse(body);
+            if (Console.IsOutputRedirected)
+            {
+                AnsiConsole.Profile.Width = 240; // a pipe has no width: keep rows whole rather than wrap at 80
+            }
+
+            AnsiConsole.Write(Table(providers.RootElement));
+            return 0;
+        });
         return command;
+    }
+
+    /// <summary>
+    /// Where a paid market's payment goes onto the request: the wallet task attaches ecash here (<c>X-Cashu</c>).
+    /// A market started with <c>--free</c> needs nothing.
+    /// </summary>
+    private static void AttachPayment(HttpRequestMessage request) => _ = request;
+
+    private static byte[] RequestBody(string model, string prompt, bool stream, int? maxTokens)
+    {
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("model", model);
+            json.WriteStartArray("messages");
+            json.WriteStartObject();
+            json.WriteString("role", "user");
+            json.WriteString("content", prompt);
+            json.WriteEndObject();
+            json.WriteEndArray();
+            json.WriteBoolean("stream", stream);
+            if (maxTokens is { } max)
+            {
+                json.WriteNumber("max_tokens", max);
+            }
+
+            json.WriteEndObject();
+        }
+
+        return buffer.ToArray();
+    }
+
+    private static async Task PrintStreamAsync(HttpResponseMessage response, CancellationToken ct)
+    {
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct), Encoding.UTF8);
+        var stdout = Console.Out;
+        while (await reader.ReadLineAsync(ct) is { } line)
+        {
+            if (!line.StartsWith("data: ", StringComparison.Ordinal) || line == "data: [DONE]")
+            {
+                continue;
+            }
+
+            using var chunk = JsonDocument.Parse(line.AsMemory(6));
+            if (chunk.RootElement.TryGetProperty("error", out var error))
+            {
+                await stdout.WriteLineAsync();
+                throw new CliException("the answer broke off: " + (error.TryGetProperty("message", out var m) ? m.GetString() : "unknown error"));
+            }
+
+            if (chunk.RootElement.TryGetProperty("choices", out var choices) && choices.GetArrayLength() > 0
+                && choices[0].TryGetProperty("delta", out var delta) && delta.TryGetProperty("content", out var content)
+                && content.ValueKind == JsonValueKind.String)
+            {
+                await stdout.WriteAsync(content.GetString());
+                await stdout.FlushAsync(ct);
+            }
+        }
+
+        await stdout.WriteLineAsync();
+    }
+
+    private static string ErrorMessage(string body)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (doc.RootElement.TryGetProperty("error", out var error) && error.TryGetProperty("message", out var message))
+            {
+                return message.GetString() ?? "error";
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return body.Length > 200 ? body[..200] : body;
+    }
+
+    private static Table Table(JsonElement providers)
+    {
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var column in (string[])["Name", "Id", "Online", "Models (sats/Mtok in:out)", "In flight", "p50/p95 ms", "tok/s", "Errors"])
+        {
+            table.AddColumn(column);
+        }
+
+        foreach (var p in providers.EnumerateArray())
+        {
+            var load = p.GetProperty("load");
+            var models = new StringBuilder();
+            foreach (var m in p.GetProperty("models").EnumerateArray())
+            {
+                models.Append(CultureInfo.InvariantCulture,
+                    $"{m.GetProperty("model").GetString()} {m.GetProperty("input_price").GetDecimal():0.###}:{m.GetProperty("output_price").GetDecimal():0.###}\n");
+            }
+
+            var status = p.GetProperty("online").GetBoolean()
+                ? p.TryGetProperty("parked_until", out _) ? "parked" : "yes"
+                : "no";
+            table.AddRow(
+                new Text(p.GetProperty("name").GetString() ?? ""),
+                new Text(p.GetProperty("id").GetString() ?? ""),
+                new Text(status),
+                new Text(models.Length == 0 ? "-" : models.ToString().TrimEnd()),
+                new Text(load.GetProperty("in_flight").GetInt32().ToString(CultureInfo.InvariantCulture)),
+                new Text(string.Create(CultureInfo.InvariantCulture, $"{load.GetProperty("p50_latency_ms").GetDouble():0}/{load.GetProperty("p95_latency_ms").GetDouble():0}")),
+                new Text(load.GetProperty("tokens_per_second").GetDouble().ToString("0.#", CultureInfo.InvariantCulture)),
+                new Text(load.GetProperty("error_rate").GetDouble().ToString("0.#%", CultureInfo.InvariantCulture)));
+        }
+
+        return table;
     }
 }

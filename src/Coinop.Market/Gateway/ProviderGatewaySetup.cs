@@ -1,3 +1,7 @@
+using Coinop.Core.Heartbeats;
+using Coinop.Market.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -6,7 +10,29 @@ namespace Coinop.Market.Gateway;
 /// <summary>Registers the ProviderGateway feature's services and endpoints.</summary>
 public static class ProviderGatewaySetup
 {
-    public static IServiceCollection AddProviderGateway(this IServiceCollection services) => services;
+    public static IServiceCollection AddProviderGateway(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => Timings(sp.GetRequiredService<MarketOptions>()));
+        services.AddSingleton<ProviderDirectory>();
+        services.AddSingleton<ProviderHandshake>();
+        services.AddSingleton<ProviderLiveness>();
+        services.AddHostedService(sp => sp.GetRequiredService<ProviderLiveness>());
+        services.AddSingleton<ProviderGateway>();
+        services.AddHostedService(sp => sp.GetRequiredService<ProviderGateway>());
+        return services;
+    }
 
-    public static IEndpointRouteBuilder MapProviderGateway(this IEndpointRouteBuilder endpoints) => endpoints;
+    public static IEndpointRouteBuilder MapProviderGateway(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.Map("/provider/connect", (HttpContext context, ProviderGateway gateway) => gateway.HandleAsync(context));
+        endpoints.MapGet("/api/providers", ProvidersApi.ListAsync);
+        return endpoints;
+    }
+
+    private static HeartbeatTimings Timings(MarketOptions o) => new(
+        TimeSpan.FromSeconds(o.HeartbeatMinTtl),
+        TimeSpan.FromSeconds(o.HeartbeatMaxTtl),
+        o.MaxHeartbeatsPerSecond,
+        TimeSpan.FromSeconds(o.HeartbeatGrace),
+        TimeSpan.FromSeconds(o.FailoverTtl));
 }

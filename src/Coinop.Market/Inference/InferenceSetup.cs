@@ -1,12 +1,42 @@
+using Coinop.Storage.Jobs;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Coinop.Market.Inference;
 
 /// <summary>Registers the Inference feature's services and endpoints.</summary>
 public static class InferenceSetup
 {
-    public static IServiceCollection AddInference(this IServiceCollection services) => services;
+    public static IServiceCollection AddInference(this IServiceCollection services)
+    {
+        services.AddOptions<InferenceOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddMetrics();
+        services.AddSingleton<InferenceMetrics>();
+        services.AddSingleton<ProviderRouter>();
+        services.AddSingleton<InferencePipeline>();
+        services.AddSingleton<IJobRecordStore, JobRecordStore>();
+        services.AddSingleton<JobRecordWriter>();
+        services.AddHostedService(sp => sp.GetRequiredService<JobRecordWriter>());
+        // Free (what a --free market uses); the payments feature replaces it with paid billing otherwise.
+        services.TryAddSingleton<IInferenceBilling, FreeInferenceBilling>();
+        services.AddSingleton<IStartupFilter, ErrorHandlingStartupFilter>();
+        return services;
+    }
 
-    public static IEndpointRouteBuilder MapInference(this IEndpointRouteBuilder endpoints) => endpoints;
+    public static IEndpointRouteBuilder MapInference(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/v1/models", ModelsApi.ListAsync);
+        Map(endpoints, "/v1/chat/completions", InferenceRoute.ChatCompletions);
+        Map(endpoints, "/v1/completions", InferenceRoute.Completions);
+        Map(endpoints, "/v1/embeddings", InferenceRoute.Embeddings);
+        Map(endpoints, "/v1/messages", InferenceRoute.Messages);
+        return endpoints;
+    }
+
+    private static void Map(IEndpointRouteBuilder endpoints, string pattern, InferenceRoute route) =>
+        endpoints.MapPost(pattern, (HttpContext http, InferencePipeline pipeline) => pipeline.ServeAsync(http, route));
 }

@@ -1,0 +1,129 @@
+using System.Net.WebSockets;
+using Coinop.Core.Protocol;
+using Coinop.Market.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Coinop.Market.Gateway;
+
+/// <summary>
+/// <c>GET /provider/connect</c>: upgrades to a WebSocket, authenticates the provider, then runs its session
+/// until the socket closes. On market shutdown every provider socket is closed with 1001 <c>drain:deploy</c>.
+/// </summary>
+public sealed class ProviderGateway(
+    ProviderHandshake handshake,
+    ProviderDirectory directory,
+    ProviderLiveness liveness,
+    MarketOptions options,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime,
+    ILoggerFactory loggerFactory) : IHostedService
+{
+    private readonly ILogger _logger = loggerFactory.CreateLogger<ProviderGateway>();
+    private CancellationTokenRegistration _stopping;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        _stopping = lifetime.ApplicationStopping.Register(CloseAllForShutdown);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken)
+    {
+        _stopping.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsJsonAsync(new GatewayError("this endpoint takes a WebSocket upgrade"),
+                GatewayJsonContext.Default.GatewayError, cancellationToken: context.RequestAborted);
+            return;
+        }
+
+        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        var aborted = context.RequestAborted;
+        try
+        {
+            var result = await handshake.RunAsync(socket, aborted);
+            if (result.ProviderId is null)
+            {
+                GatewayLog.HandshakeRefused(_logger, result.FailureReason!);
+                await RefuseAsync(socket, result.FailureReason!, aborted);
+                return;
+            }
+
+            await RunSessionAsync(socket, result.ProviderId, result.Name!, aborted);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        {
+            // The provider went away during the handshake.
+        }
+        catch (Exception ex)
+        {
+            GatewayLog.ConnectionFailed(_logger, ex);
+        }
+    }
+
+    private async Task RunSessionAsync(WebSocket socket, string providerId, string name, CancellationToken aborted)
+    {
+        var maxTextFrame = (int)Math.Min(int.MaxValue - 1024 * 1024, options.MaxRequestBodyBytes + 64 * 1024);
+        await using var session = new ProviderSession(providerId, name, socket, time, maxTextFrame, _logger);
+        var previous = directory.Register(session);
+        if (previous is not null)
+        {
+            GatewayLog.ProviderReplaced(_logger, providerId);
+            previous.Close(CloseCodes.Replaced, "replaced by a newer connection");
+        }
+
+        var ttl = liveness.CurrentTtl;
+        liveness.Connected(session, ttl);
+        session.HeartbeatReceived += OnHeartbeat;
+        session.TrySend(new AuthOk(providerId, (int)ttl.TotalMilliseconds));
+        GatewayLog.ProviderConnected(_logger, providerId, name);
+        if (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            session.CloseForDrain();
+        }
+
+        string ended;
+        try
+        {
+            ended = await session.RunAsync(aborted);
+        }
+        finally
+        {
+            directory.Remove(session);
+            liveness.Disconnected(session, lifetime.ApplicationStopping.IsCancellationRequested);
+        }
+
+        GatewayLog.ProviderDisconnected(_logger, providerId, ended);
+    }
+
+    private void OnHeartbeat(ProviderSession session)
+    {
+        var ttl = liveness.CurrentTtl;
+        liveness.Beat(session, ttl);
+        session.TrySend(new HeartbeatAck((int)ttl.TotalMilliseconds));
+    }
+
+    private static async Task RefuseAsync(WebSocket socket, string reason, CancellationToken cancellationToken)
+    {
+        await socket.SendAsync(ProtocolJson.Serialize(new AuthFailed(reason)), WebSocketMessageType.Text, true, cancellationToken);
+        await socket.CloseOutputAsync((WebSocketCloseStatus)CloseCodes.AuthFailed, reason, cancellationToken);
+    }
+
+    private void CloseAllForShutdown()
+    {
+        var sessions = directory.Snapshot;
+        GatewayLog.ClosingForShutdown(_logger, sessions.Length);
+        foreach (var session in sessions)
+        {
+            session.CloseForDrain();
+        }
+    }
+}

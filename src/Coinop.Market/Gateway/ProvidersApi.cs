@@ -1,0 +1,73 @@
+using System.Text.Json.Serialization;
+using Coinop.Storage.Providers;
+using Microsoft.AspNetCore.Http;
+
+namespace Coinop.Market.Gateway;
+
+/// <summary>One provider as <c>GET /api/providers</c> shows it. Prices are sats per million tokens.</summary>
+public sealed record ProviderView(
+    string Id,
+    string Name,
+    bool Online,
+    IReadOnlyList<ModelView> Models,
+    LoadView Load,
+    DateTimeOffset? ParkedUntil,
+    DateTimeOffset LastSeen);
+
+public sealed record ModelView(string Model, decimal InputPrice, decimal OutputPrice, int? ContextWindow, string Backend);
+
+public sealed record LoadView(int InFlight, int QueueDepth, double P50LatencyMs, double P95LatencyMs, double TokensPerSecond, double ErrorRate);
+
+public sealed record GatewayError(string Error);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ProviderView[]))]
+[JsonSerializable(typeof(GatewayError))]
+public sealed partial class GatewayJsonContext : JsonSerializerContext;
+
+/// <summary><c>GET /api/providers</c>: every provider the market knows, with live offers and load for connected ones.</summary>
+public static class ProvidersApi
+{
+    public static async Task<IResult> ListAsync(IProviderRegistryStore store, ProviderDirectory directory, CancellationToken cancellationToken)
+    {
+        var known = await store.ListAsync(cancellationToken);
+        var views = new List<ProviderView>(known.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var session in directory.Snapshot)
+        {
+            seen.Add(session.ProviderId);
+            views.Add(View(session));
+        }
+
+        foreach (var record in known)
+        {
+            if (!seen.Contains(record.Id))
+            {
+                views.Add(new ProviderView(record.Id, record.Name, false, [], new LoadView(0, 0, 0, 0, 0, 0), null, record.LastSeenAt));
+            }
+        }
+
+        views.Sort((a, b) => a.Online != b.Online ? (a.Online ? -1 : 1) : string.CompareOrdinal(a.Name, b.Name));
+        return Results.Json(views.ToArray(), GatewayJsonContext.Default.ProviderViewArray);
+    }
+
+    private static ProviderView View(ProviderSession session)
+    {
+        var load = session.Load;
+        var models = new List<ModelView>();
+        foreach (var offer in session.Offers)
+        {
+            models.Add(new ModelView(offer.Model, offer.InputMsatPerMtok / 1000m, offer.OutputMsatPerMtok / 1000m, offer.ContextWindow, offer.Backend));
+        }
+
+        models.Sort((a, b) => string.CompareOrdinal(a.Model, b.Model));
+        return new ProviderView(
+            session.ProviderId,
+            session.Name,
+            session.Capabilities is not null,
+            models,
+            new LoadView(session.InFlight, load.QueueDepth, load.P50LatencyMs, load.P95LatencyMs, load.TokensPerSecond, load.ErrorRate),
+            session.ParkedUntil,
+            session.LastSeen);
+    }
+}

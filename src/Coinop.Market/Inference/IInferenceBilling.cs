@@ -1,0 +1,74 @@
+using Coinop.Core.Pricing;
+using Coinop.Core.Protocol;
+using Microsoft.AspNetCore.Http;
+
+namespace Coinop.Market.Inference;
+
+/// <summary>What billing is told before a job is dispatched.</summary>
+/// <param name="Http">The consumer's request (payment headers such as <c>X-Cashu</c> live there).</param>
+/// <param name="WorstCasePrice">The highest input and output price among the providers the job may go to.</param>
+/// <param name="InputTokens">An estimate of the prompt's tokens.</param>
+/// <param name="OutputTokens">The consumer's <c>max_tokens</c>, or the model's context window when it set none.</param>
+public sealed record BillingRequest(
+    Guid JobId,
+    HttpRequest Http,
+    string Model,
+    ModelPrice WorstCasePrice,
+    long InputTokens,
+    long OutputTokens);
+
+/// <summary>Billing's answer before dispatch: go ahead (with state to settle later), or refuse with an error.</summary>
+public sealed record BillingReservation(
+    bool Accepted,
+    object? State = null,
+    ApiError? Refusal = null,
+    IReadOnlyList<KeyValuePair<string, string>>? RefusalHeaders = null)
+{
+    public static BillingReservation Free { get; } = new(true);
+
+    public static BillingReservation Refuse(ApiError error, IReadOnlyList<KeyValuePair<string, string>>? headers = null) =>
+        new(false, null, error, headers);
+}
+
+/// <summary>What a job actually consumed, and who served it at which price.</summary>
+public sealed record BillingUsage(TokenUsage Usage, string ProviderId, ModelPrice Price);
+
+/// <summary>
+/// Billing's answer at completion: headers for a non-streaming response (set before its body starts), a
+/// trailer line for a stream (sent as an SSE comment before its end, e.g. <c>x-cashu &lt;token&gt;</c>), and
+/// what the job cost (null when free).
+/// </summary>
+public sealed record BillingSettlement(
+    IReadOnlyList<KeyValuePair<string, string>> Headers,
+    string? StreamTrailer,
+    long? CostMsat)
+{
+    public static BillingSettlement Free { get; } = new([], null, null);
+}
+
+/// <summary>
+/// The payment seam of the inference pipeline: reserve before dispatch, settle on completion, release when the
+/// job fails. Implementations must make reserve/settle/release exactly-once per job: the pipeline calls
+/// exactly one of settle or release after an accepted reservation.
+/// </summary>
+public interface IInferenceBilling
+{
+    ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken);
+
+    ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken);
+
+    /// <param name="outputSent">True when part of the answer reached the consumer before the job failed.</param>
+    ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken);
+}
+
+/// <summary>Billing of a market started with <c>--free</c>: everything is accepted and nothing is charged.</summary>
+public sealed class FreeInferenceBilling : IInferenceBilling
+{
+    public ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(BillingReservation.Free);
+
+    public ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(BillingSettlement.Free);
+
+    public ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+}

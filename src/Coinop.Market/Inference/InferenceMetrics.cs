@@ -1,0 +1,38 @@
+using System.Diagnostics.Metrics;
+
+namespace Coinop.Market.Inference;
+
+/// <summary>The market's inference metrics (<c>Meter "Coinop.Market"</c>).</summary>
+public sealed class InferenceMetrics
+{
+    public const string MeterName = "Coinop.Market";
+
+    private readonly Counter<long> _requests;
+    private readonly Counter<long> _errors;
+    private readonly Counter<long> _retries;
+    private readonly Histogram<double> _timeToFirstByte;
+    private readonly UpDownCounter<long> _inFlight;
+
+    public InferenceMetrics(IMeterFactory meters)
+    {
+        var meter = meters.Create(MeterName);
+        _requests = meter.CreateCounter<long>("coinop.market.requests", description: "Inference requests received");
+        _errors = meter.CreateCounter<long>("coinop.market.errors", description: "Inference requests answered with an error, by status and code");
+        _retries = meter.CreateCounter<long>("coinop.market.retries", description: "Job attempts retried on another provider");
+        _timeToFirstByte = meter.CreateHistogram<double>("coinop.market.time_to_first_byte", unit: "ms", description: "From request to the first byte sent to the consumer");
+        _inFlight = meter.CreateUpDownCounter<long>("coinop.market.in_flight", description: "Inference jobs in flight");
+    }
+
+    public void Request(InferenceRoute route) => _requests.Add(1, new KeyValuePair<string, object?>("route", route.Path()));
+
+    public void Error(int status, string code) =>
+        _errors.Add(1, new KeyValuePair<string, object?>("status", status), new KeyValuePair<string, object?>("code", code));
+
+    public void Retry() => _retries.Add(1);
+
+    public void FirstByte(double milliseconds) => _timeToFirstByte.Record(milliseconds);
+
+    public void JobStarted() => _inFlight.Add(1);
+
+    public void JobEnded() => _inFlight.Add(-1);
+}

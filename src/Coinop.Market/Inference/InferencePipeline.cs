@@ -1,0 +1,401 @@
+using System.Buffers;
+using Coinop.Core.Pricing;
+using Coinop.Core.Protocol;
+using Coinop.Market.Gateway;
+using Coinop.Market.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Coinop.Market.Inference;
+
+/// <summary>
+/// Serves one inference request: read and check it, route it, reserve with billing, dispatch it to a provider
+/// and relay the output, retrying on another provider while nothing has reached the consumer, then settle (or
+/// release) and record the job. The request's own task is the only writer of the response and the only owner
+/// of the <see cref="InferenceJob"/>.
+/// </summary>
+public sealed class InferencePipeline(
+    ProviderRouter router,
+    IInferenceBilling billing,
+    JobRecordWriter records,
+    InferenceMetrics metrics,
+    IOptions<InferenceOptions> inferenceOptions,
+    MarketOptions market,
+    TimeProvider time,
+    IHostApplicationLifetime lifetime,
+    ILogger<InferencePipeline> logger)
+{
+    private readonly InferenceOptions _options = inferenceOptions.Value;
+
+    public async Task ServeAsync(HttpContext http, InferenceRoute route)
+    {
+        metrics.Request(route);
+        var shape = route.Shape();
+        if (!ConsumerHeaders.TryRead(http.Request, market.RequestTimeoutSeconds, out var ceiling, out var timeout, out var headerError))
+        {
+            await ReplyAsync(http, headerError!, shape);
+            return;
+        }
+
+        var (request, bodyError) = await InferenceRequest.ReadAsync(http.Request, route, market.MaxRequestBodyBytes, http.RequestAborted);
+        if (request is null)
+        {
+            await ReplyAsync(http, bodyError!, shape);
+            return;
+        }
+
+        using (request)
+        {
+            var needs = new RouteNeeds(request.Model, ceiling, route == InferenceRoute.Embeddings,
+                AnthropicNative: route == InferenceRoute.Messages && !request.Translatable);
+            var check = router.Check(needs);
+            if (check.Availability != RouteAvailability.Available)
+            {
+                await ReplyAsync(http, Unavailable(request, needs, check), shape);
+                return;
+            }
+
+            var now = time.GetUtcNow();
+            var job = new InferenceJob(Guid.CreateVersion7(now), request.Model, route, now, _options.MaxAttempts);
+            var reservation = await billing.ReserveAsync(new BillingRequest(
+                job.Id, http.Request, request.Model, check.WorstCasePrice, request.InputTokenEstimate,
+                request.MaxTokens ?? check.ContextWindow ?? _options.DefaultOutputReservation), http.RequestAborted);
+            if (!reservation.Accepted)
+            {
+                foreach (var (name, value) in reservation.RefusalHeaders ?? [])
+                {
+                    http.Response.Headers[name] = value;
+                }
+
+                await ReplyAsync(http, reservation.Refusal ?? new ApiError(402, "payment_required", "payment_required", "payment required"), shape);
+                return;
+            }
+
+            metrics.JobStarted();
+            try
+            {
+                await RunJobAsync(http, request, job, needs, reservation, timeout, shape);
+            }
+            finally
+            {
+                metrics.JobEnded();
+                records.Add(job.ToRecord());
+            }
+        }
+    }
+
+    private ApiError Unavailable(InferenceRequest request, RouteNeeds needs, RouteCheck check)
+    {
+        if (needs.AnthropicNative && router.Check(needs with { AnthropicNative = false }).Availability != RouteAvailability.NotOffered)
+        {
+            return ApiError.InvalidBody("content blocks other than text need a provider that serves the Anthropic API natively, and none offers this model");
+        }
+
+        return check.Availability == RouteAvailability.NotOffered ? ApiError.ModelNotFound(request.Model) : ApiError.NoProvider(request.Model);
+    }
+
+    private async Task RunJobAsync(
+        HttpContext http, InferenceRequest request, InferenceJob job, RouteNeeds needs, BillingReservation reservation, TimeSpan timeout, ErrorShape shape)
+    {
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadline.Token);
+        var run = new JobRun(http, request, job, reservation, new ConsumerOutput(http.Response), deadline, job.CreatedAt + timeout, linked.Token);
+        var tried = new List<ProviderSession>(_options.MaxAttempts);
+        ApiError? lastFailure = null;
+        AttemptResult result = default;
+        while (job.CanRetry)
+        {
+            var session = router.Pick(needs, tried, out var offer);
+            if (session is null)
+            {
+                break;
+            }
+
+            tried.Add(session);
+            if (job.Attempts > 0)
+            {
+                metrics.Retry();
+            }
+
+            var fence = job.Dispatch(session.ProviderId);
+            try
+            {
+                result = await RunAttemptAsync(run, session, offer!, fence);
+            }
+            finally
+            {
+                session.ReleaseSlot();
+            }
+
+            if (result.Outcome != AttemptOutcome.Retry)
+            {
+                break;
+            }
+
+            lastFailure = result.Error;
+            job.AttemptFailed();
+            InferenceLog.Retrying(logger, job.Id, fence, session.ProviderId, result.Error?.Message ?? "failed");
+        }
+
+        if (job.State == JobState.Completed)
+        {
+            return;
+        }
+
+        // The job failed or was cancelled: the reservation is released and the consumer told (if still there).
+        var now = time.GetUtcNow();
+        var error = result.Outcome is AttemptOutcome.Final or AttemptOutcome.Cancelled
+            ? result.Error
+            : lastFailure ?? (lifetime.ApplicationStopping.IsCancellationRequested ? ApiError.ShuttingDown() : ApiError.NoProvider(request.Model));
+        if (result.Outcome == AttemptOutcome.Cancelled)
+        {
+            job.Cancel(result.CancelReason ?? "cancelled", now);
+        }
+        else
+        {
+            job.Fail(error?.Code ?? "failed", now);
+        }
+
+        try
+        {
+            await billing.ReleaseAsync(reservation, run.Output.Started, CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            InferenceLog.BillingFailed(logger, job.Id, ex);
+        }
+
+        if (error is not null)
+        {
+            metrics.Error(error.Status, error.Code);
+            if (!run.Output.Started && !http.RequestAborted.IsCancellationRequested)
+            {
+                await error.WriteResponseAsync(http.Response, shape, CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task<AttemptResult> RunAttemptAsync(JobRun run, ProviderSession session, ModelOffer offer, long fence)
+    {
+        var request = run.Request;
+        var job = run.Job;
+        var native = offer.AnthropicNative && request.Route == InferenceRoute.Messages;
+        using var attempt = new JobAttempt(job.Id, fence, session, _options.WindowBytes);
+        using var relay = ResponseRelay.For(request, native, job.Id, run.Output, _options.MaxBufferedResponseBytes);
+        var message = new JobMessage(job.Id, fence, request.Model, request.FormatFor(native), request.PathFor(native),
+            request.Stream && request.Route != InferenceRoute.Embeddings, request.ForBackend(native),
+            run.DeadlineAt.ToUnixTimeMilliseconds(), _options.WindowBytes);
+        var startedAt = time.GetTimestamp();
+        var remaining = run.DeadlineAt - time.GetUtcNow();
+        using var firstChunk = new CancellationTokenSource(
+            remaining < _options.FirstChunkTimeout ? (remaining > TimeSpan.Zero ? remaining : TimeSpan.FromMilliseconds(1)) : _options.FirstChunkTimeout, time);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(run.Cancellation, firstChunk.Token);
+        try
+        {
+            if (!await session.StartJobAsync(attempt, message, wait.Token))
+            {
+                return await ProviderFailure(run, session, relay, "the provider is disconnecting");
+            }
+
+            var gotOutput = false;
+            while (true)
+            {
+                var e = await attempt.Events.ReadAsync(wait.Token);
+                switch (e.Kind)
+                {
+                    case AttemptEventKind.Chunk:
+                        try
+                        {
+                            relay.Accept(e.Buffer.AsSpan(0, e.Length));
+                        }
+                        finally
+                        {
+                            ArrayPool<byte>.Shared.Return(e.Buffer!);
+                        }
+
+                        if (!gotOutput)
+                        {
+                            gotOutput = true;
+                            firstChunk.CancelAfter(Timeout.InfiniteTimeSpan);
+                        }
+
+                        if (run.Output.Unflushed > 0)
+                        {
+                            await FlushAsync(run, run.Cancellation);
+                        }
+
+                        attempt.Consumed(e.Length);
+                        break;
+
+                    case AttemptEventKind.Done:
+                        if (!relay.Complete())
+                        {
+                            return await ProviderFailure(run, session, relay, "the provider's output is not a valid response");
+                        }
+
+                        await CompleteAsync(run, session, offer, relay, e.Done!, startedAt);
+                        return default;
+
+                    case AttemptEventKind.Error when e.Error!.Code == JobErrorCodes.InvalidRequest:
+                        // The backend refused the request itself: the consumer's mistake, not the provider's.
+                        return await Final(run, relay, ApiError.InvalidBody("the backend refused the request: " + e.Error.Message));
+
+                    case AttemptEventKind.Error:
+                        return await ProviderFailure(run, session, relay, $"{e.Error.Code}: {e.Error.Message}");
+
+                    default:
+                        return await ProviderFailure(run, session, relay, e.Reason == CloseCodes.DrainDeploy ? "market shutting down" : "provider lost: " + e.Reason);
+                }
+            }
+        }
+        catch (ProviderOutputException ex)
+        {
+            session.CancelJob(attempt, "bad_output");
+            return await ProviderFailure(run, session, relay, ex.Message);
+        }
+        catch (OperationCanceledException)
+        {
+            if (run.Http.RequestAborted.IsCancellationRequested)
+            {
+                session.CancelJob(attempt, "consumer_gone");
+                return new AttemptResult(AttemptOutcome.Cancelled, null, "consumer_gone");
+            }
+
+            if (run.Deadline.IsCancellationRequested)
+            {
+                session.CancelJob(attempt, "deadline");
+                return await Final(run, relay, ApiError.Deadline());
+            }
+
+            session.CancelJob(attempt, "deadline");
+            return await ProviderFailure(run, session, relay, "no output before the first-chunk timeout");
+        }
+        finally
+        {
+            session.EndJob(attempt);
+        }
+    }
+
+    private async Task CompleteAsync(JobRun run, ProviderSession session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
+    {
+        var usage = relay.Usage ?? done.Usage;
+        var price = new ModelPrice(offer.InputMsatPerMtok, offer.OutputMsatPerMtok);
+        BillingSettlement settlement;
+        try
+        {
+            // Settling is money: it runs to the end even if the consumer leaves meanwhile.
+            settlement = await billing.SettleAsync(run.Reservation, new BillingUsage(usage, session.ProviderId, price), CancellationToken.None);
+        }
+        catch (Exception ex)
+        {
+            InferenceLog.BillingFailed(logger, run.Job.Id, ex);
+            settlement = BillingSettlement.Free;
+        }
+
+        relay.Finish(settlement);
+        var firstOutput = run.Job.State == JobState.Dispatched;
+        try
+        {
+            await FlushAsync(run, run.Http.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            // The consumer left after the work was done; the job still completed.
+        }
+
+        var now = time.GetUtcNow();
+        if (firstOutput)
+        {
+            run.Job.FirstByteSent(now);
+            metrics.FirstByte((now - run.Job.CreatedAt).TotalMilliseconds);
+        }
+
+        run.Job.Complete(usage, settlement.CostMsat, now);
+        session.RecordSuccess(time.GetElapsedTime(startedAt).TotalMilliseconds);
+    }
+
+    private async ValueTask FlushAsync(JobRun run, CancellationToken cancellationToken)
+    {
+        var flushed = await run.Http.Response.BodyWriter.FlushAsync(cancellationToken);
+        if (flushed.IsCanceled || flushed.IsCompleted)
+        {
+            throw new OperationCanceledException("the consumer stopped reading");
+        }
+
+        if (run.Job.State == JobState.Dispatched)
+        {
+            var now = time.GetUtcNow();
+            run.Job.FirstByteSent(now);
+            metrics.FirstByte((now - run.Job.CreatedAt).TotalMilliseconds);
+        }
+    }
+
+    /// <summary>A provider failed the attempt: retried elsewhere while rerunnable, a clean error in the stream after.</summary>
+    private ValueTask<AttemptResult> ProviderFailure(JobRun run, ProviderSession session, ResponseRelay relay, string reason)
+    {
+        if (session.RecordFailure())
+        {
+            InferenceLog.Parked(logger, session.ProviderId);
+        }
+
+        var error = lifetime.ApplicationStopping.IsCancellationRequested ? ApiError.ShuttingDown() : ApiError.ProviderFailed(reason);
+        if (run.Job.Rerunnable && !lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            return ValueTask.FromResult(new AttemptResult(AttemptOutcome.Retry, error, null));
+        }
+
+        if (run.Output.Started)
+        {
+            InferenceLog.FailedAfterOutput(logger, run.Job.Id, session.ProviderId, reason);
+        }
+
+        return Final(run, relay, error);
+    }
+
+    /// <summary>The job ends with <paramref name="error"/>; a started stream gets it as its last event.</summary>
+    private static async ValueTask<AttemptResult> Final(JobRun run, ResponseRelay relay, ApiError error)
+    {
+        if (run.Output.Started && !run.Http.RequestAborted.IsCancellationRequested)
+        {
+            relay.WriteError(error);
+            try
+            {
+                await run.Http.Response.BodyWriter.FlushAsync(run.Http.RequestAborted);
+            }
+            catch (OperationCanceledException)
+            {
+                // The consumer left meanwhile.
+            }
+        }
+
+        return new AttemptResult(AttemptOutcome.Final, error, null);
+    }
+
+    private async Task ReplyAsync(HttpContext http, ApiError error, ErrorShape shape)
+    {
+        metrics.Error(error.Status, error.Code);
+        await error.WriteResponseAsync(http.Response, shape, http.RequestAborted);
+    }
+
+    private enum AttemptOutcome
+    {
+        Completed,
+        Retry,
+        Final,
+        Cancelled,
+    }
+
+    private readonly record struct AttemptResult(AttemptOutcome Outcome, ApiError? Error, string? CancelReason);
+
+    private sealed record JobRun(
+        HttpContext Http,
+        InferenceRequest Request,
+        InferenceJob Job,
+        BillingReservation Reservation,
+        ConsumerOutput Output,
+        CancellationTokenSource Deadline,
+        DateTimeOffset DeadlineAt,
+        CancellationToken Cancellation);
+}

@@ -1,0 +1,30 @@
+using Coinop.Core.Protocol;
+
+namespace Coinop.Market.Inference;
+
+/// <summary>The consumer APIs the market serves.</summary>
+public enum InferenceRoute
+{
+    ChatCompletions,
+    Completions,
+    Embeddings,
+    Messages,
+}
+
+public static class InferenceRoutes
+{
+    /// <summary>The backend path under <c>/v1</c> (the protocol's <c>path</c>).</summary>
+    public static string Path(this InferenceRoute route) => route switch
+    {
+        InferenceRoute.ChatCompletions => "chat/completions",
+        InferenceRoute.Completions => "completions",
+        InferenceRoute.Embeddings => "embeddings",
+        _ => "messages",
+    };
+
+    public static WireFormat Format(this InferenceRoute route) =>
+        route == InferenceRoute.Messages ? WireFormat.Anthropic : WireFormat.OpenAi;
+
+    public static ErrorShape Shape(this InferenceRoute route) =>
+        route == InferenceRoute.Messages ? ErrorShape.Anthropic : ErrorShape.OpenAi;
+}

@@ -1,0 +1,68 @@
+using System.Net.WebSockets;
+using Coinop.Core.Protocol;
+using Coinop.Market.Gateway;
+using Coinop.Market.Tests.TestProviders;
+using Coinop.TestKit;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Coinop.Market.Tests.Gateway;
+
+public class LivenessTests
+{
+    [Fact]
+    public async Task A_provider_silent_past_TTL_plus_grace_is_closed_with_4408_and_marked_offline()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var market = await MarketUnderTest.StartAsync(builder: b => b.Services.AddSingleton<TimeProvider>(time), cancellationToken: ct);
+        await using var provider = await market.ProviderAsync("llama3", ct);
+
+        // Heartbeats push the deadline back: 10 s TTL + 10 s grace from the last one.
+        time.Advance(TimeSpan.FromSeconds(15));
+        var ack = await provider.HeartbeatAsync(ct);
+        Assert.Equal(10_000, ack.NextTtlMs);
+        time.Advance(TimeSpan.FromSeconds(19));
+        Assert.False(provider.Closed.IsCompleted);
+        Assert.Equal(ProviderLivenessState.Online, market.App.Services.GetRequiredService<ProviderLiveness>().StateOf(provider.ProviderId));
+
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.Equal((WebSocketCloseStatus)CloseCodes.HeartbeatTimeout, (await provider.Closed.WaitAsync(ct)).Status);
+        await Eventually.TrueAsync(async () => !(await market.Registry.FindAsync(provider.ProviderId, ct))!.Online, ct);
+        Assert.Equal(ProviderLivenessState.Offline, market.App.Services.GetRequiredService<ProviderLiveness>().StateOf(provider.ProviderId));
+    }
+
+    [Fact]
+    public async Task After_a_restart_providers_that_were_online_are_presumed_alive_for_the_failover_TTL()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var dir = new TempDirectory("coinop-restart");
+        var first = await MarketUnderTest.StartAsync(dataDir: dir.Path, cancellationToken: ct);
+        var returning = await first.ProviderAsync("llama3", ct, name: "returning");
+        var gone = await first.ProviderAsync("llama3", ct, name: "gone");
+        await first.DisposeAsync(); // a deploy: sockets closed with 1001, the store still says online
+        var returningKey = TestProvider.NewKeyFrom(returning.Key);
+        await returning.DisposeAsync();
+        await gone.DisposeAsync();
+
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        // A long heartbeat TTL keeps the returning provider's own deadline out of the way of the failover one.
+        await using var second = await MarketUnderTest.StartAsync(o => o.HeartbeatMinTtl = 600, dataDir: dir.Path,
+            builder: b => b.Services.AddSingleton<TimeProvider>(time), cancellationToken: ct);
+        var liveness = second.App.Services.GetRequiredService<ProviderLiveness>();
+        Assert.Equal(ProviderLivenessState.PresumedOnline, liveness.StateOf(gone.ProviderId));
+        Assert.True((await second.Registry.FindAsync(gone.ProviderId, ct))!.Online);
+
+        await using var back = await TestProvider.ConnectAsync(second.Url, "returning", key: returningKey, cancellationToken: ct);
+        Assert.Equal(ProviderLivenessState.Online, liveness.StateOf(back.ProviderId));
+        time.Advance(TimeSpan.FromSeconds(299));
+        Assert.Equal(ProviderLivenessState.PresumedOnline, liveness.StateOf(gone.ProviderId));
+
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        Assert.Equal(ProviderLivenessState.Offline, liveness.StateOf(gone.ProviderId));
+        await Eventually.TrueAsync(async () => !(await second.Registry.FindAsync(gone.ProviderId, ct))!.Online, ct);
+        Assert.True((await second.Registry.FindAsync(back.ProviderId, ct))!.Online);
+    }
+}
