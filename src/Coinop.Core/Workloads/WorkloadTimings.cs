@@ -28,15 +28,16 @@ public sealed record WorkloadTimings(
         suspectAfter: TimeSpan.FromSeconds(120), evictAfter: TimeSpan.FromSeconds(300));
 
     /// <summary>
-    /// The timings a market derives from its knobs and hands to providers: copies heartbeat every half minimum TTL
-    /// (as providers do), the heartbeat grace is the clock slack, and the provider stops a copy one heartbeat interval
-    /// before suspect-after minus the slack, which is the longest stop-after the chain allows with a heartbeat's worth
-    /// of margin (<c>stop_after = suspect_after − grace − min_ttl / 2</c>). Check the result with <see cref="Validate"/>:
-    /// knobs too tight for the chain (say, suspect-after below twice the grace) are refused, not bent.
+    /// The timings a market derives from its knobs and hands to providers. Copies heartbeat every half minimum TTL (as
+    /// providers do), but at least four times within suspect-after minus the grace, so a market that stretches provider
+    /// TTLs still hears its copies often enough. The heartbeat grace is the clock slack, and the provider stops a copy one
+    /// heartbeat interval before suspect-after minus the slack: <c>stop_after = suspect_after − grace − interval</c>, the
+    /// longest stop-after the chain allows with a heartbeat's worth of margin, and never under three intervals. Check the
+    /// result with <see cref="Validate"/>: knobs that leave no room (suspect-after not above the grace) are refused, not bent.
     /// </summary>
     public static WorkloadTimings ForMarket(TimeSpan heartbeatMinTtl, TimeSpan heartbeatGrace, TimeSpan suspectAfter, TimeSpan evictAfter)
     {
-        var interval = heartbeatMinTtl / 2;
+        var interval = TimeSpan.FromTicks(Math.Min((heartbeatMinTtl / 2).Ticks, ((suspectAfter - heartbeatGrace) / 4).Ticks));
         return new WorkloadTimings(interval, suspectAfter - heartbeatGrace - interval, heartbeatGrace, suspectAfter, evictAfter);
     }
 

@@ -10,9 +10,10 @@ namespace Coinop.Storage.Workloads;
 
 /// <summary>
 /// What the consumer agreed to beyond the spec: the provider it pinned, the X25519 key access receipts are sealed
-/// to, the per-second rate it pays and how much it paid so far (msat; 0 on a free market).
+/// to, the per-second rate it pays, how much it paid so far (msat; 0 on a free market) and what was refunded when it
+/// ended early (with the refund's token, if billing issued one).
 /// </summary>
-public sealed record WorkloadTerms(string? PinnedProvider, string? SealTo, decimal RateMsatPerSecond, long PaidMsat);
+public sealed record WorkloadTerms(string? PinnedProvider, string? SealTo, decimal RateMsatPerSecond, long PaidMsat, long? RefundMsat = null, string? RefundToken = null);
 
 /// <summary>A workload as stored: the state machine's record, the row version it was read at, and its terms.</summary>
 public sealed record StoredWorkload(Workload Workload, long Version, WorkloadTerms Terms);
@@ -51,6 +52,7 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
         id AS Id, version AS Version, command AS Command, args AS Args, cpu_cores AS CpuCores, memory_mb AS MemoryMb,
         duration_ms AS DurationMs, port AS Port, restart AS Restart, standbys_wanted AS StandbysWanted, checkpointed AS Checkpointed,
         pinned_provider AS PinnedProvider, seal_to AS SealTo, rate_msat_per_second AS RateMsatPerSecond, paid_msat AS PaidMsat,
+        refund_msat AS RefundMsat, refund_token AS RefundToken,
         state AS State, since AS Since, reason AS Reason, provider AS Provider, epoch AS Epoch, revoking_provider AS RevokingProvider,
         revoking_epoch AS RevokingEpoch, revoking_crashed AS RevokingCrashed, last_contact AS LastContact, attempts AS Attempts,
         paid_until AS PaidUntil, checkpoint_id AS CheckpointId, created_at AS CreatedAt
@@ -63,10 +65,10 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             var inserted = await c.ExecuteAsync(new CommandDefinition(
                 """
                 INSERT INTO workloads (id, version, command, args, cpu_cores, memory_mb, duration_ms, port, restart, standbys_wanted,
-                    checkpointed, pinned_provider, seal_to, rate_msat_per_second, paid_msat, state, since, reason, provider, epoch,
+                    checkpointed, pinned_provider, seal_to, rate_msat_per_second, paid_msat, refund_msat, refund_token, state, since, reason, provider, epoch,
                     revoking_provider, revoking_epoch, revoking_crashed, last_contact, attempts, paid_until, checkpoint_id, created_at, updated_at)
                 VALUES (@Id, @Version, @Command, @Args, @CpuCores, @MemoryMb, @DurationMs, @Port, @Restart, @StandbysWanted,
-                    @Checkpointed, @PinnedProvider, @SealTo, @RateMsatPerSecond, @PaidMsat, @State, @Since, @Reason, @Provider, @Epoch,
+                    @Checkpointed, @PinnedProvider, @SealTo, @RateMsatPerSecond, @PaidMsat, @RefundMsat, @RefundToken, @State, @Since, @Reason, @Provider, @Epoch,
                     @RevokingProvider, @RevokingEpoch, @RevokingCrashed, @LastContact, @Attempts, @PaidUntil, @CheckpointId, @CreatedAt, @UpdatedAt)
                 ON CONFLICT (id) DO NOTHING
                 """, row, t, cancellationToken: cancellationToken));
@@ -100,7 +102,7 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             parameters.Add("ReadVersion", before.Version);
             var updated = await c.ExecuteAsync(new CommandDefinition(
                 $"""
-                UPDATE workloads SET version = @Version, paid_msat = @PaidMsat, state = @State, since = @Since, reason = @Reason,
+                UPDATE workloads SET version = @Version, paid_msat = @PaidMsat, refund_msat = @RefundMsat, refund_token = @RefundToken, state = @State, since = @Since, reason = @Reason,
                     provider = @Provider, epoch = @Epoch, revoking_provider = @RevokingProvider, revoking_epoch = @RevokingEpoch,
                     revoking_crashed = @RevokingCrashed, last_contact = @LastContact, attempts = @Attempts, paid_until = @PaidUntil,
                     checkpoint_id = @CheckpointId, updated_at = @UpdatedAt
@@ -220,6 +222,8 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
         public string? SealTo { get; set; }
         public string RateMsatPerSecond { get; set; } = "0";
         public long PaidMsat { get; set; }
+        public long? RefundMsat { get; set; }
+        public string? RefundToken { get; set; }
         public string State { get; set; } = "";
         public long Since { get; set; }
         public string? Reason { get; set; }
@@ -252,6 +256,8 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             SealTo = terms.SealTo,
             RateMsatPerSecond = terms.RateMsatPerSecond.ToString(CultureInfo.InvariantCulture),
             PaidMsat = terms.PaidMsat,
+            RefundMsat = terms.RefundMsat,
+            RefundToken = terms.RefundToken,
             State = WireEnum.Name(w.State),
             Since = w.Since.ToUnixTimeMilliseconds(),
             Reason = w.Reason,
@@ -284,7 +290,8 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
                 Attempts, Time(PaidUntil), CheckpointId,
                 [.. history.Select(h => new WorkloadHistoryEntry(WireEnum.Parse<WorkloadState>(h.State), h.Provider, Time(h.At)))],
                 Time(CreatedAt));
-            var terms = new WorkloadTerms(PinnedProvider, SealTo, decimal.Parse(RateMsatPerSecond, NumberStyles.Number, CultureInfo.InvariantCulture), PaidMsat);
+            var terms = new WorkloadTerms(PinnedProvider, SealTo, decimal.Parse(RateMsatPerSecond, NumberStyles.Number, CultureInfo.InvariantCulture), PaidMsat,
+                RefundMsat, RefundToken);
             return new StoredWorkload(workload, Version, terms);
         }
     }

@@ -76,13 +76,13 @@ public class WorkloadStoreTests
         Assert.Null(await workloads.SaveAsync(stored, cancelled, Terms, Ct));
 
         var done = WorkloadMachine.Apply(saved.Workload, new WorkloadInput.Cancel("consumer"), Timings, _time.GetUtcNow()).Next;
-        var finished = await workloads.SaveAsync(saved, done, Terms with { PaidMsat = 5 }, Ct);
+        var finished = await workloads.SaveAsync(saved, done, Terms with { PaidMsat = 5, RefundMsat = 3, RefundToken = "cashuB..." }, Ct);
         Assert.NotNull(finished);
         var reread = (await workloads.FindAsync("w2", Ct))!;
         Assert.Equal(WorkloadState.Cancelled, reread.Workload.State);
         Assert.Equal(done.History, reread.Workload.History);
         Assert.Empty(reread.Workload.Standbys);
-        Assert.Equal(5, reread.Terms.PaidMsat);
+        Assert.Equal(Terms with { PaidMsat = 5, RefundMsat = 3, RefundToken = "cashuB..." }, reread.Terms);
 
         // Even at the right version, a terminal row is never written again.
         Assert.Null(await workloads.SaveAsync(reread, reread.Workload with { State = WorkloadState.Live }, Terms, Ct));

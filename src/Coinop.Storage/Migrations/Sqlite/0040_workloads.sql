@@ -19,6 +19,8 @@ CREATE TABLE workloads (
     seal_to               TEXT NULL,
     rate_msat_per_second  TEXT NOT NULL,
     paid_msat             BIGINT NOT NULL CHECK (paid_msat >= 0),
+    refund_msat           BIGINT NULL CHECK (refund_msat >= 0),
+    refund_token          TEXT NULL,
     state                 TEXT NOT NULL CHECK (state IN ('provisioning', 'live', 'suspect', 'evicted', 'respawning', 'failed', 'completed', 'cancelled')),
     since                 BIGINT NOT NULL,
     reason                TEXT NULL,
