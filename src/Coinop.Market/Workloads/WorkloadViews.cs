@@ -12,6 +12,7 @@ namespace Coinop.Market.Workloads;
 /// <param name="Provider">Run the primary on this provider (id or name).</param>
 /// <param name="SealTo">The consumer's X25519 public key (base64); access receipts are sealed to it. Required with a port.</param>
 /// <param name="SealedKeys">The checkpoint key sealed to each provider that may run the workload (provider id → base64). Required when checkpointed.</param>
+/// <param name="Id">The workload id, when the consumer chose it (a checkpoint key is sealed for one workload id); a fresh one otherwise.</param>
 public sealed record SubmitWorkloadRequest(
     string? Command,
     IReadOnlyList<string>? Args,
@@ -24,7 +25,8 @@ public sealed record SubmitWorkloadRequest(
     bool? Checkpointed,
     string? Provider,
     string? SealTo,
-    IReadOnlyDictionary<string, string>? SealedKeys);
+    IReadOnlyDictionary<string, string>? SealedKeys,
+    string? Id = null);
 
 /// <summary>The body of <c>POST /api/workloads/{id}/topup</c>.</summary>
 public sealed record TopUpRequest(double? DurationSeconds);

@@ -63,7 +63,7 @@ public static class WorkloadsApi
             return;
         }
 
-        var id = WorkloadIds.New();
+        var id = request.Id ?? WorkloadIds.New();
         var quote = plan.Quote(spec);
         var payment = await billing.AuthorizeAsync(new WorkloadBillingRequest(id, http.Request, quote, requested), ct);
         if (!payment.Accepted)
@@ -302,6 +302,11 @@ public static class WorkloadsApi
         if (r.SealedKeys is { } keys && keys.Any(k => k.Key is not { Length: > 0 and <= 64 } || k.Value is not { Length: > 0 and <= MaxSealedKey } || !IsBase64(k.Value)))
         {
             return "'sealed_keys' must map provider ids to base64 sealed keys";
+        }
+
+        if (r.Id is not null && !WorkloadIds.TryParse(r.Id, out _))
+        {
+            return "'id' must be 32 lowercase hex digits (a random GUID)";
         }
 
         if (r.Provider is { Length: > 256 })
