@@ -233,8 +233,15 @@ public sealed partial class WorkloadSupervisor : BackgroundService
             case HeartbeatCommand heartbeat:
                 await HeartbeatAsync(heartbeat.Session, heartbeat.Heartbeat, ct);
                 break;
-            case ReportCommand report when _open.TryGetValue(report.WorkloadId, out var entry):
-                await ApplyAsync(entry, report.Input, ct);
+            case ReportCommand report:
+                var ignored = _open.TryGetValue(report.WorkloadId, out var reported)
+                    ? (await ApplyAsync(reported, report.Input, ct))?.Rejection
+                    : "the workload is finished or unknown";
+                if (ignored is not null)
+                {
+                    LogReportIgnored(_logger, report.WorkloadId, report.Input.ToString(), ignored);
+                }
+
                 break;
             case UsageCommand usage:
                 if (!await _usage.AddAsync(usage.ProviderId, usage.Record, usage.Signed, ct))
@@ -463,6 +470,7 @@ public sealed partial class WorkloadSupervisor : BackgroundService
                 _directory.Find(s.Provider)?.TrySend(new WorkloadStop(id, s.Epoch, s.Reason));
                 return null;
             case RevokeLease r:
+                LogRevoking(_logger, id, r.Epoch, entry.Workload.Reason ?? "");
                 var revoked = await _work.RevokeAsync(id, r.Epoch, entry.Workload.Reason ?? "revoked", ct);
                 entry.Lease = null;
                 if (!revoked.Accepted)
@@ -521,7 +529,7 @@ public sealed partial class WorkloadSupervisor : BackgroundService
     {
         var id = entry.Workload.Id;
         var session = _directory.Find(provider);
-        if (session?.WorkloadCapacity is not { Incarnation: { } incarnation } || session.Draining)
+        if (session?.WorkloadCapacity is not { Incarnation: { } incarnation } || !session.Accepting)
         {
             return new CopyLost(provider, epoch, "the provider is not connected");
         }
@@ -639,7 +647,7 @@ public sealed partial class WorkloadSupervisor : BackgroundService
         }
     }
 
-    /// <summary>Connected providers that offer workloads and are not draining, with what open workloads hold there.</summary>
+    /// <summary>Connected providers that offer workloads and take work (not draining or closing), with what open workloads hold there.</summary>
     private List<PlacementCandidate> Candidates()
     {
         var used = new Dictionary<string, (double Cpu, long Memory)>(StringComparer.Ordinal);
@@ -671,7 +679,7 @@ public sealed partial class WorkloadSupervisor : BackgroundService
         var candidates = new List<PlacementCandidate>();
         foreach (var session in _directory.Snapshot)
         {
-            if (session.WorkloadCapacity is { } cap && !session.Draining)
+            if (session.WorkloadCapacity is { } cap && session.Accepting)
             {
                 var (cpu, memory) = used.GetValueOrDefault(session.ProviderId);
                 candidates.Add(new PlacementCandidate(session.ProviderId, session.Name, cap.CpuCores, cap.MemoryMb, cpu, memory,
@@ -735,6 +743,12 @@ public sealed partial class WorkloadSupervisor : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Checkpoint of workload {WorkloadId} epoch {Epoch} from {Provider} refused: not the current copy")]
     private static partial void LogCheckpointRefused(ILogger logger, string workloadId, long epoch, string provider);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Workload {WorkloadId}: revoking epoch {Epoch} ({Reason})")]
+    private static partial void LogRevoking(ILogger logger, string workloadId, long epoch, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Workload {WorkloadId}: report {Report} ignored: {Why}")]
+    private static partial void LogReportIgnored(ILogger logger, string workloadId, string report, string why);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Provider {Provider} drained: {Released} workload leases released, {Abandoned} abandoned")]
     private static partial void LogOwnerDrained(ILogger logger, string provider, int released, int abandoned);

@@ -234,7 +234,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
                     _clock.TtlChanged(TimeSpan.FromMilliseconds(ack.NextTtlMs));
                     break;
                 case WorkloadStart or WorkloadStop or WorkloadRelease or WorkloadAck when _agent.Workloads is { } workloads:
-                    workloads.OnMessage(message!);
+                    workloads.OnMessage(this, message!);
                     break;
                 case JobWindow or JobCancel or HeartbeatAck:
                     break;

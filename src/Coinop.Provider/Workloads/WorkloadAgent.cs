@@ -45,6 +45,8 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
     private readonly Dictionary<string, CopyState> _copies = new(StringComparer.Ordinal);
     private readonly HashSet<string> _standbys = new(StringComparer.Ordinal);
     private readonly Dictionary<long, long> _heartbeatSentAt = [];
+    private readonly List<Unconfirmed> _unconfirmed = [];
+    private readonly Queue<ProtocolMessage> _resend = new();
     private readonly Channel<ProtocolMessage> _inbox = Channel.CreateUnbounded<ProtocolMessage>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<Outgoing> _outbox = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
@@ -93,6 +95,13 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         lock (_gate)
         {
             _link = link;
+            // Reports a previous link took but never proved delivered go again first, in their order (the market ignores repeats).
+            foreach (var lost in _unconfirmed)
+            {
+                _resend.Enqueue(lost.Message);
+            }
+
+            _unconfirmed.Clear();
             _linkChanged.TrySetResult();
             _linkChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _heartbeatNow.TrySetResult();
@@ -110,12 +119,12 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>A workload message from the market. Acknowledgements apply at once; starts, stops and releases run in order.</summary>
-    public void OnMessage(ProtocolMessage message)
+    /// <summary>A workload message from the market on <paramref name="from"/>. Acknowledgements apply at once; starts, stops and releases run in order.</summary>
+    public void OnMessage(IWorkloadLink from, ProtocolMessage message)
     {
         if (message is WorkloadAck ack)
         {
-            Acknowledged(ack);
+            Acknowledged(from, ack);
         }
         else
         {
@@ -179,10 +188,12 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         _stopping.Dispose();
     }
 
-    private void Acknowledged(WorkloadAck ack)
+    private void Acknowledged(IWorkloadLink from, WorkloadAck ack)
     {
         lock (_gate)
         {
+            // Frames on one link arrive in order: an answered heartbeat proves every report sent before it arrived.
+            _unconfirmed.RemoveAll(u => ReferenceEquals(u.Link, from) && u.ConfirmedBySeq <= ack.Seq);
             if (!_heartbeatSentAt.Remove(ack.Seq, out var sentAt))
             {
                 return;
@@ -605,32 +616,69 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>Delivers reports in order, each at least once: an item leaves the outbox only once a link accepted it.</summary>
+    /// <summary>
+    /// Delivers reports in order, each at least once. A report a link took counts as delivered only once the market
+    /// answered a heartbeat sent after it on that link; until then it is kept, and sent again on the next link.
+    /// </summary>
     private async Task OutboxLoopAsync(CancellationToken ct)
     {
+        Task<bool>? pending = null; // one outstanding wait at a time: the outbox has a single reader
         try
         {
-            while (await _outbox.Reader.WaitToReadAsync(ct))
+            while (true)
             {
-                _outbox.Reader.TryPeek(out var item);
-                if (item.Flushed is { } flushed)
-                {
-                    _outbox.Reader.TryRead(out _);
-                    flushed.TrySetResult();
-                    continue;
-                }
-
                 Task changed;
                 IWorkloadLink? link;
+                ProtocolMessage? resend;
                 lock (_gate)
                 {
                     link = _link;
                     changed = _linkChanged.Task;
+                    _resend.TryPeek(out resend);
                 }
 
-                if (link is not null && await link.SendAsync(item.Message!, ct))
+                if (resend is null)
                 {
-                    _outbox.Reader.TryRead(out _);
+                    pending ??= _outbox.Reader.WaitToReadAsync(ct).AsTask();
+                    if (await Task.WhenAny(pending, changed) != pending)
+                    {
+                        continue; // a new link may have reports to send again first
+                    }
+
+                    var more = await pending;
+                    pending = null;
+                    if (!more)
+                    {
+                        return;
+                    }
+
+                    _outbox.Reader.TryPeek(out var item);
+                    if (item.Flushed is { } flushed)
+                    {
+                        _outbox.Reader.TryRead(out _);
+                        flushed.TrySetResult();
+                        continue;
+                    }
+                }
+
+                var message = resend ?? PeekOutbox();
+                if (link is not null && await link.SendAsync(message, ct))
+                {
+                    lock (_gate)
+                    {
+                        if (resend is not null)
+                        {
+                            _resend.Dequeue();
+                        }
+
+                        _unconfirmed.Add(new Unconfirmed(link, _seq + 1, message));
+                    }
+
+                    if (resend is null)
+                    {
+                        _outbox.Reader.TryRead(out _);
+                    }
+
                     continue;
                 }
 
@@ -640,6 +688,12 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
         }
+    }
+
+    private ProtocolMessage PeekOutbox()
+    {
+        _outbox.Reader.TryPeek(out var item);
+        return item.Message!;
     }
 
     private IWorkloadLink? CurrentLink()
@@ -671,6 +725,9 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
     private sealed record Prepared(CopySpec Spec, byte[]? Checkpoint, byte[]? Key);
 
     private readonly record struct Outgoing(ProtocolMessage? Message, TaskCompletionSource? Flushed);
+
+    /// <summary>A report <see cref="Link"/> took, proven delivered by the answer to heartbeat <see cref="ConfirmedBySeq"/> or later.</summary>
+    private sealed record Unconfirmed(IWorkloadLink Link, long ConfirmedBySeq, ProtocolMessage Message);
 
     /// <summary>One copy here: its epoch, when the heartbeat behind its latest acknowledgement was sent, and why it is being stopped.</summary>
     private sealed class CopyState(long epoch, long startedAt, TimeSpan stopAfter)
