@@ -9,7 +9,6 @@ using Coinop.Core.Workloads;
 using Coinop.Market.Gateway;
 using Coinop.Market.Workloads;
 using NSec.Cryptography;
-using Spectre.Console;
 
 namespace Coinop.Cli.Workloads;
 
@@ -302,13 +301,13 @@ public static class WorkloadCommands
                 return 0;
             }
 
-            var table = new Table().AddColumn("Id").AddColumn("State").AddColumn("Provider").AddColumn("Epoch").AddColumn("Command");
+            // Plain columns, whole ids: a list is for copying ids from and for scripts.
+            Console.WriteLine($"{"ID",-32}  {"STATE",-12}  {"PROVIDER",-21}  {"EPOCH",5}  COMMAND");
             foreach (var w in all)
             {
-                table.AddRow(w.Id, WireEnum.Name(w.State), w.Provider ?? "-", w.Epoch.ToString(CultureInfo.InvariantCulture), Markup.Escape(w.Command));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{w.Id,-32}  {WireEnum.Name(w.State),-12}  {w.Provider ?? "-",-21}  {w.Epoch,5}  {w.Command}"));
             }
 
-            AnsiConsole.Write(table);
             return 0;
         });
         return command;

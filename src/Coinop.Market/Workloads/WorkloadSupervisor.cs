@@ -282,7 +282,9 @@ public sealed partial class WorkloadSupervisor : BackgroundService
         var registered = await _work.RegisterAsync(new WorkRegistration(submit.Id, WorkKinds.Workload, RecoveryDisposition.Rerunnable), ct);
         if (!registered.Accepted)
         {
-            return new SubmitOutcome(null, $"could not register the workload: {registered.Refusal}");
+            return new SubmitOutcome(null, registered.Refusal == WorkRefusal.AlreadyRegistered
+                ? "a workload with this id exists"
+                : $"could not register the workload: {registered.Refusal}");
         }
 
         var decision = WorkloadMachine.Submit(submit.Id, submit.Spec, submit.Plan.Primary.ProviderId, [.. submit.Plan.Standbys.Select(s => s.ProviderId)], Now());

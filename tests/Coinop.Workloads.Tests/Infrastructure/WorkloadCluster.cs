@@ -41,7 +41,8 @@ public sealed class WorkloadCluster : IAsyncDisposable
         o.CheckpointInterval = 0.5;
     }
 
-    private readonly TempDirectory _dir = new("coinop-wl");
+    // Short: a copy's port-bridge socket lives under its provider's data dir, and unix socket paths hold 107 bytes.
+    private readonly string _dir = System.IO.Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "cw-" + Guid.NewGuid().ToString("N")[..8])).FullName;
     private readonly List<ProviderProcess> _providers = [];
     private readonly MarketLog _marketLog = new();
     private WebApplication? _market;
@@ -56,7 +57,7 @@ public sealed class WorkloadCluster : IAsyncDisposable
 
     public IReadOnlyList<ProviderProcess> Providers => _providers;
 
-    public string DataDir => _dir.Path;
+    public string DataDir => _dir;
 
     public ProviderDirectory Directory => _market!.Services.GetRequiredService<ProviderDirectory>();
 
@@ -68,7 +69,7 @@ public sealed class WorkloadCluster : IAsyncDisposable
         var cluster = new WorkloadCluster();
         try
         {
-            var options = new MarketOptions { Urls = "http://127.0.0.1:0", DataDir = Path.Combine(cluster._dir.Path, "market"), Free = true };
+            var options = new MarketOptions { Urls = "http://127.0.0.1:0", DataDir = Path.Combine(cluster._dir, "market"), Free = true };
             ShortTimings(options);
             cluster._market = MarketHost.Build(options, b =>
             {
@@ -94,7 +95,7 @@ public sealed class WorkloadCluster : IAsyncDisposable
     {
         var proxy = viaProxy ? TcpProxy.Start(new Uri(Url).Port) : null;
         var process = ChildProcess.StartCoinop("provider " + name,
-            ["provider", "--market", proxy?.Url ?? Url, "--data", Path.Combine(_dir.Path, name), "--name", name, "--workloads", "process", "--cpu", "1", "--memory", "1024"],
+            ["provider", "--market", proxy?.Url ?? Url, "--data", Path.Combine(_dir, name), "--name", name, "--workloads", "process", "--cpu", "1", "--memory", "1024"],
             new Dictionary<string, string> { ["COINOP_LOG_LEVEL"] = "Information" });
         var line = await process.WaitForLineAsync("coinop provider ", TimeSpan.FromSeconds(60), Ct);
         var id = line.Split(' ')[2];
@@ -167,7 +168,14 @@ public sealed class WorkloadCluster : IAsyncDisposable
         }
 
         Http.Dispose();
-        _dir.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(_dir, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A copy's files owned by the sandbox user may linger for a moment; the temp dir is cleaned eventually.
+        }
     }
 
     /// <summary>Waits for a line of the market's log containing <paramref name="text"/>.</summary>
