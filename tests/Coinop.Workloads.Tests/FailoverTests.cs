@@ -101,6 +101,42 @@ public sealed class FailoverTests
         }
     }
 
+    [Fact]
+    public async Task A_market_restart_evicts_nothing_and_the_copy_keeps_running_under_the_new_market()
+    {
+        // Room for a deploy: providers stop cut-off copies after 8.5 s; the restarted market waits its failover TTL.
+        await using var cluster = await WorkloadCluster.StartAsync(providers: 2, configure: o => (o.SuspectAfter, o.EvictAfter, o.FailoverTtl) = (10, 12, 20));
+        var a = cluster.Providers[0];
+        var workload = TestWorkload.Forever();
+        using var watch = workload.Watch();
+        try
+        {
+            var id = (string)(await cluster.SubmitAsync(workload.Request(new { standbys = 1, provider = a.Name })))["id"]!;
+            await cluster.WaitForStateAsync(id, "live", a.Id, epoch: 1);
+            var before = (await watch.WaitForEpochAsync(1)).Single();
+
+            await cluster.RestartMarketAsync();
+
+            await cluster.WaitForProviderAsync(a);
+            await cluster.WaitForMarketLogAsync("Supervising 1 open workloads");
+            // The reloaded workload is supervised: a cancel reaches the copy that ran all along.
+            Assert.Equal(before.Pid, watch.Current.Single().Pid);
+            using var cancelled = await cluster.Http.DeleteAsync($"{cluster.Url}/api/workloads/{id}", TestContext.Current.CancellationToken);
+            Assert.Equal(System.Net.HttpStatusCode.OK, cancelled.StatusCode);
+            await watch.WaitForNoneAsync();
+            var done = await cluster.GetAsync(id);
+            Assert.Equal((1L, a.Id), ((long)done["epoch"]!, (string?)done["provider"]));
+            Assert.DoesNotContain("evicted", States(done));
+            Assert.DoesNotContain("stopped by the rule", a.Process.Output, StringComparison.Ordinal);
+            watch.AssertSingleWriter();
+            Assert.Equal(1, watch.Seen);
+        }
+        catch (Exception ex) when (ex is not Xunit.Sdk.XunitException)
+        {
+            throw new InvalidOperationException(ex.Message + "\n" + cluster.Diagnostics(), ex);
+        }
+    }
+
     internal static string[] States(System.Text.Json.Nodes.JsonObject workload) =>
         [.. workload["history"]!.AsArray().Select(h => (string)h!["state"]!)];
 

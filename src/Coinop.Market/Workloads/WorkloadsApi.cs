@@ -245,6 +245,7 @@ public static class WorkloadsApi
 
                 if (finished.IsTerminal)
                 {
+                    feed.Signal(id); // nothing will wake this workload's followers again: drop the wait it set up
                     await WriteEventAsync(http, "end", JsonSerializer.Serialize(new LogEndView(finished.State, finished.Reason), WorkloadJsonContext.Default.LogEndView), ct);
                     await http.Response.Body.FlushAsync(ct);
                     return;

@@ -165,7 +165,7 @@ public sealed class ProviderAgent : BackgroundService
         {
             if (context.Workloads is { } offline)
             {
-                await offline.DrainAsync(_options.DrainTimeout); // nobody to tell, but nothing may outlive the agent
+                await offline.DrainAsync(_options.DrainTimeout, deliver: false); // nobody to tell, but nothing may outlive the agent
             }
 
             return;

@@ -134,9 +134,10 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
 
     /// <summary>
     /// Owner drain: stop every copy (reported to the market as lost with <c>provider_draining</c>, so it hands the work
-    /// over at once), give up the standby reservations, and wait until the reports went out or <paramref name="timeout"/>.
+    /// over at once), give up the standby reservations, and — when <paramref name="deliver"/>, i.e. a market is there to
+    /// hear it — wait until the reports went out; all within <paramref name="timeout"/>.
     /// </summary>
-    public async Task DrainAsync(TimeSpan timeout)
+    public async Task DrainAsync(TimeSpan timeout, bool deliver = true)
     {
         _draining = true;
         List<(string Id, CopyState Copy)> copies;
@@ -161,6 +162,11 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         {
             await Task.WhenAll(copies.Select(c => _host.StopAsync(c.Id, c.Copy.Epoch, cancellationToken: deadline.Token)));
             await Task.WhenAll(copies.Select(c => c.Copy.Reported.Task)).WaitAsync(deadline.Token);
+            if (!deliver)
+            {
+                return;
+            }
+
             var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _outbox.Writer.TryWrite(new Outgoing(null, flushed));
             await flushed.Task.WaitAsync(deadline.Token);

@@ -46,6 +46,7 @@ public sealed class WorkloadCluster : IAsyncDisposable
     private readonly List<ProviderProcess> _providers = [];
     private readonly MarketLog _marketLog = new();
     private WebApplication? _market;
+    private MarketOptions? _options;
 
     private WorkloadCluster()
     {
@@ -64,22 +65,16 @@ public sealed class WorkloadCluster : IAsyncDisposable
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>A market and <paramref name="providers"/> providers (the ones in <paramref name="proxied"/> reach it through a cuttable proxy).</summary>
-    public static async Task<WorkloadCluster> StartAsync(int providers, ISet<int>? proxied = null)
+    public static async Task<WorkloadCluster> StartAsync(int providers, ISet<int>? proxied = null, Action<MarketOptions>? configure = null)
     {
         var cluster = new WorkloadCluster();
         try
         {
             var options = new MarketOptions { Urls = "http://127.0.0.1:0", DataDir = Path.Combine(cluster._dir, "market"), Free = true };
             ShortTimings(options);
-            cluster._market = MarketHost.Build(options, b =>
-            {
-                b.Logging.ClearProviders();
-                b.Logging.AddProvider(new QueueLoggerProvider(cluster._marketLog));
-                b.Logging.SetMinimumLevel(LogLevel.Information);
-                b.Logging.AddFilter("Microsoft", LogLevel.Warning);
-            });
-            await cluster._market.StartAsync(Ct);
-            cluster.Url = cluster._market.BoundAddress();
+            configure?.Invoke(options);
+            cluster._options = options;
+            await cluster.StartMarketAsync(options);
             await Task.WhenAll(Enumerable.Range(0, providers).Select(i => cluster.AddProviderAsync($"p{i}", proxied?.Contains(i) == true)));
             cluster._providers.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
             return cluster;
@@ -89,6 +84,33 @@ public sealed class WorkloadCluster : IAsyncDisposable
             await cluster.DisposeAsync();
             throw;
         }
+    }
+
+    /// <summary>Stops the market (a deploy: sockets closed with 1001) and starts it again on the same address and store.</summary>
+    public async Task RestartMarketAsync()
+    {
+        await _market!.StopAsync(Ct);
+        await _market.DisposeAsync();
+        _market = null;
+        await StartMarketAsync(_options!);
+    }
+
+    private async Task StartMarketAsync(MarketOptions options)
+    {
+        if (Url.Length > 0)
+        {
+            options.Urls = Url;
+        }
+
+        _market = MarketHost.Build(options, b =>
+        {
+            b.Logging.ClearProviders();
+            b.Logging.AddProvider(new QueueLoggerProvider(_marketLog));
+            b.Logging.SetMinimumLevel(LogLevel.Information);
+            b.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        });
+        await _market.StartAsync(Ct);
+        Url = _market.BoundAddress();
     }
 
     public async Task<ProviderProcess> AddProviderAsync(string name, bool viaProxy = false)
