@@ -39,7 +39,7 @@ public sealed class ConsumerKeys(string dataDir)
         {
             return SealedBox.ImportPrivateKey(Convert.FromBase64String(File.ReadAllText(KeyPath).Trim()));
         }
-        catch (Exception ex) when (ex is FormatException or ArgumentException or FormatException)
+        catch (Exception ex) when (ex is FormatException or ArgumentException)
         {
             throw new CliException($"{KeyPath} is not a consumer key");
         }

@@ -320,7 +320,6 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
 
         LogStarted(_logger, id, start.Epoch, result.Pid ?? 0, start.Checkpoint is null ? "no" : "yes");
-        copy.Running = true;
         if (result.BridgePort is { } port && start.SealTo is { } sealTo)
         {
             var receipt = new AccessReceipt(id, start.Epoch, _options.WorkloadPublicHost, port, prepared.Spec.AccessCredential!, start.LeaseUntilUnixMs);
@@ -438,7 +437,8 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
                     }
 
                     link = _link;
-                    if (link is null || (!forced && _copies.Count == 0 && _standbys.Count == 0))
+                    // Idle heartbeats go on while reports wait for the acknowledgement that proves them delivered.
+                    if (link is null || (!forced && _copies.Count == 0 && _standbys.Count == 0 && _unconfirmed.Count == 0))
                     {
                         continue;
                     }
@@ -746,8 +746,6 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         public TimeSpan StopAfter { get; } = stopAfter;
 
         public string? StopReason { get; set; }
-
-        public bool Running { get; set; }
 
         public CancellationTokenSource CheckpointLoop { get; } = new();
 
