@@ -31,4 +31,12 @@ if (args is ["cpu", ..])
     return;
 }
 
+// `workload-heartbeat [PROVIDERS] [COPIES] [SECONDS]` measures what one workload heartbeat costs the market.
+if (args is ["workload-heartbeat", ..])
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    await WorkloadHeartbeatLoad.RunAsync(Arg(1, 10), Arg(2, 100), Arg(3, 20));
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

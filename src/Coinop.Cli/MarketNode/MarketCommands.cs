@@ -29,10 +29,12 @@ public static class MarketCommands
         var hbGrace = new Option<double>("--heartbeat-grace") { Description = "Extra seconds after a TTL before a provider is silent", DefaultValueFactory = _ => 10 };
         var suspect = new Option<double>("--suspect-after") { Description = "Seconds of silence before a workload is suspect", DefaultValueFactory = _ => 120 };
         var evict = new Option<double>("--evict-after") { Description = "Seconds of silence before a workload is evicted", DefaultValueFactory = _ => 300 };
+        var checkpointInterval = new Option<double>("--checkpoint-interval") { Description = "Seconds between checkpoints of a checkpointed workload", DefaultValueFactory = _ => 60 };
+        var maxCheckpoint = new Option<long>("--max-checkpoint-bytes") { Description = "Largest workload checkpoint stored (encrypted bytes)", DefaultValueFactory = _ => 16 * 1024 * 1024 };
 
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
-            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict,
+            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -51,6 +53,8 @@ public static class MarketCommands
                 HeartbeatGrace = parse.GetValue(hbGrace),
                 SuspectAfter = parse.GetValue(suspect),
                 EvictAfter = parse.GetValue(evict),
+                CheckpointInterval = parse.GetValue(checkpointInterval),
+                MaxCheckpointBytes = parse.GetValue(maxCheckpoint),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);

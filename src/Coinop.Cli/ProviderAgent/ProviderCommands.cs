@@ -4,6 +4,7 @@ using Coinop.Core.Pricing;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Drain;
 using Coinop.Provider.Hosting;
+using Coinop.Provider.Workloads.Sandboxes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -69,10 +70,35 @@ public static class ProviderCommands
         var maxConcurrent = new Option<int>("--max-concurrent") { Description = "Jobs served at once; more are refused", DefaultValueFactory = _ => 8 };
         var enroll = new Option<string?>("--enroll") { Description = "Enrollment code for a market that enrolls providers by code" };
         var drainTimeout = CliOptions.Duration("--drain-timeout", "How long a drain waits for jobs in flight; default 30s");
+        var workloads = new Option<string?>("--workloads")
+        {
+            Description = "Also run consumers' workloads: process (bubblewrap when it works here, else a plain child process) or docker",
+        };
+        workloads.AcceptOnlyFromAmong("process", "docker");
+        var cpu = new Option<double?>("--cpu") { Description = "CPU cores offered to workloads (default: all cores)" };
+        var memory = new Option<long?>("--memory") { Description = "Memory in MB offered to workloads (default: half the machine's)" };
+        var workloadPrice = new Option<WorkloadPrice?>("--workload-price")
+        {
+            Description = $"Workload rates as CPU_MSAT_PER_CORE_S:MEM_MSAT_PER_GB_S, in whole msat (default {WorkloadPrice.Default})",
+            CustomParser = r =>
+            {
+                if (WorkloadPrice.TryParse(r.Tokens[0].Value, out var price, out var error))
+                {
+                    return price;
+                }
+
+                r.AddError(error!);
+                return null;
+            },
+        };
+        var workloadHost = new Option<string?>("--workload-host")
+        {
+            Description = "Host name or address consumers reach workload ports at (put into access receipts; default 127.0.0.1)",
+        };
 
         var command = new Command("provider", "Run a provider agent next to local inference servers (SIGTERM or Ctrl-C drains it)")
         {
-            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout,
+            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, cpu, memory, workloadPrice, workloadHost,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -86,6 +112,11 @@ public static class ProviderCommands
                 o.MaxConcurrent = parse.GetValue(maxConcurrent);
                 o.EnrollmentCode = parse.GetValue(enroll);
                 o.DrainTimeout = parse.GetValue(drainTimeout) ?? o.DrainTimeout;
+                o.Workloads = parse.GetValue(workloads);
+                o.WorkloadCpuCores = parse.GetValue(cpu);
+                o.WorkloadMemoryMb = parse.GetValue(memory);
+                o.WorkloadPrice = parse.GetValue(workloadPrice) ?? o.WorkloadPrice;
+                o.WorkloadPublicHost = parse.GetValue(workloadHost) ?? o.WorkloadPublicHost;
             }
 
             var options = new ProviderOptions();
@@ -95,7 +126,15 @@ public static class ProviderCommands
             HostLogging.Configure(builder.Logging);
             builder.Services.AddProviderAgent(Configure);
             using var host = builder.Build();
-            await host.StartAsync(ct);
+            try
+            {
+                await host.StartAsync(ct);
+            }
+            catch (SandboxException ex)
+            {
+                throw new CliException("cannot run workloads: " + ex.Message);
+            }
+
             var agent = host.Services.GetRequiredService<Coinop.Provider.Hosting.ProviderAgent>();
             Console.WriteLine($"coinop provider {agent.ProviderId} serving {parse.GetValue(market)} (data {parse.GetValue(data)}; SIGTERM or Ctrl-C drains)");
             await host.WaitForShutdownAsync(ct);

@@ -1,14 +1,351 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
 using Coinop.Cli.Shared;
+using Coinop.Core.Identity;
+using Coinop.Core.Sealing;
+using Coinop.Core.Text;
+using Coinop.Core.Workloads;
+using Coinop.Market.Gateway;
+using Coinop.Market.Workloads;
+using NSec.Cryptography;
 
 namespace Coinop.Cli.Workloads;
 
+/// <summary>
+/// <c>coinop workload</c>: rent compute by the second. <c>submit</c> prints the workload id as its last line; <c>status</c>,
+/// <c>logs</c>, <c>cancel</c>, <c>topup</c>, <c>list</c> and <c>access</c> take it. The consumer's X25519 key and the
+/// checkpoint keys live in <c>--data</c> (default <c>.coinop/consumer</c>).
+/// </summary>
 public static class WorkloadCommands
 {
+    private const string DefaultData = ".coinop/consumer";
+
     public static Command Create()
     {
-        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list");
-        command.SetAction(int (_) => throw new CliException("'workload' is not available yet"));
+        var market = CliOptions.Market();
+        market.Recursive = true;
+        var data = CliOptions.Data(DefaultData, "Consumer data directory (its X25519 key and the workloads' checkpoint keys)");
+        data.Recursive = true;
+        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access") { market, data };
+        command.Subcommands.Add(CreateSubmit(market, data));
+        command.Subcommands.Add(CreateStatus(market));
+        command.Subcommands.Add(CreateLogs(market));
+        command.Subcommands.Add(CreateCancel(market));
+        command.Subcommands.Add(CreateTopUp(market));
+        command.Subcommands.Add(CreateList(market));
+        command.Subcommands.Add(CreateAccess(market, data));
         return command;
+    }
+
+    private static Command CreateSubmit(Option<string> market, Option<string> data)
+    {
+        var provider = new Option<string?>("--provider") { Description = "Run the primary on this provider (name or id)" };
+        var standby = new Option<int>("--standby") { Description = "Warm standbys holding reserved capacity on other providers", DefaultValueFactory = _ => 0 };
+        var restart = new Option<RestartPolicy>("--restart")
+        {
+            Description = "never, or on-failure:N (restart a copy that exits non-zero up to N times)",
+            DefaultValueFactory = _ => RestartPolicy.Never,
+            CustomParser = r =>
+            {
+                if (RestartPolicy.TryParse(r.Tokens[0].Value, out var policy, out var error))
+                {
+                    return policy;
+                }
+
+                r.AddError(error);
+                return RestartPolicy.Never;
+            },
+        };
+        var checkpointed = new Option<bool>("--checkpointed") { Description = "Upload the state directory ($COINOP_STATE_DIR) encrypted; a respawn restores it" };
+        var cpu = new Option<double>("--cpu") { Description = "CPU cores", DefaultValueFactory = _ => 1 };
+        var memory = new Option<long>("--memory") { Description = "Memory in MB", DefaultValueFactory = _ => 256 };
+        var duration = CliOptions.Duration("--duration", "Paid duration; the market stops the workload when it runs out; default 1h");
+        var port = new Option<int?>("--port") { Description = "The port the workload listens on at 127.0.0.1; reach it with 'coinop workload access'" };
+        var sealTo = new Option<string?>("--seal-to") { Description = "X25519 public key (base64) access receipts are sealed to (default: this consumer's key)" };
+        var commandLine = new Argument<string[]>("command") { Description = "The command and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("submit", "Run a command on a provider; prints the workload id last")
+        {
+            provider, standby, restart, checkpointed, cpu, memory, duration, port, sealTo, commandLine,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var words = parse.GetValue(commandLine)!;
+            var keys = new ConsumerKeys(parse.GetValue(data)!);
+            string sealToKey;
+            if (parse.GetValue(sealTo) is { } given)
+            {
+                sealToKey = IsX25519PublicKey(given) ? given : throw new CliException($"--seal-to '{given}' is not a base64 X25519 public key (32 bytes)", 2);
+            }
+            else
+            {
+                using var consumer = keys.LoadOrCreate();
+                sealToKey = Convert.ToBase64String(SealedBox.ExportPublicKey(consumer));
+            }
+
+            using var client = new WorkloadClient(parse.GetValue(market)!);
+            byte[]? checkpointKey = null;
+            Dictionary<string, string>? sealedKeys = null;
+            var id = "";
+            if (parse.GetValue(checkpointed))
+            {
+                checkpointKey = CheckpointKey.Create();
+                // The workload id is part of every sealed key's context, so the keys are sealed for an id chosen here.
+                id = WorkloadIds.New();
+                sealedKeys = await SealToProvidersAsync(client, id, checkpointKey, ct);
+            }
+
+            var request = new SubmitWorkloadRequest(words[0], words[1..], parse.GetValue(cpu), parse.GetValue(memory),
+                (parse.GetValue(duration) ?? TimeSpan.FromHours(1)).TotalSeconds, parse.GetValue(port), parse.GetValue(restart)!.ToString(),
+                parse.GetValue(standby), parse.GetValue(checkpointed), parse.GetValue(provider), sealToKey, sealedKeys, id.Length > 0 ? id : null);
+            var view = await client.SendAsync(HttpMethod.Post, "api/workloads", request, WorkloadJsonContext.Default.SubmitWorkloadRequest,
+                WorkloadJsonContext.Default.WorkloadView, ct);
+            if (checkpointKey is not null)
+            {
+                keys.SaveCheckpointKey(view.Id, checkpointKey);
+            }
+
+            Console.WriteLine($"Submitted: {WireEnum.Name(view.State)} on {view.Provider}{(view.Standbys.Count > 0 ? $", standbys {string.Join(", ", view.Standbys)}" : "")}; " +
+                $"{view.Spec.Replication}, restart {view.Spec.Restart}, paid until {view.PaidUntil:u}");
+            Console.WriteLine(view.Id);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>
+    /// Seals the checkpoint key to every online provider offering workloads whose sealing key is bound to its identity
+    /// (signature checked against the identity key, whose hash must be the provider id), so the market cannot slip in a
+    /// key of its own; the market then places the workload only on these providers.
+    /// </summary>
+    private static async Task<Dictionary<string, string>> SealToProvidersAsync(WorkloadClient client, string workloadId, byte[] key, CancellationToken ct)
+    {
+        var providers = await client.GetAsync("api/providers", GatewayJsonContext.Default.ProviderViewArray, ct);
+        var sealedKeys = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in providers)
+        {
+            if (p is not { Online: true, PublicKey: { } identity, Workloads: { SealingKey: { } sealing, SealingKeySignature: { } signature } })
+            {
+                continue;
+            }
+
+            var identityKey = Convert.FromBase64String(identity);
+            var sealingKey = Convert.FromBase64String(sealing);
+            if (identityKey.Length == 32 && ProviderAuth.ProviderIdFor(identityKey) == p.Id
+                && ProviderSealingKey.VerifyBinding(identityKey, sealingKey, Convert.FromBase64String(signature)))
+            {
+                sealedKeys[p.Id] = Convert.ToBase64String(CheckpointKey.SealTo(sealingKey, workloadId, key));
+            }
+            else
+            {
+                Console.Error.WriteLine($"coinop: provider {p.Id} publishes a sealing key that is not bound to its identity; skipped");
+            }
+        }
+
+        return sealedKeys.Count > 0 ? sealedKeys : throw new CliException("no online provider offers workloads with a verifiable sealing key");
+    }
+
+    private static Command CreateStatus(Option<string> market)
+    {
+        var id = IdArgument();
+        var json = CliOptions.Json();
+        var command = new Command("status", "Show a workload: state, provider, standbys, epoch, history, usage") { id, json };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = new WorkloadClient(parse.GetValue(market)!);
+            var view = await client.GetAsync("api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!), WorkloadJsonContext.Default.WorkloadView, ct);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(view, WorkloadJsonContext.Default.WorkloadView));
+                return 0;
+            }
+
+            PrintStatus(view);
+            return 0;
+        });
+        return command;
+    }
+
+    private static void PrintStatus(WorkloadView view)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        Console.WriteLine($"workload   {view.Id}");
+        Console.WriteLine($"state      {WireEnum.Name(view.State)}{(view.Reason is { } r ? $" ({r})" : "")}");
+        Console.WriteLine($"provider   {view.Provider ?? "-"}");
+        Console.WriteLine($"standbys   {(view.Standbys.Count == 0 ? "-" : string.Join(", ", view.Standbys))}");
+        Console.WriteLine($"epoch      {view.Epoch}   attempts {view.Attempts}");
+        Console.WriteLine($"command    {string.Join(' ', [view.Spec.Command, .. view.Spec.Args])}");
+        Console.WriteLine(string.Create(inv, $"resources  {view.Spec.Cpu:0.##} cores, {view.Spec.MemoryMb} MB; {view.Spec.Replication}, restart {view.Spec.Restart}"));
+        Console.WriteLine(string.Create(inv, $"paid       until {view.PaidUntil:u} at {view.RateMsatPerSecond:0.###} msat/s"));
+        if (view.Checkpoint is { } checkpoint)
+        {
+            Console.WriteLine($"checkpoint {checkpoint.Size} bytes from epoch {checkpoint.Epoch} at {checkpoint.At:u}");
+        }
+
+        if (view.Refund is { } refund)
+        {
+            Console.WriteLine($"refund     {refund.Msat} msat{(refund.Token is { } token ? " " + token : "")}");
+        }
+
+        Console.WriteLine("history");
+        foreach (var h in view.History)
+        {
+            Console.WriteLine($"  {h.At:u}  {WireEnum.Name(h.State),-12} {h.Provider ?? "-"}");
+        }
+
+        // Every record is checked here, not taken from the market's word.
+        var records = view.Usage.Select(UsageRecord.Verify).ToList();
+        var valid = records.Where(r => r is not null).Select(r => r!).ToList();
+        Console.WriteLine(string.Create(inv,
+            $"usage      {records.Count} signed records ({valid.Count} verify): {valid.Sum(r => r.CpuCoreSeconds):0.###} core-s, " +
+            $"{valid.Sum(r => r.MemoryMibSeconds):0.#} MiB-s, {valid.Sum(r => r.NetBytes)} net bytes, {valid.Sum(r => r.WallSeconds):0.#} s"));
+    }
+
+    private static Command CreateLogs(Option<string> market)
+    {
+        var id = IdArgument();
+        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing output until the workload ends" };
+        var command = new Command("logs", "Print a workload's output (stdout and stderr, as the copies wrote them)") { id, follow };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = new WorkloadClient(parse.GetValue(market)!);
+            var path = "api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/logs";
+            using var stdout = Console.OpenStandardOutput();
+            using var stderr = Console.OpenStandardError();
+            if (parse.GetValue(follow))
+            {
+                await foreach (var (name, payload) in client.EventsAsync(path + "?follow=true", ct))
+                {
+                    if (name == "log" && JsonSerializer.Deserialize(payload, WorkloadJsonContext.Default.LogEntryView) is { } entry)
+                    {
+                        await WriteAsync(entry, stdout, stderr, ct);
+                    }
+                    else if (name == "end")
+                    {
+                        return 0;
+                    }
+                }
+
+                throw new CliException("the market ended the log stream early");
+            }
+
+            var after = 0L;
+            while (true)
+            {
+                var page = await client.GetAsync($"{path}?after={after}", WorkloadJsonContext.Default.LogsView, ct);
+                foreach (var entry in page.Entries)
+                {
+                    await WriteAsync(entry, stdout, stderr, ct);
+                }
+
+                if (page.Entries.Count == 0)
+                {
+                    return 0;
+                }
+
+                after = page.Next;
+            }
+        });
+        return command;
+    }
+
+    private static async Task WriteAsync(LogEntryView entry, Stream stdout, Stream stderr, CancellationToken ct)
+    {
+        var target = entry.Stream == "stderr" ? stderr : stdout;
+        await target.WriteAsync(Convert.FromBase64String(entry.Data), ct);
+        await target.FlushAsync(ct);
+    }
+
+    private static Command CreateCancel(Option<string> market)
+    {
+        var id = IdArgument();
+        var command = new Command("cancel", "Stop a workload; unused paid time is refunded") { id };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = new WorkloadClient(parse.GetValue(market)!);
+            var view = await client.DeleteAsync("api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!), WorkloadJsonContext.Default.WorkloadView, ct);
+            Console.WriteLine($"{view.Id} {WireEnum.Name(view.State)}{(view.Refund is { } refund ? $"; refund {refund.Msat} msat {refund.Token}" : "")}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CreateTopUp(Option<string> market)
+    {
+        var id = IdArgument();
+        var duration = CliOptions.Duration("--duration", "Time to add; default 1h");
+        var command = new Command("topup", "Pay for more time") { id, duration };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = new WorkloadClient(parse.GetValue(market)!);
+            var extra = parse.GetValue(duration) ?? TimeSpan.FromHours(1);
+            var view = await client.SendAsync(HttpMethod.Post, "api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/topup",
+                new TopUpRequest(extra.TotalSeconds), WorkloadJsonContext.Default.TopUpRequest, WorkloadJsonContext.Default.WorkloadView, ct);
+            Console.WriteLine($"{view.Id} paid until {view.PaidUntil:u}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CreateList(Option<string> market)
+    {
+        var json = CliOptions.Json();
+        var command = new Command("list", "List the market's workloads, newest first") { json };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = new WorkloadClient(parse.GetValue(market)!);
+            var all = await client.GetAsync("api/workloads", WorkloadJsonContext.Default.WorkloadSummaryArray, ct);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(all, WorkloadJsonContext.Default.WorkloadSummaryArray));
+                return 0;
+            }
+
+            // Plain columns, whole ids: a list is for copying ids from and for scripts.
+            Console.WriteLine($"{"ID",-32}  {"STATE",-12}  {"PROVIDER",-21}  {"EPOCH",5}  COMMAND");
+            foreach (var w in all)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{w.Id,-32}  {WireEnum.Name(w.State),-12}  {w.Provider ?? "-",-21}  {w.Epoch,5}  {w.Command}"));
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CreateAccess(Option<string> market, Option<string> data)
+    {
+        var id = IdArgument();
+        var command = new Command("access", "Open the workload's sealed access receipt: where its port is and the credential to present") { id };
+        command.SetAction(async (parse, ct) =>
+        {
+            using var client = new WorkloadClient(parse.GetValue(market)!);
+            var workloadId = parse.GetValue(id)!;
+            var access = await client.GetAsync("api/workloads/" + Uri.EscapeDataString(workloadId) + "/access", WorkloadJsonContext.Default.AccessView, ct);
+            using var key = new ConsumerKeys(parse.GetValue(data)!).Load();
+            var receipt = AccessReceipt.Open(key, access.Sealed);
+            if (receipt is null || receipt.WorkloadId != workloadId || receipt.Epoch != access.Epoch)
+            {
+                throw new CliException("the access receipt does not open with this consumer's key (is --data the one the workload was submitted with?)");
+            }
+
+            Console.WriteLine($"host         {receipt.Host}");
+            Console.WriteLine($"port         {receipt.Port}");
+            Console.WriteLine($"credential   {receipt.Credential}");
+            Console.WriteLine($"valid until  {DateTimeOffset.FromUnixTimeMilliseconds(receipt.ValidUntil):u}");
+            Console.WriteLine($"epoch        {receipt.Epoch} (provider {access.Provider})");
+            Console.WriteLine($"connect, then send the line: COINOP-ACCESS {receipt.Credential}");
+            return 0;
+        });
+        return command;
+    }
+
+    private static Argument<string> IdArgument() => new("id") { Description = "The workload id (printed by submit)" };
+
+    private static bool IsX25519PublicKey(string text)
+    {
+        var bytes = new byte[text.Length];
+        return Convert.TryFromBase64String(text, bytes, out var written) && written == SealedBox.PublicKeySize
+            && PublicKey.TryImport(KeyAgreementAlgorithm.X25519, bytes.AsSpan(0, written), KeyBlobFormat.RawPublicKey, out _);
     }
 }

@@ -21,6 +21,16 @@ namespace Coinop.Core.Protocol;
 [JsonDerivedType(typeof(JobDone), "job_done")]
 [JsonDerivedType(typeof(JobError), "job_error")]
 [JsonDerivedType(typeof(DrainNotice), "draining")]
+[JsonDerivedType(typeof(WorkloadStart), "workload_start")]
+[JsonDerivedType(typeof(WorkloadStop), "workload_stop")]
+[JsonDerivedType(typeof(WorkloadRelease), "workload_release")]
+[JsonDerivedType(typeof(WorkloadAck), "workload_ack")]
+[JsonDerivedType(typeof(WorkloadHeartbeat), "workload_heartbeat")]
+[JsonDerivedType(typeof(WorkloadExited), "workload_exited")]
+[JsonDerivedType(typeof(WorkloadLost), "workload_lost")]
+[JsonDerivedType(typeof(WorkloadUsage), "workload_usage")]
+[JsonDerivedType(typeof(WorkloadReceipt), "workload_receipt")]
+[JsonDerivedType(typeof(WorkloadCheckpoint), "workload_checkpoint")]
 public abstract record ProtocolMessage;
 
 // ---- handshake ---------------------------------------------------------------------------
@@ -63,12 +73,19 @@ public sealed record ModelOffer(
     bool Embeddings = false);
 
 /// <summary>Sandboxed workload capacity a provider offers (absent when it runs no workloads).</summary>
+/// <param name="Isolation">The sandbox actually in use: <c>bubblewrap</c>, <c>process</c> or <c>docker</c>, with <c>+approx-limits</c> when limits are approximate.</param>
+/// <param name="SealingKey">The provider's X25519 public key (base64) that checkpoint keys are sealed to.</param>
+/// <param name="SealingKeySignature">The provider's Ed25519 signature binding <paramref name="SealingKey"/> to its identity (base64).</param>
+/// <param name="Incarnation">Random per run of the agent process: a new one means every copy of the previous run is gone.</param>
 public sealed record WorkloadCapacity(
     string Isolation,
     double CpuCores,
     long MemoryMb,
     long CpuMsatPerCoreSecond,
-    long MemoryMsatPerGbSecond);
+    long MemoryMsatPerGbSecond,
+    string? SealingKey = null,
+    string? SealingKeySignature = null,
+    string? Incarnation = null);
 
 /// <summary>Provider → market, every <c>ttl/2</c>: real load figures.</summary>
 public sealed record HeartbeatMessage(LoadFigures Load) : ProtocolMessage;

@@ -229,7 +229,7 @@ public static class WorkloadMachine
 
         public string? StandbyAdded(string provider)
         {
-            if (W.Spec.Replication != ReplicationMode.WarmStandby)
+            if (W.Spec.Standbys == 0)
             {
                 return "the workload has no warm standbys";
             }
@@ -246,7 +246,7 @@ public static class WorkloadMachine
 
         public string? CheckpointStored(string provider, long epoch, string checkpoint)
         {
-            if (W.Spec.Replication != ReplicationMode.Checkpointed)
+            if (!W.Spec.Checkpointed)
             {
                 return "the workload is not checkpointed";
             }

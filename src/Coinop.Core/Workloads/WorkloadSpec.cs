@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Text.Json.Serialization;
-using Coinop.Core.Text;
 
 namespace Coinop.Core.Workloads;
 
@@ -50,21 +48,12 @@ public sealed record RestartPolicy
     public override string ToString() => MaxAttempts == 0 ? "never" : $"on-failure:{MaxAttempts}";
 }
 
-/// <summary>How a workload survives the loss of its provider.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<ReplicationMode>))]
-public enum ReplicationMode
-{
-    /// <summary>One copy; a lost provider means a respawn from scratch, if the restart policy allows.</summary>
-    [JsonStringEnumMemberName("none")] None = 1,
-
-    /// <summary>One copy that uploads checkpoints; a respawn restores the latest.</summary>
-    [JsonStringEnumMemberName("checkpointed")] Checkpointed = 2,
-
-    /// <summary>N standbys hold reserved capacity; a lost primary is replaced by promoting one of them.</summary>
-    [JsonStringEnumMemberName("warm-standby")] WarmStandby = 3,
-}
-
-/// <summary>A consumer's workload: the command, its resources, the paid duration and how it survives failures.</summary>
+/// <summary>
+/// A consumer's workload: the command, its resources, the paid duration and how it survives failures. The two kinds
+/// of replication combine: <paramref name="Standbys"/> warm standbys hold reserved capacity on other providers (a lost
+/// primary is replaced by promoting one), and <paramref name="Checkpointed"/> makes the copy upload its state directory
+/// so whatever runs next (a promoted standby or a respawn) restores the latest checkpoint.
+/// </summary>
 public sealed record WorkloadSpec(
     string Command,
     IReadOnlyList<string> Args,
@@ -73,8 +62,8 @@ public sealed record WorkloadSpec(
     TimeSpan Duration,
     int? Port,
     RestartPolicy Restart,
-    ReplicationMode Replication,
-    int Standbys)
+    int Standbys,
+    bool Checkpointed)
 {
     public const int MaxStandbys = 8;
     public const int MaxArgs = 1024;
@@ -117,21 +106,20 @@ public sealed record WorkloadSpec(
             errors.Add("restart policy is required");
         }
 
-        if (!Enum.IsDefined(Replication))
+        if (Standbys is < 0 or > MaxStandbys)
         {
-            errors.Add("replication must be none, checkpointed or warm-standby");
-        }
-        else if (Replication == ReplicationMode.WarmStandby ? Standbys is < 1 or > MaxStandbys : Standbys != 0)
-        {
-            errors.Add(Replication == ReplicationMode.WarmStandby
-                ? $"warm-standby needs 1 to {MaxStandbys} standbys"
-                : $"standbys are only used with warm-standby replication");
+            errors.Add($"standbys must be from 0 to {MaxStandbys}");
         }
 
         return errors;
     }
 
-    public static string Format(ReplicationMode mode) => WireEnum.Name(mode);
-
-    public static bool TryParseReplication(string? text, out ReplicationMode mode) => WireEnum.TryParse(text?.Trim(), out mode);
+    /// <summary>How the workload survives the loss of its provider, for people: <c>none</c>, <c>warm-standby</c>, <c>checkpointed</c> or both.</summary>
+    public string Replication => (Standbys > 0, Checkpointed) switch
+    {
+        (true, true) => "warm-standby+checkpointed",
+        (true, false) => "warm-standby",
+        (false, true) => "checkpointed",
+        _ => "none",
+    };
 }

@@ -22,13 +22,24 @@ public sealed record WorkloadTimings(
     TimeSpan SuspectAfter,
     TimeSpan EvictAfter)
 {
-    /// <summary>Heartbeats every 5 s (half the 10 s minimum TTL); stop after 90 s; suspect at 120 s; evict at 300 s.</summary>
-    public static WorkloadTimings Default { get; } = new(
-        HeartbeatInterval: TimeSpan.FromSeconds(5),
-        ProviderStopAfter: TimeSpan.FromSeconds(90),
-        ClockSlack: TimeSpan.FromSeconds(10),
-        SuspectAfter: TimeSpan.FromSeconds(120),
-        EvictAfter: TimeSpan.FromSeconds(300));
+    /// <summary>The market's defaults: heartbeats every 5 s, stop after 105 s, slack 10 s, suspect at 120 s, evict at 300 s.</summary>
+    public static WorkloadTimings Default { get; } = ForMarket(
+        heartbeatMinTtl: TimeSpan.FromSeconds(10), heartbeatGrace: TimeSpan.FromSeconds(10),
+        suspectAfter: TimeSpan.FromSeconds(120), evictAfter: TimeSpan.FromSeconds(300));
+
+    /// <summary>
+    /// The timings a market derives from its knobs and hands to providers. Copies heartbeat every half minimum TTL (as
+    /// providers do), but at least four times within suspect-after minus the grace, so a market that stretches provider
+    /// TTLs still hears its copies often enough. The heartbeat grace is the clock slack, and the provider stops a copy one
+    /// heartbeat interval before suspect-after minus the slack: <c>stop_after = suspect_after − grace − interval</c>, the
+    /// longest stop-after the chain allows with a heartbeat's worth of margin, and never under three intervals. Check the
+    /// result with <see cref="Validate"/>: knobs that leave no room (suspect-after not above the grace) are refused, not bent.
+    /// </summary>
+    public static WorkloadTimings ForMarket(TimeSpan heartbeatMinTtl, TimeSpan heartbeatGrace, TimeSpan suspectAfter, TimeSpan evictAfter)
+    {
+        var interval = TimeSpan.FromTicks(Math.Min((heartbeatMinTtl / 2).Ticks, ((suspectAfter - heartbeatGrace) / 4).Ticks));
+        return new WorkloadTimings(interval, suspectAfter - heartbeatGrace - interval, heartbeatGrace, suspectAfter, evictAfter);
+    }
 
     /// <summary>
     /// The kernel lease of a running copy: it lapses exactly when the market would evict the copy, and is renewed

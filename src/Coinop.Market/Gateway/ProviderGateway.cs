@@ -18,7 +18,8 @@ public sealed class ProviderGateway(
     MarketOptions options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
-    ILoggerFactory loggerFactory) : IHostedService
+    ILoggerFactory loggerFactory,
+    IProviderWorkloads? workloads = null) : IHostedService
 {
     private readonly ILogger _logger = loggerFactory.CreateLogger<ProviderGateway>();
     private CancellationTokenRegistration _stopping;
@@ -72,7 +73,7 @@ public sealed class ProviderGateway(
     private async Task RunSessionAsync(WebSocket socket, string providerId, string name, CancellationToken aborted)
     {
         var maxTextFrame = (int)Math.Min(int.MaxValue - 1024 * 1024, options.MaxRequestBodyBytes + 64 * 1024);
-        await using var session = new ProviderSession(providerId, name, socket, time, maxTextFrame, _logger);
+        await using var session = new ProviderSession(providerId, name, socket, time, maxTextFrame, _logger, workloads);
         var previous = directory.Register(session);
         if (previous is not null)
         {
@@ -99,6 +100,7 @@ public sealed class ProviderGateway(
         {
             directory.Remove(session);
             liveness.Disconnected(session, lifetime.ApplicationStopping.IsCancellationRequested);
+            workloads?.OnDisconnected(session);
         }
 
         GatewayLog.ProviderDisconnected(_logger, providerId, ended);

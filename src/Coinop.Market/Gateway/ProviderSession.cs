@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Net.WebSockets;
 using System.Threading.Channels;
+using Coinop.Core.Pricing;
 using Coinop.Core.Protocol;
 using Coinop.Core.Routing;
 using Microsoft.Extensions.Logging;
@@ -25,6 +26,7 @@ public sealed class ProviderSession : IAsyncDisposable
     private readonly WebSocket _socket;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly IProviderWorkloads? _workloads;
     private readonly int _maxTextFrame;
     private readonly Channel<Outgoing> _outgoing = Channel.CreateBounded<Outgoing>(
         new BoundedChannelOptions(OutgoingQueueFrames) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -41,7 +43,8 @@ public sealed class ProviderSession : IAsyncDisposable
     private int _closeRequested;
     private long _lastSeenUnixMs;
 
-    public ProviderSession(string providerId, string name, WebSocket socket, TimeProvider time, int maxTextFrame, ILogger logger)
+    public ProviderSession(string providerId, string name, WebSocket socket, TimeProvider time, int maxTextFrame, ILogger logger,
+        IProviderWorkloads? workloads = null)
     {
         ProviderId = providerId;
         Name = name;
@@ -49,6 +52,7 @@ public sealed class ProviderSession : IAsyncDisposable
         _time = time;
         _maxTextFrame = maxTextFrame;
         _logger = logger;
+        _workloads = workloads;
         _latency = new PeakEwma(time, TimeSpan.FromSeconds(10), initialMs: 100);
         _parking = new Parking(time);
         Touch();
@@ -60,6 +64,9 @@ public sealed class ProviderSession : IAsyncDisposable
 
     /// <summary>Null until the provider sent its capabilities; nothing is routed to it before.</summary>
     public CapabilitiesMessage? Capabilities => _capabilities;
+
+    /// <summary>The workload capacity the provider offers, once it sent capabilities with one.</summary>
+    public WorkloadCapacity? WorkloadCapacity => _capabilities?.Workloads;
 
     public LoadFigures Load => _load;
 
@@ -321,9 +328,16 @@ public sealed class ProviderSession : IAsyncDisposable
 
     private string? OnBinary(ReadOnlySpan<byte> frame)
     {
-        if (!ChunkFrame.TryReadHeader(frame, out var jobId, out var fence))
+        if (!ChunkFrame.TryReadHeader(frame, out var kind, out var jobId, out var fence))
         {
             return "bad binary frame";
+        }
+
+        if (kind != ChunkFrame.KindJobChunk)
+        {
+            return _workloads is null
+                ? "workload frame on a market without workloads"
+                : _workloads.OnChunk(this, kind, jobId, fence, frame[ChunkFrame.HeaderSize..]);
         }
 
         // Unknown jobs and stale fences are dropped silently: a provider that lost a job may still be sending.
@@ -341,7 +355,8 @@ public sealed class ProviderSession : IAsyncDisposable
 
     private string? OnText(ReadOnlySpan<byte> frame)
     {
-        switch (ProtocolJson.TryDeserialize(frame))
+        var message = ProtocolJson.TryDeserialize(frame);
+        switch (message)
         {
             case CapabilitiesMessage capabilities:
                 return Apply(capabilities);
@@ -369,6 +384,8 @@ public sealed class ProviderSession : IAsyncDisposable
                 _draining = true;
                 GatewayLog.ProviderDraining(_logger, ProviderId);
                 return null;
+            case WorkloadHeartbeat or WorkloadExited or WorkloadLost or WorkloadUsage or WorkloadReceipt or WorkloadCheckpoint when _workloads is not null:
+                return _capabilities?.Workloads is null ? "workload message before workload capabilities" : _workloads.OnMessage(this, message!);
             case null:
                 return "unparseable text frame";
             default:
@@ -395,10 +412,34 @@ public sealed class ProviderSession : IAsyncDisposable
             offers[offer.Model] = offer;
         }
 
+        if (capabilities.Workloads is { } workloads && Problem(workloads) is { } problem)
+        {
+            return problem;
+        }
+
         _offers = offers.ToFrozenDictionary(StringComparer.Ordinal);
         _capabilities = capabilities;
         GatewayLog.CapabilitiesReceived(_logger, ProviderId, offers.Count, capabilities.MaxConcurrent);
+        if (capabilities.Workloads is not null)
+        {
+            _workloads?.OnCapabilities(this);
+        }
+
         return null;
+    }
+
+    private static string? Problem(WorkloadCapacity w) =>
+        !double.IsFinite(w.CpuCores) || w.CpuCores <= 0 || w.MemoryMb <= 0 || w.CpuMsatPerCoreSecond is < 0 or > WorkloadPrice.MaxRate
+        || w.MemoryMsatPerGbSecond is < 0 or > WorkloadPrice.MaxRate || string.IsNullOrEmpty(w.Isolation) || w.Isolation.Length > MaxNameLength
+        || string.IsNullOrEmpty(w.Incarnation) || w.Incarnation.Length > MaxNameLength
+        || !IsBase64Of(w.SealingKey, 32) || !IsBase64Of(w.SealingKeySignature, 64)
+            ? "invalid workload capacity"
+            : null;
+
+    private static bool IsBase64Of(string? text, int bytes)
+    {
+        Span<byte> buffer = stackalloc byte[bytes + 3];
+        return text is { Length: < 128 } && Convert.TryFromBase64String(text, buffer, out var written) && written == bytes;
     }
 
     private async Task WriteLoopAsync()

@@ -4,7 +4,10 @@ using Microsoft.AspNetCore.Http;
 
 namespace Coinop.Market.Gateway;
 
-/// <summary>One provider as <c>GET /api/providers</c> shows it. Prices are sats per million tokens.</summary>
+/// <summary>
+/// One provider as <c>GET /api/providers</c> shows it. Prices are sats per million tokens. <c>public_key</c> is its
+/// Ed25519 identity key (base64; the id is derived from it), which a consumer checks the workload sealing key against.
+/// </summary>
 public sealed record ProviderView(
     string Id,
     string Name,
@@ -12,7 +15,19 @@ public sealed record ProviderView(
     IReadOnlyList<ModelView> Models,
     LoadView Load,
     DateTimeOffset? ParkedUntil,
-    DateTimeOffset LastSeen);
+    DateTimeOffset LastSeen,
+    string? PublicKey = null,
+    WorkloadOfferView? Workloads = null);
+
+/// <summary>What a connected provider offers for workloads: isolation, capacity, msat rates and its signed sealing key.</summary>
+public sealed record WorkloadOfferView(
+    string Isolation,
+    double CpuCores,
+    long MemoryMb,
+    long CpuMsatPerCoreSecond,
+    long MemoryMsatPerGbSecond,
+    string? SealingKey,
+    string? SealingKeySignature);
 
 public sealed record ModelView(string Model, decimal InputPrice, decimal OutputPrice, int? ContextWindow, string Backend);
 
@@ -31,19 +46,20 @@ public static class ProvidersApi
     public static async Task<IResult> ListAsync(IProviderRegistryStore store, ProviderDirectory directory, CancellationToken cancellationToken)
     {
         var known = await store.ListAsync(cancellationToken);
+        var keys = known.ToDictionary(r => r.Id, r => Convert.ToBase64String(r.PublicKey), StringComparer.Ordinal);
         var views = new List<ProviderView>(known.Count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var session in directory.Snapshot)
         {
             seen.Add(session.ProviderId);
-            views.Add(View(session));
+            views.Add(View(session) with { PublicKey = keys.GetValueOrDefault(session.ProviderId) });
         }
 
         foreach (var record in known)
         {
             if (!seen.Contains(record.Id))
             {
-                views.Add(new ProviderView(record.Id, record.Name, false, [], new LoadView(0, 0, 0, 0, 0, 0), null, record.LastSeenAt));
+                views.Add(new ProviderView(record.Id, record.Name, false, [], new LoadView(0, 0, 0, 0, 0, 0), null, record.LastSeenAt, keys[record.Id]));
             }
         }
 
@@ -68,6 +84,9 @@ public static class ProvidersApi
             models,
             new LoadView(session.InFlight, load.QueueDepth, load.P50LatencyMs, load.P95LatencyMs, load.TokensPerSecond, load.ErrorRate),
             session.ParkedUntil,
-            session.LastSeen);
+            session.LastSeen,
+            Workloads: session.WorkloadCapacity is { } w
+                ? new WorkloadOfferView(w.Isolation, w.CpuCores, w.MemoryMb, w.CpuMsatPerCoreSecond, w.MemoryMsatPerGbSecond, w.SealingKey, w.SealingKeySignature)
+                : null);
     }
 }

@@ -72,6 +72,18 @@ public sealed class MarketOptions : IValidatableObject
     [Range(0, 86_400)]
     public double EvictAfter { get; set; } = 300;
 
+    /// <summary>How often a checkpointed copy uploads its state directory.</summary>
+    [Range(0.1, 86_400)]
+    public double CheckpointInterval { get; set; } = 60;
+
+    /// <summary>The largest checkpoint the market stores (encrypted bytes).</summary>
+    [Range(1024, 1L << 30)]
+    public long MaxCheckpointBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>The workload timings these knobs give (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).</summary>
+    public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(
+        TimeSpan.FromSeconds(HeartbeatMinTtl), TimeSpan.FromSeconds(HeartbeatGrace), TimeSpan.FromSeconds(SuspectAfter), TimeSpan.FromSeconds(EvictAfter));
+
     public string EffectivePublicUrl => (PublicUrl ?? Urls.Split(';', StringSplitOptions.RemoveEmptyEntries)[0]).TrimEnd('/');
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -84,6 +96,14 @@ public sealed class MarketOptions : IValidatableObject
         if (SuspectAfter > EvictAfter)
         {
             yield return new ValidationResult("--suspect-after must not exceed --evict-after", [nameof(SuspectAfter)]);
+        }
+        else
+        {
+            // The single-writer chain of docs/durability.md: providers stop cut-off copies before the market suspects them.
+            foreach (var error in WorkloadTimings.Validate())
+            {
+                yield return new ValidationResult($"workload timings from --heartbeat-min-ttl, --heartbeat-grace, --suspect-after: {error}", [nameof(SuspectAfter)]);
+            }
         }
 
         foreach (var mint in AcceptMints)

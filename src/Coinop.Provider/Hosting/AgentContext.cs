@@ -1,6 +1,7 @@
 using Coinop.Provider.Backends;
 using Coinop.Provider.Identity;
 using Coinop.Provider.Load;
+using Coinop.Provider.Workloads;
 using Microsoft.Extensions.Logging;
 
 namespace Coinop.Provider.Hosting;
@@ -14,7 +15,8 @@ internal sealed class AgentContext(
     LoadTracker load,
     ProviderMetrics metrics,
     TimeProvider time,
-    ILogger logger)
+    ILogger logger,
+    WorkloadAgent? workloads = null)
 {
     private readonly TaskCompletionSource _idle = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _slotsInUse;
@@ -35,6 +37,9 @@ internal sealed class AgentContext(
     public TimeProvider Time { get; } = time;
 
     public ILogger Logger { get; } = logger;
+
+    /// <summary>The workload runtime, when the agent runs workloads (<c>--workloads</c>).</summary>
+    public WorkloadAgent? Workloads { get; } = workloads;
 
     public string AgentVersion { get; } = typeof(AgentContext).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 

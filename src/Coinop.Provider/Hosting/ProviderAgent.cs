@@ -7,6 +7,8 @@ using Coinop.Provider.Drain;
 using Coinop.Provider.Identity;
 using Coinop.Provider.Link;
 using Coinop.Provider.Load;
+using Coinop.Provider.Workloads;
+using Coinop.Provider.Workloads.Sandboxes;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -15,14 +17,16 @@ namespace Coinop.Provider.Hosting;
 
 /// <summary>
 /// The provider agent: keeps an outbound WebSocket to the market (reconnecting with backoff), serves the jobs it
-/// receives from local inference backends, and on stop drains: announces it, finishes jobs in flight within
-/// <see cref="ProviderOptions.DrainTimeout"/>, then closes the link with 1000.
+/// receives from local inference backends, runs workload copies when started with <c>--workloads</c>, and on stop
+/// drains: announces it, stops its workload copies and reports them lost (the market hands them over at once),
+/// finishes jobs in flight within <see cref="ProviderOptions.DrainTimeout"/>, then closes the link with 1000.
 /// </summary>
 public sealed class ProviderAgent : BackgroundService
 {
     private readonly ProviderOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger<ProviderAgent> _logger;
+    private readonly ILogger<WorkloadHost> _workloadLogger;
     private readonly ProviderMetrics _metrics;
     private readonly HttpClient _http;
     private readonly LoadTracker _load;
@@ -31,11 +35,12 @@ public sealed class ProviderAgent : BackgroundService
     private AgentContext? _context;
     private volatile MarketSession? _session;
 
-    public ProviderAgent(IOptions<ProviderOptions> options, TimeProvider time, ILogger<ProviderAgent> logger, ProviderMetrics metrics)
+    public ProviderAgent(IOptions<ProviderOptions> options, TimeProvider time, ILogger<ProviderAgent> logger, ProviderMetrics metrics, ILoggerFactory loggers)
     {
         _options = options.Value;
         _time = time;
         _logger = logger;
+        _workloadLogger = loggers.CreateLogger<WorkloadHost>();
         _metrics = metrics;
         _http = new HttpClient(new SocketsHttpHandler
         {
@@ -64,7 +69,9 @@ public sealed class ProviderAgent : BackgroundService
     {
         _process = AgentProcess.Acquire(_options.DataDir);
         var identity = ProviderIdentity.LoadOrCreate(_options.DataDir);
-        _context = new AgentContext(_options, identity, _discovery, _http, _load, _metrics, _time, _logger);
+        var workloads = _options.Workloads is { } mode ? await CreateWorkloadsAsync(mode, identity, cancellationToken) : null;
+        _context = new AgentContext(_options, identity, _discovery, _http, _load, _metrics, _time, _logger, workloads);
+        workloads?.Start();
         ProviderLog.Starting(_logger, identity.ProviderId, identity.Path, _options.MarketUrl);
         await base.StartAsync(cancellationToken);
     }
@@ -77,8 +84,30 @@ public sealed class ProviderAgent : BackgroundService
         }
 
         await base.StopAsync(cancellationToken);
+        if (_context?.Workloads is { } workloads)
+        {
+            await workloads.DisposeAsync();
+        }
+
         _process?.Dispose();
         _process = null;
+    }
+
+    /// <summary>The sandbox <c>--workloads</c> names (a <see cref="SandboxException"/> when it cannot run here) and the agent around it.</summary>
+    private async Task<WorkloadAgent> CreateWorkloadsAsync(string mode, ProviderIdentity identity, CancellationToken cancellationToken)
+    {
+        var sandbox = await SandboxSelection.CreateAsync(mode, new LocalSandboxOptions(), new DockerSandboxOptions(), _time, _logger, cancellationToken);
+        var hostOptions = new WorkloadHostOptions
+        {
+            DataDirectory = _options.DataDir,
+            CpuCores = _options.WorkloadCpuCores ?? Environment.ProcessorCount,
+            MemoryMb = _options.WorkloadMemoryMb ?? Math.Max(64, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2 / (1024 * 1024)),
+            UsageInterval = _options.WorkloadUsageInterval,
+        };
+        var host = new WorkloadHost(sandbox, hostOptions, identity.SigningKey, _time, _workloadLogger);
+        var (sealingKey, binding) = identity.CreateSealingKey();
+        ProviderLog.WorkloadsReady(_logger, sandbox.Isolation, hostOptions.CpuCores, hostOptions.MemoryMb);
+        return new WorkloadAgent(host, _options, hostOptions, sealingKey, binding, _time, _logger);
     }
 
     public override void Dispose()
@@ -134,10 +163,21 @@ public sealed class ProviderAgent : BackgroundService
         ProviderLog.DrainStarted(_logger, _options.DrainTimeout.TotalSeconds, context.SlotsInUse);
         if (session is not { Authenticated: true })
         {
+            if (context.Workloads is { } offline)
+            {
+                await offline.DrainAsync(_options.DrainTimeout, deliver: false); // nobody to tell, but nothing may outlive the agent
+            }
+
             return;
         }
 
         await session.AnnounceDrainAsync(_options.DrainTimeout);
+        if (context.Workloads is { } workloads)
+        {
+            // Stopped and reported before the link closes, so the market hands each workload over at once.
+            await workloads.DrainAsync(_options.DrainTimeout);
+        }
+
         using var deadline = new CancellationTokenSource(_options.DrainTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
         try

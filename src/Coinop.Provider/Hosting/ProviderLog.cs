@@ -55,4 +55,7 @@ internal static partial class ProviderLog
 
     [LoggerMessage(17, LogLevel.Warning, "The market speaks protocol version {Version}; this agent speaks {Ours}")]
     public static partial void ProtocolMismatch(ILogger logger, int version, int ours);
+
+    [LoggerMessage(18, LogLevel.Information, "Workloads: {Isolation} sandbox, {Cpu} cores, {MemoryMb} MB")]
+    public static partial void WorkloadsReady(ILogger logger, string isolation, double cpu, long memoryMb);
 }

@@ -60,6 +60,24 @@ public sealed class ProviderOptions : IValidatableObject
 
     public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Run workloads in this sandbox: <c>process</c> (bubblewrap when it works, else a plain process) or <c>docker</c>; null runs none.</summary>
+    public string? Workloads { get; set; }
+
+    /// <summary>CPU cores offered to workloads (default: every core of the machine).</summary>
+    public double? WorkloadCpuCores { get; set; }
+
+    /// <summary>Memory offered to workloads in MiB (default: half the machine's).</summary>
+    public long? WorkloadMemoryMb { get; set; }
+
+    /// <summary>The workload rates: msat per core-second and per GiB-second.</summary>
+    public WorkloadPrice WorkloadPrice { get; set; } = WorkloadPrice.Default;
+
+    /// <summary>The host name or address consumers reach this machine's port bridges at (it goes into access receipts).</summary>
+    public string WorkloadPublicHost { get; set; } = "127.0.0.1";
+
+    /// <summary>How often each copy's usage is recorded and signed.</summary>
+    public TimeSpan WorkloadUsageInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The <c>/provider/connect</c> WebSocket URL for <see cref="MarketUrl"/>.</summary>
     public Uri ConnectUrl
     {
@@ -98,6 +116,31 @@ public sealed class ProviderOptions : IValidatableObject
         if (ReconnectMaxDelay < ReconnectInitialDelay)
         {
             yield return new ValidationResult("the reconnect max delay must not be below the initial delay", [nameof(ReconnectMaxDelay)]);
+        }
+
+        if (Workloads is not (null or "process" or "docker"))
+        {
+            yield return new ValidationResult($"--workloads '{Workloads}' is not a sandbox: use process or docker", [nameof(Workloads)]);
+        }
+
+        if (WorkloadCpuCores is { } cpu && (!double.IsFinite(cpu) || cpu < 0.01 || cpu > 1024))
+        {
+            yield return new ValidationResult("--cpu must be between 0.01 and 1024 cores", [nameof(WorkloadCpuCores)]);
+        }
+
+        if (WorkloadMemoryMb is < 16 or > 16L * 1024 * 1024)
+        {
+            yield return new ValidationResult("--memory must be between 16 MB and 16 TB", [nameof(WorkloadMemoryMb)]);
+        }
+
+        if (string.IsNullOrWhiteSpace(WorkloadPublicHost) || WorkloadPublicHost.Length > 253)
+        {
+            yield return new ValidationResult("--workload-host must be a host name or address", [nameof(WorkloadPublicHost)]);
+        }
+
+        if (WorkloadUsageInterval <= TimeSpan.Zero)
+        {
+            yield return new ValidationResult("the workload usage interval must be positive", [nameof(WorkloadUsageInterval)]);
         }
 
         foreach (var duplicate in Backends.GroupBy(b => b).Where(g => g.Count() > 1))

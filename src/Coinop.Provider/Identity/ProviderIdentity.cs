@@ -1,4 +1,5 @@
 using Coinop.Core.Identity;
+using Coinop.Core.Sealing;
 using NSec.Cryptography;
 
 namespace Coinop.Provider.Identity;
@@ -35,6 +36,27 @@ public sealed class ProviderIdentity : IDisposable
         Directory.CreateDirectory(dataDir);
         var path = System.IO.Path.Combine(dataDir, FileName);
         return File.Exists(path) ? Load(path) : Create(path);
+    }
+
+    /// <summary>The Ed25519 identity key itself: it signs usage records (owned by this identity; do not dispose).</summary>
+    public Key SigningKey => _key;
+
+    /// <summary>
+    /// The X25519 key checkpoint keys are sealed to, derived from the identity seed (no second secret to keep), and the
+    /// identity's signature binding its public half to this provider (see <see cref="ProviderSealingKey"/>).
+    /// </summary>
+    public (Key SealingKey, byte[] Binding) CreateSealingKey()
+    {
+        var seed = _key.Export(KeyBlobFormat.RawPrivateKey);
+        try
+        {
+            var sealing = ProviderSealingKey.Derive(seed);
+            return (sealing, ProviderSealingKey.SignBinding(_key, sealing.PublicKey.Export(KeyBlobFormat.RawPublicKey)));
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(seed);
+        }
     }
 
     /// <summary>Signs the handshake payload for a challenge (see <see cref="ProviderAuth.SigningPayload"/>).</summary>

@@ -6,6 +6,7 @@ using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
 using Coinop.Provider.Jobs;
+using Coinop.Provider.Workloads;
 
 namespace Coinop.Provider.Link;
 
@@ -14,7 +15,7 @@ namespace Coinop.Provider.Link;
 /// relay their output until the link ends. A single writer task owns the socket's send side; everything else
 /// queues frames for it.
 /// </summary>
-internal sealed class MarketSession : IDisposable
+internal sealed class MarketSession : IDisposable, IWorkloadLink
 {
     private const int MaxIncomingMessage = 64 * 1024 * 1024;
     private const int OutgoingCapacity = 256;
@@ -75,6 +76,7 @@ internal sealed class MarketSession : IDisposable
             await _agent.Discovery.FirstPass.WaitAsync(ct);
             _agent.Discovery.OffersChanged += OnOffersChanged;
             await SendCapabilitiesAsync();
+            _agent.Workloads?.Attach(this); // after capabilities: the market takes workload traffic only from then on
             liveness = LivenessLoopAsync(ct);
             return await ReadLoopAsync(ct);
         }
@@ -88,6 +90,7 @@ internal sealed class MarketSession : IDisposable
         }
         finally
         {
+            _agent.Workloads?.Detach(this);
             _agent.Discovery.OffersChanged -= OnOffersChanged;
             _end.Cancel();
             foreach (var job in _jobs.Values)
@@ -215,7 +218,8 @@ internal sealed class MarketSession : IDisposable
                 continue;
             }
 
-            switch (ProtocolJson.TryDeserialize(frame.Payload.Span))
+            var message = ProtocolJson.TryDeserialize(frame.Payload.Span);
+            switch (message)
             {
                 case JobMessage job:
                     await StartJobAsync(job);
@@ -228,6 +232,9 @@ internal sealed class MarketSession : IDisposable
                     break;
                 case HeartbeatAck ack when ack.NextTtlMs > 0:
                     _clock.TtlChanged(TimeSpan.FromMilliseconds(ack.NextTtlMs));
+                    break;
+                case WorkloadStart or WorkloadStop or WorkloadRelease or WorkloadAck when _agent.Workloads is { } workloads:
+                    workloads.OnMessage(this, message!);
                     break;
                 case JobWindow or JobCancel or HeartbeatAck:
                     break;
@@ -344,7 +351,7 @@ internal sealed class MarketSession : IDisposable
                 return;
             }
 
-            var message = new CapabilitiesMessage(catalog.Offers, _agent.Options.MaxConcurrent, _agent.AgentVersion);
+            var message = new CapabilitiesMessage(catalog.Offers, _agent.Options.MaxConcurrent, _agent.AgentVersion, _agent.Workloads?.Capacity);
             if (await SendAsync(OutgoingFrame.Text(ProtocolJson.Serialize(message))))
             {
                 _sentCatalog = catalog;
@@ -355,6 +362,38 @@ internal sealed class MarketSession : IDisposable
         {
             _capabilitiesGate.Release();
         }
+    }
+
+    ValueTask<bool> IWorkloadLink.SendAsync(ProtocolMessage message, CancellationToken cancellationToken) =>
+        SendAsync(OutgoingFrame.Text(ProtocolJson.Serialize(message)), cancellationToken);
+
+    async ValueTask<bool> IWorkloadLink.SendChunkAsync(byte kind, Guid id, long epoch, byte? lead, ReadOnlyMemory<byte> data, bool droppable,
+        CancellationToken cancellationToken)
+    {
+        var length = ChunkFrame.HeaderSize + (lead is null ? 0 : 1) + data.Length;
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(length);
+        ChunkFrame.WriteHeader(buffer, kind, id, epoch);
+        var offset = ChunkFrame.HeaderSize;
+        if (lead is { } b)
+        {
+            buffer[offset++] = b;
+        }
+
+        data.Span.CopyTo(buffer.AsSpan(offset));
+        var frame = OutgoingFrame.Chunk(buffer, length);
+        if (!droppable)
+        {
+            return await SendAsync(frame, cancellationToken);
+        }
+
+        // Output never holds up heartbeats: with the queue half full it is dropped instead.
+        if (_outgoing.Reader.Count < OutgoingCapacity / 2 && _outgoing.Writer.TryWrite(frame))
+        {
+            return true;
+        }
+
+        frame.Release();
+        return false;
     }
 
     /// <summary>Queues a frame for the writer; false (and the frame released) when the link is gone.</summary>

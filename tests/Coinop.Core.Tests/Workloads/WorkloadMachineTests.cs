@@ -71,7 +71,7 @@ public class WorkloadMachineTests
     [Fact]
     public void An_evicted_primary_is_revoked_before_its_standby_is_promoted()
     {
-        var effects = Submit(WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 2), "B", "C");
+        var effects = Submit(WorkloadSpecTests.Spec(standbys: 2), "B", "C");
         Assert.Equal([new ReserveStandby("B"), new ReserveStandby("C"), new StartCopy("A", 1, null)], effects);
         After(1, new CopyHeartbeat("A", 1));
         After(200, new StandbyHeartbeat("C"));
@@ -106,7 +106,7 @@ public class WorkloadMachineTests
     [Fact]
     public void A_revoke_for_another_epoch_starts_nothing()
     {
-        Submit(WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 1), "B");
+        Submit(WorkloadSpecTests.Spec(standbys: 1), "B");
         After(200, new StandbyHeartbeat("B"));
         After(100);
         Assert.Equal(WorkloadState.Evicted, _w.State);
@@ -118,7 +118,7 @@ public class WorkloadMachineTests
     [Fact]
     public void A_dead_standby_is_not_promoted()
     {
-        Submit(WorkloadSpecTests.Spec(RestartPolicy.OnFailure(1), ReplicationMode.WarmStandby, 1), "B");
+        Submit(WorkloadSpecTests.Spec(RestartPolicy.OnFailure(1), standbys: 1), "B");
         After(1, new CopyHeartbeat("A", 1));
         After(300);
         Assert.Equal(WorkloadState.Evicted, _w.State);
@@ -171,7 +171,7 @@ public class WorkloadMachineTests
     [Fact]
     public void Exit_zero_completes_and_returns_unused_time()
     {
-        Submit(WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 1, durationSeconds: 100), "B");
+        Submit(WorkloadSpecTests.Spec(standbys: 1, durationSeconds: 100), "B");
         After(1, new CopyHeartbeat("A", 1));
         var effects = After(9, new CopyExited("A", 1, 0));
         Assert.Equal(
@@ -202,7 +202,7 @@ public class WorkloadMachineTests
     [Fact]
     public void A_crash_with_restart_never_fails_even_with_standbys()
     {
-        Submit(WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 1), "B");
+        Submit(WorkloadSpecTests.Spec(standbys: 1), "B");
         var effects = After(1, new CopyExited("A", 1, 137));
         Assert.Equal(WorkloadState.Failed, _w.State);
         Assert.DoesNotContain(effects, e => e is PromoteStandby);
@@ -212,7 +212,7 @@ public class WorkloadMachineTests
     [Fact]
     public void A_crash_may_restart_on_a_standby_and_counts_as_an_attempt()
     {
-        Submit(WorkloadSpecTests.Spec(RestartPolicy.OnFailure(2), ReplicationMode.WarmStandby, 1), "B");
+        Submit(WorkloadSpecTests.Spec(RestartPolicy.OnFailure(2), standbys: 1), "B");
         After(1, new CopyExited("A", 1, 1));
         Assert.Equal([new PromoteStandby("B", 2, null)], Apply(new LeaseRevoked(1)).Effects);
         Assert.Equal(1, _w.Attempts);
@@ -221,7 +221,7 @@ public class WorkloadMachineTests
     [Fact]
     public void A_copy_reported_lost_is_replaced_without_waiting_for_eviction()
     {
-        Submit(WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 1), "B");
+        Submit(WorkloadSpecTests.Spec(standbys: 1), "B");
         After(1, new CopyHeartbeat("A", 1));
         Assert.Equal([new StopCopy("A", 1, WorkloadReasons.Lost), new RevokeLease(1)], After(1, new CopyLost("A", 1, "lost contact")));
         Assert.Equal(WorkloadState.Evicted, _w.State);
@@ -231,7 +231,7 @@ public class WorkloadMachineTests
     [Fact]
     public void Cancel_stops_the_copy_and_refunds_the_unused_time_once()
     {
-        Submit(WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 1, durationSeconds: 600), "B");
+        Submit(WorkloadSpecTests.Spec(standbys: 1, durationSeconds: 600), "B");
         After(1, new CopyHeartbeat("A", 1));
         var effects = After(99, new Cancel("consumer"));
         Assert.Equal(
@@ -276,7 +276,7 @@ public class WorkloadMachineTests
     [Fact]
     public void A_respawn_restores_the_latest_checkpoint_of_the_current_copy()
     {
-        Submit(WorkloadSpecTests.Spec(RestartPolicy.OnFailure(1), ReplicationMode.Checkpointed));
+        Submit(WorkloadSpecTests.Spec(RestartPolicy.OnFailure(1), checkpointed: true));
         After(1, new CopyHeartbeat("A", 1));
         Assert.Null(Apply(new CheckpointStored("A", 1, "ckpt-1")).Rejection);
         Assert.NotNull(Apply(new CheckpointStored("Z", 1, "forged")).Rejection);
@@ -301,7 +301,7 @@ public class WorkloadMachineTests
     [Fact]
     public void Standbys_can_be_added_to_replace_a_promoted_one()
     {
-        Submit(WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 1), "B");
+        Submit(WorkloadSpecTests.Spec(standbys: 1), "B");
         Assert.Equal([new ReserveStandby("C")], Apply(new StandbyAdded("C")).Effects);
         Assert.NotNull(Apply(new StandbyAdded("C")).Rejection);
         Assert.NotNull(Apply(new StandbyAdded("A")).Rejection);
@@ -313,7 +313,7 @@ public class WorkloadMachineTests
     {
         var now = _time.GetUtcNow();
         Assert.Throws<ArgumentException>(() => WorkloadMachine.Submit("w", WorkloadSpecTests.Spec() with { MemoryMb = 0 }, "A", [], now));
-        var warm = WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 2);
+        var warm = WorkloadSpecTests.Spec(standbys: 2);
         Assert.Throws<ArgumentException>(() => WorkloadMachine.Submit("w", warm, "A", ["B"], now));
         Assert.Throws<ArgumentException>(() => WorkloadMachine.Submit("w", warm, "A", ["B", "B"], now));
         Assert.Throws<ArgumentException>(() => WorkloadMachine.Submit("w", warm, "A", ["A", "B"], now));

@@ -47,9 +47,9 @@ public class WorkloadSingleWriterProperties
         Gen.Int[0, 3], Gen.Int[0, 3], Gen.Int[20, 400],
         (restart, replication, duration) => WorkloadSpecTests.Spec(
             restart == 0 ? RestartPolicy.Never : RestartPolicy.OnFailure(restart),
-            replication switch { 0 => ReplicationMode.None, 1 => ReplicationMode.Checkpointed, _ => ReplicationMode.WarmStandby },
-            replication >= 2 ? replication - 1 : 0,
-            duration));
+            standbys: replication >= 2 ? replication - 1 : 0,
+            checkpointed: replication % 2 == 1,
+            durationSeconds: duration));
 
     [Fact]
     public void At_most_one_copy_runs_through_crashes_partitions_and_reconnects()
@@ -76,7 +76,7 @@ public class WorkloadSingleWriterProperties
     {
         // Same world, but agents ignore the stop-after rule: cutting the primary off gets the standby promoted while
         // the primary's copy still runs, and the check must notice.
-        var spec = WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 1);
+        var spec = WorkloadSpecTests.Spec(standbys: 1);
         var world = new WorkloadWorld(spec, AgentCount, seed: 1, agentsHonourStopAfter: false);
         world.Wait(8);
         world.Cut(0, toMarket: true, fromMarket: true);
@@ -87,7 +87,7 @@ public class WorkloadSingleWriterProperties
     [Fact]
     public void A_healed_partition_does_not_resurrect_the_old_copy()
     {
-        var spec = WorkloadSpecTests.Spec(replication: ReplicationMode.WarmStandby, standbys: 1);
+        var spec = WorkloadSpecTests.Spec(standbys: 1);
         var world = new WorkloadWorld(spec, AgentCount, seed: 7);
         world.Wait(8);
         Assert.Equal(WorkloadState.Live, world.Workload.State);

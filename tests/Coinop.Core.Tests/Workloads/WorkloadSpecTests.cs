@@ -5,9 +5,9 @@ namespace Coinop.Core.Tests.Workloads;
 public class WorkloadSpecTests
 {
     internal static WorkloadSpec Spec(
-        RestartPolicy? restart = null, ReplicationMode replication = ReplicationMode.None, int standbys = 0, int durationSeconds = 3600) =>
+        RestartPolicy? restart = null, int standbys = 0, bool checkpointed = false, int durationSeconds = 3600) =>
         new("python3", ["-m", "http.server"], 1, 512, TimeSpan.FromSeconds(durationSeconds), 8000,
-            restart ?? RestartPolicy.Never, replication, standbys);
+            restart ?? RestartPolicy.Never, standbys, checkpointed);
 
     [Theory]
     [InlineData("never", 0)]
@@ -40,29 +40,28 @@ public class WorkloadSpecTests
     }
 
     [Theory]
-    [InlineData("none", ReplicationMode.None)]
-    [InlineData("checkpointed", ReplicationMode.Checkpointed)]
-    [InlineData("warm-standby", ReplicationMode.WarmStandby)]
-    public void Replication_modes_use_their_wire_names(string text, ReplicationMode mode)
+    [InlineData(0, false, "none")]
+    [InlineData(0, true, "checkpointed")]
+    [InlineData(2, false, "warm-standby")]
+    [InlineData(1, true, "warm-standby+checkpointed")]
+    public void Standbys_and_checkpoints_combine(int standbys, bool checkpointed, string replication)
     {
-        Assert.True(WorkloadSpec.TryParseReplication(text, out var parsed));
-        Assert.Equal(mode, parsed);
-        Assert.Equal(text, WorkloadSpec.Format(mode));
-        Assert.Equal($"\"{text}\"", System.Text.Json.JsonSerializer.Serialize(mode));
-        Assert.False(WorkloadSpec.TryParseReplication("warm_standby", out _));
+        var spec = Spec(standbys: standbys, checkpointed: checkpointed);
+        Assert.Empty(spec.Validate());
+        Assert.Equal(replication, spec.Replication);
     }
 
     [Fact]
     public void A_reasonable_spec_is_valid()
     {
         Assert.Empty(Spec().Validate());
-        Assert.Empty(Spec(RestartPolicy.OnFailure(3), ReplicationMode.WarmStandby, 2).Validate());
+        Assert.Empty(Spec(RestartPolicy.OnFailure(3), standbys: 2, checkpointed: true).Validate());
     }
 
     [Fact]
     public void Every_bad_field_is_reported()
     {
-        var bad = new WorkloadSpec("", ["a\0"], 0, 1, TimeSpan.Zero, 70000, RestartPolicy.Never, (ReplicationMode)9, 0);
+        var bad = new WorkloadSpec("", ["a\0"], 0, 1, TimeSpan.Zero, 70000, RestartPolicy.Never, -1, false);
         var errors = bad.Validate();
         Assert.Equal(7, errors.Count);
         Assert.Contains(errors, e => e.StartsWith("command", StringComparison.Ordinal));
@@ -71,11 +70,11 @@ public class WorkloadSpecTests
     }
 
     [Fact]
-    public void Standbys_go_with_warm_standby_only()
+    public void Standbys_are_bounded()
     {
-        Assert.Single(Spec(replication: ReplicationMode.WarmStandby, standbys: 0).Validate());
-        Assert.Single(Spec(replication: ReplicationMode.WarmStandby, standbys: WorkloadSpec.MaxStandbys + 1).Validate());
-        Assert.Single(Spec(replication: ReplicationMode.Checkpointed, standbys: 1).Validate());
+        Assert.Single(Spec(standbys: -1).Validate());
+        Assert.Single(Spec(standbys: WorkloadSpec.MaxStandbys + 1).Validate());
+        Assert.Empty(Spec(standbys: WorkloadSpec.MaxStandbys, checkpointed: true).Validate());
     }
 
     [Fact]

@@ -17,6 +17,25 @@ public class WorkloadTimingsTests
         Assert.Equal(WorkloadTimings.Default.EvictAfter, lease.Ttl);
     }
 
+    [Theory]
+    [InlineData(10, 10, 120, 300, 5, 105)]
+    [InlineData(1, 1, 3, 6, 0.5, 1.5)]
+    [InlineData(600, 10, 120, 300, 27.5, 82.5)]
+    public void Market_knobs_derive_a_valid_chain(double minTtl, double grace, double suspect, double evict, double heartbeat, double stop)
+    {
+        var timings = WorkloadTimings.ForMarket(TimeSpan.FromSeconds(minTtl), TimeSpan.FromSeconds(grace), TimeSpan.FromSeconds(suspect), TimeSpan.FromSeconds(evict));
+        Assert.Equal(Seconds(heartbeat, stop, grace, suspect, evict), timings);
+        Assert.Empty(timings.Validate());
+    }
+
+    [Fact]
+    public void Market_knobs_too_tight_for_the_chain_are_refused()
+    {
+        // Suspect-after no longer than the grace leaves no time to heartbeat before the provider must stop.
+        var timings = WorkloadTimings.ForMarket(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30));
+        Assert.Contains("heartbeat interval must be positive", timings.Validate(), StringComparer.Ordinal);
+    }
+
     [Fact]
     public void The_provider_must_stop_before_the_market_suspects()
     {

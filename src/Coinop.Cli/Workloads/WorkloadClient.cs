@@ -1,0 +1,102 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using Coinop.Cli.Shared;
+
+namespace Coinop.Cli.Workloads;
+
+/// <summary>The market's workload API over HTTP; an error answer becomes a <see cref="CliException"/> with the market's message.</summary>
+public sealed class WorkloadClient(string market) : IDisposable
+{
+    private readonly HttpClient _http = new() { BaseAddress = new Uri(market.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(60) };
+
+    public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    {
+        using var response = await _http.GetAsync(path, cancellationToken);
+        return await ReadAsync(response, type, cancellationToken);
+    }
+
+    public async Task<T> SendAsync<TBody, T>(HttpMethod method, string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = JsonContent.Create(body, bodyType) };
+        using var response = await _http.SendAsync(request, cancellationToken);
+        return await ReadAsync(response, type, cancellationToken);
+    }
+
+    public async Task<T> DeleteAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    {
+        using var response = await _http.DeleteAsync(path, cancellationToken);
+        return await ReadAsync(response, type, cancellationToken);
+    }
+
+    /// <summary>Opens a server-sent event stream and yields (event, data) pairs until it ends.</summary>
+    public async IAsyncEnumerable<(string Event, string Data)> EventsAsync(string path, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("text/event-stream"));
+        _http.Timeout = Timeout.InfiniteTimeSpan;
+        using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ErrorAsync(response, cancellationToken);
+        }
+
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken));
+        string name = "message", data = "";
+        while (await reader.ReadLineAsync(cancellationToken) is { } line)
+        {
+            if (line.Length == 0)
+            {
+                yield return (name, data);
+                (name, data) = ("message", "");
+            }
+            else if (line.StartsWith("event: ", StringComparison.Ordinal))
+            {
+                name = line[7..];
+            }
+            else if (line.StartsWith("data: ", StringComparison.Ordinal))
+            {
+                data = line[6..];
+            }
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    {
+        if (!response.IsSuccessStatusCode)
+        {
+            throw await ErrorAsync(response, cancellationToken);
+        }
+
+        try
+        {
+            return await response.Content.ReadFromJsonAsync(type, cancellationToken)
+                ?? throw new CliException("the market answered with an empty body");
+        }
+        catch (JsonException)
+        {
+            throw new CliException($"the market's answer to {response.RequestMessage?.RequestUri} is not what this coinop expects");
+        }
+    }
+
+    private static async Task<CliException> ErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        try
+        {
+            using var json = JsonDocument.Parse(body);
+            if (json.RootElement.TryGetProperty("error", out var error) && error.TryGetProperty("message", out var message))
+            {
+                return new CliException($"{message.GetString()} (HTTP {(int)response.StatusCode})");
+            }
+        }
+        catch (JsonException)
+        {
+        }
+
+        return new CliException($"the market answered HTTP {(int)response.StatusCode}");
+    }
+}

@@ -1,0 +1,75 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Coinop.Storage.Workloads;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Coinop.Market.Workloads;
+
+/// <summary>
+/// Copies' output on its way to the store: chunks queue here (bounded: when the store falls behind, the newest output
+/// is dropped rather than holding provider sessions up), are written in batches, and wake whoever follows the workload.
+/// The supervisor also wakes followers when a workload ends, so a follow stops.
+/// </summary>
+public sealed partial class WorkloadLogFeed(IWorkloadLogStore store, ILogger<WorkloadLogFeed> logger) : BackgroundService
+{
+    private const int QueuedChunks = 16 * 1024;
+    private const int BatchChunks = 512;
+
+    private readonly Channel<WorkloadLogChunk> _queue = Channel.CreateBounded<WorkloadLogChunk>(
+        new BoundedChannelOptions(QueuedChunks) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _waiters = new(StringComparer.Ordinal);
+
+    /// <summary>Queues a chunk; false when the queue is full and it was dropped.</summary>
+    public bool TryAdd(WorkloadLogChunk chunk) => _queue.Writer.TryWrite(chunk);
+
+    /// <summary>Completes when new output of the workload was stored or the workload changed, or when <paramref name="cancellationToken"/> fires.</summary>
+    public Task WaitAsync(string workloadId, CancellationToken cancellationToken) =>
+        _waiters.GetOrAdd(workloadId, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task.WaitAsync(cancellationToken);
+
+    /// <summary>Wakes the workload's followers.</summary>
+    public void Signal(string workloadId)
+    {
+        if (_waiters.TryRemove(workloadId, out var waiter))
+        {
+            waiter.TrySetResult();
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var batch = new List<WorkloadLogChunk>(BatchChunks);
+        try
+        {
+            while (await _queue.Reader.WaitToReadAsync(stoppingToken))
+            {
+                while (batch.Count < BatchChunks && _queue.Reader.TryRead(out var chunk))
+                {
+                    batch.Add(chunk);
+                }
+
+                try
+                {
+                    await store.AppendAsync(batch, stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogAppendFailed(logger, batch.Count, ex);
+                }
+
+                foreach (var workloadId in batch.Select(c => c.WorkloadId).Distinct(StringComparer.Ordinal))
+                {
+                    Signal(workloadId);
+                }
+
+                batch.Clear();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not store {Count} chunks of workload output")]
+    private static partial void LogAppendFailed(ILogger logger, int count, Exception exception);
+}

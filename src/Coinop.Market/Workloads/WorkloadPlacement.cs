@@ -1,0 +1,83 @@
+using Coinop.Core.Pricing;
+using Coinop.Core.Workloads;
+
+namespace Coinop.Market.Workloads;
+
+/// <summary>A provider that could take a copy or a standby: what it offers and what is already held there.</summary>
+public sealed record PlacementCandidate(string ProviderId, string Name, double CpuCores, long MemoryMb, double UsedCpuCores, long UsedMemoryMb, WorkloadPrice Price)
+{
+    public double FreeCpuCores => CpuCores - UsedCpuCores;
+
+    public long FreeMemoryMb => MemoryMb - UsedMemoryMb;
+
+    public bool Fits(WorkloadSpec spec) => FreeCpuCores + 1e-9 >= spec.CpuCores && FreeMemoryMb >= spec.MemoryMb;
+}
+
+/// <summary>Where a new workload goes: its primary and its standbys (all distinct), and the quote they make.</summary>
+public sealed record PlacementPlan(PlacementCandidate Primary, IReadOnlyList<PlacementCandidate> Standbys)
+{
+    public WorkloadQuote Quote(WorkloadSpec spec) =>
+        WorkloadQuote.For(spec.CpuCores, spec.MemoryMb, Primary.Price, Standbys.Select(s => s.Price));
+}
+
+/// <summary>
+/// Placement by advertised capacity: a copy or a standby goes only where the provider's free CPU and memory (its
+/// offer minus the copies it runs and the standbys it holds) cover the spec; among those, the one with the most free
+/// CPU first (spreading load), then by id so the choice is deterministic. A checkpointed workload is placed only on
+/// providers the consumer sealed its checkpoint key to.
+/// </summary>
+public static class WorkloadPlacement
+{
+    /// <summary>The primary (the pinned provider, when one is named) and distinct standbys, or why there are none.</summary>
+    public static (PlacementPlan? Plan, string? Problem) Plan(
+        WorkloadSpec spec, string? pinned, IReadOnlyCollection<PlacementCandidate> candidates, IReadOnlySet<string>? keyHolders)
+    {
+        var eligible = Rank(spec, candidates, keyHolders).ToList();
+        PlacementCandidate? primary;
+        if (pinned is not null)
+        {
+            var named = candidates.Where(c => c.ProviderId == pinned || c.Name == pinned).ToList();
+            if (named.Count == 0)
+            {
+                return (null, $"provider '{pinned}' is not online or offers no workloads");
+            }
+
+            primary = eligible.FirstOrDefault(named.Contains);
+            if (primary is null)
+            {
+                return (null, $"provider '{pinned}' has no room for {Describe(spec)}{(keyHolders is null ? "" : " or holds no sealed checkpoint key")}");
+            }
+        }
+        else
+        {
+            primary = eligible.FirstOrDefault();
+            if (primary is null)
+            {
+                return (null, $"no provider online has room for {Describe(spec)}{(keyHolders is null ? "" : " among those holding a sealed checkpoint key")}");
+            }
+        }
+
+        var standbys = eligible.Where(c => c != primary).Take(spec.Standbys).ToList();
+        if (standbys.Count < spec.Standbys)
+        {
+            return (null, $"{spec.Standbys} standbys need {spec.Standbys} more providers with room for {Describe(spec)}; found {standbys.Count}");
+        }
+
+        return (new PlacementPlan(primary, standbys), null);
+    }
+
+    /// <summary>A provider for a respawn, preferably not <paramref name="avoid"/> (the one just lost).</summary>
+    public static PlacementCandidate? Respawn(WorkloadSpec spec, string avoid, IReadOnlyCollection<PlacementCandidate> candidates, IReadOnlySet<string>? keyHolders)
+    {
+        var ranked = Rank(spec, candidates, keyHolders).ToList();
+        return ranked.FirstOrDefault(c => c.ProviderId != avoid) ?? ranked.FirstOrDefault();
+    }
+
+    private static IEnumerable<PlacementCandidate> Rank(WorkloadSpec spec, IEnumerable<PlacementCandidate> candidates, IReadOnlySet<string>? keyHolders) =>
+        candidates
+            .Where(c => c.Fits(spec) && (keyHolders is null || keyHolders.Contains(c.ProviderId)))
+            .OrderByDescending(c => c.FreeCpuCores)
+            .ThenBy(c => c.ProviderId, StringComparer.Ordinal);
+
+    private static string Describe(WorkloadSpec spec) => $"{spec.CpuCores:0.##} cores and {spec.MemoryMb} MB";
+}

@@ -1,0 +1,374 @@
+using System.Text;
+using System.Text.Json;
+using Coinop.Core.Pricing;
+using Coinop.Core.Workloads;
+using Coinop.Market.Inference;
+using Coinop.Storage.Workloads;
+using Microsoft.AspNetCore.Http;
+
+namespace Coinop.Market.Workloads;
+
+/// <summary>
+/// The consumer's workload API: submit, list, show, follow output, cancel, top up, read the sealed access receipt.
+/// Bad input is a 400 with a JSON error, an unknown id a 404, no room on any provider a 503; nothing here throws at
+/// a consumer.
+/// </summary>
+public static class WorkloadsApi
+{
+    private const int MaxListed = 500;
+    private const int LogPage = 500;
+    private const int MaxSealedKey = 1024;
+
+    private static readonly TimeSpan DefaultDuration = TimeSpan.FromHours(1);
+    private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(3650);
+
+    public static async Task SubmitAsync(HttpContext http, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
+    {
+        var ct = http.RequestAborted;
+        var request = await ReadAsync(http, WorkloadJsonContext.Default.SubmitWorkloadRequest);
+        if (request is null)
+        {
+            await BadRequest(http, "the body must be a JSON object like {\"command\": \"sleep\", \"args\": [\"60\"]}");
+            return;
+        }
+
+        if (Validate(request) is { } problem)
+        {
+            await BadRequest(http, problem);
+            return;
+        }
+
+        if (!RestartPolicy.TryParse(request.Restart ?? "never", out var restart, out var restartError))
+        {
+            await BadRequest(http, restartError);
+            return;
+        }
+
+        var requested = request.DurationSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : DefaultDuration;
+        var spec = new WorkloadSpec(request.Command!, request.Args ?? [], request.Cpu ?? 1, request.MemoryMb ?? 256, requested, request.Port,
+            restart, request.Standbys ?? 0, request.Checkpointed ?? false);
+        var specErrors = spec.Validate();
+        if (specErrors.Count > 0)
+        {
+            await BadRequest(http, string.Join("; ", specErrors));
+            return;
+        }
+
+        var sealedKeys = request.SealedKeys ?? new Dictionary<string, string>();
+        var holders = spec.Checkpointed ? sealedKeys.Keys.ToHashSet(StringComparer.Ordinal) : null;
+        var (plan, unplaced) = await supervisor.PlanAsync(spec, request.Provider, holders, ct);
+        if (plan is null)
+        {
+            await Error(http, new ApiError(503, "service_unavailable", "no_capacity", unplaced!));
+            return;
+        }
+
+        var id = request.Id ?? WorkloadIds.New();
+        var quote = plan.Quote(spec);
+        var payment = await billing.AuthorizeAsync(new WorkloadBillingRequest(id, http.Request, quote, requested), ct);
+        if (!payment.Accepted)
+        {
+            await Error(http, payment.Refusal!);
+            return;
+        }
+
+        var terms = new WorkloadTerms(request.Provider, request.SealTo, quote.MsatPerSecond, payment.PaidMsat);
+        SubmitOutcome outcome;
+        try
+        {
+            outcome = await supervisor.SubmitAsync(id, spec with { Duration = payment.Lease }, plan, terms, sealedKeys, ct);
+        }
+        catch (Exception)
+        {
+            await billing.ReleaseAsync(id, payment, CancellationToken.None);
+            throw;
+        }
+
+        if (outcome.Workload is null)
+        {
+            await billing.ReleaseAsync(id, payment, CancellationToken.None);
+            await Error(http, outcome.Capacity
+                ? new ApiError(503, "service_unavailable", "no_capacity", outcome.Problem!)
+                : new ApiError(409, "invalid_request_error", "not_started", outcome.Problem!));
+            return;
+        }
+
+        http.Response.StatusCode = StatusCodes.Status201Created;
+        http.Response.Headers.Location = "/api/workloads/" + id;
+        await WriteViewAsync(http, outcome.Workload, usage, checkpoints, receipts);
+    }
+
+    public static async Task<IResult> ListAsync(IWorkloadStore store, CancellationToken cancellationToken)
+    {
+        var all = await store.ListAsync(openOnly: false, MaxListed, cancellationToken);
+        return Results.Json(all.Select(WorkloadViews.Summary).ToArray(), WorkloadJsonContext.Default.WorkloadSummaryArray);
+    }
+
+    public static async Task GetAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints,
+        IWorkloadReceiptStore receipts)
+    {
+        if (await FindAsync(http, id, store) is { } stored)
+        {
+            await WriteViewAsync(http, stored, usage, checkpoints, receipts);
+        }
+    }
+
+    public static async Task CancelAsync(HttpContext http, string id, WorkloadSupervisor supervisor, IWorkloadStore store, IWorkloadUsageStore usage,
+        IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
+    {
+        if (await FindAsync(http, id, store) is null)
+        {
+            return;
+        }
+
+        var outcome = await supervisor.CancelAsync(id, http.RequestAborted);
+        if (outcome.Rejection is { } rejection)
+        {
+            await Error(http, new ApiError(409, "invalid_request_error", "not_cancellable", rejection));
+            return;
+        }
+
+        await WriteViewAsync(http, outcome.Workload!, usage, checkpoints, receipts);
+    }
+
+    public static async Task TopUpAsync(HttpContext http, string id, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadStore store,
+        IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
+    {
+        var ct = http.RequestAborted;
+        if (await FindAsync(http, id, store) is not { } stored)
+        {
+            return;
+        }
+
+        var request = await ReadAsync(http, WorkloadJsonContext.Default.TopUpRequest);
+        if (request?.DurationSeconds is not { } seconds || !double.IsFinite(seconds) || seconds < 1 || seconds > MaxDuration.TotalSeconds)
+        {
+            await BadRequest(http, "the body must be {\"duration_seconds\": N} with N from 1 to 315360000");
+            return;
+        }
+
+        if (stored.Workload.IsTerminal)
+        {
+            await Error(http, new ApiError(409, "invalid_request_error", "finished", "workload is " + Core.Text.WireEnum.Name(stored.Workload.State)));
+            return;
+        }
+
+        var payment = await billing.TopUpAsync(new WorkloadBillingRequest(id, http.Request, new WorkloadQuote(stored.Terms.RateMsatPerSecond), TimeSpan.FromSeconds(seconds)), ct);
+        if (!payment.Accepted)
+        {
+            await Error(http, payment.Refusal!);
+            return;
+        }
+
+        var outcome = await supervisor.TopUpAsync(id, payment.Lease, payment.PaidMsat, ct);
+        if (outcome.Rejection is { } rejection)
+        {
+            await billing.ReleaseAsync(id, payment, CancellationToken.None);
+            await Error(http, new ApiError(409, "invalid_request_error", "not_extended", rejection));
+            return;
+        }
+
+        await WriteViewAsync(http, outcome.Workload!, usage, checkpoints, receipts);
+    }
+
+    public static async Task AccessAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadReceiptStore receipts)
+    {
+        if (await FindAsync(http, id, store) is null)
+        {
+            return;
+        }
+
+        if (await receipts.LatestAsync(id, http.RequestAborted) is not { } receipt)
+        {
+            await Error(http, new ApiError(404, "invalid_request_error", "no_receipt", "no copy of this workload has sent an access receipt (yet); does it declare a port?"));
+            return;
+        }
+
+        await http.Response.WriteAsJsonAsync(new AccessView(receipt.Epoch, receipt.ProviderId, receipt.Sealed, receipt.CreatedAt),
+            WorkloadJsonContext.Default.AccessView, cancellationToken: http.RequestAborted);
+    }
+
+    /// <summary>
+    /// The output so far (<c>?after=SEQ</c> to continue) as JSON, or followed as server-sent events (<c>?follow=true</c> or
+    /// <c>Accept: text/event-stream</c>): one <c>log</c> event per chunk, then <c>end</c> once the workload is finished
+    /// and everything it printed was sent.
+    /// </summary>
+    public static async Task LogsAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadLogStore logs, WorkloadLogFeed feed)
+    {
+        var ct = http.RequestAborted;
+        if (await FindAsync(http, id, store) is not { } stored)
+        {
+            return;
+        }
+
+        var query = http.Request.Query;
+        var after = 0L;
+        if (query.TryGetValue("after", out var afterText) && !long.TryParse(afterText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out after))
+        {
+            await BadRequest(http, "'after' must be a sequence number");
+            return;
+        }
+
+        var follow = query.TryGetValue("follow", out var followText)
+            ? string.Equals(followText, "true", StringComparison.OrdinalIgnoreCase) || followText == "1"
+            : http.Request.Headers.Accept.Any(a => a?.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase) == true);
+        if (!follow)
+        {
+            var page = await logs.ReadAsync(id, after, LogPage, ct);
+            await http.Response.WriteAsJsonAsync(new LogsView([.. page.Select(WorkloadViews.Entry)], page.Count > 0 ? page[^1].Seq : after, stored.Workload.State),
+                WorkloadJsonContext.Default.LogsView, cancellationToken: ct);
+            return;
+        }
+
+        http.Response.ContentType = "text/event-stream";
+        http.Response.Headers.CacheControl = "no-cache";
+        await http.Response.Body.FlushAsync(ct);
+        try
+        {
+            while (true)
+            {
+                // Listen before reading, so output stored between the read and the wait still wakes us.
+                var woken = feed.WaitAsync(id, ct);
+                var finished = (await store.FindAsync(id, ct))!.Workload;
+                var page = await logs.ReadAsync(id, after, LogPage, ct);
+                foreach (var entry in page)
+                {
+                    await WriteEventAsync(http, "log", JsonSerializer.Serialize(WorkloadViews.Entry(entry), WorkloadJsonContext.Default.LogEntryView), ct);
+                    after = entry.Seq;
+                }
+
+                await http.Response.Body.FlushAsync(ct);
+                if (page.Count == LogPage)
+                {
+                    continue;
+                }
+
+                if (finished.IsTerminal)
+                {
+                    feed.Signal(id); // nothing will wake this workload's followers again: drop the wait it set up
+                    await WriteEventAsync(http, "end", JsonSerializer.Serialize(new LogEndView(finished.State, finished.Reason), WorkloadJsonContext.Default.LogEndView), ct);
+                    await http.Response.Body.FlushAsync(ct);
+                    return;
+                }
+
+                await woken;
+            }
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            // The consumer stopped following.
+        }
+    }
+
+    private static async Task WriteEventAsync(HttpContext http, string name, string data, CancellationToken ct) =>
+        await http.Response.Body.WriteAsync(Encoding.UTF8.GetBytes($"event: {name}\ndata: {data}\n\n"), ct);
+
+    private static string? Validate(SubmitWorkloadRequest r)
+    {
+        if (string.IsNullOrWhiteSpace(r.Command))
+        {
+            return "'command' is required";
+        }
+
+        if (r.Args is not null && r.Args.Any(a => a is null))
+        {
+            return "'args' must be strings";
+        }
+
+        if (r.DurationSeconds is { } d && (!double.IsFinite(d) || d < 1 || d > MaxDuration.TotalSeconds))
+        {
+            return "'duration_seconds' must be from 1 to 315360000";
+        }
+
+        if (r.Cpu is { } cpu && !double.IsFinite(cpu))
+        {
+            return "'cpu' must be a number of cores";
+        }
+
+        if (r.SealTo is not null && !IsBase64Of(r.SealTo, 32))
+        {
+            return "'seal_to' must be a base64 X25519 public key (32 bytes)";
+        }
+
+        if (r.Port is not null && r.SealTo is null)
+        {
+            return "a workload with a port needs 'seal_to': the consumer's X25519 public key its access receipt is sealed to";
+        }
+
+        if (r.Checkpointed == true && (r.SealedKeys is null || r.SealedKeys.Count == 0))
+        {
+            return "a checkpointed workload needs 'sealed_keys': its checkpoint key sealed to each provider that may run it";
+        }
+
+        if (r.SealedKeys is { } keys && keys.Any(k => k.Key is not { Length: > 0 and <= 64 } || k.Value is not { Length: > 0 and <= MaxSealedKey } || !IsBase64(k.Value)))
+        {
+            return "'sealed_keys' must map provider ids to base64 sealed keys";
+        }
+
+        if (r.Id is not null && !WorkloadIds.TryParse(r.Id, out _))
+        {
+            return "'id' must be 32 lowercase hex digits (a random GUID)";
+        }
+
+        if (r.Provider is { Length: > 256 })
+        {
+            return "'provider' is too long";
+        }
+
+        return null;
+    }
+
+    private static async Task<StoredWorkload?> FindAsync(HttpContext http, string id, IWorkloadStore store)
+    {
+        var stored = WorkloadIds.TryParse(id, out _) ? await store.FindAsync(id, http.RequestAborted) : null;
+        if (stored is null)
+        {
+            await Error(http, new ApiError(404, "invalid_request_error", "workload_not_found", $"no workload '{id}'"));
+        }
+
+        return stored;
+    }
+
+    private static async Task WriteViewAsync(HttpContext http, StoredWorkload stored, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints,
+        IWorkloadReceiptStore receipts)
+    {
+        var ct = http.RequestAborted;
+        var id = stored.Workload.Id;
+        var checkpoint = stored.Workload.Checkpoint is { } cid ? await checkpoints.FindAsync(cid, ct) : null;
+        var view = WorkloadViews.View(stored, await usage.ListAsync(id, ct), checkpoint, await receipts.LatestAsync(id, ct));
+        await http.Response.WriteAsJsonAsync(view, WorkloadJsonContext.Default.WorkloadView, cancellationToken: ct);
+    }
+
+    private static async Task<T?> ReadAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class
+    {
+        if (http.Request.ContentType is { } contentType && !contentType.StartsWith("application/json", StringComparison.OrdinalIgnoreCase))
+        {
+            return null;
+        }
+
+        try
+        {
+            return await JsonSerializer.DeserializeAsync(http.Request.Body, type, http.RequestAborted);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static Task BadRequest(HttpContext http, string message) => Error(http, new ApiError(400, "invalid_request_error", "invalid_workload", message));
+
+    private static Task Error(HttpContext http, ApiError error) => error.WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
+
+    private static bool IsBase64(string text)
+    {
+        var buffer = new byte[text.Length];
+        return Convert.TryFromBase64String(text, buffer, out _);
+    }
+
+    private static bool IsBase64Of(string text, int bytes)
+    {
+        var buffer = new byte[text.Length];
+        return Convert.TryFromBase64String(text, buffer, out var written) && written == bytes;
+    }
+}

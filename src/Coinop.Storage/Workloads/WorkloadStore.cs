@@ -1,0 +1,316 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Coinop.Core.Text;
+using Coinop.Core.Workloads;
+using Dapper;
+
+namespace Coinop.Storage.Workloads;
+
+/// <summary>
+/// What the consumer agreed to beyond the spec: the provider it pinned, the X25519 key access receipts are sealed
+/// to, the per-second rate it pays, how much it paid so far (msat; 0 on a free market) and what was refunded when it
+/// ended early (with the refund's token, if billing issued one).
+/// </summary>
+public sealed record WorkloadTerms(string? PinnedProvider, string? SealTo, decimal RateMsatPerSecond, long PaidMsat, long? RefundMsat = null, string? RefundToken = null);
+
+/// <summary>A workload as stored: the state machine's record, the row version it was read at, and its terms.</summary>
+public sealed record StoredWorkload(Workload Workload, long Version, WorkloadTerms Terms);
+
+/// <summary>
+/// Workloads, their append-only history, their standbys and the checkpoint keys consumers sealed to providers. A
+/// save is a compare-and-set on the row version and never touches a terminal row, so of two writers only one lands
+/// and a finished workload stays finished.
+/// </summary>
+public interface IWorkloadStore
+{
+    /// <summary>Inserts a new workload with its history, standbys and sealed keys; false when the id exists.</summary>
+    Task<bool> InsertAsync(Workload workload, WorkloadTerms terms, IReadOnlyDictionary<string, string> sealedKeys, CancellationToken cancellationToken);
+
+    /// <summary>Writes <paramref name="next"/> if the row is still at <paramref name="before"/>'s version and not terminal; appends only new history.</summary>
+    Task<StoredWorkload?> SaveAsync(StoredWorkload before, Workload next, WorkloadTerms terms, CancellationToken cancellationToken);
+
+    Task<StoredWorkload?> FindAsync(string id, CancellationToken cancellationToken);
+
+    /// <summary>Newest first; only those not finished when <paramref name="openOnly"/>.</summary>
+    Task<IReadOnlyList<StoredWorkload>> ListAsync(bool openOnly, int limit, CancellationToken cancellationToken);
+
+    /// <summary>The checkpoint key the consumer sealed to <paramref name="providerId"/> for this workload (base64), if any.</summary>
+    Task<string?> SealedKeyAsync(string workloadId, string providerId, CancellationToken cancellationToken);
+
+    /// <summary>The providers holding a sealed checkpoint key of this workload.</summary>
+    Task<IReadOnlyList<string>> KeyHoldersAsync(string workloadId, CancellationToken cancellationToken);
+}
+
+/// <summary>The SQL implementation, shared by both dialects.</summary>
+public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkloadStore
+{
+    private const string TerminalStates = "('failed', 'completed', 'cancelled')";
+
+    private const string Columns = """
+        id AS Id, version AS Version, command AS Command, args AS Args, cpu_cores AS CpuCores, memory_mb AS MemoryMb,
+        duration_ms AS DurationMs, port AS Port, restart AS Restart, standbys_wanted AS StandbysWanted, checkpointed AS Checkpointed,
+        pinned_provider AS PinnedProvider, seal_to AS SealTo, rate_msat_per_second AS RateMsatPerSecond, paid_msat AS PaidMsat,
+        refund_msat AS RefundMsat, refund_token AS RefundToken,
+        state AS State, since AS Since, reason AS Reason, provider AS Provider, epoch AS Epoch, revoking_provider AS RevokingProvider,
+        revoking_epoch AS RevokingEpoch, revoking_crashed AS RevokingCrashed, last_contact AS LastContact, attempts AS Attempts,
+        paid_until AS PaidUntil, checkpoint_id AS CheckpointId, created_at AS CreatedAt
+        """;
+
+    public Task<bool> InsertAsync(Workload workload, WorkloadTerms terms, IReadOnlyDictionary<string, string> sealedKeys, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) =>
+        {
+            var row = WorkloadRow.From(workload, terms, version: 1, time.GetUtcNow());
+            var inserted = await c.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO workloads (id, version, command, args, cpu_cores, memory_mb, duration_ms, port, restart, standbys_wanted,
+                    checkpointed, pinned_provider, seal_to, rate_msat_per_second, paid_msat, refund_msat, refund_token, state, since, reason, provider, epoch,
+                    revoking_provider, revoking_epoch, revoking_crashed, last_contact, attempts, paid_until, checkpoint_id, created_at, updated_at)
+                VALUES (@Id, @Version, @Command, @Args, @CpuCores, @MemoryMb, @DurationMs, @Port, @Restart, @StandbysWanted,
+                    @Checkpointed, @PinnedProvider, @SealTo, @RateMsatPerSecond, @PaidMsat, @RefundMsat, @RefundToken, @State, @Since, @Reason, @Provider, @Epoch,
+                    @RevokingProvider, @RevokingEpoch, @RevokingCrashed, @LastContact, @Attempts, @PaidUntil, @CheckpointId, @CreatedAt, @UpdatedAt)
+                ON CONFLICT (id) DO NOTHING
+                """, row, t, cancellationToken: cancellationToken));
+            if (inserted == 0)
+            {
+                return false;
+            }
+
+            await AppendHistoryAsync(c, t, workload, from: 0, cancellationToken);
+            await ReplaceStandbysAsync(c, t, workload, cancellationToken);
+            foreach (var (provider, sealedKey) in sealedKeys)
+            {
+                await c.ExecuteAsync(new CommandDefinition(
+                    "INSERT INTO workload_keys (workload_id, provider_id, sealed_key) VALUES (@id, @provider, @sealedKey)",
+                    new { id = workload.Id, provider, sealedKey }, t, cancellationToken: cancellationToken));
+            }
+
+            return true;
+        }, cancellationToken);
+
+    public Task<StoredWorkload?> SaveAsync(StoredWorkload before, Workload next, WorkloadTerms terms, CancellationToken cancellationToken) =>
+        database.WriteAsync<StoredWorkload?>(async (c, t) =>
+        {
+            if (next.Id != before.Workload.Id)
+            {
+                throw new ArgumentException("a save cannot change the workload id", nameof(next));
+            }
+
+            var row = WorkloadRow.From(next, terms, before.Version + 1, time.GetUtcNow());
+            var parameters = new DynamicParameters(row);
+            parameters.Add("ReadVersion", before.Version);
+            var updated = await c.ExecuteAsync(new CommandDefinition(
+                $"""
+                UPDATE workloads SET version = @Version, paid_msat = @PaidMsat, refund_msat = @RefundMsat, refund_token = @RefundToken, state = @State, since = @Since, reason = @Reason,
+                    provider = @Provider, epoch = @Epoch, revoking_provider = @RevokingProvider, revoking_epoch = @RevokingEpoch,
+                    revoking_crashed = @RevokingCrashed, last_contact = @LastContact, attempts = @Attempts, paid_until = @PaidUntil,
+                    checkpoint_id = @CheckpointId, updated_at = @UpdatedAt
+                WHERE id = @Id AND version = @ReadVersion AND state NOT IN {TerminalStates}
+                """, parameters, t, cancellationToken: cancellationToken));
+            if (updated == 0)
+            {
+                return null;
+            }
+
+            await AppendHistoryAsync(c, t, next, before.Workload.History.Count, cancellationToken);
+            if (!before.Workload.Standbys.SequenceEqual(next.Standbys))
+            {
+                await ReplaceStandbysAsync(c, t, next, cancellationToken);
+            }
+
+            return new StoredWorkload(next, before.Version + 1, terms);
+        }, cancellationToken);
+
+    public Task<StoredWorkload?> FindAsync(string id, CancellationToken cancellationToken) =>
+        database.ReadAsync(async c =>
+        {
+            var rows = await c.QueryAsync<WorkloadRow>(new CommandDefinition(
+                $"SELECT {Columns} FROM workloads WHERE id = @id", new { id }, cancellationToken: cancellationToken));
+            return (await HydrateAsync(c, rows.ToList(), cancellationToken)).SingleOrDefault();
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredWorkload>> ListAsync(bool openOnly, int limit, CancellationToken cancellationToken) =>
+        database.ReadAsync(async c =>
+        {
+            var rows = await c.QueryAsync<WorkloadRow>(new CommandDefinition(
+                $"""
+                SELECT {Columns} FROM workloads
+                WHERE @openOnly = 0 OR state NOT IN {TerminalStates}
+                ORDER BY created_at DESC, id LIMIT @limit
+                """, new { openOnly = openOnly ? 1 : 0, limit }, cancellationToken: cancellationToken));
+            return await HydrateAsync(c, rows.ToList(), cancellationToken);
+        }, cancellationToken);
+
+    public Task<string?> SealedKeyAsync(string workloadId, string providerId, CancellationToken cancellationToken) =>
+        database.ReadAsync(c => c.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(
+            "SELECT sealed_key FROM workload_keys WHERE workload_id = @workloadId AND provider_id = @providerId",
+            new { workloadId, providerId }, cancellationToken: cancellationToken)), cancellationToken);
+
+    public Task<IReadOnlyList<string>> KeyHoldersAsync(string workloadId, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<string>>(async c => [.. await c.QueryAsync<string>(new CommandDefinition(
+            "SELECT provider_id FROM workload_keys WHERE workload_id = @workloadId ORDER BY provider_id",
+            new { workloadId }, cancellationToken: cancellationToken))], cancellationToken);
+
+    private static async Task AppendHistoryAsync(DbConnection c, DbTransaction t, Workload workload, int from, CancellationToken cancellationToken)
+    {
+        for (var i = from; i < workload.History.Count; i++)
+        {
+            var entry = workload.History[i];
+            await c.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO workload_history (workload_id, seq, state, provider, at) VALUES (@id, @seq, @state, @provider, @at)",
+                new { id = workload.Id, seq = i, state = WireEnum.Name(entry.State), provider = entry.Provider, at = entry.At.ToUnixTimeMilliseconds() },
+                t, cancellationToken: cancellationToken));
+        }
+    }
+
+    private static async Task ReplaceStandbysAsync(DbConnection c, DbTransaction t, Workload workload, CancellationToken cancellationToken)
+    {
+        await c.ExecuteAsync(new CommandDefinition("DELETE FROM workload_standbys WHERE workload_id = @id", new { id = workload.Id }, t,
+            cancellationToken: cancellationToken));
+        foreach (var standby in workload.Standbys)
+        {
+            await c.ExecuteAsync(new CommandDefinition(
+                "INSERT INTO workload_standbys (workload_id, provider_id, last_heard) VALUES (@id, @provider, @heard)",
+                new { id = workload.Id, provider = standby.Provider, heard = standby.LastHeard.ToUnixTimeMilliseconds() }, t,
+                cancellationToken: cancellationToken));
+        }
+    }
+
+    private static async Task<IReadOnlyList<StoredWorkload>> HydrateAsync(DbConnection c, List<WorkloadRow> rows, CancellationToken cancellationToken)
+    {
+        if (rows.Count == 0)
+        {
+            return [];
+        }
+
+        // One parameter per id keeps the SQL the same on both dialects; lists are bounded by the caller's limit.
+        var parameters = new DynamicParameters();
+        var names = rows.Select((r, i) =>
+        {
+            parameters.Add($"id{i}", r.Id);
+            return $"@id{i}";
+        }).ToList();
+        var inList = string.Join(", ", names);
+        var history = (await c.QueryAsync<HistoryRow>(new CommandDefinition(
+                $"SELECT workload_id AS WorkloadId, state AS State, provider AS Provider, at AS At FROM workload_history WHERE workload_id IN ({inList}) ORDER BY workload_id, seq",
+                parameters, cancellationToken: cancellationToken)))
+            .ToLookup(h => h.WorkloadId);
+        var standbys = (await c.QueryAsync<StandbyRow>(new CommandDefinition(
+                $"SELECT workload_id AS WorkloadId, provider_id AS ProviderId, last_heard AS LastHeard FROM workload_standbys WHERE workload_id IN ({inList}) ORDER BY workload_id, provider_id",
+                parameters, cancellationToken: cancellationToken)))
+            .ToLookup(s => s.WorkloadId);
+        return [.. rows.Select(r => r.ToStored(history[r.Id], standbys[r.Id]))];
+    }
+
+    private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
+
+    private sealed class WorkloadRow
+    {
+        public string Id { get; set; } = "";
+        public long Version { get; set; }
+        public string Command { get; set; } = "";
+        public string Args { get; set; } = "[]";
+        public double CpuCores { get; set; }
+        public long MemoryMb { get; set; }
+        public long DurationMs { get; set; }
+        public int? Port { get; set; }
+        public string Restart { get; set; } = "";
+        public int StandbysWanted { get; set; }
+        public int Checkpointed { get; set; }
+        public string? PinnedProvider { get; set; }
+        public string? SealTo { get; set; }
+        public string RateMsatPerSecond { get; set; } = "0";
+        public long PaidMsat { get; set; }
+        public long? RefundMsat { get; set; }
+        public string? RefundToken { get; set; }
+        public string State { get; set; } = "";
+        public long Since { get; set; }
+        public string? Reason { get; set; }
+        public string? Provider { get; set; }
+        public long Epoch { get; set; }
+        public string? RevokingProvider { get; set; }
+        public long? RevokingEpoch { get; set; }
+        public int? RevokingCrashed { get; set; }
+        public long LastContact { get; set; }
+        public int Attempts { get; set; }
+        public long PaidUntil { get; set; }
+        public string? CheckpointId { get; set; }
+        public long CreatedAt { get; set; }
+        public long UpdatedAt { get; set; }
+
+        public static WorkloadRow From(Workload w, WorkloadTerms terms, long version, DateTimeOffset now) => new()
+        {
+            Id = w.Id,
+            Version = version,
+            Command = w.Spec.Command,
+            Args = JsonSerializer.Serialize(w.Spec.Args.ToArray(), WorkloadStoreJson.Default.StringArray),
+            CpuCores = w.Spec.CpuCores,
+            MemoryMb = w.Spec.MemoryMb,
+            DurationMs = (long)w.Spec.Duration.TotalMilliseconds,
+            Port = w.Spec.Port,
+            Restart = w.Spec.Restart.ToString(),
+            StandbysWanted = w.Spec.Standbys,
+            Checkpointed = w.Spec.Checkpointed ? 1 : 0,
+            PinnedProvider = terms.PinnedProvider,
+            SealTo = terms.SealTo,
+            RateMsatPerSecond = terms.RateMsatPerSecond.ToString(CultureInfo.InvariantCulture),
+            PaidMsat = terms.PaidMsat,
+            RefundMsat = terms.RefundMsat,
+            RefundToken = terms.RefundToken,
+            State = WireEnum.Name(w.State),
+            Since = w.Since.ToUnixTimeMilliseconds(),
+            Reason = w.Reason,
+            Provider = w.Provider,
+            Epoch = w.Epoch,
+            RevokingProvider = w.Revoking?.Provider,
+            RevokingEpoch = w.Revoking?.Epoch,
+            RevokingCrashed = w.Revoking is { } r ? (r.Crashed ? 1 : 0) : null,
+            LastContact = w.LastContact.ToUnixTimeMilliseconds(),
+            Attempts = w.Attempts,
+            PaidUntil = w.PaidUntil.ToUnixTimeMilliseconds(),
+            CheckpointId = w.Checkpoint,
+            CreatedAt = w.CreatedAt.ToUnixTimeMilliseconds(),
+            UpdatedAt = now.ToUnixTimeMilliseconds(),
+        };
+
+        public StoredWorkload ToStored(IEnumerable<HistoryRow> history, IEnumerable<StandbyRow> standbys)
+        {
+            if (!RestartPolicy.TryParse(Restart, out var restart, out var error))
+            {
+                throw new InvalidOperationException($"workload {Id} has a bad restart policy in the store: {error}");
+            }
+
+            var spec = new WorkloadSpec(Command, JsonSerializer.Deserialize(Args, WorkloadStoreJson.Default.StringArray) ?? [], CpuCores, MemoryMb,
+                TimeSpan.FromMilliseconds(DurationMs), Port, restart, StandbysWanted, Checkpointed != 0);
+            var workload = new Workload(Id, spec, WireEnum.Parse<WorkloadState>(State), Time(Since), Reason, Provider, Epoch,
+                RevokingProvider is null ? null : new PendingRevoke(RevokingProvider, RevokingEpoch!.Value, RevokingCrashed == 1),
+                Time(LastContact),
+                [.. standbys.Select(s => new WorkloadStandby(s.ProviderId, Time(s.LastHeard)))],
+                Attempts, Time(PaidUntil), CheckpointId,
+                [.. history.Select(h => new WorkloadHistoryEntry(WireEnum.Parse<WorkloadState>(h.State), h.Provider, Time(h.At)))],
+                Time(CreatedAt));
+            var terms = new WorkloadTerms(PinnedProvider, SealTo, decimal.Parse(RateMsatPerSecond, NumberStyles.Number, CultureInfo.InvariantCulture), PaidMsat,
+                RefundMsat, RefundToken);
+            return new StoredWorkload(workload, Version, terms);
+        }
+    }
+
+    private sealed class HistoryRow
+    {
+        public string WorkloadId { get; set; } = "";
+        public string State { get; set; } = "";
+        public string? Provider { get; set; }
+        public long At { get; set; }
+    }
+
+    private sealed class StandbyRow
+    {
+        public string WorkloadId { get; set; } = "";
+        public string ProviderId { get; set; } = "";
+        public long LastHeard { get; set; }
+    }
+}
+
+[JsonSerializable(typeof(string[]))]
+internal sealed partial class WorkloadStoreJson : JsonSerializerContext;

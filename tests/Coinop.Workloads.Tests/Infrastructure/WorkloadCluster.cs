@@ -1,0 +1,319 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Coinop.Market.Gateway;
+using Coinop.Market.Hosting;
+using Coinop.TestKit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Coinop.Workloads.Tests.Infrastructure;
+
+/// <summary>A provider agent running as a real <c>coinop provider --workloads process</c> child process.</summary>
+public sealed class ProviderProcess(string name, string id, ChildProcess process, TcpProxy? proxy)
+{
+    public string Name { get; } = name;
+
+    public string Id { get; } = id;
+
+    public ChildProcess Process { get; } = process;
+
+    /// <summary>The proxy between this provider and the market, for providers started behind one.</summary>
+    public TcpProxy? Proxy { get; } = proxy;
+}
+
+/// <summary>
+/// A market on a loopback port (in this process, SQLite in a temp dir, free, with short workload timings) and
+/// provider agents as child processes. Failures carry every process's output.
+/// </summary>
+public sealed class WorkloadCluster : IAsyncDisposable
+{
+    /// <summary>Heartbeats every 0.5 s, providers stop cut-off copies after 2.5 s, suspect at 4 s, evict at 6 s.</summary>
+    public static void ShortTimings(MarketOptions o)
+    {
+        o.HeartbeatMinTtl = 1;
+        o.HeartbeatGrace = 1;
+        o.SuspectAfter = 4;
+        o.EvictAfter = 6;
+        o.FailoverTtl = 6;
+        o.CheckpointInterval = 0.5;
+    }
+
+    // Short: a copy's port-bridge socket lives under its provider's data dir, and unix socket paths hold 107 bytes.
+    private readonly string _dir = System.IO.Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), "cw-" + Guid.NewGuid().ToString("N")[..8])).FullName;
+    private readonly List<ProviderProcess> _providers = [];
+    private readonly MarketLog _marketLog = new();
+    private WebApplication? _market;
+    private MarketOptions? _options;
+
+    private WorkloadCluster()
+    {
+    }
+
+    public string Url { get; private set; } = "";
+
+    public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
+
+    public IReadOnlyList<ProviderProcess> Providers => _providers;
+
+    public string DataDir => _dir;
+
+    public ProviderDirectory Directory => _market!.Services.GetRequiredService<ProviderDirectory>();
+
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    /// <summary>A market and <paramref name="providers"/> providers (the ones in <paramref name="proxied"/> reach it through a cuttable proxy).</summary>
+    public static async Task<WorkloadCluster> StartAsync(int providers, ISet<int>? proxied = null, Action<MarketOptions>? configure = null)
+    {
+        var cluster = new WorkloadCluster();
+        try
+        {
+            var options = new MarketOptions { Urls = "http://127.0.0.1:0", DataDir = Path.Combine(cluster._dir, "market"), Free = true };
+            ShortTimings(options);
+            configure?.Invoke(options);
+            cluster._options = options;
+            await cluster.StartMarketAsync(options);
+            await Task.WhenAll(Enumerable.Range(0, providers).Select(i => cluster.AddProviderAsync($"p{i}", proxied?.Contains(i) == true)));
+            cluster._providers.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+            return cluster;
+        }
+        catch
+        {
+            await cluster.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Stops the market (a deploy: sockets closed with 1001) and starts it again on the same address and store.</summary>
+    public async Task RestartMarketAsync()
+    {
+        await _market!.StopAsync(Ct);
+        await _market.DisposeAsync();
+        _market = null;
+        await StartMarketAsync(_options!);
+    }
+
+    private async Task StartMarketAsync(MarketOptions options)
+    {
+        if (Url.Length > 0)
+        {
+            options.Urls = Url;
+        }
+
+        _market = MarketHost.Build(options, b =>
+        {
+            b.Logging.ClearProviders();
+            b.Logging.AddProvider(new QueueLoggerProvider(_marketLog));
+            b.Logging.SetMinimumLevel(LogLevel.Information);
+            b.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        });
+        await _market.StartAsync(Ct);
+        Url = _market.BoundAddress();
+    }
+
+    public async Task<ProviderProcess> AddProviderAsync(string name, bool viaProxy = false)
+    {
+        var proxy = viaProxy ? TcpProxy.Start(new Uri(Url).Port) : null;
+        var process = ChildProcess.StartCoinop("provider " + name,
+            ["provider", "--market", proxy?.Url ?? Url, "--data", Path.Combine(_dir, name), "--name", name, "--workloads", "process", "--cpu", "1", "--memory", "1024"],
+            new Dictionary<string, string> { ["COINOP_LOG_LEVEL"] = "Information" });
+        var line = await process.WaitForLineAsync("coinop provider ", TimeSpan.FromSeconds(60), Ct);
+        var id = line.Split(' ')[2];
+        var provider = new ProviderProcess(name, id, process, proxy);
+        lock (_providers)
+        {
+            _providers.Add(provider);
+        }
+
+        await WaitForProviderAsync(provider);
+        return provider;
+    }
+
+    /// <summary>Waits until the market has the provider's workload capabilities (a fresh session, after a reconnect).</summary>
+    public Task WaitForProviderAsync(ProviderProcess provider, ProviderSession? notThis = null) =>
+        Eventually.WaitAsync<ProviderSession>(() => Task.FromResult(Directory.Find(provider.Id)),
+            s => s is { WorkloadCapacity: not null, Accepting: true } && s != notThis, $"provider {provider.Name} online with workload capacity",
+            TimeSpan.FromSeconds(60), Ct);
+
+    /// <summary>Submits a workload through <c>POST /api/workloads</c>; returns its view.</summary>
+    public async Task<JsonObject> SubmitAsync(JsonObject request)
+    {
+        using var response = await Http.PostAsJsonAsync(Url + "/api/workloads", request, Ct);
+        var body = await response.Content.ReadAsStringAsync(Ct);
+        Assert.True(response.StatusCode == HttpStatusCode.Created, $"submit answered {(int)response.StatusCode}: {body}");
+        return JsonNode.Parse(body)!.AsObject();
+    }
+
+    public async Task<JsonObject> GetAsync(string id)
+    {
+        using var response = await Http.GetAsync($"{Url}/api/workloads/{id}", Ct);
+        response.EnsureSuccessStatusCode();
+        return JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!.AsObject();
+    }
+
+    /// <summary>Polls the workload until <paramref name="done"/> holds (nothing in another process can be awaited directly).</summary>
+    public Task<JsonObject> WaitForAsync(string id, Func<JsonObject, bool> done, string what, TimeSpan? timeout = null) =>
+        Eventually.WaitAsync<JsonObject>(async () => await GetAsync(id), w => w is not null && done(w), $"workload {id}: {what}",
+            timeout ?? TimeSpan.FromSeconds(60), Ct);
+
+    public Task<JsonObject> WaitForStateAsync(string id, string state, string? provider = null, long? epoch = null, TimeSpan? timeout = null) =>
+        WaitForAsync(id, w => (string?)w["state"] == state && (provider is null || (string?)w["provider"] == provider) && (epoch is null || (long?)w["epoch"] == epoch),
+            $"state {state}{(provider is null ? "" : " on " + provider)}{(epoch is null ? "" : $" at epoch {epoch}")}", timeout);
+
+    /// <summary>Everything the market and the providers printed, for failure messages.</summary>
+    public string Diagnostics() =>
+        "market:\n" + string.Join('\n', _marketLog.Lines) + "\n" + string.Join('\n', _providers.Select(p => $"{p.Name} ({p.Id}):\n{p.Process.Output}"));
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var provider in _providers)
+        {
+            await provider.Process.DisposeAsync();
+            if (provider.Proxy is not null)
+            {
+                await provider.Proxy.DisposeAsync();
+            }
+        }
+
+        if (_market is not null)
+        {
+            try
+            {
+                await _market.StopAsync(CancellationToken.None);
+                await _market.DisposeAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+            }
+        }
+
+        Http.Dispose();
+        try
+        {
+            System.IO.Directory.Delete(_dir, recursive: true);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // A copy's files owned by the sandbox user may linger for a moment; the temp dir is cleaned eventually.
+        }
+    }
+
+    /// <summary>Waits for a line of the market's log containing <paramref name="text"/>.</summary>
+    public Task<string> WaitForMarketLogAsync(string text, TimeSpan? timeout = null) => _marketLog.WaitAsync(l => l.Contains(text, StringComparison.Ordinal), text, timeout);
+
+    /// <summary>The market's log lines, awaitable.</summary>
+    private sealed class MarketLog
+    {
+        private readonly Lock _gate = new();
+        private readonly List<string> _lines = [];
+        private readonly List<(Func<string, bool> Match, TaskCompletionSource<string> Done)> _waiters = [];
+
+        public IReadOnlyList<string> Lines
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return [.. _lines];
+                }
+            }
+        }
+
+        public void Add(string line)
+        {
+            List<TaskCompletionSource<string>> done = [];
+            lock (_gate)
+            {
+                _lines.Add(line);
+                for (var i = _waiters.Count - 1; i >= 0; i--)
+                {
+                    if (_waiters[i].Match(line))
+                    {
+                        done.Add(_waiters[i].Done);
+                        _waiters.RemoveAt(i);
+                    }
+                }
+            }
+
+            done.ForEach(d => d.TrySetResult(line));
+        }
+
+        public async Task<string> WaitAsync(Func<string, bool> match, string what, TimeSpan? timeout)
+        {
+            var done = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            lock (_gate)
+            {
+                if (_lines.FirstOrDefault(match) is { } seen)
+                {
+                    return seen;
+                }
+
+                _waiters.Add((match, done));
+            }
+
+            var limit = timeout ?? TimeSpan.FromSeconds(60);
+            if (await Task.WhenAny(done.Task, Task.Delay(limit, TestContext.Current.CancellationToken)) != done.Task)
+            {
+                throw new TimeoutException($"the market logged no line with '{what}' within {limit}");
+            }
+
+            return await done.Task;
+        }
+    }
+
+    /// <summary>Keeps the market's log lines for <see cref="Diagnostics"/>.</summary>
+    private sealed class QueueLoggerProvider(MarketLog lines) : ILoggerProvider
+    {
+        public ILogger CreateLogger(string categoryName) => new QueueLogger(lines, categoryName[(categoryName.LastIndexOf('.') + 1)..]);
+
+        public void Dispose()
+        {
+        }
+
+        private sealed class QueueLogger(MarketLog lines, string category) : ILogger
+        {
+            public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+            public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+            public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+                lines.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {logLevel} {category}: {formatter(state, exception)}{(exception is null ? "" : " " + exception)}");
+        }
+    }
+}
+
+/// <summary>A test workload: <c>sh -c SCRIPT MARKER</c>, the marker making its copies unique in the process table.</summary>
+public sealed record TestWorkload(string Script)
+{
+    public string Marker { get; } = "wl-" + Guid.NewGuid().ToString("N")[..12];
+
+    public IReadOnlyList<string> Argv => ["sh", "-c", Script, Marker];
+
+    /// <summary>The submit request body for this command with the given extra fields.</summary>
+    public JsonObject Request(object? extra = null)
+    {
+        var request = new JsonObject
+        {
+            ["command"] = "sh",
+            ["args"] = new JsonArray("-c", Script, Marker),
+            ["cpu"] = 0.2,
+            ["memory_mb"] = 64,
+        };
+        if (extra is not null)
+        {
+            foreach (var (key, value) in JsonSerializer.SerializeToNode(extra)!.AsObject())
+            {
+                request[key] = value?.DeepClone();
+            }
+        }
+
+        return request;
+    }
+
+    public CopyWatcher.Watch Watch() => CopyWatcher.Start(Argv);
+
+    /// <summary>A workload that prints and then runs until stopped.</summary>
+    public static TestWorkload Forever() => new("echo started epoch $COINOP_EPOCH; while :; do sleep 1; done");
+}

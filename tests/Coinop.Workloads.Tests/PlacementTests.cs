@@ -1,0 +1,72 @@
+using Coinop.Core.Pricing;
+using Coinop.Core.Workloads;
+using Coinop.Market.Workloads;
+
+namespace Coinop.Workloads.Tests;
+
+/// <summary>Placement by advertised capacity (pure; no processes).</summary>
+public sealed class PlacementTests
+{
+    private static readonly WorkloadPrice Price = new(20, 5);
+
+    private static WorkloadSpec Spec(double cpu = 1, long memory = 512, int standbys = 0) =>
+        new("sleep", ["60"], cpu, memory, TimeSpan.FromHours(1), null, RestartPolicy.Never, standbys, Checkpointed: false);
+
+    private static PlacementCandidate Candidate(string id, double cpu = 4, long memory = 4096, double usedCpu = 0, long usedMemory = 0, WorkloadPrice? price = null) =>
+        new(id, "name-" + id, cpu, memory, usedCpu, usedMemory, price ?? Price);
+
+    [Fact]
+    public void The_primary_is_the_provider_with_most_free_cpu_and_standbys_are_distinct_others()
+    {
+        var (plan, problem) = WorkloadPlacement.Plan(Spec(standbys: 2),
+            null, [Candidate("a", usedCpu: 3), Candidate("b"), Candidate("c", usedCpu: 1), Candidate("d", usedCpu: 2)], null);
+        Assert.Null(problem);
+        Assert.Equal("b", plan!.Primary.ProviderId);
+        Assert.Equal(["c", "d"], plan.Standbys.Select(s => s.ProviderId));
+    }
+
+    [Fact]
+    public void Only_providers_with_room_for_both_cpu_and_memory_are_used()
+    {
+        var candidates = new[] { Candidate("a", usedCpu: 3.5), Candidate("b", usedMemory: 3800), Candidate("c", cpu: 1, memory: 512) };
+        Assert.Equal("c", WorkloadPlacement.Plan(Spec(), null, candidates, null).Plan!.Primary.ProviderId);
+        var (none, problem) = WorkloadPlacement.Plan(Spec(cpu: 2), null, candidates, null);
+        Assert.Null(none);
+        Assert.Contains("no provider online has room for 2 cores and 512 MB", problem, StringComparison.Ordinal);
+        Assert.Contains("1 standbys need 1 more providers", WorkloadPlacement.Plan(Spec(standbys: 1), null, [Candidate("a")], null).Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_pinned_provider_is_found_by_id_or_name_and_must_have_room()
+    {
+        var candidates = new[] { Candidate("a"), Candidate("b", usedCpu: 3.5) };
+        Assert.Equal("a", WorkloadPlacement.Plan(Spec(), "name-a", candidates, null).Plan!.Primary.ProviderId);
+        Assert.Contains("has no room", WorkloadPlacement.Plan(Spec(), "b", candidates, null).Problem, StringComparison.Ordinal);
+        Assert.Contains("is not online", WorkloadPlacement.Plan(Spec(), "zed", candidates, null).Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Checkpointed_workloads_go_only_to_providers_holding_a_sealed_key()
+    {
+        var candidates = new[] { Candidate("a"), Candidate("b", usedCpu: 2), Candidate("c", usedCpu: 3) };
+        var (plan, _) = WorkloadPlacement.Plan(Spec(standbys: 1), null, candidates, new HashSet<string> { "b", "c" });
+        Assert.Equal(("b", "c"), (plan!.Primary.ProviderId, plan.Standbys.Single().ProviderId));
+        Assert.Equal("c", WorkloadPlacement.Respawn(Spec(), "b", candidates, new HashSet<string> { "b", "c" })!.ProviderId);
+    }
+
+    [Fact]
+    public void A_respawn_avoids_the_lost_provider_unless_it_is_the_only_one_with_room()
+    {
+        Assert.Equal("b", WorkloadPlacement.Respawn(Spec(), "a", [Candidate("a"), Candidate("b", usedCpu: 3)], null)!.ProviderId);
+        Assert.Equal("a", WorkloadPlacement.Respawn(Spec(), "a", [Candidate("a"), Candidate("b", usedCpu: 3.5)], null)!.ProviderId);
+        Assert.Null(WorkloadPlacement.Respawn(Spec(cpu: 8), "a", [Candidate("a")], null));
+    }
+
+    [Fact]
+    public void The_quote_pays_the_standbys_reserved_capacity_at_their_own_rates()
+    {
+        var (plan, _) = WorkloadPlacement.Plan(Spec(cpu: 0.5, memory: 2048, standbys: 1), "a",
+            [Candidate("a"), Candidate("b", price: new WorkloadPrice(10, 1))], null);
+        Assert.Equal(20m + 7m, plan!.Quote(Spec(cpu: 0.5, memory: 2048, standbys: 1)).MsatPerSecond);
+    }
+}
