@@ -32,6 +32,17 @@ public static class BlindedOutputs
     }
 
     /// <summary>
+    /// Outputs as JSON with their secrets and blinding factors: what a wallet (or the market redeeming another mint's
+    /// ecash) writes down before asking a mint to sign, so the signatures can be restored (NUT-09) after a crash.
+    /// </summary>
+    public static string ToJson(IEnumerable<PendingOutput> outputs) =>
+        System.Text.Json.JsonSerializer.Serialize(outputs.Select(o => new SavedOutput(o.Amount, o.KeysetId, o.Secret, Secp256k1.ScalarHex(o.R), o.Message)));
+
+    /// <summary>Reads outputs written by <see cref="ToJson"/>.</summary>
+    public static List<PendingOutput> FromJson(string json) =>
+        [.. (System.Text.Json.JsonSerializer.Deserialize<List<SavedOutput>>(json) ?? []).Select(o => new PendingOutput(o.Amount, o.KeysetId, o.Secret, new BigInteger(o.R, 16), o.Message))];
+
+    /// <summary>
     /// Unblinds <paramref name="signatures"/> (one per output, same order; a mint may assign amounts as for NUT-08
     /// change) with the keys of each signature's keyset. Throws <see cref="CashuException"/> when a signature is
     /// malformed, its amount has no key, or its DLEQ proof is missing (when <paramref name="requireDleq"/>) or wrong.
@@ -95,3 +106,6 @@ public static class BlindedOutputs
             && Dleq.VerifyProof(mintKey, proof.Secret, c, new DleqValues(e, s), r);
     }
 }
+
+/// <summary>The stored form of a <see cref="PendingOutput"/> (the blinding factor as hex).</summary>
+internal sealed record SavedOutput(ulong Amount, string KeysetId, string Secret, string R, BlindedMessage Message);
