@@ -83,6 +83,14 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
         return new MintedEcash(client.MintUrl, quote.Request, amount);
     }
 
+    /// <summary>
+    /// Funds the wallet with <paramref name="amount"/> sat at a Coinop market's mint (or any mint URL): resolves the
+    /// mint and mints, waiting for the invoice to be paid. With a fake Lightning backend it is paid at once, which is
+    /// how <c>coinop up</c> gives the demo's wallet money to pay with.
+    /// </summary>
+    public async Task<MintedEcash> FundAsync(string marketOrMintUrl, ulong amount, TimeSpan timeout, CancellationToken cancellationToken) =>
+        await MintAsync(await ResolveMintUrlAsync(marketOrMintUrl, cancellationToken), amount, null, timeout, cancellationToken);
+
     public async Task<IReadOnlyList<MintBalance>> BalancesAsync(CancellationToken cancellationToken)
     {
         var unspent = await store.ProofsAsync(null, WalletProofState.Unspent, cancellationToken);
