@@ -2,7 +2,6 @@ using System.Net;
 using System.Text.Json;
 using Coinop.Ecash;
 using Coinop.Ecash.Tokens;
-using Coinop.Market.Tests.TestProviders;
 
 namespace Coinop.Market.Tests.Payments;
 

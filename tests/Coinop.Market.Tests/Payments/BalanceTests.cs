@@ -94,6 +94,7 @@ public class BalanceTests
     public async Task Unknown_keys_and_bad_bodies_are_refused_with_clear_errors()
     {
         await using var market = await PaidMarket.StartAsync();
+        await using var provider = await market.Market.ProviderAsync("llama3", TestContext.Current.CancellationToken);
 
         var unknown = await market.GetJsonAsync("/v1/balance/info", "sk-nope", HttpStatusCode.Unauthorized);
         Assert.Equal("invalid_api_key", unknown.GetProperty("error").GetProperty("code").GetString());

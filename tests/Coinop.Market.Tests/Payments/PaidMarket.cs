@@ -82,12 +82,12 @@ public sealed class PaidMarket : IAsyncDisposable
     /// <summary>A <c>cashuB</c> token of this market's mint worth <paramref name="amount"/> sat (minted through the fake Lightning backend).</summary>
     public async Task<string> TokenAsync(ulong amount) => TokenCodec.EncodeV4(new Token(MintUrl, "sat", await ProofsAsync(amount)));
 
-    public async Task<List<Proof>> ProofsAsync(ulong amount)
+    public async Task<List<Proof>> ProofsAsync(ulong amount, IEnumerable<ulong>? split = null)
     {
         var ct = TestContext.Current.CancellationToken;
         var quote = await Mint.CreateMintQuoteAsync(amount, ct);
         var active = await Mint.GetActiveKeysetAsync(ct);
-        var outputs = BlindedOutputs.Create(active.Id, Amounts.Split(amount));
+        var outputs = BlindedOutputs.Create(active.Id, split ?? Amounts.Split(amount));
         var response = await Mint.MintAsync(new MintRequest(quote.Quote, [.. outputs.Select(o => o.Message)]), ct);
         return await Mint.UnblindAsync(outputs, response.Signatures, ct);
     }
