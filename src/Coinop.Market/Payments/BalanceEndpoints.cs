@@ -125,7 +125,7 @@ internal static class BalanceEndpoints
             return null;
         }
 
-        var lookup = await billing.ResolveBalanceAsync(bearer, create: true, http.RequestAborted);
+        var lookup = await billing.ResolveBalanceAsync(bearer, http.RequestAborted);
         if (lookup.Error is { } error)
         {
             await ReplyAsync(http, error);

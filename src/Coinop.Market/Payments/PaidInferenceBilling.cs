@@ -1,5 +1,6 @@
 using System.Globalization;
 using Coinop.Ecash.PaymentRequests;
+using Coinop.Ecash.Tokens;
 using Coinop.Market.Inference;
 using Microsoft.AspNetCore.Http;
 
@@ -40,7 +41,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentsMetrics metric
                 $"this request costs up to {Settlement.CeilSat(reservationMsat)} sat: pay with a Cashu token in the X-Cashu header (the payment request is in this response's X-Cashu header) or with a balance key");
         }
 
-        var balance = await ResolveBalanceAsync(bearer, create: true, cancellationToken);
+        var balance = await ResolveBalanceAsync(bearer, cancellationToken);
         if (balance.Error is { } error)
         {
             metrics.Refused(error.Code);
@@ -106,9 +107,9 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentsMetrics metric
 
     /// <summary>
     /// The balance a Bearer credential names: an <c>sk-</c> key's, or a token's (taking the token into a new balance
-    /// the first time when <paramref name="create"/>). A token whose balance exists is not redeemed again.
+    /// the first time). A token whose balance exists is not redeemed again.
     /// </summary>
-    public async Task<BalanceLookup> ResolveBalanceAsync(string bearer, bool create, CancellationToken cancellationToken)
+    public async Task<BalanceLookup> ResolveBalanceAsync(string bearer, CancellationToken cancellationToken)
     {
         if (bearer.StartsWith(PaymentKeys.ApiKeyPrefix, StringComparison.Ordinal))
         {
@@ -118,6 +119,15 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentsMetrics metric
                 : new BalanceLookup(account, null);
         }
 
+        // An existing balance is found by the token's proofs alone (even if its mint is no longer accepted, or the
+        // market moved to another URL); only taking a token in checks it.
+        if (TokenCodec.TryDecode(bearer, out var decoded, out _) && decoded is { Proofs.Count: > 0 }
+            && PaymentKeys.TokenAccount(PaymentKeys.TokenKey(decoded)) is var existing
+            && await cashier.BalanceAsync(existing, cancellationToken) is not null)
+        {
+            return new BalanceLookup(existing, null);
+        }
+
         var check = cashier.CheckToken(bearer);
         if (check.Token is not { } token)
         {
@@ -125,16 +135,6 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentsMetrics metric
         }
 
         var tokenAccount = PaymentKeys.TokenAccount(token.Key);
-        if (await cashier.BalanceAsync(tokenAccount, cancellationToken) is not null)
-        {
-            return new BalanceLookup(tokenAccount, null);
-        }
-
-        if (!create)
-        {
-            return new BalanceLookup(null, PaymentErrors.InvalidApiKey());
-        }
-
         var accepted = await cashier.AcceptAsync(token, new CreditBalance(tokenAccount), cancellationToken);
         return accepted.Outcome switch
         {

@@ -26,12 +26,12 @@ namespace Coinop.Market.Tests.Payments;
 /// </summary>
 public sealed class PaidMarket : IAsyncDisposable
 {
-    private readonly string? _postgresDatabase;
+    private readonly string? _ownedDatabase;
 
-    private PaidMarket(MarketUnderTest market, string? postgresDatabase)
+    private PaidMarket(MarketUnderTest market, string? ownedDatabase)
     {
         Market = market;
-        _postgresDatabase = postgresDatabase;
+        _ownedDatabase = ownedDatabase;
         Mint = new CashuMintClient(Http, MintUrl);
     }
 
@@ -57,10 +57,9 @@ public sealed class PaidMarket : IAsyncDisposable
         Action<WebApplicationBuilder>? builder = null, string? dataDir = null, string? postgresDatabase = null)
     {
         var ct = TestContext.Current.CancellationToken;
-        if (dialect == SqlDialect.Postgres)
-        {
-            postgresDatabase ??= await TestMarket.CreatePostgresDatabaseAsync();
-        }
+        // A database passed in belongs to the test (e.g. for a restart); one created here is dropped on dispose.
+        var owned = dialect == SqlDialect.Postgres && postgresDatabase is null ? await TestMarket.CreatePostgresDatabaseAsync() : null;
+        postgresDatabase ??= owned;
 
         var market = await MarketUnderTest.StartAsync(o =>
         {
@@ -76,27 +75,34 @@ public sealed class PaidMarket : IAsyncDisposable
             b.Logging.ClearProviders();
             builder?.Invoke(b);
         }, dataDir, ct);
-        return new PaidMarket(market, postgresDatabase);
+        return new PaidMarket(market, owned);
     }
 
     /// <summary>A <c>cashuB</c> token of this market's mint worth <paramref name="amount"/> sat (minted through the fake Lightning backend).</summary>
-    public async Task<string> TokenAsync(ulong amount) => TokenCodec.EncodeV4(new Token(MintUrl, "sat", await ProofsAsync(amount)));
+    public Task<string> TokenAsync(ulong amount) => TokenAsync(Mint, amount);
 
-    public async Task<List<Proof>> ProofsAsync(ulong amount, IEnumerable<ulong>? split = null)
+    public Task<List<Proof>> ProofsAsync(ulong amount, IEnumerable<ulong>? split = null) => ProofsAsync(Mint, amount, split);
+
+    public static async Task<string> TokenAsync(CashuMintClient mint, ulong amount) =>
+        TokenCodec.EncodeV4(new Token(mint.MintUrl, "sat", await ProofsAsync(mint, amount)));
+
+    public static async Task<List<Proof>> ProofsAsync(CashuMintClient mint, ulong amount, IEnumerable<ulong>? split = null)
     {
         var ct = TestContext.Current.CancellationToken;
-        var quote = await Mint.CreateMintQuoteAsync(amount, ct);
-        var active = await Mint.GetActiveKeysetAsync(ct);
+        var quote = await mint.CreateMintQuoteAsync(amount, ct);
+        var active = await mint.GetActiveKeysetAsync(ct);
         var outputs = BlindedOutputs.Create(active.Id, split ?? Amounts.Split(amount));
-        var response = await Mint.MintAsync(new MintRequest(quote.Quote, [.. outputs.Select(o => o.Message)]), ct);
-        return await Mint.UnblindAsync(outputs, response.Signatures, ct);
+        var response = await mint.MintAsync(new MintRequest(quote.Quote, [.. outputs.Select(o => o.Message)]), ct);
+        return await mint.UnblindAsync(outputs, response.Signatures, ct);
     }
 
     /// <summary>Redeems a token at its mint (a swap) and returns its value: proves the token is genuine and unspent.</summary>
-    public async Task<ulong> RedeemAsync(string token)
+    public Task<ulong> RedeemAsync(string token) => RedeemAsync(Http, token);
+
+    public static async Task<ulong> RedeemAsync(HttpClient http, string token)
     {
         var decoded = TokenCodec.Decode(token);
-        var client = new CashuMintClient(Http, decoded.Mint);
+        var client = new CashuMintClient(http, decoded.Mint);
         var ids = (await client.GetKeysetsAsync(TestContext.Current.CancellationToken)).Keysets.Select(k => k.Id).ToList();
         var fresh = await client.SwapForFreshAsync(decoded.ResolveKeysetIds(ids).Proofs, TestContext.Current.CancellationToken);
         return fresh.Aggregate(0UL, (s, p) => s + p.Amount);
@@ -165,15 +171,22 @@ public sealed class PaidMarket : IAsyncDisposable
         finally
         {
             await Market.DisposeAsync();
-            if (_postgresDatabase is not null)
-            {
-                NpgsqlConnection.ClearAllPools();
-                await using var admin = new NpgsqlConnection(PostgresServer.ConnectionString);
-                await admin.OpenAsync();
-                await using var cmd = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_postgresDatabase} WITH (FORCE)", admin);
-                await cmd.ExecuteNonQueryAsync();
-            }
+            await DropDatabaseAsync(_ownedDatabase);
         }
+    }
+
+    public static async Task DropDatabaseAsync(string? database)
+    {
+        if (database is null)
+        {
+            return;
+        }
+
+        NpgsqlConnection.ClearAllPools();
+        await using var admin = new NpgsqlConnection(PostgresServer.ConnectionString);
+        await admin.OpenAsync();
+        await using var cmd = new NpgsqlCommand($"DROP DATABASE IF EXISTS {database} WITH (FORCE)", admin);
+        await cmd.ExecuteNonQueryAsync();
     }
 
     private async Task<JsonElement> SendJsonAsync(HttpRequestMessage request, string? bearer, HttpStatusCode expected)
