@@ -69,5 +69,7 @@ public class BadTokenTests
         Assert.Equal("invalid_payment", json.RootElement.GetProperty("error").GetProperty("type").GetString());
         Assert.Equal("10001", json.RootElement.GetProperty("error").GetProperty("code").GetString());
         Assert.Empty(provider.Jobs);
+
+        await market.AssertBalancedAsync();
     }
 }

@@ -60,6 +60,8 @@ public class BalanceTests
         Assert.StartsWith("creqA", response.Headers.GetValues(PaidInferenceBilling.HeaderName).Single(), StringComparison.Ordinal);
         Assert.Empty(provider.Jobs);
         Assert.Equal(1_000, (await market.GetJsonAsync("/v1/balance/info", key)).GetProperty("balance_msat").GetInt64());
+
+        await market.AssertBalancedAsync();
     }
 
     [Theory]
@@ -108,6 +110,8 @@ public class BalanceTests
         Assert.Equal(HttpStatusCode.Unauthorized, unpaid.StatusCode);
         using var body = JsonDocument.Parse(await unpaid.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
         Assert.Equal("invalid_api_key", body.RootElement.GetProperty("error").GetProperty("code").GetString());
+
+        await market.AssertBalancedAsync();
     }
 
     [Fact]
@@ -123,5 +127,7 @@ public class BalanceTests
         {
             Assert.Equal(0, summary.GetProperty(field).GetInt64());
         }
+
+        await market.AssertBalancedAsync();
     }
 }

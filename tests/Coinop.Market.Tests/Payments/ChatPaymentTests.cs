@@ -46,6 +46,8 @@ public class ChatPaymentTests
         Assert.Contains("coinop: paid 0 sat (1 sent, 1 back)", output, StringComparison.Ordinal);
         Assert.Contains("coinop: 502 the provider failed", output, StringComparison.Ordinal);
         Assert.Equal(10UL, await AvailableAsync(walletDir.Path, market, ct));
+
+        await market.AssertBalancedAsync();
     }
 
     [Fact]
@@ -61,6 +63,8 @@ public class ChatPaymentTests
         Assert.Equal(1, exit);
         Assert.StartsWith("coinop: the market asks 25 sat for this request and there is no wallet at ", output, StringComparison.Ordinal);
         Assert.Empty(provider.Jobs);
+
+        await market.AssertBalancedAsync();
     }
 
     private static async Task<ulong> AvailableAsync(string walletDir, PaidMarket market, CancellationToken ct) =>

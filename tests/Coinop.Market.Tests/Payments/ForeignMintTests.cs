@@ -52,6 +52,8 @@ public class ForeignMintTests
         Assert.Equal(9_000, created.GetProperty("balance_msat").GetInt64());
         var refund = await market.PostJsonAsync("/v1/balance/refund", null, created.GetProperty("api_key").GetString());
         Assert.Equal(9UL, await market.RedeemAsync(refund.GetProperty("token").GetString()!));
+
+        await market.AssertBalancedAsync();
     }
 
     [Fact]
@@ -82,6 +84,8 @@ public class ForeignMintTests
         Assert.Equal(before, Volatile.Read(ref mintCalls));
         Assert.Empty(provider.Jobs);
         Assert.Equal(5UL, await stranger.RedeemAsync(token));
+
+        await market.AssertBalancedAsync();
     }
 
     private sealed class CountRequests(Func<PathString, bool> match, Action count) : IStartupFilter

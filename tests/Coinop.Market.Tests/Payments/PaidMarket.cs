@@ -164,15 +164,8 @@ public sealed class PaidMarket : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        try
-        {
-            await AssertBalancedAsync();
-        }
-        finally
-        {
-            await Market.DisposeAsync();
-            await DropDatabaseAsync(_ownedDatabase);
-        }
+        await Market.DisposeAsync();
+        await DropDatabaseAsync(_ownedDatabase);
     }
 
     public static async Task DropDatabaseAsync(string? database)

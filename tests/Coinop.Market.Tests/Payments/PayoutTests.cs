@@ -97,6 +97,8 @@ public class PayoutTests
         Assert.Equal(1, exit);
         Assert.StartsWith("coinop: no provider identity at ", output, StringComparison.Ordinal);
         Assert.Single(output.TrimEnd('\n').Split('\n'));
+
+        await market.AssertBalancedAsync();
     }
 
     internal static async Task EarnAsync(PaidMarket market, int requests)

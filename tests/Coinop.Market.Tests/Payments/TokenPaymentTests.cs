@@ -82,6 +82,8 @@ public class TokenPaymentTests
         var lines = sse.Raw.Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(": " + comment, lines[^2]); // right before data: [DONE]
         Assert.Equal(4UL, TokenCodec.Decode(comment["X-Cashu ".Length..]).Amount);
+
+        await market.AssertBalancedAsync();
     }
 
     [Fact]
@@ -143,6 +145,8 @@ public class TokenPaymentTests
         var trailer = response.TrailingHeaders.GetValues(PaidInferenceBilling.HeaderName).Single();
         Assert.Contains(": X-Cashu " + trailer, raw, StringComparison.Ordinal);
         Assert.Equal(2UL, TokenCodec.Decode(trailer).Amount);
+
+        await market.AssertBalancedAsync();
     }
 
     [Theory]
@@ -185,6 +189,8 @@ public class TokenPaymentTests
         Assert.StartsWith("creqA", response.Headers.GetValues(PaidInferenceBilling.HeaderName).Single(), StringComparison.Ordinal);
         Assert.Empty(provider.Jobs);
         Assert.Equal(1UL, await market.RedeemAsync(token));
+
+        await market.AssertBalancedAsync();
     }
 
     [Theory]
