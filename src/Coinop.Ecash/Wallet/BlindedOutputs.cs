@@ -46,9 +46,11 @@ public static class BlindedOutputs
     /// Unblinds <paramref name="signatures"/> (one per output, same order; a mint may assign amounts as for NUT-08
     /// change) with the keys of each signature's keyset. Throws <see cref="CashuException"/> when a signature is
     /// malformed, its amount has no key, or its DLEQ proof is missing (when <paramref name="requireDleq"/>) or wrong.
+    /// Only a mint unblinding signatures it just made itself may skip the DLEQ check (<paramref name="verifyDleq"/>
+    /// false): the proofs are kept for the receiver, who checks them.
     /// </summary>
     public static List<Proof> Unblind(IReadOnlyList<PendingOutput> outputs, IReadOnlyList<BlindSignature> signatures,
-        Func<string, KeysetKeys?> keysOf, bool requireDleq = true)
+        Func<string, KeysetKeys?> keysOf, bool requireDleq = true, bool verifyDleq = true)
     {
         if (signatures.Count > outputs.Count)
         {
@@ -74,8 +76,8 @@ public static class BlindedOutputs
             DleqProof? dleq = null;
             if (sig.Dleq is { } d)
             {
-                if (!Secp256k1.TryParseScalar(d.E, out var e) || !Secp256k1.TryParseScalar(d.S, out var s)
-                    || !Dleq.Verify(mintKey, blinded, blindSignature, new DleqValues(e, s)))
+                if (verifyDleq && (!Secp256k1.TryParseScalar(d.E, out var e) || !Secp256k1.TryParseScalar(d.S, out var s)
+                    || !Dleq.Verify(mintKey, blinded, blindSignature, new DleqValues(e, s))))
                 {
                     throw new CashuException(CashuErrorCode.ProofVerificationFailed, "the mint's DLEQ proof does not verify: signature rejected");
                 }
