@@ -79,6 +79,7 @@ public sealed class Cashier(
     IProviderRequestStore providerRequests,
     CashuMint mint,
     ForeignMints foreign,
+    ChangeStock change,
     NodeIdentity node,
     MarketOptions market,
     IOptions<PaymentsOptions> options,
@@ -246,6 +247,11 @@ public sealed class Cashier(
             metrics.Charged(settled.ChargeMsat);
         }
 
+        if (settled?.ChangeToken is not null)
+        {
+            change.Wake();
+        }
+
         return settled;
     }
 
@@ -391,14 +397,19 @@ public sealed class Cashier(
             token = changeSat > 0 ? await IssueAsync(c, t, id, changeSat, cancellationToken) : null;
         }, CancellationToken.None);
         _open.TryRemove(id, out _);
+        if (token is not null)
+        {
+            change.Wake();
+        }
+
         return token;
     }
 
     private async Task<string> IssueAsync(DbConnection c, DbTransaction t, string requestId, long sats, CancellationToken cancellationToken)
     {
-        var issued = await mint.IssueAsync(c, t, (ulong)sats, cancellationToken);
-        await holds.SetChangeTokenAsync(c, t, requestId, issued.Token, cancellationToken);
-        return issued.Token;
+        var token = await change.TakeAsync(c, t, sats, cancellationToken);
+        await holds.SetChangeTokenAsync(c, t, requestId, token, cancellationToken);
+        return token;
     }
 
     /// <summary>

@@ -16,6 +16,14 @@ public sealed class PaymentsOptions
     /// <summary>How often a node looks for its own holds and foreign redemptions that outlived their request.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>Ready change kept per denomination (1, 2, 4 … sat); 0 issues all change on the spot.</summary>
+    [Range(0, 10_000)]
+    public int ChangeStockPerAmount { get; set; } = 16;
+
+    /// <summary>The largest denomination kept in stock, in sat (a power of two); larger parts of change are issued on the spot.</summary>
+    [Range(1, 1L << 40)]
+    public long ChangeStockMaxSat { get; set; } = 512;
+
     /// <summary>How long a call to another accepted mint may take before the market gives up on it.</summary>
     public TimeSpan ForeignMintTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -18,9 +18,11 @@ public static class PaymentsSetup
         services.AddSingleton<IPaymentHoldStore, PaymentHoldStore>();
         services.AddSingleton<IProviderRequestStore, ProviderRequestStore>();
         services.AddSingleton<IForeignPaymentStore, ForeignPaymentStore>();
+        services.AddSingleton<IChangeStockStore, ChangeStockStore>();
         services.AddSingleton<NodeIdentity>();
         services.AddSingleton<PaymentsMetrics>();
         services.AddSingleton<ForeignMints>();
+        services.AddSingleton<ChangeStock>();
         services.AddSingleton<Cashier>();
         services.AddSingleton<PaidInferenceBilling>();
         // A market without --free charges for inference (the inference feature registered free billing as the default).
@@ -28,6 +30,7 @@ public static class PaymentsSetup
             ? new FreeInferenceBilling()
             : sp.GetRequiredService<PaidInferenceBilling>()));
         services.AddHostedService<PaymentsRecovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<ChangeStock>());
         return services;
     }
 

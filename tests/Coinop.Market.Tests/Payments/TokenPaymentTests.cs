@@ -9,6 +9,9 @@ using Coinop.Market.Payments;
 using Coinop.Market.Tests.Inference;
 using Coinop.Market.Tests.TestProviders;
 using Coinop.Storage;
+using Coinop.Storage.Payments;
+using Dapper;
+using Microsoft.Extensions.DependencyInjection;
 using Coinop.TestKit;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -238,6 +241,34 @@ public class TokenPaymentTests
         {
             r.Dispose();
         }
+    }
+
+    [Fact]
+    public async Task Change_comes_from_the_ready_stock_and_the_stock_refills()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await PaidMarket.StartAsync(builder: b => b.Services.Configure<PaymentsOptions>(o =>
+        {
+            o.ChangeStockPerAmount = 2;
+            o.ChangeStockMaxSat = 4;
+        }));
+        await using var provider = await market.Market.ProviderAsync("llama3", ct);
+        var stock = market.Services.GetRequiredService<IChangeStockStore>();
+        async Task<HashSet<string>> SecretsAsync() =>
+            [.. await market.Database.ReadAsync(c => c.QueryAsync<string>("SELECT secret FROM change_stock"), ct)];
+        await Eventually.WaitAsync(async () => (await SecretsAsync()).Count, n => n == 6, "the stock filled (1, 2 and 4 sat, two each)", cancellationToken: ct);
+        var stocked = await SecretsAsync();
+
+        using var response = await market.ChatAsync(xCashu: await market.TokenAsync(10));
+
+        // 9 sat of change: 1 sat from stock, 8 sat (above the largest stocked denomination) issued on the spot.
+        var change = TokenCodec.Decode(response.Headers.GetValues(PaidInferenceBilling.HeaderName).Single());
+        Assert.Equal([1UL, 8UL], change.Proofs.Select(p => p.Amount).Order());
+        Assert.Contains(change.Proofs.Single(p => p.Amount == 1).Secret, stocked);
+        Assert.DoesNotContain(change.Proofs.Single(p => p.Amount == 8).Secret, stocked);
+        Assert.Equal(9UL, await market.RedeemAsync(TokenCodec.EncodeV4(change)));
+        await Eventually.WaitAsync(async () => (await stock.CountsAsync(ct)).GetValueOrDefault(1), n => n == 2, "the stock refilled", cancellationToken: ct);
+        await market.AssertBalancedAsync();
     }
 
     /// <summary>What the market reserves for <see cref="PaidMarket.ChatBody"/>: its input estimate (a token per 3 bytes) and max_tokens.</summary>
