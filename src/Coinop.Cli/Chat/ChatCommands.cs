@@ -215,7 +215,7 @@ public static class ChatCommands
             foreach (var m in p.GetProperty("models").EnumerateArray())
             {
                 models.Append(CultureInfo.InvariantCulture,
-                    $"{m.GetProperty("model").GetString()} {m.GetProperty("input_price").GetDecimal():0.###}:{m.GetProperty("output_price").GetDecimal():0.###}\n");
+                    $"{m.GetProperty("model").GetString()} {m.GetProperty("input_price").GetDecimal():0.###}:{m.GetProperty("output_price").GetDecimal():0.###}{(m.TryGetProperty("backend", out var b) && b.GetString() == "simulator" ? " (simulator)" : "")}\n");
             }
 
             var status = p.GetProperty("online").GetBoolean()

@@ -91,7 +91,7 @@ public static class ProviderCommands
             var options = new ProviderOptions();
             Configure(options);
             ProviderAgentSetup.Validate(options);
-            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = Coinop.Core.Hosting.HostArguments.Default });
             HostLogging.Configure(builder.Logging);
             builder.Services.AddProviderAgent(Configure);
             using var host = builder.Build();

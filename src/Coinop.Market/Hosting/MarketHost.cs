@@ -34,7 +34,7 @@ public static class MarketHost
     public static WebApplication Build(MarketOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         Validate(options);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Coinop.Core.Hosting.HostArguments.Default });
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
         builder.WebHost.ConfigureKestrel(k =>
         {

@@ -58,7 +58,7 @@ public sealed class InferencePipeline(
             }
 
             var now = time.GetUtcNow();
-            var job = new InferenceJob(Guid.CreateVersion7(now), request.Model, route, now, _options.MaxAttempts);
+            var job = new InferenceJob(Guid.CreateVersion7(now), request.Model, route, now, _options.MaxAttempts, timeout);
             var reservation = await billing.ReserveAsync(new BillingRequest(
                 job.Id, http.Request, request.Model, check.WorstCasePrice, request.InputTokenEstimate,
                 request.MaxTokens ?? check.ContextWindow ?? _options.DefaultOutputReservation), http.RequestAborted);
@@ -119,7 +119,7 @@ public sealed class InferencePipeline(
                 metrics.Retry();
             }
 
-            var fence = job.Dispatch(session.ProviderId);
+            var fence = job.Dispatch(session.ProviderId, time.GetUtcNow());
             try
             {
                 result = await RunAttemptAsync(run, session, offer!, fence);

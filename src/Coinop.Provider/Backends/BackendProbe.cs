@@ -6,7 +6,8 @@ using System.Text.Json;
 namespace Coinop.Provider.Backends;
 
 /// <summary>A model one backend serves, with what the backend says about it.</summary>
-public sealed record DiscoveredModel(string Model, int? ContextWindow, bool Embeddings);
+/// <param name="Simulated">The coinop simulator serves it (deterministic text, not a real model): shown as backend <c>simulator</c>.</param>
+public sealed record DiscoveredModel(string Model, int? ContextWindow, bool Embeddings, bool Simulated = false);
 
 /// <summary>The result of probing one backend: healthy with its models, or the problem seen.</summary>
 public sealed record BackendStatus(BackendEndpoint Backend, bool Healthy, string? Problem, IReadOnlyList<DiscoveredModel> Models)
@@ -55,8 +56,11 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
 
     private async Task<IReadOnlyList<DiscoveredModel>> OllamaAsync(BackendEndpoint backend, CancellationToken ct)
     {
-        using (await GetJsonAsync(backend, "api/version", ct))
+        bool simulated;
+        using (var version = await GetJsonAsync(backend, "api/version", ct))
         {
+            simulated = version.RootElement.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.String
+                && v.GetString()!.EndsWith(SimulatorOwner, StringComparison.Ordinal);
         }
 
         using var tags = await GetJsonAsync(backend, "api/tags", ct);
@@ -64,7 +68,8 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
             .Select(m => (m.TryGetProperty("name", out var n) ? n : m.GetProperty("model")).GetString())
             .OfType<string>()
             .ToList();
-        return await Task.WhenAll(names.Select(name => OllamaShowAsync(backend, name, ct)));
+        var models = await Task.WhenAll(names.Select(name => OllamaShowAsync(backend, name, ct)));
+        return simulated ? [.. models.Select(m => m with { Simulated = true })] : models;
     }
 
     private async Task<DiscoveredModel> OllamaShowAsync(BackendEndpoint backend, string name, CancellationToken ct)
@@ -157,12 +162,16 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
                 m.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "embeddings"))];
     }
 
+    /// <summary>The <c>owned_by</c> the coinop simulator reports, so its models are never passed off as a real backend.</summary>
+    private const string SimulatorOwner = "coinop-simulator";
+
     private async Task<IReadOnlyList<DiscoveredModel>> OpenAiModelsAsync(BackendEndpoint backend, CancellationToken ct)
     {
         using var document = await GetJsonAsync(backend, "v1/models", ct);
         return [.. document.RootElement.GetProperty("data").EnumerateArray()
             .Where(m => m.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String)
-            .Select(m => new DiscoveredModel(m.GetProperty("id").GetString()!, OpenAiContext(m), false))];
+            .Select(m => new DiscoveredModel(m.GetProperty("id").GetString()!, OpenAiContext(m), false,
+                Simulated: m.TryGetProperty("owned_by", out var owner) && owner.ValueKind == JsonValueKind.String && owner.GetString() == SimulatorOwner))];
     }
 
     /// <summary>OpenAI's list has no context field; servers that know it add one (vLLM <c>max_model_len</c>, others <c>context_length</c>).</summary>

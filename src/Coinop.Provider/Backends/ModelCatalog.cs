@@ -49,7 +49,7 @@ public sealed class ModelCatalog
                 var price = prices.TryGetValue(model.Model, out var p) ? p : defaultPrice;
                 offers.Add(new ModelOffer(
                     model.Model,
-                    status.Backend.Kind.Name(),
+                    model.Simulated ? "simulator" : status.Backend.Kind.Name(),
                     price.InputMsatPerMtok,
                     price.OutputMsatPerMtok,
                     model.ContextWindow,

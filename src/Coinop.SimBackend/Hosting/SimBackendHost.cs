@@ -28,7 +28,7 @@ public static class SimBackendHost
     public static WebApplication Build(SimBackendOptions options, TimeProvider? time = null, Action<WebApplicationBuilder>? configure = null)
     {
         Validate(options);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Coinop.Core.Hosting.HostArguments.Default });
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         builder.Services.AddSingleton(new Simulator(options, time ?? TimeProvider.System));

@@ -30,7 +30,7 @@ public class DispatchTests
         Assert.Contains("rescued", sse.Raw, StringComparison.Ordinal);
         Assert.Equal(1, Assert.Single(failing.Jobs).Fence);
         var retry = Assert.Single(working.Jobs);
-        Assert.Equal(2, retry.Fence);
+        Assert.True(retry.Fence > 2, "a retry runs under a fence past the revoked one");
         Assert.Equal(failing.Jobs.Single().JobId, retry.JobId);
     }
 

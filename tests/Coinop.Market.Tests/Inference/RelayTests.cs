@@ -1,7 +1,8 @@
 using System.Text;
-using CsCheck;
 using Coinop.Core.Protocol;
+using Coinop.Core.Work;
 using Coinop.Market.Inference;
+using CsCheck;
 using Microsoft.AspNetCore.Http;
 
 namespace Coinop.Market.Tests.Inference;
@@ -138,18 +139,22 @@ public class InferenceJobTests
     {
         var job = new InferenceJob(Guid.NewGuid(), "m", InferenceRoute.ChatCompletions, Now, maxAttempts: 3);
 
-        Assert.Equal(1, job.Dispatch("a"));
-        job.AttemptFailed();
-        Assert.Equal(2, job.Dispatch("b"));
+        var first = job.Dispatch("a", Now);
+        job.AttemptFailed(); // the kernel revokes the attempt's fence: anything "a" still sends is stale
+        var second = job.Dispatch("b", Now);
+        Assert.True(second > first + 1, $"fence {second} must be past the revoked {first + 1}");
         Assert.True(job.Rerunnable);
         job.FirstByteSent(Now);
 
         Assert.Equal(JobState.Streaming, job.State);
         Assert.False(job.Rerunnable);
+        Assert.Equal(RecoveryDisposition.OwnerBound, job.Work.Disposition);
+        Assert.Equal(WorkRefusal.AlreadyStarted,
+            WorkKernel.Claim(job.Work, new LeaseOwner("c", "x"), "t", LeaseTimings.Default, Now.AddHours(2)).Refusal); // never runs again
         Assert.Throws<InvalidOperationException>(job.AttemptFailed);
-        Assert.Throws<InvalidOperationException>(() => job.Dispatch("c"));
+        Assert.Throws<InvalidOperationException>(() => job.Dispatch("c", Now));
         job.Complete(new TokenUsage(1, 2), null, Now);
-        Assert.Throws<InvalidOperationException>(() => job.Fail("late", Now));
+        Assert.Throws<InvalidOperationException>(() => job.Fail("late", Now)); // terminals are final
         Assert.Equal(2, job.ToRecord().Attempts);
         Assert.Equal("b", job.ToRecord().ProviderId);
     }
@@ -158,13 +163,13 @@ public class InferenceJobTests
     public void A_job_runs_at_most_its_maximum_attempts()
     {
         var job = new InferenceJob(Guid.NewGuid(), "m", InferenceRoute.Messages, Now, maxAttempts: 2);
-        job.Dispatch("a");
+        job.Dispatch("a", Now);
         job.AttemptFailed();
-        job.Dispatch("b");
+        job.Dispatch("b", Now);
         job.AttemptFailed();
 
         Assert.False(job.CanRetry);
-        Assert.Throws<InvalidOperationException>(() => job.Dispatch("c"));
+        Assert.Throws<InvalidOperationException>(() => job.Dispatch("c", Now));
         job.Fail("provider_failed", Now);
         Assert.Equal(Storage.Jobs.JobOutcome.Failed, job.ToRecord().Outcome);
         Assert.Equal("anthropic", job.ToRecord().WireFormat);

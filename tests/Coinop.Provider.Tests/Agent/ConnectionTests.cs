@@ -22,7 +22,7 @@ public class ConnectionTests
         Assert.Equal(["sim-large", "sim-small"], rig.Capabilities.Models.Select(m => m.Model));
         Assert.All(rig.Capabilities.Models, m =>
         {
-            Assert.Equal("openai", m.Backend);
+            Assert.Equal("simulator", m.Backend); // the simulator is never passed off as a real backend
             Assert.Equal(ModelPrice.Default, new ModelPrice(m.InputMsatPerMtok, m.OutputMsatPerMtok));
             Assert.Equal(3, m.MaxConcurrent);
         });
@@ -71,9 +71,10 @@ public class ConnectionTests
         var offers = (await link.NextAsync<CapabilitiesMessage>()).Models.ToDictionary(m => m.Model);
 
         Assert.Equal(["m1", "m2", "m3"], offers.Keys.Order());
-        Assert.Equal("openai", offers["m1"].Backend);
-        Assert.Equal("ollama", offers["m2"].Backend);
-        Assert.Equal("vllm", offers["m3"].Backend);
+        // Every backend here is the simulator, and is labelled so; which one won a model shows in the context
+        // window, which only Ollama's /api/show reports: m2 came from Ollama, m3 from vLLM (higher priority).
+        Assert.All(offers.Values, o => Assert.Equal("simulator", o.Backend));
+        Assert.Null(offers["m3"].ContextWindow);
         Assert.Equal((5_000L, 7_000L), (offers["m2"].InputMsatPerMtok, offers["m2"].OutputMsatPerMtok));
         Assert.Equal(ModelPrice.Default.InputMsatPerMtok, offers["m1"].InputMsatPerMtok);
         Assert.Equal(4096, offers["m2"].ContextWindow);   // from Ollama's /api/show
