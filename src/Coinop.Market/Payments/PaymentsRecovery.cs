@@ -7,9 +7,10 @@ namespace Coinop.Market.Payments;
 
 /// <summary>
 /// Keeps money from getting stuck when requests die. At start, before the node serves anything, every hold this node
-/// left (its requests died with the previous run) is released into the balance of the paying token or key, and its
-/// pending foreign redemptions are resolved. Then, every sweep, the same for holds and redemptions that outlived any
-/// request (e.g. a settle that failed on a store error): older than the request timeout plus a margin.
+/// left (its requests died with the previous run) is released into the balance of the paying token or key; its
+/// foreign redemptions left pending are resolved right after, in the background (that asks other mints, which may be
+/// slow or away). Then, every sweep, the same for holds and redemptions that outlived any request (e.g. a settle that
+/// failed on a store error): older than the request timeout plus a margin.
 /// </summary>
 internal sealed class PaymentsRecovery(
     Cashier cashier,
@@ -24,9 +25,14 @@ internal sealed class PaymentsRecovery(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         // Nothing of this process is in flight yet: everything of this node is left over.
-        var now = time.GetUtcNow();
-        await RecoverAsync(now, now, cancellationToken);
-        _loop = SweepAsync(_stopping.Token);
+        var started = time.GetUtcNow();
+        var (count, msat) = await cashier.ReleaseAbandonedAsync(started, cancellationToken);
+        if (count > 0)
+        {
+            PaymentsLog.HoldsReleased(logger, count, msat);
+        }
+
+        _loop = SweepAsync(started, _stopping.Token);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)
@@ -40,9 +46,18 @@ internal sealed class PaymentsRecovery(
 
     public void Dispose() => _stopping.Dispose();
 
-    private async Task SweepAsync(CancellationToken cancellationToken)
+    private async Task SweepAsync(DateTimeOffset started, CancellationToken cancellationToken)
     {
         using var timer = new PeriodicTimer(options.Value.SweepInterval, time);
+        try
+        {
+            await cashier.RecoverForeignAsync(started, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            PaymentsLog.RecoveryFailed(logger, ex);
+        }
+
         try
         {
             while (await timer.WaitForNextTickAsync(cancellationToken))

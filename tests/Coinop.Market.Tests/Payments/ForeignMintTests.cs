@@ -1,9 +1,13 @@
 using System.Net;
 using System.Text.Json;
+using Coinop.Ecash;
+using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Tokens;
+using Coinop.Ecash.Wallet;
 using Coinop.Market.Payments;
 using Coinop.Storage;
 using Coinop.Storage.Payments;
+using Coinop.TestKit;
 using Dapper;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -86,6 +90,47 @@ public class ForeignMintTests
         Assert.Equal(5UL, await stranger.RedeemAsync(token));
 
         await market.AssertBalancedAsync();
+    }
+
+    [Fact]
+    public async Task A_swap_the_market_died_in_is_recovered_from_the_mint_and_credited_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var dir = new TempDirectory("coinop-market");
+        var urls = $"http://127.0.0.1:{Ports.GetFree()}";
+        await using var other = await PaidMarket.StartAsync();
+        var swapped = await other.TokenAsync(7);
+        var neverSwapped = await other.TokenAsync(3);
+        await using (var market = await PaidMarket.StartAsync(configure: o => { o.Urls = urls; o.AcceptMints = [other.MintUrl]; }, dataDir: dir.Path))
+        {
+            // What the market writes before swapping at the other mint; then it died: once after the mint signed, once before.
+            var store = market.Services.GetRequiredService<IForeignPaymentStore>();
+            var node = market.Services.GetRequiredService<NodeIdentity>().NodeId;
+            var keysets = (await other.Mint.GetKeysetsAsync(ct)).Keysets;
+            foreach (var (token, swap) in new[] { (swapped, true), (neverSwapped, false) })
+            {
+                var decoded = TokenCodec.Decode(token).ResolveKeysetIds([.. keysets.Select(k => k.Id)]);
+                var outputs = BlindedOutputs.Create(keysets.Last(k => k.Active).Id, Amounts.Split(decoded.Amount!.Value));
+                var now = TimeProvider.System.GetUtcNow().AddMinutes(-5);
+                Assert.True(await store.TryStartAsync(new ForeignPaymentRecord(PaymentKeys.TokenKey(decoded), other.MintUrl, token, (long)decoded.Amount.Value,
+                    BlindedOutputs.ToJson(outputs), node, ForeignPaymentState.Pending, now, now), ct));
+                if (swap)
+                {
+                    await other.Mint.SwapAsync(new SwapRequest([.. decoded.Proofs.Select(p => p with { Dleq = null })], [.. outputs.Select(o => o.Message)]), ct);
+                }
+            }
+        }
+
+        await using var restarted = await PaidMarket.StartAsync(configure: o => { o.Urls = urls; o.AcceptMints = [other.MintUrl]; }, dataDir: dir.Path);
+
+        var summary = await Eventually.WaitAsync(async () => await restarted.SummaryAsync(), s => s!.ReceivedMsat > 0, "the swap recovered", cancellationToken: ct);
+        Assert.Equal(7_000, summary.ReceivedMsat);
+        Assert.Equal(7_000, (await restarted.GetJsonAsync("/v1/balance/info", swapped)).GetProperty("balance_msat").GetInt64());
+        var stored = restarted.Services.GetRequiredService<IForeignPaymentStore>();
+        await Eventually.WaitAsync(async () => (await stored.FindAsync(PaymentKeys.TokenKey(TokenCodec.Decode(neverSwapped)), ct))?.State,
+            s => s == ForeignPaymentState.Failed, "the unswapped redemption failed", cancellationToken: ct);
+        Assert.Equal(3UL, await other.RedeemAsync(neverSwapped)); // the consumer still owns it
+        await restarted.AssertBalancedAsync();
     }
 
     private sealed class CountRequests(Func<PathString, bool> match, Action count) : IStartupFilter
