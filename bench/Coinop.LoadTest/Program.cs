@@ -5,11 +5,21 @@ using System.Text;
 using System.Text.Json;
 
 // Usage: Coinop.LoadTest --url URL [--label NAME] [--rate 1000] [--seconds 20] [--warmup 5] [--model sim-small]
-//        [--stream] [--max-tokens 16] [--pids 123,456] [--header "K: V"]... [--json out.json]
+//        [--stream] [--max-tokens 16] [--pids 123,456] [--header "K: V"]... [--x-cashu-file tokens.txt] [--json out.json]
+//        Coinop.LoadTest tokens --market URL --count N --sats A --out tokens.txt   (N tokens of A sat, one per line)
+//        Coinop.LoadTest balance --market URL --sats A                             (prints a funded sk- balance key)
 // Sends chat completions at a fixed rate (open loop: a slow response never delays the next send, so latency is
 // measured from the scheduled send time and queueing shows up instead of hiding) and reports percentiles, errors and
 // the CPU the given processes used per request.
+if (args is ["tokens" or "balance", ..])
+{
+    return await PaidSetup.RunAsync(args);
+}
+
 var opts = Args.Parse(args);
+// One X-Cashu token per request (a token pays once); the run fails loudly if the file runs out.
+var tokens = opts.TokenFile is { } tokenFile ? await File.ReadAllLinesAsync(tokenFile) : null;
+var nextToken = -1;
 var handler = new SocketsHttpHandler
 {
     MaxConnectionsPerServer = 2048,
@@ -34,6 +44,11 @@ async Task<(long Ticks, bool Ok)> OneAsync(long scheduled)
     foreach (var (k, v) in opts.Headers)
     {
         request.Headers.TryAddWithoutValidation(k, v);
+    }
+
+    if (tokens is not null)
+    {
+        request.Headers.TryAddWithoutValidation("X-Cashu", tokens[Interlocked.Increment(ref nextToken)]);
     }
 
     try
@@ -117,7 +132,7 @@ if (opts.JsonOut is { } path)
 return report["errors"] is int e && e > results.Count / 100 ? 1 : 0;
 
 internal sealed record Args(string Url, string Label, double Rate, double Seconds, double Warmup, string Model, bool Stream,
-    int MaxTokens, int[] Pids, List<(string, string)> Headers, string? JsonOut)
+    int MaxTokens, int[] Pids, List<(string, string)> Headers, string? TokenFile, string? JsonOut)
 {
     public static Args Parse(string[] args)
     {
@@ -148,6 +163,7 @@ internal sealed record Args(string Url, string Label, double Rate, double Second
             int.Parse(Get("--max-tokens", "16"), inv),
             [.. Get("--pids", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, inv))],
             headers,
+            Get("--x-cashu-file", "") is { Length: > 0 } f ? f : null,
             Get("--json", "") is { Length: > 0 } j ? j : null);
     }
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Coinop.Ecash;
 using Coinop.Ecash.Crypto;
 using Coinop.Ecash.MintApi;
@@ -6,7 +5,6 @@ using Coinop.Ecash.Tokens;
 using Coinop.Ecash.Wallet;
 using Coinop.Wallet.MintClient;
 using Coinop.Wallet.Store;
-using BigInteger = Org.BouncyCastle.Math.BigInteger;
 
 namespace Coinop.Wallet;
 
@@ -24,7 +22,6 @@ public sealed record MintedEcash(string Mint, string Invoice, ulong Amount);
 /// </summary>
 public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider time)
 {
-    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
     private readonly Dictionary<string, CashuMintClient> _clients = new(StringComparer.Ordinal);
 
     public static async Task<CashuWallet> OpenAsync(string dataDir, HttpClient http, TimeProvider time, CancellationToken cancellationToken)
@@ -85,6 +82,14 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
             new HistoryEntry(0, default, "mint", client.MintUrl, amount, 0, null, quote.Request), time.GetUtcNow(), cancellationToken);
         return new MintedEcash(client.MintUrl, quote.Request, amount);
     }
+
+    /// <summary>
+    /// Funds the wallet with <paramref name="amount"/> sat at a Coinop market's mint (or any mint URL): resolves the
+    /// mint and mints, waiting for the invoice to be paid. With a fake Lightning backend it is paid at once, which is
+    /// how <c>coinop up</c> gives the demo's wallet money to pay with.
+    /// </summary>
+    public async Task<MintedEcash> FundAsync(string marketOrMintUrl, ulong amount, TimeSpan timeout, CancellationToken cancellationToken) =>
+        await MintAsync(await ResolveMintUrlAsync(marketOrMintUrl, cancellationToken), amount, null, timeout, cancellationToken);
 
     public async Task<IReadOnlyList<MintBalance>> BalancesAsync(CancellationToken cancellationToken)
     {
@@ -314,11 +319,7 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
 
     private static ulong Sum(IEnumerable<StoredProof> proofs) => Sum(proofs.Select(p => p.Proof));
 
-    private static string SerializeOutputs(IEnumerable<PendingOutput> outputs) =>
-        JsonSerializer.Serialize(outputs.Select(o => new SavedOutput(o.Amount, o.KeysetId, o.Secret, Secp256k1.ScalarHex(o.R), o.Message)), Json);
+    private static string SerializeOutputs(IEnumerable<PendingOutput> outputs) => BlindedOutputs.ToJson(outputs);
 
-    private static List<PendingOutput> DeserializeOutputs(string json) =>
-        [.. (JsonSerializer.Deserialize<List<SavedOutput>>(json, Json) ?? []).Select(o => new PendingOutput(o.Amount, o.KeysetId, o.Secret, new BigInteger(o.R, 16), o.Message))];
-
-    private sealed record SavedOutput(ulong Amount, string KeysetId, string Secret, string R, BlindedMessage Message);
+    private static List<PendingOutput> DeserializeOutputs(string json) => BlindedOutputs.FromJson(json);
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
@@ -18,7 +19,15 @@ public static class ChatCommands
         var stream = new Option<bool>("--stream") { Description = "Print the answer as it arrives" };
         var maxTokens = new Option<int?>("--max-tokens") { Description = "Most tokens the answer may have" };
         var prompt = new Argument<string>("PROMPT") { Description = "What to ask" };
-        var command = new Command("chat", "Send a prompt to a model through the market") { market, model, stream, maxTokens, prompt };
+        var wallet = new Option<string>("--wallet")
+        {
+            Description = "The wallet that pays a paid market (its data directory)",
+            DefaultValueFactory = _ => ".coinop/wallet",
+        };
+        var command = new Command("chat", "Send a prompt to a model through the market; a paid market is paid from the local wallet")
+        {
+            market, model, stream, maxTokens, prompt, wallet,
+        };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(maxTokens) is < 1)
@@ -27,32 +36,71 @@ public static class ChatCommands
             }
 
             using var http = new HttpClient { BaseAddress = new Uri(parse.GetValue(market)! + "/"), Timeout = Timeout.InfiniteTimeSpan };
+            using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
             var streaming = parse.GetValue(stream);
-            using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions")
+            var body = RequestBody(parse.GetValue(model)!, parse.GetValue(prompt)!, streaming, parse.GetValue(maxTokens));
+            var response = await SendAsync(http, body, null, ct);
+            ChatPayment? payment = null;
+            if (response.StatusCode == HttpStatusCode.PaymentRequired)
             {
-                Content = new ByteArrayContent(RequestBody(parse.GetValue(model)!, parse.GetValue(prompt)!, streaming, parse.GetValue(maxTokens))),
-            };
-            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
-            AttachPayment(request);
-            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
-            if (!response.IsSuccessStatusCode)
-            {
-                throw new CliException($"{(int)response.StatusCode} {ErrorMessage(await response.Content.ReadAsStringAsync(ct))}");
+                payment = await ChatPayment.PayAsync(response, http, parse.GetValue(wallet)!, mints, ct);
+                if (payment is not null)
+                {
+                    response.Dispose();
+                    response = await SendAsync(http, body, payment.Token, ct);
+                }
             }
 
-            if (streaming)
+            using (response)
             {
-                await PrintStreamAsync(response, ct);
-            }
-            else
-            {
-                using var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
-                Console.WriteLine(answer.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+                string? change = null;
+                var completed = false;
+                try
+                {
+                    change = payment is null ? null : ChatPayment.ChangeIn(response);
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        throw new CliException($"{(int)response.StatusCode} {ApiErrorText.MessageOf(await response.Content.ReadAsStringAsync(ct))}");
+                    }
+
+                    if (streaming)
+                    {
+                        change = await PrintStreamAsync(response, ct) ?? change;
+                    }
+                    else
+                    {
+                        using var answer = JsonDocument.Parse(await response.Content.ReadAsStringAsync(ct));
+                        Console.WriteLine(answer.RootElement.GetProperty("choices")[0].GetProperty("message").GetProperty("content").GetString());
+                    }
+
+                    completed = true;
+                }
+                finally
+                {
+                    if (payment is not null)
+                    {
+                        // Runs to the end even after Ctrl-C: the change is the consumer's money.
+                        var back = await payment.FinishAsync(change, completed, CancellationToken.None);
+                        await Console.Error.WriteLineAsync($"coinop: paid {payment.Amount - back} sat ({payment.Amount} sent, {back} back)");
+                    }
+                }
             }
 
             return 0;
         });
         return command;
+    }
+
+    private static async Task<HttpResponseMessage> SendAsync(HttpClient http, byte[] body, string? token, CancellationToken ct)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "v1/chat/completions") { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        if (token is not null)
+        {
+            request.Headers.Add(ChatPayment.Header, token);
+        }
+
+        return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
     }
 
     public static Command CreateProviders()
@@ -67,7 +115,7 @@ public static class ChatCommands
             var body = await response.Content.ReadAsStringAsync(ct);
             if (!response.IsSuccessStatusCode)
             {
-                throw new CliException($"{(int)response.StatusCode} {ErrorMessage(body)}");
+                throw new CliException($"{(int)response.StatusCode} {ApiErrorText.MessageOf(body)}");
             }
 
             if (parse.GetValue(json))
@@ -87,12 +135,6 @@ public static class ChatCommands
         });
         return command;
     }
-
-    /// <summary>
-    /// Where a paid market's payment goes onto the request: the wallet task attaches ecash here (<c>X-Cashu</c>).
-    /// A market started with <c>--free</c> needs nothing.
-    /// </summary>
-    private static void AttachPayment(HttpRequestMessage request) => _ = request;
 
     private static byte[] RequestBody(string model, string prompt, bool stream, int? maxTokens)
     {
@@ -119,12 +161,20 @@ public static class ChatCommands
         return buffer.ToArray();
     }
 
-    private static async Task PrintStreamAsync(HttpResponseMessage response, CancellationToken ct)
+    /// <summary>Prints a stream's text as it arrives; returns the change token of a paid stream (its <c>: X-Cashu</c> comment).</summary>
+    private static async Task<string?> PrintStreamAsync(HttpResponseMessage response, CancellationToken ct)
     {
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct), Encoding.UTF8);
         var stdout = Console.Out;
+        string? change = null;
         while (await reader.ReadLineAsync(ct) is { } line)
         {
+            if (line.StartsWith(": " + ChatPayment.Header + " ", StringComparison.Ordinal))
+            {
+                change = line[(ChatPayment.Header.Length + 3)..].Trim();
+                continue;
+            }
+
             if (!line.StartsWith("data: ", StringComparison.Ordinal) || line == "data: [DONE]")
             {
                 continue;
@@ -147,23 +197,7 @@ public static class ChatCommands
         }
 
         await stdout.WriteLineAsync();
-    }
-
-    private static string ErrorMessage(string body)
-    {
-        try
-        {
-            using var doc = JsonDocument.Parse(body);
-            if (doc.RootElement.TryGetProperty("error", out var error) && error.TryGetProperty("message", out var message))
-            {
-                return message.GetString() ?? "error";
-            }
-        }
-        catch (JsonException)
-        {
-        }
-
-        return body.Length > 200 ? body[..200] : body;
+        return change;
     }
 
     private static Table Table(JsonElement providers)

@@ -142,6 +142,8 @@ public static class ProviderCommands
         });
 
         command.Subcommands.Add(CreateDrain());
+        command.Subcommands.Add(ProviderMoneyCommands.CreateEarnings(DefaultData));
+        command.Subcommands.Add(ProviderMoneyCommands.CreatePayout(DefaultData));
         return command;
     }
 

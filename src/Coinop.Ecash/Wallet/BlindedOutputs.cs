@@ -32,12 +32,25 @@ public static class BlindedOutputs
     }
 
     /// <summary>
+    /// Outputs as JSON with their secrets and blinding factors: what a wallet (or the market redeeming another mint's
+    /// ecash) writes down before asking a mint to sign, so the signatures can be restored (NUT-09) after a crash.
+    /// </summary>
+    public static string ToJson(IEnumerable<PendingOutput> outputs) =>
+        System.Text.Json.JsonSerializer.Serialize(outputs.Select(o => new SavedOutput(o.Amount, o.KeysetId, o.Secret, Secp256k1.ScalarHex(o.R), o.Message)));
+
+    /// <summary>Reads outputs written by <see cref="ToJson"/>.</summary>
+    public static List<PendingOutput> FromJson(string json) =>
+        [.. (System.Text.Json.JsonSerializer.Deserialize<List<SavedOutput>>(json) ?? []).Select(o => new PendingOutput(o.Amount, o.KeysetId, o.Secret, new BigInteger(o.R, 16), o.Message))];
+
+    /// <summary>
     /// Unblinds <paramref name="signatures"/> (one per output, same order; a mint may assign amounts as for NUT-08
     /// change) with the keys of each signature's keyset. Throws <see cref="CashuException"/> when a signature is
     /// malformed, its amount has no key, or its DLEQ proof is missing (when <paramref name="requireDleq"/>) or wrong.
+    /// Only a mint unblinding signatures it just made itself may skip the DLEQ check (<paramref name="verifyDleq"/>
+    /// false): the proofs are kept for the receiver, who checks them.
     /// </summary>
     public static List<Proof> Unblind(IReadOnlyList<PendingOutput> outputs, IReadOnlyList<BlindSignature> signatures,
-        Func<string, KeysetKeys?> keysOf, bool requireDleq = true)
+        Func<string, KeysetKeys?> keysOf, bool requireDleq = true, bool verifyDleq = true)
     {
         if (signatures.Count > outputs.Count)
         {
@@ -63,8 +76,8 @@ public static class BlindedOutputs
             DleqProof? dleq = null;
             if (sig.Dleq is { } d)
             {
-                if (!Secp256k1.TryParseScalar(d.E, out var e) || !Secp256k1.TryParseScalar(d.S, out var s)
-                    || !Dleq.Verify(mintKey, blinded, blindSignature, new DleqValues(e, s)))
+                if (verifyDleq && (!Secp256k1.TryParseScalar(d.E, out var e) || !Secp256k1.TryParseScalar(d.S, out var s)
+                    || !Dleq.Verify(mintKey, blinded, blindSignature, new DleqValues(e, s))))
                 {
                     throw new CashuException(CashuErrorCode.ProofVerificationFailed, "the mint's DLEQ proof does not verify: signature rejected");
                 }
@@ -95,3 +108,6 @@ public static class BlindedOutputs
             && Dleq.VerifyProof(mintKey, proof.Secret, c, new DleqValues(e, s), r);
     }
 }
+
+/// <summary>The stored form of a <see cref="PendingOutput"/> (the blinding factor as hex).</summary>
+internal sealed record SavedOutput(ulong Amount, string KeysetId, string Secret, string R, BlindedMessage Message);

@@ -55,6 +55,7 @@ public sealed partial class CashuMint(
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
     private readonly MintOptions _options = mintOptions.Value;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeysetKeys> _publicKeys = new(StringComparer.Ordinal);
 
     /// <summary>This mint's URL as wallets should put it in tokens.</summary>
     /// <remarks>Without <c>--public-url</c> it is the address Kestrel actually bound (which differs from the option with port 0).</remarks>
@@ -423,8 +424,10 @@ public sealed partial class CashuMint(
         var outputs = pending.Select(p => new ValidOutput(p.Message, Secp256k1.ParsePoint(p.Message.B), active)).ToList();
         var signatures = Sign(outputs);
         await RecordSignaturesAsync(connection, transaction, outputs, signatures, time.GetUtcNow(), cancellationToken);
-        var keys = KeysetKeys.Parse(active.Keys.PublicKeysHex);
-        var issued = BlindedOutputs.Unblind(pending, signatures, id => id == active.Record.Id ? keys : null);
+        // The mint unblinds its own fresh signatures: the keyset's public keys are parsed once, and the DLEQ proofs it
+        // just made are passed on for the receiver to check rather than checked here (this is the hot path of change).
+        var keys = _publicKeys.GetOrAdd(active.Record.Id, _ => KeysetKeys.Parse(active.Keys.PublicKeysHex));
+        var issued = BlindedOutputs.Unblind(pending, signatures, id => id == active.Record.Id ? keys : null, verifyDleq: false);
         MintMetrics.SignaturesIssued.Add(signatures.Count);
         return new IssuedEcash(issued, TokenCodec.EncodeV4(new Token(MintUrl, MintKeysets.Unit, issued)), amount);
     }

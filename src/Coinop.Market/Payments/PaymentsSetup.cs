@@ -1,12 +1,44 @@
+using Coinop.Market.Hosting;
+using Coinop.Market.Inference;
+using Coinop.Storage.Ledger;
+using Coinop.Storage.Payments;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Coinop.Market.Payments;
 
 /// <summary>Registers the Payments feature's services and endpoints.</summary>
 public static class PaymentsSetup
 {
-    public static IServiceCollection AddPayments(this IServiceCollection services) => services;
+    public static IServiceCollection AddPayments(this IServiceCollection services)
+    {
+        services.AddOptions<PaymentsOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<ILedgerStore, LedgerStore>();
+        services.AddSingleton<IPaymentHoldStore, PaymentHoldStore>();
+        services.AddSingleton<IProviderRequestStore, ProviderRequestStore>();
+        services.AddSingleton<IForeignPaymentStore, ForeignPaymentStore>();
+        services.AddSingleton<IChangeStockStore, ChangeStockStore>();
+        services.AddSingleton<NodeIdentity>();
+        services.AddSingleton<PaymentsMetrics>();
+        services.AddSingleton<ForeignMints>();
+        services.AddSingleton<ChangeStock>();
+        services.AddSingleton<Cashier>();
+        services.AddSingleton<PaidInferenceBilling>();
+        // A market without --free charges for inference (the inference feature registered free billing as the default).
+        services.Replace(ServiceDescriptor.Singleton<IInferenceBilling>(sp => sp.GetRequiredService<MarketOptions>().Free
+            ? new FreeInferenceBilling()
+            : sp.GetRequiredService<PaidInferenceBilling>()));
+        services.AddHostedService<PaymentsRecovery>();
+        services.AddHostedService(sp => sp.GetRequiredService<ChangeStock>());
+        return services;
+    }
 
-    public static IEndpointRouteBuilder MapPayments(this IEndpointRouteBuilder endpoints) => endpoints;
+    public static IEndpointRouteBuilder MapPayments(this IEndpointRouteBuilder endpoints)
+    {
+        BalanceEndpoints.Map(endpoints);
+        LedgerEndpoints.Map(endpoints);
+        ProviderMoneyEndpoints.Map(endpoints);
+        return endpoints;
+    }
 }

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Measures what payment adds to a request: the same load through two identical setups (simulator, market node,
+# provider agent; real processes on loopback), one market started with --free and one paid, paid first with a
+# balance key (Authorization: Bearer sk-...) and then with one X-Cashu token per request (change issued on each).
+# Prints the JSON reports and the p50 overheads. Usage: bench/paid-latency.sh [RATE] [SECONDS]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+rate="${1:-200}"; seconds="${2:-20}"; warmup=5
+out="$root/bench/results"; mkdir -p "$out"
+work=$(mktemp -d /tmp/coinop-paid-bench-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet >/dev/null
+dotnet build "$root/bench/Coinop.LoadTest" -c Release -o "$work/load" --nologo -v quiet >/dev/null
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_models() { for _ in $(seq 1 300); do curl -fsS "$1/v1/models" 2>/dev/null | grep -q sim-small && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
+load() { dotnet "$work/load/Coinop.LoadTest.dll" "$@"; }
+
+export COINOP_LOG_LEVEL=Warning
+sim=$(free_port); free=$(free_port); paid=$(free_port)
+# dotnet directly (not through a shell function) so $! is the process whose CPU the load test reads.
+dotnet "$work/cli/coinop.dll" sim-backend --urls "http://127.0.0.1:$sim" --latency 0 --tokens-per-second 0 >"$work/sim.log" 2>&1 & pids+=($!)
+dotnet "$work/cli/coinop.dll" market --urls "http://127.0.0.1:$free" --data "$work/free" --free >"$work/free.log" 2>&1 & pids+=($!); freepid=$!
+dotnet "$work/cli/coinop.dll" market --urls "http://127.0.0.1:$paid" --data "$work/paid" >"$work/paid.log" 2>&1 & pids+=($!); paidpid=$!
+for m in "$free" "$paid"; do
+  for _ in $(seq 1 200); do curl -fsS "http://127.0.0.1:$m/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
+  dotnet "$work/cli/coinop.dll" provider --market "http://127.0.0.1:$m" --backend "openai=http://127.0.0.1:$sim" --data "$work/provider-$m" --max-concurrent 4096 >"$work/provider-$m.log" 2>&1 & pids+=($!)
+done
+wait_models "http://127.0.0.1:$free"; wait_models "http://127.0.0.1:$paid"
+
+# Money for the paid runs: a balance that outlasts the run, and one 4-sat token per request (1 sat reserved, 3 back).
+count=$(python3 -c "print(int($rate * ($seconds + $warmup) * 1.1) + 100)")
+key=$(load balance --market "http://127.0.0.1:$paid" --sats 10000000)
+load tokens --market "http://127.0.0.1:$paid" --count "$count" --sats 4 --out "$work/tokens.txt"
+
+run() { load --rate "$rate" --seconds "$seconds" --warmup "$warmup" "$@"; }
+echo "== --free market"
+run --label free --url "http://127.0.0.1:$free" --pids "$freepid" --json "$out/paid-free.json"
+echo "== paid market, balance key"
+run --label balance --url "http://127.0.0.1:$paid" --pids "$paidpid" --header "Authorization: Bearer $key" --json "$out/paid-balance.json"
+echo "== paid market, X-Cashu token per request"
+run --label token --url "http://127.0.0.1:$paid" --pids "$paidpid" --x-cashu-file "$work/tokens.txt" --json "$out/paid-token.json"
+
+python3 - "$out" <<'PY'
+import json, sys
+d = sys.argv[1]
+r = {k: json.load(open(f"{d}/paid-{k}.json")) for k in ("free", "balance", "token")}
+for k in ("balance", "token"):
+    print(f"{k}: p50 {r[k]['p50_ms']:.3f} ms vs free {r['free']['p50_ms']:.3f} ms -> overhead {r[k]['p50_ms'] - r['free']['p50_ms']:+.3f} ms p50; "
+          f"market CPU {list(r[k]['cpu_ms_per_request'].values())[0]:.3f} vs {list(r['free']['cpu_ms_per_request'].values())[0]:.3f} ms/request; errors {r[k]['errors']}")
+PY

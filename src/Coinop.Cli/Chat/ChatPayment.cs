@@ -1,0 +1,120 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text.Json;
+using Coinop.Cli.Shared;
+using Coinop.Ecash.MintApi;
+using Coinop.Ecash.PaymentRequests;
+using Coinop.Wallet;
+
+namespace Coinop.Cli.Chat;
+
+/// <summary>
+/// How <c>coinop chat</c> pays a market from the local wallet: a 402's NUT-18 payment request says how much and
+/// from which mints; the wallet sends a token of that amount from a mint it holds, the request is retried with it
+/// in <c>X-Cashu</c>, and the change (response header, or the stream's <c>: X-Cashu</c> comment) goes back into the
+/// wallet. When a paid request fails without change, the ecash is reclaimed: swapped back if the market never took
+/// it, or refunded from the balance the market keeps under the token.
+/// </summary>
+public sealed class ChatPayment
+{
+    public const string Header = "X-Cashu";
+
+    private readonly CashuWallet _wallet;
+    private readonly HttpClient _market;
+
+    private ChatPayment(CashuWallet wallet, HttpClient market, string token, ulong amount)
+    {
+        _wallet = wallet;
+        _market = market;
+        Token = token;
+        Amount = amount;
+    }
+
+    /// <summary>The token sent with the request.</summary>
+    public string Token { get; }
+
+    public ulong Amount { get; }
+
+    /// <summary>Reads the payment request of a 402 and makes a token for it; null when the 402 carries none.</summary>
+    public static async Task<ChatPayment?> PayAsync(HttpResponseMessage refused, HttpClient market, string walletDir, HttpClient http, CancellationToken cancellationToken)
+    {
+        if (!refused.Headers.TryGetValues(Header, out var values) || values.FirstOrDefault() is not { } text || !text.StartsWith(PaymentRequest.Prefix, StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        var request = PaymentRequest.Decode(text);
+        var amount = request.Amount ?? throw new CliException("the market's payment request names no amount");
+        if (request.Unit is { } unit && unit != "sat")
+        {
+            throw new CliException($"the market asks for {amount} {unit}; this wallet holds sat");
+        }
+
+        if (!File.Exists(Path.Combine(walletDir, "wallet.db")))
+        {
+            throw new CliException(
+                $"the market asks {amount} sat for this request and there is no wallet at {walletDir}: fund one with 'coinop wallet --data {walletDir} mint SATS --mint {market.BaseAddress}'");
+        }
+
+        var wallet = await CashuWallet.OpenAsync(walletDir, http, TimeProvider.System, cancellationToken);
+        var accepted = (request.Mints ?? []).Select(Ecash.Tokens.Token.NormalizeMintUrl).ToList();
+        var balances = await wallet.BalancesAsync(cancellationToken);
+        var mint = accepted.FirstOrDefault(m => balances.Any(b => string.Equals(b.Mint, m, StringComparison.OrdinalIgnoreCase) && b.Available >= amount))
+            ?? throw new CliException(
+                $"the market asks {amount} sat from one of {string.Join(", ", accepted)}; the wallet at {walletDir} holds {Describe(balances)}: mint some with 'coinop wallet --data {walletDir} mint SATS --mint {accepted.FirstOrDefault()}'");
+        try
+        {
+            return new ChatPayment(wallet, market, await wallet.SendAsync(amount, mint, cancellationToken, "coinop chat"), amount);
+        }
+        catch (CashuException ex)
+        {
+            throw new CliException($"the wallet could not make a token: {ex.Detail} (code {ex.Code})");
+        }
+    }
+
+    /// <summary>The change token in a response's <c>X-Cashu</c> header, if any.</summary>
+    public static string? ChangeIn(HttpResponseMessage response) =>
+        response.Headers.TryGetValues(Header, out var values) && values.FirstOrDefault() is { } v && v.StartsWith("cashu", StringComparison.Ordinal) ? v : null;
+
+    /// <summary>
+    /// Takes the change into the wallet; when the request did not complete and no change came, reclaims what the
+    /// market kept. Returns the sats that came back.
+    /// </summary>
+    public async Task<ulong> FinishAsync(string? change, bool completed, CancellationToken cancellationToken)
+    {
+        if (change is not null)
+        {
+            return await _wallet.ReceiveAsync(change, cancellationToken);
+        }
+
+        if (completed)
+        {
+            return 0; // a whole-sat charge leaves nothing to give back
+        }
+
+        try
+        {
+            return await _wallet.ReceiveAsync(Token, cancellationToken); // the market never took it
+        }
+        catch (CashuException ex) when (ex.Code is CashuErrorCode.ProofsAlreadySpent or CashuErrorCode.ProofsPending)
+        {
+            // It did: what is left sits in the balance the market keeps under this token.
+        }
+
+        using var refund = new HttpRequestMessage(HttpMethod.Post, "v1/balance/refund");
+        refund.Headers.Authorization = new AuthenticationHeaderValue("Bearer", Token);
+        using var response = await _market.SendAsync(refund, cancellationToken);
+        if (response.StatusCode != HttpStatusCode.OK)
+        {
+            return 0;
+        }
+
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken));
+        return body.RootElement.TryGetProperty("token", out var token) && token.GetString() is { } refunded
+            ? await _wallet.ReceiveAsync(refunded, cancellationToken)
+            : 0;
+    }
+
+    private static string Describe(IReadOnlyList<MintBalance> balances) =>
+        balances.Count == 0 ? "nothing" : string.Join(", ", balances.Select(b => $"{b.Available} sat at {b.Mint}"));
+}

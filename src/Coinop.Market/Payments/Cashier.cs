@@ -1,0 +1,443 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using Coinop.Ecash.MintApi;
+using Coinop.Ecash.Tokens;
+using Coinop.Market.Hosting;
+using Coinop.Market.Mint;
+using Coinop.Storage;
+using Coinop.Storage.Ledger;
+using Coinop.Storage.Payments;
+using Microsoft.Extensions.Options;
+
+namespace Coinop.Market.Payments;
+
+/// <summary>A token checked without any network call: well formed, in sat, of an accepted mint, of a sane amount.</summary>
+public sealed record CheckedToken(Token Token, string Text, string Key, string Mint, bool OurMint, long AmountSat);
+
+/// <summary>The result of <see cref="Cashier.CheckToken"/>: the token, or why it cannot pay (a Cashu error code).</summary>
+public sealed record TokenCheck(CheckedToken? Token, int ErrorCode = 0, string? Error = null);
+
+/// <summary>Where the value of an accepted token goes.</summary>
+public abstract record TokenCredit;
+
+/// <summary>Into a hold for request <paramref name="RequestId"/>, if it is worth at least <paramref name="MinimumMsat"/>.</summary>
+public sealed record CreditHold(Guid RequestId, long MinimumMsat) : TokenCredit;
+
+/// <summary>Into a balance account.</summary>
+public sealed record CreditBalance(string Account) : TokenCredit;
+
+public enum AcceptOutcome
+{
+    /// <summary>The token pays for the request: its whole value is held until the request settles.</summary>
+    Held,
+
+    /// <summary>The token's value is in the named balance.</summary>
+    Credited,
+
+    /// <summary>The token was taken but is worth less than the hold needed: its value is in the token's own balance.</summary>
+    CreditedToTokenBalance,
+
+    /// <summary>The token cannot pay (<see cref="TokenAcceptance.ErrorCode"/> says why); nothing was taken.</summary>
+    Refused,
+
+    /// <summary>The token's mint did not answer.</summary>
+    MintUnavailable,
+}
+
+public sealed record TokenAcceptance(AcceptOutcome Outcome, long CreditedMsat = 0, int ErrorCode = 0, string? Error = null)
+{
+    public static TokenAcceptance Refuse(int code, string error) => new(AcceptOutcome.Refused, 0, code, error);
+
+    public static TokenAcceptance Unavailable(string mint) => new(AcceptOutcome.MintUnavailable, 0, 0, mint);
+}
+
+/// <summary>How a settled hold was split. <see cref="ChangeToken"/> is the ecash given back when a token paid.</summary>
+public sealed record SettledHold(long ChargeMsat, long ProviderMsat, long FeeMsat, long ChangeSat, string? ChangeToken);
+
+public sealed record BalanceRefund(long AmountSat, string? Token, long RemainingMsat);
+
+public enum PayoutStatus
+{
+    Paid,
+    NothingOwed,
+    MoreThanOwed,
+    Replayed,
+}
+
+public sealed record PayoutResult(PayoutStatus Status, long AmountSat = 0, string? Token = null, long OwedMsat = 0, ProviderRequestRecord? Original = null);
+
+/// <summary>
+/// Every movement of the market's money, each one store transaction that moves the ledger together with the event
+/// that causes it: taking a token (the proofs are spent at our mint, or swapped at another accepted mint, in the
+/// transaction that credits the ledger), holding a reservation, settling a job (provider share, fee, change
+/// issued as ecash), releasing a hold, refunding a balance, paying a provider out.
+/// </summary>
+public sealed class Cashier(
+    Database database,
+    ILedgerStore ledger,
+    IPaymentHoldStore holds,
+    IProviderRequestStore providerRequests,
+    CashuMint mint,
+    ForeignMints foreign,
+    ChangeStock change,
+    NodeIdentity node,
+    MarketOptions market,
+    IOptions<PaymentsOptions> options,
+    PaymentsMetrics metrics,
+    TimeProvider time)
+{
+    private readonly PaymentsOptions _options = options.Value;
+
+    /// <summary>Holds this process opened and has not closed: the sweep leaves them alone.</summary>
+    private readonly ConcurrentDictionary<string, byte> _open = new(StringComparer.Ordinal);
+
+    /// <summary>The mints whose ecash pays here: ours first, then <c>--accept-mint</c>.</summary>
+    public IReadOnlyList<string> AcceptedMints =>
+        [Token.NormalizeMintUrl(mint.MintUrl), .. market.AcceptMints.Select(Token.NormalizeMintUrl).Where(m => !IsOurs(m))];
+
+    /// <summary>Checks a token without any network call: format, unit, mint, amount.</summary>
+    public TokenCheck CheckToken(string text)
+    {
+        text = text.Trim();
+        if (!TokenCodec.TryDecode(text, out var token, out var error) || token is null)
+        {
+            return new TokenCheck(null, CashuErrorCode.BadRequest, "the token is malformed: " + error);
+        }
+
+        if (token.Proofs.Count == 0)
+        {
+            return new TokenCheck(null, CashuErrorCode.BadRequest, "the token holds no proofs");
+        }
+
+        if (token.Unit != "sat")
+        {
+            return new TokenCheck(null, CashuErrorCode.UnitNotSupported, $"the token is in '{token.Unit}'; this market takes sat");
+        }
+
+        var mintUrl = Token.NormalizeMintUrl(token.Mint);
+        if (!AcceptedMints.Contains(mintUrl, StringComparer.OrdinalIgnoreCase))
+        {
+            return new TokenCheck(null, CashuErrorCode.KeysetUnknown,
+                $"this market does not accept ecash of {mintUrl}; it accepts {string.Join(", ", AcceptedMints)}");
+        }
+
+        if (token.Amount is not { } amount || amount == 0 || amount > (ulong)_options.MaxPaymentSat)
+        {
+            return new TokenCheck(null, CashuErrorCode.AmountOutOfLimitRange, $"a payment must be between 1 and {_options.MaxPaymentSat} sat");
+        }
+
+        return new TokenCheck(new CheckedToken(token, text, PaymentKeys.TokenKey(token), mintUrl, IsOurs(mintUrl), (long)amount));
+    }
+
+    /// <summary>
+    /// Takes a checked token: at our mint its proofs are spent in the transaction that credits the ledger; at another
+    /// accepted mint they are swapped first (see <see cref="ForeignMints"/>). Money-moving steps ignore cancellation:
+    /// once begun, they finish.
+    /// </summary>
+    public async Task<TokenAcceptance> AcceptAsync(CheckedToken token, TokenCredit credit, CancellationToken cancellationToken)
+    {
+        TokenAcceptance outcome;
+        if (token.OurMint)
+        {
+            Token resolved;
+            try
+            {
+                resolved = await mint.ResolveTokenAsync(token.Token, cancellationToken);
+            }
+            catch (CashuException ex)
+            {
+                return TokenAcceptance.Refuse(ex.Code, ex.Detail);
+            }
+
+            TokenAcceptance? credited = null;
+            var redeemed = await mint.RedeemAsync(resolved.Proofs,
+                async (c, t, spent, ct) => credited = await CreditAsync(c, t, token.Key, checked((long)spent.NetAmount * 1000), credit, ct),
+                CancellationToken.None);
+            outcome = redeemed.Succeeded ? credited! : TokenAcceptance.Refuse(redeemed.ErrorCode!.Value, redeemed.Detail ?? "the token cannot be redeemed");
+        }
+        else
+        {
+            outcome = await foreign.RedeemAsync(token, (c, t, key, msat, ct) => CreditAsync(c, t, key, msat, credit, ct), cancellationToken);
+        }
+
+        if (outcome.Outcome is AcceptOutcome.Held or AcceptOutcome.Credited or AcceptOutcome.CreditedToTokenBalance)
+        {
+            metrics.Received(outcome.CreditedMsat);
+        }
+
+        if (outcome.Outcome == AcceptOutcome.Held && credit is CreditHold held)
+        {
+            _open[held.RequestId.ToString()] = 0;
+        }
+
+        return outcome;
+    }
+
+    /// <summary>An account's balance in msat (null when there is no such account).</summary>
+    public Task<long?> BalanceAsync(string account, CancellationToken cancellationToken) => ledger.BalanceAsync(account, cancellationToken);
+
+    /// <summary>Moves <paramref name="amountMsat"/> from a balance into a hold for the request; false when the balance is too low.</summary>
+    public async Task<bool> ReserveAsync(string account, Guid requestId, long amountMsat, CancellationToken cancellationToken)
+    {
+        var id = requestId.ToString();
+        _open[id] = 0;
+        try
+        {
+            await database.WriteAsync(async (c, t) =>
+            {
+                var now = time.GetUtcNow();
+                await ledger.PostAsync(c, t, "reserve", id, [new LedgerTransfer(account, LedgerAccounts.Holds, amountMsat)], now, cancellationToken);
+                await holds.InsertAsync(c, t, new PaymentHold(id, node.NodeId, HoldPayer.Balance, account, amountMsat, HoldState.Held, now), cancellationToken);
+            }, cancellationToken);
+            return true;
+        }
+        catch (InsufficientFundsException)
+        {
+            _open.TryRemove(id, out _);
+            return false;
+        }
+        catch
+        {
+            _open.TryRemove(id, out _);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Settles a request's hold: the charge (its cost, at most <paramref name="reservationMsat"/>) goes to the provider
+    /// and the fee; the rest goes back to the balance, or, when a token paid, comes back as whole sats of change
+    /// (issued here, in the same transaction) with the sub-sat remainder to the fee. Null when the hold was no longer
+    /// held (already settled or released).
+    /// </summary>
+    public async Task<SettledHold?> SettleAsync(Guid requestId, long costMsat, long reservationMsat, string providerId, CancellationToken cancellationToken)
+    {
+        var id = requestId.ToString();
+        SettledHold? settled = null;
+        await database.WriteAsync(async (c, t) =>
+        {
+            settled = null;
+            var now = time.GetUtcNow();
+            var charge = Settlement.Charge(costMsat, reservationMsat);
+            var hold = await holds.TryCloseAsync(c, t, id, new HoldOutcome(HoldState.Settled, charge, providerId), now, cancellationToken);
+            if (hold is null)
+            {
+                return;
+            }
+
+            charge = Math.Min(charge, hold.AmountMsat);
+            var share = Settlement.ProviderShare(charge, market.FeePercent);
+            var (changeSat, remainder) = hold.Payer == HoldPayer.Token ? Settlement.Change(hold.AmountMsat, charge) : (0, 0);
+            var spent = charge + remainder;
+            List<LedgerTransfer> transfers =
+            [
+                new(LedgerAccounts.Holds, LedgerAccounts.Spent, spent),
+                new(LedgerAccounts.Spent, LedgerAccounts.Provider(providerId), share),
+                new(LedgerAccounts.Spent, LedgerAccounts.Fee, spent - share),
+            ];
+            transfers.Add(hold.Payer == HoldPayer.Token
+                ? new LedgerTransfer(LedgerAccounts.Holds, LedgerAccounts.Refunded, changeSat * 1000)
+                : new LedgerTransfer(LedgerAccounts.Holds, hold.ReleaseTo, hold.AmountMsat - charge));
+            await ledger.PostAsync(c, t, "settle", id, transfers, now, cancellationToken);
+            var token = changeSat > 0 ? await IssueAsync(c, t, id, changeSat, cancellationToken) : null;
+            settled = new SettledHold(charge, share, spent - share, changeSat, token);
+        }, cancellationToken);
+        _open.TryRemove(id, out _);
+        if (settled is not null)
+        {
+            metrics.Charged(settled.ChargeMsat);
+        }
+
+        if (settled?.ChangeToken is not null)
+        {
+            change.Wake();
+        }
+
+        return settled;
+    }
+
+    /// <summary>
+    /// Releases a request's hold without charging anything. With <paramref name="giveChange"/> (a token paid and the
+    /// consumer is still there to receive it) the whole value comes back as ecash; otherwise it goes to the hold's
+    /// balance (the paying token's or the key's). Returns the change token, if any; null also when the hold was
+    /// already closed.
+    /// </summary>
+    public Task<string?> ReleaseAsync(Guid requestId, bool giveChange, CancellationToken cancellationToken) =>
+        ReleaseAsync(requestId.ToString(), giveChange, cancellationToken);
+
+    /// <summary>
+    /// Releases this node's holds created before <paramref name="before"/> that no live request of this process owns:
+    /// at start, all of them (their requests died with the previous run); later, ones whose settle failed. Their value
+    /// goes to the balance of the paying token or key. Returns how many and how much.
+    /// </summary>
+    public async Task<(int Count, long Msat)> ReleaseAbandonedAsync(DateTimeOffset before, CancellationToken cancellationToken)
+    {
+        var count = 0;
+        long msat = 0;
+        foreach (var hold in await holds.HeldAsync(node.NodeId, before, cancellationToken))
+        {
+            if (_open.ContainsKey(hold.RequestId))
+            {
+                continue;
+            }
+
+            await ReleaseAsync(hold.RequestId, giveChange: false, cancellationToken);
+            count++;
+            msat += hold.AmountMsat;
+        }
+
+        return (count, msat);
+    }
+
+    /// <summary>Resolves this node's foreign redemptions left pending (see <see cref="ForeignMints.RecoverAsync"/>).</summary>
+    public Task RecoverForeignAsync(DateTimeOffset before, CancellationToken cancellationToken) =>
+        // The request the token paid for is gone: its value goes to the token's own balance.
+        foreign.RecoverAsync(before, (c, t, tokenKey, msat, ct) => CreditAsync(c, t, tokenKey, msat, null, ct), cancellationToken);
+
+    /// <summary>
+    /// Empties a balance to its last whole sat as a token of our mint. The sub-sat remainder stays in the balance
+    /// (the key keeps working; a top-up makes it spendable again). Null when there is no such balance.
+    /// </summary>
+    public async Task<BalanceRefund?> RefundAsync(string account, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await database.WriteAsync<BalanceRefund?>(async (c, t) =>
+                {
+                    if (await ledger.BalanceAsync(c, t, account, cancellationToken) is not { } balance)
+                    {
+                        return null;
+                    }
+
+                    var sats = balance / 1000;
+                    if (sats == 0)
+                    {
+                        return new BalanceRefund(0, null, balance);
+                    }
+
+                    await ledger.PostAsync(c, t, "refund", account, [new LedgerTransfer(account, LedgerAccounts.Refunded, sats * 1000)], time.GetUtcNow(),
+                        cancellationToken);
+                    var issued = await mint.IssueAsync(c, t, (ulong)sats, cancellationToken);
+                    return new BalanceRefund(sats, issued.Token, balance - sats * 1000);
+                }, cancellationToken);
+            }
+            catch (InsufficientFundsException) when (attempt < 3)
+            {
+                // A reservation took part of the balance between our read and our debit (PostgreSQL): read again.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Pays a provider the request's amount (default: every whole sat owed) as a token of our mint, recording
+    /// the signed request under its nonce in the same transaction: a nonce pays once, a replay gets
+    /// <see cref="PayoutStatus.Replayed"/> with the original request.
+    /// </summary>
+    public async Task<PayoutResult> PayoutAsync(ProviderRequestRecord request, CancellationToken cancellationToken)
+    {
+        var account = LedgerAccounts.Provider(request.ProviderId);
+        var result = await database.WriteAsync(async (c, t) =>
+        {
+            if (!await providerRequests.TryRecordAsync(c, t, request, cancellationToken))
+            {
+                return new PayoutResult(PayoutStatus.Replayed);
+            }
+
+            var owed = await ledger.BalanceAsync(c, t, account, cancellationToken) ?? 0;
+            var sats = request.AmountSat ?? owed / 1000;
+            if (sats <= 0)
+            {
+                return new PayoutResult(PayoutStatus.NothingOwed, 0, null, owed);
+            }
+
+            if (sats > owed / 1000)
+            {
+                return new PayoutResult(PayoutStatus.MoreThanOwed, sats, null, owed);
+            }
+
+            await ledger.PostAsync(c, t, "payout", request.Nonce, [new LedgerTransfer(account, LedgerAccounts.PaidOut, sats * 1000)], time.GetUtcNow(),
+                cancellationToken);
+            var issued = await mint.IssueAsync(c, t, (ulong)sats, cancellationToken);
+            await providerRequests.SetResultAsync(c, t, request.Nonce, issued.Token, cancellationToken);
+            return new PayoutResult(PayoutStatus.Paid, sats, issued.Token, owed - sats * 1000);
+        }, cancellationToken);
+        return result.Status == PayoutStatus.Replayed
+            ? result with { Original = await providerRequests.FindAsync(request.Nonce, cancellationToken) }
+            : result;
+    }
+
+    /// <summary>Records a signed read-only request's nonce (so it cannot be replayed); false when the nonce was used.</summary>
+    public Task<bool> RecordProviderRequestAsync(ProviderRequestRecord request, CancellationToken cancellationToken) =>
+        database.WriteAsync((c, t) => providerRequests.TryRecordAsync(c, t, request, cancellationToken), cancellationToken);
+
+    public Task<ProviderEarnings> EarningsAsync(string providerId, CancellationToken cancellationToken) => ledger.EarningsAsync(providerId, cancellationToken);
+
+    public Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken) => ledger.SummaryAsync(cancellationToken);
+
+    private bool IsOurs(string mintUrl) => string.Equals(mintUrl, Token.NormalizeMintUrl(mint.MintUrl), StringComparison.OrdinalIgnoreCase);
+
+    private async Task<string?> ReleaseAsync(string id, bool giveChange, CancellationToken cancellationToken)
+    {
+        string? token = null;
+        await database.WriteAsync(async (c, t) =>
+        {
+            token = null;
+            var now = time.GetUtcNow();
+            var hold = await holds.TryCloseAsync(c, t, id, new HoldOutcome(HoldState.Released), now, cancellationToken);
+            if (hold is null)
+            {
+                return;
+            }
+
+            var (changeSat, remainder) = giveChange && hold.Payer == HoldPayer.Token ? Settlement.Change(hold.AmountMsat, 0) : (0, hold.AmountMsat);
+            await ledger.PostAsync(c, t, "release", id,
+                [new LedgerTransfer(LedgerAccounts.Holds, LedgerAccounts.Refunded, changeSat * 1000), new LedgerTransfer(LedgerAccounts.Holds, hold.ReleaseTo, remainder)],
+                now, cancellationToken);
+            token = changeSat > 0 ? await IssueAsync(c, t, id, changeSat, cancellationToken) : null;
+        }, CancellationToken.None);
+        _open.TryRemove(id, out _);
+        if (token is not null)
+        {
+            change.Wake();
+        }
+
+        return token;
+    }
+
+    private async Task<string> IssueAsync(DbConnection c, DbTransaction t, string requestId, long sats, CancellationToken cancellationToken)
+    {
+        var token = await change.TakeAsync(c, t, sats, cancellationToken);
+        await holds.SetChangeTokenAsync(c, t, requestId, token, cancellationToken);
+        return token;
+    }
+
+    /// <summary>
+    /// Credits a token's value inside the transaction that took it: into a hold when it covers the hold's minimum,
+    /// otherwise (or when <paramref name="credit"/> is null) into the token's own balance.
+    /// </summary>
+    private async Task<TokenAcceptance> CreditAsync(DbConnection c, DbTransaction t, string tokenKey, long msat, TokenCredit? credit,
+        CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var reference = tokenKey;
+        switch (credit)
+        {
+            case CreditHold hold when msat >= hold.MinimumMsat && msat > 0:
+                var id = hold.RequestId.ToString();
+                await ledger.PostAsync(c, t, "payment", reference, [new LedgerTransfer(LedgerAccounts.Received, LedgerAccounts.Holds, msat)], now, cancellationToken);
+                await holds.InsertAsync(c, t, new PaymentHold(id, node.NodeId, HoldPayer.Token, PaymentKeys.TokenAccount(tokenKey), msat, HoldState.Held, now),
+                    cancellationToken);
+                return new TokenAcceptance(AcceptOutcome.Held, msat);
+            case CreditBalance balance:
+                await ledger.OpenAsync(c, t, balance.Account, now, cancellationToken);
+                await ledger.PostAsync(c, t, "payment", reference, [new LedgerTransfer(LedgerAccounts.Received, balance.Account, msat)], now, cancellationToken);
+                return new TokenAcceptance(AcceptOutcome.Credited, msat);
+            default:
+                var account = PaymentKeys.TokenAccount(tokenKey);
+                await ledger.OpenAsync(c, t, account, now, cancellationToken);
+                await ledger.PostAsync(c, t, "payment", reference, [new LedgerTransfer(LedgerAccounts.Received, account, msat)], now, cancellationToken);
+                return new TokenAcceptance(AcceptOutcome.CreditedToTokenBalance, msat);
+        }
+    }
+}

@@ -1,0 +1,130 @@
+using System.Data.Common;
+using System.Text.Json;
+using System.Threading.Channels;
+using Coinop.Ecash;
+using Coinop.Ecash.Tokens;
+using Coinop.Market.Hosting;
+using Coinop.Market.Mint;
+using Coinop.Storage;
+using Coinop.Storage.Payments;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace Coinop.Market.Payments;
+
+/// <summary>
+/// Change kept ready. Issuing ecash costs a few elliptic-curve multiplications per proof (blind, sign with a DLEQ
+/// proof, unblind): about half a millisecond each, which a request paid by token would otherwise wait for. So the
+/// market issues proofs of the small denominations ahead of time, in the background, and settling takes them out
+/// of stock inside its transaction (a denomination out of stock is issued on the spot). Stocked proofs are ordinary
+/// ecash of our mint, recorded as issued when made; until handed out they belong to the market, not to the ledger.
+/// </summary>
+public sealed partial class ChangeStock(
+    Database database,
+    IChangeStockStore store,
+    CashuMint mint,
+    MarketOptions market,
+    IOptions<PaymentsOptions> options,
+    TimeProvider time,
+    ILogger<ChangeStock> logger) : BackgroundService
+{
+    private readonly PaymentsOptions _options = options.Value;
+    private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+
+    /// <summary>Change of <paramref name="sats"/> as a <c>cashuB</c> token, inside the caller's transaction: from stock, or issued now.</summary>
+    public async Task<string> TakeAsync(DbConnection c, DbTransaction t, long sats, CancellationToken cancellationToken)
+    {
+        var proofs = new List<Proof>();
+        ulong missing = 0;
+        foreach (var amount in Amounts.Split((ulong)sats))
+        {
+            if (IsStocked(amount) && await store.TakeAsync(c, t, (long)amount, cancellationToken) is { } stocked)
+            {
+                proofs.Add(new Proof
+                {
+                    Amount = amount,
+                    Id = stocked.KeysetId,
+                    Secret = stocked.Secret,
+                    C = stocked.C,
+                    Dleq = stocked.Dleq is null ? null : JsonSerializer.Deserialize<DleqProof>(stocked.Dleq),
+                });
+            }
+            else
+            {
+                missing += amount;
+            }
+        }
+
+        if (missing > 0)
+        {
+            proofs.AddRange((await mint.IssueAsync(c, t, missing, cancellationToken)).Proofs);
+        }
+
+        return TokenCodec.EncodeV4(new Token(mint.MintUrl, MintKeysets.Unit, proofs));
+    }
+
+    /// <summary>Asks for a refill; call it after the transaction that took change committed (so the refill sees what was taken).</summary>
+    public void Wake() => _wake.Writer.TryWrite(true);
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        if (market.Free || _options.ChangeStockPerAmount == 0)
+        {
+            return;
+        }
+
+        using var timer = new PeriodicTimer(_options.SweepInterval, time);
+        var ticks = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+        try
+        {
+            while (!stoppingToken.IsCancellationRequested)
+            {
+                try
+                {
+                    await RefillAsync(stoppingToken);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogRefillFailed(logger, ex);
+                }
+
+                // Wake when change was taken, or on the timer (another node may have taken from the shared stock).
+                var woken = await Task.WhenAny(_wake.Reader.WaitToReadAsync(stoppingToken).AsTask(), ticks);
+                if (woken == ticks)
+                {
+                    await ticks;
+                    ticks = timer.WaitForNextTickAsync(stoppingToken).AsTask();
+                }
+
+                _wake.Reader.TryRead(out _);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private bool IsStocked(ulong amount) => _options.ChangeStockPerAmount > 0 && amount <= (ulong)_options.ChangeStockMaxSat;
+
+    private async Task RefillAsync(CancellationToken cancellationToken)
+    {
+        var counts = await store.CountsAsync(cancellationToken);
+        for (ulong amount = 1; amount <= (ulong)_options.ChangeStockMaxSat; amount <<= 1)
+        {
+            for (var have = counts.GetValueOrDefault((long)amount); have < _options.ChangeStockPerAmount; have++)
+            {
+                // One proof per transaction: the store's write lock is never held for long.
+                await database.WriteAsync(async (c, t) =>
+                {
+                    var proof = (await mint.IssueAsync(c, t, amount, cancellationToken)).Proofs.Single();
+                    await store.AddAsync(c, t, [new StockedProof(proof.Secret, (long)proof.Amount, proof.Id, proof.C,
+                        proof.Dleq is null ? null : JsonSerializer.Serialize(proof.Dleq))], time.GetUtcNow(), cancellationToken);
+                }, cancellationToken);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Refilling the change stock failed; retrying later")]
+    private static partial void LogRefillFailed(ILogger logger, Exception exception);
+}

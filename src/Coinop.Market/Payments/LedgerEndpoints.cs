@@ -1,0 +1,57 @@
+using System.Security.Cryptography;
+using System.Text;
+using Coinop.Market.Hosting;
+using Coinop.Market.Inference;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Coinop.Market.Payments;
+
+/// <summary>
+/// <c>GET /api/ledger/summary</c> (operator; <c>Authorization: Bearer</c> the token in <c>&lt;data&gt;/admin.token</c>): the
+/// ledger's totals. <c>GET /api/payments/info</c> (public): what a client needs to pay and what a provider signs.
+/// </summary>
+internal static class LedgerEndpoints
+{
+    public static void Map(IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/api/ledger/summary", SummaryAsync);
+        endpoints.MapGet("/api/payments/info", (Cashier cashier, MarketIdentity identity, MarketOptions market) => Results.Json(new
+        {
+            market_id = identity.MarketId,
+            free = market.Free,
+            mints = cashier.AcceptedMints,
+            unit = "sat",
+            fee_percent = market.FeePercent,
+        }));
+    }
+
+    private static async Task SummaryAsync(HttpContext http, Cashier cashier, MarketIdentity identity)
+    {
+        if (!IsAdmin(http.Request, identity.AdminToken))
+        {
+            await PaymentErrors.Unauthorized("send 'Authorization: Bearer <the token in the market's data directory, admin.token>'")
+                .WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
+            return;
+        }
+
+        var s = await cashier.SummaryAsync(http.RequestAborted);
+        await Results.Json(new
+        {
+            received_msat = s.ReceivedMsat,
+            spent_msat = s.SpentMsat,
+            refunded_msat = s.RefundedMsat,
+            balances_msat = s.BalancesMsat,
+            held_msat = s.HeldMsat,
+            provider_earned_msat = s.ProviderEarnedMsat,
+            owed_msat = s.OwedMsat,
+            fee_msat = s.FeeMsat,
+            paid_out_msat = s.PaidOutMsat,
+        }).ExecuteAsync(http);
+    }
+
+    private static bool IsAdmin(HttpRequest request, string adminToken) =>
+        PaidInferenceBilling.Bearer(request) is { } bearer
+        && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(bearer), Encoding.UTF8.GetBytes(adminToken));
+}

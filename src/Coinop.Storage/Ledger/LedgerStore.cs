@@ -1,0 +1,274 @@
+using System.Data.Common;
+using System.Globalization;
+using System.Text;
+using Dapper;
+
+namespace Coinop.Storage.Ledger;
+
+/// <summary>The ledger's accounts. Consumer balances and provider earnings have one account each, named by a prefix.</summary>
+public static class LedgerAccounts
+{
+    /// <summary>Money that came in from outside (accepted ecash). The only account whose balance goes below zero.</summary>
+    public const string Received = "received";
+
+    /// <summary>Reservations of requests in flight (one <c>payment_holds</c> row each).</summary>
+    public const string Holds = "holds";
+
+    /// <summary>A clearing account: what a job cost passes through it to the provider and the market fee in one transaction.</summary>
+    public const string Spent = "spent";
+
+    public const string Fee = "fee";
+
+    /// <summary>Ecash given back to consumers (change and balance refunds).</summary>
+    public const string Refunded = "refunded";
+
+    /// <summary>Ecash paid to providers.</summary>
+    public const string PaidOut = "paid_out";
+
+    public const string BalancePrefix = "balance:";
+
+    public const string ProviderPrefix = "provider:";
+
+    /// <summary>The balance account of a consumer key, given the key's hash (keys are never stored in clear).</summary>
+    public static string Balance(string keyHash) => BalancePrefix + keyHash;
+
+    public static string Provider(string providerId) => ProviderPrefix + providerId;
+
+    /// <summary>The kind of an account, as the schema's CHECKs know it.</summary>
+    public static string KindOf(string account) => account switch
+    {
+        Received => "source",
+        Holds => "hold",
+        Spent => "clearing",
+        Fee or Refunded or PaidOut => "sink",
+        _ when account.StartsWith(BalancePrefix, StringComparison.Ordinal) => "balance",
+        _ when account.StartsWith(ProviderPrefix, StringComparison.Ordinal) => "provider",
+        _ => throw new ArgumentException($"'{account}' is not a ledger account", nameof(account)),
+    };
+}
+
+/// <summary>One movement of money between two accounts, in msat.</summary>
+public sealed record LedgerTransfer(string From, string To, long AmountMsat);
+
+/// <summary>
+/// The books at one instant. The equations hold at every commit: received = spent + refunded + balances + held;
+/// spent = provider_earned + fee; provider_earned = paid_out + owed.
+/// </summary>
+public sealed record LedgerSummary(
+    long ReceivedMsat,
+    long SpentMsat,
+    long RefundedMsat,
+    long BalancesMsat,
+    long HeldMsat,
+    long ProviderEarnedMsat,
+    long OwedMsat,
+    long FeeMsat,
+    long PaidOutMsat);
+
+/// <summary>What a provider earned, was paid, and is owed, in msat.</summary>
+public sealed record ProviderEarnings(string ProviderId, long EarnedMsat, long PaidOutMsat)
+{
+    public long OwedMsat => EarnedMsat - PaidOutMsat;
+}
+
+/// <summary>An account would go below zero (a balance too low for a reservation, a payout larger than what is owed).</summary>
+public sealed class InsufficientFundsException(string account)
+    : Exception($"account {account} holds too little for this transfer")
+{
+    public string Account { get; } = account;
+}
+
+/// <summary>
+/// The double-entry ledger: accounts with running totals and an append-only journal. <see cref="PostAsync"/> runs
+/// inside the caller's transaction (the one that spends proofs, closes a hold or issues ecash), so money moves
+/// together with the event that moves it or not at all.
+/// </summary>
+public interface ILedgerStore
+{
+    /// <summary>
+    /// Writes <paramref name="transfers"/> to the journal and the account totals. Accounts are updated in name order
+    /// (no deadlocks between transactions) with a conditional update per account: if one would go below zero the
+    /// method throws <see cref="InsufficientFundsException"/> and the caller's transaction must roll back. Balance and
+    /// provider accounts are opened when first credited.
+    /// </summary>
+    Task PostAsync(DbConnection c, DbTransaction t, string @event, string reference, IReadOnlyList<LedgerTransfer> transfers, DateTimeOffset now,
+        CancellationToken cancellationToken);
+
+    /// <summary>Opens an empty account; false when it already exists.</summary>
+    Task<bool> OpenAsync(DbConnection c, DbTransaction t, string account, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>An account's balance in msat, or null when there is no such account.</summary>
+    Task<long?> BalanceAsync(string account, CancellationToken cancellationToken);
+
+    Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken);
+
+    Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken);
+
+    Task<ProviderEarnings> EarningsAsync(string providerId, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Recomputes every account from the journal and compares it with the stored totals, and the HELD holds with the
+    /// holds account. Returns the discrepancies (none in a healthy store). Reads the whole journal: for audits and tests.
+    /// </summary>
+    Task<IReadOnlyList<string>> AuditAsync(CancellationToken cancellationToken);
+}
+
+public sealed class LedgerStore(Database database) : ILedgerStore
+{
+    public async Task PostAsync(DbConnection c, DbTransaction t, string @event, string reference, IReadOnlyList<LedgerTransfer> transfers,
+        DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var moves = transfers.Where(x => x.AmountMsat != 0).ToList();
+        if (moves.Count == 0)
+        {
+            return;
+        }
+
+        // Totals per account first: a clearing account is credited and debited in one update, as its CHECK requires.
+        var totals = new SortedDictionary<string, (long Credit, long Debit)>(StringComparer.Ordinal);
+        foreach (var m in moves)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(m.AmountMsat);
+            if (m.From == m.To)
+            {
+                throw new ArgumentException($"a transfer from {m.From} to itself");
+            }
+
+            totals[m.From] = (totals.GetValueOrDefault(m.From).Credit, checked(totals.GetValueOrDefault(m.From).Debit + m.AmountMsat));
+            totals[m.To] = (checked(totals.GetValueOrDefault(m.To).Credit + m.AmountMsat), totals.GetValueOrDefault(m.To).Debit);
+        }
+
+        var at = now.ToUnixTimeMilliseconds();
+        foreach (var (account, (credit, debit)) in totals)
+        {
+            var kind = LedgerAccounts.KindOf(account);
+            if (credit > 0 && kind is "balance" or "provider")
+            {
+                await OpenAsync(c, t, account, now, cancellationToken);
+            }
+
+            var updated = await c.ExecuteAsync(new CommandDefinition(
+                """
+                UPDATE ledger_accounts SET credited_msat = credited_msat + @credit, debited_msat = debited_msat + @debit
+                WHERE account = @account AND (kind = 'source' OR credited_msat + @credit - debited_msat - @debit >= 0)
+                """,
+                new { account, credit, debit }, t, cancellationToken: cancellationToken));
+            if (updated != 1)
+            {
+                throw new InsufficientFundsException(account);
+            }
+        }
+
+        // One statement for the journal rows.
+        var sql = new StringBuilder("INSERT INTO ledger_entries (at, event, reference, from_account, to_account, amount_msat) VALUES ");
+        var parameters = new DynamicParameters();
+        parameters.Add("at", at);
+        parameters.Add("event", @event);
+        parameters.Add("reference", reference);
+        for (var i = 0; i < moves.Count; i++)
+        {
+            var n = i.ToString(CultureInfo.InvariantCulture);
+            sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"(@at, @event, @reference, @f{n}, @t{n}, @a{n})");
+            parameters.Add("f" + n, moves[i].From);
+            parameters.Add("t" + n, moves[i].To);
+            parameters.Add("a" + n, moves[i].AmountMsat);
+        }
+
+        await c.ExecuteAsync(new CommandDefinition(sql.ToString(), parameters, t, cancellationToken: cancellationToken));
+    }
+
+    public async Task<bool> OpenAsync(DbConnection c, DbTransaction t, string account, DateTimeOffset now, CancellationToken cancellationToken) =>
+        await c.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO ledger_accounts (account, kind, created_at) VALUES (@account, @kind, @now) ON CONFLICT (account) DO NOTHING",
+            new { account, kind = LedgerAccounts.KindOf(account), now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken)) == 1;
+
+    public Task<long?> BalanceAsync(string account, CancellationToken cancellationToken) =>
+        database.ReadAsync(c => BalanceAsync(c, null, account, cancellationToken), cancellationToken);
+
+    public Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken) =>
+        c.ExecuteScalarAsync<long?>(new CommandDefinition(
+            "SELECT credited_msat - debited_msat FROM ledger_accounts WHERE account = @account", new { account }, t, cancellationToken: cancellationToken));
+
+    public Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync(async c =>
+        {
+            // One statement, so PostgreSQL answers from one snapshot.
+            var rows = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
+                """
+                SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts WHERE kind IN ('source', 'hold', 'clearing', 'sink')
+                UNION ALL
+                SELECT kind AS Name, CAST(COALESCE(SUM(credited_msat), 0) AS BIGINT) AS Credited, CAST(COALESCE(SUM(debited_msat), 0) AS BIGINT) AS Debited
+                FROM ledger_accounts WHERE kind IN ('balance', 'provider') GROUP BY kind
+                """, cancellationToken: cancellationToken))).ToDictionary(r => r.Name, StringComparer.Ordinal);
+            TotalsRow Get(string name) => rows.GetValueOrDefault(name) ?? new TotalsRow();
+            return new LedgerSummary(
+                ReceivedMsat: Get(LedgerAccounts.Received).Debited,
+                SpentMsat: Get(LedgerAccounts.Spent).Credited,
+                RefundedMsat: Get(LedgerAccounts.Refunded).Balance,
+                BalancesMsat: Get("balance").Balance,
+                HeldMsat: Get(LedgerAccounts.Holds).Balance,
+                ProviderEarnedMsat: Get("provider").Credited,
+                OwedMsat: Get("provider").Balance,
+                FeeMsat: Get(LedgerAccounts.Fee).Balance,
+                PaidOutMsat: Get(LedgerAccounts.PaidOut).Balance);
+        }, cancellationToken);
+
+    public Task<ProviderEarnings> EarningsAsync(string providerId, CancellationToken cancellationToken) =>
+        database.ReadAsync(async c =>
+        {
+            var row = await c.QuerySingleOrDefaultAsync<TotalsRow>(new CommandDefinition(
+                "SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts WHERE account = @account",
+                new { account = LedgerAccounts.Provider(providerId) }, cancellationToken: cancellationToken));
+            return new ProviderEarnings(providerId, row?.Credited ?? 0, row?.Debited ?? 0);
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<string>> AuditAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<string>>(async c =>
+        {
+            var problems = new List<string>();
+            var accounts = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
+                "SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts", cancellationToken: cancellationToken)))
+                .ToDictionary(r => r.Name, StringComparer.Ordinal);
+            var journal = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
+                """
+                SELECT account AS Name, CAST(SUM(credited) AS BIGINT) AS Credited, CAST(SUM(debited) AS BIGINT) AS Debited FROM (
+                    SELECT to_account AS account, amount_msat AS credited, 0 AS debited FROM ledger_entries
+                    UNION ALL
+                    SELECT from_account AS account, 0 AS credited, amount_msat AS debited FROM ledger_entries
+                ) moves GROUP BY account
+                """, cancellationToken: cancellationToken))).ToDictionary(r => r.Name, StringComparer.Ordinal);
+            foreach (var name in accounts.Keys.Union(journal.Keys))
+            {
+                var stored = accounts.GetValueOrDefault(name) ?? new TotalsRow();
+                var recomputed = journal.GetValueOrDefault(name) ?? new TotalsRow();
+                if (stored.Credited != recomputed.Credited || stored.Debited != recomputed.Debited)
+                {
+                    problems.Add($"{name}: stored +{stored.Credited}/-{stored.Debited}, journal +{recomputed.Credited}/-{recomputed.Debited}");
+                }
+            }
+
+            var held = await c.ExecuteScalarAsync<long?>(new CommandDefinition(
+                "SELECT CAST(SUM(amount_msat) AS BIGINT) FROM payment_holds WHERE state = 'HELD'", cancellationToken: cancellationToken)) ?? 0;
+            var holds = accounts.GetValueOrDefault(LedgerAccounts.Holds)?.Balance ?? 0;
+            if (held != holds)
+            {
+                problems.Add($"holds: account {holds}, HELD rows {held}");
+            }
+
+            var total = accounts.Values.Aggregate(Int128.Zero, (sum, a) => sum + a.Credited - a.Debited);
+            if (total != 0)
+            {
+                problems.Add($"the accounts do not sum to zero ({total})");
+            }
+
+            return problems;
+        }, cancellationToken);
+
+    private sealed class TotalsRow
+    {
+        public string Name { get; set; } = "";
+        public long Credited { get; set; }
+        public long Debited { get; set; }
+        public long Balance => Credited - Debited;
+    }
+}

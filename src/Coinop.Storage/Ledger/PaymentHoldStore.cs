@@ -1,0 +1,118 @@
+using System.Data.Common;
+using Dapper;
+
+namespace Coinop.Storage.Ledger;
+
+/// <summary>Who pays for a held request: a token given with the request, or a balance.</summary>
+public static class HoldPayer
+{
+    public const string Token = "token";
+    public const string Balance = "balance";
+}
+
+public static class HoldState
+{
+    public const string Held = "HELD";
+    public const string Settled = "SETTLED";
+    public const string Released = "RELEASED";
+}
+
+/// <summary>
+/// A request's reservation: <see cref="AmountMsat"/> sits in the holds account until the request is settled or
+/// released. <see cref="ReleaseTo"/> is the balance account it returns to if the request dies with its node.
+/// </summary>
+public sealed record PaymentHold(
+    string RequestId,
+    string NodeId,
+    string Payer,
+    string ReleaseTo,
+    long AmountMsat,
+    string State,
+    DateTimeOffset CreatedAt);
+
+/// <summary>How a hold ended, recorded on its row.</summary>
+public sealed record HoldOutcome(string State, long? CostMsat = null, string? ProviderId = null, long? ChangeSat = null);
+
+/// <summary>
+/// The per-request holds. Writes run inside the caller's transaction, next to the ledger transfer that fills or
+/// empties the holds account. Closing is a conditional update (HELD → SETTLED or RELEASED), so of a settle, a
+/// release and a recovery racing for one hold, exactly one moves its money.
+/// </summary>
+public interface IPaymentHoldStore
+{
+    Task InsertAsync(DbConnection c, DbTransaction t, PaymentHold hold, CancellationToken cancellationToken);
+
+    /// <summary>Closes a HELD hold and returns it as it was; null when it was not HELD (already closed, or unknown).</summary>
+    Task<PaymentHold?> TryCloseAsync(DbConnection c, DbTransaction t, string requestId, HoldOutcome outcome, DateTimeOffset now,
+        CancellationToken cancellationToken);
+
+    /// <summary>Records the change token issued when a hold closed (so an operator can hand it over again).</summary>
+    Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken);
+
+    Task<PaymentHold?> FindAsync(string requestId, CancellationToken cancellationToken);
+
+    /// <summary>The HELD holds of a market node (created before <paramref name="createdBefore"/> when given).</summary>
+    Task<IReadOnlyList<PaymentHold>> HeldAsync(string nodeId, DateTimeOffset? createdBefore, CancellationToken cancellationToken);
+}
+
+public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
+{
+    private const string Columns =
+        "request_id AS RequestId, node_id AS NodeId, payer AS Payer, release_to AS ReleaseTo, amount_msat AS AmountMsat, state AS State, created_at AS CreatedAt";
+
+    public Task InsertAsync(DbConnection c, DbTransaction t, PaymentHold hold, CancellationToken cancellationToken) =>
+        c.ExecuteAsync(new CommandDefinition(
+            """
+            INSERT INTO payment_holds (request_id, node_id, payer, release_to, amount_msat, state, created_at)
+            VALUES (@RequestId, @NodeId, @Payer, @ReleaseTo, @AmountMsat, @State, @CreatedAt)
+            """,
+            new { hold.RequestId, hold.NodeId, hold.Payer, hold.ReleaseTo, hold.AmountMsat, hold.State, CreatedAt = hold.CreatedAt.ToUnixTimeMilliseconds() },
+            t, cancellationToken: cancellationToken));
+
+    public async Task<PaymentHold?> TryCloseAsync(DbConnection c, DbTransaction t, string requestId, HoldOutcome outcome, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var row = await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
+            $"""
+            UPDATE payment_holds SET state = @State, closed_at = @now, cost_msat = @CostMsat, provider_id = @ProviderId, change_sat = @ChangeSat
+            WHERE request_id = @requestId AND state = 'HELD'
+            RETURNING {Columns}
+            """,
+            new { requestId, outcome.State, outcome.CostMsat, outcome.ProviderId, outcome.ChangeSat, now = now.ToUnixTimeMilliseconds() },
+            t, cancellationToken: cancellationToken));
+        // RETURNING gives the new state; callers want the hold as it was when they closed it.
+        return row is null ? null : row.ToRecord() with { State = HoldState.Held };
+    }
+
+    public Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken) =>
+        c.ExecuteAsync(new CommandDefinition(
+            "UPDATE payment_holds SET change_token = @token WHERE request_id = @requestId", new { requestId, token }, t, cancellationToken: cancellationToken));
+
+    public Task<PaymentHold?> FindAsync(string requestId, CancellationToken cancellationToken) =>
+        database.ReadAsync(async c => (await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
+            $"SELECT {Columns} FROM payment_holds WHERE request_id = @requestId", new { requestId }, cancellationToken: cancellationToken)))?.ToRecord(),
+            cancellationToken);
+
+    public Task<IReadOnlyList<PaymentHold>> HeldAsync(string nodeId, DateTimeOffset? createdBefore, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<PaymentHold>>(async c =>
+        {
+            var rows = await c.QueryAsync<Row>(new CommandDefinition(
+                $"SELECT {Columns} FROM payment_holds WHERE node_id = @nodeId AND state = 'HELD' AND created_at < @before ORDER BY created_at",
+                new { nodeId, before = createdBefore?.ToUnixTimeMilliseconds() ?? long.MaxValue }, cancellationToken: cancellationToken));
+            return [.. rows.Select(r => r.ToRecord())];
+        }, cancellationToken);
+
+    private sealed class Row
+    {
+        public string RequestId { get; set; } = "";
+        public string NodeId { get; set; } = "";
+        public string Payer { get; set; } = "";
+        public string ReleaseTo { get; set; } = "";
+        public long AmountMsat { get; set; }
+        public string State { get; set; } = "";
+        public long CreatedAt { get; set; }
+
+        public PaymentHold ToRecord() =>
+            new(RequestId, NodeId, Payer, ReleaseTo, AmountMsat, State, DateTimeOffset.FromUnixTimeMilliseconds(CreatedAt));
+    }
+}

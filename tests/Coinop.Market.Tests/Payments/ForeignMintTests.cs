@@ -1,0 +1,152 @@
+using System.Net;
+using System.Text.Json;
+using Coinop.Ecash;
+using Coinop.Ecash.MintApi;
+using Coinop.Ecash.Tokens;
+using Coinop.Ecash.Wallet;
+using Coinop.Market.Payments;
+using Coinop.Storage;
+using Coinop.Storage.Payments;
+using Coinop.TestKit;
+using Dapper;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Coinop.Market.Tests.Payments;
+
+/// <summary>Tokens of other mints: accepted ones are swapped at their mint before serving; others are refused without a network call.</summary>
+public class ForeignMintTests
+{
+    [Theory]
+    [MemberData(nameof(PaidMarket.Dialects), MemberType = typeof(PaidMarket))]
+    public async Task A_token_of_an_accepted_mint_is_swapped_there_and_pays(SqlDialect dialect)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var other = await PaidMarket.StartAsync(); // its mint is the "other" mint
+        await using var market = await PaidMarket.StartAsync(dialect, o => o.AcceptMints = [other.MintUrl]);
+        await using var provider = await market.Market.ProviderAsync("llama3", ct);
+        var token = await other.TokenAsync(6);
+
+        using var response = await market.ChatAsync(xCashu: token);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var change = TokenCodec.Decode(response.Headers.GetValues(PaidInferenceBilling.HeaderName).Single());
+        Assert.Equal(market.MintUrl, change.Mint); // change is always ecash of the market's own mint
+        Assert.Equal(5UL, change.Amount);
+        var s = await market.AssertBalancedAsync();
+        Assert.Equal(6_000, s.ReceivedMsat);
+        // The consumer's proofs are spent at their mint; the market holds fresh ones of the same value.
+        await CashuAssert.FailsWith(11001, () => other.RedeemAsync(token));
+        var held = await market.Database.ReadAsync(c => c.ExecuteScalarAsync<long>("SELECT SUM(amount) FROM foreign_proofs"), ct);
+        Assert.Equal(6, held);
+        Assert.Equal(ForeignPaymentState.Credited,
+            (await market.Services.GetRequiredService<IForeignPaymentStore>().FindAsync(PaymentKeys.TokenKey(TokenCodec.Decode(token)), ct))!.State);
+    }
+
+    [Fact]
+    public async Task A_token_of_an_accepted_mint_opens_a_balance()
+    {
+        await using var other = await PaidMarket.StartAsync();
+        await using var market = await PaidMarket.StartAsync(configure: o => o.AcceptMints = [other.MintUrl]);
+
+        var created = await market.PostJsonAsync("/v1/balance/create", new { token = await other.TokenAsync(9) });
+
+        Assert.Equal(9_000, created.GetProperty("balance_msat").GetInt64());
+        var refund = await market.PostJsonAsync("/v1/balance/refund", null, created.GetProperty("api_key").GetString());
+        Assert.Equal(9UL, await market.RedeemAsync(refund.GetProperty("token").GetString()!));
+
+        await market.AssertBalancedAsync();
+    }
+
+    [Fact]
+    public async Task A_token_of_a_mint_not_accepted_is_refused_before_any_call_to_that_mint()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var mintCalls = 0;
+        await using var stranger = await PaidMarket.StartAsync(builder: b => b.Services.AddSingleton<IStartupFilter>(
+            new CountRequests(path => path.StartsWithSegments("/mint/v1/swap") || path.StartsWithSegments("/mint/v1/keysets") || path.StartsWithSegments("/mint/v1/checkstate"),
+                () => Interlocked.Increment(ref mintCalls))));
+        await using var market = await PaidMarket.StartAsync();
+        await using var provider = await market.Market.ProviderAsync("llama3", ct);
+        var token = await stranger.TokenAsync(5);
+        var before = Volatile.Read(ref mintCalls); // minting the token asked for the keysets
+
+        using var response = await market.ChatAsync(xCashu: token);
+        using var balance = await market.ChatAsync(bearer: token);
+
+        foreach (var r in new[] { response, balance })
+        {
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            using var json = JsonDocument.Parse(await r.Content.ReadAsStringAsync(ct));
+            Assert.Equal("12001", json.RootElement.GetProperty("error").GetProperty("code").GetString());
+            Assert.Contains("does not accept ecash of " + stranger.MintUrl, json.RootElement.GetProperty("error").GetProperty("message").GetString(),
+                StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, Volatile.Read(ref mintCalls));
+        Assert.Empty(provider.Jobs);
+        Assert.Equal(5UL, await stranger.RedeemAsync(token));
+
+        await market.AssertBalancedAsync();
+    }
+
+    [Fact]
+    public async Task A_swap_the_market_died_in_is_recovered_from_the_mint_and_credited_once()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var dir = new TempDirectory("coinop-market");
+        var urls = $"http://127.0.0.1:{Ports.GetFree()}";
+        await using var other = await PaidMarket.StartAsync();
+        var swapped = await other.TokenAsync(7);
+        var neverSwapped = await other.TokenAsync(3);
+        await using (var market = await PaidMarket.StartAsync(configure: o => { o.Urls = urls; o.AcceptMints = [other.MintUrl]; }, dataDir: dir.Path))
+        {
+            // What the market writes before swapping at the other mint; then it died: once after the mint signed, once before.
+            var store = market.Services.GetRequiredService<IForeignPaymentStore>();
+            var node = market.Services.GetRequiredService<NodeIdentity>().NodeId;
+            var keysets = (await other.Mint.GetKeysetsAsync(ct)).Keysets;
+            foreach (var (token, swap) in new[] { (swapped, true), (neverSwapped, false) })
+            {
+                var decoded = TokenCodec.Decode(token).ResolveKeysetIds([.. keysets.Select(k => k.Id)]);
+                var outputs = BlindedOutputs.Create(keysets.Last(k => k.Active).Id, Amounts.Split(decoded.Amount!.Value));
+                var now = TimeProvider.System.GetUtcNow().AddMinutes(-5);
+                Assert.True(await store.TryStartAsync(new ForeignPaymentRecord(PaymentKeys.TokenKey(decoded), other.MintUrl, token, (long)decoded.Amount.Value,
+                    BlindedOutputs.ToJson(outputs), node, ForeignPaymentState.Pending, now, now), ct));
+                if (swap)
+                {
+                    await other.Mint.SwapAsync(new SwapRequest([.. decoded.Proofs.Select(p => p with { Dleq = null })], [.. outputs.Select(o => o.Message)]), ct);
+                }
+            }
+        }
+
+        await using var restarted = await PaidMarket.StartAsync(configure: o => { o.Urls = urls; o.AcceptMints = [other.MintUrl]; }, dataDir: dir.Path);
+
+        var summary = await Eventually.WaitAsync(async () => await restarted.SummaryAsync(), s => s!.ReceivedMsat > 0, "the swap recovered", cancellationToken: ct);
+        Assert.Equal(7_000, summary.ReceivedMsat);
+        Assert.Equal(7_000, (await restarted.GetJsonAsync("/v1/balance/info", swapped)).GetProperty("balance_msat").GetInt64());
+        var stored = restarted.Services.GetRequiredService<IForeignPaymentStore>();
+        await Eventually.WaitAsync(async () => (await stored.FindAsync(PaymentKeys.TokenKey(TokenCodec.Decode(neverSwapped)), ct))?.State,
+            s => s == ForeignPaymentState.Failed, "the unswapped redemption failed", cancellationToken: ct);
+        Assert.Equal(3UL, await other.RedeemAsync(neverSwapped)); // the consumer still owns it
+        await restarted.AssertBalancedAsync();
+    }
+
+    private sealed class CountRequests(Func<PathString, bool> match, Action count) : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (context, nextMiddleware) =>
+            {
+                if (match(context.Request.Path))
+                {
+                    count();
+                }
+
+                await nextMiddleware(context);
+            });
+            next(app);
+        };
+    }
+}
