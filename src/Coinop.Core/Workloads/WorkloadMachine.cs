@@ -143,6 +143,12 @@ public static class WorkloadMachine
                 return "not the current copy";
             }
 
+            if (W.State is WorkloadState.Provisioning or WorkloadState.Respawning)
+            {
+                // An exit proves the copy ran, even when it finished before its first heartbeat reached the market.
+                Enter(WorkloadState.Live, provider, null);
+            }
+
             if (exitCode == 0)
             {
                 Terminate(WorkloadState.Completed, WorkloadReasons.Exited, stopCopy: false);

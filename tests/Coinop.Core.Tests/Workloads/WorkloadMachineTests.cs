@@ -53,6 +53,15 @@ public class WorkloadMachineTests
     }
 
     [Fact]
+    public void A_copy_that_exits_before_its_first_heartbeat_still_shows_it_was_live()
+    {
+        Submit(WorkloadSpecTests.Spec());
+        After(1, new CopyExited("A", 1, 0));
+        Assert.Equal(WorkloadState.Completed, _w.State);
+        Assert.Equal([(WorkloadState.Provisioning, "A"), (WorkloadState.Live, "A"), (WorkloadState.Completed, "A")], History);
+    }
+
+    [Fact]
     public void A_silent_copy_becomes_suspect_and_recovers_when_heartbeats_return()
     {
         Submit(WorkloadSpecTests.Spec());
