@@ -82,14 +82,11 @@ public sealed class ChatPayment
     /// </summary>
     public async Task<ulong> FinishAsync(string? change, bool completed, CancellationToken cancellationToken)
     {
-        if (change is not null)
+        if (change is not null || completed)
         {
-            return await _wallet.ReceiveAsync(change, cancellationToken);
-        }
-
-        if (completed)
-        {
-            return 0; // a whole-sat charge leaves nothing to give back
+            var back = change is null ? 0 : await _wallet.ReceiveAsync(change, cancellationToken); // no change: a whole-sat charge
+            await _wallet.RefreshReservedAsync(cancellationToken); // the market redeemed the token: its proofs are spent now
+            return back;
         }
 
         try

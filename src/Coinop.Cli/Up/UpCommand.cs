@@ -1,12 +1,15 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Net.Http.Json;
 using System.Runtime.InteropServices;
+using System.Text;
 using System.Text.Json;
 using Coinop.Cli.Shared;
 using Coinop.Market.Hosting;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
 using Coinop.SimBackend.Hosting;
+using Coinop.Wallet;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -24,7 +27,8 @@ public static class UpCommand
     {
         var port = new Option<int>("--port") { Description = "Port of the market's API", DefaultValueFactory = _ => 3338 };
         var data = CliOptions.Data(".coinop", "Data directory (market/, provider/ and wallet/ below it)");
-        var command = new Command("up", "Run a market node and a provider on this machine (Ctrl-C stops everything)") { port, data };
+        var free = new Option<bool>("--free") { Description = "Serve without payment (by default requests are paid from the local wallet)" };
+        var command = new Command("up", "Run a market node and a provider on this machine, and fund a local wallet with demo ecash (Ctrl-C stops everything)") { port, data, free };
         command.SetAction(async (parse, ct) =>
         {
             var p = parse.GetValue(port);
@@ -33,12 +37,17 @@ public static class UpCommand
                 throw new CliException($"--port {p} is not a port (1-65535)", 2);
             }
 
-            return await RunAsync(p, Path.GetFullPath(parse.GetValue(data)!), ct);
+            return await RunAsync(p, Path.GetFullPath(parse.GetValue(data)!), parse.GetValue(free), ct);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(int port, string dataDir, CancellationToken cancellationToken)
+    /// <summary>What <c>up</c> mints into the local wallet when it holds less than <see cref="WalletFloor"/> at this market.</summary>
+    private const ulong WalletFunding = 10_000;
+
+    private const ulong WalletFloor = 1_000;
+
+    private static async Task<int> RunAsync(int port, string dataDir, bool free, CancellationToken cancellationToken)
     {
         // One signal handler for the three hosts, so shutdown happens in order: drain the provider, then the market.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -63,7 +72,7 @@ public static class UpCommand
         {
             Urls = marketUrl,
             DataDir = Path.Combine(dataDir, "market"),
-            Free = true,
+            Free = free,
         };
         await using var market = MarketHost.Build(marketOptions, b => Quiet(b.Services, b.Logging));
         try
@@ -89,7 +98,8 @@ public static class UpCommand
         var agent = provider.Services.GetRequiredService<Coinop.Provider.Hosting.ProviderAgent>();
 
         var models = await WaitForModelsAsync(marketUrl, stop.Token);
-        PrintBanner(marketUrl, dataDir, agent.ProviderId, models, simulator is not null, found);
+        (string Dir, ulong Balance, ulong Minted)? wallet = free ? null : await FundWalletAsync(marketUrl, Path.Combine(dataDir, "wallet"), stop.Token);
+        PrintBanner(marketUrl, dataDir, agent.ProviderId, models, simulator is not null, found, wallet);
 
         try
         {
@@ -131,6 +141,26 @@ public static class UpCommand
         return [.. (await Task.WhenAll(checks)).OfType<BackendEndpoint>()];
     }
 
+    /// <summary>
+    /// Tops the local wallet up through the market's mint. The mint's Lightning backend is the fake one, which marks
+    /// invoices paid at once: this is demo money, and the banner says so.
+    /// </summary>
+    private static async Task<(string Dir, ulong Balance, ulong Minted)> FundWalletAsync(string marketUrl, string walletDir, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
+        var wallet = await CashuWallet.OpenAsync(walletDir, http, TimeProvider.System, cancellationToken);
+        var mint = await wallet.ResolveMintUrlAsync(marketUrl, cancellationToken);
+        var balance = (await wallet.BalancesAsync(cancellationToken)).FirstOrDefault(b => b.Mint == mint)?.Available ?? 0;
+        ulong minted = 0;
+        if (balance < WalletFloor)
+        {
+            minted = (await wallet.FundAsync(marketUrl, WalletFunding, TimeSpan.FromSeconds(30), cancellationToken)).Amount;
+            balance += minted;
+        }
+
+        return (walletDir, balance, minted);
+    }
+
     /// <summary>Waits until the provider's models are routable through the market.</summary>
     private static async Task<List<string>> WaitForModelsAsync(string marketUrl, CancellationToken cancellationToken)
     {
@@ -160,13 +190,17 @@ public static class UpCommand
         }
     }
 
-    private static void PrintBanner(string marketUrl, string dataDir, string? providerId, List<string> models, bool simulated, List<BackendEndpoint> found)
+    private static void PrintBanner(string marketUrl, string dataDir, string? providerId, List<string> models, bool simulated,
+        List<BackendEndpoint> found, (string Dir, ulong Balance, ulong Minted)? wallet)
     {
-        var model = models[0];
+        var model = models.Contains("sim-small") ? "sim-small" : models[0];
         var source = simulated
             ? "the built-in SIMULATOR (no local Ollama, vLLM, llama.cpp or LM Studio answered; it returns deterministic text, not a real model)"
             : string.Join(", ", found.Select(f => f.ToString()));
-        Console.WriteLine($"""
+        var body = $$"""{"model":"{{model}}","messages":[{"role":"user","content":"Hello"}]}""";
+        const string createBody = """{"token":"cashuB…"}""";
+        var walletFlag = wallet is { } w && w.Dir != Path.GetFullPath(".coinop/wallet") ? $" --wallet {w.Dir}" : "";
+        var text = new StringBuilder($"""
 
             Coinop is up.
               Market      {marketUrl}   (data in {dataDir})
@@ -174,18 +208,48 @@ public static class UpCommand
                           from {source}
               OpenAI API  {marketUrl}/v1        Anthropic API  {marketUrl}/v1/messages
 
+            """);
+        if (wallet is { } paid)
+        {
+            var minted = paid.Minted > 0 ? $"; {paid.Minted:N0} sat just minted through the FAKE Lightning backend: demo money" : "";
+            text.Append(CultureInfo.InvariantCulture, $"""
+              Wallet      {paid.Dir}: {paid.Balance:N0} sat{minted}
+                          Requests are paid with Cashu ecash; `coinop chat` pays from this wallet and keeps the change.
+
             Try it:
+              ./coinop chat --market {marketUrl} --model {model}{walletFlag} "Hello"
+              ./coinop providers --market {marketUrl}
+              ./coinop wallet --data {paid.Dir} balance
+
+            Pay a request by hand (the change comes back as a token in the X-Cashu response header):
+              TOKEN=$(./coinop wallet --data {paid.Dir} send 50)
+              curl -si {marketUrl}/v1/chat/completions -H "X-Cashu: $TOKEN" -H 'Content-Type: application/json'                 -d '{body}'
+
+            Any OpenAI SDK works: turn a token into a balance key and use it as the API key:
+              ./coinop wallet --data {paid.Dir} send 500          # prints a cashuB… token
+              curl -s {marketUrl}/v1/balance/create -H 'Content-Type: application/json' -d '{createBody}'
+              Python  OpenAI(base_url="{marketUrl}/v1", api_key="sk-…")
+              C#      new OpenAIClient(new ApiKeyCredential("sk-…"), new OpenAIClientOptions {"{"} Endpoint = new Uri("{marketUrl}/v1") {"}"})
+
+            """);
+        }
+        else
+        {
+            text.Append(CultureInfo.InvariantCulture, $"""
+            Serving for free (--free). Try it:
               ./coinop chat --market {marketUrl} --model {model} "Hello"
               ./coinop providers --market {marketUrl}
-              curl -s {marketUrl}/v1/chat/completions -H 'Content-Type: application/json' \
-                -d '{"{"}"model":"{model}","messages":[{"{"}"role":"user","content":"Hello"{"}"}]{"}"}'
+              curl -s {marketUrl}/v1/chat/completions -H 'Content-Type: application/json'                 -d '{body}'
 
             Any OpenAI SDK works with the market as its base URL:
               Python  OpenAI(base_url="{marketUrl}/v1", api_key="unused")
               C#      new OpenAIClient(new ApiKeyCredential("unused"), new OpenAIClientOptions {"{"} Endpoint = new Uri("{marketUrl}/v1") {"}"})
 
-            Ctrl-C stops everything.
             """);
+        }
+
+        text.AppendLine("Ctrl-C stops everything.");
+        Console.WriteLine(text.ToString());
     }
 
     /// <summary>

@@ -52,6 +52,15 @@ public static class WalletCommands
         var command = new Command("balance", "Show the balance per mint") { json };
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(data)!, async wallet =>
         {
+            try
+            {
+                await wallet.RefreshReservedAsync(ct); // tokens sent and since claimed leave the "in sent tokens" column
+            }
+            catch (HttpRequestException)
+            {
+                // A mint that cannot be reached now: show what the wallet knows.
+            }
+
             var balances = await wallet.BalancesAsync(ct);
             var total = balances.Aggregate(0UL, (a, b) => a + b.Available);
             if (parse.GetValue(json))
