@@ -55,6 +55,7 @@ public static class MarketHost
         builder.Services.AddMint();
         builder.Services.AddPayments();
         builder.Services.AddWorkloads();
+        builder.Services.AddMarketTelemetry();
 
         configure?.Invoke(builder);
 
@@ -66,6 +67,7 @@ public static class MarketHost
         app.MapMint();
         app.MapPayments();
         app.MapWorkloads();
+        app.MapMarketTelemetry();
         return app;
     }
 
