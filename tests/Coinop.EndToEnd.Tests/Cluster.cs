@@ -77,6 +77,9 @@ public sealed partial class Cluster : IAsyncDisposable
             p => p is { } e && !e.GetProperty("online").GetBoolean(),
             $"provider {providerId} offline at {marketUrl}");
 
+    /// <summary>Everything each process printed, for a failing test's message.</summary>
+    public string Diagnostics() => string.Join("\n", _processes.Select(p => $"--- {p.Name} (pid {p.Pid}{(p.HasExited ? ", exited" : "")}):\n{p.Output}"));
+
     public async ValueTask DisposeAsync()
     {
         foreach (var p in _processes)
