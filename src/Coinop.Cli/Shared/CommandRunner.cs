@@ -39,7 +39,8 @@ public static class CommandRunner
         {
             return 130;
         }
-        catch (Exception ex) when (ex is HttpRequestException or IOException or Microsoft.Extensions.Options.OptionsValidationException)
+        catch (Exception ex) when (ex is HttpRequestException or IOException or Microsoft.Extensions.Options.OptionsValidationException
+            or System.ComponentModel.DataAnnotations.ValidationException)
         {
             await Console.Error.WriteLineAsync($"coinop: {FirstLine(ex.Message)}");
             return 1;

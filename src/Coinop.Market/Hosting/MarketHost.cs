@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Coinop.Market.Gateway;
 using Coinop.Market.Inference;
 using Coinop.Market.Mint;
@@ -11,7 +10,6 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Coinop.Market.Hosting;
 
@@ -22,14 +20,7 @@ namespace Coinop.Market.Hosting;
 public static class MarketHost
 {
     /// <summary>Validates options the way the host will, so the CLI can report a bad flag in one line.</summary>
-    public static void Validate(MarketOptions options)
-    {
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
-        {
-            throw new OptionsValidationException(nameof(MarketOptions), typeof(MarketOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
-        }
-    }
+    public static void Validate(MarketOptions options) => Coinop.Core.Hosting.OptionsCheck.ThrowIfInvalid(options);
 
     public static WebApplication Build(MarketOptions options, Action<WebApplicationBuilder>? configure = null)
     {

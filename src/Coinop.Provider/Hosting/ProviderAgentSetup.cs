@@ -1,8 +1,6 @@
-using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 
 namespace Coinop.Provider.Hosting;
 
@@ -10,14 +8,7 @@ namespace Coinop.Provider.Hosting;
 public static class ProviderAgentSetup
 {
     /// <summary>Validates options the way the host will, so the CLI can report a bad flag in one line.</summary>
-    public static void Validate(ProviderOptions options)
-    {
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
-        {
-            throw new OptionsValidationException(nameof(ProviderOptions), typeof(ProviderOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
-        }
-    }
+    public static void Validate(ProviderOptions options) => Coinop.Core.Hosting.OptionsCheck.ThrowIfInvalid(options);
 
     public static IServiceCollection AddProviderAgent(this IServiceCollection services, Action<ProviderOptions> configure)
     {

@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Coinop.SimBackend.Ollama;
 using Coinop.SimBackend.OpenAi;
 using Microsoft.AspNetCore.Builder;
@@ -8,7 +7,6 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace Coinop.SimBackend.Hosting;
 
@@ -16,14 +14,7 @@ namespace Coinop.SimBackend.Hosting;
 public static class SimBackendHost
 {
     /// <summary>Validates options the way the host will, so the CLI can report a bad flag in one line.</summary>
-    public static void Validate(SimBackendOptions options)
-    {
-        var results = new List<ValidationResult>();
-        if (!Validator.TryValidateObject(options, new ValidationContext(options), results, validateAllProperties: true))
-        {
-            throw new OptionsValidationException(nameof(SimBackendOptions), typeof(SimBackendOptions), results.Select(r => r.ErrorMessage ?? "invalid"));
-        }
-    }
+    public static void Validate(SimBackendOptions options) => Coinop.Core.Hosting.OptionsCheck.ThrowIfInvalid(options);
 
     public static WebApplication Build(SimBackendOptions options, TimeProvider? time = null, Action<WebApplicationBuilder>? configure = null)
     {
