@@ -57,7 +57,7 @@ public sealed class MarketPayment
     public static async Task<MarketPayment> PayAmountAsync(IEnumerable<string> mints, ulong amount, HttpClient market, string walletDir, HttpClient http, string memo,
         CancellationToken cancellationToken)
     {
-        var wallet = await OpenWalletAsync(walletDir, http, $"the market asks {amount} sat", market, cancellationToken);
+        var wallet = await OpenWalletAsync(walletDir, http, $"the market asks {amount} sat for this request", market, cancellationToken);
         var accepted = mints.Select(Ecash.Tokens.Token.NormalizeMintUrl).ToList();
         var balances = await wallet.BalancesAsync(cancellationToken);
         var mint = accepted.FirstOrDefault(m => balances.Any(b => string.Equals(b.Mint, m, StringComparison.OrdinalIgnoreCase) && b.Available >= amount))
