@@ -128,7 +128,7 @@ public sealed class CliTests
 
             // A workload that ends by itself: status collects its refund, once.
             var earlyId = (await CoinopAsync(cluster, Market(["workload", "submit", "--cpu", "0.2", "--memory", "64", "--duration", "30s", "--", .. early.Argv]))).Trim().Split('\n')[^1].Trim();
-            await cluster.WaitForStateAsync(earlyId, "completed");
+            await cluster.WaitForAsync(earlyId, w => w["refund"] is System.Text.Json.Nodes.JsonObject, "completed and settled");
             var before = await BalanceAsync();
             Assert.Contains("sat back into the wallet", await CoinopAsync(cluster, Market("workload", "status", earlyId)), StringComparison.Ordinal);
             var earlyRefund = (long)(await cluster.GetAsync(earlyId))["refund"]!["refund_msat"]!;

@@ -160,8 +160,9 @@ public sealed class PaidWorkloadTests
             Assert.Equal(HttpStatusCode.Created, byBalance.StatusCode);
             var expiringId = (string)(await BodyAsync(byBalance))["id"]!;
 
-            var finished = await cluster.WaitForStateAsync(earlyId, "completed");
-            Assert.Equal("exited", (string?)finished["reason"]);
+            // Its refund is there once its last span is settled, a moment after it ended.
+            var finished = await cluster.WaitForAsync(earlyId, w => w["refund"] is JsonObject, "completed and settled");
+            Assert.Equal(("completed", "exited"), ((string?)finished["state"], (string?)finished["reason"]));
             using (var anonymous = await SendAsync(cluster, HttpMethod.Get, $"/api/workloads/{earlyId}/refund", null))
             {
                 Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
@@ -179,8 +180,8 @@ public sealed class PaidWorkloadTests
             Assert.True(spentEarly < 30_000 - 1000, $"a copy that ran about a second was charged {spentEarly} msat");
             Assert.Equal((ulong)((30_000 - spentEarly) / 1000), await wallet.ReceiveAsync((string)refund["token"]!, Ct));
 
-            var expired = await cluster.WaitForStateAsync(expiringId, "completed");
-            Assert.Equal("lease_expired", (string?)expired["reason"]);
+            var expired = await cluster.WaitForAsync(expiringId, w => w["refund"] is JsonObject, "completed and settled");
+            Assert.Equal(("completed", "lease_expired"), ((string?)expired["state"], (string?)expired["reason"]));
             await expiryWatch.WaitForNoneAsync();
             // The provider held it for all the time paid for: charged in full, to the msat, and nothing to give back.
             Assert.Equal((3_000L, 3_000L, 0L), ((long)expired["paid_msat"]!, (long)expired["spent_msat"]!, (long)expired["refund"]!["refund_msat"]!));

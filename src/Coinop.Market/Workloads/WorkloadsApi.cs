@@ -172,9 +172,16 @@ public static class WorkloadsApi
         var money = await billing.MoneyAsync(id, http.RequestAborted);
         if (money?.Refund is not { } refund)
         {
+            if (money is not null && stored.Workload.IsTerminal)
+            {
+                http.Response.Headers.RetryAfter = "1"; // it ended a moment ago: its last span is being settled
+            }
+
             await Error(http, money is null
                 ? new ApiError(404, "invalid_request_error", "no_refund", "nothing was paid for this workload")
-                : new ApiError(409, "invalid_request_error", "not_finished", $"workload is {Core.Text.WireEnum.Name(stored.Workload.State)}; its refund comes when it ends"));
+                : new ApiError(409, "invalid_request_error", "not_finished", stored.Workload.IsTerminal
+                    ? $"workload is {Core.Text.WireEnum.Name(stored.Workload.State)}; its refund is being settled, try again in a moment"
+                    : $"workload is {Core.Text.WireEnum.Name(stored.Workload.State)}; its refund comes when it ends"));
             return;
         }
 
