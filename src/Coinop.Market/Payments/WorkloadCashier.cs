@@ -35,6 +35,7 @@ public sealed class WorkloadCashier(
         CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        // The payment's hold is settled for its whole value: the cost recorded on it is what moved into the workload's account.
         _ = await holds.TryCloseAsync(c, t, paymentId.ToString(), new HoldOutcome(HoldState.Settled, amountMsat), now, cancellationToken)
             ?? throw new InvalidOperationException($"the payment {paymentId} for workload {workload.Id} is no longer held");
         if (openFor is not null)

@@ -28,9 +28,10 @@ public sealed record CommandOutcome(StoredWorkload? Workload, string? Rejection,
 /// time, and executes its effects: kernel claims, grants, renewals, revokes and finishes through <see cref="IWorkStore"/>,
 /// starts, stops and reservations through the providers' sessions, placement by advertised capacity, and money through
 /// billing: the time consumed is settled to the serving providers periodically and before the set of them changes, and
-/// the rest is refunded when the workload ends (see <see cref="IWorkloadBilling"/>). Everything runs on one loop, one command at a time, so the effects of a decision run in the order the
-/// machine emitted them — a revoke is confirmed by the store before the promote or respawn it makes room for is even
-/// decided — and a significant change is saved (compare-and-set) before any of its effects leaves the market.
+/// the rest is refunded when the workload ends (see <see cref="IWorkloadBilling"/>). Everything runs on one loop, one
+/// command at a time, so the effects of a decision run in the order the machine emitted them — a revoke is confirmed by
+/// the store before the promote or respawn it makes room for is even decided — and a significant change is saved
+/// (compare-and-set) before any of its effects leaves the market.
 /// <para>After a market restart the open workloads are loaded back, silence is measured from no earlier than the end of
 /// the failover TTL minus evict-after (providers get that long to come back before anything is evicted), and revokes or
 /// placements that were under way are finished.</para>
