@@ -81,6 +81,70 @@ public sealed class CliTests
         }
     }
 
+    [Fact]
+    public async Task On_a_paid_market_the_CLI_pays_from_the_wallet_tops_up_and_takes_refunds_back()
+    {
+        await using var cluster = await WorkloadCluster.StartAsync(providers: 1, configure: PaidWorkloadTests.Paid, providerArgs: PaidWorkloadTests.OneSatPerSecond);
+        var consumer = Path.Combine(cluster.DataDir, "consumer");
+        var walletDir = Path.Combine(cluster.DataDir, "wallet");
+        string[] Market(params string[] args) => [.. args[..2], "--market", cluster.Url, "--data", consumer, "--wallet", walletDir, .. args[2..]];
+        var running = TestWorkload.Forever();
+        var early = new TestWorkload("echo quick; sleep 1");
+        using var watch = running.Watch();
+        try
+        {
+            var wallet = await PaidWorkloadTests.WalletAsync(cluster, 100);
+            async Task<ulong> BalanceAsync() => (await wallet.BalancesAsync(Ct)).Aggregate(0UL, (sum, b) => sum + b.Available);
+
+            // submit meets a 402, pays it from the wallet and retries: 20 s at 1 sat a second.
+            var submitted = await CoinopAsync(cluster, Market(["workload", "submit", "--cpu", "0.2", "--memory", "64", "--duration", "20s", "--", .. running.Argv]));
+            Assert.Contains("coinop: paid 20 sat", submitted, StringComparison.Ordinal);
+            var id = submitted.Trim().Split('\n')[^1].Trim();
+            Assert.Equal(80UL, await BalanceAsync());
+            await cluster.WaitForStateAsync(id, "live");
+            await watch.WaitForEpochAsync(1);
+
+            // topup by duration (paid on the 402) and by amount (a token of that many sats at once).
+            Assert.Contains("coinop: paid 10 sat", await CoinopAsync(cluster, Market("workload", "topup", id, "--duration", "10s")), StringComparison.Ordinal);
+            Assert.Contains("coinop: paid 5 sat", await CoinopAsync(cluster, Market("workload", "topup", id, "--amount", "5")), StringComparison.Ordinal);
+            var view = await cluster.GetAsync(id);
+            Assert.Equal(35_000, (long)view["paid_msat"]!);
+            Assert.Equal(TimeSpan.FromSeconds(35), DateTimeOffset.Parse((string)view["paid_until"]!, System.Globalization.CultureInfo.InvariantCulture)
+                - DateTimeOffset.Parse((string)view["created_at"]!, System.Globalization.CultureInfo.InvariantCulture));
+            Assert.Equal(65UL, await BalanceAsync());
+
+            await cluster.WaitForAsync(id, w => (long?)w["spent_msat"] > 0, "a settlement");
+            var status = await CoinopAsync(cluster, Market("workload", "status", id));
+            Assert.Contains("paid       until", status, StringComparison.Ordinal);
+            Assert.Contains("of 35000 msat paid", status, StringComparison.Ordinal);
+
+            // cancel takes the refund into the wallet and says so.
+            var cancelled = await CoinopAsync(cluster, Market("workload", "cancel", id));
+            Assert.Contains("sat back into the wallet", cancelled, StringComparison.Ordinal);
+            var refund = (long)(await cluster.GetAsync(id))["refund"]!["refund_msat"]!;
+            Assert.True(refund > 0);
+            Assert.Equal(65UL + (ulong)(refund / 1000), await BalanceAsync());
+            await watch.WaitForNoneAsync();
+
+            // A workload that ends by itself: status collects its refund, once.
+            var earlyId = (await CoinopAsync(cluster, Market(["workload", "submit", "--cpu", "0.2", "--memory", "64", "--duration", "30s", "--", .. early.Argv]))).Trim().Split('\n')[^1].Trim();
+            await cluster.WaitForAsync(earlyId, w => w["refund"] is System.Text.Json.Nodes.JsonObject, "completed and settled");
+            var before = await BalanceAsync();
+            Assert.Contains("sat back into the wallet", await CoinopAsync(cluster, Market("workload", "status", earlyId)), StringComparison.Ordinal);
+            var earlyRefund = (long)(await cluster.GetAsync(earlyId))["refund"]!["refund_msat"]!;
+            Assert.Equal(before + (ulong)(earlyRefund / 1000), await BalanceAsync());
+            Assert.Contains("already taken", await CoinopAsync(cluster, Market("workload", "status", earlyId)), StringComparison.Ordinal);
+            Assert.Equal(before + (ulong)(earlyRefund / 1000), await BalanceAsync());
+
+            await cluster.AssertBalancedAsync();
+            watch.AssertSingleWriter();
+        }
+        catch (Exception ex) when (ex is not Xunit.Sdk.XunitException)
+        {
+            throw new InvalidOperationException(ex.Message + "\n" + cluster.Diagnostics(), ex);
+        }
+    }
+
     /// <summary>Connects to a port bridge, presents the credential, and sends an HTTP request; returns the first response line.</summary>
     private static async Task<string?> GetThroughBridgeAsync(string host, int port, string credential)
     {

@@ -40,10 +40,10 @@ public static class ChatCommands
             var streaming = parse.GetValue(stream);
             var body = RequestBody(parse.GetValue(model)!, parse.GetValue(prompt)!, streaming, parse.GetValue(maxTokens));
             var response = await SendAsync(http, body, null, ct);
-            ChatPayment? payment = null;
+            MarketPayment? payment = null;
             if (response.StatusCode == HttpStatusCode.PaymentRequired)
             {
-                payment = await ChatPayment.PayAsync(response, http, parse.GetValue(wallet)!, mints, ct);
+                payment = await MarketPayment.PayAsync(response, http, parse.GetValue(wallet)!, mints, "coinop chat", ct);
                 if (payment is not null)
                 {
                     response.Dispose();
@@ -57,7 +57,7 @@ public static class ChatCommands
                 var completed = false;
                 try
                 {
-                    change = payment is null ? null : ChatPayment.ChangeIn(response);
+                    change = payment is null ? null : MarketPayment.ChangeIn(response);
                     if (!response.IsSuccessStatusCode)
                     {
                         throw new CliException($"{(int)response.StatusCode} {ApiErrorText.MessageOf(await response.Content.ReadAsStringAsync(ct))}");
@@ -97,7 +97,7 @@ public static class ChatCommands
         request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         if (token is not null)
         {
-            request.Headers.Add(ChatPayment.Header, token);
+            request.Headers.Add(MarketPayment.Header, token);
         }
 
         return await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
@@ -169,9 +169,9 @@ public static class ChatCommands
         string? change = null;
         while (await reader.ReadLineAsync(ct) is { } line)
         {
-            if (line.StartsWith(": " + ChatPayment.Header + " ", StringComparison.Ordinal))
+            if (line.StartsWith(": " + MarketPayment.Header + " ", StringComparison.Ordinal))
             {
-                change = line[(ChatPayment.Header.Length + 3)..].Trim();
+                change = line[(MarketPayment.Header.Length + 3)..].Trim();
                 continue;
             }
 

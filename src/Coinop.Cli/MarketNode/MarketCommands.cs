@@ -31,10 +31,16 @@ public static class MarketCommands
         var evict = new Option<double>("--evict-after") { Description = "Seconds of silence before a workload is evicted", DefaultValueFactory = _ => 300 };
         var checkpointInterval = new Option<double>("--checkpoint-interval") { Description = "Seconds between checkpoints of a checkpointed workload", DefaultValueFactory = _ => 60 };
         var maxCheckpoint = new Option<long>("--max-checkpoint-bytes") { Description = "Largest workload checkpoint stored (encrypted bytes)", DefaultValueFactory = _ => 16 * 1024 * 1024 };
+        var settleInterval = new Option<double>("--workload-settle-interval")
+        {
+            Description = "Seconds between settlements of a running paid workload (its time charged, its providers credited)",
+            DefaultValueFactory = _ => 60,
+        };
 
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
             urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint,
+            settleInterval,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -55,6 +61,7 @@ public static class MarketCommands
                 EvictAfter = parse.GetValue(evict),
                 CheckpointInterval = parse.GetValue(checkpointInterval),
                 MaxCheckpointBytes = parse.GetValue(maxCheckpoint),
+                WorkloadSettleInterval = parse.GetValue(settleInterval),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);

@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
+using System.Text;
 using Coinop.Cli.Shared;
+using Coinop.Core.Workloads;
 using Coinop.Core.Sealing;
 using NSec.Cryptography;
 
@@ -7,8 +9,9 @@ namespace Coinop.Cli.Workloads;
 
 /// <summary>
 /// The consumer's secrets in its data directory (mode 0600 files): its X25519 key (<c>consumer.key</c>), which access
-/// receipts are sealed to, and each checkpointed workload's key K (<c>workloads/ID.key</c>), which only the consumer and
-/// the providers it sealed K to ever hold.
+/// receipts are sealed to, each checkpointed workload's key K (<c>workloads/ID.key</c>), which only the consumer and
+/// the providers it sealed K to ever hold, and for each paid workload the token that paid at submit
+/// (<c>workloads/ID.payer</c>): the credential the market asks for to cancel it or hand over its refund.
 /// </summary>
 public sealed class ConsumerKeys(string dataDir)
 {
@@ -46,6 +49,27 @@ public sealed class ConsumerKeys(string dataDir)
     }
 
     public void SaveCheckpointKey(string workloadId, byte[] key) => WriteSecret(Path.Combine(dataDir, "workloads", workloadId + ".key"), key);
+
+    public void SavePayer(string workloadId, string credential) => WriteSecret(PayerPath(workloadId), Encoding.UTF8.GetBytes(credential));
+
+    /// <summary>The credential that paid for the workload, if it was submitted (and paid) from this data directory.</summary>
+    public string? LoadPayer(string workloadId)
+    {
+        var path = PayerPath(workloadId);
+        try
+        {
+            return File.Exists(path) ? Encoding.UTF8.GetString(Convert.FromBase64String(File.ReadAllText(path).Trim())) : null;
+        }
+        catch (FormatException)
+        {
+            throw new CliException($"{path} is not a payment credential");
+        }
+    }
+
+    private string PayerPath(string workloadId) =>
+        WorkloadIds.TryParse(workloadId, out _)
+            ? Path.Combine(dataDir, "workloads", workloadId + ".payer")
+            : throw new CliException($"'{workloadId}' is not a workload id");
 
     /// <summary>Writes a secret as base64 in a file that is 0600 before any secret byte lands in it, moved into place whole.</summary>
     private static void WriteSecret(string path, byte[] secret)

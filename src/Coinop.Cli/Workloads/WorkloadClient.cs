@@ -11,22 +11,29 @@ public sealed class WorkloadClient(string market) : IDisposable
 {
     private readonly HttpClient _http = new() { BaseAddress = new Uri(market.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(60) };
 
+    /// <summary>The HTTP client, addressed at the market.</summary>
+    public HttpClient Http => _http;
+
+    /// <summary>Sends a request with optional payment (<c>X-Cashu</c>) and credential (<c>Authorization: Bearer</c>) headers; the caller reads the answer.</summary>
+    public Task<HttpResponseMessage> SendRawAsync(HttpMethod method, string path, HttpContent? body, string? cashu, string? bearer, CancellationToken cancellationToken)
+    {
+        var request = new HttpRequestMessage(method, path) { Content = body };
+        if (cashu is not null)
+        {
+            request.Headers.Add(MarketPayment.Header, cashu);
+        }
+
+        if (bearer is not null)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", bearer);
+        }
+
+        return SendDisposingAsync(request, cancellationToken);
+    }
+
     public async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
         using var response = await _http.GetAsync(path, cancellationToken);
-        return await ReadAsync(response, type, cancellationToken);
-    }
-
-    public async Task<T> SendAsync<TBody, T>(HttpMethod method, string path, TBody body, JsonTypeInfo<TBody> bodyType, JsonTypeInfo<T> type, CancellationToken cancellationToken)
-    {
-        using var request = new HttpRequestMessage(method, path) { Content = JsonContent.Create(body, bodyType) };
-        using var response = await _http.SendAsync(request, cancellationToken);
-        return await ReadAsync(response, type, cancellationToken);
-    }
-
-    public async Task<T> DeleteAsync<T>(string path, JsonTypeInfo<T> type, CancellationToken cancellationToken)
-    {
-        using var response = await _http.DeleteAsync(path, cancellationToken);
         return await ReadAsync(response, type, cancellationToken);
     }
 
@@ -64,7 +71,8 @@ public sealed class WorkloadClient(string market) : IDisposable
 
     public void Dispose() => _http.Dispose();
 
-    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    /// <summary>The answer's body as <typeparamref name="T"/>; an error answer throws with the market's message.</summary>
+    public static async Task<T> ReadAsync<T>(HttpResponseMessage response, JsonTypeInfo<T> type, CancellationToken cancellationToken)
     {
         if (!response.IsSuccessStatusCode)
         {
@@ -79,6 +87,14 @@ public sealed class WorkloadClient(string market) : IDisposable
         catch (JsonException)
         {
             throw new CliException($"the market's answer to {response.RequestMessage?.RequestUri} is not what this coinop expects");
+        }
+    }
+
+    private async Task<HttpResponseMessage> SendDisposingAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        using (request)
+        {
+            return await _http.SendAsync(request, cancellationToken);
         }
     }
 

@@ -1,6 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
+using System.Net.Http.Json;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Coinop.Cli.Shared;
 using Coinop.Core.Identity;
 using Coinop.Core.Sealing;
@@ -14,32 +17,37 @@ namespace Coinop.Cli.Workloads;
 
 /// <summary>
 /// <c>coinop workload</c>: rent compute by the second. <c>submit</c> prints the workload id as its last line; <c>status</c>,
-/// <c>logs</c>, <c>cancel</c>, <c>topup</c>, <c>list</c> and <c>access</c> take it. The consumer's X25519 key and the
-/// checkpoint keys live in <c>--data</c> (default <c>.coinop/consumer</c>).
+/// <c>logs</c>, <c>cancel</c>, <c>topup</c>, <c>list</c> and <c>access</c> take it. The consumer's X25519 key, the
+/// checkpoint keys and the tokens that paid live in <c>--data</c> (default <c>.coinop/consumer</c>). A paid market is paid
+/// from the wallet in <c>--wallet</c> (default <c>.coinop/wallet</c>), and refunds go back into it.
 /// </summary>
 public static class WorkloadCommands
 {
     private const string DefaultData = ".coinop/consumer";
+    private const string Memo = "coinop workload";
 
     public static Command Create()
     {
         var market = CliOptions.Market();
         market.Recursive = true;
-        var data = CliOptions.Data(DefaultData, "Consumer data directory (its X25519 key and the workloads' checkpoint keys)");
+        var data = CliOptions.Data(DefaultData, "Consumer data directory (its X25519 key, the workloads' checkpoint keys and payment credentials)");
         data.Recursive = true;
-        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access") { market, data };
-        command.Subcommands.Add(CreateSubmit(market, data));
-        command.Subcommands.Add(CreateStatus(market));
+        var wallet = new Option<string>("--wallet") { Description = "The wallet that pays a paid market and takes refunds (its data directory)", DefaultValueFactory = _ => ".coinop/wallet", Recursive = true };
+        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access") { market, data, wallet };
+        var context = new WorkloadContext(market, data, wallet);
+        command.Subcommands.Add(CreateSubmit(context));
+        command.Subcommands.Add(CreateStatus(context));
         command.Subcommands.Add(CreateLogs(market));
-        command.Subcommands.Add(CreateCancel(market));
-        command.Subcommands.Add(CreateTopUp(market));
+        command.Subcommands.Add(CreateCancel(context));
+        command.Subcommands.Add(CreateTopUp(context));
         command.Subcommands.Add(CreateList(market));
         command.Subcommands.Add(CreateAccess(market, data));
         return command;
     }
 
-    private static Command CreateSubmit(Option<string> market, Option<string> data)
+    private static Command CreateSubmit(WorkloadContext options)
     {
+        var (market, data, wallet) = options;
         var provider = new Option<string?>("--provider") { Description = "Run the primary on this provider (name or id)" };
         var standby = new Option<int>("--standby") { Description = "Warm standbys holding reserved capacity on other providers", DefaultValueFactory = _ => 0 };
         var restart = new Option<RestartPolicy>("--restart")
@@ -98,11 +106,17 @@ public static class WorkloadCommands
             var request = new SubmitWorkloadRequest(words[0], words[1..], parse.GetValue(cpu), parse.GetValue(memory),
                 (parse.GetValue(duration) ?? TimeSpan.FromHours(1)).TotalSeconds, parse.GetValue(port), parse.GetValue(restart)!.ToString(),
                 parse.GetValue(standby), parse.GetValue(checkpointed), parse.GetValue(provider), sealToKey, sealedKeys, id.Length > 0 ? id : null);
-            var view = await client.SendAsync(HttpMethod.Post, "api/workloads", request, WorkloadJsonContext.Default.SubmitWorkloadRequest,
-                WorkloadJsonContext.Default.WorkloadView, ct);
+            var (view, payment) = await PaidAsync(client, parse.GetValue(wallet)!, HttpMethod.Post, "api/workloads",
+                () => JsonContent.Create(request, WorkloadJsonContext.Default.SubmitWorkloadRequest), ct);
             if (checkpointKey is not null)
             {
                 keys.SaveCheckpointKey(view.Id, checkpointKey);
+            }
+
+            if (payment is not null)
+            {
+                keys.SavePayer(view.Id, payment.Token);
+                Console.Error.WriteLine($"coinop: paid {payment.Amount} sat");
             }
 
             Console.WriteLine($"Submitted: {WireEnum.Name(view.State)} on {view.Provider}{(view.Standbys.Count > 0 ? $", standbys {string.Join(", ", view.Standbys)}" : "")}; " +
@@ -111,6 +125,73 @@ public static class WorkloadCommands
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Sends a request that a paid market may answer with 402: then pays the payment request from the wallet and sends
+    /// it again with the token (<paramref name="token"/>, when given, pays at once). A paid attempt that fails gets its
+    /// ecash back into the wallet (the market's change, or reclaimed) before the error is raised.
+    /// </summary>
+    private static async Task<(WorkloadView View, MarketPayment? Payment)> PaidAsync(WorkloadClient client, string walletDir, HttpMethod method, string path,
+        Func<HttpContent?> body, CancellationToken ct, MarketPayment? token = null)
+    {
+        using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
+        var payment = token;
+        var response = await client.SendRawAsync(method, path, body(), payment?.Token, null, ct);
+        if (payment is null && response.StatusCode == HttpStatusCode.PaymentRequired)
+        {
+            payment = await MarketPayment.PayAsync(response, client.Http, walletDir, mints, Memo, ct)
+                ?? throw new CliException("the market asks for payment but names no amount");
+            response.Dispose();
+            response = await client.SendRawAsync(method, path, body(), payment.Token, null, ct);
+        }
+
+        using (response)
+        {
+            if (payment is null || response.IsSuccessStatusCode)
+            {
+                return (await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.WorkloadView, ct), payment);
+            }
+
+            // Runs to the end even after Ctrl-C: the ecash is the consumer's money.
+            var back = await payment.FinishAsync(MarketPayment.ChangeIn(response), completed: false, CancellationToken.None);
+            Console.Error.WriteLine($"coinop: {back} of {payment.Amount} sat back into the wallet");
+            return (await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.WorkloadView, ct), payment);
+        }
+    }
+
+    /// <summary>Takes a refund into the wallet and says what came back; a refund taken before is only reported.</summary>
+    private static async Task ReceiveRefundAsync(WorkloadClient client, string walletDir, RefundView refund)
+    {
+        if (refund.Token is not { } token)
+        {
+            Console.WriteLine($"refund     {refund.RefundMsat} msat (less than a sat: nothing to give back)");
+            return;
+        }
+
+        using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
+        try
+        {
+            var sats = await MarketPayment.ReceiveAsync(token, walletDir, mints, client.Http, CancellationToken.None);
+            Console.WriteLine($"refund     {refund.RefundMsat} msat: {sats} sat back into the wallet");
+        }
+        catch (CliException)
+        {
+            if (!await IsSpentAsync(mints, token))
+            {
+                throw;
+            }
+
+            Console.WriteLine($"refund     {refund.RefundMsat} msat (already taken)");
+        }
+    }
+
+    private static async Task<bool> IsSpentAsync(HttpClient http, string token)
+    {
+        var decoded = Ecash.Tokens.TokenCodec.Decode(token);
+        var mint = new Coinop.Wallet.MintClient.CashuMintClient(http, decoded.Mint);
+        var states = await mint.CheckStateAsync([.. decoded.Proofs.Select(p => Convert.ToHexStringLower(Ecash.Crypto.Bdhke.Y(p.Secret)))], CancellationToken.None);
+        return states.States.All(s => s.State == Ecash.MintApi.ProofState.Spent);
     }
 
     /// <summary>
@@ -145,15 +226,19 @@ public static class WorkloadCommands
         return sealedKeys.Count > 0 ? sealedKeys : throw new CliException("no online provider offers workloads with a verifiable sealing key");
     }
 
-    private static Command CreateStatus(Option<string> market)
+    private static Command CreateStatus(WorkloadContext options)
     {
         var id = IdArgument();
         var json = CliOptions.Json();
-        var command = new Command("status", "Show a workload: state, provider, standbys, epoch, history, usage") { id, json };
+        var command = new Command("status", "Show a workload: state, provider, standbys, epoch, history, usage, money; takes a finished one's refund into the wallet")
+        {
+            id, json,
+        };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(market)!);
-            var view = await client.GetAsync("api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!), WorkloadJsonContext.Default.WorkloadView, ct);
+            using var client = new WorkloadClient(parse.GetValue(options.Market)!);
+            var workloadId = parse.GetValue(id)!;
+            var view = await client.GetAsync("api/workloads/" + Uri.EscapeDataString(workloadId), WorkloadJsonContext.Default.WorkloadView, ct);
             if (parse.GetValue(json))
             {
                 Console.WriteLine(JsonSerializer.Serialize(view, WorkloadJsonContext.Default.WorkloadView));
@@ -161,6 +246,13 @@ public static class WorkloadCommands
             }
 
             PrintStatus(view);
+            // A workload that ended by itself (exit, failure, lease run out) keeps its refund for the payer: collect it.
+            if (view.Refund is not null && new ConsumerKeys(parse.GetValue(options.Data)!).LoadPayer(workloadId) is { } payer)
+            {
+                using var response = await client.SendRawAsync(HttpMethod.Get, "api/workloads/" + Uri.EscapeDataString(workloadId) + "/refund", null, null, payer, ct);
+                await ReceiveRefundAsync(client, parse.GetValue(options.Wallet)!, await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.RefundView, ct));
+            }
+
             return 0;
         });
         return command;
@@ -177,14 +269,14 @@ public static class WorkloadCommands
         Console.WriteLine($"command    {string.Join(' ', [view.Spec.Command, .. view.Spec.Args])}");
         Console.WriteLine(string.Create(inv, $"resources  {view.Spec.Cpu:0.##} cores, {view.Spec.MemoryMb} MB; {view.Spec.Replication}, restart {view.Spec.Restart}"));
         Console.WriteLine(string.Create(inv, $"paid       until {view.PaidUntil:u} at {view.RateMsatPerSecond:0.###} msat/s"));
+        if (view.SpentMsat is { } spent)
+        {
+            Console.WriteLine(string.Create(inv, $"spent      {spent} of {view.PaidMsat} msat paid (settled to {view.SettledUntil:u})"));
+        }
+
         if (view.Checkpoint is { } checkpoint)
         {
             Console.WriteLine($"checkpoint {checkpoint.Size} bytes from epoch {checkpoint.Epoch} at {checkpoint.At:u}");
-        }
-
-        if (view.Refund is { } refund)
-        {
-            Console.WriteLine($"refund     {refund.Msat} msat{(refund.Token is { } token ? " " + token : "")}");
         }
 
         Console.WriteLine("history");
@@ -256,32 +348,74 @@ public static class WorkloadCommands
         await target.FlushAsync(ct);
     }
 
-    private static Command CreateCancel(Option<string> market)
+    private static Command CreateCancel(WorkloadContext options)
     {
         var id = IdArgument();
-        var command = new Command("cancel", "Stop a workload; unused paid time is refunded") { id };
+        var command = new Command("cancel", "Stop a workload; unused paid time comes back into the wallet") { id };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(market)!);
-            var view = await client.DeleteAsync("api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!), WorkloadJsonContext.Default.WorkloadView, ct);
-            Console.WriteLine($"{view.Id} {WireEnum.Name(view.State)}{(view.Refund is { } refund ? $"; refund {refund.Msat} msat {refund.Token}" : "")}");
+            using var client = new WorkloadClient(parse.GetValue(options.Market)!);
+            var workloadId = parse.GetValue(id)!;
+            // On a paid market only the token that paid may cancel (and so collect the refund).
+            var payer = new ConsumerKeys(parse.GetValue(options.Data)!).LoadPayer(workloadId);
+            using var response = await client.SendRawAsync(HttpMethod.Delete, "api/workloads/" + Uri.EscapeDataString(workloadId), null, null, payer, ct);
+            var view = await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.WorkloadView, ct);
+            Console.WriteLine($"{view.Id} {WireEnum.Name(view.State)}");
+            if (view.Refund is { } refund)
+            {
+                await ReceiveRefundAsync(client, parse.GetValue(options.Wallet)!, refund);
+            }
+
             return 0;
         });
         return command;
     }
 
-    private static Command CreateTopUp(Option<string> market)
+    private static Command CreateTopUp(WorkloadContext options)
     {
         var id = IdArgument();
         var duration = CliOptions.Duration("--duration", "Time to add; default 1h");
-        var command = new Command("topup", "Pay for more time") { id, duration };
+        var amount = new Option<ulong?>("--amount") { Description = "Pay this many sats instead: they buy what time they cover at the workload's rate" };
+        var command = new Command("topup", "Pay for more time (from the wallet, on a paid market)") { id, duration, amount };
+        command.Validators.Add(r =>
+        {
+            if (r.GetValue(duration) is not null && r.GetValue(amount) is not null)
+            {
+                r.AddError("--duration and --amount exclude each other");
+            }
+
+            if (r.GetValue(amount) is 0)
+            {
+                r.AddError("--amount must be at least 1 sat");
+            }
+        });
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(market)!);
-            var extra = parse.GetValue(duration) ?? TimeSpan.FromHours(1);
-            var view = await client.SendAsync(HttpMethod.Post, "api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/topup",
-                new TopUpRequest(extra.TotalSeconds), WorkloadJsonContext.Default.TopUpRequest, WorkloadJsonContext.Default.WorkloadView, ct);
-            Console.WriteLine($"{view.Id} paid until {view.PaidUntil:u}");
+            using var client = new WorkloadClient(parse.GetValue(options.Market)!);
+            var path = "api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/topup";
+            var walletDir = parse.GetValue(options.Wallet)!;
+            (WorkloadView View, MarketPayment? Payment) result;
+            if (parse.GetValue(amount) is { } sats)
+            {
+                // A token of that value pays at once; the market's accepted mints say where it may come from.
+                using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
+                var info = await client.GetAsync("api/payments/info", WorkloadCliJson.Default.PaymentsInfo, ct);
+                var payment = await MarketPayment.PayAmountAsync(info.Mints, sats, client.Http, walletDir, mints, Memo, ct);
+                result = await PaidAsync(client, walletDir, HttpMethod.Post, path, () => null, ct, payment);
+            }
+            else
+            {
+                var extra = parse.GetValue(duration) ?? TimeSpan.FromHours(1);
+                result = await PaidAsync(client, walletDir, HttpMethod.Post, path,
+                    () => JsonContent.Create(new TopUpRequest(extra.TotalSeconds), WorkloadJsonContext.Default.TopUpRequest), ct);
+            }
+
+            if (result.Payment is { } paid)
+            {
+                Console.Error.WriteLine($"coinop: paid {paid.Amount} sat");
+            }
+
+            Console.WriteLine($"{result.View.Id} paid until {result.View.PaidUntil:u}");
             return 0;
         });
         return command;
@@ -342,6 +476,9 @@ public static class WorkloadCommands
 
     private static Argument<string> IdArgument() => new("id") { Description = "The workload id (printed by submit)" };
 
+    /// <summary>The options every money-handling workload command reads.</summary>
+    private sealed record WorkloadContext(Option<string> Market, Option<string> Data, Option<string> Wallet);
+
     private static bool IsX25519PublicKey(string text)
     {
         var bytes = new byte[text.Length];
@@ -349,3 +486,10 @@ public static class WorkloadCommands
             && PublicKey.TryImport(KeyAgreementAlgorithm.X25519, bytes.AsSpan(0, written), KeyBlobFormat.RawPublicKey, out _);
     }
 }
+
+/// <summary>What <c>GET /api/payments/info</c> tells a paying client: the mints whose ecash the market takes.</summary>
+internal sealed record PaymentsInfo(IReadOnlyList<string> Mints);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(PaymentsInfo))]
+internal sealed partial class WorkloadCliJson : JsonSerializerContext;

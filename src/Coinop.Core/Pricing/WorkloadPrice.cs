@@ -39,10 +39,16 @@ public readonly record struct WorkloadPrice(long CpuMsatPerCoreSecond, long Memo
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{CpuMsatPerCoreSecond}:{MemoryMsatPerGbSecond}");
 }
 
+/// <summary>A provider serving a workload (its copy, or a standby's reservation) and the rate it is paid, msat per second.</summary>
+public readonly record struct ProviderRate(string ProviderId, decimal MsatPerSecond);
+
+/// <summary>What a provider is charged to the consumer for a span of a workload's time, in msat.</summary>
+public readonly record struct WorkloadCharge(string ProviderId, long Msat);
+
 /// <summary>
 /// The per-second price of one workload: its primary's rate plus the rate of the capacity each standby reserves
-/// (a reservation is paid as if it ran). The arithmetic never favours the consumer's debt nor the market's refund:
-/// time bought is rounded down, cost rounded up, refunds rounded down, so paid time never exceeds what was paid.
+/// (a reservation is paid as if it ran). Time bought is rounded down and a cost asked for rounded up, so paid time
+/// never exceeds what was paid; what time consumed is charged is rounded down, never above the quote.
 /// </summary>
 public sealed record WorkloadQuote(decimal MsatPerSecond)
 {
@@ -60,8 +66,28 @@ public sealed record WorkloadQuote(decimal MsatPerSecond)
         ? null
         : TimeSpan.FromSeconds((double)decimal.Min(decimal.Floor(Math.Max(0, amountMsat) / MsatPerSecond), MaxLeaseSeconds));
 
-    /// <summary>The refund for paid time that will not be used, rounded down to a whole msat.</summary>
-    public long RefundMsat(TimeSpan unused) => ToMsat(decimal.Floor(MsatPerSecond * Seconds(unused)));
+    /// <summary>
+    /// The charge for <paramref name="milliseconds"/> of time during which <paramref name="serving"/> held the workload
+    /// (its copy and its standbys, each at its own rate), per provider in that order, rounded down to the msat. The total
+    /// never exceeds this quote for that time (when the providers' rates add up to more, say after a respawn on a dearer
+    /// provider, every share is scaled down alike) nor <paramref name="availableMsat"/>.
+    /// </summary>
+    public IReadOnlyList<WorkloadCharge> Charges(IReadOnlyList<ProviderRate> serving, long milliseconds, long availableMsat)
+    {
+        var charges = new List<WorkloadCharge>(serving.Count);
+        var seconds = Math.Max(0, milliseconds) / 1000m;
+        var total = serving.Sum(s => Math.Max(0, s.MsatPerSecond));
+        var scale = total > MsatPerSecond && total > 0 ? MsatPerSecond / total : 1m;
+        var left = Math.Min(Math.Max(0, availableMsat), ToMsat(decimal.Floor(Math.Max(0, MsatPerSecond) * seconds)));
+        foreach (var s in serving)
+        {
+            var msat = Math.Min(left, ToMsat(decimal.Floor(Math.Max(0, s.MsatPerSecond) * scale * seconds)));
+            left -= msat;
+            charges.Add(new WorkloadCharge(s.ProviderId, msat));
+        }
+
+        return charges;
+    }
 
     /// <summary>Ten years: far beyond any real lease, and far from TimeSpan's limits.</summary>
     private const decimal MaxLeaseSeconds = 315_360_000m;

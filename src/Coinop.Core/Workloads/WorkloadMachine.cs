@@ -14,7 +14,8 @@ namespace Coinop.Core.Workloads;
 /// <para>A lost copy (evicted, reported lost, or crashed) has its epoch revoked first; only once the supervisor
 /// confirms the revoke does a warm standby get promoted or a respawn get placed, at the next epoch. Exit 0 completes,
 /// a non-zero exit goes to the restart policy, a cancel cancels, and running out of paid time completes the workload
-/// with reason <c>lease_expired</c> (the consumer got all the time it paid for; nothing is refunded).</para>
+/// with reason <c>lease_expired</c>. Money is not the machine's business: billing settles the time consumed and refunds
+/// the rest when the workload reaches any terminal state.</para>
 /// </summary>
 public static class WorkloadMachine
 {
@@ -322,10 +323,6 @@ public static class WorkloadMachine
             };
             Effects.Add(new FinishWork(kind, reason));
             Effects.AddRange(W.Standbys.Select(s => new ReleaseStandby(s.Provider)));
-            if (W.PaidUntil > now)
-            {
-                Effects.Add(new Refund(W.PaidUntil - now));
-            }
 
             W = W with { Standbys = [], Revoking = null };
             Enter(state, W.Provider, reason);

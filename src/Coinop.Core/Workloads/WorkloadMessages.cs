@@ -75,9 +75,6 @@ public abstract record WorkloadEffect
 
     /// <summary>Close the workload's kernel work item with this terminal.</summary>
     public sealed record FinishWork(WorkTerminalKind Kind, string Reason) : WorkloadEffect;
-
-    /// <summary>Return the paid time that will not be used (emitted once, with the terminal).</summary>
-    public sealed record Refund(TimeSpan Unused) : WorkloadEffect;
 }
 
 /// <summary>

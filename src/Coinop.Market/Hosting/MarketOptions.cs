@@ -76,6 +76,10 @@ public sealed class MarketOptions : IValidatableObject
     [Range(0.1, 86_400)]
     public double CheckpointInterval { get; set; } = 60;
 
+    /// <summary>How often a running paid workload's time is settled: charged to it and credited to its providers.</summary>
+    [Range(0.1, 86_400)]
+    public double WorkloadSettleInterval { get; set; } = 60;
+
     /// <summary>The largest checkpoint the market stores (encrypted bytes).</summary>
     [Range(1024, 1L << 30)]
     public long MaxCheckpointBytes { get; set; } = 16 * 1024 * 1024;

@@ -48,8 +48,9 @@ public sealed record BillingSettlement(
 
 /// <summary>
 /// The payment seam of the inference pipeline: reserve before dispatch, settle on completion, release when the
-/// job fails. Implementations must make reserve/settle/release exactly-once per job: the pipeline calls
-/// exactly one of settle or release after an accepted reservation.
+/// job fails (charging what was delivered, if output reached the consumer). Implementations must make
+/// reserve/settle/release exactly-once per job: the pipeline calls exactly one of settle or release after an
+/// accepted reservation.
 /// </summary>
 public interface IInferenceBilling
 {
@@ -57,8 +58,11 @@ public interface IInferenceBilling
 
     ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken);
 
-    /// <param name="outputSent">True when part of the answer reached the consumer before the job failed.</param>
-    ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken);
+    /// <param name="delivered">
+    /// What reached the consumer before the job broke (the input estimate and the output tokens relayed, from the provider
+    /// that produced them, at its price), or null when nothing did.
+    /// </param>
+    ValueTask ReleaseAsync(BillingReservation reservation, BillingUsage? delivered, CancellationToken cancellationToken);
 }
 
 /// <summary>Billing of a market started with <c>--free</c>: everything is accepted and nothing is charged.</summary>
@@ -70,5 +74,5 @@ public sealed class FreeInferenceBilling : IInferenceBilling
     public ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken) =>
         ValueTask.FromResult(BillingSettlement.Free);
 
-    public ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+    public ValueTask ReleaseAsync(BillingReservation reservation, BillingUsage? delivered, CancellationToken cancellationToken) => ValueTask.CompletedTask;
 }

@@ -160,7 +160,11 @@ public sealed class InferencePipeline(
 
         try
         {
-            await billing.ReleaseAsync(reservation, run.Output.Started, CancellationToken.None);
+            // What reached the consumer before the job broke is charged: the input estimate and the output relayed.
+            var delivered = run.DeliveredBy is { } by
+                ? new BillingUsage(new TokenUsage(request.InputTokenEstimate, run.DeliveredOutputTokens ?? 0), by.ProviderId, by.Price)
+                : null;
+            await billing.ReleaseAsync(reservation, delivered, CancellationToken.None);
         }
         catch (Exception ex)
         {
@@ -224,6 +228,7 @@ public sealed class InferencePipeline(
                         if (run.Output.Unflushed > 0)
                         {
                             await FlushAsync(run, run.Cancellation);
+                            run.DeliveredOutputTokens = relay.OutputTokens;
                         }
 
                         attempt.Consumed(e.Length);
@@ -275,6 +280,11 @@ public sealed class InferencePipeline(
         finally
         {
             session.EndJob(attempt);
+            if (run.DeliveredOutputTokens is not null)
+            {
+                // Output of this attempt reached the consumer (no other attempt follows one that did).
+                run.DeliveredBy ??= (session.ProviderId, new ModelPrice(offer.InputMsatPerMtok, offer.OutputMsatPerMtok));
+            }
         }
     }
 
@@ -397,5 +407,12 @@ public sealed class InferencePipeline(
         ConsumerOutput Output,
         CancellationTokenSource Deadline,
         DateTimeOffset DeadlineAt,
-        CancellationToken Cancellation);
+        CancellationToken Cancellation)
+    {
+        /// <summary>Output tokens of the stream flushed to the consumer so far; null until a first flush went out.</summary>
+        public long? DeliveredOutputTokens { get; set; }
+
+        /// <summary>Who produced the output that reached the consumer, at what price; null while none did.</summary>
+        public (string ProviderId, ModelPrice Price)? DeliveredBy { get; set; }
+    }
 }

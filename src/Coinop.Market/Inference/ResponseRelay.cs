@@ -15,6 +15,12 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
     /// <summary>Usage read from the output itself; null when the output carried none (the provider's report is used).</summary>
     public TokenUsage? Usage { get; protected set; }
 
+    /// <summary>
+    /// Output tokens relayed so far, counted from a stream's events: one per event that carries generated text (a
+    /// backend sends at least one token per such event). What a stream that breaks is charged for.
+    /// </summary>
+    public long OutputTokens { get; protected set; }
+
     /// <summary>Takes the next bytes of backend output. Throws <see cref="ProviderOutputException"/> on unusable output.</summary>
     public abstract void Accept(ReadOnlySpan<byte> bytes);
 

@@ -54,6 +54,9 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
     /// <summary>The value of the event's <c>event:</c> line (empty when there is none).</summary>
     protected static ReadOnlySpan<byte> NameOf(ReadOnlySpan<byte> sseEvent) => Field(sseEvent, "event:"u8);
 
+    /// <summary>True when a stream event's JSON carries generated text: a non-empty <c>content</c> or <c>text</c> string (a byte scan, not a parse).</summary>
+    protected static bool CarriesText(ReadOnlySpan<byte> json) => HasNonEmptyString(json, "\"content\""u8) || HasNonEmptyString(json, "\"text\""u8);
+
     protected void WriteComment(string text)
     {
         var writer = Writer;
@@ -124,6 +127,20 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
         _pendingLength = needed;
     }
 
+    private static bool HasNonEmptyString(ReadOnlySpan<byte> json, ReadOnlySpan<byte> key)
+    {
+        while (json.IndexOf(key) is var at && at >= 0)
+        {
+            json = json[(at + key.Length)..];
+            if (json.TrimStart(" \t\r\n"u8) is [(byte)':', .. var value] && value.TrimStart(" \t\r\n"u8) is [(byte)'"', var first, ..] && first != (byte)'"')
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
     private static ReadOnlySpan<byte> Field(ReadOnlySpan<byte> sseEvent, ReadOnlySpan<byte> prefix)
     {
         while (!sseEvent.IsEmpty)
@@ -188,6 +205,11 @@ public sealed class OpenAiSseRelay(ConsumerOutput output, bool consumerWantsUsag
             }
         }
 
+        if (CarriesText(data))
+        {
+            OutputTokens++;
+        }
+
         Writer.Write(sseEvent);
     }
 
@@ -227,6 +249,10 @@ public sealed class AnthropicSseRelay(ConsumerOutput output) : SseRelay(output)
         if (name.SequenceEqual("message_start"u8) || name.SequenceEqual("message_delta"u8))
         {
             ReadUsage(DataOf(sseEvent));
+        }
+        else if (name.SequenceEqual("content_block_delta"u8) && CarriesText(DataOf(sseEvent)))
+        {
+            OutputTokens++;
         }
 
         Writer.Write(sseEvent);
@@ -324,6 +350,7 @@ public sealed class AnthropicFromOpenAiSseRelay(ConsumerOutput output, string me
                     && delta.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String
                     && content.GetString() is { Length: > 0 } text)
                 {
+                    OutputTokens++;
                     AnthropicEvents.Write(Writer, "content_block_delta", json =>
                     {
                         json.WriteNumber("index", 0);

@@ -9,7 +9,9 @@ namespace Coinop.Market.Payments;
 /// <summary>
 /// Balance keys (the Routstr-style API): <c>POST /v1/balance/create {"token"}</c> opens a balance and returns its
 /// <c>sk-</c> key; <c>GET /v1/balance/info</c>, <c>POST /v1/balance/topup {"token"}</c> and <c>POST /v1/balance/refund</c>
-/// act on the balance named by <c>Authorization: Bearer</c> (a key, or a Cashu token used as the key).
+/// act on the balance named by <c>Authorization: Bearer</c> (a key, or a Cashu token used as the key). A token used as
+/// the key first collects into its balance the change of whatever it paid for that may not have reached the consumer
+/// (see <see cref="Cashier.CollectChangeAsync"/>).
 /// </summary>
 internal static class BalanceEndpoints
 {
@@ -50,9 +52,9 @@ internal static class BalanceEndpoints
         await Results.Json(new { api_key = key, balance_msat = accepted.CreditedMsat }).ExecuteAsync(http);
     }
 
-    private static async Task InfoAsync(HttpContext http, Cashier cashier, PaidInferenceBilling billing)
+    private static async Task InfoAsync(HttpContext http, Cashier cashier, PaymentIntake intake)
     {
-        if (await AccountAsync(http, billing) is not { } account)
+        if (await AccountAsync(http, cashier, intake) is not { } account)
         {
             return;
         }
@@ -60,7 +62,7 @@ internal static class BalanceEndpoints
         await Results.Json(new { balance_msat = await cashier.BalanceAsync(account, http.RequestAborted) ?? 0 }).ExecuteAsync(http);
     }
 
-    private static async Task TopUpAsync(HttpContext http, Cashier cashier, PaidInferenceBilling billing)
+    private static async Task TopUpAsync(HttpContext http, Cashier cashier, PaymentIntake intake)
     {
         var (text, error) = await ReadTokenAsync(http.Request);
         if (text is null)
@@ -69,7 +71,7 @@ internal static class BalanceEndpoints
             return;
         }
 
-        if (await AccountAsync(http, billing) is not { } account)
+        if (await AccountAsync(http, cashier, intake) is not { } account)
         {
             return;
         }
@@ -92,9 +94,9 @@ internal static class BalanceEndpoints
             .ExecuteAsync(http);
     }
 
-    private static async Task RefundAsync(HttpContext http, Cashier cashier, PaidInferenceBilling billing)
+    private static async Task RefundAsync(HttpContext http, Cashier cashier, PaymentIntake intake)
     {
-        if (await AccountAsync(http, billing) is not { } account)
+        if (await AccountAsync(http, cashier, intake) is not { } account)
         {
             return;
         }
@@ -117,15 +119,20 @@ internal static class BalanceEndpoints
     }
 
     /// <summary>The balance the request's Bearer credential names (a token key opens its balance on first use), or an error reply.</summary>
-    private static async Task<string?> AccountAsync(HttpContext http, PaidInferenceBilling billing)
+    private static async Task<string?> AccountAsync(HttpContext http, Cashier cashier, PaymentIntake intake)
     {
-        if (PaidInferenceBilling.Bearer(http.Request) is not { } bearer)
+        if (PaymentIntake.Bearer(http.Request) is not { } bearer)
         {
             await ReplyAsync(http, PaymentErrors.MissingApiKey());
             return null;
         }
 
-        var lookup = await billing.ResolveBalanceAsync(bearer, http.RequestAborted);
+        if (!bearer.StartsWith(PaymentKeys.ApiKeyPrefix, StringComparison.Ordinal) && PaymentIntake.PayerAccountOf(bearer) is { } tokenAccount)
+        {
+            await cashier.CollectChangeAsync(tokenAccount, CancellationToken.None);
+        }
+
+        var lookup = await intake.ResolveBalanceAsync(bearer, http.RequestAborted);
         if (lookup.Error is { } error)
         {
             await ReplyAsync(http, error);

@@ -206,10 +206,12 @@ public sealed class Cashier(
     /// <summary>
     /// Settles a request's hold: the charge (its cost, at most <paramref name="reservationMsat"/>) goes to the provider
     /// and the fee; the rest goes back to the balance, or, when a token paid, comes back as whole sats of change
-    /// (issued here, in the same transaction) with the sub-sat remainder to the fee. Null when the hold was no longer
-    /// held (already settled or released).
+    /// (issued here, in the same transaction) with the sub-sat remainder to the fee — unless <paramref name="changeAsToken"/>
+    /// is false (no response can carry it any more): then it goes to the token's balance, to the msat. Null when the
+    /// hold was no longer held (already settled or released).
     /// </summary>
-    public async Task<SettledHold?> SettleAsync(Guid requestId, long costMsat, long reservationMsat, string providerId, CancellationToken cancellationToken)
+    public async Task<SettledHold?> SettleAsync(Guid requestId, long costMsat, long reservationMsat, string providerId, CancellationToken cancellationToken,
+        bool changeAsToken = true)
     {
         var id = requestId.ToString();
         SettledHold? settled = null;
@@ -226,7 +228,8 @@ public sealed class Cashier(
 
             charge = Math.Min(charge, hold.AmountMsat);
             var share = Settlement.ProviderShare(charge, market.FeePercent);
-            var (changeSat, remainder) = hold.Payer == HoldPayer.Token ? Settlement.Change(hold.AmountMsat, charge) : (0, 0);
+            var asToken = hold.Payer == HoldPayer.Token && changeAsToken;
+            var (changeSat, remainder) = asToken ? Settlement.Change(hold.AmountMsat, charge) : (0, 0);
             var spent = charge + remainder;
             List<LedgerTransfer> transfers =
             [
@@ -234,7 +237,7 @@ public sealed class Cashier(
                 new(LedgerAccounts.Spent, LedgerAccounts.Provider(providerId), share),
                 new(LedgerAccounts.Spent, LedgerAccounts.Fee, spent - share),
             ];
-            transfers.Add(hold.Payer == HoldPayer.Token
+            transfers.Add(asToken
                 ? new LedgerTransfer(LedgerAccounts.Holds, LedgerAccounts.Refunded, changeSat * 1000)
                 : new LedgerTransfer(LedgerAccounts.Holds, hold.ReleaseTo, hold.AmountMsat - charge));
             await ledger.PostAsync(c, t, "settle", id, transfers, now, cancellationToken);
@@ -264,6 +267,9 @@ public sealed class Cashier(
     public Task<string?> ReleaseAsync(Guid requestId, bool giveChange, CancellationToken cancellationToken) =>
         ReleaseAsync(requestId.ToString(), giveChange, cancellationToken);
 
+    /// <summary>A hold this process opened was closed by the caller (inside another transaction): the sweep may look at it again.</summary>
+    public void Forget(Guid requestId) => _open.TryRemove(requestId.ToString(), out _);
+
     /// <summary>
     /// Releases this node's holds created before <paramref name="before"/> that no live request of this process owns:
     /// at start, all of them (their requests died with the previous run); later, ones whose settle failed. Their value
@@ -286,6 +292,54 @@ public sealed class Cashier(
         }
 
         return (count, msat);
+    }
+
+    /// <summary>
+    /// Collects into <paramref name="account"/> the change of holds it paid (a token's own balance) that may never have
+    /// reached the consumer — a stream left before its end, a response lost with its connection: each change token is
+    /// redeemed at our mint in the transaction that credits the balance and marks the change collected, so it is
+    /// collected once. Change the consumer did receive and spend cannot be redeemed again: it is only marked. Returns
+    /// the msat collected.
+    /// </summary>
+    public async Task<long> CollectChangeAsync(string account, CancellationToken cancellationToken)
+    {
+        long collected = 0;
+        foreach (var change in await holds.UncollectedChangeAsync(account, cancellationToken))
+        {
+            RedeemResult? redeemed = null;
+            try
+            {
+                if (TokenCodec.TryDecode(change.Token, out var token, out _) && token is not null)
+                {
+                    redeemed = await mint.RedeemAsync((await mint.ResolveTokenAsync(token, cancellationToken)).Proofs, async (c, t, spent, ct) =>
+                    {
+                        var now = time.GetUtcNow();
+                        if (!await holds.MarkChangeCollectedAsync(c, t, change.RequestId, now, ct))
+                        {
+                            throw new CashuException(CashuErrorCode.ProofsAlreadySpent, "collected meanwhile");
+                        }
+
+                        await ledger.PostAsync(c, t, "collect", change.RequestId,
+                            [new LedgerTransfer(LedgerAccounts.Refunded, account, checked((long)spent.NetAmount * 1000))], now, ct);
+                    }, CancellationToken.None);
+                }
+            }
+            catch (CashuException)
+            {
+                // Its keyset is gone from this mint: the change cannot be redeemed here.
+            }
+
+            if (redeemed is { Succeeded: true })
+            {
+                collected += (long)redeemed.NetAmount * 1000;
+                continue;
+            }
+
+            // Spent by the consumer (it got there after all) or collected meanwhile: nothing to move, only to remember.
+            await database.WriteAsync((c, t) => holds.MarkChangeCollectedAsync(c, t, change.RequestId, time.GetUtcNow(), cancellationToken), cancellationToken);
+        }
+
+        return collected;
     }
 
     /// <summary>Resolves this node's foreign redemptions left pending (see <see cref="ForeignMints.RecoverAsync"/>).</summary>

@@ -52,6 +52,6 @@ internal static class LedgerEndpoints
     }
 
     private static bool IsAdmin(HttpRequest request, string adminToken) =>
-        PaidInferenceBilling.Bearer(request) is { } bearer
+        PaymentIntake.Bearer(request) is { } bearer
         && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(bearer), Encoding.UTF8.GetBytes(adminToken));
 }

@@ -1,5 +1,6 @@
 using Coinop.Market.Hosting;
 using Coinop.Market.Inference;
+using Coinop.Market.Workloads;
 using Coinop.Storage.Ledger;
 using Coinop.Storage.Payments;
 using Microsoft.AspNetCore.Routing;
@@ -24,11 +25,19 @@ public static class PaymentsSetup
         services.AddSingleton<ForeignMints>();
         services.AddSingleton<ChangeStock>();
         services.AddSingleton<Cashier>();
+        services.AddSingleton<PaymentIntake>();
         services.AddSingleton<PaidInferenceBilling>();
+        services.AddSingleton<IWorkloadAccountStore, WorkloadAccountStore>();
+        services.AddSingleton<WorkloadCashier>();
+        services.AddSingleton<PaidWorkloadBilling>();
         // A market without --free charges for inference (the inference feature registered free billing as the default).
         services.Replace(ServiceDescriptor.Singleton<IInferenceBilling>(sp => sp.GetRequiredService<MarketOptions>().Free
             ? new FreeInferenceBilling()
             : sp.GetRequiredService<PaidInferenceBilling>()));
+        // Workloads too (the workloads feature registers free billing only if none is registered before it).
+        services.AddSingleton<IWorkloadBilling>(sp => sp.GetRequiredService<MarketOptions>().Free
+            ? new FreeWorkloadBilling()
+            : sp.GetRequiredService<PaidWorkloadBilling>());
         services.AddHostedService<PaymentsRecovery>();
         services.AddHostedService(sp => sp.GetRequiredService<ChangeStock>());
         return services;

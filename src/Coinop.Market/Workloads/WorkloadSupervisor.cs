@@ -26,10 +26,12 @@ public sealed record CommandOutcome(StoredWorkload? Workload, string? Rejection,
 /// <summary>
 /// Drives every open workload's state machine (<see cref="WorkloadMachine"/>) with what providers report and with
 /// time, and executes its effects: kernel claims, grants, renewals, revokes and finishes through <see cref="IWorkStore"/>,
-/// starts, stops and reservations through the providers' sessions, placement by advertised capacity, refunds through
-/// billing. Everything runs on one loop, one command at a time, so the effects of a decision run in the order the
-/// machine emitted them — a revoke is confirmed by the store before the promote or respawn it makes room for is even
-/// decided — and a significant change is saved (compare-and-set) before any of its effects leaves the market.
+/// starts, stops and reservations through the providers' sessions, placement by advertised capacity, and money through
+/// billing: the time consumed is settled to the serving providers periodically and before the set of them changes, and
+/// the rest is refunded when the workload ends (see <see cref="IWorkloadBilling"/>). Everything runs on one loop, one
+/// command at a time, so the effects of a decision run in the order the machine emitted them — a revoke is confirmed by
+/// the store before the promote or respawn it makes room for is even decided — and a significant change is saved
+/// (compare-and-set) before any of its effects leaves the market.
 /// <para>After a market restart the open workloads are loaded back, silence is measured from no earlier than the end of
 /// the failover TTL minus evict-after (providers get that long to come back before anything is evicted), and revokes or
 /// placements that were under way are finished.</para>
@@ -49,6 +51,8 @@ public sealed partial class WorkloadSupervisor : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger<WorkloadSupervisor> _logger;
     private readonly TimeSpan _failoverTtl;
+    private readonly TimeSpan _settleInterval;
+    private DateTimeOffset _lastRecovery;
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Dictionary<string, Entry> _open = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, CurrentCopy> _current = new(StringComparer.Ordinal);
@@ -87,6 +91,7 @@ public sealed partial class WorkloadSupervisor : BackgroundService
         CheckpointInterval = TimeSpan.FromSeconds(options.CheckpointInterval);
         MaxCheckpointBytes = options.MaxCheckpointBytes;
         _failoverTtl = TimeSpan.FromSeconds(options.FailoverTtl);
+        _settleInterval = TimeSpan.FromSeconds(options.WorkloadSettleInterval);
         var meter = meters.Create(MeterName);
         _submitted = meter.CreateCounter<long>("coinop.workloads.submitted", "{workload}", "Workloads started");
         _failovers = meter.CreateCounter<long>("coinop.workloads.failovers", "{copy}", "Copies started after a lost one: promoted standbys and respawns");
@@ -110,16 +115,20 @@ public sealed partial class WorkloadSupervisor : BackgroundService
     public Task<(PlacementPlan? Plan, string? Problem)> PlanAsync(WorkloadSpec spec, string? pinned, IReadOnlySet<string>? keyHolders, CancellationToken cancellationToken) =>
         RunAsync<(PlacementPlan?, string?)>(done => new PlanCommand(spec, pinned, keyHolders, done), cancellationToken);
 
-    /// <summary>Starts a paid-for workload on its planned providers, if they still have room.</summary>
+    /// <summary>
+    /// Starts a paid-for workload on its planned providers, if they still have room; <paramref name="payment"/> (the
+    /// payment's commit) runs in the transaction that stores it.
+    /// </summary>
     public Task<SubmitOutcome> SubmitAsync(string id, WorkloadSpec spec, PlacementPlan plan, WorkloadTerms terms, IReadOnlyDictionary<string, string> sealedKeys,
-        CancellationToken cancellationToken) =>
-        RunAsync<SubmitOutcome>(done => new SubmitCommand(id, spec, plan, terms, sealedKeys, done), cancellationToken);
+        WorkloadSaveHook? payment, CancellationToken cancellationToken) =>
+        RunAsync<SubmitOutcome>(done => new SubmitCommand(id, spec, plan, terms, sealedKeys, payment, done), cancellationToken);
 
     public Task<CommandOutcome> CancelAsync(string id, CancellationToken cancellationToken) =>
-        RunAsync<CommandOutcome>(done => new ConsumerCommand(id, new Cancel("consumer"), 0, done), cancellationToken);
+        RunAsync<CommandOutcome>(done => new ConsumerCommand(id, new Cancel("consumer"), 0, null, done), cancellationToken);
 
-    public Task<CommandOutcome> TopUpAsync(string id, TimeSpan extra, long paidMsat, CancellationToken cancellationToken) =>
-        RunAsync<CommandOutcome>(done => new ConsumerCommand(id, new TopUp(extra), paidMsat, done), cancellationToken);
+    /// <summary>Extends the lease; <paramref name="payment"/> runs in the transaction that saves the longer lease.</summary>
+    public Task<CommandOutcome> TopUpAsync(string id, TimeSpan extra, long paidMsat, WorkloadSaveHook? payment, CancellationToken cancellationToken) =>
+        RunAsync<CommandOutcome>(done => new ConsumerCommand(id, new TopUp(extra), paidMsat, payment, done), cancellationToken);
 
     /// <summary>Queues something a provider sent (from its session's reader loop; never blocks).</summary>
     internal void Post(Command command) => _commands.Writer.TryWrite(command);
@@ -194,6 +203,7 @@ public sealed partial class WorkloadSupervisor : BackgroundService
 
         _loaded.TrySetResult();
         LogLoaded(_logger, _open.Count);
+        await RecoverBillingAsync(now, cancellationToken);
         foreach (var entry in _open.Values.ToList())
         {
             // Finish what a previous run left half-way: a revoke not yet confirmed, a respawn not yet placed.
@@ -218,8 +228,14 @@ public sealed partial class WorkloadSupervisor : BackgroundService
                 foreach (var entry in _open.Values.ToList())
                 {
                     await ApplyAsync(entry, new Tick(), ct);
+                    var now = Now();
+                    if (_open.ContainsKey(entry.Workload.Id) && (entry.SettledUntil is not { } settled || now - settled >= _settleInterval))
+                    {
+                        await SettleAsync(entry, now, ct);
+                    }
                 }
 
+                await RecoverBillingAsync(Now(), ct);
                 break;
             case PlanCommand plan:
                 plan.Done.TrySetResult(WorkloadPlacement.Plan(plan.Spec, plan.Pinned, Candidates(), plan.KeyHolders));
@@ -288,7 +304,8 @@ public sealed partial class WorkloadSupervisor : BackgroundService
         }
 
         var decision = WorkloadMachine.Submit(submit.Id, submit.Spec, submit.Plan.Primary.ProviderId, [.. submit.Plan.Standbys.Select(s => s.ProviderId)], Now());
-        if (!await _store.InsertAsync(decision.Next, submit.Terms, submit.SealedKeys, ct))
+        var rates = chosen.ToDictionary(c => c.ProviderId, c => c.Price.MsatPerSecond(submit.Spec.CpuCores, submit.Spec.MemoryMb), StringComparer.Ordinal);
+        if (!await _store.InsertAsync(decision.Next, submit.Terms, submit.SealedKeys, rates, ct, submit.Payment))
         {
             return new SubmitOutcome(null, "a workload with this id exists");
         }
@@ -312,8 +329,8 @@ public sealed partial class WorkloadSupervisor : BackgroundService
         }
 
         var terms = command.PaidMsat > 0 ? entry.Stored.Terms with { PaidMsat = entry.Stored.Terms.PaidMsat + command.PaidMsat } : null;
-        var decision = await ApplyAsync(entry, command.Input, ct, terms);
-        return new CommandOutcome(entry.Stored, decision?.Rejection);
+        var decision = await ApplyAsync(entry, command.Input, ct, terms, payment: command.Payment);
+        return new CommandOutcome(entry.Stored, decision is null ? "the workload was changed meanwhile (by another market node); try again" : decision.Rejection);
     }
 
     private async Task HeartbeatAsync(ProviderSession session, WorkloadHeartbeat heartbeat, CancellationToken ct)
@@ -419,11 +436,17 @@ public sealed partial class WorkloadSupervisor : BackgroundService
         }
     }
 
-    /// <summary>Applies an input, saves, then runs the effects; inputs the effects produce (a confirmed revoke, a placement) follow at once.</summary>
-    private async Task<WorkloadDecision?> ApplyAsync(Entry entry, WorkloadInput input, CancellationToken ct, WorkloadTerms? terms = null, List<CopyRef>? renewed = null)
+    /// <summary>
+    /// Applies an input, saves, then runs the effects; inputs the effects produce (a confirmed revoke, a placement) follow
+    /// at once. New <paramref name="terms"/> and the <paramref name="payment"/> that goes with them are saved only when the
+    /// input is accepted.
+    /// </summary>
+    private async Task<WorkloadDecision?> ApplyAsync(Entry entry, WorkloadInput input, CancellationToken ct, WorkloadTerms? terms = null, List<CopyRef>? renewed = null,
+        WorkloadSaveHook? payment = null)
     {
         var decision = WorkloadMachine.Apply(entry.Workload, input, Timings, Now());
-        if (!await PersistAsync(entry, decision.Next, terms ?? entry.Stored.Terms, ct))
+        var accepted = decision.Rejection is null;
+        if (!await PersistAsync(entry, decision.Next, accepted ? terms ?? entry.Stored.Terms : entry.Stored.Terms, ct, accepted ? payment : null))
         {
             return null;
         }
@@ -494,7 +517,14 @@ public sealed partial class WorkloadSupervisor : BackgroundService
             case PlaceCopy p:
                 var holders = entry.Workload.Spec.Checkpointed ? (await _store.KeyHoldersAsync(id, ct)).ToHashSet(StringComparer.Ordinal) : null;
                 var choice = WorkloadPlacement.Respawn(entry.Workload.Spec, p.Avoid, Candidates(), holders);
-                return choice is null ? new PlacementFailed(p.Epoch, "no provider online has room") : new CopyPlaced(choice.ProviderId, p.Epoch);
+                if (choice is null)
+                {
+                    return new PlacementFailed(p.Epoch, "no provider online has room");
+                }
+
+                // Saved with the placement: the new copy is paid the rate its provider asks now (unless it served this workload before).
+                entry.PlacedRates.TryAdd(choice.ProviderId, choice.Price.MsatPerSecond(entry.Workload.Spec.CpuCores, entry.Workload.Spec.MemoryMb));
+                return new CopyPlaced(choice.ProviderId, p.Epoch);
             case ReserveStandby r:
                 _directory.Find(r.Provider)?.TrySend(Start(entry, WorkloadStart.Standby, entry.Workload.Epoch, sealedKey: null, checkpoint: null));
                 return null;
@@ -506,14 +536,6 @@ public sealed partial class WorkloadSupervisor : BackgroundService
                 if (!finished.Accepted)
                 {
                     LogFinishRefused(_logger, id, finished.Refusal?.ToString() ?? "");
-                }
-
-                return null;
-            case Refund r:
-                var refund = await _billing.RefundAsync(id, new WorkloadQuote(entry.Stored.Terms.RateMsatPerSecond), r.Unused, ct);
-                if (refund is not null)
-                {
-                    await PersistAsync(entry, entry.Workload, entry.Stored.Terms with { RefundMsat = refund.Msat, RefundToken = refund.Token }, ct, force: true);
                 }
 
                 return null;
@@ -597,20 +619,38 @@ public sealed partial class WorkloadSupervisor : BackgroundService
             new WorkloadLinkTimings(Ms(Timings.HeartbeatInterval), Ms(Timings.ProviderStopAfter), Ms(CheckpointInterval)));
     }
 
-    /// <summary>Saves when something more than contact times changed (those are rebuilt after a restart); false when another writer won.</summary>
-    private async Task<bool> PersistAsync(Entry entry, Workload next, WorkloadTerms terms, CancellationToken ct, bool force = false)
+    /// <summary>
+    /// Saves when something more than contact times changed (those are rebuilt after a restart); false when another writer
+    /// won. Money follows the providers serving the workload: the time they served is settled before the set changes, and
+    /// once the workload ends its account is closed with the refund.
+    /// </summary>
+    private async Task<bool> PersistAsync(Entry entry, Workload next, WorkloadTerms terms, CancellationToken ct, WorkloadSaveHook? payment = null)
     {
         var before = entry.Stored;
-        if (!force && terms == before.Terms && !Significant(before.Workload, next))
+        if (payment is null && terms == before.Terms && !Significant(before.Workload, next))
         {
             entry.Stored = before with { Workload = next };
             return true;
         }
 
-        var saved = await _store.SaveAsync(before, next, terms, ct);
+        var now = Now();
+        var serving = Serving(entry, before.Workload);
+        if (!next.IsTerminal && !serving.SequenceEqual(Serving(entry, next)))
+        {
+            await SettleAsync(entry, now, ct);
+        }
+
+        var rates = entry.PlacedRates.Count == 0 ? before.Rates : before.Rates.Concat(entry.PlacedRates.Where(r => !before.Rates.ContainsKey(r.Key))).ToDictionary();
+        var saved = await _store.SaveAsync(before, next, terms, rates, ct, payment);
+        entry.PlacedRates.Clear();
         if (saved is not null)
         {
             entry.Stored = saved;
+            if (next.IsTerminal && !before.Workload.IsTerminal)
+            {
+                await CloseAsync(entry, serving, now < before.Workload.PaidUntil ? now : before.Workload.PaidUntil, ct);
+            }
+
             return true;
         }
 
@@ -628,6 +668,74 @@ public sealed partial class WorkloadSupervisor : BackgroundService
         }
 
         return false;
+    }
+
+    /// <summary>Charges the time since the last settlement (at most up to the paid time) to the providers serving the workload now.</summary>
+    private async Task SettleAsync(Entry entry, DateTimeOffset now, CancellationToken ct)
+    {
+        var w = entry.Workload;
+        try
+        {
+            // A workload nobody pays for has no account: nothing to settle, ever.
+            entry.SettledUntil = await _billing.SettleAsync(w.Id, Quote(entry), Serving(entry, w), now < w.PaidUntil ? now : w.PaidUntil, ct)
+                ?? DateTimeOffset.MaxValue;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The next tick tries again from where the store says the workload is settled.
+            LogBillingFailed(_logger, w.Id, ex);
+        }
+    }
+
+    /// <summary>Settles the last span with the providers that served it and refunds the rest (the recovery sweep finishes it if this fails).</summary>
+    private async Task CloseAsync(Entry entry, IReadOnlyList<ProviderRate> serving, DateTimeOffset end, CancellationToken ct)
+    {
+        try
+        {
+            await _billing.CloseAsync(entry.Workload.Id, Quote(entry), serving, end, ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogBillingFailed(_logger, entry.Workload.Id, ex);
+        }
+    }
+
+    /// <summary>Now and then: closes the accounts of workloads that ended while their account stayed open (a market that died in between).</summary>
+    private async Task RecoverBillingAsync(DateTimeOffset now, CancellationToken ct)
+    {
+        if (now - _lastRecovery < _settleInterval)
+        {
+            return;
+        }
+
+        _lastRecovery = now;
+        try
+        {
+            await _billing.RecoverAsync(ct);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogBillingFailed(_logger, "(recovery)", ex);
+        }
+    }
+
+    private static WorkloadQuote Quote(Entry entry) => new(entry.Stored.Terms.RateMsatPerSecond);
+
+    /// <summary>
+    /// Who serves <paramref name="w"/>, each at its rate: the copy allowed to run (once placed, until the workload ends) and
+    /// every standby holding a reservation. A provider with no recorded rate (a workload from before rates were kept) is paid nothing.
+    /// </summary>
+    private static IReadOnlyList<ProviderRate> Serving(Entry entry, Workload w)
+    {
+        decimal Rate(string provider) => entry.Stored.Rates.TryGetValue(provider, out var r) || entry.PlacedRates.TryGetValue(provider, out r) ? r : 0;
+        var serving = new List<ProviderRate>(w.Standbys.Count + 1);
+        if (w is { IsTerminal: false, Provider: { } primary })
+        {
+            serving.Add(new ProviderRate(primary, Rate(primary)));
+        }
+
+        serving.AddRange(w.Standbys.Select(s => new ProviderRate(s.Provider, Rate(s.Provider))));
+        return serving;
     }
 
     private static bool Significant(Workload before, Workload next) =>
@@ -708,6 +816,12 @@ public sealed partial class WorkloadSupervisor : BackgroundService
 
         /// <summary>The kernel lease of the current copy, as last claimed, granted or renewed here.</summary>
         public WorkLease? Lease { get; set; }
+
+        /// <summary>How far the workload's time is settled, as billing last said; null until it first did.</summary>
+        public DateTimeOffset? SettledUntil { get; set; }
+
+        /// <summary>Rates of providers just placed, saved with the next write.</summary>
+        public Dictionary<string, decimal> PlacedRates { get; } = new(StringComparer.Ordinal);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Supervising {Count} open workloads")]
@@ -752,6 +866,9 @@ public sealed partial class WorkloadSupervisor : BackgroundService
     [LoggerMessage(Level = LogLevel.Information, Message = "Workload {WorkloadId}: report {Report} ignored: {Why}")]
     private static partial void LogReportIgnored(ILogger logger, string workloadId, string report, string why);
 
+    [LoggerMessage(Level = LogLevel.Error, Message = "Workload {WorkloadId}: billing failed; it is tried again later")]
+    private static partial void LogBillingFailed(ILogger logger, string workloadId, Exception exception);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Provider {Provider} drained: {Released} workload leases released, {Abandoned} abandoned")]
     private static partial void LogOwnerDrained(ILogger logger, string provider, int released, int abandoned);
 }
@@ -773,12 +890,13 @@ internal sealed record PlanCommand(WorkloadSpec Spec, string? Pinned, IReadOnlyS
 }
 
 internal sealed record SubmitCommand(
-    string Id, WorkloadSpec Spec, PlacementPlan Plan, WorkloadTerms Terms, IReadOnlyDictionary<string, string> SealedKeys, TaskCompletionSource<SubmitOutcome> Done) : Command
+    string Id, WorkloadSpec Spec, PlacementPlan Plan, WorkloadTerms Terms, IReadOnlyDictionary<string, string> SealedKeys, WorkloadSaveHook? Payment,
+    TaskCompletionSource<SubmitOutcome> Done) : Command
 {
     public override void Fail(Exception exception) => Done.TrySetException(exception);
 }
 
-internal sealed record ConsumerCommand(string WorkloadId, WorkloadInput Input, long PaidMsat, TaskCompletionSource<CommandOutcome> Done) : Command
+internal sealed record ConsumerCommand(string WorkloadId, WorkloadInput Input, long PaidMsat, WorkloadSaveHook? Payment, TaskCompletionSource<CommandOutcome> Done) : Command
 {
     public override void Fail(Exception exception) => Done.TrySetException(exception);
 }

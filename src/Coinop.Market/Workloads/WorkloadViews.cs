@@ -28,13 +28,16 @@ public sealed record SubmitWorkloadRequest(
     IReadOnlyDictionary<string, string>? SealedKeys,
     string? Id = null);
 
-/// <summary>The body of <c>POST /api/workloads/{id}/topup</c>.</summary>
+/// <summary>The body of <c>POST /api/workloads/{id}/topup</c> (on a paid market it may be empty when an <c>X-Cashu</c> token pays).</summary>
 public sealed record TopUpRequest(double? DurationSeconds);
 
 /// <summary>A workload as <c>GET /api/workloads/{id}</c> shows it.</summary>
 /// <param name="Provider">The primary's provider id, or null while none runs it.</param>
 /// <param name="Epoch">The fencing token of the copy allowed to run.</param>
 /// <param name="Usage">The providers' signed usage records: base64 of the exact signed bytes, the Ed25519 signature and the raw public key.</param>
+/// <param name="PaidMsat">What the consumer paid (submit and top-ups); 0 on a free market.</param>
+/// <param name="SpentMsat">What the time consumed so far was charged (settled up to <paramref name="SettledUntil"/>); null when nothing was paid.</param>
+/// <param name="Refund">What came back when the workload ended; its token is shown only to the payer.</param>
 public sealed record WorkloadView(
     string Id,
     WorkloadState State,
@@ -50,6 +53,8 @@ public sealed record WorkloadView(
     DateTimeOffset PaidUntil,
     decimal RateMsatPerSecond,
     long PaidMsat,
+    long? SpentMsat,
+    DateTimeOffset? SettledUntil,
     CheckpointView? Checkpoint,
     AccessView? Access,
     RefundView? Refund);
@@ -73,7 +78,8 @@ public sealed record CheckpointView(string Id, long Epoch, string Provider, long
 /// <summary>The newest copy's access receipt, sealed to the consumer's key (the market cannot read it).</summary>
 public sealed record AccessView(long Epoch, string Provider, string Sealed, DateTimeOffset At);
 
-public sealed record RefundView(long Msat, string? Token);
+/// <summary>A finished workload's refund: whole sats of what was paid and not consumed, as a <c>cashuB</c> token (none when under a sat).</summary>
+public sealed record RefundView(long RefundMsat, string? Token);
 
 /// <summary>One line of <c>GET /api/workloads</c>.</summary>
 public sealed record WorkloadSummary(string Id, WorkloadState State, string? Provider, long Epoch, int Attempts, string Command, DateTimeOffset CreatedAt, DateTimeOffset PaidUntil);
@@ -95,12 +101,14 @@ public sealed record LogEndView(WorkloadState State, string? Reason);
 [JsonSerializable(typeof(LogEntryView))]
 [JsonSerializable(typeof(LogEndView))]
 [JsonSerializable(typeof(AccessView))]
+[JsonSerializable(typeof(RefundView))]
 public sealed partial class WorkloadJsonContext : JsonSerializerContext;
 
 /// <summary>Builds the views from the stores.</summary>
 public static class WorkloadViews
 {
-    public static WorkloadView View(StoredWorkload stored, IReadOnlyList<SignedUsageRecord> usage, CheckpointInfo? checkpoint, SealedReceipt? receipt)
+    public static WorkloadView View(StoredWorkload stored, IReadOnlyList<SignedUsageRecord> usage, CheckpointInfo? checkpoint, SealedReceipt? receipt,
+        WorkloadMoney? money, bool payer)
     {
         var w = stored.Workload;
         var spec = w.Spec;
@@ -110,10 +118,10 @@ public static class WorkloadViews
             usage,
             new WorkloadSpecView(spec.Command, spec.Args, spec.CpuCores, spec.MemoryMb, spec.Duration.TotalSeconds, spec.Port, spec.Restart.ToString(),
                 spec.Standbys, spec.Checkpointed, spec.Replication),
-            w.CreatedAt, w.PaidUntil, stored.Terms.RateMsatPerSecond, stored.Terms.PaidMsat,
+            w.CreatedAt, w.PaidUntil, stored.Terms.RateMsatPerSecond, stored.Terms.PaidMsat, money?.ChargedMsat, money?.SettledUntil,
             checkpoint is null ? null : new CheckpointView(checkpoint.Id, checkpoint.Epoch, checkpoint.ProviderId, checkpoint.Size, checkpoint.CreatedAt),
             receipt is null ? null : new AccessView(receipt.Epoch, receipt.ProviderId, receipt.Sealed, receipt.CreatedAt),
-            stored.Terms.RefundMsat is { } refund ? new RefundView(refund, stored.Terms.RefundToken) : null);
+            money?.Refund is { } refund ? new RefundView(refund.Msat, payer ? refund.Token : null) : null);
     }
 
     public static WorkloadSummary Summary(StoredWorkload stored)

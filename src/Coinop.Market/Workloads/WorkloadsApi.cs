@@ -9,9 +9,10 @@ using Microsoft.AspNetCore.Http;
 namespace Coinop.Market.Workloads;
 
 /// <summary>
-/// The consumer's workload API: submit, list, show, follow output, cancel, top up, read the sealed access receipt.
-/// Bad input is a 400 with a JSON error, an unknown id a 404, no room on any provider a 503; nothing here throws at
-/// a consumer.
+/// The consumer's workload API: submit, list, show, follow output, cancel, top up, collect the refund, read the sealed
+/// access receipt. On a paid market submit and top-up are paid like requests (<c>X-Cashu</c> or a Bearer balance; no
+/// payment → 402 with a payment request), and cancel and refund need the credential that paid. Bad input is a 400 with
+/// a JSON error, an unknown id a 404, no room on any provider a 503; nothing here throws at a consumer.
 /// </summary>
 public static class WorkloadsApi
 {
@@ -19,10 +20,14 @@ public static class WorkloadsApi
     private const int LogPage = 500;
     private const int MaxSealedKey = 1024;
 
+    /// <summary>Where ecash given back (a refund, a payment returned whole) travels, as it does for requests.</summary>
+    private const string RefundHeader = "X-Cashu";
+
     private static readonly TimeSpan DefaultDuration = TimeSpan.FromHours(1);
     private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(3650);
 
-    public static async Task SubmitAsync(HttpContext http, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
+    public static async Task SubmitAsync(HttpContext http, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints,
+        IWorkloadReceiptStore receipts)
     {
         var ct = http.RequestAborted;
         var request = await ReadAsync(http, WorkloadJsonContext.Default.SubmitWorkloadRequest);
@@ -68,7 +73,7 @@ public static class WorkloadsApi
         var payment = await billing.AuthorizeAsync(new WorkloadBillingRequest(id, http.Request, quote, requested), ct);
         if (!payment.Accepted)
         {
-            await Error(http, payment.Refusal!);
+            await Refuse(http, payment);
             return;
         }
 
@@ -76,26 +81,27 @@ public static class WorkloadsApi
         SubmitOutcome outcome;
         try
         {
-            outcome = await supervisor.SubmitAsync(id, spec with { Duration = payment.Lease }, plan, terms, sealedKeys, ct);
+            outcome = await supervisor.SubmitAsync(id, spec with { Duration = payment.Lease }, plan, terms, sealedKeys, payment.Commit, ct);
         }
         catch (Exception)
         {
-            await billing.ReleaseAsync(id, payment, CancellationToken.None);
+            await billing.FinishAsync(payment, applied: false, CancellationToken.None);
             throw;
         }
 
         if (outcome.Workload is null)
         {
-            await billing.ReleaseAsync(id, payment, CancellationToken.None);
+            await GiveBackAsync(http, billing, payment);
             await Error(http, outcome.Capacity
                 ? new ApiError(503, "service_unavailable", "no_capacity", outcome.Problem!)
                 : new ApiError(409, "invalid_request_error", "not_started", outcome.Problem!));
             return;
         }
 
+        await billing.FinishAsync(payment, applied: true, CancellationToken.None);
         http.Response.StatusCode = StatusCodes.Status201Created;
         http.Response.Headers.Location = "/api/workloads/" + id;
-        await WriteViewAsync(http, outcome.Workload, usage, checkpoints, receipts);
+        await WriteViewAsync(http, outcome.Workload, billing, usage, checkpoints, receipts);
     }
 
     public static async Task<IResult> ListAsync(IWorkloadStore store, CancellationToken cancellationToken)
@@ -104,20 +110,30 @@ public static class WorkloadsApi
         return Results.Json(all.Select(WorkloadViews.Summary).ToArray(), WorkloadJsonContext.Default.WorkloadSummaryArray);
     }
 
-    public static async Task GetAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints,
-        IWorkloadReceiptStore receipts)
+    public static async Task GetAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadBilling billing, IWorkloadUsageStore usage,
+        IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
     {
         if (await FindAsync(http, id, store) is { } stored)
         {
-            await WriteViewAsync(http, stored, usage, checkpoints, receipts);
+            await WriteViewAsync(http, stored, billing, usage, checkpoints, receipts);
         }
     }
 
-    public static async Task CancelAsync(HttpContext http, string id, WorkloadSupervisor supervisor, IWorkloadStore store, IWorkloadUsageStore usage,
-        IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
+    /// <summary>
+    /// Stops the workload. What was paid and not consumed comes back as a <c>cashuB</c> token, in the <c>X-Cashu</c> header
+    /// and in the body's <c>refund</c>; on a paid workload only the credential that paid may cancel.
+    /// </summary>
+    public static async Task CancelAsync(HttpContext http, string id, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadStore store,
+        IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
     {
         if (await FindAsync(http, id, store) is null)
         {
+            return;
+        }
+
+        if (await billing.CheckPayerAsync(id, http.Request, http.RequestAborted) is { } notPayer)
+        {
+            await Error(http, notPayer);
             return;
         }
 
@@ -128,9 +144,59 @@ public static class WorkloadsApi
             return;
         }
 
-        await WriteViewAsync(http, outcome.Workload!, usage, checkpoints, receipts);
+        if ((await billing.MoneyAsync(id, http.RequestAborted))?.Refund?.Token is { } token)
+        {
+            http.Response.Headers[RefundHeader] = token;
+        }
+
+        await WriteViewAsync(http, outcome.Workload!, billing, usage, checkpoints, receipts, payer: true);
     }
 
+    /// <summary>
+    /// The refund of a finished workload (<c>{"refund_msat", "token"}</c>, the token also in <c>X-Cashu</c>), for the
+    /// credential that paid: how a consumer whose workload completed, failed or ran out gets back what it did not use.
+    /// </summary>
+    public static async Task RefundAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadBilling billing)
+    {
+        if (await FindAsync(http, id, store) is not { } stored)
+        {
+            return;
+        }
+
+        if (await billing.CheckPayerAsync(id, http.Request, http.RequestAborted) is { } notPayer)
+        {
+            await Error(http, notPayer);
+            return;
+        }
+
+        var money = await billing.MoneyAsync(id, http.RequestAborted);
+        if (money?.Refund is not { } refund)
+        {
+            if (money is not null && stored.Workload.IsTerminal)
+            {
+                http.Response.Headers.RetryAfter = "1"; // it ended a moment ago: its last span is being settled
+            }
+
+            await Error(http, money is null
+                ? new ApiError(404, "invalid_request_error", "no_refund", "nothing was paid for this workload")
+                : new ApiError(409, "invalid_request_error", "not_finished", stored.Workload.IsTerminal
+                    ? $"workload is {Core.Text.WireEnum.Name(stored.Workload.State)}; its refund is being settled, try again in a moment"
+                    : $"workload is {Core.Text.WireEnum.Name(stored.Workload.State)}; its refund comes when it ends"));
+            return;
+        }
+
+        if (refund.Token is { } token)
+        {
+            http.Response.Headers[RefundHeader] = token;
+        }
+
+        await http.Response.WriteAsJsonAsync(new RefundView(refund.Msat, refund.Token), WorkloadJsonContext.Default.RefundView, cancellationToken: http.RequestAborted);
+    }
+
+    /// <summary>
+    /// Pays for more time: <c>{"duration_seconds": N}</c>, or on a paid market an <c>X-Cashu</c> token alone (its value
+    /// buys the time). The lease grows by what was paid ÷ the workload's rate.
+    /// </summary>
     public static async Task TopUpAsync(HttpContext http, string id, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadStore store,
         IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
     {
@@ -140,10 +206,10 @@ public static class WorkloadsApi
             return;
         }
 
-        var request = await ReadAsync(http, WorkloadJsonContext.Default.TopUpRequest);
-        if (request?.DurationSeconds is not { } seconds || !double.IsFinite(seconds) || seconds < 1 || seconds > MaxDuration.TotalSeconds)
+        var request = http.Request.ContentLength == 0 ? new TopUpRequest(null) : await ReadAsync(http, WorkloadJsonContext.Default.TopUpRequest);
+        if (request is null || (request.DurationSeconds is { } seconds && (!double.IsFinite(seconds) || seconds < 1 || seconds > MaxDuration.TotalSeconds)))
         {
-            await BadRequest(http, "the body must be {\"duration_seconds\": N} with N from 1 to 315360000");
+            await BadRequest(http, "the body must be {\"duration_seconds\": N} with N from 1 to 315360000 (or empty, when an X-Cashu token pays)");
             return;
         }
 
@@ -153,22 +219,34 @@ public static class WorkloadsApi
             return;
         }
 
-        var payment = await billing.TopUpAsync(new WorkloadBillingRequest(id, http.Request, new WorkloadQuote(stored.Terms.RateMsatPerSecond), TimeSpan.FromSeconds(seconds)), ct);
+        var requested = request.DurationSeconds is { } d ? TimeSpan.FromSeconds(d) : (TimeSpan?)null;
+        var payment = await billing.TopUpAsync(new WorkloadBillingRequest(id, http.Request, new WorkloadQuote(stored.Terms.RateMsatPerSecond), requested), ct);
         if (!payment.Accepted)
         {
-            await Error(http, payment.Refusal!);
+            await Refuse(http, payment);
             return;
         }
 
-        var outcome = await supervisor.TopUpAsync(id, payment.Lease, payment.PaidMsat, ct);
+        CommandOutcome outcome;
+        try
+        {
+            outcome = await supervisor.TopUpAsync(id, payment.Lease, payment.PaidMsat, payment.Commit, ct);
+        }
+        catch (Exception)
+        {
+            await billing.FinishAsync(payment, applied: false, CancellationToken.None);
+            throw;
+        }
+
         if (outcome.Rejection is { } rejection)
         {
-            await billing.ReleaseAsync(id, payment, CancellationToken.None);
+            await GiveBackAsync(http, billing, payment);
             await Error(http, new ApiError(409, "invalid_request_error", "not_extended", rejection));
             return;
         }
 
-        await WriteViewAsync(http, outcome.Workload!, usage, checkpoints, receipts);
+        await billing.FinishAsync(payment, applied: true, CancellationToken.None);
+        await WriteViewAsync(http, outcome.Workload!, billing, usage, checkpoints, receipts);
     }
 
     public static async Task AccessAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadReceiptStore receipts)
@@ -329,14 +407,35 @@ public static class WorkloadsApi
         return stored;
     }
 
-    private static async Task WriteViewAsync(HttpContext http, StoredWorkload stored, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints,
-        IWorkloadReceiptStore receipts)
+    /// <summary>The workload's view; the refund's token only for the payer (a workload's id is not a secret: anyone may list them).</summary>
+    private static async Task WriteViewAsync(HttpContext http, StoredWorkload stored, IWorkloadBilling billing, IWorkloadUsageStore usage,
+        IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts, bool payer = false)
     {
         var ct = http.RequestAborted;
         var id = stored.Workload.Id;
         var checkpoint = stored.Workload.Checkpoint is { } cid ? await checkpoints.FindAsync(cid, ct) : null;
-        var view = WorkloadViews.View(stored, await usage.ListAsync(id, ct), checkpoint, await receipts.LatestAsync(id, ct));
+        var view = WorkloadViews.View(stored, await usage.ListAsync(id, ct), checkpoint, await receipts.LatestAsync(id, ct), await billing.MoneyAsync(id, ct), payer);
         await http.Response.WriteAsJsonAsync(view, WorkloadJsonContext.Default.WorkloadView, cancellationToken: ct);
+    }
+
+    /// <summary>A refused payment: its error, with its headers (a 402's payment request).</summary>
+    private static Task Refuse(HttpContext http, WorkloadPayment payment)
+    {
+        foreach (var (name, value) in payment.Headers ?? [])
+        {
+            http.Response.Headers[name] = value;
+        }
+
+        return Error(http, payment.Refusal!);
+    }
+
+    /// <summary>Gives back a payment the supervisor did not apply; a token payer gets it as change in <c>X-Cashu</c>.</summary>
+    private static async Task GiveBackAsync(HttpContext http, IWorkloadBilling billing, WorkloadPayment payment)
+    {
+        if (await billing.FinishAsync(payment, applied: false, CancellationToken.None) is { } change)
+        {
+            http.Response.Headers[RefundHeader] = change;
+        }
     }
 
     private static async Task<T?> ReadAsync<T>(HttpContext http, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type) where T : class

@@ -20,7 +20,7 @@ public static class WorkloadsSetup
         services.AddSingleton<IWorkloadCheckpointStore, WorkloadCheckpointStore>();
         services.AddSingleton<IWorkloadReceiptStore, WorkloadReceiptStore>();
         services.AddSingleton<IWorkloadLogStore>(sp => new WorkloadLogStore(sp.GetRequiredService<Coinop.Storage.Database>()));
-        // Free until the payments feature registers paid billing (it must do so before this runs, or replace it).
+        // Free unless the payments feature registered billing before this runs (it does, for a market without --free).
         services.TryAddSingleton<IWorkloadBilling, FreeWorkloadBilling>();
         services.AddSingleton<WorkloadLogFeed>();
         services.AddHostedService(sp => sp.GetRequiredService<WorkloadLogFeed>());
@@ -38,6 +38,7 @@ public static class WorkloadsSetup
         endpoints.MapGet("/api/workloads/{id}", WorkloadsApi.GetAsync);
         endpoints.MapDelete("/api/workloads/{id}", WorkloadsApi.CancelAsync);
         endpoints.MapPost("/api/workloads/{id}/topup", WorkloadsApi.TopUpAsync);
+        endpoints.MapGet("/api/workloads/{id}/refund", WorkloadsApi.RefundAsync);
         endpoints.MapGet("/api/workloads/{id}/logs", WorkloadsApi.LogsAsync);
         endpoints.MapGet("/api/workloads/{id}/access", WorkloadsApi.AccessAsync);
         return endpoints;

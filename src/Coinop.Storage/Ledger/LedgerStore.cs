@@ -14,6 +14,9 @@ public static class LedgerAccounts
     /// <summary>Reservations of requests in flight (one <c>payment_holds</c> row each).</summary>
     public const string Holds = "holds";
 
+    /// <summary>The prefix of a paid workload's account: what is still held for it (paid and not yet consumed or refunded).</summary>
+    public const string WorkloadPrefix = "workload:";
+
     /// <summary>A clearing account: what a job cost passes through it to the provider and the market fee in one transaction.</summary>
     public const string Spent = "spent";
 
@@ -34,11 +37,14 @@ public static class LedgerAccounts
 
     public static string Provider(string providerId) => ProviderPrefix + providerId;
 
+    public static string Workload(string workloadId) => WorkloadPrefix + workloadId;
+
     /// <summary>The kind of an account, as the schema's CHECKs know it.</summary>
     public static string KindOf(string account) => account switch
     {
         Received => "source",
         Holds => "hold",
+        _ when account.StartsWith(WorkloadPrefix, StringComparison.Ordinal) => "hold",
         Spent => "clearing",
         Fee or Refunded or PaidOut => "sink",
         _ when account.StartsWith(BalancePrefix, StringComparison.Ordinal) => "balance",
@@ -52,7 +58,8 @@ public sealed record LedgerTransfer(string From, string To, long AmountMsat);
 
 /// <summary>
 /// The books at one instant. The equations hold at every commit: received = spent + refunded + balances + held;
-/// spent = provider_earned + fee; provider_earned = paid_out + owed.
+/// spent = provider_earned + fee; provider_earned = paid_out + owed. Held is what requests in flight reserve plus what
+/// paid workloads still hold.
 /// </summary>
 public sealed record LedgerSummary(
     long ReceivedMsat,
@@ -63,7 +70,35 @@ public sealed record LedgerSummary(
     long ProviderEarnedMsat,
     long OwedMsat,
     long FeeMsat,
-    long PaidOutMsat);
+    long PaidOutMsat)
+{
+    /// <summary>The equations that do not hold (none in a healthy store), and any negative total.</summary>
+    public IReadOnlyList<string> Imbalances()
+    {
+        var problems = new List<string>();
+        if (ReceivedMsat != SpentMsat + RefundedMsat + BalancesMsat + HeldMsat)
+        {
+            problems.Add($"received {ReceivedMsat} != spent {SpentMsat} + refunded {RefundedMsat} + balances {BalancesMsat} + held {HeldMsat}");
+        }
+
+        if (SpentMsat != ProviderEarnedMsat + FeeMsat)
+        {
+            problems.Add($"spent {SpentMsat} != provider earned {ProviderEarnedMsat} + fee {FeeMsat}");
+        }
+
+        if (ProviderEarnedMsat != PaidOutMsat + OwedMsat)
+        {
+            problems.Add($"provider earned {ProviderEarnedMsat} != paid out {PaidOutMsat} + owed {OwedMsat}");
+        }
+
+        if (BalancesMsat < 0 || HeldMsat < 0 || OwedMsat < 0 || FeeMsat < 0 || RefundedMsat < 0 || PaidOutMsat < 0)
+        {
+            problems.Add($"a negative total: {this}");
+        }
+
+        return problems;
+    }
+}
 
 /// <summary>What a provider earned, was paid, and is owed, in msat.</summary>
 public sealed record ProviderEarnings(string ProviderId, long EarnedMsat, long PaidOutMsat)
@@ -107,8 +142,8 @@ public interface ILedgerStore
     Task<ProviderEarnings> EarningsAsync(string providerId, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Recomputes every account from the journal and compares it with the stored totals, and the HELD holds with the
-    /// holds account. Returns the discrepancies (none in a healthy store). Reads the whole journal: for audits and tests.
+    /// Recomputes every account from the journal and compares it with the stored totals, the HELD holds with the
+    /// holds account, and checks that no closed workload's account still holds money. Returns the discrepancies (none in a healthy store). Reads the whole journal: for audits and tests.
     /// </summary>
     Task<IReadOnlyList<string>> AuditAsync(CancellationToken cancellationToken);
 }
@@ -142,7 +177,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         foreach (var (account, (credit, debit)) in totals)
         {
             var kind = LedgerAccounts.KindOf(account);
-            if (credit > 0 && kind is "balance" or "provider")
+            if (credit > 0 && (kind is "balance" or "provider" || account.StartsWith(LedgerAccounts.WorkloadPrefix, StringComparison.Ordinal)))
             {
                 await OpenAsync(c, t, account, now, cancellationToken);
             }
@@ -195,10 +230,10 @@ public sealed class LedgerStore(Database database) : ILedgerStore
             // One statement, so PostgreSQL answers from one snapshot.
             var rows = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
                 """
-                SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts WHERE kind IN ('source', 'hold', 'clearing', 'sink')
+                SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts WHERE kind IN ('source', 'clearing', 'sink')
                 UNION ALL
                 SELECT kind AS Name, CAST(COALESCE(SUM(credited_msat), 0) AS BIGINT) AS Credited, CAST(COALESCE(SUM(debited_msat), 0) AS BIGINT) AS Debited
-                FROM ledger_accounts WHERE kind IN ('balance', 'provider') GROUP BY kind
+                FROM ledger_accounts WHERE kind IN ('balance', 'provider', 'hold') GROUP BY kind
                 """, cancellationToken: cancellationToken))).ToDictionary(r => r.Name, StringComparer.Ordinal);
             TotalsRow Get(string name) => rows.GetValueOrDefault(name) ?? new TotalsRow();
             return new LedgerSummary(
@@ -206,7 +241,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
                 SpentMsat: Get(LedgerAccounts.Spent).Credited,
                 RefundedMsat: Get(LedgerAccounts.Refunded).Balance,
                 BalancesMsat: Get("balance").Balance,
-                HeldMsat: Get(LedgerAccounts.Holds).Balance,
+                HeldMsat: Get("hold").Balance,
                 ProviderEarnedMsat: Get("provider").Credited,
                 OwedMsat: Get("provider").Balance,
                 FeeMsat: Get(LedgerAccounts.Fee).Balance,
@@ -253,6 +288,16 @@ public sealed class LedgerStore(Database database) : ILedgerStore
             if (held != holds)
             {
                 problems.Add($"holds: account {holds}, HELD rows {held}");
+            }
+
+            var closed = await c.QueryAsync<string>(new CommandDefinition(
+                "SELECT workload_id FROM workload_accounts WHERE state = 'CLOSED'", cancellationToken: cancellationToken));
+            foreach (var workload in closed)
+            {
+                if (accounts.GetValueOrDefault(LedgerAccounts.Workload(workload)) is { Balance: not 0 } left)
+                {
+                    problems.Add($"workload {workload} is closed but its account holds {left.Balance} msat");
+                }
             }
 
             var total = accounts.Values.Aggregate(Int128.Zero, (sum, a) => sum + a.Credited - a.Debited);

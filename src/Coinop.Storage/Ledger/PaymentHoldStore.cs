@@ -30,6 +30,9 @@ public sealed record PaymentHold(
     string State,
     DateTimeOffset CreatedAt);
 
+/// <summary>The change token of a closed hold that may not have reached its consumer.</summary>
+public sealed record UncollectedChange(string RequestId, string Token);
+
 /// <summary>How a hold ended, recorded on its row.</summary>
 public sealed record HoldOutcome(string State, long? CostMsat = null, string? ProviderId = null, long? ChangeSat = null);
 
@@ -50,6 +53,12 @@ public interface IPaymentHoldStore
     Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken);
 
     Task<PaymentHold?> FindAsync(string requestId, CancellationToken cancellationToken);
+
+    /// <summary>The change tokens of holds that return to <paramref name="releaseTo"/> and were not collected into it yet.</summary>
+    Task<IReadOnlyList<UncollectedChange>> UncollectedChangeAsync(string releaseTo, CancellationToken cancellationToken);
+
+    /// <summary>Marks a hold's change collected; false when it was collected already (or has none).</summary>
+    Task<bool> MarkChangeCollectedAsync(DbConnection c, DbTransaction t, string requestId, DateTimeOffset now, CancellationToken cancellationToken);
 
     /// <summary>The HELD holds of a market node (created before <paramref name="createdBefore"/> when given).</summary>
     Task<IReadOnlyList<PaymentHold>> HeldAsync(string nodeId, DateTimeOffset? createdBefore, CancellationToken cancellationToken);
@@ -92,6 +101,18 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
         database.ReadAsync(async c => (await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
             $"SELECT {Columns} FROM payment_holds WHERE request_id = @requestId", new { requestId }, cancellationToken: cancellationToken)))?.ToRecord(),
             cancellationToken);
+
+    public Task<IReadOnlyList<UncollectedChange>> UncollectedChangeAsync(string releaseTo, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<UncollectedChange>>(async c => [.. await c.QueryAsync<UncollectedChange>(new CommandDefinition(
+            """
+            SELECT request_id AS RequestId, change_token AS Token FROM payment_holds
+            WHERE release_to = @releaseTo AND change_token IS NOT NULL AND change_collected_at IS NULL ORDER BY created_at
+            """, new { releaseTo }, cancellationToken: cancellationToken))], cancellationToken);
+
+    public async Task<bool> MarkChangeCollectedAsync(DbConnection c, DbTransaction t, string requestId, DateTimeOffset now, CancellationToken cancellationToken) =>
+        await c.ExecuteAsync(new CommandDefinition(
+            "UPDATE payment_holds SET change_collected_at = @now WHERE request_id = @requestId AND change_token IS NOT NULL AND change_collected_at IS NULL",
+            new { requestId, now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken)) == 1;
 
     public Task<IReadOnlyList<PaymentHold>> HeldAsync(string nodeId, DateTimeOffset? createdBefore, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<PaymentHold>>(async c =>

@@ -10,13 +10,19 @@ namespace Coinop.Storage.Workloads;
 
 /// <summary>
 /// What the consumer agreed to beyond the spec: the provider it pinned, the X25519 key access receipts are sealed
-/// to, the per-second rate it pays, how much it paid so far (msat; 0 on a free market) and what was refunded when it
-/// ended early (with the refund's token, if billing issued one).
+/// to, the per-second rate it pays (its quote: the copy's and the standbys' rates at submit) and how much it paid so
+/// far (msat; 0 on a free market).
 /// </summary>
-public sealed record WorkloadTerms(string? PinnedProvider, string? SealTo, decimal RateMsatPerSecond, long PaidMsat, long? RefundMsat = null, string? RefundToken = null);
+public sealed record WorkloadTerms(string? PinnedProvider, string? SealTo, decimal RateMsatPerSecond, long PaidMsat);
 
-/// <summary>A workload as stored: the state machine's record, the row version it was read at, and its terms.</summary>
-public sealed record StoredWorkload(Workload Workload, long Version, WorkloadTerms Terms);
+/// <summary>
+/// A workload as stored: the state machine's record, the row version it was read at, its terms, and the rate (msat
+/// per second) of each provider that served it, fixed when that provider was placed.
+/// </summary>
+public sealed record StoredWorkload(Workload Workload, long Version, WorkloadTerms Terms, IReadOnlyDictionary<string, decimal> Rates);
+
+/// <summary>More writes of the caller (say, moving the payment for a lease) inside the transaction that saves a workload.</summary>
+public delegate Task WorkloadSaveHook(DbConnection c, DbTransaction t, Workload saved, CancellationToken cancellationToken);
 
 /// <summary>
 /// Workloads, their append-only history, their standbys and the checkpoint keys consumers sealed to providers. A
@@ -25,11 +31,19 @@ public sealed record StoredWorkload(Workload Workload, long Version, WorkloadTer
 /// </summary>
 public interface IWorkloadStore
 {
-    /// <summary>Inserts a new workload with its history, standbys and sealed keys; false when the id exists.</summary>
-    Task<bool> InsertAsync(Workload workload, WorkloadTerms terms, IReadOnlyDictionary<string, string> sealedKeys, CancellationToken cancellationToken);
+    /// <summary>
+    /// Inserts a new workload with its history, standbys, sealed keys and providers' rates, running <paramref name="hook"/>
+    /// in the same transaction; false when the id exists.
+    /// </summary>
+    Task<bool> InsertAsync(Workload workload, WorkloadTerms terms, IReadOnlyDictionary<string, string> sealedKeys, IReadOnlyDictionary<string, decimal> rates,
+        CancellationToken cancellationToken, WorkloadSaveHook? hook = null);
 
-    /// <summary>Writes <paramref name="next"/> if the row is still at <paramref name="before"/>'s version and not terminal; appends only new history.</summary>
-    Task<StoredWorkload?> SaveAsync(StoredWorkload before, Workload next, WorkloadTerms terms, CancellationToken cancellationToken);
+    /// <summary>
+    /// Writes <paramref name="next"/> if the row is still at <paramref name="before"/>'s version and not terminal; appends only
+    /// new history and rates of providers not rated before. <paramref name="hook"/> runs in the same transaction.
+    /// </summary>
+    Task<StoredWorkload?> SaveAsync(StoredWorkload before, Workload next, WorkloadTerms terms, IReadOnlyDictionary<string, decimal> rates,
+        CancellationToken cancellationToken, WorkloadSaveHook? hook = null);
 
     Task<StoredWorkload?> FindAsync(string id, CancellationToken cancellationToken);
 
@@ -52,23 +66,23 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
         id AS Id, version AS Version, command AS Command, args AS Args, cpu_cores AS CpuCores, memory_mb AS MemoryMb,
         duration_ms AS DurationMs, port AS Port, restart AS Restart, standbys_wanted AS StandbysWanted, checkpointed AS Checkpointed,
         pinned_provider AS PinnedProvider, seal_to AS SealTo, rate_msat_per_second AS RateMsatPerSecond, paid_msat AS PaidMsat,
-        refund_msat AS RefundMsat, refund_token AS RefundToken,
         state AS State, since AS Since, reason AS Reason, provider AS Provider, epoch AS Epoch, revoking_provider AS RevokingProvider,
         revoking_epoch AS RevokingEpoch, revoking_crashed AS RevokingCrashed, last_contact AS LastContact, attempts AS Attempts,
         paid_until AS PaidUntil, checkpoint_id AS CheckpointId, created_at AS CreatedAt
         """;
 
-    public Task<bool> InsertAsync(Workload workload, WorkloadTerms terms, IReadOnlyDictionary<string, string> sealedKeys, CancellationToken cancellationToken) =>
+    public Task<bool> InsertAsync(Workload workload, WorkloadTerms terms, IReadOnlyDictionary<string, string> sealedKeys, IReadOnlyDictionary<string, decimal> rates,
+        CancellationToken cancellationToken, WorkloadSaveHook? hook = null) =>
         database.WriteAsync(async (c, t) =>
         {
             var row = WorkloadRow.From(workload, terms, version: 1, time.GetUtcNow());
             var inserted = await c.ExecuteAsync(new CommandDefinition(
                 """
                 INSERT INTO workloads (id, version, command, args, cpu_cores, memory_mb, duration_ms, port, restart, standbys_wanted,
-                    checkpointed, pinned_provider, seal_to, rate_msat_per_second, paid_msat, refund_msat, refund_token, state, since, reason, provider, epoch,
+                    checkpointed, pinned_provider, seal_to, rate_msat_per_second, paid_msat, state, since, reason, provider, epoch,
                     revoking_provider, revoking_epoch, revoking_crashed, last_contact, attempts, paid_until, checkpoint_id, created_at, updated_at)
                 VALUES (@Id, @Version, @Command, @Args, @CpuCores, @MemoryMb, @DurationMs, @Port, @Restart, @StandbysWanted,
-                    @Checkpointed, @PinnedProvider, @SealTo, @RateMsatPerSecond, @PaidMsat, @RefundMsat, @RefundToken, @State, @Since, @Reason, @Provider, @Epoch,
+                    @Checkpointed, @PinnedProvider, @SealTo, @RateMsatPerSecond, @PaidMsat, @State, @Since, @Reason, @Provider, @Epoch,
                     @RevokingProvider, @RevokingEpoch, @RevokingCrashed, @LastContact, @Attempts, @PaidUntil, @CheckpointId, @CreatedAt, @UpdatedAt)
                 ON CONFLICT (id) DO NOTHING
                 """, row, t, cancellationToken: cancellationToken));
@@ -86,10 +100,17 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
                     new { id = workload.Id, provider, sealedKey }, t, cancellationToken: cancellationToken));
             }
 
+            await AddRatesAsync(c, t, workload.Id, rates, cancellationToken);
+            if (hook is not null)
+            {
+                await hook(c, t, workload, cancellationToken);
+            }
+
             return true;
         }, cancellationToken);
 
-    public Task<StoredWorkload?> SaveAsync(StoredWorkload before, Workload next, WorkloadTerms terms, CancellationToken cancellationToken) =>
+    public Task<StoredWorkload?> SaveAsync(StoredWorkload before, Workload next, WorkloadTerms terms, IReadOnlyDictionary<string, decimal> rates,
+        CancellationToken cancellationToken, WorkloadSaveHook? hook = null) =>
         database.WriteAsync<StoredWorkload?>(async (c, t) =>
         {
             if (next.Id != before.Workload.Id)
@@ -102,7 +123,7 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             parameters.Add("ReadVersion", before.Version);
             var updated = await c.ExecuteAsync(new CommandDefinition(
                 $"""
-                UPDATE workloads SET version = @Version, paid_msat = @PaidMsat, refund_msat = @RefundMsat, refund_token = @RefundToken, state = @State, since = @Since, reason = @Reason,
+                UPDATE workloads SET version = @Version, paid_msat = @PaidMsat, state = @State, since = @Since, reason = @Reason,
                     provider = @Provider, epoch = @Epoch, revoking_provider = @RevokingProvider, revoking_epoch = @RevokingEpoch,
                     revoking_crashed = @RevokingCrashed, last_contact = @LastContact, attempts = @Attempts, paid_until = @PaidUntil,
                     checkpoint_id = @CheckpointId, updated_at = @UpdatedAt
@@ -119,7 +140,14 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
                 await ReplaceStandbysAsync(c, t, next, cancellationToken);
             }
 
-            return new StoredWorkload(next, before.Version + 1, terms);
+            var added = rates.Where(r => !before.Rates.ContainsKey(r.Key)).ToDictionary();
+            await AddRatesAsync(c, t, next.Id, added, cancellationToken);
+            if (hook is not null)
+            {
+                await hook(c, t, next, cancellationToken);
+            }
+
+            return new StoredWorkload(next, before.Version + 1, terms, before.Rates.Concat(added).ToDictionary());
         }, cancellationToken);
 
     public Task<StoredWorkload?> FindAsync(string id, CancellationToken cancellationToken) =>
@@ -164,6 +192,20 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
         }
     }
 
+    /// <summary>A provider keeps the rate it was first placed at for this workload.</summary>
+    private static async Task AddRatesAsync(DbConnection c, DbTransaction t, string workloadId, IReadOnlyDictionary<string, decimal> rates, CancellationToken cancellationToken)
+    {
+        foreach (var (provider, rate) in rates)
+        {
+            await c.ExecuteAsync(new CommandDefinition(
+                """
+                INSERT INTO workload_rates (workload_id, provider_id, msat_per_second) VALUES (@workloadId, @provider, @rate)
+                ON CONFLICT (workload_id, provider_id) DO NOTHING
+                """,
+                new { workloadId, provider, rate = rate.ToString(CultureInfo.InvariantCulture) }, t, cancellationToken: cancellationToken));
+        }
+    }
+
     private static async Task ReplaceStandbysAsync(DbConnection c, DbTransaction t, Workload workload, CancellationToken cancellationToken)
     {
         await c.ExecuteAsync(new CommandDefinition("DELETE FROM workload_standbys WHERE workload_id = @id", new { id = workload.Id }, t,
@@ -200,7 +242,11 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
                 $"SELECT workload_id AS WorkloadId, provider_id AS ProviderId, last_heard AS LastHeard FROM workload_standbys WHERE workload_id IN ({inList}) ORDER BY workload_id, provider_id",
                 parameters, cancellationToken: cancellationToken)))
             .ToLookup(s => s.WorkloadId);
-        return [.. rows.Select(r => r.ToStored(history[r.Id], standbys[r.Id]))];
+        var rates = (await c.QueryAsync<RateRow>(new CommandDefinition(
+                $"SELECT workload_id AS WorkloadId, provider_id AS ProviderId, msat_per_second AS MsatPerSecond FROM workload_rates WHERE workload_id IN ({inList})",
+                parameters, cancellationToken: cancellationToken)))
+            .ToLookup(r => r.WorkloadId);
+        return [.. rows.Select(r => r.ToStored(history[r.Id], standbys[r.Id], rates[r.Id]))];
     }
 
     private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
@@ -222,8 +268,6 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
         public string? SealTo { get; set; }
         public string RateMsatPerSecond { get; set; } = "0";
         public long PaidMsat { get; set; }
-        public long? RefundMsat { get; set; }
-        public string? RefundToken { get; set; }
         public string State { get; set; } = "";
         public long Since { get; set; }
         public string? Reason { get; set; }
@@ -256,8 +300,6 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             SealTo = terms.SealTo,
             RateMsatPerSecond = terms.RateMsatPerSecond.ToString(CultureInfo.InvariantCulture),
             PaidMsat = terms.PaidMsat,
-            RefundMsat = terms.RefundMsat,
-            RefundToken = terms.RefundToken,
             State = WireEnum.Name(w.State),
             Since = w.Since.ToUnixTimeMilliseconds(),
             Reason = w.Reason,
@@ -274,7 +316,7 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             UpdatedAt = now.ToUnixTimeMilliseconds(),
         };
 
-        public StoredWorkload ToStored(IEnumerable<HistoryRow> history, IEnumerable<StandbyRow> standbys)
+        public StoredWorkload ToStored(IEnumerable<HistoryRow> history, IEnumerable<StandbyRow> standbys, IEnumerable<RateRow> rates)
         {
             if (!RestartPolicy.TryParse(Restart, out var restart, out var error))
             {
@@ -290,10 +332,18 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
                 Attempts, Time(PaidUntil), CheckpointId,
                 [.. history.Select(h => new WorkloadHistoryEntry(WireEnum.Parse<WorkloadState>(h.State), h.Provider, Time(h.At)))],
                 Time(CreatedAt));
-            var terms = new WorkloadTerms(PinnedProvider, SealTo, decimal.Parse(RateMsatPerSecond, NumberStyles.Number, CultureInfo.InvariantCulture), PaidMsat,
-                RefundMsat, RefundToken);
-            return new StoredWorkload(workload, Version, terms);
+            var terms = new WorkloadTerms(PinnedProvider, SealTo, Rate(RateMsatPerSecond), PaidMsat);
+            return new StoredWorkload(workload, Version, terms, rates.ToDictionary(r => r.ProviderId, r => Rate(r.MsatPerSecond), StringComparer.Ordinal));
         }
+    }
+
+    private static decimal Rate(string text) => decimal.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
+
+    private sealed class RateRow
+    {
+        public string WorkloadId { get; set; } = "";
+        public string ProviderId { get; set; } = "";
+        public string MsatPerSecond { get; set; } = "0";
     }
 
     private sealed class HistoryRow

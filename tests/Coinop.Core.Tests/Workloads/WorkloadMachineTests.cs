@@ -170,21 +170,20 @@ public class WorkloadMachineTests
         After(1, new CopyHeartbeat("A", 1));
         var effects = After(300);
         Assert.Equal(
-            [new StopCopy("A", 1, WorkloadReasons.Evicted), new FinishWork(WorkTerminalKind.Failed, $"{WorkloadReasons.Evicted}: silent for 300s"),
-             new Refund(TimeSpan.FromSeconds(699))],
+            [new StopCopy("A", 1, WorkloadReasons.Evicted), new FinishWork(WorkTerminalKind.Failed, $"{WorkloadReasons.Evicted}: silent for 300s")],
             effects);
         Assert.Equal(WorkloadState.Failed, _w.State);
         Assert.DoesNotContain(effects, e => e is RevokeLease or StartCopy or PromoteStandby or PlaceCopy);
     }
 
     [Fact]
-    public void Exit_zero_completes_and_returns_unused_time()
+    public void Exit_zero_completes_and_releases_the_standbys()
     {
         Submit(WorkloadSpecTests.Spec(standbys: 1, durationSeconds: 100), "B");
         After(1, new CopyHeartbeat("A", 1));
         var effects = After(9, new CopyExited("A", 1, 0));
         Assert.Equal(
-            [new FinishWork(WorkTerminalKind.Completed, WorkloadReasons.Exited), new ReleaseStandby("B"), new Refund(TimeSpan.FromSeconds(90))],
+            [new FinishWork(WorkTerminalKind.Completed, WorkloadReasons.Exited), new ReleaseStandby("B")],
             effects);
         Assert.Equal(WorkloadState.Completed, _w.State);
         Assert.Empty(_w.Standbys);
@@ -238,14 +237,14 @@ public class WorkloadMachineTests
     }
 
     [Fact]
-    public void Cancel_stops_the_copy_and_refunds_the_unused_time_once()
+    public void Cancel_stops_the_copy_once()
     {
         Submit(WorkloadSpecTests.Spec(standbys: 1, durationSeconds: 600), "B");
         After(1, new CopyHeartbeat("A", 1));
         var effects = After(99, new Cancel("consumer"));
         Assert.Equal(
             [new StopCopy("A", 1, "cancelled by consumer"), new FinishWork(WorkTerminalKind.Cancelled, "cancelled by consumer"),
-             new ReleaseStandby("B"), new Refund(TimeSpan.FromSeconds(500))],
+             new ReleaseStandby("B")],
             effects);
         Assert.Equal(WorkloadState.Cancelled, _w.State);
 

@@ -28,15 +28,12 @@ internal sealed class WorkloadWorld
     private readonly HashSet<long> _revokeRequested = [];
     private long _lastStartedEpoch;
     private bool _finished;
-    private bool _refunded;
-    private TimeSpan _paid;
 
     public WorkloadWorld(WorkloadSpec spec, int agentCount, int seed, bool agentsHonourStopAfter = true)
     {
         _random = new Random(seed);
         _agentsHonourStopAfter = agentsHonourStopAfter;
         Agents = [.. Enumerable.Range(0, agentCount).Select(i => new Agent($"P{i}", Lateness()))];
-        _paid = spec.Duration;
         var standbys = Agents.Skip(1).Take(spec.Standbys).Select(a => a.Name).ToArray();
         var submitted = WorkloadMachine.Submit("wl", spec, Agents[0].Name, standbys, Now);
         Workload = submitted.Next;
@@ -103,10 +100,7 @@ internal sealed class WorkloadWorld
 
     public void TopUp(int seconds)
     {
-        if (Apply(new TopUp(TimeSpan.FromSeconds(seconds))).Rejection is null)
-        {
-            _paid += TimeSpan.FromSeconds(seconds);
-        }
+        Apply(new TopUp(TimeSpan.FromSeconds(seconds)));
     }
 
     private void Step()
@@ -212,11 +206,6 @@ internal sealed class WorkloadWorld
                 case FinishWork:
                     Assert.False(_finished, "the work item was finished twice");
                     _finished = true;
-                    break;
-                case Refund r:
-                    Assert.False(_refunded, "refunded twice");
-                    Assert.True(r.Unused > TimeSpan.Zero && r.Unused <= _paid, $"refund of {r.Unused} out of {_paid} paid");
-                    _refunded = true;
                     break;
             }
         }

@@ -238,7 +238,7 @@ public class ErrorTests
         public ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("a bug");
 
-        public ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask ReleaseAsync(BillingReservation reservation, BillingUsage? delivered, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 
     private sealed class RefusingBilling : IInferenceBilling
@@ -251,7 +251,7 @@ public class ErrorTests
         public ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken) =>
             ValueTask.FromResult(BillingSettlement.Free);
 
-        public ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public ValueTask ReleaseAsync(BillingReservation reservation, BillingUsage? delivered, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }
 
@@ -324,7 +324,7 @@ public class BillingSeamTests
             return ValueTask.FromResult(new BillingSettlement([new("X-Cashu", token)], "x-cashu " + token, 42));
         }
 
-        public ValueTask ReleaseAsync(BillingReservation reservation, bool outputSent, CancellationToken cancellationToken)
+        public ValueTask ReleaseAsync(BillingReservation reservation, BillingUsage? delivered, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref Released);
             return ValueTask.CompletedTask;

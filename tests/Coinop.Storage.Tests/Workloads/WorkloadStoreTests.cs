@@ -14,6 +14,7 @@ public class WorkloadStoreTests
     private static readonly LeaseOwner A = new("provider-a", "boot-1");
     private static readonly LeaseOwner B = new("provider-b", "boot-1");
     private static readonly WorkloadTerms Terms = new(null, "c2VhbA==", 27.5m, 0);
+    private static readonly Dictionary<string, decimal> Rates = new() { ["provider-a"] = 20.125m, ["provider-b"] = 7.375m };
 
     private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
 
@@ -32,13 +33,13 @@ public class WorkloadStoreTests
         var work = new WorkStore(store.Database, _time);
         Assert.True((await work.RegisterAsync(new WorkRegistration(id, WorkKinds.Workload, RecoveryDisposition.Rerunnable), Ct)).Accepted);
         Assert.Equal(1, (await work.ClaimAsync(id, A, Timings.CopyLease, Ct)).Item!.Fence);
-        Assert.True(await workloads.InsertAsync(Submitted(id), Terms, new Dictionary<string, string> { ["provider-a"] = "a-key", ["provider-b"] = "b-key" }, Ct));
+        Assert.True(await workloads.InsertAsync(Submitted(id), Terms, new Dictionary<string, string> { ["provider-a"] = "a-key", ["provider-b"] = "b-key" }, Rates, Ct));
         return (workloads, work, (await workloads.FindAsync(id, Ct))!);
     }
 
     [Theory]
     [MemberData(nameof(Stores.Dialects), MemberType = typeof(Stores))]
-    public async Task A_workload_round_trips_with_its_terms_history_standbys_and_sealed_keys(SqlDialect dialect)
+    public async Task A_workload_round_trips_with_its_terms_history_standbys_sealed_keys_and_rates(SqlDialect dialect)
     {
         await using var store = await Stores.CreateAsync(dialect, Ct);
         var (workloads, _, stored) = await SubmitAsync(store, "w1");
@@ -46,6 +47,7 @@ public class WorkloadStoreTests
         var expected = Submitted("w1");
         Assert.Equal(1, stored.Version);
         Assert.Equal(Terms, stored.Terms);
+        Assert.Equal(Rates, stored.Rates);
         Assert.Equal(expected.Spec with { Args = stored.Workload.Spec.Args }, stored.Workload.Spec);
         Assert.Equal(expected.Spec.Args, stored.Workload.Spec.Args);
         Assert.Equal(expected.History, stored.Workload.History);
@@ -54,7 +56,7 @@ public class WorkloadStoreTests
         Assert.Equal("b-key", await workloads.SealedKeyAsync("w1", "provider-b", Ct));
         Assert.Null(await workloads.SealedKeyAsync("w1", "provider-c", Ct));
         Assert.Equal(["provider-a", "provider-b"], await workloads.KeyHoldersAsync("w1", Ct));
-        Assert.False(await workloads.InsertAsync(Submitted("w1"), Terms, new Dictionary<string, string>(), Ct));
+        Assert.False(await workloads.InsertAsync(Submitted("w1"), Terms, new Dictionary<string, string>(), Rates, Ct));
         Assert.Null(await workloads.FindAsync("nope", Ct));
     }
 
@@ -67,28 +69,58 @@ public class WorkloadStoreTests
 
         _time.Advance(TimeSpan.FromSeconds(5));
         var live = WorkloadMachine.Apply(stored.Workload, new WorkloadInput.CopyHeartbeat("provider-a", 1), Timings, _time.GetUtcNow()).Next;
-        var saved = await workloads.SaveAsync(stored, live, Terms, Ct);
+        var saved = await workloads.SaveAsync(stored, live, Terms, stored.Rates, Ct);
         Assert.NotNull(saved);
         Assert.Equal(2, saved.Version);
 
         // A second writer that read version 1 loses.
         var cancelled = WorkloadMachine.Apply(stored.Workload, new WorkloadInput.Cancel("other-node"), Timings, _time.GetUtcNow()).Next;
-        Assert.Null(await workloads.SaveAsync(stored, cancelled, Terms, Ct));
+        Assert.Null(await workloads.SaveAsync(stored, cancelled, Terms, stored.Rates, Ct));
 
         var done = WorkloadMachine.Apply(saved.Workload, new WorkloadInput.Cancel("consumer"), Timings, _time.GetUtcNow()).Next;
-        var finished = await workloads.SaveAsync(saved, done, Terms with { PaidMsat = 5, RefundMsat = 3, RefundToken = "cashuB..." }, Ct);
+        var finished = await workloads.SaveAsync(saved, done, Terms with { PaidMsat = 5 }, saved.Rates, Ct);
         Assert.NotNull(finished);
         var reread = (await workloads.FindAsync("w2", Ct))!;
         Assert.Equal(WorkloadState.Cancelled, reread.Workload.State);
         Assert.Equal(done.History, reread.Workload.History);
         Assert.Empty(reread.Workload.Standbys);
-        Assert.Equal(Terms with { PaidMsat = 5, RefundMsat = 3, RefundToken = "cashuB..." }, reread.Terms);
+        Assert.Equal(Terms with { PaidMsat = 5 }, reread.Terms);
 
         // Even at the right version, a terminal row is never written again.
-        Assert.Null(await workloads.SaveAsync(reread, reread.Workload with { State = WorkloadState.Live }, Terms, Ct));
+        Assert.Null(await workloads.SaveAsync(reread, reread.Workload with { State = WorkloadState.Live }, Terms, reread.Rates, Ct));
         Assert.Equal(WorkloadState.Cancelled, (await workloads.FindAsync("w2", Ct))!.Workload.State);
         Assert.Empty(await workloads.ListAsync(openOnly: true, 10, Ct));
         Assert.Single(await workloads.ListAsync(openOnly: false, 10, Ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores.Dialects), MemberType = typeof(Stores))]
+    public async Task A_provider_keeps_its_first_rate_and_a_hook_commits_or_rolls_back_with_the_save(SqlDialect dialect)
+    {
+        await using var store = await Stores.CreateAsync(dialect, Ct);
+        var (workloads, _, stored) = await SubmitAsync(store, "w4");
+        var next = stored.Workload with { PaidUntil = stored.Workload.PaidUntil.AddMinutes(1) };
+
+        // A hook that fails (say, its payment is gone) takes the save with it.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => workloads.SaveAsync(stored, next, Terms with { PaidMsat = 9 },
+            new Dictionary<string, decimal>(stored.Rates) { ["provider-c"] = 1m }, Ct, (c, t, w, ct) => throw new InvalidOperationException("no payment")));
+        var unchanged = (await workloads.FindAsync("w4", Ct))!;
+        Assert.Equal((1L, 0L, stored.Workload.PaidUntil), (unchanged.Version, unchanged.Terms.PaidMsat, unchanged.Workload.PaidUntil));
+        Assert.Equal(Rates, unchanged.Rates);
+
+        // One that succeeds writes in the same transaction; a re-placed provider keeps the rate it was first paid.
+        Workload? hooked = null;
+        var saved = await workloads.SaveAsync(stored, next, Terms with { PaidMsat = 9 },
+            new Dictionary<string, decimal> { ["provider-a"] = 99m, ["provider-c"] = 1.5m }, Ct, (c, t, w, ct) =>
+            {
+                hooked = w;
+                return Task.CompletedTask;
+            });
+        Assert.NotNull(saved);
+        Assert.Equal(next, hooked);
+        var expected = new Dictionary<string, decimal>(Rates) { ["provider-c"] = 1.5m };
+        Assert.Equal(expected, saved.Rates);
+        Assert.Equal(expected, (await workloads.FindAsync("w4", Ct))!.Rates);
     }
 
     [Theory]

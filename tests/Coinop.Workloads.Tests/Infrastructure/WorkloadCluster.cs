@@ -2,9 +2,14 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Globalization;
+using System.Net.Http.Headers;
 using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
+using Coinop.Storage;
+using Coinop.Storage.Ledger;
 using Coinop.TestKit;
+using Npgsql;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -25,8 +30,9 @@ public sealed class ProviderProcess(string name, string id, ChildProcess process
 }
 
 /// <summary>
-/// A market on a loopback port (in this process, SQLite in a temp dir, free, with short workload timings) and
-/// provider agents as child processes. Failures carry every process's output.
+/// A market on a loopback port (in this process, or a <c>coinop market</c> child process that can be killed; SQLite in a
+/// temp dir or a fresh PostgreSQL database; free unless configured paid; short workload timings) and provider agents as
+/// child processes. Failures carry every process's output.
 /// </summary>
 public sealed class WorkloadCluster : IAsyncDisposable
 {
@@ -46,7 +52,11 @@ public sealed class WorkloadCluster : IAsyncDisposable
     private readonly List<ProviderProcess> _providers = [];
     private readonly MarketLog _marketLog = new();
     private WebApplication? _market;
+    private ChildProcess? _marketProcess;
     private MarketOptions? _options;
+    private bool _childMarket;
+    private string? _postgresDatabase;
+    private string[] _providerArgs = [];
 
     private WorkloadCluster()
     {
@@ -60,18 +70,41 @@ public sealed class WorkloadCluster : IAsyncDisposable
 
     public string DataDir => _dir;
 
+    /// <summary>The in-process market's providers (not available with a child-process market).</summary>
     public ProviderDirectory Directory => _market!.Services.GetRequiredService<ProviderDirectory>();
+
+    public MarketOptions Options => _options!;
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    /// <summary>A market and <paramref name="providers"/> providers (the ones in <paramref name="proxied"/> reach it through a cuttable proxy).</summary>
-    public static async Task<WorkloadCluster> StartAsync(int providers, ISet<int>? proxied = null, Action<MarketOptions>? configure = null)
+    /// <summary>
+    /// A market and <paramref name="providers"/> providers (the ones in <paramref name="proxied"/> reach it through a
+    /// cuttable proxy; every one gets <paramref name="providerArgs"/> too). With <paramref name="marketProcess"/> the market
+    /// is a <c>coinop market</c> child process (for kill -9); only the options the CLI has flags for reach it.
+    /// </summary>
+    public static async Task<WorkloadCluster> StartAsync(int providers, ISet<int>? proxied = null, Action<MarketOptions>? configure = null,
+        SqlDialect dialect = SqlDialect.Sqlite, bool marketProcess = false, string[]? providerArgs = null)
     {
-        var cluster = new WorkloadCluster();
+        var cluster = new WorkloadCluster { _childMarket = marketProcess, _providerArgs = providerArgs ?? [] };
         try
         {
-            var options = new MarketOptions { Urls = "http://127.0.0.1:0", DataDir = Path.Combine(cluster._dir, "market"), Free = true };
+            var options = new MarketOptions
+            {
+                Urls = marketProcess ? $"http://127.0.0.1:{Ports.GetFree()}" : "http://127.0.0.1:0",
+                DataDir = Path.Combine(cluster._dir, "market"),
+                Free = true,
+            };
             ShortTimings(options);
+            if (dialect == SqlDialect.Postgres)
+            {
+                cluster._postgresDatabase = "t_" + Guid.NewGuid().ToString("N");
+                await using var admin = new NpgsqlConnection(PostgresServer.ConnectionString);
+                await admin.OpenAsync(Ct);
+                await using var create = new NpgsqlCommand($"CREATE DATABASE {cluster._postgresDatabase}", admin);
+                await create.ExecuteNonQueryAsync(Ct);
+                options.Postgres = new NpgsqlConnectionStringBuilder(PostgresServer.ConnectionString) { Database = cluster._postgresDatabase }.ConnectionString;
+            }
+
             configure?.Invoke(options);
             cluster._options = options;
             await cluster.StartMarketAsync(options);
@@ -95,11 +128,39 @@ public sealed class WorkloadCluster : IAsyncDisposable
         await StartMarketAsync(_options!);
     }
 
+    /// <summary>Kills the child-process market with SIGKILL (nothing is flushed or closed), then starts it again on the same address and store.</summary>
+    public async Task KillAndRestartMarketAsync()
+    {
+        var killed = _marketProcess!;
+        killed.KillHard();
+        await killed.Exited.WaitAsync(TimeSpan.FromSeconds(30), Ct);
+        _marketLog.Add("---- killed (kill -9) ----\n" + killed.Output);
+        await killed.DisposeAsync();
+        _marketProcess = null;
+        await StartMarketAsync(_options!);
+    }
+
     private async Task StartMarketAsync(MarketOptions options)
     {
         if (Url.Length > 0)
         {
             options.Urls = Url;
+        }
+
+        if (_childMarket)
+        {
+            string F(double value) => value.ToString(CultureInfo.InvariantCulture);
+            string[] args =
+            [
+                "market", "--urls", options.Urls, "--data", options.DataDir, "--fee-percent", F(options.FeePercent),
+                "--heartbeat-min-ttl", F(options.HeartbeatMinTtl), "--heartbeat-grace", F(options.HeartbeatGrace), "--suspect-after", F(options.SuspectAfter),
+                "--evict-after", F(options.EvictAfter), "--checkpoint-interval", F(options.CheckpointInterval), "--workload-settle-interval", F(options.WorkloadSettleInterval),
+                .. options.Free ? ["--free"] : Array.Empty<string>(), .. options.Postgres is { } pg ? ["--postgres", pg] : Array.Empty<string>(),
+            ];
+            _marketProcess = ChildProcess.StartCoinop("market", args, new Dictionary<string, string> { ["COINOP_LOG_LEVEL"] = "Information" });
+            await _marketProcess.WaitForLineAsync("coinop market listening", TimeSpan.FromSeconds(60), Ct);
+            Url = options.Urls;
+            return;
         }
 
         _market = MarketHost.Build(options, b =>
@@ -117,7 +178,7 @@ public sealed class WorkloadCluster : IAsyncDisposable
     {
         var proxy = viaProxy ? TcpProxy.Start(new Uri(Url).Port) : null;
         var process = ChildProcess.StartCoinop("provider " + name,
-            ["provider", "--market", proxy?.Url ?? Url, "--data", Path.Combine(_dir, name), "--name", name, "--workloads", "process", "--cpu", "1", "--memory", "1024"],
+            ["provider", "--market", proxy?.Url ?? Url, "--data", Path.Combine(_dir, name), "--name", name, "--workloads", "process", "--cpu", "1", "--memory", "1024", .. _providerArgs],
             new Dictionary<string, string> { ["COINOP_LOG_LEVEL"] = "Information" });
         var line = await process.WaitForLineAsync("coinop provider ", TimeSpan.FromSeconds(60), Ct);
         var id = line.Split(' ')[2];
@@ -132,10 +193,42 @@ public sealed class WorkloadCluster : IAsyncDisposable
     }
 
     /// <summary>Waits until the market has the provider's workload capabilities (a fresh session, after a reconnect).</summary>
-    public Task WaitForProviderAsync(ProviderProcess provider, ProviderSession? notThis = null) =>
-        Eventually.WaitAsync<ProviderSession>(() => Task.FromResult(Directory.Find(provider.Id)),
+    public Task WaitForProviderAsync(ProviderProcess provider, ProviderSession? notThis = null) => _childMarket
+        ? Eventually.WaitAsync<JsonNode>(async () => JsonNode.Parse(await Http.GetStringAsync(Url + "/api/providers", Ct))!.AsArray()
+                .FirstOrDefault(p => (string?)p!["id"] == provider.Id && (bool?)p["online"] == true && p["workloads"] is not null),
+            p => p is not null, $"provider {provider.Name} online with workload capacity", TimeSpan.FromSeconds(60), Ct)
+        : Eventually.WaitAsync<ProviderSession>(() => Task.FromResult(Directory.Find(provider.Id)),
             s => s is { WorkloadCapacity: not null, Accepting: true } && s != notThis, $"provider {provider.Name} online with workload capacity",
             TimeSpan.FromSeconds(60), Ct);
+
+    /// <summary>The ledger summary over HTTP, with the operator's token.</summary>
+    public async Task<LedgerSummary> SummaryAsync()
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, Url + "/api/ledger/summary");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", File.ReadAllText(Path.Combine(_options!.DataDir, "admin.token")).Trim());
+        using var response = await Http.SendAsync(request, Ct);
+        var s = JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct))!;
+        long Get(string name) => (long)s[name]!;
+        return new LedgerSummary(Get("received_msat"), Get("spent_msat"), Get("refunded_msat"), Get("balances_msat"), Get("held_msat"),
+            Get("provider_earned_msat"), Get("owed_msat"), Get("fee_msat"), Get("paid_out_msat"));
+    }
+
+    /// <summary>Checks the ledger equations (over HTTP) and the journal against the account totals (in the store itself).</summary>
+    public async Task<LedgerSummary> AssertBalancedAsync()
+    {
+        var summary = await SummaryAsync();
+        Assert.Empty(summary.Imbalances());
+        await using var store = _options!.Postgres is { } pg ? Database.Postgres(pg) : Database.Sqlite(Path.Combine(_options.DataDir, "market.db"));
+        Assert.Empty(await new LedgerStore(store).AuditAsync(Ct));
+        return summary;
+    }
+
+    /// <summary>What a provider earned, from the store.</summary>
+    public async Task<ProviderEarnings> EarningsAsync(string providerId)
+    {
+        await using var store = _options!.Postgres is { } pg ? Database.Postgres(pg) : Database.Sqlite(Path.Combine(_options.DataDir, "market.db"));
+        return await new LedgerStore(store).EarningsAsync(providerId, Ct);
+    }
 
     /// <summary>Submits a workload through <c>POST /api/workloads</c>; returns its view.</summary>
     public async Task<JsonObject> SubmitAsync(JsonObject request)
@@ -164,7 +257,8 @@ public sealed class WorkloadCluster : IAsyncDisposable
 
     /// <summary>Everything the market and the providers printed, for failure messages.</summary>
     public string Diagnostics() =>
-        "market:\n" + string.Join('\n', _marketLog.Lines) + "\n" + string.Join('\n', _providers.Select(p => $"{p.Name} ({p.Id}):\n{p.Process.Output}"));
+        "market:\n" + string.Join('\n', _marketLog.Lines) + "\n" + (_marketProcess?.Output ?? "") + "\n"
+        + string.Join('\n', _providers.Select(p => $"{p.Name} ({p.Id}):\n{p.Process.Output}"));
 
     public async ValueTask DisposeAsync()
     {
@@ -189,7 +283,21 @@ public sealed class WorkloadCluster : IAsyncDisposable
             }
         }
 
+        if (_marketProcess is not null)
+        {
+            await _marketProcess.DisposeAsync();
+        }
+
         Http.Dispose();
+        if (_postgresDatabase is not null)
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var admin = new NpgsqlConnection(PostgresServer.ConnectionString);
+            await admin.OpenAsync(CancellationToken.None);
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {_postgresDatabase} WITH (FORCE)", admin);
+            await drop.ExecuteNonQueryAsync(CancellationToken.None);
+        }
+
         try
         {
             System.IO.Directory.Delete(_dir, recursive: true);

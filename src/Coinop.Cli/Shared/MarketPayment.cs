@@ -1,28 +1,27 @@
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text.Json;
-using Coinop.Cli.Shared;
 using Coinop.Ecash.MintApi;
 using Coinop.Ecash.PaymentRequests;
 using Coinop.Wallet;
 
-namespace Coinop.Cli.Chat;
+namespace Coinop.Cli.Shared;
 
 /// <summary>
-/// How <c>coinop chat</c> pays a market from the local wallet: a 402's NUT-18 payment request says how much and
-/// from which mints; the wallet sends a token of that amount from a mint it holds, the request is retried with it
-/// in <c>X-Cashu</c>, and the change (response header, or the stream's <c>: X-Cashu</c> comment) goes back into the
-/// wallet. When a paid request fails without change, the ecash is reclaimed: swapped back if the market never took
-/// it, or refunded from the balance the market keeps under the token.
+/// How the CLI pays a market from the local wallet (<c>coinop chat</c>, <c>coinop workload</c>): a 402's NUT-18 payment
+/// request says how much and from which mints; the wallet sends a token of that amount from a mint it holds, the
+/// request is retried with it in <c>X-Cashu</c>, and the change (response header, or a stream's <c>: X-Cashu</c>
+/// comment) goes back into the wallet. When a paid request fails without change, the ecash is reclaimed: swapped back
+/// if the market never took it, or refunded from the balance the market keeps under the token.
 /// </summary>
-public sealed class ChatPayment
+public sealed class MarketPayment
 {
     public const string Header = "X-Cashu";
 
     private readonly CashuWallet _wallet;
     private readonly HttpClient _market;
 
-    private ChatPayment(CashuWallet wallet, HttpClient market, string token, ulong amount)
+    private MarketPayment(CashuWallet wallet, HttpClient market, string token, ulong amount)
     {
         _wallet = wallet;
         _market = market;
@@ -36,7 +35,8 @@ public sealed class ChatPayment
     public ulong Amount { get; }
 
     /// <summary>Reads the payment request of a 402 and makes a token for it; null when the 402 carries none.</summary>
-    public static async Task<ChatPayment?> PayAsync(HttpResponseMessage refused, HttpClient market, string walletDir, HttpClient http, CancellationToken cancellationToken)
+    public static async Task<MarketPayment?> PayAsync(HttpResponseMessage refused, HttpClient market, string walletDir, HttpClient http, string memo,
+        CancellationToken cancellationToken)
     {
         if (!refused.Headers.TryGetValues(Header, out var values) || values.FirstOrDefault() is not { } text || !text.StartsWith(PaymentRequest.Prefix, StringComparison.Ordinal))
         {
@@ -50,25 +50,40 @@ public sealed class ChatPayment
             throw new CliException($"the market asks for {amount} {unit}; this wallet holds sat");
         }
 
-        if (!File.Exists(Path.Combine(walletDir, "wallet.db")))
-        {
-            throw new CliException(
-                $"the market asks {amount} sat for this request and there is no wallet at {walletDir}: fund one with 'coinop wallet --data {walletDir} mint SATS --mint {market.BaseAddress}'");
-        }
+        return await PayAmountAsync(request.Mints ?? [], amount, market, walletDir, http, memo, cancellationToken);
+    }
 
-        var wallet = await CashuWallet.OpenAsync(walletDir, http, TimeProvider.System, cancellationToken);
-        var accepted = (request.Mints ?? []).Select(Ecash.Tokens.Token.NormalizeMintUrl).ToList();
+    /// <summary>Makes a token of <paramref name="amount"/> sat from the first of <paramref name="mints"/> the wallet holds enough of.</summary>
+    public static async Task<MarketPayment> PayAmountAsync(IEnumerable<string> mints, ulong amount, HttpClient market, string walletDir, HttpClient http, string memo,
+        CancellationToken cancellationToken)
+    {
+        var wallet = await OpenWalletAsync(walletDir, http, $"the market asks {amount} sat for this request", market, cancellationToken);
+        var accepted = mints.Select(Ecash.Tokens.Token.NormalizeMintUrl).ToList();
         var balances = await wallet.BalancesAsync(cancellationToken);
         var mint = accepted.FirstOrDefault(m => balances.Any(b => string.Equals(b.Mint, m, StringComparison.OrdinalIgnoreCase) && b.Available >= amount))
             ?? throw new CliException(
                 $"the market asks {amount} sat from one of {string.Join(", ", accepted)}; the wallet at {walletDir} holds {Describe(balances)}: mint some with 'coinop wallet --data {walletDir} mint SATS --mint {accepted.FirstOrDefault()}'");
         try
         {
-            return new ChatPayment(wallet, market, await wallet.SendAsync(amount, mint, cancellationToken, "coinop chat"), amount);
+            return new MarketPayment(wallet, market, await wallet.SendAsync(amount, mint, cancellationToken, memo), amount);
         }
         catch (CashuException ex)
         {
             throw new CliException($"the wallet could not make a token: {ex.Detail} (code {ex.Code})");
+        }
+    }
+
+    /// <summary>Takes ecash the market gave back (a refund) into the wallet; returns its sats.</summary>
+    public static async Task<ulong> ReceiveAsync(string token, string walletDir, HttpClient http, HttpClient market, CancellationToken cancellationToken)
+    {
+        var wallet = await OpenWalletAsync(walletDir, http, "the market gave ecash back", market, cancellationToken, create: true);
+        try
+        {
+            return await wallet.ReceiveAsync(token, cancellationToken);
+        }
+        catch (CashuException ex)
+        {
+            throw new CliException($"the wallet could not take the token: {ex.Detail} (code {ex.Code}); it is: {token}");
         }
     }
 
@@ -110,6 +125,18 @@ public sealed class ChatPayment
         return body.RootElement.TryGetProperty("token", out var token) && token.GetString() is { } refunded
             ? await _wallet.ReceiveAsync(refunded, cancellationToken)
             : 0;
+    }
+
+    private static async Task<CashuWallet> OpenWalletAsync(string walletDir, HttpClient http, string why, HttpClient market, CancellationToken cancellationToken,
+        bool create = false)
+    {
+        if (!create && !File.Exists(Path.Combine(walletDir, "wallet.db")))
+        {
+            throw new CliException(
+                $"{why} and there is no wallet at {walletDir}: fund one with 'coinop wallet --data {walletDir} mint SATS --mint {market.BaseAddress}'");
+        }
+
+        return await CashuWallet.OpenAsync(walletDir, http, TimeProvider.System, cancellationToken);
     }
 
     private static string Describe(IReadOnlyList<MintBalance> balances) =>
