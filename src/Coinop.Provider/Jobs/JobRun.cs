@@ -3,7 +3,7 @@ using System.Text;
 using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
-using Coinop.Provider.Link;
+using Coinop.Core.Links;
 
 namespace Coinop.Provider.Jobs;
 
