@@ -148,7 +148,7 @@ public sealed partial class CashuMint(
             await RecordSignaturesAsync(c, t, outputs, signatures, now, cancellationToken);
         }, cancellationToken);
         MintMetrics.ProofsSpent.Add(inputs.Proofs.Count);
-        MintMetrics.SignaturesIssued.Add(signatures.Count);
+        MintMetrics.SignaturesIssued.Add(signatures.Length);
         return new SignaturesResponse(signatures);
     }
 
@@ -206,7 +206,7 @@ public sealed partial class CashuMint(
 
             await RecordSignaturesAsync(c, t, outputs, signatures, now, cancellationToken);
         }, cancellationToken);
-        MintMetrics.SignaturesIssued.Add(signatures.Count);
+        MintMetrics.SignaturesIssued.Add(signatures.Length);
         return new SignaturesResponse(signatures);
     }
 
@@ -428,7 +428,7 @@ public sealed partial class CashuMint(
         // just made are passed on for the receiver to check rather than checked here (this is the hot path of change).
         var keys = _publicKeys.GetOrAdd(active.Record.Id, _ => KeysetKeys.Parse(active.Keys.PublicKeysHex));
         var issued = BlindedOutputs.Unblind(pending, signatures, id => id == active.Record.Id ? keys : null, verifyDleq: false);
-        MintMetrics.SignaturesIssued.Add(signatures.Count);
+        MintMetrics.SignaturesIssued.Add(signatures.Length);
         return new IssuedEcash(issued, TokenCodec.EncodeV4(new Token(MintUrl, MintKeysets.Unit, issued)), amount);
     }
 
@@ -581,8 +581,18 @@ public sealed partial class CashuMint(
         return result;
     }
 
-    private static List<BlindSignature> Sign(IReadOnlyList<ValidOutput> outputs) =>
-        [.. outputs.AsParallel().AsOrdered().Select(o => o.Keyset.Keys.Sign(o.Message.Amount, o.Point))];
+    /// <summary>
+    /// Signs outputs; big batches are spread over the cores. A few outputs (change) are signed on the caller's thread:
+    /// handing them to other threads costs more than it saves, and it would wait on pool threads while the caller
+    /// may be holding the store's write lock (<see cref="IssueAsync(DbConnection, DbTransaction, ulong, CancellationToken)"/>).
+    /// </summary>
+    private static BlindSignature[] Sign(IReadOnlyList<ValidOutput> outputs)
+    {
+        var signatures = new BlindSignature[outputs.Count];
+        Parallel.For(0, outputs.Count, new ParallelOptions { MaxDegreeOfParallelism = outputs.Count > 8 ? Environment.ProcessorCount : 1 },
+            i => signatures[i] = outputs[i].Keyset.Keys.Sign(outputs[i].Message.Amount, outputs[i].Point));
+        return signatures;
+    }
 
     private async Task SpendAsync(DbConnection c, DbTransaction t, ValidInputs inputs, bool pending, string? meltQuoteId, DateTimeOffset now,
         CancellationToken cancellationToken)
@@ -659,7 +669,7 @@ public sealed partial class CashuMint(
             outputs.Add(new ValidOutput(blanks[i] with { Amount = amounts[i] }, point, keyset));
         }
 
-        return (outputs, Sign(outputs));
+        return (outputs, [.. Sign(outputs)]);
     }
 
     private async Task<MintQuoteRecord> RefreshMintQuoteAsync(string quoteId, CancellationToken cancellationToken)
