@@ -11,6 +11,8 @@ if (args is ["cpu", ..])
     Measure("verify a proof (hash_to_curve, k·Y, compare)", 20_000, () => bench.VerifyProof() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
     Measure("hash_to_curve alone", 20_000, () => bench.HashToCurve());
     Measure("sign an output with its DLEQ proof", 5_000, () => bench.SignWithDleq());
+    Measure("make a proof of change for the mint itself", 5_000, () => bench.IssueToSelf());
+    Measure("the same by blind, sign, unblind", 5_000, () => bench.IssueByRoundTrip());
     return;
 }
 
