@@ -2,33 +2,38 @@ using System.Diagnostics;
 using BenchmarkDotNet.Running;
 using Coinop.Bench;
 
-// `cpu` measures proof verifications per CPU-second of one thread: unlike wall time, it stays meaningful on a
-// machine busy with other work. Anything else goes to BenchmarkDotNet.
+// `cpu` measures the mint's elliptic-curve operations per CPU-second of one thread: unlike wall time, it stays
+// meaningful on a machine busy with other work. Anything else goes to BenchmarkDotNet.
 if (args is ["cpu", ..])
 {
     var bench = new ProofVerificationBenchmarks();
     bench.Setup();
-    for (var i = 0; i < 2000; i++)
+    Measure("verify a proof (hash_to_curve, k·Y, compare)", 20_000, () => bench.VerifyProof() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
+    Measure("hash_to_curve alone", 20_000, () => bench.HashToCurve());
+    Measure("sign an output with its DLEQ proof", 5_000, () => bench.SignWithDleq());
+    Measure("make a proof of change for the mint itself", 5_000, () => bench.IssueToSelf());
+    Measure("the same by blind, sign, unblind", 5_000, () => bench.IssueByRoundTrip());
+    return;
+}
+
+static void Measure(string name, int count, Func<object> operation)
+{
+    for (var i = 0; i < count / 10 + 500; i++)
     {
-        bench.VerifyProof(); // warm up (tiered JIT)
+        operation(); // warm up (tiered JIT)
     }
 
-    var process = Process.GetCurrentProcess();
-    const int Count = 20_000;
+    using var process = Process.GetCurrentProcess();
     var cpu = process.TotalProcessorTime;
     var wall = Stopwatch.StartNew();
-    for (var i = 0; i < Count; i++)
+    for (var i = 0; i < count; i++)
     {
-        if (!bench.VerifyProof())
-        {
-            throw new InvalidOperationException("a valid proof did not verify");
-        }
+        operation();
     }
 
     process.Refresh();
     var seconds = (process.TotalProcessorTime - cpu).TotalSeconds;
-    Console.WriteLine($"{Count} proof verifications: {Count / seconds:N0} per CPU-second ({seconds * 1e6 / Count:N1} µs CPU each; wall {wall.Elapsed.TotalSeconds:N2} s)");
-    return;
+    Console.WriteLine($"{name}: {count / seconds:N0} per CPU-second ({seconds * 1e6 / count:N1} µs CPU each; wall {wall.Elapsed.TotalSeconds:N2} s for {count:N0})");
 }
 
 // `workload-heartbeat [PROVIDERS] [COPIES] [SECONDS]` measures what one workload heartbeat costs the market.

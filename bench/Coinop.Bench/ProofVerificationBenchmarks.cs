@@ -14,6 +14,7 @@ namespace Coinop.Bench;
 public class ProofVerificationBenchmarks
 {
     private MintKeyset _keyset = null!;
+    private KeysetKeys _keys = null!;
     private Proof[] _proofs = [];
     private int _next;
 
@@ -21,7 +22,7 @@ public class ProofVerificationBenchmarks
     public void Setup()
     {
         _keyset = MintKeyset.Derive(new byte[32], 0, "sat", 0);
-        var keys = KeysetKeys.Parse(_keyset.PublicKeysHex);
+        var keys = _keys = KeysetKeys.Parse(_keyset.PublicKeysHex);
         var outputs = BlindedOutputs.Create(_keyset.Id, Enumerable.Range(0, 256).Select(i => 1UL << (i % 64)));
         var signatures = outputs.Select(o => _keyset.Sign(o.Amount, Secp256k1.ParsePoint(o.Message.B))).ToList();
         _proofs = [.. BlindedOutputs.Unblind(outputs, signatures, _ => keys)];
@@ -36,6 +37,17 @@ public class ProofVerificationBenchmarks
 
     [Benchmark(Description = "hash_to_curve alone")]
     public object HashToCurve() => Bdhke.HashToCurve(_proofs[_next++ & 255].Secret);
+
+    [Benchmark(Description = "make a proof of change for the mint itself (with DLEQ)")]
+    public SelfIssuedProof IssueToSelf() => _keyset.IssueToSelf(1UL << (_next++ & 7));
+
+    [Benchmark(Description = "the same as a wallet round trip: blind, sign with DLEQ, unblind")]
+    public Proof IssueByRoundTrip()
+    {
+        var outputs = BlindedOutputs.Create(_keyset.Id, [1UL << (_next++ & 7)]);
+        var signature = _keyset.Sign(outputs[0].Amount, Secp256k1.ParsePoint(outputs[0].Message.B));
+        return BlindedOutputs.Unblind(outputs, [signature], _ => _keys, verifyDleq: false)[0];
+    }
 
     [Benchmark(Description = "sign one output with DLEQ (mint side of a swap)")]
     public BlindSignature SignWithDleq()

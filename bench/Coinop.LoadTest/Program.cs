@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
@@ -73,35 +74,36 @@ async Task<List<(long Ticks, bool Ok)>> RunAsync(double seconds)
     var count = (int)(opts.Rate * seconds);
     var interval = Stopwatch.Frequency / opts.Rate;
     var tasks = new Task<(long, bool)>[count];
-    var start = Stopwatch.GetTimestamp();
-    for (var i = 0; i < count; i++)
+    // The sends are paced by one dedicated thread that sleeps until each send is due (a spin-wait would take a whole
+    // core from the processes under test on a 2-core machine and distort both their latency and their CPU figures).
+    var pacer = new Thread(() =>
     {
-        var due = start + (long)(i * interval);
-        while (Stopwatch.GetTimestamp() < due)
+        Pacing.Prepare();
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < count; i++)
         {
-            var remainingMs = (due - Stopwatch.GetTimestamp()) * 1000.0 / Stopwatch.Frequency;
-            if (remainingMs > 2)
-            {
-                Thread.Sleep(1);
-            }
-            else
-            {
-                Thread.Yield();
-            }
+            var due = start + (long)(i * interval);
+            Pacing.SleepUntil(due);
+            tasks[i] = Task.Run(() => OneAsync(due));
         }
-
-        tasks[i] = Task.Run(() => OneAsync(due));
-    }
-
+    })
+    {
+        IsBackground = true,
+        Name = "pacer",
+    };
+    pacer.Start();
+    pacer.Join();
     return [.. await Task.WhenAll(tasks)];
 }
 
 await RunAsync(opts.Warmup);
-var cpuBefore = opts.Pids.ToDictionary(p => p, ProcessCpu.Seconds);
+var self = Environment.ProcessId;
+var cpuBefore = opts.Pids.Append(self).ToDictionary(p => p, ProcessCpu.Seconds);
 var wall = Stopwatch.StartNew();
 var results = await RunAsync(opts.Seconds);
 wall.Stop();
-var cpuAfter = opts.Pids.ToDictionary(p => p, ProcessCpu.Seconds);
+var cpuAfter = opts.Pids.Append(self).ToDictionary(p => p, ProcessCpu.Seconds);
+double CpuMsPerRequest(int pid) => Math.Round((cpuAfter[pid] - cpuBefore[pid]) * 1000 / Math.Max(1, results.Count), 4);
 
 var ok = results.Where(r => r.Ok).Select(r => r.Ticks * 1000.0 / Stopwatch.Frequency).Order().ToArray();
 double P(double q) => ok.Length == 0 ? double.NaN : ok[Math.Min(ok.Length - 1, (int)Math.Ceiling(q * ok.Length) - 1)];
@@ -118,9 +120,9 @@ var report = new Dictionary<string, object>
     ["p90_ms"] = Math.Round(P(0.90), 3),
     ["p99_ms"] = Math.Round(P(0.99), 3),
     ["max_ms"] = Math.Round(ok.Length == 0 ? double.NaN : ok[^1], 3),
-    ["cpu_ms_per_request"] = opts.Pids.ToDictionary(
-        p => p.ToString(CultureInfo.InvariantCulture),
-        p => Math.Round((cpuAfter[p] - cpuBefore[p]) * 1000 / Math.Max(1, results.Count), 4)),
+    ["cpu_ms_per_request"] = opts.Pids.ToDictionary(p => p.ToString(CultureInfo.InvariantCulture), CpuMsPerRequest),
+    ["load_generator_cpu_ms_per_request"] = CpuMsPerRequest(self),
+    ["load_average"] = File.ReadAllText("/proc/loadavg").Split(' ')[0],
 };
 var json = JsonSerializer.Serialize(report, new JsonSerializerOptions { WriteIndented = true });
 Console.WriteLine(json);
@@ -177,4 +179,43 @@ internal static class ProcessCpu
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
     }
+}
+
+internal static partial class Pacing
+{
+    private const int ClockMonotonic = 1;
+    private const int TimerAbsolute = 1;
+    private const int SetTimerSlack = 29;
+
+    /// <summary>Asks the kernel to wake this thread within a microsecond of its deadline (the default slack is 50 µs).</summary>
+    public static void Prepare() => _ = Prctl(SetTimerSlack, 1000, 0, 0, 0);
+
+    /// <summary>Sleeps until the <see cref="Stopwatch"/> timestamp <paramref name="due"/> (CLOCK_MONOTONIC, as Stopwatch on Linux).</summary>
+    public static void SleepUntil(long due)
+    {
+        if (Stopwatch.GetTimestamp() >= due)
+        {
+            return;
+        }
+
+        var ns = (long)(due * (1e9 / Stopwatch.Frequency));
+        var at = new Timespec { Seconds = ns / 1_000_000_000, Nanoseconds = ns % 1_000_000_000 };
+        while (ClockNanosleep(ClockMonotonic, TimerAbsolute, ref at, IntPtr.Zero) == 4)
+        {
+            // EINTR: sleep again until the deadline.
+        }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct Timespec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc", EntryPoint = "clock_nanosleep")]
+    private static partial int ClockNanosleep(int clock, int flags, ref Timespec request, IntPtr remaining);
+
+    [LibraryImport("libc", EntryPoint = "prctl")]
+    private static partial int Prctl(int option, ulong arg2, ulong arg3, ulong arg4, ulong arg5);
 }

@@ -20,14 +20,26 @@ public enum SqlDialect
 /// </summary>
 public sealed class Database : IAsyncDisposable
 {
+    /// <summary>How long a SQLite writer waits for the one before it, like the busy timeout it replaces.</summary>
+    private static readonly TimeSpan WriterWait = TimeSpan.FromSeconds(30);
+
     private readonly string _connectionString;
     private readonly NpgsqlDataSource? _postgres;
+
+    /// <summary>
+    /// SQLite has one writer at a time. Writers of this process queue here, asynchronously, rather than in SQLite's
+    /// busy handler, which blocks a thread-pool thread while it sleeps and retries (up to 100 ms between tries): with
+    /// enough writers waiting there, the pool had no thread left for the one holding the lock, and everything stalled
+    /// until the busy timeout. SQLite still enforces the lock; this only decides who asks for it next.
+    /// </summary>
+    private readonly SemaphoreSlim? _sqliteWriter;
 
     private Database(SqlDialect dialect, string connectionString, NpgsqlDataSource? postgres)
     {
         Dialect = dialect;
         _connectionString = connectionString;
         _postgres = postgres;
+        _sqliteWriter = dialect == SqlDialect.Sqlite ? new SemaphoreSlim(1, 1) : null;
     }
 
     public SqlDialect Dialect { get; }
@@ -88,25 +100,38 @@ public sealed class Database : IAsyncDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            await using var connection = await OpenAsync(cancellationToken);
-            await using var transaction = await connection.BeginTransactionAsync(
-                Dialect == SqlDialect.Sqlite ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted, cancellationToken);
+            if (_sqliteWriter is not null && !await _sqliteWriter.WaitAsync(WriterWait, cancellationToken))
+            {
+                throw new SqliteException($"database is locked: no turn to write within {WriterWait.TotalSeconds:0} s", 5);
+            }
+
             try
             {
-                var result = await work(connection, transaction);
-                await transaction.CommitAsync(cancellationToken);
-                return result;
+                await using var connection = await OpenAsync(cancellationToken);
+                await using var transaction = await connection.BeginTransactionAsync(
+                    Dialect == SqlDialect.Sqlite ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted, cancellationToken);
+                try
+                {
+                    var result = await work(connection, transaction);
+                    await transaction.CommitAsync(cancellationToken);
+                    return result;
+                }
+                catch (Exception ex) when (attempt < 5 && IsTransient(ex))
+                {
+                    await SafeRollbackAsync(transaction);
+                }
+                catch
+                {
+                    await SafeRollbackAsync(transaction);
+                    throw;
+                }
             }
-            catch (Exception ex) when (attempt < 5 && IsTransient(ex))
+            finally
             {
-                await SafeRollbackAsync(transaction);
-                await Task.Delay(TimeSpan.FromMilliseconds(5 * attempt * attempt), cancellationToken);
+                _sqliteWriter?.Release();
             }
-            catch
-            {
-                await SafeRollbackAsync(transaction);
-                throw;
-            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(5 * attempt * attempt), cancellationToken);
         }
     }
 

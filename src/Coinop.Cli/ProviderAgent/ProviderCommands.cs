@@ -15,6 +15,9 @@ public static class ProviderCommands
 {
     private const string DefaultData = ".coinop/provider";
 
+    /// <summary>The runtime's switch for running socket completions on the socket engine's threads (read from the environment only).</summary>
+    private const string InlineSocketCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
+
     public static Command Create()
     {
         var market = CliOptions.Market();
@@ -122,6 +125,17 @@ public static class ProviderCommands
             var options = new ProviderOptions();
             Configure(options);
             ProviderAgentSetup.Validate(options);
+
+            // The agent is an I/O relay: what runs after a socket read or write is short and never blocks (workload
+            // messages go to their own queue), so completions may run on the socket engine's threads instead of
+            // being handed to the thread pool. That halves the agent's context switches per relayed request and
+            // cuts its CPU by about a third (docs/benchmarks.md). The runtime reads the switch once, at the first
+            // socket, which is after this; a value set by the user wins.
+            if (Environment.GetEnvironmentVariable(InlineSocketCompletions) is null)
+            {
+                Environment.SetEnvironmentVariable(InlineSocketCompletions, "1");
+            }
+
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = Coinop.Core.Hosting.HostArguments.Default });
             HostLogging.Configure(builder.Logging);
             builder.Services.AddProviderAgent(Configure);

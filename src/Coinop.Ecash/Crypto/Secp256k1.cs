@@ -15,6 +15,7 @@ public static class Secp256k1
 {
     private static readonly X9ECParameters Parameters = CustomNamedCurves.GetByName("secp256k1");
     private static readonly FixedPointCombMultiplier BaseMultiplier = new();
+    private static readonly Lazy<PublicScalarTable> GTable = new(() => new PublicScalarTable(Parameters.G));
 
     public static ECCurve Curve { get; } = Parameters.Curve;
 
@@ -23,8 +24,11 @@ public static class Secp256k1
     /// <summary>The group order n.</summary>
     public static BigInteger N { get; } = Parameters.N;
 
-    /// <summary>k·G with the fixed-point comb (precomputed tables on G).</summary>
+    /// <summary>k·G with the fixed-point comb (precomputed tables on G, lookups in constant time).</summary>
     public static ECPoint MultiplyG(BigInteger k) => BaseMultiplier.Multiply(G, k).Normalize();
+
+    /// <summary>k·G for a scalar that is not secret, about three times faster than <see cref="MultiplyG"/> (see <see cref="PublicScalarTable"/>).</summary>
+    public static ECPoint MultiplyGPublic(BigInteger k) => GTable.Value.Multiply(k);
 
     /// <summary>Parses a compressed point (02/03 prefix, 33 bytes); rejects anything else, including infinity.</summary>
     public static bool TryParsePoint(ReadOnlySpan<byte> bytes, [NotNullWhen(true)] out ECPoint? point)

@@ -10,16 +10,35 @@ using BigInteger = Org.BouncyCastle.Math.BigInteger;
 namespace Coinop.Ecash.Keysets;
 
 /// <summary>One amount's key pair of a mint keyset.</summary>
-public sealed class MintKey(ulong amount, BigInteger privateKey)
+public sealed class MintKey
 {
-    public ulong Amount { get; } = amount;
+    private readonly Lazy<PublicScalarTable> _publicKeyTable;
 
-    public BigInteger PrivateKey { get; } = privateKey;
+    public MintKey(ulong amount, BigInteger privateKey)
+    {
+        Amount = amount;
+        PrivateKey = privateKey;
+        PublicKey = Secp256k1.MultiplyG(privateKey);
+        _publicKeyTable = new(() => new PublicScalarTable(PublicKey));
+    }
 
-    public ECPoint PublicKey { get; } = Secp256k1.MultiplyG(privateKey);
+    public ulong Amount { get; }
+
+    public BigInteger PrivateKey { get; }
+
+    public ECPoint PublicKey { get; }
 
     public string PublicKeyHex => Secp256k1.CompressedHex(PublicKey);
+
+    /// <summary>Multiples of the public key, for <see cref="MintKeyset.IssueToSelf"/>; built on first use.</summary>
+    internal PublicScalarTable PublicKeyTable => _publicKeyTable.Value;
 }
+
+/// <summary>
+/// A proof the mint made for itself, with the blinded message and the blind signature (and its DLEQ proof) that a
+/// wallet's request for it would have left.
+/// </summary>
+public sealed record SelfIssuedProof(Proof Proof, BlindedMessage Message, BlindSignature Signature, ECPoint Blinded);
 
 /// <summary>
 /// A keyset with its private keys, as only the mint holds it: signs outputs (with a NUT-12 DLEQ proof) and
@@ -102,6 +121,36 @@ public sealed class MintKeyset
             C = Secp256k1.CompressedHex(c),
             Dleq = new DleqProof { E = Secp256k1.ScalarHex(dleq.E), S = Secp256k1.ScalarHex(dleq.S) },
         };
+    }
+
+    /// <summary>
+    /// Makes a proof of <paramref name="amount"/> for the mint itself (change it hands out). A wallet would blind,
+    /// ask for a signature and unblind; the mint knows the secret and <c>k</c>, so it makes <c>C = kY</c> directly and
+    /// derives the rest from the same secret and a random <c>r</c>: <c>B_ = Y + rG</c>, <c>C_ = kB_</c> and
+    /// <c>C = C_ - rK</c>, with the DLEQ proof on <c>(B_, C_)</c> and <c>r</c> handed to the receiver, who checks it
+    /// exactly as NUT-12 says. <c>r</c> is published in the proof, so its products come from public-scalar tables;
+    /// <c>k</c> and the DLEQ nonce go through the same multiplications as in <see cref="Sign"/>. About 40% of the
+    /// work of the wallet round trip: no blinding on the comb, no unblinding multiplication, no point decompressions.
+    /// </summary>
+    public SelfIssuedProof IssueToSelf(ulong amount)
+    {
+        if (!TryGetKey(amount, out var key))
+        {
+            throw new ArgumentOutOfRangeException(nameof(amount), amount, "the keyset has no key for this amount");
+        }
+
+        var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+        var r = Secp256k1.RandomScalar();
+        var blinded = Bdhke.HashToCurve(secret).Add(Secp256k1.MultiplyGPublic(r)).Normalize();
+        var blindSignature = Bdhke.Sign(key.PrivateKey, blinded);
+        var c = blindSignature.Subtract(key.PublicKeyTable.Multiply(r)).Normalize();
+        var dleq = Dleq.Create(key.PrivateKey, key.PublicKey, blinded, blindSignature);
+        var (e, s) = (Secp256k1.ScalarHex(dleq.E), Secp256k1.ScalarHex(dleq.S));
+        return new SelfIssuedProof(
+            new Proof { Amount = amount, Id = Id, Secret = secret, C = Secp256k1.CompressedHex(c), Dleq = new DleqProof { E = e, S = s, R = Secp256k1.ScalarHex(r) } },
+            new BlindedMessage { Amount = amount, Id = Id, B = Secp256k1.CompressedHex(blinded) },
+            new BlindSignature { Amount = amount, Id = Id, C = Secp256k1.CompressedHex(blindSignature), Dleq = new DleqProof { E = e, S = s } },
+            blinded);
     }
 
     /// <summary>Verifies a proof's signature: <c>C == k_amount · hash_to_curve(secret)</c>.</summary>

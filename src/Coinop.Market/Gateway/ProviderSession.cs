@@ -2,7 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Net.WebSockets;
-using System.Threading.Channels;
+using Coinop.Core.Links;
 using Coinop.Core.Pricing;
 using Coinop.Core.Protocol;
 using Coinop.Core.Routing;
@@ -11,8 +11,8 @@ using Microsoft.Extensions.Logging;
 namespace Coinop.Market.Gateway;
 
 /// <summary>
-/// One authenticated provider connection: a single writer draining a bounded queue of outgoing frames, a reader
-/// loop, the provider's capabilities and load, its routing state (in-flight count, peak-EWMA latency, parking)
+/// One authenticated provider connection: a <see cref="FrameWriter"/> (frames sent in order, by the caller when the
+/// link is idle, else from a bounded queue), a reader loop, the provider's capabilities and load, its routing state (in-flight count, peak-EWMA latency, parking)
 /// and the job attempts it is running. Nothing the provider sends can grow memory without bound: frames are
 /// size-limited, job output is bounded by each job's window, and any protocol violation closes the socket.
 /// </summary>
@@ -28,8 +28,7 @@ public sealed class ProviderSession : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly IProviderWorkloads? _workloads;
     private readonly int _maxTextFrame;
-    private readonly Channel<Outgoing> _outgoing = Channel.CreateBounded<Outgoing>(
-        new BoundedChannelOptions(OutgoingQueueFrames) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly FrameWriter _frames;
     private readonly ConcurrentDictionary<Guid, IJobAttemptSink> _jobs = new();
     private readonly CancellationTokenSource _closed = new();
     private readonly Lock _routingGate = new();
@@ -55,6 +54,7 @@ public sealed class ProviderSession : IAsyncDisposable
         _workloads = workloads;
         _latency = new PeakEwma(time, TimeSpan.FromSeconds(10), initialMs: 100);
         _parking = new Parking(time);
+        _frames = new FrameWriter(OutgoingQueueFrames, SendFrameAsync, socket.Abort);
         Touch();
     }
 
@@ -167,23 +167,21 @@ public sealed class ProviderSession : IAsyncDisposable
         }
 
         _jobs[sink.JobId] = sink;
-        try
+        if (await _frames.SendAsync(OutgoingFrame.Text(ProtocolJson.Serialize(job)), cancellationToken))
         {
-            await _outgoing.Writer.WriteAsync(Outgoing.Text(ProtocolJson.Serialize(job)), cancellationToken);
             return true;
         }
-        catch (ChannelClosedException)
-        {
-            _jobs.TryRemove(new KeyValuePair<Guid, IJobAttemptSink>(sink.JobId, sink));
-            return false;
-        }
+
+        _jobs.TryRemove(new KeyValuePair<Guid, IJobAttemptSink>(sink.JobId, sink));
+        cancellationToken.ThrowIfCancellationRequested();
+        return false;
     }
 
     /// <summary>Forgets the attempt: later frames for it are dropped.</summary>
     public void EndJob(IJobAttemptSink sink) => _jobs.TryRemove(new KeyValuePair<Guid, IJobAttemptSink>(sink.JobId, sink));
 
     /// <summary>Queues a small control frame without waiting; false when the queue is full or the session closing.</summary>
-    public bool TrySend(ProtocolMessage message) => _outgoing.Writer.TryWrite(Outgoing.Text(ProtocolJson.Serialize(message)));
+    public bool TrySend(ProtocolMessage message) => _frames.TrySend(OutgoingFrame.Text(ProtocolJson.Serialize(message)));
 
     /// <summary>Stops the job at the provider and forgets it.</summary>
     public void CancelJob(IJobAttemptSink sink, string reason)
@@ -205,8 +203,8 @@ public sealed class ProviderSession : IAsyncDisposable
             return;
         }
 
-        _outgoing.Writer.TryWrite(Outgoing.CloseFrame(status, reason));
-        _outgoing.Writer.TryComplete();
+        _frames.TrySend(OutgoingFrame.Close((WebSocketCloseStatus)status, reason));
+        _frames.Complete();
         FailAllJobs(reason);
     }
 
@@ -446,32 +444,29 @@ public sealed class ProviderSession : IAsyncDisposable
     {
         try
         {
-            await foreach (var frame in _outgoing.Reader.ReadAllAsync())
-            {
-                if (frame.CloseStatus is { } status)
-                {
-                    using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2), _time);
-                    if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-                    {
-                        await _socket.CloseOutputAsync((WebSocketCloseStatus)status, frame.CloseReason, timeout.Token);
-                    }
-
-                    break;
-                }
-
-                await _socket.SendAsync(frame.Payload, WebSocketMessageType.Text, endOfMessage: true, _closed.Token);
-            }
-        }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The socket is gone; the reader sees it too and ends the session.
+            await _frames.RunAsync();
         }
         finally
         {
-            _outgoing.Writer.TryComplete();
             // Once our close frame is out (or could not be sent), a silent peer must not keep the reader waiting.
             _ = CancelReaderAfterAsync(TimeSpan.FromSeconds(5));
         }
+    }
+
+    private async ValueTask SendFrameAsync(OutgoingFrame frame)
+    {
+        if (frame.CloseStatus is { } status)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2), _time);
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                await _socket.CloseOutputAsync(status, frame.CloseReason, timeout.Token);
+            }
+
+            return;
+        }
+
+        await _socket.SendAsync(frame.Payload, frame.Type, endOfMessage: true, _closed.Token);
     }
 
     private async Task CancelReaderAfterAsync(TimeSpan delay)
@@ -506,12 +501,5 @@ public sealed class ProviderSession : IAsyncDisposable
     {
         _closed.Dispose();
         return ValueTask.CompletedTask;
-    }
-
-    private readonly record struct Outgoing(byte[] Payload, int? CloseStatus, string? CloseReason)
-    {
-        public static Outgoing Text(byte[] payload) => new(payload, null, null);
-
-        public static Outgoing CloseFrame(int status, string reason) => new([], status, reason);
     }
 }

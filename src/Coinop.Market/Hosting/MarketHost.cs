@@ -32,6 +32,10 @@ public static class MarketHost
             k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
             k.AddServerHeader = false;
         });
+        // Socket I/O goes straight to the thread pool instead of through Kestrel's own I/O queues: each queue is one
+        // more thread hop (and wake-up) per read and write, which on a small machine cost ~20% of the market's CPU per
+        // relayed request (docs/benchmarks.md). The queues only pay off with many cores and many connections.
+        builder.WebHost.UseSockets(o => o.IOQueueCount = 0);
         builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(15));
 
         builder.Services.AddSingleton(options);

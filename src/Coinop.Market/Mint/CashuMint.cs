@@ -7,7 +7,6 @@ using Coinop.Ecash.Crypto;
 using Coinop.Ecash.Keysets;
 using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Tokens;
-using Coinop.Ecash.Wallet;
 using Coinop.Market.Hosting;
 using Coinop.Market.Mint.Lightning;
 using Coinop.Storage;
@@ -29,6 +28,23 @@ public sealed record RedeemResult(ulong Amount, ulong InputFee, int? ErrorCode =
 
 /// <summary>Ecash the mint issued to the market itself: the proofs and the same as a <c>cashuB</c> token.</summary>
 public sealed record IssuedEcash(IReadOnlyList<Proof> Proofs, string Token, ulong Amount);
+
+/// <summary>Ecash made but not yet recorded as issued (<see cref="CashuMint.PrepareIssueAsync"/>).</summary>
+public sealed class PreparedEcash
+{
+    internal PreparedEcash(LoadedKeyset keyset, IReadOnlyList<SelfIssuedProof> made, ulong amount)
+    {
+        Keyset = keyset;
+        Made = made;
+        Amount = amount;
+    }
+
+    public ulong Amount { get; }
+
+    internal LoadedKeyset Keyset { get; }
+
+    internal IReadOnlyList<SelfIssuedProof> Made { get; }
+}
 
 /// <summary>Runs inside the transaction that spends proofs, so its writes commit or roll back with the spend.</summary>
 public delegate Task SpendCallback(DbConnection connection, DbTransaction transaction, RedeemResult spent, CancellationToken cancellationToken);
@@ -55,7 +71,6 @@ public sealed partial class CashuMint(
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
     private readonly MintOptions _options = mintOptions.Value;
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, KeysetKeys> _publicKeys = new(StringComparer.Ordinal);
 
     /// <summary>This mint's URL as wallets should put it in tokens.</summary>
     /// <remarks>Without <c>--public-url</c> it is the address Kestrel actually bound (which differs from the option with port 0).</remarks>
@@ -148,7 +163,7 @@ public sealed partial class CashuMint(
             await RecordSignaturesAsync(c, t, outputs, signatures, now, cancellationToken);
         }, cancellationToken);
         MintMetrics.ProofsSpent.Add(inputs.Proofs.Count);
-        MintMetrics.SignaturesIssued.Add(signatures.Count);
+        MintMetrics.SignaturesIssued.Add(signatures.Length);
         return new SignaturesResponse(signatures);
     }
 
@@ -206,7 +221,7 @@ public sealed partial class CashuMint(
 
             await RecordSignaturesAsync(c, t, outputs, signatures, now, cancellationToken);
         }, cancellationToken);
-        MintMetrics.SignaturesIssued.Add(signatures.Count);
+        MintMetrics.SignaturesIssued.Add(signatures.Length);
         return new SignaturesResponse(signatures);
     }
 
@@ -408,28 +423,41 @@ public sealed partial class CashuMint(
     }
 
     /// <summary>Issues fresh ecash of the active keyset worth <paramref name="amount"/> sat to the market itself, in its own transaction.</summary>
-    public Task<IssuedEcash> IssueAsync(ulong amount, CancellationToken cancellationToken) =>
-        database.WriteAsync((c, t) => IssueAsync(c, t, amount, cancellationToken), cancellationToken);
+    public async Task<IssuedEcash> IssueAsync(ulong amount, CancellationToken cancellationToken)
+    {
+        var prepared = await PrepareIssueAsync(amount, cancellationToken);
+        return await database.WriteAsync((c, t) => IssueAsync(c, t, prepared, cancellationToken), cancellationToken);
+    }
 
     /// <summary>
     /// As <see cref="IssueAsync(ulong, CancellationToken)"/> inside the caller's transaction (e.g. the one that debits a
     /// balance): the signatures are recorded there, so if it rolls back the ecash was never issued in the store's eyes.
     /// The returned proofs carry DLEQ proofs with their blinding factors, so any receiving wallet can check them.
     /// </summary>
-    public async Task<IssuedEcash> IssueAsync(DbConnection connection, DbTransaction transaction, ulong amount, CancellationToken cancellationToken)
+    public async Task<IssuedEcash> IssueAsync(DbConnection connection, DbTransaction transaction, ulong amount, CancellationToken cancellationToken) =>
+        await IssueAsync(connection, transaction, await PrepareIssueAsync(amount, cancellationToken), cancellationToken);
+
+    /// <summary>
+    /// The elliptic-curve work of issuing <paramref name="amount"/> sat to the market (about 0.3 ms a proof), done
+    /// before the transaction that records it so the store's write lock is not held meanwhile. The mint makes the
+    /// proofs for itself (<see cref="MintKeyset.IssueToSelf"/>) rather than going through a wallet's blind-sign-unblind
+    /// round trip with itself.
+    /// </summary>
+    public async Task<PreparedEcash> PrepareIssueAsync(ulong amount, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfZero(amount);
         var active = await keysets.ActiveAsync(cancellationToken);
-        var pending = BlindedOutputs.Create(active.Record.Id, Amounts.Split(amount));
-        var outputs = pending.Select(p => new ValidOutput(p.Message, Secp256k1.ParsePoint(p.Message.B), active)).ToList();
-        var signatures = Sign(outputs);
-        await RecordSignaturesAsync(connection, transaction, outputs, signatures, time.GetUtcNow(), cancellationToken);
-        // The mint unblinds its own fresh signatures: the keyset's public keys are parsed once, and the DLEQ proofs it
-        // just made are passed on for the receiver to check rather than checked here (this is the hot path of change).
-        var keys = _publicKeys.GetOrAdd(active.Record.Id, _ => KeysetKeys.Parse(active.Keys.PublicKeysHex));
-        var issued = BlindedOutputs.Unblind(pending, signatures, id => id == active.Record.Id ? keys : null, verifyDleq: false);
-        MintMetrics.SignaturesIssued.Add(signatures.Count);
-        return new IssuedEcash(issued, TokenCodec.EncodeV4(new Token(MintUrl, MintKeysets.Unit, issued)), amount);
+        return new PreparedEcash(active, [.. Amounts.Split(amount).Select(active.Keys.IssueToSelf)], amount);
+    }
+
+    /// <summary>Records prepared ecash as issued inside the caller's transaction; fails if its keyset was retired meanwhile.</summary>
+    public async Task<IssuedEcash> IssueAsync(DbConnection connection, DbTransaction transaction, PreparedEcash prepared, CancellationToken cancellationToken)
+    {
+        var outputs = prepared.Made.Select(m => new ValidOutput(m.Message, m.Blinded, prepared.Keyset)).ToList();
+        await RecordSignaturesAsync(connection, transaction, outputs, [.. prepared.Made.Select(m => m.Signature)], time.GetUtcNow(), cancellationToken);
+        MintMetrics.SignaturesIssued.Add(outputs.Count);
+        var issued = prepared.Made.Select(m => m.Proof).ToList();
+        return new IssuedEcash(issued, TokenCodec.EncodeV4(new Token(MintUrl, MintKeysets.Unit, issued)), prepared.Amount);
     }
 
     /// <summary>Resolves the keyset ids of a token for this mint (short V4 ids to full ones).</summary>
@@ -581,8 +609,18 @@ public sealed partial class CashuMint(
         return result;
     }
 
-    private static List<BlindSignature> Sign(IReadOnlyList<ValidOutput> outputs) =>
-        [.. outputs.AsParallel().AsOrdered().Select(o => o.Keyset.Keys.Sign(o.Message.Amount, o.Point))];
+    /// <summary>
+    /// Signs outputs; big batches are spread over the cores. A few outputs (change) are signed on the caller's thread:
+    /// handing them to other threads costs more than it saves, and it would wait on pool threads while the caller
+    /// may be holding the store's write lock (<see cref="IssueAsync(DbConnection, DbTransaction, ulong, CancellationToken)"/>).
+    /// </summary>
+    private static BlindSignature[] Sign(IReadOnlyList<ValidOutput> outputs)
+    {
+        var signatures = new BlindSignature[outputs.Count];
+        Parallel.For(0, outputs.Count, new ParallelOptions { MaxDegreeOfParallelism = outputs.Count > 8 ? Environment.ProcessorCount : 1 },
+            i => signatures[i] = outputs[i].Keyset.Keys.Sign(outputs[i].Message.Amount, outputs[i].Point));
+        return signatures;
+    }
 
     private async Task SpendAsync(DbConnection c, DbTransaction t, ValidInputs inputs, bool pending, string? meltQuoteId, DateTimeOffset now,
         CancellationToken cancellationToken)
@@ -659,7 +697,7 @@ public sealed partial class CashuMint(
             outputs.Add(new ValidOutput(blanks[i] with { Amount = amounts[i] }, point, keyset));
         }
 
-        return (outputs, Sign(outputs));
+        return (outputs, [.. Sign(outputs)]);
     }
 
     private async Task<MintQuoteRecord> RefreshMintQuoteAsync(string quoteId, CancellationToken cancellationToken)

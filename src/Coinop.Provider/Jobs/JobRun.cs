@@ -1,9 +1,9 @@
 using System.Buffers;
-using System.Text;
+using System.Runtime.InteropServices;
+using Coinop.Core.Links;
 using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
-using Coinop.Provider.Link;
 
 namespace Coinop.Provider.Jobs;
 
@@ -40,7 +40,11 @@ internal sealed class JobRun
 
     public Task Completion { get; private set; } = Task.CompletedTask;
 
-    public void Start() => Completion = Task.Run(RunAsync);
+    /// <summary>
+    /// Starts the job on the caller's thread (the link's reader): it runs only until the backend request is sent,
+    /// which never blocks, and a hand-over to the thread pool would cost a wake-up per job.
+    /// </summary>
+    public void Start() => Completion = RunAsync();
 
     /// <summary>The market cancelled the job (or the link ended): stop the backend call, send nothing more.</summary>
     public void Cancel() => Stop();
@@ -85,7 +89,7 @@ internal sealed class JobRun
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, _backend.Resolve("v1/" + _job.Path))
             {
-                Content = new ByteArrayContent(Encoding.UTF8.GetBytes(_job.Request.GetRawText())),
+                Content = new ByteArrayContent(JsonMarshal.GetRawUtf8Value(_job.Request).ToArray()),
             };
             request.Content.Headers.ContentType = new("application/json");
             using var response = await _agent.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);

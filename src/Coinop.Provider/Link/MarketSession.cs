@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
-using System.Threading.Channels;
 using Coinop.Core.Identity;
+using Coinop.Core.Links;
 using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
@@ -12,8 +12,8 @@ namespace Coinop.Provider.Link;
 
 /// <summary>
 /// One connection to the market: dial, answer the challenge, send capabilities, then heartbeat, take jobs and
-/// relay their output until the link ends. A single writer task owns the socket's send side; everything else
-/// queues frames for it.
+/// relay their output until the link ends. A <see cref="FrameWriter"/> owns the socket's send side: frames go out
+/// in order, sent by the caller when the link is idle and queued for its writer loop otherwise.
 /// </summary>
 internal sealed class MarketSession : IDisposable, IWorkloadLink
 {
@@ -22,8 +22,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
 
     private readonly AgentContext _agent;
     private readonly ClientWebSocket _socket = new();
-    private readonly Channel<OutgoingFrame> _outgoing = Channel.CreateBounded<OutgoingFrame>(
-        new BoundedChannelOptions(OutgoingCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly FrameWriter _frames;
     private readonly ConcurrentDictionary<Guid, JobRun> _jobs = new();
     private readonly CancellationTokenSource _end = new();
     private readonly SemaphoreSlim _capabilitiesGate = new(1, 1);
@@ -38,6 +37,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
     {
         _agent = agent;
         _clock = new LinkClock(agent.Time, agent.Options.LinkGrace);
+        _frames = new FrameWriter(OutgoingCapacity, SendFrameAsync, _socket.Abort);
         _socket.Options.SetRequestHeader("User-Agent", "coinop-provider/" + agent.AgentVersion);
     }
 
@@ -60,7 +60,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
                 try
                 {
                     await _socket.ConnectAsync(_agent.Options.ConnectUrl, handshakeLinked.Token);
-                    writer = WriteLoopAsync();
+                    writer = _frames.RunAsync();
                     var refused = await HandshakeAsync(handshakeLinked.Token);
                     if (refused is not null)
                     {
@@ -100,7 +100,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
 
             await Task.WhenAll(_jobs.Values.Select(j => j.Completion));
             await liveness;
-            _outgoing.Writer.TryComplete();
+            _frames.Complete();
             await writer;
             _socket.Abort();
             _finished.TrySetResult();
@@ -387,69 +387,31 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
         }
 
         // Output never holds up heartbeats: with the queue half full it is dropped instead.
-        if (_outgoing.Reader.Count < OutgoingCapacity / 2 && _outgoing.Writer.TryWrite(frame))
+        if (_frames.Queued < OutgoingCapacity / 2)
         {
-            return true;
+            return _frames.TrySend(frame);
         }
 
         frame.Release();
         return false;
     }
 
-    /// <summary>Queues a frame for the writer; false (and the frame released) when the link is gone.</summary>
-    private async ValueTask<bool> SendAsync(OutgoingFrame frame, CancellationToken ct = default)
+    /// <summary>Sends or queues a frame; false (and the frame released) when the link is gone.</summary>
+    private ValueTask<bool> SendAsync(OutgoingFrame frame, CancellationToken ct = default) => _frames.SendAsync(frame, ct);
+
+    private async ValueTask SendFrameAsync(OutgoingFrame frame)
     {
-        try
+        if (frame.CloseStatus is { } status)
         {
-            await _outgoing.Writer.WriteAsync(frame, ct);
-            return true;
-        }
-        catch (Exception ex) when (ex is ChannelClosedException or OperationCanceledException)
-        {
-            frame.Release();
-            return false;
-        }
-    }
-
-    private async Task WriteLoopAsync()
-    {
-        try
-        {
-            await foreach (var frame in _outgoing.Reader.ReadAllAsync())
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                try
-                {
-                    if (frame.CloseStatus is { } status)
-                    {
-                        if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-                        {
-                            await _socket.CloseOutputAsync(status, frame.CloseReason, _end.Token);
-                        }
-
-                        break;
-                    }
-
-                    await _socket.SendAsync(frame.Payload, frame.Type, endOfMessage: true, _end.Token);
-                }
-                finally
-                {
-                    frame.Release();
-                }
+                await _socket.CloseOutputAsync(status, frame.CloseReason, _end.Token);
             }
+
+            return;
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException)
-        {
-            // The link broke; the read side sees it too.
-            _socket.Abort();
-        }
-        finally
-        {
-            _outgoing.Writer.TryComplete();
-            while (_outgoing.Reader.TryRead(out var left))
-            {
-                left.Release();
-            }
-        }
+
+        await _socket.SendAsync(frame.Payload, frame.Type, endOfMessage: true, _end.Token);
     }
 
     private async Task<Received> ReceiveAsync(CancellationToken ct)

@@ -1,10 +1,10 @@
 using System.Buffers;
 using System.Net.WebSockets;
 
-namespace Coinop.Provider.Link;
+namespace Coinop.Core.Links;
 
-/// <summary>A frame waiting for the session's writer: a control message, a pooled job chunk, or the close.</summary>
-internal readonly struct OutgoingFrame
+/// <summary>A frame waiting to go out on a link: a control message, a pooled chunk, or the close.</summary>
+public readonly struct OutgoingFrame
 {
     private readonly byte[]? _buffer;
     private readonly int _length;
@@ -22,7 +22,7 @@ internal readonly struct OutgoingFrame
 
     public WebSocketMessageType Type { get; }
 
-    /// <summary>Set for the close frame: the writer closes the socket's output and stops.</summary>
+    /// <summary>Set for the close frame: the link's output is closed after it and nothing more goes out.</summary>
     public WebSocketCloseStatus? CloseStatus { get; }
 
     public string? CloseReason { get; }
@@ -31,7 +31,7 @@ internal readonly struct OutgoingFrame
 
     public static OutgoingFrame Text(byte[] json) => new(json, json.Length, WebSocketMessageType.Text, false, null, null);
 
-    /// <summary>A chunk frame in an <see cref="ArrayPool{T}"/> buffer; the writer returns it after sending.</summary>
+    /// <summary>A binary frame in an <see cref="ArrayPool{T}"/> buffer; returned to the pool once sent or dropped.</summary>
     public static OutgoingFrame Chunk(byte[] pooled, int length) => new(pooled, length, WebSocketMessageType.Binary, true, null, null);
 
     public static OutgoingFrame Close(WebSocketCloseStatus status, string reason) => new(null, 0, WebSocketMessageType.Close, false, status, reason);
@@ -44,6 +44,3 @@ internal readonly struct OutgoingFrame
         }
     }
 }
-
-/// <summary>How a market session ended, which decides the reconnect delay.</summary>
-internal sealed record SessionOutcome(bool Authenticated, bool Planned, string Reason);
