@@ -443,11 +443,14 @@ public sealed partial class CashuMint(
     /// proofs for itself (<see cref="MintKeyset.IssueToSelf"/>) rather than going through a wallet's blind-sign-unblind
     /// round trip with itself.
     /// </summary>
-    public async Task<PreparedEcash> PrepareIssueAsync(ulong amount, CancellationToken cancellationToken)
+    public async Task<PreparedEcash> PrepareIssueAsync(ulong amount, CancellationToken cancellationToken) =>
+        PrepareIssue(await keysets.ActiveAsync(cancellationToken), amount);
+
+    /// <summary>As <see cref="PrepareIssueAsync"/> with the keyset at hand: CPU work only, for callers that choose where it runs.</summary>
+    public static PreparedEcash PrepareIssue(LoadedKeyset keyset, ulong amount)
     {
         ArgumentOutOfRangeException.ThrowIfZero(amount);
-        var active = await keysets.ActiveAsync(cancellationToken);
-        return new PreparedEcash(active, [.. Amounts.Split(amount).Select(active.Keys.IssueToSelf)], amount);
+        return new PreparedEcash(keyset, [.. Amounts.Split(amount).Select(keyset.Keys.IssueToSelf)], amount);
     }
 
     /// <summary>Records prepared ecash as issued inside the caller's transaction; fails if its keyset was retired meanwhile.</summary>

@@ -206,7 +206,7 @@ public sealed class Cashier(
     /// <summary>
     /// Settles a request's hold: the charge (its cost, at most <paramref name="reservationMsat"/>) goes to the provider
     /// and the fee; the rest goes back to the balance, or, when a token paid, comes back as whole sats of change
-    /// (issued here, in the same transaction) with the sub-sat remainder to the fee — unless <paramref name="changeAsToken"/>
+    /// (from the change stock, in the same transaction; see <see cref="ReplenishChange"/>) with the sub-sat remainder to the fee — unless <paramref name="changeAsToken"/>
     /// is false (no response can carry it any more): then it goes to the token's balance, to the msat. Null when the
     /// hold was no longer held (already settled or released).
     /// </summary>
@@ -250,13 +250,14 @@ public sealed class Cashier(
             metrics.Charged(settled.ChargeMsat);
         }
 
-        if (settled?.ChangeToken is not null)
-        {
-            change.Wake();
-        }
-
         return settled;
     }
+
+    /// <summary>
+    /// Asks the change stock to replace change a settle took. Callers do this once the response carrying the change
+    /// has gone out: making change is CPU work (about 0.3 ms a proof) that should not delay that response.
+    /// </summary>
+    public void ReplenishChange() => change.Wake();
 
     /// <summary>
     /// Releases a request's hold without charging anything. With <paramref name="giveChange"/> (a token paid and the

@@ -24,6 +24,8 @@ public sealed partial class ChangeStock(
     Database database,
     IChangeStockStore store,
     CashuMint mint,
+    MintKeysets keysets,
+    BackgroundCpu cpu,
     MarketOptions market,
     IOptions<PaymentsOptions> options,
     TimeProvider time,
@@ -116,13 +118,13 @@ public sealed partial class ChangeStock(
             var have = counts.GetValueOrDefault((long)amount);
             while (have < _options.ChangeStockPerAmount)
             {
-                // The elliptic-curve work first, outside any transaction; then one short transaction records a few
-                // proofs: the store's write lock is held briefly and seldom.
-                var batch = new List<PreparedEcash>(RefillBatch);
-                for (; batch.Count < RefillBatch && have < _options.ChangeStockPerAmount; have++)
-                {
-                    batch.Add(await mint.PrepareIssueAsync(amount, cancellationToken));
-                }
+                // The elliptic-curve work first, outside any transaction and at background priority; then one short
+                // transaction records a few proofs: the store's write lock is held briefly and seldom.
+                var count = (int)Math.Min(RefillBatch, _options.ChangeStockPerAmount - have);
+                var active = await keysets.ActiveAsync(cancellationToken);
+                var denomination = amount;
+                var batch = await cpu.RunAsync(() => Enumerable.Range(0, count).Select(_ => CashuMint.PrepareIssue(active, denomination)).ToList(), cancellationToken);
+                have += count;
 
                 await database.WriteAsync(async (c, t) =>
                 {

@@ -14,7 +14,7 @@ namespace Coinop.Market.Payments;
 /// sent <c>TE: trailers</c> over HTTP/2). A job that fails before any output costs nothing; one that breaks after output
 /// reached the consumer is charged for what was delivered, and the rest goes to the payer's balance.
 /// </summary>
-public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake) : IInferenceBilling
+public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, PaymentsMetrics metrics, TimeProvider time) : IInferenceBilling
 {
     public const string HeaderName = PaymentIntake.HeaderName;
 
@@ -28,11 +28,14 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake) 
 
         var ask = new PaymentAsk("this request", UpTo: true,
             string.Create(CultureInfo.InvariantCulture, $"Coinop request, up to {reservationMsat} msat; change comes back"));
+        var started = time.GetTimestamp();
         var held = await intake.HoldAsync(request.Http, request.JobId, reservationMsat, reservationMsat, ask, cancellationToken);
         if (!held.Held)
         {
             return BillingReservation.Refuse(held.Refusal!, held.Headers);
         }
+
+        metrics.Held(held.Token, time.GetElapsedTime(started));
 
         var http = request.Http.HttpContext;
         var trailer = held.Token && AcceptsTrailers(http);
@@ -52,7 +55,9 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake) 
         }
 
         var cost = usage.Price.CostMsat(usage.Usage);
+        var started = time.GetTimestamp();
         var settled = await cashier.SettleAsync(hold.JobId, cost, hold.ReservationMsat, usage.ProviderId, cancellationToken);
+        metrics.Settled(hold.Token, time.GetElapsedTime(started));
         if (settled is null)
         {
             return BillingSettlement.Free;
@@ -62,6 +67,14 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake) 
         {
             return new BillingSettlement([], null, settled.ChargeMsat);
         }
+
+        // Restock the change after the response is sent, not while it is being written (on a small machine the
+        // restock's elliptic-curve work otherwise lands right on this request's tail).
+        hold.Http.Response.OnCompleted(static state =>
+        {
+            ((Cashier)state).ReplenishChange();
+            return Task.CompletedTask;
+        }, cashier);
 
         if (hold.TrailerDeclared && hold.Http.Response.HasStarted)
         {
