@@ -40,7 +40,17 @@ public sealed partial class BackgroundCpu : IDisposable
             registration.Dispose();
         }
 
-        if (!_work.TryAdd(Job))
+        bool queued;
+        try
+        {
+            queued = _work.TryAdd(Job);
+        }
+        catch (InvalidOperationException)
+        {
+            queued = false; // disposed: adding is complete
+        }
+
+        if (!queued)
         {
             registration.Dispose();
             done.TrySetException(new ObjectDisposedException(nameof(BackgroundCpu)));
