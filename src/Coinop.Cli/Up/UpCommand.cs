@@ -223,7 +223,8 @@ public static class UpCommand
 
             Pay a request by hand (the change comes back as a token in the X-Cashu response header):
               TOKEN=$(./coinop wallet --data {paid.Dir} send 50)
-              curl -si {marketUrl}/v1/chat/completions -H "X-Cashu: $TOKEN" -H 'Content-Type: application/json'                 -d '{body}'
+              curl -si {marketUrl}/v1/chat/completions -H "X-Cashu: $TOKEN" \
+                -H 'Content-Type: application/json' -d '{body}'
 
             Any OpenAI SDK works: turn a token into a balance key and use it as the API key:
               ./coinop wallet --data {paid.Dir} send 500          # prints a cashuB… token
@@ -239,7 +240,8 @@ public static class UpCommand
             Serving for free (--free). Try it:
               ./coinop chat --market {marketUrl} --model {model} "Hello"
               ./coinop providers --market {marketUrl}
-              curl -s {marketUrl}/v1/chat/completions -H 'Content-Type: application/json'                 -d '{body}'
+              curl -s {marketUrl}/v1/chat/completions -H 'Content-Type: application/json' \
+                -d '{body}'
 
             Any OpenAI SDK works with the market as its base URL:
               Python  OpenAI(base_url="{marketUrl}/v1", api_key="unused")
