@@ -2,10 +2,11 @@
 # Measures what payment adds to a request: the same load through two identical setups (simulator, market node,
 # provider agent; real processes on loopback), one market started with --free and one paid, paid first with a
 # balance key (Authorization: Bearer sk-...) and then with one X-Cashu token per request (change issued on each).
-# Prints the JSON reports and the p50 overheads. Usage: bench/paid-latency.sh [RATE] [SECONDS]
+# The three runs are repeated ROUNDS times, interleaved, so a machine whose speed drifts (a shared VM) affects all
+# three alike; prints each round's p50 overheads and their medians. Usage: bench/paid-latency.sh [RATE] [SECONDS] [ROUNDS]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-rate="${1:-200}"; seconds="${2:-20}"; warmup=5
+rate="${1:-200}"; seconds="${2:-20}"; rounds="${3:-1}"; warmup=5
 out="$root/bench/results"; mkdir -p "$out"
 work=$(mktemp -d /tmp/coinop-paid-bench-XXXXXX)
 pids=()
@@ -33,21 +34,29 @@ wait_models "http://127.0.0.1:$free"; wait_models "http://127.0.0.1:$paid"
 # Money for the paid runs: a balance that outlasts the run, and one 4-sat token per request (1 sat reserved, 3 back).
 count=$(python3 -c "print(int($rate * ($seconds + $warmup) * 1.1) + 100)")
 key=$(load balance --market "http://127.0.0.1:$paid" --sats 10000000)
-load tokens --market "http://127.0.0.1:$paid" --count "$count" --sats 4 --out "$work/tokens.txt"
+for r in $(seq 1 "$rounds"); do load tokens --market "http://127.0.0.1:$paid" --count "$count" --sats 4 --out "$work/tokens-$r.txt"; done
 
 run() { load --rate "$rate" --seconds "$seconds" --warmup "$warmup" "$@"; }
-echo "== --free market"
-run --label free --url "http://127.0.0.1:$free" --pids "$freepid" --json "$out/paid-free.json"
-echo "== paid market, balance key"
-run --label balance --url "http://127.0.0.1:$paid" --pids "$paidpid" --header "Authorization: Bearer $key" --json "$out/paid-balance.json"
-echo "== paid market, X-Cashu token per request"
-run --label token --url "http://127.0.0.1:$paid" --pids "$paidpid" --x-cashu-file "$work/tokens.txt" --json "$out/paid-token.json"
+for r in $(seq 1 "$rounds"); do
+  echo "== round $r: --free market"
+  run --label free --url "http://127.0.0.1:$free" --pids "$freepid" --json "$out/paid-free-$r.json"
+  echo "== round $r: paid market, balance key"
+  run --label balance --url "http://127.0.0.1:$paid" --pids "$paidpid" --header "Authorization: Bearer $key" --json "$out/paid-balance-$r.json"
+  echo "== round $r: paid market, X-Cashu token per request"
+  run --label token --url "http://127.0.0.1:$paid" --pids "$paidpid" --x-cashu-file "$work/tokens-$r.txt" --json "$out/paid-token-$r.json"
+done
 
-python3 - "$out" <<'PY'
-import json, sys
-d = sys.argv[1]
-r = {k: json.load(open(f"{d}/paid-{k}.json")) for k in ("free", "balance", "token")}
-for k in ("balance", "token"):
-    print(f"{k}: p50 {r[k]['p50_ms']:.3f} ms vs free {r['free']['p50_ms']:.3f} ms -> overhead {r[k]['p50_ms'] - r['free']['p50_ms']:+.3f} ms p50; "
-          f"market CPU {list(r[k]['cpu_ms_per_request'].values())[0]:.3f} vs {list(r['free']['cpu_ms_per_request'].values())[0]:.3f} ms/request; errors {r[k]['errors']}")
+python3 - "$out" "$rounds" <<'PY'
+import json, statistics, sys
+d, rounds = sys.argv[1], int(sys.argv[2])
+cpu = lambda r: list(r["cpu_ms_per_request"].values())[0]
+over = {"balance": [], "token": []}
+for n in range(1, rounds + 1):
+    r = {k: json.load(open(f"{d}/paid-{k}-{n}.json")) for k in ("free", "balance", "token")}
+    for k in over:
+        over[k].append(r[k]["p50_ms"] - r["free"]["p50_ms"])
+        print(f"round {n} {k}: p50 {r[k]['p50_ms']:.3f} ms vs free {r['free']['p50_ms']:.3f} ms -> overhead {over[k][-1]:+.3f} ms p50; "
+              f"market CPU {cpu(r[k]):.3f} vs {cpu(r['free']):.3f} ms/request; errors {r[k]['errors']}")
+for k, v in over.items():
+    print(f"{k}: median p50 overhead {statistics.median(v):+.3f} ms over {rounds} round(s)")
 PY
