@@ -466,15 +466,23 @@ public sealed partial class CashuMint(
     /// <summary>Resolves the keyset ids of a token for this mint (short V4 ids to full ones).</summary>
     public async Task<Token> ResolveTokenAsync(Token token, CancellationToken cancellationToken)
     {
-        var ids = (await keysets.ListAsync(cancellationToken)).Select(k => k.Record.Id).ToList();
-        try
+        Token? resolved = null;
+        string? problem = null;
+        bool Resolves(IReadOnlyList<LoadedKeyset> known)
         {
-            return token.ResolveKeysetIds(ids);
+            try
+            {
+                resolved = token.ResolveKeysetIds([.. known.Select(k => k.Record.Id)]);
+                return true;
+            }
+            catch (FormatException ex)
+            {
+                problem = ex.Message;
+                return false;
+            }
         }
-        catch (FormatException ex)
-        {
-            throw new CashuException(CashuErrorCode.KeysetUnknown, ex.Message);
-        }
+
+        return Resolves(await keysets.ForInputsAsync(Resolves, cancellationToken)) ? resolved! : throw new CashuException(CashuErrorCode.KeysetUnknown, problem!);
     }
 
     // ---- Validation, signing, spending ----
@@ -507,7 +515,7 @@ public sealed partial class CashuMint(
             throw new CashuException(CashuErrorCode.DuplicateInputs, "duplicate inputs provided");
         }
 
-        var known = await KeysetsByIdAsync(inputs.Select(p => p.Id), cancellationToken);
+        var known = await KeysetsByIdAsync(inputs.Select(p => p.Id), cancellationToken, forInputs: true);
         foreach (var p in inputs)
         {
             if (p.Secret.Length is 0 or > 1024)
@@ -600,11 +608,16 @@ public sealed partial class CashuMint(
         return valid;
     }
 
-    private async Task<Dictionary<string, LoadedKeyset>> KeysetsByIdAsync(IEnumerable<string> ids, CancellationToken cancellationToken)
+    /// <summary>The keysets named by <paramref name="ids"/>; for inputs from the list as last read (see <see cref="MintKeysets.ForInputsAsync"/>).</summary>
+    private async Task<Dictionary<string, LoadedKeyset>> KeysetsByIdAsync(IEnumerable<string> ids, CancellationToken cancellationToken, bool forInputs = false)
     {
-        var all = (await keysets.ListAsync(cancellationToken)).ToDictionary(k => k.Record.Id, StringComparer.OrdinalIgnoreCase);
+        var wanted = ids.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var list = forInputs
+            ? await keysets.ForInputsAsync(known => wanted.All(id => known.Any(k => string.Equals(k.Record.Id, id, StringComparison.OrdinalIgnoreCase))), cancellationToken)
+            : await keysets.ListAsync(cancellationToken);
+        var all = list.ToDictionary(k => k.Record.Id, StringComparer.OrdinalIgnoreCase);
         var result = new Dictionary<string, LoadedKeyset>(StringComparer.OrdinalIgnoreCase);
-        foreach (var id in ids.Distinct(StringComparer.OrdinalIgnoreCase))
+        foreach (var id in wanted)
         {
             result[id] = all.TryGetValue(id, out var k) ? k : throw new CashuException(CashuErrorCode.KeysetUnknown, $"keyset {Clip(id)} is not known");
         }

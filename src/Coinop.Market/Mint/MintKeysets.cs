@@ -11,7 +11,8 @@ public sealed record LoadedKeyset(MintKeysetRecord Record, MintKeyset Keys);
 /// <summary>
 /// The mint's keysets. The master seed and the keyset list live in the store (shared by every market node);
 /// private keys are derived from the seed on first use and cached per keyset id (a keyset never changes). The
-/// list itself is read from the store on each call, so a rotation by any node or by the CLI is seen at once.
+/// list itself is read from the store on each call, so a rotation by any node or by the CLI is seen at once; only
+/// checking a payment's inputs uses the list as last read (<see cref="ForInputsAsync"/>).
 /// </summary>
 public sealed class MintKeysets(IMintKeysetStore store, TimeProvider time)
 {
@@ -20,6 +21,7 @@ public sealed class MintKeysets(IMintKeysetStore store, TimeProvider time)
 
     private readonly ConcurrentDictionary<string, MintKeyset> _derived = new(StringComparer.OrdinalIgnoreCase);
     private byte[]? _seed;
+    private IReadOnlyList<LoadedKeyset>? _seen;
 
     /// <summary>Loads (or creates) the seed and makes sure a sat keyset is active.</summary>
     public async Task InitializeAsync(ulong initialInputFeePpk, CancellationToken cancellationToken)
@@ -28,8 +30,21 @@ public sealed class MintKeysets(IMintKeysetStore store, TimeProvider time)
         await store.EnsureActiveAsync(Unit, index => NewRecord(_seed, index, initialInputFeePpk, time), cancellationToken);
     }
 
-    public async Task<IReadOnlyList<LoadedKeyset>> ListAsync(CancellationToken cancellationToken) =>
-        [.. (await store.ListAsync(cancellationToken)).Select(Load)];
+    public async Task<IReadOnlyList<LoadedKeyset>> ListAsync(CancellationToken cancellationToken)
+    {
+        IReadOnlyList<LoadedKeyset> list = [.. (await store.ListAsync(cancellationToken)).Select(Load)];
+        Volatile.Write(ref _seen, list);
+        return list;
+    }
+
+    /// <summary>
+    /// The keysets as last read, for resolving and checking a payment's inputs, where only what never changes about a
+    /// keyset matters (id, unit, input fee, keys; not whether it is still active). Re-read from the store when
+    /// <paramref name="enough"/> says an asked-for keyset is missing (a rotation by another node or by the CLI), so a
+    /// new keyset is never refused; the payment path saves a store read per request otherwise.
+    /// </summary>
+    public async Task<IReadOnlyList<LoadedKeyset>> ForInputsAsync(Func<IReadOnlyList<LoadedKeyset>, bool> enough, CancellationToken cancellationToken) =>
+        Volatile.Read(ref _seen) is { } seen && enough(seen) ? seen : await ListAsync(cancellationToken);
 
     /// <summary>A keyset by full id (active or not); null when the mint never had it.</summary>
     public async Task<LoadedKeyset?> FindAsync(string id, CancellationToken cancellationToken) =>

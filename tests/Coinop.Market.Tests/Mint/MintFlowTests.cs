@@ -98,6 +98,25 @@ public class MintFlowTests
     }
 
     [Fact]
+    public async Task Inputs_are_checked_against_the_keysets_last_seen_until_one_is_missing_then_the_store_is_read_again()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await TestMarket.StartAsync();
+        var keysets = market.App.Services.GetRequiredService<MintKeysets>();
+        var before = await keysets.ForInputsAsync(_ => true, ct);
+
+        // Another node (or the CLI) rotates: the list as last seen does not know the new keyset...
+        var rotated = await MintKeysets.RotateAsync(market.App.Services.GetRequiredService<IMintKeysetStore>(), 0, TimeProvider.System, ct);
+        Assert.Same(before, await keysets.ForInputsAsync(_ => true, ct));
+        Assert.DoesNotContain(before, k => k.Record.Id == rotated.Id);
+
+        // ...so asking for it reads the store again, and later calls see it too.
+        var after = await keysets.ForInputsAsync(known => known.Any(k => k.Record.Id == rotated.Id), ct);
+        Assert.Contains(after, k => k.Record.Id == rotated.Id && k.Record.Active);
+        Assert.Same(after, await keysets.ForInputsAsync(_ => true, ct));
+    }
+
+    [Fact]
     public async Task A_rotated_keyset_still_redeems_but_never_signs_and_the_new_one_charges_its_input_fee()
     {
         var ct = TestContext.Current.CancellationToken;
