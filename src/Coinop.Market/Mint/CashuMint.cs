@@ -466,23 +466,21 @@ public sealed partial class CashuMint(
     /// <summary>Resolves the keyset ids of a token for this mint (short V4 ids to full ones).</summary>
     public async Task<Token> ResolveTokenAsync(Token token, CancellationToken cancellationToken)
     {
-        Token? resolved = null;
         string? problem = null;
-        bool Resolves(IReadOnlyList<LoadedKeyset> known)
+        Token? Resolve(IReadOnlyList<LoadedKeyset> known)
         {
             try
             {
-                resolved = token.ResolveKeysetIds([.. known.Select(k => k.Record.Id)]);
-                return true;
+                return token.ResolveKeysetIds([.. known.Select(k => k.Record.Id)]);
             }
             catch (FormatException ex)
             {
                 problem = ex.Message;
-                return false;
+                return null;
             }
         }
 
-        return Resolves(await keysets.ForInputsAsync(Resolves, cancellationToken)) ? resolved! : throw new CashuException(CashuErrorCode.KeysetUnknown, problem!);
+        return await keysets.ForInputsAsync(Resolve, cancellationToken) ?? throw new CashuException(CashuErrorCode.KeysetUnknown, problem!);
     }
 
     // ---- Validation, signing, spending ----
@@ -612,17 +610,16 @@ public sealed partial class CashuMint(
     private async Task<Dictionary<string, LoadedKeyset>> KeysetsByIdAsync(IEnumerable<string> ids, CancellationToken cancellationToken, bool forInputs = false)
     {
         var wanted = ids.Distinct(StringComparer.OrdinalIgnoreCase).ToList();
-        var list = forInputs
-            ? await keysets.ForInputsAsync(known => wanted.All(id => known.Any(k => string.Equals(k.Record.Id, id, StringComparison.OrdinalIgnoreCase))), cancellationToken)
-            : await keysets.ListAsync(cancellationToken);
-        var all = list.ToDictionary(k => k.Record.Id, StringComparer.OrdinalIgnoreCase);
-        var result = new Dictionary<string, LoadedKeyset>(StringComparer.OrdinalIgnoreCase);
-        foreach (var id in wanted)
+        string? missing = null;
+        Dictionary<string, LoadedKeyset>? Pick(IReadOnlyList<LoadedKeyset> list)
         {
-            result[id] = all.TryGetValue(id, out var k) ? k : throw new CashuException(CashuErrorCode.KeysetUnknown, $"keyset {Clip(id)} is not known");
+            var all = list.ToDictionary(k => k.Record.Id, StringComparer.OrdinalIgnoreCase);
+            missing = wanted.FirstOrDefault(id => !all.ContainsKey(id));
+            return missing is null ? wanted.ToDictionary(id => id, id => all[id], StringComparer.OrdinalIgnoreCase) : null;
         }
 
-        return result;
+        var found = forInputs ? await keysets.ForInputsAsync(Pick, cancellationToken) : Pick(await keysets.ListAsync(cancellationToken));
+        return found ?? throw new CashuException(CashuErrorCode.KeysetUnknown, $"keyset {Clip(missing!)} is not known");
     }
 
     /// <summary>

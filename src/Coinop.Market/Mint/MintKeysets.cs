@@ -38,13 +38,14 @@ public sealed class MintKeysets(IMintKeysetStore store, TimeProvider time)
     }
 
     /// <summary>
-    /// The keysets as last read, for resolving and checking a payment's inputs, where only what never changes about a
-    /// keyset matters (id, unit, input fee, keys; not whether it is still active). Re-read from the store when
-    /// <paramref name="enough"/> says an asked-for keyset is missing (a rotation by another node or by the CLI), so a
-    /// new keyset is never refused; the payment path saves a store read per request otherwise.
+    /// Applies <paramref name="use"/> to the keysets as last read, for resolving and checking a payment's inputs, where
+    /// only what never changes about a keyset matters (id, unit, input fee, keys; not whether it is still active). When
+    /// it finds nothing there (null: a keyset rotated in by another node or by the CLI), it is applied once more to the
+    /// list read from the store, so a new keyset is never refused; the payment path saves a store read otherwise.
     /// </summary>
-    public async Task<IReadOnlyList<LoadedKeyset>> ForInputsAsync(Func<IReadOnlyList<LoadedKeyset>, bool> enough, CancellationToken cancellationToken) =>
-        Volatile.Read(ref _seen) is { } seen && enough(seen) ? seen : await ListAsync(cancellationToken);
+    public async Task<T?> ForInputsAsync<T>(Func<IReadOnlyList<LoadedKeyset>, T?> use, CancellationToken cancellationToken)
+        where T : class =>
+        Volatile.Read(ref _seen) is { } seen && use(seen) is { } found ? found : use(await ListAsync(cancellationToken));
 
     /// <summary>A keyset by full id (active or not); null when the mint never had it.</summary>
     public async Task<LoadedKeyset?> FindAsync(string id, CancellationToken cancellationToken) =>
