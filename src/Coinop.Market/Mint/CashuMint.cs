@@ -32,14 +32,13 @@ public sealed record IssuedEcash(IReadOnlyList<Proof> Proofs, string Token, ulon
 /// <summary>Ecash made but not yet recorded as issued (<see cref="CashuMint.PrepareIssueAsync"/>).</summary>
 public sealed class PreparedEcash
 {
-    internal PreparedEcash(LoadedKeyset keyset, IReadOnlyList<SelfIssuedProof> made, ulong amount)
+    internal PreparedEcash(LoadedKeyset keyset, IReadOnlyList<SelfIssuedProof> made)
     {
         Keyset = keyset;
         Made = made;
-        Amount = amount;
     }
 
-    public ulong Amount { get; }
+    public ulong Amount => Made.Aggregate(0UL, (sum, m) => checked(sum + m.Proof.Amount));
 
     internal LoadedKeyset Keyset { get; }
 
@@ -443,24 +442,32 @@ public sealed partial class CashuMint(
     /// proofs for itself (<see cref="MintKeyset.IssueToSelf"/>) rather than going through a wallet's blind-sign-unblind
     /// round trip with itself.
     /// </summary>
-    public async Task<PreparedEcash> PrepareIssueAsync(ulong amount, CancellationToken cancellationToken) =>
-        PrepareIssue(await keysets.ActiveAsync(cancellationToken), amount);
-
-    /// <summary>As <see cref="PrepareIssueAsync"/> with the keyset at hand: CPU work only, for callers that choose where it runs.</summary>
-    public static PreparedEcash PrepareIssue(LoadedKeyset keyset, ulong amount)
+    public async Task<PreparedEcash> PrepareIssueAsync(ulong amount, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfZero(amount);
-        return new PreparedEcash(keyset, [.. Amounts.Split(amount).Select(keyset.Keys.IssueToSelf)], amount);
+        return PrepareIssue(await keysets.ActiveAsync(cancellationToken), Amounts.Split(amount));
     }
 
-    /// <summary>Records prepared ecash as issued inside the caller's transaction; fails if its keyset was retired meanwhile.</summary>
+    /// <summary>One proof per amount of <paramref name="amounts"/> (each a power of two) with the keyset at hand: CPU work only, for callers that choose where it runs.</summary>
+    public static PreparedEcash PrepareIssue(LoadedKeyset keyset, IEnumerable<ulong> amounts)
+    {
+        return new PreparedEcash(keyset, [.. amounts.Select(keyset.Keys.IssueToSelf)]);
+    }
+
+    /// <summary>Records prepared ecash as issued inside the caller's transaction, as a <c>cashuB</c> token too; fails if its keyset was retired meanwhile.</summary>
     public async Task<IssuedEcash> IssueAsync(DbConnection connection, DbTransaction transaction, PreparedEcash prepared, CancellationToken cancellationToken)
+    {
+        var issued = await RecordIssuedAsync(connection, transaction, prepared, cancellationToken);
+        return new IssuedEcash(issued, TokenCodec.EncodeV4(new Token(MintUrl, MintKeysets.Unit, issued)), prepared.Amount);
+    }
+
+    /// <summary>Records prepared ecash as issued inside the caller's transaction and returns its proofs.</summary>
+    public async Task<IReadOnlyList<Proof>> RecordIssuedAsync(DbConnection connection, DbTransaction transaction, PreparedEcash prepared, CancellationToken cancellationToken)
     {
         var outputs = prepared.Made.Select(m => new ValidOutput(m.Message, m.Blinded, prepared.Keyset)).ToList();
         await RecordSignaturesAsync(connection, transaction, outputs, [.. prepared.Made.Select(m => m.Signature)], time.GetUtcNow(), cancellationToken);
         MintMetrics.SignaturesIssued.Add(outputs.Count);
-        var issued = prepared.Made.Select(m => m.Proof).ToList();
-        return new IssuedEcash(issued, TokenCodec.EncodeV4(new Token(MintUrl, MintKeysets.Unit, issued)), prepared.Amount);
+        return [.. prepared.Made.Select(m => m.Proof)];
     }
 
     /// <summary>Resolves the keyset ids of a token for this mint (short V4 ids to full ones).</summary>

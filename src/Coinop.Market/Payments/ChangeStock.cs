@@ -113,6 +113,7 @@ public sealed partial class ChangeStock(
     private async Task RefillAsync(CancellationToken cancellationToken)
     {
         var counts = await store.CountsAsync(cancellationToken);
+        var active = await keysets.ActiveAsync(cancellationToken);
         for (ulong amount = 1; amount <= (ulong)_options.ChangeStockMaxSat; amount <<= 1)
         {
             var have = counts.GetValueOrDefault((long)amount);
@@ -121,22 +122,15 @@ public sealed partial class ChangeStock(
                 // The elliptic-curve work first, outside any transaction and at background priority; then one short
                 // transaction records a few proofs: the store's write lock is held briefly and seldom.
                 var count = (int)Math.Min(RefillBatch, _options.ChangeStockPerAmount - have);
-                var active = await keysets.ActiveAsync(cancellationToken);
-                var denomination = amount;
-                var batch = await cpu.RunAsync(() => Enumerable.Range(0, count).Select(_ => CashuMint.PrepareIssue(active, denomination)).ToList(), cancellationToken);
+                var denominations = Enumerable.Repeat(amount, count).ToList();
+                var prepared = await cpu.RunAsync(() => CashuMint.PrepareIssue(active, denominations), cancellationToken);
                 have += count;
 
                 await database.WriteAsync(async (c, t) =>
                 {
-                    var stocked = new List<StockedProof>(batch.Count);
-                    foreach (var prepared in batch)
-                    {
-                        var proof = (await mint.IssueAsync(c, t, prepared, cancellationToken)).Proofs.Single();
-                        stocked.Add(new StockedProof(proof.Secret, (long)proof.Amount, proof.Id, proof.C,
-                            proof.Dleq is null ? null : JsonSerializer.Serialize(proof.Dleq)));
-                    }
-
-                    await store.AddAsync(c, t, stocked, time.GetUtcNow(), cancellationToken);
+                    var proofs = await mint.RecordIssuedAsync(c, t, prepared, cancellationToken);
+                    await store.AddAsync(c, t, [.. proofs.Select(p => new StockedProof(p.Secret, (long)p.Amount, p.Id, p.C,
+                        p.Dleq is null ? null : JsonSerializer.Serialize(p.Dleq)))], time.GetUtcNow(), cancellationToken);
                 }, cancellationToken);
             }
         }
