@@ -72,16 +72,22 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
     public string? OnChunk(ProviderSession session, byte kind, Guid workloadId, long epoch, ReadOnlySpan<byte> payload)
     {
         var id = WorkloadIds.Format(workloadId);
+        if (kind == ChunkFrame.KindWorkloadLog && (payload.Length < 1 || payload[0] is not (1 or 2)))
+        {
+            return "bad workload log frame";
+        }
+
+        // Output and checkpoint data of a copy that is not (or no longer) the current one are dropped: only the copy
+        // allowed to run speaks. For checkpoints this also bounds what a provider can make the market buffer: one
+        // upload per copy it really runs, not one per workload id it makes up.
+        if (!supervisor.IsCurrentCopy(id, session.ProviderId, epoch))
+        {
+            return null;
+        }
+
         if (kind == ChunkFrame.KindWorkloadLog)
         {
-            if (payload.Length < 1 || payload[0] is not (1 or 2))
-            {
-                return "bad workload log frame";
-            }
-
-            // Output of a copy that is not (or no longer) the current one is dropped: only the copy allowed to run speaks.
-            if (payload.Length > 1 && supervisor.IsCurrentCopy(id, session.ProviderId, epoch)
-                && !logs.TryAdd(new WorkloadLogChunk(id, epoch, payload[0] == 1 ? "stdout" : "stderr", time.GetUtcNow(), payload[1..].ToArray())))
+            if (payload.Length > 1 && !logs.TryAdd(new WorkloadLogChunk(id, epoch, payload[0] == 1 ? "stdout" : "stderr", time.GetUtcNow(), payload[1..].ToArray())))
             {
                 LogOutputDropped(logger, id);
             }
