@@ -78,7 +78,7 @@ public static class MarketCommands
     private static Command CreateRotateKeyset()
     {
         var data = CliOptions.Data(".coinop/market", "Market data directory");
-        var postgres = new Option<string?>("--postgres") { Description = "The market's PostgreSQL connection string, if it uses one" };
+        var postgres = StoreOption();
         var fee = new Option<long>("--input-fee-ppk") { Description = "Input fee of the new keyset, in parts per thousand per input", DefaultValueFactory = _ => 0 };
         var command = new Command("rotate-keyset", "Make a new active mint keyset; the old one still redeems but signs no new ecash") { data, postgres, fee };
         command.SetAction(async (parse, ct) =>
@@ -88,15 +88,7 @@ public static class MarketCommands
                 throw new CliException("--input-fee-ppk must be between 0 and 1000000", 2);
             }
 
-            var dir = parse.GetValue(data)!;
-            var dbPath = Path.Combine(dir, "market.db");
-            if (parse.GetValue(postgres) is null && !File.Exists(dbPath))
-            {
-                throw new CliException($"no market store at {dbPath}: start the market with --data {dir} first");
-            }
-
-            await using var database = parse.GetValue(postgres) is { } pg ? Database.Postgres(pg) : Database.Sqlite(dbPath);
-            await Migrator.MigrateAsync(database, ct);
+            await using var database = await OpenStoreAsync(parse.GetValue(data)!, parse.GetValue(postgres), ct);
             var keyset = await MintKeysets.RotateAsync(new MintKeysetStore(database), (ulong)parse.GetValue(fee), TimeProvider.System, ct);
             Console.WriteLine($"New active keyset {keyset.Id} (input_fee_ppk {keyset.InputFeePpk}); running markets use it from their next request");
             return 0;
@@ -108,8 +100,9 @@ public static class MarketCommands
     {
         var data = CliOptions.Data(".coinop/market", "Market data directory");
         var uses = new Option<int>("--uses") { Description = "How many providers may enroll with the code", DefaultValueFactory = _ => 1 };
+        var postgres = StoreOption();
         var validFor = CliOptions.Duration("--valid-for", "How long the code stays valid; default 24h");
-        var command = new Command("enroll-code", "Create an enrollment code for a market started with --enrollment code") { data, uses, validFor };
+        var command = new Command("enroll-code", "Create an enrollment code for a market started with --enrollment code") { data, postgres, uses, validFor };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(uses) < 1)
@@ -117,15 +110,7 @@ public static class MarketCommands
                 throw new CliException("--uses must be at least 1", 2);
             }
 
-            var dir = parse.GetValue(data)!;
-            var dbPath = Path.Combine(dir, "market.db");
-            if (!File.Exists(dbPath))
-            {
-                throw new CliException($"no market store at {dbPath}: start the market with --data {dir} first");
-            }
-
-            await using var database = Database.Sqlite(dbPath);
-            await Migrator.MigrateAsync(database, ct);
+            await using var database = await OpenStoreAsync(parse.GetValue(data)!, parse.GetValue(postgres), ct);
             var now = TimeProvider.System.GetUtcNow();
             var code = "COINOP-" + Base32.EncodeLower(RandomNumberGenerator.GetBytes(10)).ToUpperInvariant();
             var record = new EnrollmentCodeRecord(code, parse.GetValue(uses), 0, now, now + (parse.GetValue(validFor) ?? TimeSpan.FromHours(24)));
@@ -134,5 +119,30 @@ public static class MarketCommands
             return 0;
         });
         return command;
+    }
+
+    private static Option<string?> StoreOption() =>
+        new("--postgres") { Description = "The market's PostgreSQL connection string, if it uses one" };
+
+    /// <summary>The store of an existing market: its PostgreSQL database, or the SQLite file in its data directory.</summary>
+    private static async Task<Database> OpenStoreAsync(string dataDir, string? postgres, CancellationToken cancellationToken)
+    {
+        var dbPath = Path.Combine(dataDir, "market.db");
+        if (postgres is null && !File.Exists(dbPath))
+        {
+            throw new CliException($"no market store at {dbPath}: start the market with --data {dataDir} first");
+        }
+
+        var database = postgres is not null ? Database.Postgres(postgres) : Database.Sqlite(dbPath);
+        try
+        {
+            await Migrator.MigrateAsync(database, cancellationToken);
+            return database;
+        }
+        catch
+        {
+            await database.DisposeAsync();
+            throw;
+        }
     }
 }
