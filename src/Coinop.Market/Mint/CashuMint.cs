@@ -148,7 +148,7 @@ public sealed partial class CashuMint(
         }
 
         var outputSum = SumOrThrow(outputs.Select(o => o.Message.Amount));
-        if (inputs.Amount < inputs.Fee || inputs.Amount - inputs.Fee != outputSum)
+        if (inputs.Amount - inputs.Fee != outputSum)
         {
             throw new CashuException(CashuErrorCode.TransactionNotBalanced,
                 $"inputs ({inputs.Amount}) minus fees ({inputs.Fee}) must equal outputs ({outputSum})");
@@ -562,6 +562,12 @@ public sealed partial class CashuMint(
 
         var amount = SumOrThrow(inputs.Select(p => p.Amount));
         var fee = Amounts.InputFee(valid.Select(v => v.Keyset.Record.InputFeePpk));
+        if (amount <= fee)
+        {
+            // Whatever the inputs are for (swap, melt, a payment), nothing would be left after the fee.
+            throw new CashuException(CashuErrorCode.TransactionNotBalanced, $"the inputs ({amount} sat) do not cover their input fee ({fee} sat)");
+        }
+
         return new ValidInputs(valid, amount, fee, valid[0].Keyset.Record.Unit);
     }
 

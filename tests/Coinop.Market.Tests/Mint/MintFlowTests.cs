@@ -98,6 +98,22 @@ public class MintFlowTests
     }
 
     [Fact]
+    public async Task Inputs_that_do_not_cover_their_input_fee_are_refused_and_stay_unspent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await TestMarket.StartAsync();
+        await MintKeysets.RotateAsync(market.App.Services.GetRequiredService<IMintKeysetStore>(), 2000, TimeProvider.System, ct);
+        var proofs = await market.MintProofsAsync(2, [1, 1]); // 2 sat of inputs, 2 × 2000 ppk = 4 sat of fee
+
+        var redeemed = await market.CashuMint.RedeemAsync(proofs, null, ct);
+
+        Assert.False(redeemed.Succeeded);
+        Assert.Equal(CashuErrorCode.TransactionNotBalanced, redeemed.ErrorCode);
+        var ys = proofs.Select(p => Convert.ToHexStringLower(Bdhke.Y(p.Secret))).ToList();
+        Assert.All((await market.Mint.CheckStateAsync(ys, ct)).States, s => Assert.Equal(ProofState.Unspent, s.State));
+    }
+
+    [Fact]
     public async Task Inputs_are_checked_against_the_keysets_last_seen_until_one_is_missing_then_the_store_is_read_again()
     {
         var ct = TestContext.Current.CancellationToken;
