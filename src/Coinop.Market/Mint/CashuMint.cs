@@ -711,11 +711,24 @@ public sealed partial class CashuMint(
         var overpaid = paidIn > spent ? (ulong)(paidIn - spent) : 0UL;
         var blanks = JsonSerializer.Deserialize<List<BlindedMessage>>(quote.ChangeOutputs, Json) ?? [];
         var amounts = Amounts.Split(overpaid);
-        var outputs = new List<ValidOutput>();
-        for (var i = 0; i < Math.Min(amounts.Count, blanks.Count); i++)
+        var usable = Math.Min(amounts.Count, blanks.Count);
+        if (usable == 0)
         {
-            var keyset = await keysets.FindAsync(blanks[i].Id, cancellationToken);
-            if (keyset is null || !Secp256k1.TryParsePoint(blanks[i].B, out var point))
+            return ([], []);
+        }
+
+        // The payment went out: settling must not fail on change. A blank of a keyset retired meanwhile, or one signed
+        // before (a wallet reusing it), gets no signature rather than leaving the melt pending for ever (NUT-08 change
+        // is best effort).
+        var all = (await keysets.ListAsync(cancellationToken)).ToDictionary(k => k.Record.Id, StringComparer.OrdinalIgnoreCase);
+        var wellFormed = blanks.Take(usable).Where(b => Secp256k1.TryParsePoint(b.B, out _)).Select(b => Convert.FromHexString(b.B)).ToList();
+        var signedBefore = (await proofs.FindSignaturesAsync(wellFormed, cancellationToken))
+            .Select(r => Convert.ToHexStringLower(r.B)).ToHashSet(StringComparer.Ordinal);
+        var outputs = new List<ValidOutput>();
+        for (var i = 0; i < usable; i++)
+        {
+            if (!all.TryGetValue(blanks[i].Id, out var keyset) || !keyset.Record.Active || signedBefore.Contains(blanks[i].B.ToLowerInvariant())
+                || !Secp256k1.TryParsePoint(blanks[i].B, out var point))
             {
                 continue;
             }

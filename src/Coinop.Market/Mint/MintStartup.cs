@@ -34,18 +34,30 @@ internal sealed partial class MeltRecoveryService(
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, after.TotalSeconds / 2)), time);
         do
         {
+            IReadOnlyList<MeltQuoteRecord> pending;
             try
             {
-                foreach (var quote in await quotes.ListPendingMeltsAsync(time.GetUtcNow() - after, stoppingToken))
+                pending = await quotes.ListPendingMeltsAsync(time.GetUtcNow() - after, stoppingToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogRecoveryFailed(logger, "(listing)", ex);
+                pending = [];
+            }
+
+            // One quote that cannot be settled must not keep the others pending.
+            foreach (var quote in pending)
+            {
+                try
                 {
                     var payment = await lightning.CheckPaymentAsync(quote.PaymentHash, stoppingToken);
                     var settled = await mint.SettleMeltAsync(quote.Id, payment, stoppingToken);
                     LogRecovered(logger, quote.Id, payment.State, settled.State);
                 }
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogRecoveryFailed(logger, ex);
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogRecoveryFailed(logger, quote.Id, ex);
+                }
             }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken));
@@ -54,6 +66,6 @@ internal sealed partial class MeltRecoveryService(
     [LoggerMessage(Level = LogLevel.Information, Message = "Recovered pending melt {QuoteId}: payment {Payment}, quote now {State}")]
     private static partial void LogRecovered(ILogger logger, string quoteId, PaymentState payment, string state);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Pending-melt recovery failed; retrying on the next tick")]
-    private static partial void LogRecoveryFailed(ILogger logger, Exception exception);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recovering pending melt {QuoteId} failed; retrying on the next tick")]
+    private static partial void LogRecoveryFailed(ILogger logger, string quoteId, Exception exception);
 }

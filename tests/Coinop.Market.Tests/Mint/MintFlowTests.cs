@@ -98,6 +98,29 @@ public class MintFlowTests
     }
 
     [Fact]
+    public async Task A_paid_melt_settles_even_when_a_change_blank_was_signed_before()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await TestMarket.StartAsync();
+        var client = market.Mint;
+        var active = await client.GetActiveKeysetAsync(ct);
+        var proofs = await market.MintProofsAsync(66, [64, 2]);
+        var earlier = BlindedOutputs.Create(active.Id, [1]);
+        var spare = await market.MintProofsAsync(1);
+        await client.SwapAsync(new SwapRequest(spare, [.. earlier.Select(o => o.Message)]), ct); // this blank is signed now
+
+        // Fee reserve 1, actual fee 0: 2 sat would come back, but the blank offered for it was signed before.
+        var invoice = FakeBolt11.Encode(64_000, new byte[32], DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), TimeSpan.FromHours(1));
+        var quote = await client.CreateMeltQuoteAsync(invoice, ct);
+        var melted = await client.MeltAsync(new MeltRequest { Quote = quote.Quote, Inputs = proofs, Outputs = [.. earlier.Select(b => b.Message)] }, ct);
+
+        Assert.Equal(MeltQuoteState.Paid, melted.State);
+        Assert.Empty(melted.Change ?? []);
+        var ys = proofs.Select(p => Convert.ToHexStringLower(Bdhke.Y(p.Secret))).ToList();
+        Assert.All((await client.CheckStateAsync(ys, ct)).States, s => Assert.Equal(ProofState.Spent, s.State));
+    }
+
+    [Fact]
     public async Task Inputs_that_do_not_cover_their_input_fee_are_refused_and_stay_unspent()
     {
         var ct = TestContext.Current.CancellationToken;
