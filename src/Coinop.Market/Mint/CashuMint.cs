@@ -651,24 +651,21 @@ public sealed partial class CashuMint(
     private async Task SpendAsync(DbConnection c, DbTransaction t, ValidInputs inputs, bool pending, string? meltQuoteId, DateTimeOffset now,
         CancellationToken cancellationToken)
     {
-        var ys = inputs.Proofs.Select(p => p.Y).ToList();
-        var existing = await proofs.StatesAsync(c, t, ys, cancellationToken);
-        ThrowIfSpentOrPending(existing);
-        // Inserted in key order, so two transactions spending overlapping sets wait on each other instead of deadlocking.
+        // No read first: the unique key decides, and only a refused insert needs the states to say why. Inserted in key order, so two transactions spending overlapping sets wait on each other instead of deadlocking.
         var records = inputs.Proofs.Select(p => new SpentProofRecord(p.Y, p.Keyset.Record.Id, p.Proof.Amount, p.Proof.Secret, p.Proof.C, p.Proof.Witness))
             .OrderBy(r => Convert.ToHexStringLower(r.Y), StringComparer.Ordinal).ToList();
         var inserted = await proofs.InsertProofsAsync(c, t, records, pending, meltQuoteId, now, cancellationToken);
         if (inserted != records.Count)
         {
-            // A concurrent transaction committed the same Y between our check and our insert: the key decided.
-            ThrowIfSpentOrPending(await proofs.StatesAsync(c, t, ys, cancellationToken), pending ? ProofState.Pending : ProofState.Spent);
+            // Some Y were spent or pending already (the rows this transaction inserted show our own state).
+            ThrowIfSpentOrPending(await proofs.StatesAsync(c, t, [.. inputs.Proofs.Select(p => p.Y)], cancellationToken), pending ? ProofState.Pending : ProofState.Spent);
             throw pending
                 ? new CashuException(CashuErrorCode.ProofsPending, "proofs are pending")
                 : new CashuException(CashuErrorCode.ProofsAlreadySpent, "proofs already spent");
         }
     }
 
-    private static void ThrowIfSpentOrPending(IReadOnlyList<ProofStateRecord> states, string? ours = null)
+    private static void ThrowIfSpentOrPending(IReadOnlyList<ProofStateRecord> states, string ours)
     {
         if (states.Any(s => s.State == ProofState.Spent && ours != ProofState.Spent))
         {
