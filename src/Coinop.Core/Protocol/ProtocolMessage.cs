@@ -163,9 +163,6 @@ public static class JobErrorCodes
     /// <summary>The backend refused the request itself (HTTP 400/422); retrying elsewhere would fail the same way.</summary>
     public const string InvalidRequest = "invalid_request";
     public const string Internal = "internal";
-
-    public static bool IsKnown(string code) => code is OutOfCapacity or ModelNotLoaded or BackendUnreachable
-        or BackendTimeout or AuthRejectedByBackend or InvalidRequest or Internal;
 }
 
 /// <summary>WebSocket close codes and reasons used by the protocol.</summary>

@@ -94,10 +94,6 @@ public sealed class MintKeyset
         return new MintKeyset(unit, inputFeePpk, null, keys);
     }
 
-    /// <summary>A keyset from explicit private keys (tests and tools).</summary>
-    public static MintKeyset FromPrivateKeys(IReadOnlyDictionary<ulong, BigInteger> privateKeys, string unit, ulong inputFeePpk = 0) =>
-        new(unit, inputFeePpk, null, privateKeys.Select(p => new MintKey(p.Key, p.Value)));
-
     public bool TryGetKey(ulong amount, [NotNullWhen(true)] out MintKey? key)
     {
         key = Amounts.IsPowerOfTwo(amount) ? _byBit[BitOperations.Log2(amount)] : null;

@@ -39,10 +39,6 @@ public static class MarketHost
         builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(15));
 
         builder.Services.AddSingleton(options);
-        builder.Services.AddOptions<MarketOptions>()
-            .Configure(o => Copy(options, o))
-            .ValidateDataAnnotations()
-            .ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddMarketStore(options);
         builder.Services.AddProviderGateway();
@@ -69,12 +65,4 @@ public static class MarketHost
     /// <summary>The first address Kestrel bound (useful with port 0).</summary>
     public static string BoundAddress(this WebApplication app) =>
         app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First();
-
-    private static void Copy(MarketOptions from, MarketOptions to)
-    {
-        foreach (var p in typeof(MarketOptions).GetProperties().Where(p => p.CanWrite))
-        {
-            p.SetValue(to, p.GetValue(from));
-        }
-    }
 }

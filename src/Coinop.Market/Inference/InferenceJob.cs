@@ -92,8 +92,6 @@ public sealed class InferenceJob
 
     public bool CanRetry => State == JobState.Queued && Attempts < MaxAttempts;
 
-    public bool IsFinished => _work.IsTerminal;
-
     /// <summary>Claims the job for an attempt on <paramref name="providerId"/>; returns the attempt's fence.</summary>
     public long Dispatch(string providerId, DateTimeOffset now)
     {

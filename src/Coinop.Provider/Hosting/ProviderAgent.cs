@@ -59,9 +59,6 @@ public sealed class ProviderAgent : BackgroundService
     /// <summary>The provider id (known once the agent has started).</summary>
     public string? ProviderId => _context?.Identity.ProviderId;
 
-    /// <summary>What the agent currently offers.</summary>
-    public ModelCatalog Catalog => _discovery.Current;
-
     /// <summary>The load figures the next heartbeat would carry.</summary>
     public LoadFigures Load => _load.Snapshot();
 

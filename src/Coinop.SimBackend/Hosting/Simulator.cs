@@ -6,7 +6,6 @@ namespace Coinop.SimBackend.Hosting;
 public sealed class Simulator
 {
     public const string OwnedBy = "coinop-simulator";
-    public const string Fingerprint = "fp_coinop_simulator";
 
     internal static ReadOnlySpan<byte> FingerprintUtf8 => "fp_coinop_simulator"u8;
 
