@@ -168,6 +168,9 @@ public sealed class ProviderAgent : BackgroundService
             return;
         }
 
+        // One window for everything: jobs in flight keep running while workloads stop, and the host's shutdown
+        // timeout allows one DrainTimeout (plus a margin), not two in a row.
+        using var deadline = new CancellationTokenSource(_options.DrainTimeout, _time);
         await session.AnnounceDrainAsync(_options.DrainTimeout);
         if (context.Workloads is { } workloads)
         {
@@ -175,7 +178,6 @@ public sealed class ProviderAgent : BackgroundService
             await workloads.DrainAsync(_options.DrainTimeout);
         }
 
-        using var deadline = new CancellationTokenSource(_options.DrainTimeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, cancellationToken);
         try
         {
