@@ -79,9 +79,16 @@ internal sealed class JobRun
         var outcome = "done";
         _agent.Load.Started();
 
-        var remaining = _job.DeadlineUnixMs > 0
+        // A deadline beyond what a timer can hold (about 49 days) is as good as none; it must not throw here, after
+        // the load figures counted the job as started.
+        var remaining = _job.DeadlineUnixMs > 0 && _job.DeadlineUnixMs < DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()
             ? DateTimeOffset.FromUnixTimeMilliseconds(_job.DeadlineUnixMs) - time.GetUtcNow()
             : Timeout.InfiniteTimeSpan;
+        if (remaining > TimeSpan.FromMilliseconds(uint.MaxValue - 1))
+        {
+            remaining = Timeout.InfiniteTimeSpan;
+        }
+
         using var deadline = remaining == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1), time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, deadline.Token);
         var ct = linked.Token;

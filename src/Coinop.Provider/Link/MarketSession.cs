@@ -416,6 +416,13 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
 
     private async Task<Received> ReceiveAsync(CancellationToken ct)
     {
+        if (_receiveBuffer.Length > 64 * 1024)
+        {
+            // One big job request must not pin a large buffer for the rest of the session. A new array, so the last
+            // message's bytes are never overwritten under whoever still reads them.
+            _receiveBuffer = new byte[16 * 1024];
+        }
+
         var length = 0;
         while (true)
         {
