@@ -144,15 +144,16 @@ public sealed partial class WorkloadHost : IAsyncDisposable
             _gate.Release();
         }
 
-        if (previous is not null)
-        {
-            // Single writer: the older copy is gone before the newer one starts.
-            await previous.StopAsync(_options.StopGrace, cancellationToken).ConfigureAwait(false);
-        }
-
         IRunningCopy? copy = null;
         try
         {
+            if (previous is not null)
+            {
+                // Single writer: the older copy is gone before the newer one starts (if stopping it fails, the new one
+                // is refused and forgotten below, not left holding its capacity).
+                await previous.StopAsync(_options.StopGrace, cancellationToken).ConfigureAwait(false);
+            }
+
             var launch = await PrepareAsync(managed, checkpoint, checkpointKey, cancellationToken).ConfigureAwait(false);
             copy = await _sandbox.StartAsync(launch, cancellationToken).ConfigureAwait(false);
             PortBridge? bridge = null;

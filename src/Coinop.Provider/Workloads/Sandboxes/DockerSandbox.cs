@@ -304,8 +304,9 @@ public sealed partial class DockerSandbox : ISandbox
                     await _output.Writer.WriteAsync(new OutputChunk(which, buffer.AsMemory(0, read.Count).ToArray())).ConfigureAwait(false);
                 }
             }
-            catch (Exception ex) when (ex is IOException or ObjectDisposedException)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
+                // The stream broke (daemon restarted, connection lost): the output ends here; WatchAsync ends the copy.
             }
         }
 
@@ -355,21 +356,43 @@ public sealed partial class DockerSandbox : ISandbox
 
         private async Task WatchAsync(Task pump)
         {
-            var wait = await _client.Containers.WaitContainerAsync(_id).ConfigureAwait(false);
-            await pump.ConfigureAwait(false);
-            var inspect = await _client.Containers.InspectContainerAsync(_id).ConfigureAwait(false);
-            await _stop.CancelAsync().ConfigureAwait(false);
-            lock (_gate)
+            // Whatever happens to the daemon or its connection, the copy ends: a copy that never reports its exit
+            // would hold its capacity for ever and make every drain wait for its timeout.
+            var (code, oom) = (-1, false); // unknown unless the daemon tells
+            try
             {
-                var now = _time.GetTimestamp();
-                _memoryMibSeconds += _memoryMib * _time.GetElapsedTime(_lastSample, now).TotalSeconds;
-                _memoryMib = 0;
-                _end = now;
+                var wait = await _client.Containers.WaitContainerAsync(_id).ConfigureAwait(false);
+                await pump.ConfigureAwait(false);
+                var inspect = await _client.Containers.InspectContainerAsync(_id).ConfigureAwait(false);
+                (code, oom) = ((int)wait.StatusCode, inspect.State.OOMKilled);
             }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                // The daemon or the connection failed: the copy is reported ended with an unknown exit code.
+            }
+            finally
+            {
+                await _stop.CancelAsync().ConfigureAwait(false);
+                lock (_gate)
+                {
+                    var now = _time.GetTimestamp();
+                    _memoryMibSeconds += _memoryMib * _time.GetElapsedTime(_lastSample, now).TotalSeconds;
+                    _memoryMib = 0;
+                    _end = now;
+                }
 
-            await _client.Containers.RemoveContainerAsync(_id, new ContainerRemoveParameters { Force = true }).ConfigureAwait(false);
-            _output.Writer.TryComplete();
-            _exited.TrySetResult(new CopyExit((int)wait.StatusCode, inspect.State.OOMKilled, _stopRequested));
+                try
+                {
+                    await _client.Containers.RemoveContainerAsync(_id, new ContainerRemoveParameters { Force = true }).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    // Best effort: the daemon removes nothing it cannot reach; the copy is over either way.
+                }
+
+                _output.Writer.TryComplete();
+                _exited.TrySetResult(new CopyExit(code, oom, _stopRequested));
+            }
         }
     }
 }
