@@ -136,13 +136,9 @@ internal sealed class LocalCopy : IRunningCopy
     private List<(int Pid, int Depth)> Members()
     {
         var result = new Dictionary<int, int>();
-        // The root pid is only trusted while it is still the process we started (pids are reused after reaping).
-        if (ProcFs.ReadStat(_pid) is { } root && root.StartTicks == _rootStartTicks)
+        foreach (var (stat, depth) in Tree())
         {
-            foreach (var (stat, depth) in ProcFs.Tree(_pid))
-            {
-                result[stat.Pid] = depth;
-            }
+            result[stat.Pid] = depth;
         }
 
         if (_cgroup is not null)
@@ -155,6 +151,11 @@ internal sealed class LocalCopy : IRunningCopy
 
         return [.. result.Select(kv => (kv.Key, kv.Value))];
     }
+
+    /// <summary>The process tree below the root with each process's stat, read in one pass over /proc.</summary>
+    private List<(ProcStat Stat, int Depth)> Tree() =>
+        // The root pid is only trusted while it is still the process we started (pids are reused after reaping).
+        ProcFs.ReadStat(_pid) is { } root && root.StartTicks == _rootStartTicks ? ProcFs.Tree(_pid) : [];
 
     private bool IsWorkload(int depth) => depth < 0 || depth >= _wrapperDepth;
 
@@ -182,8 +183,9 @@ internal sealed class LocalCopy : IRunningCopy
         {
             while (!token.IsCancellationRequested)
             {
-                var members = _cgroup is null ? Members() : [];
-                _meter.Sample([.. members.Select(m => ProcFs.ReadStat(m.Pid)).OfType<ProcStat>()]);
+                // Without a cgroup the tree's stats are the sample: no second read of each process.
+                var tree = _cgroup is null ? Tree() : [];
+                _meter.Sample([.. tree.Select(m => m.Stat)]);
                 if (_throttle is not null)
                 {
                     var now = _time.GetTimestamp();
@@ -192,11 +194,11 @@ internal sealed class LocalCopy : IRunningCopy
                     // While held, stop again every tick: a process forked just before the hold is caught on the next.
                     if (hold || _held)
                     {
-                        foreach (var (pid, depth) in members)
+                        foreach (var (stat, depth) in tree)
                         {
                             if (IsWorkload(depth))
                             {
-                                LinuxNative.Signal(pid, hold ? LinuxNative.SigStop : LinuxNative.SigCont);
+                                LinuxNative.Signal(stat.Pid, hold ? LinuxNative.SigStop : LinuxNative.SigCont);
                             }
                         }
                     }
