@@ -29,6 +29,9 @@ public sealed class ForeignMints : IDisposable
     private readonly ILogger<ForeignMints> _logger;
     private readonly HttpClient _http;
 
+    // One client per accepted mint, so the keyset keys it fetched and checked against their ids are fetched once.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, CashuMintClient> _clients = new(StringComparer.Ordinal);
+
     public ForeignMints(Database database, IForeignPaymentStore store, NodeIdentity node, IOptions<PaymentsOptions> options, TimeProvider time,
         ILogger<ForeignMints> logger)
     {
@@ -42,7 +45,7 @@ public sealed class ForeignMints : IDisposable
 
     public async Task<TokenAcceptance> RedeemAsync(CheckedToken token, CreditCallback credit, CancellationToken cancellationToken)
     {
-        var client = new CashuMintClient(_http, token.Mint);
+        var client = Client(token.Mint);
         try
         {
             var keysets = (await client.GetKeysetsAsync(cancellationToken)).Keysets;
@@ -116,7 +119,7 @@ public sealed class ForeignMints : IDisposable
     {
         foreach (var pending in await _store.PendingAsync(_node.NodeId, before, cancellationToken))
         {
-            var client = new CashuMintClient(_http, pending.Mint);
+            var client = Client(pending.Mint);
             var outputs = BlindedOutputs.FromJson(pending.Outputs);
             RestoreResponse restored;
             try
@@ -144,6 +147,8 @@ public sealed class ForeignMints : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+
+    private CashuMintClient Client(string mint) => _clients.GetOrAdd(Coinop.Ecash.Tokens.Token.NormalizeMintUrl(mint), url => new CashuMintClient(_http, url));
 
     private async Task<TokenAcceptance> CreditAsync(CashuMintClient client, string tokenKey, IReadOnlyList<PendingOutput> outputs,
         IReadOnlyList<BlindSignature> signatures, CreditCallback credit)
