@@ -434,11 +434,8 @@ public sealed class ProviderSession : IAsyncDisposable
             ? "invalid workload capacity"
             : null;
 
-    private static bool IsBase64Of(string? text, int bytes)
-    {
-        Span<byte> buffer = stackalloc byte[bytes + 3];
-        return text is { Length: < 128 } && Convert.TryFromBase64String(text, buffer, out var written) && written == bytes;
-    }
+    private static bool IsBase64Of(string? text, int bytes) =>
+        text is not null && System.Buffers.Text.Base64.IsValid(text, out var decoded) && decoded == bytes;
 
     private async Task WriteLoopAsync()
     {

@@ -363,7 +363,7 @@ public static class WorkloadsApi
             return "'cpu' must be a number of cores";
         }
 
-        if (r.SealTo is not null && !IsBase64Of(r.SealTo, 32))
+        if (r.SealTo is not null && !(System.Buffers.Text.Base64.IsValid(r.SealTo, out var sealToBytes) && sealToBytes == 32))
         {
             return "'seal_to' must be a base64 X25519 public key (32 bytes)";
         }
@@ -378,7 +378,7 @@ public static class WorkloadsApi
             return "a checkpointed workload needs 'sealed_keys': its checkpoint key sealed to each provider that may run it";
         }
 
-        if (r.SealedKeys is { } keys && keys.Any(k => k.Key is not { Length: > 0 and <= 64 } || k.Value is not { Length: > 0 and <= MaxSealedKey } || !IsBase64(k.Value)))
+        if (r.SealedKeys is { } keys && keys.Any(k => k.Key is not { Length: > 0 and <= 64 } || k.Value is not { Length: > 0 and <= MaxSealedKey } || !System.Buffers.Text.Base64.IsValid(k.Value)))
         {
             return "'sealed_keys' must map provider ids to base64 sealed keys";
         }
@@ -458,16 +458,4 @@ public static class WorkloadsApi
     private static Task BadRequest(HttpContext http, string message) => Error(http, new ApiError(400, "invalid_request_error", "invalid_workload", message));
 
     private static Task Error(HttpContext http, ApiError error) => error.WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
-
-    private static bool IsBase64(string text)
-    {
-        var buffer = new byte[text.Length];
-        return Convert.TryFromBase64String(text, buffer, out _);
-    }
-
-    private static bool IsBase64Of(string text, int bytes)
-    {
-        var buffer = new byte[text.Length];
-        return Convert.TryFromBase64String(text, buffer, out var written) && written == bytes;
-    }
 }
