@@ -70,7 +70,12 @@ public sealed record ModelOffer(
     int? ContextWindow,
     int MaxConcurrent,
     bool AnthropicNative = false,
-    bool Embeddings = false);
+    bool Embeddings = false)
+{
+    /// <summary>The offer's prices as one value (not sent: derived from the two fields).</summary>
+    [JsonIgnore]
+    public Pricing.ModelPrice Price => new(InputMsatPerMtok, OutputMsatPerMtok);
+}
 
 /// <summary>Sandboxed workload capacity a provider offers (absent when it runs no workloads).</summary>
 /// <param name="Isolation">The sandbox actually in use: <c>bubblewrap</c>, <c>process</c> or <c>docker</c>, with <c>+approx-limits</c> when limits are approximate.</param>

@@ -283,7 +283,7 @@ public sealed class InferencePipeline(
             if (run.DeliveredOutputTokens is not null)
             {
                 // Output of this attempt reached the consumer (no other attempt follows one that did).
-                run.DeliveredBy ??= (session.ProviderId, new ModelPrice(offer.InputMsatPerMtok, offer.OutputMsatPerMtok));
+                run.DeliveredBy ??= (session.ProviderId, offer.Price);
             }
         }
     }
@@ -291,7 +291,7 @@ public sealed class InferencePipeline(
     private async Task CompleteAsync(JobRun run, ProviderSession session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
     {
         var usage = relay.Usage ?? done.Usage;
-        var price = new ModelPrice(offer.InputMsatPerMtok, offer.OutputMsatPerMtok);
+        var price = offer.Price;
         BillingSettlement settlement;
         try
         {

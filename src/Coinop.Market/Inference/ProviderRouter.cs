@@ -128,11 +128,11 @@ public sealed class ProviderRouter(ProviderDirectory directory)
     }
 
     private static bool Eligible(ProviderSession session, ModelOffer offer, ModelPrice? ceiling) =>
-        (ceiling is not { } c || new ModelPrice(offer.InputMsatPerMtok, offer.OutputMsatPerMtok).IsWithin(c))
+        (ceiling is not { } c || offer.Price.IsWithin(c))
         && !session.IsParked
         && session.InFlight < session.Capabilities!.MaxConcurrent;
 
-    private static double Blended(ModelOffer offer) => new ModelPrice(offer.InputMsatPerMtok, offer.OutputMsatPerMtok).BlendedMsatPerMtok;
+    private static double Blended(ModelOffer offer) => offer.Price.BlendedMsatPerMtok;
 
     private static bool Contains(List<ProviderSession> tried, ProviderSession session)
     {
