@@ -196,7 +196,7 @@ public sealed class OpenAiSseRelay(ConsumerOutput output, bool consumerWantsUsag
             return;
         }
 
-        if (UsageScanner.MayHoldUsage(data) && UsageScanner.TryRead(data, anthropic: false, out var usage, out var emptyChoices))
+        if (Coinop.Core.Inference.UsageProbe.MayHoldUsage(data) && UsageScanner.TryRead(data, anthropic: false, out var usage, out var emptyChoices))
         {
             Usage = usage;
             if (!consumerWantsUsage && emptyChoices)

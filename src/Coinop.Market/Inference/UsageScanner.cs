@@ -65,26 +65,6 @@ public static class UsageScanner
         return found;
     }
 
-    /// <summary>True when <paramref name="json"/> may hold a usage object (a cheap test before a scan).</summary>
-    public static bool MayHoldUsage(ReadOnlySpan<byte> json)
-    {
-        while (true)
-        {
-            var at = json.IndexOf("\"usage\""u8);
-            if (at < 0)
-            {
-                return false;
-            }
-
-            json = json[(at + 7)..];
-            var rest = json.TrimStart(" \t\r\n"u8);
-            if (rest is [(byte)':', ..] && rest[1..].TrimStart(" \t\r\n"u8) is [(byte)'{', ..])
-            {
-                return true;
-            }
-        }
-    }
-
     public static TokenUsage FromOpenAiUsage(JsonElement root)
     {
         if (!root.TryGetProperty("usage", out var usage) || usage.ValueKind != JsonValueKind.Object)

@@ -96,7 +96,7 @@ public sealed class UsageScanner(bool serverSentEvents)
         }
 
         var payload = line[5..].TrimStart((byte)' ').TrimEnd((byte)'\r');
-        if (!MayHoldUsage(payload))
+        if (!Coinop.Core.Inference.UsageProbe.MayHoldUsage(payload))
         {
             return;
         }
@@ -114,27 +114,6 @@ public sealed class UsageScanner(bool serverSentEvents)
         {
             // Not JSON: an event this scanner does not understand.
         }
-    }
-
-    /// <summary>
-    /// A cheap pre-check so most stream events are not parsed: some <c>"usage"</c> key must hold an object (OpenAI
-    /// sends <c>"usage":null</c> on every chunk but the last). Quotes inside JSON strings are escaped, so the
-    /// pattern only matches real keys and whole string values.
-    /// </summary>
-    private static bool MayHoldUsage(ReadOnlySpan<byte> payload)
-    {
-        var key = "\"usage\""u8;
-        for (var at = payload.IndexOf(key); at >= 0; at = payload.IndexOf(key))
-        {
-            payload = payload[(at + key.Length)..];
-            var rest = payload.TrimStart(" \t"u8);
-            if (rest.Length > 0 && rest[0] == (byte)':' && rest[1..].TrimStart(" \t"u8) is [(byte)'{', ..])
-            {
-                return true;
-            }
-        }
-
-        return false;
     }
 
     private void FeedJson(ReadOnlySpan<byte> data)
