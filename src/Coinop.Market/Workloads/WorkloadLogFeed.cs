@@ -16,12 +16,23 @@ public sealed partial class WorkloadLogFeed(IWorkloadLogStore store, ILogger<Wor
     private const int QueuedChunks = 16 * 1024;
     private const int BatchChunks = 512;
 
-    private readonly Channel<WorkloadLogChunk> _queue = Channel.CreateBounded<WorkloadLogChunk>(
+    private readonly Channel<Queued> _queue = Channel.CreateBounded<Queued>(
         new BoundedChannelOptions(QueuedChunks) { SingleReader = true, FullMode = BoundedChannelFullMode.DropWrite });
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _waiters = new(StringComparer.Ordinal);
 
     /// <summary>Queues a chunk; false when the queue is full and it was dropped.</summary>
-    public bool TryAdd(WorkloadLogChunk chunk) => _queue.Writer.TryWrite(chunk);
+    public bool TryAdd(WorkloadLogChunk chunk) => _queue.Writer.TryWrite(new Queued(chunk, null));
+
+    /// <summary>
+    /// Completes once every chunk queued before this call is stored. A follower that sees the workload ended waits for
+    /// this before its last read: the copy's final output was queued before its exit was reported, but may still be
+    /// on its way to the store. With the queue full (output being dropped anyway) it completes at once.
+    /// </summary>
+    public Task FlushedAsync(CancellationToken cancellationToken)
+    {
+        var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        return _queue.Writer.TryWrite(new Queued(null, flushed)) ? flushed.Task.WaitAsync(cancellationToken) : Task.CompletedTask;
+    }
 
     /// <summary>Completes when new output of the workload was stored or the workload changed, or when <paramref name="cancellationToken"/> fires.</summary>
     public Task WaitAsync(string workloadId, CancellationToken cancellationToken) =>
@@ -39,18 +50,29 @@ public sealed partial class WorkloadLogFeed(IWorkloadLogStore store, ILogger<Wor
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         var batch = new List<WorkloadLogChunk>(BatchChunks);
+        var flushes = new List<TaskCompletionSource>();
         try
         {
             while (await _queue.Reader.WaitToReadAsync(stoppingToken))
             {
-                while (batch.Count < BatchChunks && _queue.Reader.TryRead(out var chunk))
+                while (batch.Count < BatchChunks && _queue.Reader.TryRead(out var queued))
                 {
-                    batch.Add(chunk);
+                    if (queued.Chunk is { } chunk)
+                    {
+                        batch.Add(chunk);
+                    }
+                    else
+                    {
+                        flushes.Add(queued.Flushed!);
+                    }
                 }
 
                 try
                 {
-                    await store.AppendAsync(batch, stoppingToken);
+                    if (batch.Count > 0)
+                    {
+                        await store.AppendAsync(batch, stoppingToken);
+                    }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
@@ -62,13 +84,17 @@ public sealed partial class WorkloadLogFeed(IWorkloadLogStore store, ILogger<Wor
                     Signal(workloadId);
                 }
 
+                flushes.ForEach(f => f.TrySetResult());
                 batch.Clear();
+                flushes.Clear();
             }
         }
         catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
         {
         }
     }
+
+    private readonly record struct Queued(WorkloadLogChunk? Chunk, TaskCompletionSource? Flushed);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Could not store {Count} chunks of workload output")]
     private static partial void LogAppendFailed(ILogger logger, int count, Exception exception);

@@ -303,11 +303,19 @@ public static class WorkloadsApi
         await http.Response.Body.FlushAsync(ct);
         try
         {
+            var flushed = false;
             while (true)
             {
                 // Listen before reading, so output stored between the read and the wait still wakes us.
                 var woken = feed.WaitAsync(id, ct);
                 var finished = (await store.FindAsync(id, ct))!.Workload;
+                if (finished.IsTerminal && !flushed)
+                {
+                    // Its last output may still be queued for the store: read only once that is stored.
+                    await feed.FlushedAsync(ct);
+                    flushed = true;
+                }
+
                 var page = await logs.ReadAsync(id, after, LogPage, ct);
                 foreach (var entry in page)
                 {
