@@ -69,16 +69,24 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         _gate.Wait();
         try
         {
-            return new WorkloadCapacityView(_options.CpuCores, _options.MemoryMb,
-                _copies.Values.Sum(c => c.Spec.CpuCores) + _standbys.Values.Sum(r => r.CpuCores),
-                _copies.Values.Sum(c => c.Spec.MemoryMb) + _standbys.Values.Sum(r => r.MemoryMb),
-                _copies.Count, _standbys.Count);
+            var (cores, memory) = Used();
+            return new WorkloadCapacityView(_options.CpuCores, _options.MemoryMb, cores, memory, _copies.Count, _standbys.Count);
         }
         finally
         {
             _gate.Release();
         }
     }
+
+    /// <summary>Cores and memory held by running copies and standby reservations (under the gate), leaving out the ones being replaced.</summary>
+    private (double Cores, long MemoryMb) Used(ManagedCopy? exceptCopy = null, Reservation? exceptStandby = null)
+    {
+        var copies = _copies.Values.Where(c => c != exceptCopy).ToList();
+        var standbys = _standbys.Values.Where(r => r != exceptStandby).ToList();
+        return (copies.Sum(c => c.Spec.CpuCores) + standbys.Sum(r => r.CpuCores), copies.Sum(c => c.Spec.MemoryMb) + standbys.Sum(r => r.MemoryMb));
+    }
+
+    private bool Fits(double cores, long memoryMb) => cores <= _options.CpuCores + 1e-9 && memoryMb <= _options.MemoryMb;
 
     /// <summary>The running copy of a workload, if any (its epoch, pid and bridge port).</summary>
     public (long Epoch, IRunningCopy? Copy, int? BridgePort)? Find(string workloadId)
@@ -126,12 +134,11 @@ public sealed partial class WorkloadHost : IAsyncDisposable
             previous = _copies.GetValueOrDefault(spec.WorkloadId);
             // A standby reservation for this workload becomes the running copy's capacity.
             var reservation = _standbys.GetValueOrDefault(spec.WorkloadId);
-            var cores = _copies.Values.Where(c => c != previous).Sum(c => c.Spec.CpuCores) + _standbys.Values.Where(r => r != reservation).Sum(r => r.CpuCores) + spec.CpuCores;
-            var memory = _copies.Values.Where(c => c != previous).Sum(c => c.Spec.MemoryMb) + _standbys.Values.Where(r => r != reservation).Sum(r => r.MemoryMb) + spec.MemoryMb;
-            if (cores > _options.CpuCores + 1e-9 || memory > _options.MemoryMb)
+            var (cores, memory) = Used(previous, reservation);
+            if (!Fits(cores + spec.CpuCores, memory + spec.MemoryMb))
             {
                 return StartResult.Refused(StartRefusal.OverCapacity,
-                    $"needs {spec.CpuCores} cores and {spec.MemoryMb} MB; {_options.CpuCores - cores + spec.CpuCores:0.##} cores and {_options.MemoryMb - memory + spec.MemoryMb} MB free");
+                    $"needs {spec.CpuCores} cores and {spec.MemoryMb} MB; {_options.CpuCores - cores:0.##} cores and {_options.MemoryMb - memory} MB free");
             }
 
             _epochs[spec.WorkloadId] = new EpochState(spec.Epoch, true);
@@ -257,9 +264,8 @@ public sealed partial class WorkloadHost : IAsyncDisposable
             }
 
             var existing = _standbys.GetValueOrDefault(workloadId);
-            var cores = _copies.Values.Sum(c => c.Spec.CpuCores) + _standbys.Values.Where(r => r != existing).Sum(r => r.CpuCores) + cpuCores;
-            var memory = _copies.Values.Sum(c => c.Spec.MemoryMb) + _standbys.Values.Where(r => r != existing).Sum(r => r.MemoryMb) + memoryMb;
-            if (cores > _options.CpuCores + 1e-9 || memory > _options.MemoryMb)
+            var (cores, memory) = Used(exceptStandby: existing);
+            if (!Fits(cores + cpuCores, memory + memoryMb))
             {
                 return false;
             }
