@@ -176,8 +176,8 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
         }
 
         var client = Client(token.Mint);
-        var ids = (await client.GetKeysetsAsync(cancellationToken)).Keysets.Select(k => k.Id).ToList();
-        var resolved = token.ResolveKeysetIds(ids);
+        var keysets = (await client.GetKeysetsAsync(cancellationToken)).Keysets;
+        var resolved = token.ResolveKeysetIds([.. keysets.Select(k => k.Id)]);
         foreach (var p in resolved.Proofs.Where(p => p.Dleq is not null))
         {
             var keys = await client.GetKeysetKeysAsync(p.Id, cancellationToken);
@@ -188,10 +188,10 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
         }
 
         var total = Sum(resolved.Proofs);
-        var keysets = (await client.GetKeysetsAsync(cancellationToken)).Keysets;
+        var feeOf = keysets.DistinctBy(k => k.Id, StringComparer.OrdinalIgnoreCase).ToDictionary(k => k.Id, k => k.InputFeePpk, StringComparer.OrdinalIgnoreCase);
         var active = keysets.LastOrDefault(k => k.Active && k.Unit == "sat")
             ?? throw new CashuException(CashuErrorCode.KeysetUnknown, $"mint {token.Mint} has no active sat keyset");
-        var fee = Amounts.InputFee(resolved.Proofs.Select(p => keysets.FirstOrDefault(k => string.Equals(k.Id, p.Id, StringComparison.OrdinalIgnoreCase))?.InputFeePpk ?? 0));
+        var fee = Amounts.InputFee(resolved.Proofs.Select(p => feeOf.GetValueOrDefault(p.Id)));
         if (total <= fee)
         {
             throw new CashuException(CashuErrorCode.TransactionNotBalanced, $"the token ({total} sat) does not cover the mint's input fee ({fee} sat)");
