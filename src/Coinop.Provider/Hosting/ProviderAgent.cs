@@ -101,7 +101,7 @@ public sealed class ProviderAgent : BackgroundService
             MemoryMb = _options.WorkloadMemoryMb ?? Math.Max(64, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2 / (1024 * 1024)),
             UsageInterval = _options.WorkloadUsageInterval,
         };
-        var host = new WorkloadHost(sandbox, hostOptions, identity.SigningKey, _time, _workloadLogger);
+        var host = new WorkloadHost(sandbox, hostOptions, identity.SigningKey, _time, _workloadLogger, _metrics);
         var (sealingKey, binding) = identity.CreateSealingKey();
         ProviderLog.WorkloadsReady(_logger, sandbox.Isolation, hostOptions.CpuCores, hostOptions.MemoryMb);
         return new WorkloadAgent(host, _options, hostOptions, sealingKey, binding, _time, _logger);

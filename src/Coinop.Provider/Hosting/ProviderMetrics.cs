@@ -12,6 +12,8 @@ public sealed class ProviderMetrics
     private readonly Counter<long> _relayedBytes;
     private readonly Histogram<double> _firstByte;
     private readonly Histogram<double> _duration;
+    private readonly Counter<long> _copiesStarted;
+    private readonly Counter<long> _copiesExited;
 
     public ProviderMetrics(IMeterFactory meters)
     {
@@ -21,6 +23,8 @@ public sealed class ProviderMetrics
         _relayedBytes = meter.CreateCounter<long>("coinop.provider.bytes_relayed", "By", "Job output bytes handed to the market link");
         _firstByte = meter.CreateHistogram<double>("coinop.provider.job.first_byte", "ms", "Time from job start to the backend's first output byte");
         _duration = meter.CreateHistogram<double>("coinop.provider.job.duration", "ms", "Time from job start to its end");
+        _copiesStarted = meter.CreateCounter<long>("coinop.workloads.copies_started", "{copy}", "Workload copies started");
+        _copiesExited = meter.CreateCounter<long>("coinop.workloads.copies_exited", "{copy}", "Workload copies that exited, by whether the kernel killed them for memory");
     }
 
     public void JobEnded(string outcome, TimeSpan duration)
@@ -34,4 +38,8 @@ public sealed class ProviderMetrics
     public void BackendRead(int bytes) => _backendBytes.Add(bytes);
 
     public void Relayed(int bytes) => _relayedBytes.Add(bytes);
+
+    public void CopyStarted() => _copiesStarted.Add(1);
+
+    public void CopyExited(bool oomKilled) => _copiesExited.Add(1, new KeyValuePair<string, object?>("oom", oomKilled));
 }

@@ -1,7 +1,7 @@
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Threading.Channels;
 using Coinop.Core.Workloads;
+using Coinop.Provider.Hosting;
 using Coinop.Provider.Workloads.Bridge;
 using Coinop.Provider.Workloads.Checkpoints;
 using Coinop.Provider.Workloads.Sandboxes;
@@ -25,11 +25,9 @@ namespace Coinop.Provider.Workloads;
 /// </summary>
 public sealed partial class WorkloadHost : IAsyncDisposable
 {
-    private static readonly Meter Meter = new("Coinop.Provider.Workloads");
-    private static readonly Counter<long> CopiesStarted = Meter.CreateCounter<long>("coinop.workloads.copies_started");
-    private static readonly Counter<long> CopiesExited = Meter.CreateCounter<long>("coinop.workloads.copies_exited");
 
     private readonly ISandbox _sandbox;
+    private readonly ProviderMetrics? _metrics;
     private readonly WorkloadHostOptions _options;
     private readonly Key _signingKey;
     private readonly TimeProvider _time;
@@ -43,8 +41,9 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
 
     /// <param name="signingKey">The provider's Ed25519 identity key: it signs every usage record.</param>
-    public WorkloadHost(ISandbox sandbox, WorkloadHostOptions options, Key signingKey, TimeProvider time, ILogger<WorkloadHost> logger)
+    public WorkloadHost(ISandbox sandbox, WorkloadHostOptions options, Key signingKey, TimeProvider time, ILogger<WorkloadHost> logger, ProviderMetrics? metrics = null)
     {
+        _metrics = metrics;
         options.Validate();
         _sandbox = sandbox;
         _options = options;
@@ -170,7 +169,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
             }
 
             var stopArrived = managed.Attach(copy, bridge, _time.GetUtcNow().ToUnixTimeMilliseconds());
-            CopiesStarted.Add(1);
+            _metrics?.CopyStarted();
             _ = RunAsync(managed);
             if (stopArrived)
             {
@@ -379,7 +378,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         }
 
         EmitUsage(managed);
-        CopiesExited.Add(1, new KeyValuePair<string, object?>("oom", exit.OomKilled));
+        _metrics?.CopyExited(exit.OomKilled);
         LogExited(_logger, spec.WorkloadId, spec.Epoch, exit.ExitCode, exit.OomKilled);
         _events.Writer.TryWrite(new WorkloadExited(spec.WorkloadId, spec.Epoch, exit));
         await copy.DisposeAsync().ConfigureAwait(false);
