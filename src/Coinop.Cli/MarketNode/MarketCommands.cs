@@ -24,7 +24,8 @@ public static class MarketCommands
         var acceptMint = new Option<string[]>("--accept-mint") { Description = "Also accept ecash from this Cashu mint (repeatable)", AllowMultipleArgumentsPerToken = false };
         var lightning = new Option<string>("--lightning") { Description = "Lightning backend of the mint (fake marks invoices paid at once)", DefaultValueFactory = _ => "fake" };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string; several market nodes can share it" };
-        var publicUrl = new Option<string?>("--public-url") { Description = "The URL consumers and providers use, if not the first of --urls" };
+        var publicUrl = new Option<string?>("--public-url") { Description = "The URL consumers and providers use, if not the first of --urls (nodes of one market share it: the balancer's)" };
+        var nodeUrl = new Option<string?>("--node-url") { Description = "Where the market's other nodes reach this one (default: the first of --urls)" };
         var hbMin = new Option<double>("--heartbeat-min-ttl") { Description = "Shortest heartbeat TTL in seconds", DefaultValueFactory = _ => 10 };
         var hbGrace = new Option<double>("--heartbeat-grace") { Description = "Extra seconds after a TTL before a provider is silent", DefaultValueFactory = _ => 10 };
         var suspect = new Option<double>("--suspect-after") { Description = "Seconds of silence before a workload is suspect", DefaultValueFactory = _ => 120 };
@@ -39,7 +40,7 @@ public static class MarketCommands
 
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
-            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint,
+            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, nodeUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint,
             settleInterval,
         };
         command.SetAction(async (parse, ct) =>
@@ -55,6 +56,7 @@ public static class MarketCommands
                 Lightning = parse.GetValue(lightning)!,
                 Postgres = parse.GetValue(postgres),
                 PublicUrl = parse.GetValue(publicUrl),
+                NodeUrl = parse.GetValue(nodeUrl),
                 HeartbeatMinTtl = parse.GetValue(hbMin),
                 HeartbeatGrace = parse.GetValue(hbGrace),
                 SuspectAfter = parse.GetValue(suspect),

@@ -25,4 +25,7 @@ internal static partial class InferenceLog
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Error, Message = "Billing failed for job {JobId}")]
     public static partial void BillingFailed(ILogger logger, Guid jobId, Exception exception);
+
+    [LoggerMessage(EventId = 2050, Level = LogLevel.Warning, Message = "Job {JobId}: result of provider {ProviderId} refused: its link (epoch {Epoch}) was taken over")]
+    public static partial void ResultRefused(ILogger logger, Guid jobId, string providerId, long epoch);
 }
