@@ -16,6 +16,7 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v flock >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3) # a workload test serves HTTP through the port bridge
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy) # several market nodes behind a balancer
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -76,7 +76,8 @@ public sealed class MarketRotation
         else
         {
             // The current one was a learned node the market no longer names: it stays in the list until we move on.
-            _urls.Insert(Math.Min(_index, _urls.Count), current);
+            _index = Math.Min(_index, _urls.Count);
+            _urls.Insert(_index, current);
         }
     }
 

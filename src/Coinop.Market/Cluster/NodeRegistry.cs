@@ -36,6 +36,7 @@ public sealed class NodeRegistry : IHostedService, IDisposable
     private long _selfExpiryUnixMs;
     private volatile bool _superseded;
     private volatile bool _draining;
+    private bool _disposed;
     private CancellationTokenRegistration _onStarted;
     private CancellationTokenRegistration _onStopping;
 
@@ -96,6 +97,11 @@ public sealed class NodeRegistry : IHostedService, IDisposable
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _disposed))
+        {
+            return; // a host stopped again after it was disposed
+        }
+
         await _stopping.CancelAsync();
         if (_loop is not null)
         {
@@ -117,6 +123,7 @@ public sealed class NodeRegistry : IHostedService, IDisposable
 
     public void Dispose()
     {
+        Volatile.Write(ref _disposed, true);
         _onStarted.Dispose();
         _onStopping.Dispose();
         _stopping.Dispose();
