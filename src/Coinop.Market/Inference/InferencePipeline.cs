@@ -74,13 +74,13 @@ public sealed class InferencePipeline(
             }
             catch
             {
-                first.Session.ReleaseSlot();
+                first.Provider.ReleaseSlot();
                 throw;
             }
 
             if (!reservation.Accepted)
             {
-                first.Session.ReleaseSlot();
+                first.Provider.ReleaseSlot();
                 foreach (var (name, value) in reservation.RefusalHeaders ?? [])
                 {
                     http.Response.Headers[name] = value;
@@ -124,7 +124,7 @@ public sealed class InferencePipeline(
         using var deadline = new CancellationTokenSource(timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadline.Token);
         var run = new JobRun(http, request, job, reservation, new ConsumerOutput(http.Response), deadline, job.CreatedAt + timeout, linked.Token);
-        var tried = new List<ProviderSession>(_options.MaxAttempts);
+        var tried = new List<IRoutableProvider>(_options.MaxAttempts);
         ApiError? lastFailure = null;
         AttemptResult result = default;
         RoutePick? next = first;
@@ -137,7 +137,7 @@ public sealed class InferencePipeline(
                 break;
             }
 
-            var session = chosen.Session;
+            var session = chosen.Provider;
             tried.Add(session);
             if (job.Attempts > 0)
             {
@@ -210,7 +210,7 @@ public sealed class InferencePipeline(
     /// The provider of a retry: the job re-reserves for its offer (a dearer one must be covered by the payment, or that
     /// provider is skipped). Null when none is left.
     /// </summary>
-    private async ValueTask<RoutePick?> RetryPickAsync(JobRun run, RouteNeeds needs, List<ProviderSession> tried)
+    private async ValueTask<RoutePick?> RetryPickAsync(JobRun run, RouteNeeds needs, List<IRoutableProvider> tried)
     {
         while (router.Pick(needs, tried) is { } pick)
         {
@@ -221,7 +221,7 @@ public sealed class InferencePipeline(
             }
             catch
             {
-                pick.Session.ReleaseSlot();
+                pick.Provider.ReleaseSlot();
                 throw;
             }
 
@@ -230,14 +230,14 @@ public sealed class InferencePipeline(
                 return pick;
             }
 
-            tried.Add(pick.Session);
-            pick.Session.ReleaseSlot();
+            tried.Add(pick.Provider);
+            pick.Provider.ReleaseSlot();
         }
 
         return null;
     }
 
-    private async Task<AttemptResult> RunAttemptAsync(JobRun run, ProviderSession session, ModelOffer offer, long fence)
+    private async Task<AttemptResult> RunAttemptAsync(JobRun run, IRoutableProvider session, ModelOffer offer, long fence)
     {
         var request = run.Request;
         var job = run.Job;
@@ -344,7 +344,7 @@ public sealed class InferencePipeline(
         }
     }
 
-    private async Task CompleteAsync(JobRun run, ProviderSession session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
+    private async Task CompleteAsync(JobRun run, IRoutableProvider session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
     {
         // Billed: the provider's figure only within tolerance of what the market counted itself (input from the request,
         // output from the text it relayed). A provider whose backend reported nothing is billed the market's count.
@@ -409,7 +409,7 @@ public sealed class InferencePipeline(
     }
 
     /// <summary>A provider failed the attempt: retried elsewhere while rerunnable, a clean error in the stream after.</summary>
-    private ValueTask<AttemptResult> ProviderFailure(JobRun run, ProviderSession session, ResponseRelay relay, string reason)
+    private ValueTask<AttemptResult> ProviderFailure(JobRun run, IRoutableProvider session, ResponseRelay relay, string reason)
     {
         if (session.RecordFailure())
         {

@@ -28,17 +28,17 @@ public enum RouteAvailability
 /// </summary>
 public readonly record struct RouteNeeds(string Model, OfferNeeds Offer, ModelPrice? Ceiling, ReservationBasis Basis, long? BudgetMsat = null);
 
-/// <summary>A provider chosen for a job: its session (one of its slots taken), its offer and what the job reserves with it.</summary>
-public readonly record struct RoutePick(ProviderSession Session, ModelOffer Offer, Reservation Reservation);
+/// <summary>A provider chosen for a job (one of its slots taken), its offer and what the job reserves with it.</summary>
+public readonly record struct RoutePick(IRoutableProvider Provider, ModelOffer Offer, Reservation Reservation);
 
 /// <summary>
 /// Picks a provider for a job: among connected providers that accept jobs, serve the model with an offer that meets
 /// the request's needs, are not parked, are under their concurrency limit, and whose price is within the operator's
 /// <c>--max-price</c> and the consumer's ceiling, power-of-two-choices by <see cref="PowerOfTwoChoices.Score"/>
 /// (peak-EWMA latency × load × price relative to the cheapest). What the job reserves is computed against the chosen
-/// offer alone (<see cref="InferenceReservation"/>). No LINQ, no locks held: the directory hands out an immutable snapshot.
+/// offer alone (<see cref="InferenceReservation"/>). No LINQ, no locks held: the providers come as an immutable snapshot.
 /// </summary>
-public sealed class ProviderRouter(ProviderDirectory directory, OfferLimits limits)
+public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits limits)
 {
     public OfferLimits Limits => limits;
 
@@ -46,7 +46,7 @@ public sealed class ProviderRouter(ProviderDirectory directory, OfferLimits limi
     {
         var offered = false;
         var suitable = false;
-        foreach (var session in directory.Snapshot)
+        foreach (var session in providers.Snapshot)
         {
             if (!session.Accepting || !session.TryGetOffer(needs.Model, out var offer))
             {
@@ -73,13 +73,13 @@ public sealed class ProviderRouter(ProviderDirectory directory, OfferLimits limi
     /// Picks a provider and takes one of its slots; null when none is left. <paramref name="tried"/> are skipped. With a
     /// budget, offers it covers are preferred; when it covers none, the pick ignores it (billing then asks for more).
     /// </summary>
-    public RoutePick? Pick(in RouteNeeds needs, List<ProviderSession> tried) =>
+    public RoutePick? Pick(in RouteNeeds needs, List<IRoutableProvider> tried) =>
         PickWithin(needs, tried) ?? (needs.BudgetMsat is not null ? PickWithin(needs with { BudgetMsat = null }, tried) : null);
 
-    private RoutePick? PickWithin(in RouteNeeds needs, List<ProviderSession> tried)
+    private RoutePick? PickWithin(in RouteNeeds needs, List<IRoutableProvider> tried)
     {
-        var snapshot = directory.Snapshot;
-        var candidates = ArrayPool<ProviderSession>.Shared.Rent(Math.Max(1, snapshot.Length));
+        var snapshot = providers.Snapshot;
+        var candidates = ArrayPool<IRoutableProvider>.Shared.Rent(Math.Max(1, snapshot.Length));
         var offers = ArrayPool<ModelOffer>.Shared.Rent(Math.Max(1, snapshot.Length));
         var reservations = ArrayPool<Reservation>.Shared.Rent(Math.Max(1, snapshot.Length));
         try
@@ -122,14 +122,14 @@ public sealed class ProviderRouter(ProviderDirectory directory, OfferLimits limi
         finally
         {
             Array.Clear(candidates, 0, snapshot.Length);
-            ArrayPool<ProviderSession>.Shared.Return(candidates);
+            ArrayPool<IRoutableProvider>.Shared.Return(candidates);
             Array.Clear(offers, 0, snapshot.Length);
             ArrayPool<ModelOffer>.Shared.Return(offers);
             ArrayPool<Reservation>.Shared.Return(reservations);
         }
     }
 
-    private static bool Serves(ProviderSession session, in RouteNeeds needs, out ModelOffer offer)
+    private static bool Serves(IRoutableProvider session, in RouteNeeds needs, out ModelOffer offer)
     {
         if (!session.Accepting || !session.TryGetOffer(needs.Model, out offer))
         {
@@ -140,15 +140,15 @@ public sealed class ProviderRouter(ProviderDirectory directory, OfferLimits limi
         return needs.Offer.MetBy(offer);
     }
 
-    private bool Eligible(ProviderSession session, ModelOffer offer, in RouteNeeds needs, out Reservation reservation) =>
+    private bool Eligible(IRoutableProvider session, ModelOffer offer, in RouteNeeds needs, out Reservation reservation) =>
         InferenceReservation.TryReserve(needs.Basis, offer.Price, offer.ContextWindow, limits, needs.Ceiling, out reservation, out _)
         && (needs.BudgetMsat is not { } budget || reservation.Msat <= budget)
         && !session.IsParked
-        && session.InFlight < session.Capabilities!.MaxConcurrent;
+        && session.InFlight < session.MaxConcurrent;
 
     private static double Blended(ModelOffer offer) => offer.Price.BlendedMsatPerMtok;
 
-    private static bool Contains(List<ProviderSession> tried, ProviderSession session)
+    private static bool Contains(List<IRoutableProvider> tried, IRoutableProvider session)
     {
         foreach (var t in tried)
         {
@@ -161,7 +161,7 @@ public sealed class ProviderRouter(ProviderDirectory directory, OfferLimits limi
         return false;
     }
 
-    private sealed class Scorer(ProviderSession[] candidates, ModelOffer[] offers, double cheapest)
+    private sealed class Scorer(IRoutableProvider[] candidates, ModelOffer[] offers, double cheapest)
     {
         public double Score(int i) =>
             PowerOfTwoChoices.Score(candidates[i].LatencyEstimateMs, candidates[i].InFlight, Blended(offers[i]), cheapest);
