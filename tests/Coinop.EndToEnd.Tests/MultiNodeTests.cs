@@ -11,6 +11,7 @@ namespace Coinop.EndToEnd.Tests;
 /// Three market nodes on one PostgreSQL behind HAProxy, every part a real process: one market, whichever node a request
 /// reaches; node deaths (kill -9) handled by the others.
 /// </summary>
+[Collection(nameof(ManyProcesses))]
 public class MultiNodeTests
 {
     private static StringContent Chat(string content, bool stream = false) =>

@@ -225,7 +225,9 @@ public class NodeSafetyTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var nodes = await TestNodes.StartAsync(3, paid: true);
-        await using var provider = await nodes[0].ProviderAsync("llama3", ct, inSats: 100, outSats: 100);
+        // Room for every request at once: only the balance may say no.
+        await using var provider = await TestProvider.ConnectAsync(nodes[0].Url, "roomy", cancellationToken: ct);
+        await provider.OfferAsync(ct, 64, TestProvider.Offer("llama3", 100, 100));
         await nodes.WaitRoutableAsync(1, provider.ProviderId);
         await nodes.WaitRoutableAsync(2, provider.ProviderId);
         var mint = new CashuMintClient(nodes[0].Http, nodes.PublicUrl + "/mint");
