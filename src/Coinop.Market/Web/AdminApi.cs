@@ -69,8 +69,11 @@ internal static class AdminApi
 
         var bucket = BucketFor(window);
         var since = Floor(now - window, bucket);
-        var series = (await reports.MoneyAsync(since, bucket, cancellationToken))
-            .Select(b => new MoneyPointView(b.At, b.ReceivedMsat, b.SpentMsat, b.FeeMsat, b.RefundedMsat, b.PaidOutMsat))
+        var moved = (await reports.MoneyAsync(since, bucket, cancellationToken)).ToDictionary(b => b.At);
+        var series = Buckets(since, now, bucket)
+            .Select(at => moved.GetValueOrDefault(at) is { } b
+                ? new MoneyPointView(at, b.ReceivedMsat, b.SpentMsat, b.FeeMsat, b.RefundedMsat, b.PaidOutMsat)
+                : new MoneyPointView(at, 0, 0, 0, 0, 0))
             .ToList();
         var ecash = (await reports.EcashByKeysetAsync(cancellationToken)).ToDictionary(e => e.KeysetId, StringComparer.Ordinal);
         var keysetViews = (await keysets.ListAsync(cancellationToken))
@@ -112,7 +115,8 @@ internal static class AdminApi
             .Select(p => new SlowProviderView(p.ProviderId, names.GetValueOrDefault(p.ProviderId), p.Jobs, Math.Round(p.AvgFirstByteMs, 1), p.MaxFirstByteMs, p.Failed,
                 live.GetValueOrDefault(p.ProviderId)?.Load.P95LatencyMs))
             .ToList();
-        return Json(new TrafficView((int)window.TotalSeconds, (int)bucket.TotalSeconds, series, errors, queue, slowest), WebJsonContext.Default.TrafficView);
+        return Json(new TrafficView((int)window.TotalSeconds, (int)bucket.TotalSeconds, Buckets(since, now, bucket), series, errors, queue, slowest),
+            WebJsonContext.Default.TrafficView);
     }
 
     private static async Task<IResult> ProvidersAsync(IProviderRegistryStore registry, IProviderRevocationStore revocations, IMarketReportStore reports,
@@ -302,6 +306,18 @@ internal static class AdminApi
         : window <= TimeSpan.FromHours(24) ? TimeSpan.FromMinutes(15)
         : window <= TimeSpan.FromDays(7) ? TimeSpan.FromHours(2)
         : TimeSpan.FromHours(8);
+
+    /// <summary>Every bucket's start from <paramref name="since"/> to <paramref name="now"/>: a chart's x axis is time, not rows.</summary>
+    private static List<DateTimeOffset> Buckets(DateTimeOffset since, DateTimeOffset now, TimeSpan bucket)
+    {
+        var all = new List<DateTimeOffset>();
+        for (var at = since; at <= now; at += bucket)
+        {
+            all.Add(at);
+        }
+
+        return all;
+    }
 
     private static DateTimeOffset Floor(DateTimeOffset at, TimeSpan bucket)
     {

@@ -38,10 +38,14 @@ public sealed record QuoteView(string Kind, string Id, string State, ulong Amoun
 
 public sealed record PayoutView(DateTimeOffset At, string ProviderId, long AmountMsat);
 
-/// <summary><c>GET /api/admin/traffic</c>: jobs per bucket by model and outcome, errors by code, queues, the slowest providers.</summary>
+/// <summary>
+/// <c>GET /api/admin/traffic</c>: jobs per bucket by model and outcome (only buckets with jobs; <c>buckets</c> lists every bucket of the
+/// window), errors by code, queues, the slowest providers.
+/// </summary>
 public sealed record TrafficView(
     int WindowSeconds,
     int BucketSeconds,
+    IReadOnlyList<DateTimeOffset> Buckets,
     IReadOnlyList<TrafficPointView> Series,
     IReadOnlyList<ErrorCountView> Errors,
     QueueView Queue,

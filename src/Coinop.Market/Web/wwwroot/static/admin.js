@@ -38,7 +38,7 @@
       { name: "paid out", values: points.map(p => p.paid_out_msat / 1000) },
     ]));
     fill($("keysets"), table("Ecash per keyset", ["Keyset", "Active", "Fee (ppk)", "Issued", "Spent", "In change stock", "Outstanding"],
-      m.keysets.map(k => [el("code", { text: k.id }), k.active ? badge("active", "ok") : "retired", String(k.input_fee_ppk),
+      m.keysets.map(k => [el("code", { title: k.id, text: k.id.length > 16 ? k.id.slice(0, 16) + "…" : k.id }), k.active ? badge("active", "ok") : "retired", String(k.input_fee_ppk),
         num(k.issued_sat) + " sat", num(k.spent_sat) + " sat", num(k.in_stock_sat) + " sat", num(k.outstanding_sat) + " sat"]),
       [2, 3, 4, 5, 6]));
     fill($("quotes"), table("Open quotes", ["Kind", "Quote", "State", "Amount", "Created", "Expires"],
@@ -52,10 +52,10 @@
     fill($("queue"), stat("In flight", num(t.queue.in_flight)), stat("Queued at backends", num(t.queue.provider_queue_depth)),
       stat("Providers full", `${t.queue.providers_busy} of ${t.queue.providers_connected}`),
       t.queue.market_queue_depth !== undefined ? stat("Queued at the market", num(t.queue.market_queue_depth)) : null);
-    const times = [...new Set(t.series.map(p => p.at))].sort();
+    const times = t.buckets;
     const seriesBy = key => [...new Set(t.series.map(p => p[key]))].sort().map(name => ({
       name,
-      values: times.map(at => t.series.filter(p => p.at === at && p[key] === name).reduce((s, p) => s + p.jobs, 0) / t.bucket_seconds),
+      values: times.map(at => t.series.filter(p => Date.parse(p.at) === Date.parse(at) && p[key] === name).reduce((s, p) => s + p.jobs, 0) / t.bucket_seconds),
     }));
     fill($("traffic-models"), lineChart("Requests per second by model, last 15 minutes", times, seriesBy("model"), v => num(v, 1)));
     fill($("traffic-status"), lineChart("Requests per second by status, last 15 minutes", times, seriesBy("outcome"), v => num(v, 1)));
@@ -86,12 +86,12 @@
         el("div", { class: "actions" },
           v.connected_here && v.link !== "revoked"
             ? (v.parked_until
-              ? el("button", { type: "button", class: "secondary", onclick: () => act(`Un-parked ${v.name}.`, `/api/admin/providers/${encodeURIComponent(v.id)}/park`, { seconds: 0 }) }, "Un-park")
-              : el("button", { type: "button", class: "secondary", "aria-label": `Park ${v.name} for 10 minutes`, onclick: () => act(`Parked ${v.name} for 10 minutes.`, `/api/admin/providers/${encodeURIComponent(v.id)}/park`, { seconds: 600 }) }, "Park 10 min"))
+              ? el("button", { type: "button", class: "secondary", "aria-label": `Un-park (${v.name})`, onclick: () => act(`Un-parked ${v.name}.`, `/api/admin/providers/${encodeURIComponent(v.id)}/park`, { seconds: 0 }) }, "Un-park")
+              : el("button", { type: "button", class: "secondary", "aria-label": `Park 10 min (${v.name})`, onclick: () => act(`Parked ${v.name} for 10 minutes.`, `/api/admin/providers/${encodeURIComponent(v.id)}/park`, { seconds: 600 }) }, "Park 10 min"))
             : null,
           v.link !== "revoked"
             ? el("button", {
-              type: "button", class: "danger", "aria-label": `Revoke ${v.name}`, onclick: () => {
+              type: "button", class: "danger", "aria-label": `Revoke (${v.name})`, onclick: () => {
                 if (confirm(`Revoke ${v.name}? It is disconnected and can never connect again with this identity.`)) {
                   act(`Revoked ${v.name}.`, `/api/admin/providers/${encodeURIComponent(v.id)}/revoke`, { reason: "revoked on the operator's page" });
                 }

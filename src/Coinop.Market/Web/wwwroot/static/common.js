@@ -92,32 +92,30 @@ const coinop = (() => {
   function badge(text, kind) { return el("span", { class: "badge " + (kind || "info"), text }); }
 
   /**
-   * A line chart of several series over time, drawn as SVG. series: [{name, values: [numbers]}] sharing the x axis
-   * `times`. The chart has an accessible name and a legend; the numbers are also in the page's tables.
+   * A line chart of several series over time: the lines are SVG stretched to the box (strokes keep their width), the
+   * axis labels are HTML, so text stays readable at any width. series: [{name, values}] share the x axis `times`. The
+   * chart has an accessible name and a legend; the numbers are also in the page's tables.
    */
   function lineChart(title, times, series, format) {
-    const w = 600, h = 160, left = 48, bottom = 20, top = 10;
-    const max = Math.max(1, ...series.flatMap(s => s.values));
-    const chart = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "chart", role: "img", "aria-label": title });
-    const t = svg("title", {});
-    t.textContent = title;
-    chart.append(t);
-    chart.append(svg("line", { class: "axis", x1: left, y1: h - bottom, x2: w, y2: h - bottom }));
-    chart.append(svg("line", { class: "axis", x1: left, y1: top, x2: left, y2: h - bottom }));
-    const label = (x, y, text, anchor) => { const n = svg("text", { x, y, "text-anchor": anchor || "start" }); n.textContent = text; chart.append(n); };
-    label(left - 4, top + 8, format ? format(max) : num(max), "end");
-    label(left - 4, h - bottom, "0", "end");
-    if (times.length > 0) {
-      label(left, h - 4, clock(times[0]));
-      label(w, h - 4, clock(times[times.length - 1]), "end");
-    }
+    const w = 1000, h = 100;
+    const max = Math.max(1e-9, ...series.flatMap(s => s.values));
+    const chart = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "lines", role: "img", "aria-label": title, preserveAspectRatio: "none" });
     const n = Math.max(1, times.length - 1);
     series.forEach((s, i) => {
-      const points = s.values.map((v, j) => `${(left + (w - left) * j / n).toFixed(1)},${(h - bottom - (h - bottom - top) * v / max).toFixed(1)}`).join(" ");
-      chart.append(svg("polyline", { class: "s" + (i % 5 + 1), points }));
+      const values = s.values.length === 1 ? [s.values[0], s.values[0]] : s.values; // one point still draws a line
+      const step = s.values.length === 1 ? w : w / n;
+      const points = values.map((v, j) => `${(step * j).toFixed(1)},${(h - 2 - (h - 4) * v / max).toFixed(1)}`).join(" ");
+      chart.append(svg("polyline", { class: "s" + (i % 5 + 1), points, "vector-effect": "non-scaling-stroke" }));
     });
+    const top = Math.max(...series.flatMap(s => s.values), 0);
+    const plot = el("div", { class: "plot" },
+      el("span", { class: "y-max", "aria-hidden": "true", text: format ? format(top) : num(top) }),
+      el("span", { class: "y-min", "aria-hidden": "true", text: "0" }),
+      chart,
+      times.length ? el("span", { class: "x-min", "aria-hidden": "true", text: clock(times[0]) }) : null,
+      times.length ? el("span", { class: "x-max", "aria-hidden": "true", text: clock(times[times.length - 1]) }) : null);
     const legend = el("ul", { class: "legend" }, series.map((s, i) => el("li", {}, el("span", { class: "sw s" + (i % 5 + 1), "aria-hidden": "true" }), s.name)));
-    return el("figure", { class: "panel" }, el("figcaption", { class: "muted", text: title }), chart, legend);
+    return el("figure", { class: "panel chart" }, el("figcaption", { class: "muted", text: title }), plot, legend);
   }
 
   // ---- token values (display only: the market is what checks a token) ----
