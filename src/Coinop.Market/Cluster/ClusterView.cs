@@ -15,7 +15,7 @@ namespace Coinop.Market.Cluster;
 /// forwarded to a node that is no longer alive. Routing reads <see cref="Snapshot"/>: this node's sessions, then the
 /// remote providers (a provider held here is never also taken as remote).
 /// </summary>
-public sealed class ClusterView : BackgroundService, IRoutableProviders
+public sealed class ClusterView : BackgroundService, IRoutableProviders, IHostedLifecycleService
 {
     private readonly INodeStore _nodes;
     private readonly IProviderLinkStore _links;
@@ -103,6 +103,24 @@ public sealed class ClusterView : BackgroundService, IRoutableProviders
             return all;
         }
     }
+
+    /// <summary>The host reports started only once the first read of the other nodes is done (or took too long: then <c>/healthz</c> says joining).</summary>
+    public async Task StartedAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Loaded.WaitAsync(TimeSpan.FromSeconds(10), _time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+        }
+    }
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

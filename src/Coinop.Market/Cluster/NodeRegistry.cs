@@ -19,7 +19,7 @@ namespace Coinop.Market.Cluster;
 /// has stopped, so the others take over at once instead of waiting for the heartbeat to lapse. The node is joined once its
 /// row carries the address it really listens on.
 /// </summary>
-public sealed class NodeRegistry : IHostedService, IDisposable
+public sealed class NodeRegistry : IHostedLifecycleService, IDisposable
 {
     private readonly INodeStore _store;
     private readonly NodeIdentity _identity;
@@ -37,7 +37,6 @@ public sealed class NodeRegistry : IHostedService, IDisposable
     private volatile bool _superseded;
     private volatile bool _draining;
     private bool _disposed;
-    private CancellationTokenRegistration _onStarted;
     private CancellationTokenRegistration _onStopping;
 
     public NodeRegistry(INodeStore store, NodeIdentity identity, NodeAuth auth, MarketOptions market, IOptions<ClusterOptions> options, IServer server,
@@ -90,10 +89,18 @@ public sealed class NodeRegistry : IHostedService, IDisposable
     {
         await _auth.LoadAsync(cancellationToken);
         await JoinAsync(cancellationToken);
-        _onStarted = _lifetime.ApplicationStarted.Register(() => _ = RejoinWithBoundAddressAsync());
         _onStopping = _lifetime.ApplicationStopping.Register(() => _draining = true);
         _loop = HeartbeatLoopAsync(_stopping.Token);
     }
+
+    /// <summary>After the server started listening (and before the host reports started): the row gets the real address.</summary>
+    public Task StartedAsync(CancellationToken cancellationToken) => RejoinWithBoundAddressAsync();
+
+    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task StoppedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
@@ -124,7 +131,6 @@ public sealed class NodeRegistry : IHostedService, IDisposable
     public void Dispose()
     {
         Volatile.Write(ref _disposed, true);
-        _onStarted.Dispose();
         _onStopping.Dispose();
         _stopping.Dispose();
     }
@@ -140,6 +146,11 @@ public sealed class NodeRegistry : IHostedService, IDisposable
     /// <summary>With port 0 (or no <c>--node-url</c>) the address is only known once the server listens: the row is written again with it.</summary>
     private async Task RejoinWithBoundAddressAsync()
     {
+        if (_joined.Task.IsCompleted)
+        {
+            return;
+        }
+
         try
         {
             if (_market.NodeUrl is null

@@ -33,7 +33,8 @@ public sealed record NodesView(string NodeId, IReadOnlyList<NodeView> Nodes);
 
 /// <summary>What <c>GET /healthz</c> answers: 200 once the node joined the market and can route, 503 otherwise.</summary>
 /// <param name="Status"><c>ready</c>, <c>joining</c>, <c>draining</c>, <c>unreachable</c> (the store) or <c>superseded</c>.</param>
-public sealed record HealthView(string Status, string NodeId, int Nodes);
+/// <param name="Lightning">The mint's Lightning backend; <paramref name="DemoMoney"/> when its money is not real.</param>
+public sealed record HealthView(string Status, string NodeId, int Nodes, string Lightning, bool DemoMoney);
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(NodesView))]
@@ -81,10 +82,10 @@ public static class NodesApi
         await Results.Json(new NodesView(registry.NodeId, views), ClusterJsonContext.Default.NodesView).ExecuteAsync(http);
     }
 
-    public static IResult Health(NodeRegistry registry, ClusterView view)
+    public static IResult Health(NodeRegistry registry, ClusterView view, Mint.Lightning.ILightningBackend lightning)
     {
         var status = registry.IsReady && !view.Loaded.IsCompleted ? "joining" : registry.Status;
-        var body = new HealthView(status, registry.NodeId, view.Nodes.Count);
+        var body = new HealthView(status, registry.NodeId, view.Nodes.Count, lightning.Name, lightning.IsDemoMoney);
         return Results.Json(body, ClusterJsonContext.Default.HealthView, statusCode: status == "ready" ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
     }
 }
