@@ -32,7 +32,10 @@ public sealed record WorkloadOfferView(
 
 public sealed record ModelView(string Model, decimal InputPrice, decimal OutputPrice, int? ContextWindow, string Backend);
 
-public sealed record LoadView(int InFlight, int QueueDepth, double P50LatencyMs, double P95LatencyMs, double TokensPerSecond, double ErrorRate);
+/// <param name="QueueDepth">The provider's own queue, as it reports it.</param>
+/// <param name="Queued">Requests waiting at the market for a slot, per model this provider offers (every provider of the model shares the queue).</param>
+public sealed record LoadView(int InFlight, int QueueDepth, double P50LatencyMs, double P95LatencyMs, double TokensPerSecond, double ErrorRate,
+    IReadOnlyDictionary<string, int>? Queued = null);
 
 public sealed record GatewayError(string Error);
 
@@ -47,7 +50,7 @@ public sealed partial class GatewayJsonContext : JsonSerializerContext;
 /// </summary>
 public static class ProvidersApi
 {
-    public static async Task<IResult> ListAsync(IProviderRegistryStore store, IRoutableProviders providers, CancellationToken cancellationToken)
+    public static async Task<IResult> ListAsync(IProviderRegistryStore store, IRoutableProviders providers, IModelQueueDepths queues, CancellationToken cancellationToken)
     {
         var known = await store.ListAsync(cancellationToken);
         var keys = known.ToDictionary(r => r.Id, r => Convert.ToBase64String(r.PublicKey), StringComparer.Ordinal);
@@ -57,8 +60,8 @@ public static class ProvidersApi
         {
             var view = provider switch
             {
-                ProviderSession session => View(session),
-                Cluster.RemoteProvider remote => View(remote),
+                ProviderSession session => View(session, queues),
+                Cluster.RemoteProvider remote => View(remote, queues),
                 _ => null,
             };
             if (view is not null && seen.Add(provider.ProviderId))
@@ -79,24 +82,26 @@ public static class ProvidersApi
         return Results.Json(views.ToArray(), GatewayJsonContext.Default.ProviderViewArray);
     }
 
-    private static ProviderView View(ProviderSession session) =>
-        View(session.ProviderId, session.Name, session.Capabilities, session.Offers, session.InFlight, session.Load, session.ParkedUntil, session.LastSeen);
+    private static ProviderView View(ProviderSession session, IModelQueueDepths queues) =>
+        View(session.ProviderId, session.Name, session.Capabilities, session.Offers, session.InFlight, session.Load, session.ParkedUntil, session.LastSeen, queues);
 
-    private static ProviderView View(Cluster.RemoteProvider remote)
+    private static ProviderView View(Cluster.RemoteProvider remote, IModelQueueDepths queues)
     {
         var load = remote.Figures.Load is { } json
             ? System.Text.Json.JsonSerializer.Deserialize(json, Cluster.ClusterJsonContext.Default.LoadFigures) ?? LoadFigures.Idle
             : LoadFigures.Idle;
-        return View(remote.ProviderId, remote.Name, remote.Capabilities, remote.Offers, remote.InFlight, load, remote.ParkedUntil, remote.UpdatedAt);
+        return View(remote.ProviderId, remote.Name, remote.Capabilities, remote.Offers, remote.InFlight, load, remote.ParkedUntil, remote.UpdatedAt, queues);
     }
 
     private static ProviderView View(string id, string name, CapabilitiesMessage? capabilities, IReadOnlyCollection<ModelOffer> offers, int inFlight,
-        LoadFigures load, DateTimeOffset? parkedUntil, DateTimeOffset lastSeen)
+        LoadFigures load, DateTimeOffset? parkedUntil, DateTimeOffset lastSeen, IModelQueueDepths queues)
     {
         var models = new List<ModelView>();
+        var queued = new SortedDictionary<string, int>(StringComparer.Ordinal);
         foreach (var offer in offers)
         {
             models.Add(new ModelView(offer.Model, offer.InputMsatPerMtok / 1000m, offer.OutputMsatPerMtok / 1000m, offer.ContextWindow, offer.Backend));
+            queued[offer.Model] = queues.DepthOf(offer.Model);
         }
 
         models.Sort((a, b) => string.CompareOrdinal(a.Model, b.Model));
@@ -105,7 +110,7 @@ public static class ProvidersApi
             name,
             capabilities is not null,
             models,
-            new LoadView(inFlight, load.QueueDepth, load.P50LatencyMs, load.P95LatencyMs, load.TokensPerSecond, load.ErrorRate),
+            new LoadView(inFlight, load.QueueDepth, load.P50LatencyMs, load.P95LatencyMs, load.TokensPerSecond, load.ErrorRate, queued),
             parkedUntil,
             lastSeen,
             Workloads: capabilities?.Workloads is { } w
