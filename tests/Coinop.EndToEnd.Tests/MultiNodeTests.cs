@@ -37,8 +37,9 @@ public class MultiNodeTests
             using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(ct));
             Assert.StartsWith("data: {", await reader.ReadLineAsync(ct), StringComparison.Ordinal);
 
-            // The consumer has output while the provider is still generating: relayed as it comes, not gathered.
-            var provider = await cluster.ProviderAsync(nodes.BalancerUrl, id);
+            // The consumer has output while the provider is still generating: relayed as it comes, not gathered. Asked of
+            // node 1, which holds the link and counts its jobs live (the others see figures published a moment later).
+            var provider = await cluster.ProviderAsync(nodes.Url(0), id);
             Assert.True(provider!.Value.GetProperty("load").GetProperty("in_flight").GetInt32() > 0, "the job already finished at the provider");
             var rest = await reader.ReadToEndAsync(ct);
             Assert.EndsWith("data: [DONE]\n\n", rest, StringComparison.Ordinal);

@@ -234,12 +234,13 @@ public class NodeSafetyTests
         var created = await PostJsonAsync(nodes[1], "/v1/balance/create", new { token = await PaidMarket.TokenAsync(mint, 10) });
         var key = created.GetProperty("api_key").GetString()!;
 
-        // Each request reserves about 0.9 sat (9000 tokens at 100 sat per million): the 10 sat cover about eleven at once; 30 race.
+        // Each request reserves about 0.8 sat (8000 tokens at 100 sat per million, within the offer's 8192-token context): the
+        // 10 sat cover about twelve at once; 30 race.
         var statuses = await Task.WhenAll(Enumerable.Range(0, 30).Select(async i =>
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
             {
-                Content = new StringContent(PaidMarket.ChatBody(maxTokens: 9_000), Encoding.UTF8, "application/json"),
+                Content = new StringContent(PaidMarket.ChatBody(maxTokens: 8_000), Encoding.UTF8, "application/json"),
             };
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
             using var response = await nodes[i % 3].Http.SendAsync(request, ct);
