@@ -98,7 +98,7 @@ public abstract class FakeNode : IAsyncDisposable
     /// <summary>The routing fee a successful payment costs.</summary>
     public ulong FeeMsat { get; set; } = 1000;
 
-    /// <summary>When true, the invoice stream ends after every event (the mint must resume from its stored index).</summary>
+    /// <summary>When true, the invoice stream breaks before each new event goes out (the mint must resume from its stored index).</summary>
     public bool DropStreamAfterEachEvent { get; set; }
 
     private int _unauthorized;
