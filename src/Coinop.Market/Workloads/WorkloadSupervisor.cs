@@ -793,7 +793,7 @@ public sealed partial class WorkloadSupervisor : BackgroundService
             {
                 var (cpu, memory) = used.GetValueOrDefault(session.ProviderId);
                 candidates.Add(new PlacementCandidate(session.ProviderId, session.Name, cap.CpuCores, cap.MemoryMb, cpu, memory,
-                    new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond)));
+                    new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond), cap.Isolation));
             }
         }
 

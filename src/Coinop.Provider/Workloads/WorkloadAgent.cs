@@ -68,7 +68,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         Incarnation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         _capacity = new WorkloadCapacity(host.Isolation, hostOptions.CpuCores, hostOptions.MemoryMb, options.WorkloadPrice.CpuMsatPerCoreSecond,
             options.WorkloadPrice.MemoryMsatPerGbSecond, Convert.ToBase64String(SealedBox.ExportPublicKey(sealingKey)), Convert.ToBase64String(sealingBinding),
-            Incarnation);
+            Incarnation, host.ApproximateLimits, host.Egress);
     }
 
     /// <summary>Random per run of the agent: the market learns from a new one that every copy of the previous run is gone.</summary>
@@ -573,53 +573,11 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>Uploads the copy's state every interval while it runs and a link is up; the market keeps it only from the current epoch.</summary>
+    /// <summary>Uploads the copy's state every interval while it runs (<see cref="Checkpoints.CheckpointLoop"/>).</summary>
     private async Task CheckpointLoopAsync(string workloadId, CopyState copy, byte[] key, TimeSpan interval)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, copy.CheckpointLoop.Token);
-        var ct = linked.Token;
-        if (!WorkloadIds.TryParse(workloadId, out var id))
-        {
-            return; // checkpoint chunks carry the id as a GUID; the market names every workload so
-        }
-
-        try
-        {
-            while (true)
-            {
-                await Task.Delay(interval, _time, ct);
-                var archive = await _host.CheckpointAsync(workloadId, copy.Epoch, key, ct);
-                if (archive is null)
-                {
-                    return;
-                }
-
-                if (CurrentLink() is not { } link)
-                {
-                    continue;
-                }
-
-                var sent = true;
-                for (var offset = 0; sent && offset < archive.Length; offset += MaxChunk)
-                {
-                    sent = await link.SendChunkAsync(ChunkFrame.KindCheckpointChunk, id, copy.Epoch, null,
-                        archive.AsMemory(offset, Math.Min(MaxChunk, archive.Length - offset)), droppable: false, ct);
-                }
-
-                if (sent)
-                {
-                    await link.SendAsync(new WorkloadCheckpoint(workloadId, copy.Epoch, archive.Length, Convert.ToHexStringLower(SHA256.HashData(archive))), ct);
-                    LogCheckpointSent(_logger, workloadId, copy.Epoch, archive.Length);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (Exception ex)
-        {
-            LogCheckpointFailed(_logger, workloadId, copy.Epoch, ex);
-        }
+        await new Checkpoints.CheckpointLoop(_host, CurrentLink, _time, _logger).RunAsync(workloadId, copy.Epoch, key, interval, linked.Token);
     }
 
     /// <summary>
@@ -771,11 +729,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Error, Message = "Stopping workload {WorkloadId} epoch {Epoch} failed")]
     private static partial void LogStopFailed(ILogger logger, string workloadId, long epoch, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Checkpoint of workload {WorkloadId} epoch {Epoch} sent ({Bytes} bytes)")]
-    private static partial void LogCheckpointSent(ILogger logger, string workloadId, long epoch, int bytes);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Checkpoint of workload {WorkloadId} epoch {Epoch} failed")]
-    private static partial void LogCheckpointFailed(ILogger logger, string workloadId, long epoch, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Workloads drained: {Copies} copies stopped and reported")]
     private static partial void LogDrained(ILogger logger, int copies);
