@@ -117,8 +117,12 @@ public sealed record LoadFigures(
 /// <summary>Market → provider: heartbeat received; send the next one before <see cref="NextTtlMs"/> elapses.</summary>
 public sealed record HeartbeatAck(int NextTtlMs) : ProtocolMessage;
 
-/// <summary>Market → provider: the market's nodes changed; the provider moves on to one of them when its node goes.</summary>
-public sealed record MarketNodes(IReadOnlyList<string> Nodes) : ProtocolMessage;
+/// <summary>
+/// Market → provider: the market's nodes changed; the provider moves on to one of them when its node goes.
+/// <paramref name="Workloads"/>: the node that supervises workloads, when it is not this one; a provider offering workloads
+/// links there next (the market closes this link after sending it). Only a node the provider already knows is dialled.
+/// </summary>
+public sealed record MarketNodes(IReadOnlyList<string> Nodes, string? Workloads = null) : ProtocolMessage;
 
 /// <summary>Provider → market: the provider is draining and takes no new jobs.</summary>
 public sealed record DrainNotice(int DeadlineMs) : ProtocolMessage;

@@ -109,6 +109,23 @@ public sealed class MarketRotation
         return _backoff.InitialJittered();
     }
 
+    /// <summary>
+    /// The market asked for a particular node next (the one that supervises workloads): it becomes current when it is one
+    /// of the URLs already known (configured or learned); anything else is ignored, so a market cannot send the provider
+    /// to an address it was never given. Returns whether it moved.
+    /// </summary>
+    public bool MoveTo(string? url)
+    {
+        var found = Normalize(url) is { } u ? _urls.FindIndex(x => string.Equals(x, u, StringComparison.OrdinalIgnoreCase)) : -1;
+        if (found < 0)
+        {
+            return false;
+        }
+
+        _index = found;
+        return true;
+    }
+
     private void Advance() => _index = (_index + 1) % _urls.Count;
 
     /// <summary>An absolute http(s) URL without a trailing slash, or null.</summary>

@@ -58,4 +58,19 @@ internal static partial class ClusterLog
 
     [LoggerMessage(EventId = 6018, Level = LogLevel.Warning, Message = "Taking over dead nodes' leftovers failed; retrying")]
     public static partial void TakeoverFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 6019, Level = LogLevel.Information, Message = "Node {NodeId} supervises the market's workloads now")]
+    public static partial void SupervisingWorkloads(ILogger logger, string nodeId);
+
+    [LoggerMessage(EventId = 6020, Level = LogLevel.Critical, Message = "Node {NodeId} lost the workload supervisor lock; stopping so that no second writer can act on workloads")]
+    public static partial void WorkloadLockLost(ILogger logger, string nodeId, Exception? exception);
+
+    [LoggerMessage(EventId = 6021, Level = LogLevel.Information, Message = "Provider {ProviderId} offers workloads, which node {Holder} supervises: sent there")]
+    public static partial void WorkloadProviderSent(ILogger logger, string providerId, string holder);
+
+    [LoggerMessage(EventId = 6022, Level = LogLevel.Warning, Message = "The workload supervisor lock could not be tried; trying again")]
+    public static partial void WorkloadLockFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 6023, Level = LogLevel.Warning, Message = "Forwarding {Method} {Path} to the supervising node {Holder} failed")]
+    public static partial void WorkloadForwardFailed(ILogger logger, string method, string path, string holder, Exception exception);
 }

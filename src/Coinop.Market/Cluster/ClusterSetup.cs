@@ -38,8 +38,15 @@ public static class ClusterSetup
         services.AddSingleton<NodeDuties>();
         services.AddSingleton<NodeTakeover>();
         services.AddHostedService(sp => sp.GetRequiredService<NodeTakeover>());
+        services.AddSingleton<WorkloadSupervision>();
+        services.AddHostedService(sp => sp.GetRequiredService<WorkloadSupervision>());
+        services.AddSingleton<WorkloadForwarding>();
         return services;
     }
+
+    /// <summary>Relays workload calls to the node that supervises workloads (before routing picks a local endpoint).</summary>
+    public static IApplicationBuilder UseWorkloadForwarding(this IApplicationBuilder app) =>
+        app.Use((http, next) => http.RequestServices.GetRequiredService<WorkloadForwarding>().InvokeAsync(http, next));
 
     public static IEndpointRouteBuilder MapCluster(this IEndpointRouteBuilder endpoints)
     {

@@ -49,7 +49,7 @@ public sealed partial class ClusterJsonContext : JsonSerializerContext;
 public static class NodesApi
 {
     public static async Task ListAsync(HttpContext http, NodeRegistry registry, ClusterView view, ProviderDirectory directory, IProviderLinkStore links,
-        IWorkStore work, MarketIdentity identity, TimeProvider time)
+        IWorkStore work, MarketIdentity identity, WorkloadSupervision supervision, TimeProvider time)
     {
         if (PaymentIntake.Bearer(http.Request) is not { } bearer
             || !CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(bearer), Encoding.UTF8.GetBytes(identity.AdminToken)))
@@ -74,7 +74,13 @@ public static class NodesApi
                 : held.Select(l => l.Link.ProviderId).Order(StringComparer.Ordinal).ToList();
             var inFlight = node.NodeId == registry.NodeId ? directory.Snapshot.Sum(s => s.InFlight) : held.Sum(l => l.Figures.InFlight);
             var holding = duties.Where(d => d.Holder?.OwnerId == node.NodeId && d.Holder.IncarnationId == node.Incarnation && !d.LeaseLapsed)
-                .Select(d => d.Item.Id.StartsWith("duty:", StringComparison.Ordinal) ? d.Item.Id[5..] : d.Item.Id).Order(StringComparer.Ordinal).ToList();
+                .Select(d => d.Item.Id.StartsWith("duty:", StringComparison.Ordinal) ? d.Item.Id[5..] : d.Item.Id).ToList();
+            if (node.NodeId == supervision.HolderId && node.IsLiveAt(now))
+            {
+                holding.Add(WorkloadSupervision.Duty);
+            }
+
+            holding.Sort(StringComparer.Ordinal);
             views.Add(new NodeView(node.NodeId, node.NodeUrl, node.PublicUrl, state, node.NodeId == registry.NodeId, node.StartedAt, node.HeartbeatAt,
                 providers, inFlight, holding));
         }

@@ -55,6 +55,7 @@ public static class MarketHost
 
         var app = builder.Build();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
+        app.UseWorkloadForwarding();
         app.MapCluster();
         app.MapProviderGateway();
         app.MapInference();

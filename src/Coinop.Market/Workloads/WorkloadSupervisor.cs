@@ -39,6 +39,8 @@ public sealed class WorkloadSupervisor : BackgroundService
     private readonly WorkloadDriver _driver;
     private readonly ConsumerWorkloadCommands _consumers;
     private readonly ProviderWorkloadEvents _providers;
+    private readonly Cluster.WorkloadSupervision _supervision;
+    private readonly ProviderDirectory _directory;
     private int _tickQueued;
 
     public WorkloadSupervisor(
@@ -53,8 +55,11 @@ public sealed class WorkloadSupervisor : BackgroundService
         MarketOptions options,
         TimeProvider time,
         IMeterFactory meters,
-        ILogger<WorkloadSupervisor> logger)
+        ILogger<WorkloadSupervisor> logger,
+        Cluster.WorkloadSupervision supervision)
     {
+        _supervision = supervision;
+        _directory = directory;
         _store = store;
         _time = time;
         _logger = logger;
@@ -97,14 +102,27 @@ public sealed class WorkloadSupervisor : BackgroundService
         AskAsync<CommandOutcome>(done => new ConsumerCommand(id, new TopUp(extra), paidMsat, payment, done), cancellationToken);
 
     /// <summary>Queues something a provider sent (from its session's reader loop; never blocks).</summary>
-    internal void Post(Command command) => _commands.Writer.TryWrite(command);
+    /// <remarks>On a node that does not supervise the workloads nothing is queued: its providers are sent to the one that does.</remarks>
+    internal void Post(Command command)
+    {
+        if (_supervision.IsHeld)
+        {
+            _commands.Writer.TryWrite(command);
+        }
+    }
 
     /// <summary>The loop: loads the open workloads, then handles commands one at a time until the market stops.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
+            // One node at a time supervises (the single writer across nodes); the others wait here until they take over.
+            await _supervision.Held.WaitAsync(stoppingToken);
             await LoadAsync(stoppingToken);
+            foreach (var session in _directory.Snapshot.Where(s => s.WorkloadCapacity is not null))
+            {
+                Post(new ProviderUpCommand(session)); // linked before this node took over: their sessions are news to the supervisor
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

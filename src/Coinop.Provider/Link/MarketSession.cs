@@ -33,6 +33,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
     private volatile bool _authenticated;
     private volatile string? _deadReason;
     private volatile IReadOnlyList<string>? _nodes;
+    private volatile string? _workloadNode;
 
     public MarketSession(AgentContext agent, string marketUrl)
     {
@@ -50,6 +51,9 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
 
     /// <summary>The market's nodes as the market last named them (null when it named none).</summary>
     public IReadOnlyList<string>? Nodes => _nodes;
+
+    /// <summary>The node that supervises workloads, when the market named another one and this agent runs workloads: link there next.</summary>
+    public string? WorkloadNode => _workloadNode;
 
     /// <summary>Completes when <see cref="RunAsync"/> has cleaned up.</summary>
     public Task Finished => _finished.Task;
@@ -244,6 +248,11 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
                     break;
                 case MarketNodes nodes when nodes.Nodes is not null:
                     _nodes = nodes.Nodes;
+                    if (nodes.Workloads is { } workloadNode && _agent.Workloads is not null)
+                    {
+                        _workloadNode = workloadNode;
+                    }
+
                     break;
                 case WorkloadStart or WorkloadStop or WorkloadRelease or WorkloadAck when _agent.Workloads is { } workloads:
                     workloads.OnMessage(this, message!);

@@ -67,4 +67,18 @@ public class MarketRotationTests
     {
         Assert.Throws<ArgumentException>(() => new MarketRotation(["not a url"], Backoff()));
     }
+
+    [Fact]
+    public void The_market_can_send_the_provider_to_a_node_it_knows_and_nowhere_else()
+    {
+        var rotation = new MarketRotation(["http://a", "http://b"], Backoff());
+        rotation.Learn(["http://c/"]);
+        rotation.AfterSession();
+        Assert.True(rotation.MoveTo("http://c"));
+        Assert.Equal("http://c", rotation.Current);
+        Assert.False(rotation.MoveTo("http://evil.example"));
+        Assert.False(rotation.MoveTo("not a url"));
+        Assert.False(rotation.MoveTo(null));
+        Assert.Equal("http://c", rotation.Current);
+    }
 }
