@@ -44,7 +44,11 @@ public class MultiNodeWorkloadTests
             // Submitted at the other node: relayed to the supervisor.
             var request = new JsonObject
             {
-                ["command"] = "sh", ["args"] = new JsonArray("-c", Script, marker), ["cpu"] = 0.2, ["memory_mb"] = 64, ["standbys"] = 1,
+                ["command"] = "sh",
+                ["args"] = new JsonArray("-c", Script, marker),
+                ["cpu"] = 0.2,
+                ["memory_mb"] = 64,
+                ["standbys"] = 1,
             };
             using var submitted = await cluster.Http.PostAsJsonAsync(other + "/api/workloads", request, ct);
             var submitText = await submitted.Content.ReadAsStringAsync(ct);
