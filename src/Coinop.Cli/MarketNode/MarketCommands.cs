@@ -37,10 +37,11 @@ public static class MarketCommands
             DefaultValueFactory = _ => 60,
         };
 
+        var responseRetention = CliOptions.Duration("--response-retention", "How long Responses API answers stay readable and continuable (GET /v1/responses/ID, previous_response_id); default 1h");
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
             urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint,
-            settleInterval,
+            settleInterval, responseRetention,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -62,6 +63,7 @@ public static class MarketCommands
                 CheckpointInterval = parse.GetValue(checkpointInterval),
                 MaxCheckpointBytes = parse.GetValue(maxCheckpoint),
                 WorkloadSettleInterval = parse.GetValue(settleInterval),
+                ResponseRetention = parse.GetValue(responseRetention) ?? TimeSpan.FromHours(1),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);

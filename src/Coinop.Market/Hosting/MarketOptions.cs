@@ -88,6 +88,9 @@ public sealed class MarketOptions : IValidatableObject
     public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(
         TimeSpan.FromSeconds(HeartbeatMinTtl), TimeSpan.FromSeconds(HeartbeatGrace), TimeSpan.FromSeconds(SuspectAfter), TimeSpan.FromSeconds(EvictAfter));
 
+    /// <summary>How long Responses API answers are kept for GET /v1/responses/{id} and previous_response_id.</summary>
+    public TimeSpan ResponseRetention { get; set; } = TimeSpan.FromHours(1);
+
     public string EffectivePublicUrl => (PublicUrl ?? Urls.Split(';', StringSplitOptions.RemoveEmptyEntries)[0]).TrimEnd('/');
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -121,6 +124,11 @@ public sealed class MarketOptions : IValidatableObject
         if (Lightning != "fake")
         {
             yield return new ValidationResult($"--lightning '{Lightning}' is not available; use 'fake'", [nameof(Lightning)]);
+        }
+
+        if (ResponseRetention <= TimeSpan.Zero || ResponseRetention > TimeSpan.FromDays(30))
+        {
+            yield return new ValidationResult("--response-retention must be more than 0 and at most 30d", [nameof(ResponseRetention)]);
         }
     }
 }

@@ -3,6 +3,7 @@ using Coinop.Core.Pricing;
 using Coinop.Core.Protocol;
 using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
+using Coinop.Market.Inference.Responses;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -19,6 +20,7 @@ namespace Coinop.Market.Inference;
 public sealed class InferencePipeline(
     ProviderRouter router,
     IInferenceBilling billing,
+    ResponsesService responses,
     JobRecordWriter records,
     InferenceMetrics metrics,
     IOptions<InferenceOptions> inferenceOptions,
@@ -48,8 +50,14 @@ public sealed class InferencePipeline(
 
         using (request)
         {
+            if (route == InferenceRoute.Responses && await responses.ResolveAsync(request, http.Request, http.RequestAborted) is { } turnError)
+            {
+                await ReplyAsync(http, turnError, shape);
+                return;
+            }
+
             var needs = new RouteNeeds(request.Model, ceiling, route == InferenceRoute.Embeddings,
-                AnthropicNative: route == InferenceRoute.Messages && !request.Translatable);
+                AnthropicNative: route == InferenceRoute.Messages && !request.Translatable, Images: request.HasImages);
             var check = router.Check(needs);
             if (check.Availability != RouteAvailability.Available)
             {
@@ -88,12 +96,23 @@ public sealed class InferencePipeline(
 
     private ApiError Unavailable(InferenceRequest request, RouteNeeds needs, RouteCheck check)
     {
-        if (needs.AnthropicNative && router.Check(needs with { AnthropicNative = false }).Availability != RouteAvailability.NotOffered)
+        if (check.Availability != RouteAvailability.NotOffered)
         {
-            return ApiError.InvalidBody("content blocks other than text need a provider that serves the Anthropic API natively, and none offers this model");
+            return ApiError.NoProvider(request.Model);
         }
 
-        return check.Availability == RouteAvailability.NotOffered ? ApiError.ModelNotFound(request.Model) : ApiError.NoProvider(request.Model);
+        // Offered, but by no offer that can take this request: say what it lacks.
+        if (needs.Images && router.Check(needs with { Images = false }).Availability != RouteAvailability.NotOffered)
+        {
+            return ApiError.InvalidBody($"the request has images, and no provider online declares vision for model '{request.Model}'; send text only or use a vision model");
+        }
+
+        if (needs.AnthropicNative && router.Check(needs with { AnthropicNative = false }).Availability != RouteAvailability.NotOffered)
+        {
+            return ApiError.InvalidBody($"{request.Anthropic!.NeedsNative} need a provider that serves the Anthropic API natively, and none offers model '{request.Model}'");
+        }
+
+        return ApiError.ModelNotFound(request.Model);
     }
 
     private async Task RunJobAsync(
@@ -185,11 +204,10 @@ public sealed class InferencePipeline(
     {
         var request = run.Request;
         var job = run.Job;
-        var native = offer.AnthropicNative && request.Route == InferenceRoute.Messages;
         using var attempt = new JobAttempt(job.Id, fence, session, _options.WindowBytes);
-        using var relay = ResponseRelay.For(request, native, job.Id, run.Output, _options.MaxBufferedResponseBytes);
-        var message = new JobMessage(job.Id, fence, request.Model, request.FormatFor(native), request.PathFor(native),
-            request.Stream && request.Route != InferenceRoute.Embeddings, request.ForBackend(native),
+        using var relay = ResponseRelay.For(request, offer, job.Id, run.Output, _options.MaxBufferedResponseBytes);
+        var message = new JobMessage(job.Id, fence, request.Model, request.FormatFor(offer), request.PathFor(offer),
+            request.Stream && request.Route != InferenceRoute.Embeddings, request.ForBackend(offer),
             run.DeadlineAt.ToUnixTimeMilliseconds(), _options.WindowBytes);
         var startedAt = time.GetTimestamp();
         var remaining = run.DeadlineAt - time.GetUtcNow();
@@ -304,6 +322,7 @@ public sealed class InferencePipeline(
             settlement = BillingSettlement.Free;
         }
 
+        await relay.FinishingAsync(usage, CancellationToken.None);
         relay.Finish(settlement);
         var firstOutput = run.Job.State == JobState.Dispatched;
         try

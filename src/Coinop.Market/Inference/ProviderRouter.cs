@@ -19,7 +19,8 @@ public enum RouteAvailability
 }
 
 /// <summary>What a request needs of a provider's offer.</summary>
-public readonly record struct RouteNeeds(string Model, ModelPrice? Ceiling, bool Embeddings, bool AnthropicNative);
+/// <param name="Images">The request carries images: only offers that declare vision serve it.</param>
+public readonly record struct RouteNeeds(string Model, ModelPrice? Ceiling, bool Embeddings, bool AnthropicNative, bool Images = false);
 
 /// <summary>The providers a job may go to, summarised for billing's reservation.</summary>
 public readonly record struct RouteCheck(RouteAvailability Availability, ModelPrice WorstCasePrice, int? ContextWindow);
@@ -124,7 +125,7 @@ public sealed class ProviderRouter(ProviderDirectory directory)
             return false;
         }
 
-        return (!needs.Embeddings || offer.Embeddings) && (!needs.AnthropicNative || offer.AnthropicNative);
+        return (!needs.Embeddings || offer.Embeddings) && (!needs.AnthropicNative || offer.AnthropicNative) && (!needs.Images || offer.Vision);
     }
 
     private static bool Eligible(ProviderSession session, ModelOffer offer, ModelPrice? ceiling) =>
