@@ -2,7 +2,7 @@ using System.Reflection;
 
 namespace Coinop.TestKit;
 
-/// <summary>Locations in the repository: its root, the shared reference material, the built CLI.</summary>
+/// <summary>Locations in the repository: its root and the built CLI.</summary>
 public static class RepoPaths
 {
     private static readonly Lazy<string> LazyRoot = new(() =>
@@ -19,28 +19,6 @@ public static class RepoPaths
     });
 
     public static string Root => LazyRoot.Value;
-
-    /// <summary>
-    /// The shared reference folder beside the project (<c>../shared</c>); from a git worktree nested deeper
-    /// (e.g. <c>/work/wt/NAME</c>) the nearest <c>shared</c> folder above the root is used.
-    /// </summary>
-    public static string Shared => LazyShared.Value;
-
-    private static readonly Lazy<string> LazyShared = new(() =>
-    {
-        for (var dir = new DirectoryInfo(Root).Parent; dir is not null; dir = dir.Parent)
-        {
-            var candidate = System.IO.Path.Combine(dir.FullName, "shared");
-            if (Directory.Exists(System.IO.Path.Combine(candidate, "reference")))
-            {
-                return candidate;
-            }
-        }
-
-        return System.IO.Path.GetFullPath(System.IO.Path.Combine(Root, "..", "shared"));
-    });
-
-    public static string CashuVectors => System.IO.Path.Combine(Shared, "reference", "cashu-nuts", "tests");
 
     /// <summary>The configuration (Debug/Release) the tests were built with; the CLI is built with the same.</summary>
     public static string Configuration =>

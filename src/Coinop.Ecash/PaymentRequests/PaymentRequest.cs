@@ -93,7 +93,7 @@ public sealed record PaymentRequest
     /// <summary>Decodes a <c>creqA</c> request; unknown fields and null/undefined values are ignored.</summary>
     public static PaymentRequest Decode(string text)
     {
-        var s = text.Trim();
+        var s = (text ?? throw new FormatException("no payment request")).Trim();
         if (!s.StartsWith(Prefix, StringComparison.Ordinal))
         {
             throw new FormatException("not a Cashu payment request: it must start with creqA");

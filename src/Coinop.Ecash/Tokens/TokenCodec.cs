@@ -133,7 +133,8 @@ public static class TokenCodec
             throw new FormatException("the V3 token is not valid JSON: " + ex.Message, ex);
         }
 
-        if (v3?.Token is not { Count: > 0 } entries || entries.Any(e => e.Mint is null || e.Proofs is null))
+        // Every field is the sender's: a null entry or proof is as malformed as a missing one.
+        if (v3?.Token is not { Count: > 0 } entries || entries.Any(e => e is null || string.IsNullOrWhiteSpace(e.Mint) || e.Proofs is null))
         {
             throw new FormatException("the V3 token has no mint or no proofs");
         }
@@ -184,7 +185,7 @@ public static class TokenCodec
             }
 
             r.ReadEndMap();
-            if (mint is null || unit is null || proofs.Count == 0)
+            if (string.IsNullOrWhiteSpace(mint) || unit is null || proofs.Count == 0)
             {
                 throw new FormatException("the V4 token lacks its mint, unit or proofs");
             }
@@ -320,11 +321,17 @@ public static class TokenCodec
         w.WriteEndMap();
     }
 
-    private static void CheckProof(Proof p)
+    private static void CheckProof(Proof? p)
     {
-        if (p.Amount == 0 || string.IsNullOrEmpty(p.Secret) || p.Id is null || !Crypto.Hex.TryDecode(p.Id, out _) || !Crypto.Hex.IsHex(p.C, 66))
+        if (p is null || p.Amount == 0 || string.IsNullOrEmpty(p.Secret) || p.Id is null || !Crypto.Hex.TryDecode(p.Id, out _) || !Crypto.Hex.IsHex(p.C, 66))
         {
             throw new FormatException("the token holds a malformed proof");
+        }
+
+        // A DLEQ proof is two scalars (and the blinding factor between wallets), each 32 bytes.
+        if (p.Dleq is { } d && (!Crypto.Hex.IsHex(d.E, 64) || !Crypto.Hex.IsHex(d.S, 64) || (d.R is not null && !Crypto.Hex.IsHex(d.R, 64))))
+        {
+            throw new FormatException("the token holds a malformed DLEQ proof");
         }
     }
 

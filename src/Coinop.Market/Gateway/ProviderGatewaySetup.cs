@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace Coinop.Market.Gateway;
 
@@ -14,6 +15,7 @@ public static class ProviderGatewaySetup
     {
         services.AddSingleton(sp => Timings(sp.GetRequiredService<MarketOptions>()));
         services.AddSingleton<ProviderDirectory>();
+        services.TryAddSingleton<IRoutableProviders, LocalProviders>();
         services.AddSingleton<ProviderHandshake>();
         services.AddSingleton<ProviderLiveness>();
         services.AddHostedService(sp => sp.GetRequiredService<ProviderLiveness>());

@@ -16,7 +16,7 @@ namespace Coinop.Market.Gateway;
 /// and the job attempts it is running. Nothing the provider sends can grow memory without bound: frames are
 /// size-limited, job output is bounded by each job's window, and any protocol violation closes the socket.
 /// </summary>
-public sealed class ProviderSession : IAsyncDisposable
+public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
 {
     public const int MaxBinaryPayload = 64 * 1024;
     private const int OutgoingQueueFrames = 1024;
@@ -62,6 +62,9 @@ public sealed class ProviderSession : IAsyncDisposable
 
     public string Name { get; }
 
+    /// <summary>The fencing epoch of this link in the store (set once the link is recorded, before jobs are routed to it).</summary>
+    public long LinkEpoch { get; set; }
+
     /// <summary>Null until the provider sent its capabilities; nothing is routed to it before.</summary>
     public CapabilitiesMessage? Capabilities => _capabilities;
 
@@ -69,6 +72,8 @@ public sealed class ProviderSession : IAsyncDisposable
     public WorkloadCapacity? WorkloadCapacity => _capabilities?.Workloads;
 
     public LoadFigures Load => _load;
+
+    public int MaxConcurrent => _capabilities?.MaxConcurrent ?? 0;
 
     public bool Draining => _draining;
 
@@ -179,6 +184,8 @@ public sealed class ProviderSession : IAsyncDisposable
 
     /// <summary>Forgets the attempt: later frames for it are dropped.</summary>
     public void EndJob(IJobAttemptSink sink) => _jobs.TryRemove(new KeyValuePair<Guid, IJobAttemptSink>(sink.JobId, sink));
+
+    public void GrantWindow(IJobAttemptSink sink, int bytes) => TrySend(new JobWindow(sink.JobId, bytes));
 
     /// <summary>Queues a small control frame without waiting; false when the queue is full or the session closing.</summary>
     public bool TrySend(ProtocolMessage message) => _frames.TrySend(OutgoingFrame.Text(ProtocolJson.Serialize(message)));

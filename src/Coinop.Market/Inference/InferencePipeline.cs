@@ -121,7 +121,7 @@ public sealed class InferencePipeline(
         using var deadline = new CancellationTokenSource(timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadline.Token);
         var run = new JobRun(http, request, job, reservation, new ConsumerOutput(http.Response), deadline, job.CreatedAt + timeout, linked.Token);
-        var tried = new List<ProviderSession>(_options.MaxAttempts);
+        var tried = new List<IRoutableProvider>(_options.MaxAttempts);
         ApiError? lastFailure = null;
         AttemptResult result = default;
         while (job.CanRetry)
@@ -200,7 +200,7 @@ public sealed class InferencePipeline(
         }
     }
 
-    private async Task<AttemptResult> RunAttemptAsync(JobRun run, ProviderSession session, ModelOffer offer, long fence)
+    private async Task<AttemptResult> RunAttemptAsync(JobRun run, IRoutableProvider session, ModelOffer offer, long fence)
     {
         var request = run.Request;
         var job = run.Job;
@@ -306,7 +306,7 @@ public sealed class InferencePipeline(
         }
     }
 
-    private async Task CompleteAsync(JobRun run, ProviderSession session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
+    private async Task CompleteAsync(JobRun run, IRoutableProvider session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
     {
         var usage = relay.Usage ?? done.Usage;
         var price = offer.Price;
@@ -362,7 +362,7 @@ public sealed class InferencePipeline(
     }
 
     /// <summary>A provider failed the attempt: retried elsewhere while rerunnable, a clean error in the stream after.</summary>
-    private ValueTask<AttemptResult> ProviderFailure(JobRun run, ProviderSession session, ResponseRelay relay, string reason)
+    private ValueTask<AttemptResult> ProviderFailure(JobRun run, IRoutableProvider session, ResponseRelay relay, string reason)
     {
         if (session.RecordFailure())
         {

@@ -31,11 +31,11 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
     private long _credit;
     private int _ungranted;
 
-    public JobAttempt(Guid jobId, long fence, ProviderSession session, int windowBytes)
+    public JobAttempt(Guid jobId, long fence, IRoutableProvider provider, int windowBytes)
     {
         JobId = jobId;
         Fence = fence;
-        Session = session;
+        Provider = provider;
         _credit = windowBytes;
         // Grants go out in quarters of the window: few control frames, and the provider never idles on a full window.
         _grantThreshold = Math.Max(1, windowBytes / 4);
@@ -45,7 +45,7 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
 
     public long Fence { get; }
 
-    public ProviderSession Session { get; }
+    public IRoutableProvider Provider { get; }
 
     public ChannelReader<AttemptEvent> Events => _events.Reader;
 
@@ -84,7 +84,7 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
         var grant = _ungranted;
         _ungranted = 0;
         Interlocked.Add(ref _credit, grant);
-        Session.TrySend(new JobWindow(JobId, grant));
+        Provider.GrantWindow(this, grant);
     }
 
     /// <summary>Returns the pooled buffers of events nobody will read.</summary>

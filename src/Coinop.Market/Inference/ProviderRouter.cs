@@ -31,7 +31,7 @@ public readonly record struct RouteCheck(RouteAvailability Availability, ModelPr
 /// <see cref="PowerOfTwoChoices.Score"/> (peak-EWMA latency × load × price relative to the cheapest). No LINQ,
 /// no locks held: the directory hands out an immutable snapshot.
 /// </summary>
-public sealed class ProviderRouter(ProviderDirectory directory)
+public sealed class ProviderRouter(IRoutableProviders providers)
 {
     public RouteCheck Check(in RouteNeeds needs)
     {
@@ -39,7 +39,7 @@ public sealed class ProviderRouter(ProviderDirectory directory)
         var available = false;
         long maxIn = 0, maxOut = 0;
         int? context = null;
-        foreach (var session in directory.Snapshot)
+        foreach (var session in providers.Snapshot)
         {
             if (!Serves(session, needs, out var offer))
             {
@@ -66,11 +66,11 @@ public sealed class ProviderRouter(ProviderDirectory directory)
     }
 
     /// <summary>Picks a provider and takes one of its slots; null when none is left. <paramref name="tried"/> are skipped.</summary>
-    public ProviderSession? Pick(in RouteNeeds needs, List<ProviderSession> tried, out ModelOffer? chosenOffer)
+    public IRoutableProvider? Pick(in RouteNeeds needs, List<IRoutableProvider> tried, out ModelOffer? chosenOffer)
     {
         chosenOffer = null;
-        var snapshot = directory.Snapshot;
-        var candidates = ArrayPool<ProviderSession>.Shared.Rent(Math.Max(1, snapshot.Length));
+        var snapshot = providers.Snapshot;
+        var candidates = ArrayPool<IRoutableProvider>.Shared.Rent(Math.Max(1, snapshot.Length));
         var offers = ArrayPool<ModelOffer>.Shared.Rent(Math.Max(1, snapshot.Length));
         try
         {
@@ -111,13 +111,13 @@ public sealed class ProviderRouter(ProviderDirectory directory)
         finally
         {
             Array.Clear(candidates, 0, snapshot.Length);
-            ArrayPool<ProviderSession>.Shared.Return(candidates);
+            ArrayPool<IRoutableProvider>.Shared.Return(candidates);
             Array.Clear(offers, 0, snapshot.Length);
             ArrayPool<ModelOffer>.Shared.Return(offers);
         }
     }
 
-    private static bool Serves(ProviderSession session, in RouteNeeds needs, out ModelOffer offer)
+    private static bool Serves(IRoutableProvider session, in RouteNeeds needs, out ModelOffer offer)
     {
         if (!session.Accepting || !session.TryGetOffer(needs.Model, out offer))
         {
@@ -128,14 +128,14 @@ public sealed class ProviderRouter(ProviderDirectory directory)
         return (!needs.Embeddings || offer.Embeddings) && (!needs.AnthropicNative || offer.AnthropicNative) && (!needs.Images || offer.Vision);
     }
 
-    private static bool Eligible(ProviderSession session, ModelOffer offer, ModelPrice? ceiling) =>
+    private static bool Eligible(IRoutableProvider session, ModelOffer offer, ModelPrice? ceiling) =>
         (ceiling is not { } c || offer.Price.IsWithin(c))
         && !session.IsParked
-        && session.InFlight < session.Capabilities!.MaxConcurrent;
+        && session.InFlight < session.MaxConcurrent;
 
     private static double Blended(ModelOffer offer) => offer.Price.BlendedMsatPerMtok;
 
-    private static bool Contains(List<ProviderSession> tried, ProviderSession session)
+    private static bool Contains(List<IRoutableProvider> tried, IRoutableProvider session)
     {
         foreach (var t in tried)
         {
@@ -148,7 +148,7 @@ public sealed class ProviderRouter(ProviderDirectory directory)
         return false;
     }
 
-    private sealed class Scorer(ProviderSession[] candidates, ModelOffer[] offers, double cheapest)
+    private sealed class Scorer(IRoutableProvider[] candidates, ModelOffer[] offers, double cheapest)
     {
         public double Score(int i) =>
             PowerOfTwoChoices.Score(candidates[i].LatencyEstimateMs, candidates[i].InFlight, Blended(offers[i]), cheapest);

@@ -108,7 +108,7 @@ public class Nut00VectorTests
         var blocks = Blocks.Under("TokenV4").ToList();
         var json = blocks[0].Json();
         // The raw bytes are inline prose (not a code block): read them from the file text.
-        var text = File.ReadAllText(Path.Combine(Coinop.TestKit.RepoPaths.CashuVectors, "00-tests.md"));
+        var text = VectorFile.Text("00-tests.md");
         var hex = System.Text.RegularExpressions.Regex.Match(text, @"`h'(6372617742[0-9a-f]+)'`").Groups[1].Value;
         Assert.NotEmpty(hex);
         var token = TokenCodec.DecodeBinary(Convert.FromHexString(hex));

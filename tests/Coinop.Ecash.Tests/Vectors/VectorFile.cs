@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Coinop.TestKit;
 
 namespace Coinop.Ecash.Tests.Vectors;
 
@@ -38,14 +37,19 @@ public sealed record VectorBlock(string Heading, string Prose, string Language, 
 }
 
 /// <summary>
-/// Reads an official Cashu test-vector file (markdown) from the shared reference folder at test time, so the
-/// vectors are never copied into this repository.
+/// Reads an official Cashu test-vector file (markdown). The files are vendored beside this code
+/// (<c>cashu-nuts/</c>, MIT, with their source noted) and copied to the test output, so a clone alone passes.
 /// </summary>
 public static class VectorFile
 {
+    /// <summary>The folder holding the vendored vector files in the test output.</summary>
+    public static string Folder => Path.Combine(AppContext.BaseDirectory, "Vectors", "cashu-nuts");
+
+    public static string Text(string fileName) => File.ReadAllText(Path.Combine(Folder, fileName));
+
     public static List<VectorBlock> Load(string fileName)
     {
-        var path = Path.Combine(RepoPaths.CashuVectors, fileName);
+        var path = Path.Combine(Folder, fileName);
         var blocks = new List<VectorBlock>();
         var heading = "";
         var prose = new List<string>();
