@@ -288,7 +288,7 @@ public sealed class InferenceRequest : IDisposable
 
         foreach (var part in content.EnumerateArray())
         {
-            if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueEquals("image_url"))
+            if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("image_url"))
             {
                 return true;
             }

@@ -139,7 +139,7 @@ internal sealed class SimRequest
                     {
                         text.Append(t.GetString());
                     }
-                    else if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueEquals("image_url"))
+                    else if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("image_url"))
                     {
                         if (!part.TryGetProperty("image_url", out var image) || image.ValueKind != JsonValueKind.Object
                             || !image.TryGetProperty("url", out var url) || url.ValueKind != JsonValueKind.String

@@ -301,7 +301,7 @@ public static class AnthropicCheck
         var i = 0;
         foreach (var block in system.EnumerateArray())
         {
-            if (block.ValueKind != JsonValueKind.Object || !block.TryGetProperty("type", out var type) || !type.ValueEquals("text")
+            if (block.ValueKind != JsonValueKind.Object || !block.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || !type.ValueEquals("text")
                 || !block.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
             {
                 return Invalid($"system[{i}]: a text block {{\"type\":\"text\",\"text\":...}} is required");
@@ -344,7 +344,7 @@ public static class AnthropicCheck
                 return Invalid($"{at}.name: tool names must be unique; '{name}' is repeated");
             }
 
-            if (tool.TryGetProperty("type", out var type) && type.ValueKind != JsonValueKind.Null && !type.ValueEquals("custom"))
+            if (tool.TryGetProperty("type", out var type) && type.ValueKind != JsonValueKind.Null && !(type.ValueKind == JsonValueKind.String && type.ValueEquals("custom")))
             {
                 // bash_..., web_search_..., text_editor_...: tools Anthropic's own servers define.
                 if (type.ValueKind != JsonValueKind.String)

@@ -96,6 +96,11 @@ public static class AnthropicToChat
             json.WriteStartArray("tools");
             foreach (var tool in tools.EnumerateArray())
             {
+                if (!tool.TryGetProperty("input_schema", out var schema))
+                {
+                    continue; // an Anthropic-defined tool (count_tokens sees them; chat never gets them)
+                }
+
                 json.WriteStartObject();
                 json.WriteString("type", "function");
                 json.WriteStartObject("function");
@@ -106,7 +111,7 @@ public static class AnthropicToChat
                 }
 
                 json.WritePropertyName("parameters");
-                tool.GetProperty("input_schema").WriteTo(json);
+                schema.WriteTo(json);
                 json.WriteEndObject();
                 json.WriteEndObject();
             }
@@ -232,7 +237,7 @@ public static class AnthropicToChat
             else
             {
                 hasOther = true;
-                hasImage |= type.ValueEquals("image");
+                hasImage |= type.ValueEquals("image") && IsChatImage(block);
             }
         }
 
@@ -258,7 +263,7 @@ public static class AnthropicToChat
             {
                 WriteTextPart(block.GetProperty("text").GetString()!, json);
             }
-            else if (type.ValueEquals("image"))
+            else if (type.ValueEquals("image") && IsChatImage(block))
             {
                 WriteImagePart(block, json);
             }
@@ -273,7 +278,7 @@ public static class AnthropicToChat
 
             foreach (var part in parts.EnumerateArray())
             {
-                if (part.GetProperty("type").ValueEquals("image"))
+                if (part.GetProperty("type").ValueEquals("image") && IsChatImage(part))
                 {
                     WriteTextPart(ToolImageNote(block.GetProperty("tool_use_id").GetString()), json);
                     WriteImagePart(part, json);
@@ -311,7 +316,7 @@ public static class AnthropicToChat
 
         foreach (var part in content.EnumerateArray())
         {
-            if (part.GetProperty("type").ValueEquals("image"))
+            if (part.GetProperty("type").ValueEquals("image") && IsChatImage(part))
             {
                 return true;
             }
@@ -319,6 +324,10 @@ public static class AnthropicToChat
 
         return false;
     }
+
+    /// <summary>An image chat can carry: base64 or a URL (not a file id, which only native backends resolve).</summary>
+    private static bool IsChatImage(JsonElement image) =>
+        image.GetProperty("source").GetProperty("type") is { ValueKind: JsonValueKind.String } kind && (kind.ValueEquals("base64") || kind.ValueEquals("url"));
 
     private static void WriteTextPart(string text, Utf8JsonWriter json)
     {

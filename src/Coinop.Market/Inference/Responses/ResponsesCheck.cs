@@ -223,7 +223,7 @@ public static class ResponsesCheck
                     }
 
                     if (part.TryGetProperty("detail", out var detail) && detail.ValueKind != JsonValueKind.Null
-                        && !(detail.ValueEquals("auto") || detail.ValueEquals("low") || detail.ValueEquals("high")))
+                        && !(detail.ValueKind == JsonValueKind.String && (detail.ValueEquals("auto") || detail.ValueEquals("low") || detail.ValueEquals("high"))))
                     {
                         return Invalid($"{partAt}.detail: auto, low or high");
                     }
@@ -331,7 +331,7 @@ public static class ResponsesCheck
             return Invalid("tool_choice: auto, none, required or {\"type\":\"function\",\"name\":...}");
         }
 
-        if (choice.ValueKind != JsonValueKind.Object || !choice.TryGetProperty("type", out var type) || !type.ValueEquals("function"))
+        if (choice.ValueKind != JsonValueKind.Object || !choice.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String || !type.ValueEquals("function"))
         {
             return Invalid("tool_choice: auto, none, required or {\"type\":\"function\",\"name\":...}");
         }
