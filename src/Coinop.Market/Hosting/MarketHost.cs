@@ -2,6 +2,7 @@ using Coinop.Market.Gateway;
 using Coinop.Market.Inference;
 using Coinop.Market.Mint;
 using Coinop.Market.Payments;
+using Coinop.Market.Web;
 using Coinop.Market.Workloads;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -46,6 +47,7 @@ public static class MarketHost
         builder.Services.AddMint();
         builder.Services.AddPayments();
         builder.Services.AddWorkloads();
+        builder.Services.AddWeb();
         builder.Services.AddMarketTelemetry();
 
         configure?.Invoke(builder);
@@ -58,6 +60,7 @@ public static class MarketHost
         app.MapMint();
         app.MapPayments();
         app.MapWorkloads();
+        app.MapWeb();
         app.MapMarketTelemetry();
         return app;
     }

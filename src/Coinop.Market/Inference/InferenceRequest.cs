@@ -38,8 +38,14 @@ public sealed class InferenceRequest : IDisposable
     /// <summary>The consumer asked for the usage chunk at the end of a stream (OpenAI <c>stream_options.include_usage</c>).</summary>
     public bool IncludeUsage { get; private set; }
 
-    /// <summary>The output limit the consumer set, if any.</summary>
+    /// <summary>The output limit the consumer set, if any: the largest of the limits it names (backends differ in which they honour).</summary>
     public long? MaxTokens { get; private set; }
+
+    /// <summary>How many outputs the request asks for (<c>n</c> × the prompts of a prompt array; see <see cref="OutputAsk"/>).</summary>
+    public int Outputs { get; private set; } = 1;
+
+    /// <summary>What the reservation for this request is based on.</summary>
+    public Coinop.Core.Pricing.ReservationBasis ReservationBasis => new(InputTokenEstimate, Route == InferenceRoute.Embeddings ? 0 : MaxTokens, Outputs);
 
     public int BodyLength { get; }
 
@@ -60,8 +66,11 @@ public sealed class InferenceRequest : IDisposable
 
     public JsonElement Root => _document!.RootElement;
 
-    /// <summary>A conservative estimate of the prompt's tokens (about three bytes a token) for reservations.</summary>
-    public long InputTokenEstimate => (BodyLength + 2) / 3;
+    /// <summary>
+    /// A conservative estimate of the prompt's tokens (about three bytes a token) for reservations: the body, and for a
+    /// Responses request that continues a stored one, the earlier conversation the backend also gets.
+    /// </summary>
+    public long InputTokenEstimate => (BodyLength + (Turn?.History.Length ?? 0) + 2) / 3;
 
     /// <summary>Reads and checks the body; returns the request, or the error to answer with.</summary>
     public static async Task<(InferenceRequest? Request, ApiError? Error)> ReadAsync(
@@ -228,7 +237,19 @@ public sealed class InferenceRequest : IDisposable
             }
         }
 
-        return CheckMaxTokens(root, "max_completion_tokens", required: false) ?? CheckMaxTokens(root, "max_tokens", required: false);
+        if ((CheckMaxTokens(root, "max_completion_tokens", required: false) ?? CheckMaxTokens(root, "max_tokens", required: false)) is { } limitError)
+        {
+            return limitError;
+        }
+
+        if (OutputAsk.Read(root, Route, out var outputs, out var nPredict) is { } askError)
+        {
+            return askError;
+        }
+
+        Outputs = outputs;
+        MaxTokens = nPredict is { } predict ? Math.Max(MaxTokens ?? 0, predict) : MaxTokens;
+        return null;
     }
 
     private ApiError? CheckAnthropic()
@@ -342,7 +363,7 @@ public sealed class InferenceRequest : IDisposable
             return ApiError.InvalidBody($"'{name}' must be a positive integer");
         }
 
-        MaxTokens ??= tokens;
+        MaxTokens = Math.Max(MaxTokens ?? 0, tokens);
         return null;
     }
 
