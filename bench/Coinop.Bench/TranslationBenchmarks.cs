@@ -3,7 +3,6 @@ using BenchmarkDotNet.Attributes;
 using Coinop.Core.Protocol;
 using Coinop.Market.Inference;
 using Coinop.Market.Inference.Anthropic;
-using Coinop.Market.Inference.Chat;
 using Coinop.Market.Inference.Responses;
 using Microsoft.AspNetCore.Http;
 
@@ -33,39 +32,39 @@ public class TranslationBenchmarks
         var system = string.Concat(Enumerable.Repeat("You are a coding agent. Read files before editing them. ", 36));
         var words = string.Join(' ', Enumerable.Range(0, 150).Select(i => "word" + i));
         const string schema = """{"type":"object","properties":{"path":{"type":"string","description":"the file"},"line":{"type":"integer"}},"required":["path"]}""";
-        _chatRequest = Encoding.UTF8.GetBytes($$"""
-            {"model":"m","max_tokens":1024,"stream":false,"messages":[{"role":"system","content":"{{system}}"},{"role":"user","content":"fix the bug"},
+        _chatRequest = Encoding.UTF8.GetBytes($$$"""
+            {"model":"m","max_tokens":1024,"stream":false,"messages":[{"role":"system","content":"{{{system}}}"},{"role":"user","content":"fix the bug"},
              {"role":"assistant","content":"Reading.","tool_calls":[{"id":"c1","type":"function","function":{"name":"read","arguments":"{\"path\":\"a.cs\"}"}}]},
-             {"role":"tool","tool_call_id":"c1","content":"{{words}}"},{"role":"user","content":"go on"}],
-             "tools":[{"type":"function","function":{"name":"read","parameters":{{schema}}}},{"type":"function","function":{"name":"edit","parameters":{{schema}}}},
-                      {"type":"function","function":{"name":"run","parameters":{{schema}}}}]}
+             {"role":"tool","tool_call_id":"c1","content":"{{{words}}}"},{"role":"user","content":"go on"}],
+             "tools":[{"type":"function","function":{"name":"read","parameters":{{{schema}}}}},{"type":"function","function":{"name":"edit","parameters":{{{schema}}}}},
+                      {"type":"function","function":{"name":"run","parameters":{{{schema}}}}}]}
             """);
-        _anthropicRequest = Encoding.UTF8.GetBytes($$"""
-            {"model":"m","max_tokens":1024,"system":[{"type":"text","text":"{{system}}"}],"messages":[{"role":"user","content":"fix the bug"},
+        _anthropicRequest = Encoding.UTF8.GetBytes($$$"""
+            {"model":"m","max_tokens":1024,"system":[{"type":"text","text":"{{{system}}}"}],"messages":[{"role":"user","content":"fix the bug"},
              {"role":"assistant","content":[{"type":"text","text":"Reading."},{"type":"tool_use","id":"c1","name":"read","input":{"path":"a.cs"}}]},
-             {"role":"user","content":[{"type":"tool_result","tool_use_id":"c1","content":"{{words}}"},{"type":"text","text":"go on"}]}],
-             "tools":[{"name":"read","input_schema":{{schema}}},{"name":"edit","input_schema":{{schema}}},{"name":"run","input_schema":{{schema}}}]}
+             {"role":"user","content":[{"type":"tool_result","tool_use_id":"c1","content":"{{{words}}}"},{"type":"text","text":"go on"}]}],
+             "tools":[{"name":"read","input_schema":{{{schema}}}},{"name":"edit","input_schema":{{{schema}}}},{"name":"run","input_schema":{{{schema}}}}]}
             """);
-        _responsesRequest = Encoding.UTF8.GetBytes($$"""
-            {"model":"m","max_output_tokens":1024,"instructions":"{{system}}","input":[{"role":"user","content":"fix the bug"},
-             {"type":"function_call","call_id":"c1","name":"read","arguments":"{\"path\":\"a.cs\"}"},{"type":"function_call_output","call_id":"c1","output":"{{words}}"},
+        _responsesRequest = Encoding.UTF8.GetBytes($$$"""
+            {"model":"m","max_output_tokens":1024,"instructions":"{{{system}}}","input":[{"role":"user","content":"fix the bug"},
+             {"type":"function_call","call_id":"c1","name":"read","arguments":"{\"path\":\"a.cs\"}"},{"type":"function_call_output","call_id":"c1","output":"{{{words}}}"},
              {"role":"user","content":"go on"}],
-             "tools":[{"type":"function","name":"read","parameters":{{schema}}},{"type":"function","name":"edit","parameters":{{schema}}},{"type":"function","name":"run","parameters":{{schema}}}]}
+             "tools":[{"type":"function","name":"read","parameters":{{{schema}}}},{"type":"function","name":"edit","parameters":{{{schema}}}},{"type":"function","name":"run","parameters":{{{schema}}}}]}
             """);
         _countRequest = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(_anthropicRequest).Replace("\"model\":\"m\"", "\"model\":\"gpt-4o\"", StringComparison.Ordinal));
-        _answer = Encoding.UTF8.GetBytes($$"""
-            {"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"{{words}}",
+        _answer = Encoding.UTF8.GetBytes($$$"""
+            {"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"{{{words}}}",
              "tool_calls":[{"id":"c2","type":"function","function":{"name":"edit","arguments":"{\"path\":\"a.cs\",\"line\":12}"}}]},"finish_reason":"tool_calls"}],
              "usage":{"prompt_tokens":900,"completion_tokens":170,"total_tokens":1070}}
             """);
         var chunks = new List<string> { """{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}""" };
-        chunks.AddRange(Enumerable.Range(0, 150).Select(i => $$"""{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" word{{i}}"},"finish_reason":null}]}"""));
+        chunks.AddRange(Enumerable.Range(0, 150).Select(i => $$$"""{"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":" word{{{i}}}"},"finish_reason":null}]}"""));
         chunks.Add("""{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"c2","type":"function","function":{"name":"edit","arguments":""}}]},"finish_reason":null}]}""");
         const string arguments = """{"path":"a.cs","line":12,"text":"the new text of the line, long enough to come in pieces"}""";
         for (var at = 0; at < arguments.Length; at += 4)
         {
-            var piece = System.Text.Json.JsonEncodedText.Encode(arguments.Substring(at, Math.Min(4, arguments.Length - at))).ToString();
-            chunks.Add($$"""{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{{piece}}"}}]},"finish_reason":null}]}""");
+            var piece = System.Text.Json.JsonEncodedText.Encode(arguments.AsSpan(at, Math.Min(4, arguments.Length - at))).ToString();
+            chunks.Add($$$"""{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{{{piece}}}"}}]},"finish_reason":null}]}""");
         }
 
         chunks.Add("""{"choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}""");
