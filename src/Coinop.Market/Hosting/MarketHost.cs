@@ -54,7 +54,8 @@ public static class MarketHost
 
         var app = builder.Build();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
-        app.MapGet("/healthz", () => Results.Json(new { status = "ok" }));
+        app.MapGet("/healthz", (Mint.Lightning.ILightningBackend lightning) =>
+            Results.Json(new { status = "ok", lightning = lightning.Name, demo_money = lightning.IsDemoMoney }));
         app.MapProviderGateway();
         app.MapInference();
         app.MapMint();
