@@ -21,7 +21,29 @@ public static class ProviderCommands
 
     public static Command Create()
     {
-        var market = CliOptions.Market();
+        var market = new Option<string[]>("--market")
+        {
+            Description = "The market's base URL, e.g. http://127.0.0.1:3338; with several nodes, their URLs comma-separated or --market repeated (linked one at a time, in order)",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = r =>
+            {
+                var urls = new List<string>();
+                foreach (var url in r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+                {
+                    if (Coinop.Core.Reconnect.MarketRotation.Normalize(url) is { } normalized)
+                    {
+                        urls.Add(normalized);
+                    }
+                    else
+                    {
+                        r.AddError($"'{url}' is not an http(s) URL");
+                    }
+                }
+
+                return [.. urls];
+            },
+        };
         var backends = new Option<BackendEndpoint[]>("--backend")
         {
             Description = $"An inference server as KIND=URL, KIND {BackendEndpoint.KindList} (repeatable; default: probe Ollama 11434, vLLM 8000, llama.cpp 8080, LM Studio 1234 on this machine)",
@@ -119,7 +141,7 @@ public static class ProviderCommands
         {
             void Configure(ProviderOptions o)
             {
-                o.MarketUrl = parse.GetValue(market)!;
+                o.MarketUrls = [.. parse.GetValue(market)!];
                 o.Backends = [.. parse.GetValue(backends) ?? []];
                 o.DataDir = parse.GetValue(data)!;
                 o.Name = parse.GetValue(name);
@@ -167,7 +189,7 @@ public static class ProviderCommands
             }
 
             var agent = host.Services.GetRequiredService<Coinop.Provider.Hosting.ProviderAgent>();
-            Console.WriteLine($"coinop provider {agent.ProviderId} serving {parse.GetValue(market)} (data {parse.GetValue(data)}; SIGTERM or Ctrl-C drains)");
+            Console.WriteLine($"coinop provider {agent.ProviderId} serving {string.Join(", ", parse.GetValue(market)!)} (data {parse.GetValue(data)}; SIGTERM or Ctrl-C drains)");
             await host.WaitForShutdownAsync(ct);
             return 0;
         });
