@@ -307,19 +307,21 @@ public sealed partial class CashuMint(
     }
 
     /// <summary>
-    /// Finishes a PENDING melt from its payment's outcome: paid → inputs SPENT, change signed; failed or unknown →
-    /// locks released, quote UNPAID again; pending → left as is. Used right after paying and by recovery.
+    /// Finishes a PENDING melt from its payment's outcome (<see cref="MeltResolution"/>): paid → inputs SPENT, change
+    /// signed; definitively failed → locks released, quote UNPAID again; in flight or unknown → left PENDING. Used
+    /// right after paying and by recovery.
     /// </summary>
     public async Task<MeltQuoteRecord> SettleMeltAsync(string quoteId, PaymentResult payment, CancellationToken cancellationToken)
     {
         var quote = await quotes.FindMeltQuoteAsync(quoteId, cancellationToken) ?? throw UnknownQuote();
-        if (quote.State != MeltQuoteState.Pending || payment.State == PaymentState.Pending)
+        var action = MeltResolution.Decide(payment.State, mayPayAgain: false);
+        if (quote.State != MeltQuoteState.Pending || action == MeltAction.KeepPending)
         {
             return quote;
         }
 
         var now = time.GetUtcNow();
-        if (payment.State == PaymentState.Paid)
+        if (action == MeltAction.Settle)
         {
             var change = await SignChangeAsync(quote, payment.FeePaidSat, cancellationToken);
             await database.WriteAsync(async (c, t) =>

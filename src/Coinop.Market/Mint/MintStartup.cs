@@ -18,7 +18,8 @@ internal sealed class MintStartup(MintKeysets keysets, IOptions<MintOptions> opt
 /// <summary>
 /// Resolves melts left PENDING by a node that stopped mid-payment: on start and then periodically, each melt
 /// pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfterSeconds"/> is settled from what the
-/// Lightning backend says (paid: inputs SPENT and change signed; failed or never attempted: locks released).
+/// Lightning backend says (<see cref="MeltResolution"/>): paid → inputs SPENT and change signed; definitively failed →
+/// locks released; in flight or unknown → still pending, asked again on the next tick; never sent → sent now.
 /// </summary>
 internal sealed partial class MeltRecoveryService(
     IMintQuoteStore quotes,
@@ -51,6 +52,14 @@ internal sealed partial class MeltRecoveryService(
                 try
                 {
                     var payment = await lightning.CheckPaymentAsync(quote.PaymentHash, stoppingToken);
+                    if (MeltResolution.Decide(payment.State, mayPayAgain: true) == MeltAction.PayAgain)
+                    {
+                        // The backend never saw the payment (the node died before sending it): send it now; the
+                        // backend refuses a second payment of one hash, so a call still on its way cannot pay twice.
+                        LogPayingAgain(logger, quote.Id);
+                        payment = await lightning.PayInvoiceAsync(quote.Request, quote.FeeReserve, stoppingToken);
+                    }
+
                     var settled = await mint.SettleMeltAsync(quote.Id, payment, stoppingToken);
                     LogRecovered(logger, quote.Id, payment.State, settled.State);
                 }
@@ -65,6 +74,9 @@ internal sealed partial class MeltRecoveryService(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Recovered pending melt {QuoteId}: payment {Payment}, quote now {State}")]
     private static partial void LogRecovered(ILogger logger, string quoteId, PaymentState payment, string state);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pending melt {QuoteId}: the Lightning backend has no record of its payment; sending it again")]
+    private static partial void LogPayingAgain(ILogger logger, string quoteId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Recovering pending melt {QuoteId} failed; retrying on the next tick")]
     private static partial void LogRecoveryFailed(ILogger logger, string quoteId, Exception exception);
