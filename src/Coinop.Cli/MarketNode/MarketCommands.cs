@@ -31,6 +31,16 @@ public static class MarketCommands
         var evict = new Option<double>("--evict-after") { Description = "Seconds of silence before a workload is evicted", DefaultValueFactory = _ => 300 };
         var checkpointInterval = new Option<double>("--checkpoint-interval") { Description = "Seconds between checkpoints of a checkpointed workload", DefaultValueFactory = _ => 60 };
         var maxCheckpoint = new Option<long>("--max-checkpoint-bytes") { Description = "Largest workload checkpoint stored (encrypted bytes)", DefaultValueFactory = _ => 16 * 1024 * 1024 };
+        var maxPrice = new Option<string>("--max-price")
+        {
+            Description = "Highest price a provider may ask, IN:OUT sats per million tokens; dearer offers get no jobs",
+            DefaultValueFactory = _ => "10000:30000",
+        };
+        var maxContext = new Option<int>("--max-context")
+        {
+            Description = "Largest context window (tokens) a provider's offer is believed to have when reserving payment",
+            DefaultValueFactory = _ => 131_072,
+        };
         var settleInterval = new Option<double>("--workload-settle-interval")
         {
             Description = "Seconds between settlements of a running paid workload (its time charged, its providers credited)",
@@ -40,7 +50,7 @@ public static class MarketCommands
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
             urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint,
-            settleInterval,
+            settleInterval, maxPrice, maxContext,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -62,6 +72,8 @@ public static class MarketCommands
                 CheckpointInterval = parse.GetValue(checkpointInterval),
                 MaxCheckpointBytes = parse.GetValue(maxCheckpoint),
                 WorkloadSettleInterval = parse.GetValue(settleInterval),
+                MaxPrice = parse.GetValue(maxPrice)!,
+                MaxContext = parse.GetValue(maxContext),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);

@@ -27,6 +27,9 @@ public static class WorkloadCommands
     private const string DefaultData = ".coinop/consumer";
     private const string Memo = "coinop workload";
 
+    /// <summary>What one workload payment sends at most unless <c>--max-sat</c> says otherwise.</summary>
+    public const ulong DefaultMaxSat = 1000;
+
     public static Command Create()
     {
         var market = CliOptions.Market();
@@ -34,8 +37,10 @@ public static class WorkloadCommands
         var data = CliOptions.Data(DefaultData, "Consumer data directory (its X25519 key, the workloads' checkpoint keys and payment credentials)");
         data.Recursive = true;
         var wallet = new Option<string>("--wallet") { Description = "The wallet that pays a paid market and takes refunds (its data directory)", DefaultValueFactory = _ => ".coinop/wallet", Recursive = true };
-        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access") { market, data, wallet };
-        var context = new WorkloadContext(market, data, wallet);
+        var maxSat = CliOptions.MaxSat(DefaultMaxSat, "one payment (submit, topup)");
+        maxSat.Recursive = true;
+        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access") { market, data, wallet, maxSat };
+        var context = new WorkloadContext(market, data, wallet, maxSat);
         command.Subcommands.Add(CreateSubmit(context));
         command.Subcommands.Add(CreateStatus(context));
         command.Subcommands.Add(CreateLogs(context));
@@ -48,7 +53,7 @@ public static class WorkloadCommands
 
     private static Command CreateSubmit(WorkloadContext options)
     {
-        var (market, data, wallet) = options;
+        var (market, data, wallet, maxSat) = options;
         var provider = new Option<string?>("--provider") { Description = "Run the primary on this provider (name or id)" };
         var standby = new Option<int>("--standby") { Description = "Warm standbys holding reserved capacity on other providers", DefaultValueFactory = _ => 0 };
         var restart = new Option<RestartPolicy>("--restart")
@@ -107,7 +112,7 @@ public static class WorkloadCommands
             var request = new SubmitWorkloadRequest(words[0], words[1..], parse.GetValue(cpu), parse.GetValue(memory),
                 (parse.GetValue(duration) ?? TimeSpan.FromHours(1)).TotalSeconds, parse.GetValue(port), parse.GetValue(restart)!.ToString(),
                 parse.GetValue(standby), parse.GetValue(checkpointed), parse.GetValue(provider), sealToKey, sealedKeys, id.Length > 0 ? id : null);
-            var (view, payment) = await PaidAsync(client, parse.GetValue(wallet)!, HttpMethod.Post, "api/workloads",
+            var (view, payment) = await PaidAsync(client, parse.GetValue(wallet)!, parse.GetValue(maxSat), HttpMethod.Post, "api/workloads",
                 () => JsonContent.Create(request, WorkloadJsonContext.Default.SubmitWorkloadRequest), ct);
             if (checkpointKey is not null)
             {
@@ -133,7 +138,7 @@ public static class WorkloadCommands
     /// it again with the token (<paramref name="token"/>, when given, pays at once). A paid attempt that fails gets its
     /// ecash back into the wallet (the market's change, or reclaimed) before the error is raised.
     /// </summary>
-    private static async Task<(WorkloadView View, MarketPayment? Payment)> PaidAsync(WorkloadClient client, string walletDir, HttpMethod method, string path,
+    private static async Task<(WorkloadView View, MarketPayment? Payment)> PaidAsync(WorkloadClient client, string walletDir, ulong maxSat, HttpMethod method, string path,
         Func<HttpContent?> body, CancellationToken ct, MarketPayment? token = null)
     {
         using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
@@ -141,7 +146,7 @@ public static class WorkloadCommands
         var response = await client.SendRawAsync(method, path, body(), payment?.Token, null, ct);
         if (payment is null && response.StatusCode == HttpStatusCode.PaymentRequired)
         {
-            payment = await MarketPayment.PayAsync(response, client.Http, walletDir, mints, Memo, ct)
+            payment = await MarketPayment.PayAsync(response, client.Http, walletDir, mints, Memo, maxSat, ct)
                 ?? throw new CliException("the market asks for payment but names no amount");
             response.Dispose();
             response = await client.SendRawAsync(method, path, body(), payment.Token, null, ct);
@@ -401,13 +406,13 @@ public static class WorkloadCommands
                 // A token of that value pays at once; the market's accepted mints say where it may come from.
                 using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
                 var info = await client.GetAsync("api/payments/info", WorkloadCliJson.Default.PaymentsInfo, ct);
-                var payment = await MarketPayment.PayAmountAsync(info.Mints, sats, client.Http, walletDir, mints, Memo, ct);
-                result = await PaidAsync(client, walletDir, HttpMethod.Post, path, () => null, ct, payment);
+                var payment = await MarketPayment.PayAmountAsync(info.Mints, sats, client.Http, walletDir, mints, Memo, parse.GetValue(options.MaxSat), ct);
+                result = await PaidAsync(client, walletDir, parse.GetValue(options.MaxSat), HttpMethod.Post, path, () => null, ct, payment);
             }
             else
             {
                 var extra = parse.GetValue(duration) ?? TimeSpan.FromHours(1);
-                result = await PaidAsync(client, walletDir, HttpMethod.Post, path,
+                result = await PaidAsync(client, walletDir, parse.GetValue(options.MaxSat), HttpMethod.Post, path,
                     () => JsonContent.Create(new TopUpRequest(extra.TotalSeconds), WorkloadJsonContext.Default.TopUpRequest), ct);
             }
 
@@ -478,7 +483,7 @@ public static class WorkloadCommands
     private static Argument<string> IdArgument() => new("id") { Description = "The workload id (printed by submit)" };
 
     /// <summary>The options every workload command reads.</summary>
-    private sealed record WorkloadContext(Option<string> Market, Option<string> Data, Option<string> Wallet)
+    private sealed record WorkloadContext(Option<string> Market, Option<string> Data, Option<string> Wallet, Option<ulong> MaxSat)
     {
         /// <summary>A client of the market that carries this data directory's owner key.</summary>
         public WorkloadClient Client(ParseResult parse) =>

@@ -45,6 +45,17 @@ public sealed class MarketOptions : IValidatableObject
     [Range(1024, 256L * 1024 * 1024)]
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
 
+    /// <summary>
+    /// The highest price a provider may ask, <c>IN:OUT</c> in sats per million tokens (<c>--max-price</c>): offers above
+    /// it get no jobs, so no provider can make a consumer reserve or pay more.
+    /// </summary>
+    [Required]
+    public string MaxPrice { get; set; } = "10000:30000";
+
+    /// <summary>The largest context window a provider's offer is believed to have (<c>--max-context</c>, tokens); larger claims count as this.</summary>
+    [Range(1, 100_000_000)]
+    public int MaxContext { get; set; } = 131_072;
+
     /// <summary>Deadline of an inference request when the consumer names none.</summary>
     [Range(1, 86_400)]
     public int RequestTimeoutSeconds { get; set; } = 600;
@@ -88,6 +99,10 @@ public sealed class MarketOptions : IValidatableObject
     public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(
         TimeSpan.FromSeconds(HeartbeatMinTtl), TimeSpan.FromSeconds(HeartbeatGrace), TimeSpan.FromSeconds(SuspectAfter), TimeSpan.FromSeconds(EvictAfter));
 
+    /// <summary>The bounds on providers' offers these knobs give (output reserved without any limit: <paramref name="defaultOutputTokens"/>).</summary>
+    public Core.Pricing.OfferLimits OfferLimits(int defaultOutputTokens) =>
+        new(Core.Pricing.ModelPrice.TryParseSats(MaxPrice, out var price, out _) ? price : Core.Pricing.OfferLimits.Default.MaxPrice, MaxContext, defaultOutputTokens);
+
     public string EffectivePublicUrl => (PublicUrl ?? Urls.Split(';', StringSplitOptions.RemoveEmptyEntries)[0]).TrimEnd('/');
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -116,6 +131,11 @@ public sealed class MarketOptions : IValidatableObject
             {
                 yield return new ValidationResult($"--accept-mint '{mint}' is not an http(s) URL", [nameof(AcceptMints)]);
             }
+        }
+
+        if (!Core.Pricing.ModelPrice.TryParseSats(MaxPrice, out _, out var priceError))
+        {
+            yield return new ValidationResult($"--max-price: {priceError}", [nameof(MaxPrice)]);
         }
 
         if (Lightning != "fake")

@@ -1,11 +1,9 @@
-using System.Buffers.Text;
 using System.Security.Cryptography;
 using System.Threading.Channels;
 using Coinop.Core.Protocol;
 using Coinop.Core.Sealing;
 using Coinop.Core.Workloads;
 using Coinop.Provider.Hosting;
-using Coinop.Provider.Workloads.Sandboxes;
 using Microsoft.Extensions.Logging;
 using NSec.Cryptography;
 
@@ -21,40 +19,45 @@ internal interface IWorkloadLink
 }
 
 /// <summary>
-/// The provider's half of the workload protocol, alive across market sessions. It runs what the market starts
-/// through <see cref="WorkloadHost"/>, heartbeats every copy and standby, and obeys the single-writer rule of
-/// docs/durability.md: a copy is stopped (killed at once) when <c>stop_after</c> has passed since the send of the last
-/// heartbeat the market acknowledged for it, measured on the monotonic clock; a stopped copy is never restarted here,
-/// only a new <c>workload_start</c> runs anything. Exits, losses, usage records and receipts go through an outbox that
-/// survives reconnects (delivered at least once, in order); output goes out only while a link is up. After every
-/// (re)connect a heartbeat reports what runs here, so the market can stop whatever is no longer current.
+/// The provider's half of the workload protocol, alive across market sessions: the shell around two sans-IO rules.
+/// It runs what the market starts through <see cref="WorkloadHost"/> and heartbeats every copy and standby; the
+/// single-writer rule of docs/durability.md is <see cref="StopAfterRule"/> (a copy is killed once <c>stop_after</c>
+/// passed since the send of the last heartbeat the market acknowledged, on the monotonic clock; a stopped copy is never
+/// restarted here, only a new <c>workload_start</c> runs anything), and exits, losses, usage records and receipts go
+/// through <see cref="ReportOutbox{TReport}"/> (delivered at least once, in order, across reconnects). Output goes out
+/// only while a link is up. After every (re)connect a heartbeat reports what runs here, so the market can stop whatever
+/// is no longer current.
 /// </summary>
-internal sealed partial class WorkloadAgent : IAsyncDisposable
+internal sealed class WorkloadAgent : IAsyncDisposable
 {
     private static readonly TimeSpan DefaultHeartbeat = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan WatchInterval = TimeSpan.FromMilliseconds(20);
-    private const int MaxChunk = 64 * 1024 - 1;
 
     private readonly WorkloadHost _host;
     private readonly ProviderOptions _options;
     private readonly Key _sealingKey;
     private readonly WorkloadCapacity _capacity;
     private readonly TimeProvider _time;
+    private readonly long _origin;
     private readonly ILogger _logger;
+    private readonly CopyUploads _uploads;
+
+    // Everything below up to _link is guarded by _gate.
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, CopyState> _copies = new(StringComparer.Ordinal);
+    private readonly StopAfterRule _rule = new();
+    private readonly ReportOutbox<ProtocolMessage> _outbox = new();
+    private readonly Dictionary<string, CopyResources> _resources = new(StringComparer.Ordinal);
     private readonly HashSet<string> _standbys = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, long> _heartbeatSentAt = [];
-    private readonly List<Unconfirmed> _unconfirmed = [];
-    private readonly Queue<ProtocolMessage> _resend = new();
-    private readonly Channel<ProtocolMessage> _inbox = Channel.CreateUnbounded<ProtocolMessage>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Channel<Outgoing> _outbox = Channel.CreateUnbounded<Outgoing>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly CancellationTokenSource _stopping = new();
-    private TaskCompletionSource _heartbeatNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private TaskCompletionSource _linkChanged = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly List<(long UpTo, TaskCompletionSource Done)> _flushWaiters = [];
+    private TaskCompletionSource _heartbeatNow = NewSignal();
+    private TaskCompletionSource _linkChanged = NewSignal();
+    private TaskCompletionSource _reportAdded = NewSignal();
     private IWorkloadLink? _link;
-    private long _heartbeatIntervalTicks = DefaultHeartbeat.Ticks;
     private long _seq;
+
+    private readonly Channel<ProtocolMessage> _inbox = Channel.CreateUnbounded<ProtocolMessage>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _stopping = new();
+    private long _heartbeatIntervalTicks = DefaultHeartbeat.Ticks;
     private volatile bool _draining;
     private Task _loops = Task.CompletedTask;
 
@@ -64,7 +67,9 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         _options = options;
         _sealingKey = sealingKey;
         _time = time;
+        _origin = time.GetTimestamp();
         _logger = logger;
+        _uploads = new CopyUploads(host, CurrentLink, time, logger);
         Incarnation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         _capacity = new WorkloadCapacity(host.Isolation, hostOptions.CpuCores, hostOptions.MemoryMb, options.WorkloadPrice.CpuMsatPerCoreSecond,
             options.WorkloadPrice.MemoryMsatPerGbSecond, Convert.ToBase64String(SealedBox.ExportPublicKey(sealingKey)), Convert.ToBase64String(sealingBinding),
@@ -86,7 +91,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
             Task.Run(() => HeartbeatLoopAsync(ct), ct),
             Task.Run(() => WatchdogLoopAsync(ct), ct),
             Task.Run(() => EventsLoopAsync(ct), ct),
-            Task.Run(() => LogsLoopAsync(ct), ct));
+            Task.Run(() => _uploads.OutputLoopAsync(ct), ct));
     }
 
     /// <summary>A session authenticated and sent capabilities: workload traffic may flow; report what runs here at once.</summary>
@@ -95,15 +100,8 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         lock (_gate)
         {
             _link = link;
-            // Reports a previous link took but never proved delivered go again first, in their order (the market ignores repeats).
-            foreach (var lost in _unconfirmed)
-            {
-                _resend.Enqueue(lost.Message);
-            }
-
-            _unconfirmed.Clear();
-            _linkChanged.TrySetResult();
-            _linkChanged = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _outbox.Attach(link); // reports a previous link took but never proved delivered go again first
+            Fire(ref _linkChanged);
             _heartbeatNow.TrySetResult();
         }
     }
@@ -116,6 +114,8 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
             {
                 _link = null;
             }
+
+            _outbox.Detach(link);
         }
     }
 
@@ -124,7 +124,12 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
     {
         if (message is WorkloadAck ack)
         {
-            Acknowledged(from, ack);
+            lock (_gate)
+            {
+                // Frames on one link arrive in order: an answered heartbeat proves every report sent before it arrived.
+                _outbox.Acknowledged(from, ack.Seq);
+                _rule.Acknowledged(ack.Seq, ack.Renewed);
+            }
         }
         else
         {
@@ -140,15 +145,12 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
     public async Task DrainAsync(TimeSpan timeout, bool deliver = true)
     {
         _draining = true;
-        List<(string Id, CopyState Copy)> copies;
+        List<CopyRef> copies;
+        List<Task> reported;
         lock (_gate)
         {
-            copies = [.. _copies.Select(c => (c.Key, c.Value))];
-            foreach (var (_, copy) in copies)
-            {
-                copy.StopReason ??= WorkloadLost.ProviderDraining;
-            }
-
+            copies = _rule.StopAll(WorkloadLost.ProviderDraining);
+            reported = [.. copies.Select(c => _resources.TryGetValue(c.WorkloadId, out var r) ? r.Reported.Task : Task.CompletedTask)];
             foreach (var standby in _standbys)
             {
                 _host.ReleaseStandby(standby);
@@ -160,21 +162,26 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         using var deadline = new CancellationTokenSource(timeout, _time);
         try
         {
-            await Task.WhenAll(copies.Select(c => _host.StopAsync(c.Id, c.Copy.Epoch, cancellationToken: deadline.Token)));
-            await Task.WhenAll(copies.Select(c => c.Copy.Reported.Task)).WaitAsync(deadline.Token);
+            await Task.WhenAll(copies.Select(c => _host.StopAsync(c.WorkloadId, c.Epoch, cancellationToken: deadline.Token)));
+            await Task.WhenAll(reported).WaitAsync(deadline.Token);
             if (!deliver)
             {
                 return;
             }
 
             var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            _outbox.Writer.TryWrite(new Outgoing(null, flushed));
+            lock (_gate)
+            {
+                _flushWaiters.Add((_outbox.LastAdded, flushed));
+                CompleteFlushWaiters();
+            }
+
             await flushed.Task.WaitAsync(deadline.Token);
-            LogDrained(_logger, copies.Count);
+            WorkloadAgentLog.Drained(_logger, copies.Count);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
-            LogDrainTimedOut(_logger, timeout.TotalSeconds);
+            WorkloadAgentLog.DrainTimedOut(_logger, timeout.TotalSeconds);
         }
     }
 
@@ -192,32 +199,6 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
 
         await _host.DisposeAsync();
         _stopping.Dispose();
-    }
-
-    private void Acknowledged(IWorkloadLink from, WorkloadAck ack)
-    {
-        lock (_gate)
-        {
-            // Frames on one link arrive in order: an answered heartbeat proves every report sent before it arrived.
-            _unconfirmed.RemoveAll(u => ReferenceEquals(u.Link, from) && u.ConfirmedBySeq <= ack.Seq);
-            if (!_heartbeatSentAt.Remove(ack.Seq, out var sentAt))
-            {
-                return;
-            }
-
-            foreach (var older in _heartbeatSentAt.Keys.Where(s => s < ack.Seq).ToList())
-            {
-                _heartbeatSentAt.Remove(older);
-            }
-
-            foreach (var renewed in ack.Renewed ?? [])
-            {
-                if (renewed is not null && _copies.TryGetValue(renewed.WorkloadId, out var copy) && copy.Epoch == renewed.Epoch && sentAt > copy.LastAckedSend)
-                {
-                    copy.LastAckedSend = sentAt; // measured from when that heartbeat was sent, never from when its ack came back
-                }
-            }
-        }
     }
 
     private async Task InboxLoopAsync(CancellationToken ct)
@@ -251,7 +232,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
-                    LogMessageFailed(_logger, message.GetType().Name, ex);
+                    WorkloadAgentLog.MessageFailed(_logger, message.GetType().Name, ex);
                 }
             }
         }
@@ -277,7 +258,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
         else
         {
-            LogReserveRefused(_logger, start.WorkloadId, start.Epoch);
+            WorkloadAgentLog.ReserveRefused(_logger, start.WorkloadId, start.Epoch);
         }
     }
 
@@ -285,21 +266,24 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
     {
         UseTimings(start.Timings);
         var id = start.WorkloadId;
-        if (Prepare(start) is not { } prepared)
+        var prepared = StartRequest.Prepare(start, _sealingKey, _draining, out var problem);
+        if (prepared is null)
         {
+            WorkloadAgentLog.StartRefused(_logger, id, start.Epoch, problem!);
+            Report(new WorkloadLost(id, start.Epoch, $"{WorkloadLost.StartFailed}: {problem}"));
             return;
         }
 
-        var copy = new CopyState(start.Epoch, _time.GetTimestamp(), TimeSpan.FromMilliseconds(start.Timings.StopAfterMs));
+        var copy = new CopyResources(start.Epoch);
         lock (_gate)
         {
-            if (_copies.TryGetValue(id, out var older) && older.Epoch >= start.Epoch)
+            if (_rule.Start(id, start.Epoch, TimeSpan.FromMilliseconds(start.Timings.StopAfterMs), Now()) is { } refusal)
             {
-                Report(new WorkloadLost(id, start.Epoch, $"{WorkloadLost.StartFailed}: epoch {older.Epoch} is already here"));
+                Report(new WorkloadLost(id, start.Epoch, $"{WorkloadLost.StartFailed}: {refusal}"));
                 return;
             }
 
-            _copies[id] = copy; // watched from now on: a start that hangs is stopped by the rule as well
+            _resources[id] = copy; // watched from now on: a start that hangs is stopped by the rule as well
             _standbys.Remove(id);
         }
 
@@ -308,9 +292,10 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         {
             lock (_gate)
             {
-                if (_copies.TryGetValue(id, out var current) && current == copy)
+                _rule.StartFailed(id, start.Epoch);
+                if (_resources.TryGetValue(id, out var current) && current == copy)
                 {
-                    _copies.Remove(id);
+                    _resources.Remove(id);
                 }
             }
 
@@ -319,7 +304,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
             return;
         }
 
-        LogStarted(_logger, id, start.Epoch, result.Pid ?? 0, start.Checkpoint is null ? "no" : "yes");
+        WorkloadAgentLog.Started(_logger, id, start.Epoch, result.Pid ?? 0, start.Checkpoint is null ? "no" : "yes");
         if (result.BridgePort is { } port && start.SealTo is { } sealTo)
         {
             var receipt = new AccessReceipt(id, start.Epoch, _options.WorkloadPublicHost, port, prepared.Spec.AccessCredential!, start.LeaseUntilUnixMs);
@@ -328,69 +313,15 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
 
         if (prepared.Key is { } key && start.Timings.CheckpointIntervalMs > 0)
         {
-            _ = CheckpointLoopAsync(id, copy, key, TimeSpan.FromMilliseconds(start.Timings.CheckpointIntervalMs));
+            _ = _uploads.CheckpointLoopAsync(id, copy.Epoch, key, TimeSpan.FromMilliseconds(start.Timings.CheckpointIntervalMs), _stopping.Token, copy.CheckpointLoop.Token);
         }
-    }
-
-    /// <summary>The copy request, its opened checkpoint key and the checkpoint to restore; null (and reported) when the start cannot go ahead.</summary>
-    private Prepared? Prepare(WorkloadStart start)
-    {
-        var id = start.WorkloadId;
-        string? problem = null;
-        byte[]? key = null, checkpoint = null;
-        if (_draining)
-        {
-            problem = "the provider is draining";
-        }
-        else if (start.Spec is null || start.Timings is null || start.Timings.StopAfterMs <= 0)
-        {
-            problem = "the start lacks a spec or timings";
-        }
-        else if (start.SealedCheckpointKey is { } sealedKey)
-        {
-            key = Base64Bytes(sealedKey) is { } box ? CheckpointKey.Open(_sealingKey, id, box) : null;
-            problem = key is null ? "the checkpoint key is not sealed to this provider" : null;
-        }
-
-        if (problem is null && start.Checkpoint is { } encoded)
-        {
-            checkpoint = Base64Bytes(encoded);
-            problem = checkpoint is null ? "the checkpoint is not base64" : key is null ? "a checkpoint came without its key" : null;
-        }
-
-        if (problem is null && start.SealTo is not null && Base64Bytes(start.SealTo) is not { Length: SealedBox.PublicKeySize })
-        {
-            problem = "seal_to is not an X25519 public key";
-        }
-
-        CopySpec? spec = null;
-        if (problem is null)
-        {
-            var s = start.Spec!;
-            spec = new CopySpec(id, start.Epoch, s.Command, s.Args ?? [], new Dictionary<string, string>(), s.CpuCores, s.MemoryMb, s.Port,
-                WantsStateDir: s.Checkpointed, AccessCredential: s.Port is null ? null : Convert.ToBase64String(RandomNumberGenerator.GetBytes(24)));
-            problem = spec.Validate();
-        }
-
-        if (problem is not null)
-        {
-            LogStartRefused(_logger, id, start.Epoch, problem);
-            Report(new WorkloadLost(id, start.Epoch, $"{WorkloadLost.StartFailed}: {problem}"));
-            return null;
-        }
-
-        return new Prepared(spec!, checkpoint, key);
     }
 
     private void Stop(WorkloadStop stop)
     {
         lock (_gate)
         {
-            if (_copies.TryGetValue(stop.WorkloadId, out var copy) && copy.Epoch <= stop.Epoch)
-            {
-                copy.StopReason ??= StoppedByMarket;
-            }
-
+            _rule.StopByMarket(stop.WorkloadId, stop.Epoch);
             _standbys.Remove(stop.WorkloadId);
         }
 
@@ -408,7 +339,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
         catch (Exception ex)
         {
-            LogStopFailed(_logger, id, epoch, ex);
+            WorkloadAgentLog.StopFailed(_logger, id, epoch, ex);
         }
     }
 
@@ -433,20 +364,18 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
                     var forced = _heartbeatNow.Task.IsCompleted;
                     if (forced)
                     {
-                        _heartbeatNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                        _heartbeatNow = NewSignal();
                     }
 
                     link = _link;
                     // Idle heartbeats go on while reports wait for the acknowledgement that proves them delivered.
-                    if (link is null || (!forced && _copies.Count == 0 && _standbys.Count == 0 && _unconfirmed.Count == 0))
+                    if (link is null || (!forced && _rule.Count == 0 && _standbys.Count == 0 && _outbox.Unconfirmed == 0))
                     {
                         continue;
                     }
 
                     var seq = ++_seq;
-                    heartbeat = new WorkloadHeartbeat(seq, Incarnation,
-                        [.. _copies.Where(c => c.Value.StopReason is null).Select(c => new CopyRef(c.Key, c.Value.Epoch))], [.. _standbys]);
-                    _heartbeatSentAt[seq] = _time.GetTimestamp();
+                    heartbeat = new WorkloadHeartbeat(seq, Incarnation, _rule.Heartbeat(seq, Now()), [.. _standbys]);
                 }
 
                 await link.SendAsync(heartbeat, ct);
@@ -457,7 +386,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    /// <summary>The rule: a copy whose last acknowledged heartbeat was sent stop-after ago is killed, whatever the link says.</summary>
+    /// <summary>Applies the rule every watch interval: a copy whose stop deadline passed is killed, whatever the link says.</summary>
     private async Task WatchdogLoopAsync(CancellationToken ct)
     {
         try
@@ -465,24 +394,16 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
             while (!ct.IsCancellationRequested)
             {
                 await Task.Delay(WatchInterval, _time, ct);
-                List<(string Id, long Epoch, TimeSpan Silent)> due = [];
+                List<DueCopy> due;
                 lock (_gate)
                 {
-                    foreach (var (id, copy) in _copies)
-                    {
-                        var silent = _time.GetElapsedTime(copy.LastAckedSend);
-                        if (copy.StopReason is null && silent >= copy.StopAfter)
-                        {
-                            copy.StopReason = WorkloadLost.StoppedByRule;
-                            due.Add((id, copy.Epoch, silent));
-                        }
-                    }
+                    due = _rule.Due(Now());
                 }
 
-                foreach (var (id, epoch, silent) in due)
+                foreach (var copy in due)
                 {
-                    LogStoppedByRule(_logger, id, epoch, silent.TotalMilliseconds);
-                    _ = StopCopyAsync(id, epoch, TimeSpan.Zero);
+                    WorkloadAgentLog.StoppedByRule(_logger, copy.WorkloadId, copy.Epoch, copy.Silent.TotalMilliseconds);
+                    _ = StopCopyAsync(copy.WorkloadId, copy.Epoch, TimeSpan.Zero);
                 }
             }
         }
@@ -503,7 +424,7 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
                         Report(new Core.Protocol.WorkloadUsage(usage.WorkloadId, usage.Epoch, usage.Signed));
                         break;
                     case Workloads.WorkloadExited exited:
-                        Exited(exited);
+                        Ended(exited);
                         break;
                 }
             }
@@ -513,182 +434,73 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    private void Exited(Workloads.WorkloadExited exited)
+    /// <summary>A copy's process ended: the rule says what the market hears (its exit, its loss, or nothing when the market stopped it).</summary>
+    private void Ended(Workloads.WorkloadExited exited)
     {
-        CopyState? copy;
+        CopyEnd? end;
+        CopyResources? copy = null;
         lock (_gate)
         {
-            if (_copies.TryGetValue(exited.WorkloadId, out copy) && copy.Epoch == exited.Epoch)
+            end = _rule.Ended(exited.WorkloadId, exited.Epoch);
+            if (end is not null && _resources.Remove(exited.WorkloadId, out var removed))
             {
-                _copies.Remove(exited.WorkloadId);
-            }
-            else
-            {
-                copy = null; // an older copy a newer start replaced: the market already moved on
+                copy = removed;
             }
         }
 
-        if (copy is null)
+        if (end is not { } ended)
         {
-            return;
+            return; // an older copy a newer start replaced: the market already moved on
         }
 
-        copy.CheckpointLoop.Cancel();
-        switch (copy.StopReason)
+        copy?.CheckpointLoop.Cancel();
+        switch (ended.Report)
         {
-            case null:
+            case CopyEndReport.Exited:
                 Report(new Core.Protocol.WorkloadExited(exited.WorkloadId, exited.Epoch, exited.Exit.ExitCode, exited.Exit.OomKilled));
                 break;
-            case StoppedByMarket:
-                break;
-            default:
-                Report(new WorkloadLost(exited.WorkloadId, exited.Epoch, copy.StopReason));
+            case CopyEndReport.Lost:
+                Report(new WorkloadLost(exited.WorkloadId, exited.Epoch, ended.Reason!));
                 break;
         }
 
-        copy.Reported.TrySetResult();
+        copy?.Reported.TrySetResult();
     }
 
-    private async Task LogsLoopAsync(CancellationToken ct)
+    /// <summary>Sends what the outbox says, on the link it says; a report taken by a link is proven delivered by a later answered heartbeat.</summary>
+    private async Task OutboxLoopAsync(CancellationToken ct)
     {
-        try
-        {
-            await foreach (var log in _host.Logs.ReadAllAsync(ct))
-            {
-                if (CurrentLink() is not { } link || !WorkloadIds.TryParse(log.WorkloadId, out var id))
-                {
-                    continue; // output produced while no market listens is not kept
-                }
-
-                var lead = log.Stream == OutputStream.Stdout ? (byte)1 : (byte)2;
-                for (var offset = 0; offset < log.Data.Length; offset += MaxChunk)
-                {
-                    var slice = log.Data.Slice(offset, Math.Min(MaxChunk, log.Data.Length - offset));
-                    await link.SendChunkAsync(ChunkFrame.KindWorkloadLog, id, log.Epoch, lead, slice, droppable: true, ct);
-                }
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
-    }
-
-    /// <summary>Uploads the copy's state every interval while it runs and a link is up; the market keeps it only from the current epoch.</summary>
-    private async Task CheckpointLoopAsync(string workloadId, CopyState copy, byte[] key, TimeSpan interval)
-    {
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, copy.CheckpointLoop.Token);
-        var ct = linked.Token;
-        if (!WorkloadIds.TryParse(workloadId, out var id))
-        {
-            return; // checkpoint chunks carry the id as a GUID; the market names every workload so
-        }
-
         try
         {
             while (true)
             {
-                await Task.Delay(interval, _time, ct);
-                var archive = await _host.CheckpointAsync(workloadId, copy.Epoch, key, ct);
-                if (archive is null)
+                (ProtocolMessage Report, object Link)? next;
+                Task linkChanged, added;
+                lock (_gate)
                 {
-                    return;
+                    next = _outbox.Next();
+                    linkChanged = _linkChanged.Task;
+                    added = _reportAdded.Task;
                 }
 
-                if (CurrentLink() is not { } link)
+                if (next is not { } send)
                 {
+                    await Task.WhenAny(linkChanged, added).WaitAsync(ct);
                     continue;
                 }
 
-                var sent = true;
-                for (var offset = 0; sent && offset < archive.Length; offset += MaxChunk)
-                {
-                    sent = await link.SendChunkAsync(ChunkFrame.KindCheckpointChunk, id, copy.Epoch, null,
-                        archive.AsMemory(offset, Math.Min(MaxChunk, archive.Length - offset)), droppable: false, ct);
-                }
-
-                if (sent)
-                {
-                    await link.SendAsync(new WorkloadCheckpoint(workloadId, copy.Epoch, archive.Length, Convert.ToHexStringLower(SHA256.HashData(archive))), ct);
-                    LogCheckpointSent(_logger, workloadId, copy.Epoch, archive.Length);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (Exception ex)
-        {
-            LogCheckpointFailed(_logger, workloadId, copy.Epoch, ex);
-        }
-    }
-
-    /// <summary>
-    /// Delivers reports in order, each at least once. A report a link took counts as delivered only once the market
-    /// answered a heartbeat sent after it on that link; until then it is kept, and sent again on the next link.
-    /// </summary>
-    private async Task OutboxLoopAsync(CancellationToken ct)
-    {
-        Task<bool>? pending = null; // one outstanding wait at a time: the outbox has a single reader
-        try
-        {
-            while (true)
-            {
-                Task changed;
-                IWorkloadLink? link;
-                ProtocolMessage? resend;
-                lock (_gate)
-                {
-                    link = _link;
-                    changed = _linkChanged.Task;
-                    _resend.TryPeek(out resend);
-                }
-
-                if (resend is null)
-                {
-                    pending ??= _outbox.Reader.WaitToReadAsync(ct).AsTask();
-                    if (await Task.WhenAny(pending, changed) != pending)
-                    {
-                        continue; // a new link may have reports to send again first
-                    }
-
-                    var more = await pending;
-                    pending = null;
-                    if (!more)
-                    {
-                        return;
-                    }
-
-                    _outbox.Reader.TryPeek(out var item);
-                    if (item.Flushed is { } flushed)
-                    {
-                        _outbox.Reader.TryRead(out _);
-                        flushed.TrySetResult();
-                        continue;
-                    }
-                }
-
-                var message = resend ?? PeekOutbox();
-                if (link is not null && await link.SendAsync(message, ct))
+                if (await ((IWorkloadLink)send.Link).SendAsync(send.Report, ct))
                 {
                     lock (_gate)
                     {
-                        if (resend is not null)
-                        {
-                            _resend.Dequeue();
-                        }
-
-                        _unconfirmed.Add(new Unconfirmed(link, _seq + 1, message));
-                    }
-
-                    if (resend is null)
-                    {
-                        _outbox.Reader.TryRead(out _);
+                        _outbox.Sent(send.Report, send.Link, _seq + 1);
+                        CompleteFlushWaiters();
                     }
 
                     continue;
                 }
 
-                await changed.WaitAsync(ct); // wait for the next session
+                await linkChanged.WaitAsync(ct); // wait for the next session
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -696,10 +508,19 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    private ProtocolMessage PeekOutbox()
+    /// <summary>Under the gate: drains waiting for reports to go out are told once they did.</summary>
+    private void CompleteFlushWaiters()
     {
-        _outbox.Reader.TryPeek(out var item);
-        return item.Message!;
+        _flushWaiters.RemoveAll(w =>
+        {
+            if (!_outbox.Flushed(w.UpTo))
+            {
+                return false;
+            }
+
+            w.Done.TrySetResult();
+            return true;
+        });
     }
 
     private IWorkloadLink? CurrentLink()
@@ -710,7 +531,17 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    private void Report(ProtocolMessage message) => _outbox.Writer.TryWrite(new Outgoing(message, null));
+    private void Report(ProtocolMessage message)
+    {
+        lock (_gate)
+        {
+            _outbox.Add(message);
+            Fire(ref _reportAdded);
+        }
+    }
+
+    /// <summary>The monotonic clock the rule reads: time since this agent was created.</summary>
+    private TimeSpan Now() => _time.GetElapsedTime(_origin);
 
     private void UseTimings(WorkloadLinkTimings? timings)
     {
@@ -720,66 +551,23 @@ internal sealed partial class WorkloadAgent : IAsyncDisposable
         }
     }
 
-    private static byte[]? Base64Bytes(string text)
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes the signal and arms a new one (under the gate).</summary>
+    private static void Fire(ref TaskCompletionSource signal)
     {
-        var bytes = new byte[Base64.GetMaxDecodedFromUtf8Length(text.Length)];
-        return Convert.TryFromBase64String(text, bytes, out var written) ? bytes[..written] : null;
+        signal.TrySetResult();
+        signal = NewSignal();
     }
 
-    private const string StoppedByMarket = "stopped_by_market";
-
-    private sealed record Prepared(CopySpec Spec, byte[]? Checkpoint, byte[]? Key);
-
-    private readonly record struct Outgoing(ProtocolMessage? Message, TaskCompletionSource? Flushed);
-
-    /// <summary>A report <see cref="Link"/> took, proven delivered by the answer to heartbeat <see cref="ConfirmedBySeq"/> or later.</summary>
-    private sealed record Unconfirmed(IWorkloadLink Link, long ConfirmedBySeq, ProtocolMessage Message);
-
-    /// <summary>One copy here: its epoch, when the heartbeat behind its latest acknowledgement was sent, and why it is being stopped.</summary>
-    private sealed class CopyState(long epoch, long startedAt, TimeSpan stopAfter)
+    /// <summary>What the shell holds for one copy besides the rule's view of it: its checkpoint loop and the signal a drain waits on.</summary>
+    private sealed class CopyResources(long epoch)
     {
         public long Epoch { get; } = epoch;
-
-        /// <summary>Monotonic timestamp; the start's arrival until the first acknowledgement.</summary>
-        public long LastAckedSend { get; set; } = startedAt;
-
-        public TimeSpan StopAfter { get; } = stopAfter;
-
-        public string? StopReason { get; set; }
 
         public CancellationTokenSource CheckpointLoop { get; } = new();
 
         /// <summary>Completes once the copy's end was put in the outbox (a drain waits for it).</summary>
         public TaskCompletionSource Reported { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Workload {WorkloadId} epoch {Epoch} started (pid {Pid}, restored checkpoint: {Restored})")]
-    private static partial void LogStarted(ILogger logger, string workloadId, long epoch, int pid, string restored);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Workload {WorkloadId} epoch {Epoch} not started: {Problem}")]
-    private static partial void LogStartRefused(ILogger logger, string workloadId, long epoch, string problem);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Workload {WorkloadId} epoch {Epoch}: no acknowledgement from the market for {SilentMs:0} ms; the copy is stopped by the rule")]
-    private static partial void LogStoppedByRule(ILogger logger, string workloadId, long epoch, double silentMs);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Standby reservation for workload {WorkloadId} epoch {Epoch} refused: no room or a stale epoch")]
-    private static partial void LogReserveRefused(ILogger logger, string workloadId, long epoch);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Handling the market's {Message} failed")]
-    private static partial void LogMessageFailed(ILogger logger, string message, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Stopping workload {WorkloadId} epoch {Epoch} failed")]
-    private static partial void LogStopFailed(ILogger logger, string workloadId, long epoch, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Checkpoint of workload {WorkloadId} epoch {Epoch} sent ({Bytes} bytes)")]
-    private static partial void LogCheckpointSent(ILogger logger, string workloadId, long epoch, int bytes);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Checkpoint of workload {WorkloadId} epoch {Epoch} failed")]
-    private static partial void LogCheckpointFailed(ILogger logger, string workloadId, long epoch, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Workloads drained: {Copies} copies stopped and reported")]
-    private static partial void LogDrained(ILogger logger, int copies);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Workload drain did not finish within {TimeoutS} s")]
-    private static partial void LogDrainTimedOut(ILogger logger, double timeoutS);
 }

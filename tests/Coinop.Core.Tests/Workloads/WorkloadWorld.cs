@@ -1,3 +1,4 @@
+using Coinop.Core.Protocol;
 using Coinop.Core.Workloads;
 using Microsoft.Extensions.Time.Testing;
 using static Coinop.Core.Workloads.WorkloadEffect;
@@ -7,10 +8,11 @@ namespace Coinop.Core.Tests.Workloads;
 
 /// <summary>
 /// A small simulated world for one workload: the market's state machine, a supervisor that executes its effects, and
-/// provider agents behind links that can be cut in either direction. Agents follow the provider-side rule: stop the
-/// copy <see cref="WorkloadTimings.ProviderStopAfter"/> (plus up to the clock slack) after sending the last heartbeat the
-/// market acknowledged, never restart a copy on their own, and report a copy they lost once they can. Time moves in
-/// fixed ticks on a <see cref="FakeTimeProvider"/>; every tick checks the invariants, which throw on violation.
+/// provider agents behind links that can be cut in either direction. Each agent runs the provider's real rules, the
+/// same types <c>WorkloadAgent</c> wraps: <see cref="StopAfterRule"/> decides when its copy must stop (its watchdog fires
+/// up to the clock slack late) and what the market hears when it ends, and <see cref="ReportOutbox{TReport}"/> delivers
+/// those reports at least once across lost frames and reconnects. Time moves in fixed ticks on a
+/// <see cref="FakeTimeProvider"/>; every tick checks the invariants, which throw on violation.
 /// </summary>
 internal sealed class WorkloadWorld
 {
@@ -20,7 +22,9 @@ internal sealed class WorkloadWorld
 
     public static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
 
-    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero));
+    private const string Id = "wl";
+    private static readonly DateTimeOffset Origin = new(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+    private readonly FakeTimeProvider _time = new(Origin);
     private readonly Random _random;
     private readonly bool _agentsHonourStopAfter;
     private readonly List<(DateTimeOffset Due, WorkloadInput Input)> _supervisorQueue = [];
@@ -34,8 +38,13 @@ internal sealed class WorkloadWorld
         _random = new Random(seed);
         _agentsHonourStopAfter = agentsHonourStopAfter;
         Agents = [.. Enumerable.Range(0, agentCount).Select(i => new Agent($"P{i}", Lateness()))];
+        foreach (var agent in Agents)
+        {
+            agent.Reconnect();
+        }
+
         var standbys = Agents.Skip(1).Take(spec.Standbys).Select(a => a.Name).ToArray();
-        var submitted = WorkloadMachine.Submit("wl", spec, Agents[0].Name, standbys, Now);
+        var submitted = WorkloadMachine.Submit(Id, spec, Agents[0].Name, standbys, Now);
         Workload = submitted.Next;
         Execute(submitted.Effects);
         Check(Workload);
@@ -53,6 +62,9 @@ internal sealed class WorkloadWorld
 
     private DateTimeOffset Now => _time.GetUtcNow();
 
+    /// <summary>The agents' monotonic clock.</summary>
+    private TimeSpan Monotonic => Now - Origin;
+
     public void Wait(int ticks)
     {
         for (var i = 0; i < ticks; i++)
@@ -62,10 +74,13 @@ internal sealed class WorkloadWorld
         }
     }
 
+    /// <summary>The agent's process dies with its copy; everything it knew is gone.</summary>
     public void Crash(int agent)
     {
         var a = Agents[agent];
-        (a.Alive, a.Copy, a.Standby, a.PendingReport) = (false, null, false, null);
+        a.Alive = false;
+        a.Standby = false;
+        a.Forget();
         CheckCopies();
     }
 
@@ -75,6 +90,7 @@ internal sealed class WorkloadWorld
         if (!a.Alive)
         {
             (a.Alive, a.NextHeartbeat) = (true, Now);
+            a.Reconnect();
         }
     }
 
@@ -84,15 +100,23 @@ internal sealed class WorkloadWorld
         Agents[agent].FromMarket &= !fromMarket;
     }
 
-    public void Heal(int agent) => (Agents[agent].ToMarket, Agents[agent].FromMarket) = (true, true);
+    /// <summary>The link works again: the agent is on a new session (the cut one died), so its outbox sends again what it could not prove delivered.</summary>
+    public void Heal(int agent)
+    {
+        var a = Agents[agent];
+        (a.ToMarket, a.FromMarket) = (true, true);
+        if (a.Alive)
+        {
+            a.Reconnect();
+        }
+    }
 
     /// <summary>The running copy (if any) exits by itself with <paramref name="code"/>.</summary>
     public void Exit(int code)
     {
         if (Agents.FirstOrDefault(a => a.Copy is not null) is { } a)
         {
-            a.PendingReport = (a.Copy!.Value, code);
-            a.Copy = null;
+            Ended(a, a.Copy!.Value, code);
         }
     }
 
@@ -119,46 +143,94 @@ internal sealed class WorkloadWorld
 
         foreach (var agent in Agents.Where(a => a.Alive))
         {
-            if (agent.Copy is { } epoch && _agentsHonourStopAfter && now >= agent.LastAckedSend + Timings.ProviderStopAfter + agent.StopLateness)
+            if (_agentsHonourStopAfter)
             {
-                agent.Copy = null;
-                agent.PendingReport = (epoch, null);
+                // The watchdog fires up to the clock slack late: it sees the rule's deadline that much after it passed.
+                foreach (var due in agent.Rule.Due(Monotonic - agent.StopLateness))
+                {
+                    Ended(agent, due.Epoch, exitCode: null);
+                }
             }
 
-            if (agent.PendingReport is { } report && agent.ToMarket)
-            {
-                agent.PendingReport = null;
-                Apply(report.ExitCode is { } code
-                    ? new CopyExited(agent.Name, report.Epoch, code)
-                    : new CopyLost(agent.Name, report.Epoch, "lost contact with the market"));
-            }
-
+            SendReports(agent);
             if (now < agent.NextHeartbeat)
             {
                 continue;
             }
 
             agent.NextHeartbeat = now + Timings.HeartbeatInterval;
-            if (agent.Copy is { } running && agent.ToMarket)
+            if (agent.Rule.Count > 0 || agent.Standby || agent.Outbox.Unconfirmed > 0)
             {
-                var effects = Apply(new CopyHeartbeat(agent.Name, running)).Effects;
-                // A copy that is not allowed to run is told to stop, whenever it shows up; one that is gets its lease renewed.
-                var allowed = Workload.AllowedToRun(agent.Name, running);
-                Assert.Equal(!allowed, effects.Any(e => e is StopCopy s && s.Provider == agent.Name && s.Epoch == running));
-                Assert.Equal(allowed, effects.Contains(new RenewLease(agent.Name, running)));
-                if (allowed && agent.FromMarket && agent.Copy == running)
-                {
-                    agent.LastAckedSend = now; // the ack measures from when this heartbeat was sent
-                }
-            }
-
-            if (agent.Standby && agent.ToMarket)
-            {
-                Apply(new StandbyHeartbeat(agent.Name));
+                Heartbeat(agent);
             }
         }
 
         Apply(new WorkloadInput.Tick());
+    }
+
+    /// <summary>The agent's copy ended (exited with <paramref name="exitCode"/>, or killed): the rule says what the market hears.</summary>
+    private void Ended(Agent agent, long epoch, int? exitCode)
+    {
+        var end = agent.Rule.Ended(Id, epoch);
+        Assert.NotNull(end);
+        switch (end.Value.Report)
+        {
+            case CopyEndReport.Exited:
+                agent.Outbox.Add(new CopyExited(agent.Name, epoch, exitCode ?? 137));
+                break;
+            case CopyEndReport.Lost:
+                agent.Outbox.Add(new CopyLost(agent.Name, epoch, end.Value.Reason!));
+                break;
+        }
+    }
+
+    /// <summary>The outbox's reports go out on the agent's link; while the link is cut towards the market they are lost on the way.</summary>
+    private void SendReports(Agent agent)
+    {
+        while (agent.Outbox.Next() is { } next)
+        {
+            agent.Outbox.Sent(next.Report, next.Link, agent.Seq + 1);
+            if (agent.ToMarket)
+            {
+                Apply(next.Report);
+            }
+        }
+    }
+
+    private void Heartbeat(Agent agent)
+    {
+        var seq = ++agent.Seq;
+        var copies = agent.Rule.Heartbeat(seq, Monotonic);
+        if (!agent.ToMarket)
+        {
+            return;
+        }
+
+        var renewed = new List<CopyRef>();
+        foreach (var copy in copies)
+        {
+            var effects = Apply(new CopyHeartbeat(agent.Name, copy.Epoch)).Effects;
+            // A copy that is not allowed to run is told to stop, whenever it shows up; one that is gets its lease renewed.
+            var allowed = Workload.AllowedToRun(agent.Name, copy.Epoch);
+            Assert.Equal(!allowed, effects.Any(e => e is StopCopy s && s.Provider == agent.Name && s.Epoch == copy.Epoch));
+            Assert.Equal(allowed, effects.Contains(new RenewLease(agent.Name, copy.Epoch)));
+            if (allowed)
+            {
+                renewed.Add(copy);
+            }
+        }
+
+        if (agent.Standby)
+        {
+            Apply(new StandbyHeartbeat(agent.Name));
+        }
+
+        if (agent.FromMarket)
+        {
+            // The acknowledgement: the rule measures from when this heartbeat was sent, and the reports before it are delivered.
+            agent.Rule.Acknowledged(seq, renewed);
+            agent.Outbox.Acknowledged(agent.Link, seq);
+        }
     }
 
     private WorkloadDecision Apply(WorkloadInput input)
@@ -184,8 +256,9 @@ internal sealed class WorkloadWorld
                 case PromoteStandby p:
                     Start(p.Provider, p.Epoch);
                     break;
-                case StopCopy s when Find(s.Provider) is { Alive: true, FromMarket: true } a && a.Copy == s.Epoch:
-                    a.Copy = null;
+                case StopCopy s when Find(s.Provider) is { Alive: true, FromMarket: true } a && a.Copy is { } running && running <= s.Epoch:
+                    Assert.True(a.Rule.StopByMarket(Id, s.Epoch));
+                    Ended(a, running, exitCode: null);
                     break;
                 case RevokeLease r:
                     Assert.True(_revokeRequested.Add(r.Epoch), $"epoch {r.Epoch} revoked twice");
@@ -225,7 +298,8 @@ internal sealed class WorkloadWorld
         if (agent is { Alive: true, FromMarket: true })
         {
             Assert.Null(agent.Copy);
-            (agent.Copy, agent.LastAckedSend, agent.NextHeartbeat) = (epoch, Now, Now);
+            Assert.Null(agent.Rule.Start(Id, epoch, Timings.ProviderStopAfter, Monotonic));
+            agent.NextHeartbeat = Now;
         }
 
         CheckCopies();
@@ -280,16 +354,36 @@ internal sealed class WorkloadWorld
 
         public bool FromMarket { get; set; } = true;
 
+        /// <summary>The provider's rule, as the real agent runs it.</summary>
+        public StopAfterRule Rule { get; private set; } = new();
+
+        /// <summary>The provider's report outbox, as the real agent runs it.</summary>
+        public ReportOutbox<WorkloadInput> Outbox { get; private set; } = new();
+
+        /// <summary>The agent's current session (a new one after every reconnect).</summary>
+        public object Link { get; private set; } = new();
+
+        public long Seq { get; set; }
+
         /// <summary>The epoch of the copy this agent runs, if any.</summary>
-        public long? Copy { get; set; }
+        public long? Copy => Rule.Copies.Select(c => (long?)c.Epoch).FirstOrDefault();
 
         public bool Standby { get; set; }
 
-        public DateTimeOffset LastAckedSend { get; set; }
-
         public DateTimeOffset NextHeartbeat { get; set; }
 
-        /// <summary>A copy that ended here (exit code, or null when the agent stopped it) and still has to be reported.</summary>
-        public (long Epoch, int? ExitCode)? PendingReport { get; set; }
+        /// <summary>A crash: the rule, the outbox and the session die with the process.</summary>
+        public void Forget()
+        {
+            Rule = new StopAfterRule();
+            Outbox = new ReportOutbox<WorkloadInput>();
+        }
+
+        public void Reconnect()
+        {
+            Outbox.Detach(Link);
+            Link = new object();
+            Outbox.Attach(Link);
+        }
     }
 }
