@@ -22,7 +22,20 @@ public static class MarketCommands
         var free = new Option<bool>("--free") { Description = "Serve without payment" };
         var feePercent = new Option<double>("--fee-percent") { Description = "The market's share of each paid job, in percent", DefaultValueFactory = _ => 10 };
         var acceptMint = new Option<string[]>("--accept-mint") { Description = "Also accept ecash from this Cashu mint (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var lightning = new Option<string>("--lightning") { Description = "Lightning backend of the mint (fake marks invoices paid at once)", DefaultValueFactory = _ => "fake" };
+        var lightning = new Option<string>("--lightning") { Description = "Lightning backend of the mint: fake (demo money, invoices paid at once), lnd or cln", DefaultValueFactory = _ => "fake" };
+        var lndUrl = new Option<string?>("--lnd-url") { Description = "LND REST address, https://HOST:PORT" };
+        var lndMacaroon = new Option<string?>("--lnd-macaroon") { Description = "LND macaroon file (invoices, offchain and info permissions; see docs/operations.md)" };
+        var lndCert = new Option<string?>("--lnd-cert") { Description = "LND's TLS certificate file (tls.cert)" };
+        var clnUrl = new Option<string?>("--cln-url") { Description = "Core Lightning clnrest address, https://HOST:PORT" };
+        var clnRune = new Option<string?>("--cln-rune") { Description = "Core Lightning rune (see docs/operations.md for its restrictions)" };
+        var clnCert = new Option<string?>("--cln-cert") { Description = "clnrest's TLS certificate file" };
+        var mintMax = new Option<long>("--mint-max-sat") { Description = "Largest amount one mint quote may ask for, in sat", DefaultValueFactory = _ => 1_000_000 };
+        var meltMax = new Option<long>("--melt-max-sat") { Description = "Largest invoice one melt may pay, in sat", DefaultValueFactory = _ => 1_000_000 };
+        var maxOutstanding = new Option<long>("--mint-max-outstanding-sat")
+        {
+            Description = "Cap on ecash outstanding against Lightning (minted less melted), in sat; 0 for none",
+            DefaultValueFactory = _ => 10_000_000,
+        };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string; several market nodes can share it" };
         var publicUrl = new Option<string?>("--public-url") { Description = "The URL consumers and providers use, if not the first of --urls" };
         var hbMin = new Option<double>("--heartbeat-min-ttl") { Description = "Shortest heartbeat TTL in seconds", DefaultValueFactory = _ => 10 };
@@ -49,11 +62,17 @@ public static class MarketCommands
 
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
-            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint,
-            settleInterval, maxPrice, maxContext,
+            urls, data, enrollment, free, feePercent, acceptMint, lightning, lndUrl, lndMacaroon, lndCert, clnUrl, clnRune, clnCert, mintMax, meltMax,
+            maxOutstanding, postgres, publicUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext,
         };
         command.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(lightning) == "fake" && parse.GetValue(acceptMint) is { Length: > 0 })
+            {
+                // Change and refunds for real ecash must never be paid in demo ecash.
+                throw new CliException("--accept-mint needs a real Lightning backend (--lightning lnd or cln): with --lightning fake this market's ecash is demo money", 2);
+            }
+
             var options = new MarketOptions
             {
                 Urls = parse.GetValue(urls)!,
@@ -63,6 +82,15 @@ public static class MarketCommands
                 FeePercent = parse.GetValue(feePercent),
                 AcceptMints = [.. parse.GetValue(acceptMint) ?? []],
                 Lightning = parse.GetValue(lightning)!,
+                LndUrl = parse.GetValue(lndUrl),
+                LndMacaroon = parse.GetValue(lndMacaroon),
+                LndCert = parse.GetValue(lndCert),
+                ClnUrl = parse.GetValue(clnUrl),
+                ClnRune = parse.GetValue(clnRune),
+                ClnCert = parse.GetValue(clnCert),
+                MintMaxSat = parse.GetValue(mintMax),
+                MeltMaxSat = parse.GetValue(meltMax),
+                MintMaxOutstandingSat = parse.GetValue(maxOutstanding),
                 Postgres = parse.GetValue(postgres),
                 PublicUrl = parse.GetValue(publicUrl),
                 HeartbeatMinTtl = parse.GetValue(hbMin),
@@ -77,7 +105,8 @@ public static class MarketCommands
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);
-            Console.WriteLine($"coinop market listening on {string.Join(", ", app.Urls)} ({(options.Free ? "free" : "paid")}, enrollment {options.Enrollment.ToString().ToLowerInvariant()})");
+            Console.WriteLine($"coinop market listening on {string.Join(", ", app.Urls)} ({(options.Free ? "free" : "paid")}, enrollment {options.Enrollment.ToString().ToLowerInvariant()}, "
+                + (options.Lightning == "fake" ? "Lightning fake: DEMO MONEY)" : $"Lightning {options.Lightning})"));
             await app.WaitForShutdownAsync(ct);
             return 0;
         });

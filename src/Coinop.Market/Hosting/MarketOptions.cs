@@ -35,8 +35,32 @@ public sealed class MarketOptions : IValidatableObject
     /// <summary>Other Cashu mints whose tokens the market accepts (it always accepts its own).</summary>
     public List<string> AcceptMints { get; set; } = [];
 
-    /// <summary>The Lightning backend of the mint: <c>fake</c> marks quotes paid at once.</summary>
+    /// <summary>The Lightning backend of the mint: <c>fake</c> (demo money: quotes paid at once), <c>lnd</c> or <c>cln</c>.</summary>
     public string Lightning { get; set; } = "fake";
+
+    /// <summary>LND's REST address (<c>https://HOST:PORT</c>), macaroon file and TLS certificate file.</summary>
+    public string? LndUrl { get; set; }
+
+    public string? LndMacaroon { get; set; }
+
+    public string? LndCert { get; set; }
+
+    /// <summary>Core Lightning's clnrest address (<c>https://HOST:PORT</c>), rune, and TLS certificate file.</summary>
+    public string? ClnUrl { get; set; }
+
+    public string? ClnRune { get; set; }
+
+    public string? ClnCert { get; set; }
+
+    /// <summary>Largest mint quote, largest melt quote, and the cap on outstanding ecash (0: none), in sat.</summary>
+    [Range(1, long.MaxValue)]
+    public long MintMaxSat { get; set; } = 1_000_000;
+
+    [Range(1, long.MaxValue)]
+    public long MeltMaxSat { get; set; } = 1_000_000;
+
+    [Range(0, long.MaxValue)]
+    public long MintMaxOutstandingSat { get; set; } = 10_000_000;
 
     /// <summary>The public base URL consumers and providers use; defaults to the first of <see cref="Urls"/>.</summary>
     public string? PublicUrl { get; set; }
@@ -138,9 +162,29 @@ public sealed class MarketOptions : IValidatableObject
             yield return new ValidationResult($"--max-price: {priceError}", [nameof(MaxPrice)]);
         }
 
-        if (Lightning != "fake")
+        switch (Lightning)
         {
-            yield return new ValidationResult($"--lightning '{Lightning}' is not available; use 'fake'", [nameof(Lightning)]);
+            case "fake":
+                break;
+            case "lnd" when LndUrl is null || LndMacaroon is null:
+                yield return new ValidationResult("--lightning lnd needs --lnd-url and --lnd-macaroon (and --lnd-cert for a self-signed node)", [nameof(LndUrl)]);
+                break;
+            case "cln" when ClnUrl is null || ClnRune is null:
+                yield return new ValidationResult("--lightning cln needs --cln-url and --cln-rune (and --cln-cert for a self-signed node)", [nameof(ClnUrl)]);
+                break;
+            case "lnd" or "cln":
+                foreach (var url in new[] { LndUrl, ClnUrl }.OfType<string>())
+                {
+                    if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme != "https")
+                    {
+                        yield return new ValidationResult($"'{url}' is not an https:// URL (Lightning REST APIs are served over TLS)", [nameof(LndUrl)]);
+                    }
+                }
+
+                break;
+            default:
+                yield return new ValidationResult($"--lightning '{Lightning}' is not available; use fake, lnd or cln", [nameof(Lightning)]);
+                break;
         }
     }
 }
