@@ -1,7 +1,6 @@
 using System.CommandLine;
-using System.Security.Cryptography;
 using Coinop.Cli.Shared;
-using Coinop.Core.Identity;
+using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
 using Coinop.Market.Mint;
 using Coinop.Storage;
@@ -113,6 +112,7 @@ public static class MarketCommands
 
         command.Subcommands.Add(CreateEnrollCode());
         command.Subcommands.Add(CreateRotateKeyset());
+        command.Subcommands.Add(InstallServiceCommand.Create("market", "Coinop market node", "coinop-market", "/var/lib/coinop/market", TimeSpan.FromSeconds(30), isProvider: false));
         return command;
     }
 
@@ -121,7 +121,8 @@ public static class MarketCommands
         var data = CliOptions.Data(".coinop/market", "Market data directory");
         var postgres = StoreOption();
         var fee = new Option<long>("--input-fee-ppk") { Description = "Input fee of the new keyset, in parts per thousand per input", DefaultValueFactory = _ => 0 };
-        var command = new Command("rotate-keyset", "Make a new active mint keyset; the old one still redeems but signs no new ecash") { data, postgres, fee };
+        var json = CliOptions.Json();
+        var command = new Command("rotate-keyset", "Make a new active mint keyset; the old one still redeems but signs no new ecash") { data, postgres, fee, json };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(fee) is < 0 or > 1_000_000)
@@ -131,7 +132,9 @@ public static class MarketCommands
 
             await using var database = await OpenStoreAsync(parse.GetValue(data)!, parse.GetValue(postgres), ct);
             var keyset = await MintKeysets.RotateAsync(new MintKeysetStore(database), (ulong)parse.GetValue(fee), TimeProvider.System, ct);
-            Console.WriteLine($"New active keyset {keyset.Id} (input_fee_ppk {keyset.InputFeePpk}); running markets use it from their next request");
+            Console.WriteLine(parse.GetValue(json)
+                ? System.Text.Json.JsonSerializer.Serialize(new { id = keyset.Id, unit = keyset.Unit, input_fee_ppk = keyset.InputFeePpk, active = keyset.Active })
+                : $"New active keyset {keyset.Id} (input_fee_ppk {keyset.InputFeePpk}); running markets use it from their next request");
             return 0;
         });
         return command;
@@ -143,7 +146,8 @@ public static class MarketCommands
         var uses = new Option<int>("--uses") { Description = "How many providers may enroll with the code", DefaultValueFactory = _ => 1 };
         var postgres = StoreOption();
         var validFor = CliOptions.Duration("--valid-for", "How long the code stays valid; default 24h");
-        var command = new Command("enroll-code", "Create an enrollment code for a market started with --enrollment code") { data, postgres, uses, validFor };
+        var json = CliOptions.Json();
+        var command = new Command("enroll-code", "Create an enrollment code for a market started with --enrollment code") { data, postgres, uses, validFor, json };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(uses) < 1)
@@ -152,11 +156,20 @@ public static class MarketCommands
             }
 
             await using var database = await OpenStoreAsync(parse.GetValue(data)!, parse.GetValue(postgres), ct);
-            var now = TimeProvider.System.GetUtcNow();
-            var code = "COINOP-" + Base32.EncodeLower(RandomNumberGenerator.GetBytes(10)).ToUpperInvariant();
-            var record = new EnrollmentCodeRecord(code, parse.GetValue(uses), 0, now, now + (parse.GetValue(validFor) ?? TimeSpan.FromHours(24)));
+            EnrollmentCodeRecord record;
+            try
+            {
+                record = EnrollmentCodes.New(parse.GetValue(uses), parse.GetValue(validFor) ?? EnrollmentCodes.DefaultValidity, TimeProvider.System.GetUtcNow());
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                throw new CliException($"--uses must be 1 to {EnrollmentCodes.MaxUses} and --valid-for at most {EnrollmentCodes.MaxValidity.TotalDays:0} days", 2);
+            }
+
             await new ProviderRegistryStore(database).CreateEnrollmentCodeAsync(record, ct);
-            Console.WriteLine(code);
+            Console.WriteLine(parse.GetValue(json)
+                ? System.Text.Json.JsonSerializer.Serialize(new { code = record.Code, max_uses = record.MaxUses, expires_at = record.ExpiresAt })
+                : record.Code);
             return 0;
         });
         return command;

@@ -1,6 +1,7 @@
 using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
 using Coinop.Market.Mint;
+using Coinop.Market.Mint.Lightning;
 using Coinop.Market.Payments;
 using Coinop.Storage.Reports;
 
@@ -63,6 +64,7 @@ public sealed class MarketOverview(
     MarketOptions options,
     CashuMint mint,
     Cashier cashier,
+    ILightningBackend lightning,
     TimeProvider time)
 {
     public static readonly TimeSpan ThroughputWindow = TimeSpan.FromMinutes(5);
@@ -128,7 +130,7 @@ public sealed class MarketOverview(
             .OrderBy(m => m.Model, StringComparer.Ordinal)
             .ToList();
         return new OverviewView(identity.MarketId, now, options.Free, options.FeePercent,
-            new MintView(mint.MintUrl, options.Lightning == "fake", options.Lightning, cashier.AcceptedMints),
+            new MintView(mint.MintUrl, lightning.IsDemoMoney, lightning.Name, cashier.AcceptedMints),
             summaries, providers, throughput);
     }
 }
