@@ -32,6 +32,7 @@ public static class MintSetup
             "cln" when sp.GetRequiredService<MarketOptions>() is { ClnUrl: { } url, ClnRune: { } rune } o => new ClnBackend(url, rune, o.ClnCert),
             var other => throw new InvalidOperationException($"Lightning backend '{other}' is not available"),
         });
+        services.AddSingleton<PendingMeltReconciler>();
         services.AddHostedService<MintStartup>();
         services.AddHostedService<MeltRecoveryService>();
         services.AddSingleton<ILightningCursorStore, LightningCursorStore>();
