@@ -47,7 +47,11 @@ internal static class ProviderInvoicePayout
             {
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
-                    state = melted.State, amount_sat = melted.Amount, fee_paid_sat = melted.FeePaid, preimage = melted.Preimage, wallet_balance_sat = left,
+                    state = melted.State,
+                    amount_sat = melted.Amount,
+                    fee_paid_sat = melted.FeePaid,
+                    preimage = melted.Preimage,
+                    wallet_balance_sat = left,
                 }));
             }
             else if (melted.State == MeltQuoteState.Paid)

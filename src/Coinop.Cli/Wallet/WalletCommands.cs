@@ -87,8 +87,13 @@ public static class WalletCommands
             {
                 Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
                 {
-                    state = melted.State, amount_sat = melted.Amount, fee_reserve_sat = offer.Quote.FeeReserve, fee_paid_sat = melted.FeePaid,
-                    change_sat = melted.Change, preimage = melted.Preimage, mint = melted.Mint,
+                    state = melted.State,
+                    amount_sat = melted.Amount,
+                    fee_reserve_sat = offer.Quote.FeeReserve,
+                    fee_paid_sat = melted.FeePaid,
+                    change_sat = melted.Change,
+                    preimage = melted.Preimage,
+                    mint = melted.Mint,
                 }));
             }
             else if (melted.State == MeltQuoteState.Paid)

@@ -24,6 +24,8 @@ public static class MintSetup
         services.AddSingleton<IMintProofStore, MintProofStore>();
         services.AddSingleton<MintKeysets>();
         services.AddSingleton<CashuMint>();
+        services.AddSingleton<CachedResponses>();
+        services.AddSingleton<MintSubscriptions>();
         services.AddSingleton<FakeLightningBackend>();
         services.AddSingleton<ILightningBackend>(sp => sp.GetRequiredService<MarketOptions>().Lightning switch
         {

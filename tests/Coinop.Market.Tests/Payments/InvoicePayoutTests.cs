@@ -1,5 +1,4 @@
 using Coinop.Market.Mint.Lightning;
-using Coinop.TestKit;
 using Coinop.Wallet;
 using Microsoft.Extensions.DependencyInjection;
 
