@@ -4,6 +4,7 @@ using Coinop.Core.Pricing;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Drain;
 using Coinop.Provider.Hosting;
+using Coinop.Provider.Workloads.Limits;
 using Coinop.Provider.Workloads.Sandboxes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -108,6 +109,9 @@ public static class ProviderCommands
         {
             Description = "With --workloads docker: let copies open connections to the internet (default: no network but their port's bridge)",
         };
+        var pids = new Option<int?>("--workload-pids") { Description = "Most processes and threads one workload copy may have (default 512)" };
+        var tmp = new Option<long?>("--workload-tmp") { Description = "Size of each copy's /tmp in MB, held in memory (default 64)" };
+        var disk = new Option<long?>("--workload-disk") { Description = "What each copy's /work and /state may hold together, in MB (default 1024)" };
         var cpu = new Option<double?>("--cpu") { Description = "CPU cores offered to workloads (default: all cores)" };
         var memory = new Option<long?>("--memory") { Description = "Memory in MB offered to workloads (default: half the machine's)" };
         var workloadPrice = new Option<WorkloadPrice?>("--workload-price")
@@ -131,7 +135,7 @@ public static class ProviderCommands
 
         var command = new Command("provider", "Run a provider agent next to local inference servers (SIGTERM or Ctrl-C drains it)")
         {
-            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, unsafeNoSandbox, egress, cpu, memory, workloadPrice, workloadHost,
+            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, unsafeNoSandbox, egress, pids, tmp, disk, cpu, memory, workloadPrice, workloadHost,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -148,6 +152,9 @@ public static class ProviderCommands
                 o.Workloads = parse.GetValue(workloads);
                 o.UnsafeNoSandbox = parse.GetValue(unsafeNoSandbox);
                 o.WorkloadEgress = parse.GetValue(egress);
+                o.WorkloadLimits.MaxProcesses = parse.GetValue(pids) ?? o.WorkloadLimits.MaxProcesses;
+                o.WorkloadLimits.TmpBytes = parse.GetValue(tmp) is { } tmpMb ? CopyLimits.Mebibytes(tmpMb) : o.WorkloadLimits.TmpBytes;
+                o.WorkloadLimits.DiskBytes = parse.GetValue(disk) is { } diskMb ? CopyLimits.Mebibytes(diskMb) : o.WorkloadLimits.DiskBytes;
                 o.WorkloadCpuCores = parse.GetValue(cpu);
                 o.WorkloadMemoryMb = parse.GetValue(memory);
                 o.WorkloadPrice = parse.GetValue(workloadPrice) ?? o.WorkloadPrice;

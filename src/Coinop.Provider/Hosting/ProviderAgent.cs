@@ -103,7 +103,8 @@ public sealed class ProviderAgent : BackgroundService
     /// <summary>The sandbox <c>--workloads</c> names (a <see cref="SandboxException"/> when it cannot run here) and the agent around it.</summary>
     private async Task<WorkloadAgent> CreateWorkloadsAsync(string mode, ProviderIdentity identity, CancellationToken cancellationToken)
     {
-        var sandbox = await SandboxSelection.CreateAsync(mode, _options.UnsafeNoSandbox, new LocalSandboxOptions(), new DockerSandboxOptions { Egress = _options.WorkloadEgress },
+        var sandbox = await SandboxSelection.CreateAsync(mode, _options.UnsafeNoSandbox, new LocalSandboxOptions { Limits = _options.WorkloadLimits },
+            new DockerSandboxOptions { Egress = _options.WorkloadEgress, Limits = _options.WorkloadLimits },
             _time, _logger, cancellationToken);
         var hostOptions = new WorkloadHostOptions
         {

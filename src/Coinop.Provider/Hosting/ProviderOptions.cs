@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Coinop.Core.Pricing;
 using Coinop.Provider.Backends;
+using Coinop.Provider.Workloads.Limits;
 
 namespace Coinop.Provider.Hosting;
 
@@ -82,6 +83,9 @@ public sealed class ProviderOptions : IValidatableObject
     /// <summary>Docker copies may open connections to the internet (<c>--workload-egress</c>); by default they have no network.</summary>
     public bool WorkloadEgress { get; set; }
 
+    /// <summary>Per-copy caps: processes (<c>--workload-pids</c>), <c>/tmp</c> (<c>--workload-tmp</c>) and disk (<c>--workload-disk</c>).</summary>
+    public CopyLimits WorkloadLimits { get; set; } = new();
+
     /// <summary>CPU cores offered to workloads (default: every core of the machine).</summary>
     public double? WorkloadCpuCores { get; set; }
 
@@ -155,6 +159,21 @@ public sealed class ProviderOptions : IValidatableObject
         if (UnsafeNoSandbox && Workloads != "process")
         {
             yield return new ValidationResult("--unsafe-no-sandbox only applies to --workloads process", [nameof(UnsafeNoSandbox)]);
+        }
+
+        string? limitsProblem = null;
+        try
+        {
+            WorkloadLimits.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            limitsProblem = ex.Message;
+        }
+
+        if (limitsProblem is not null)
+        {
+            yield return new ValidationResult("workload limits: " + limitsProblem, [nameof(WorkloadLimits)]);
         }
 
         if (WorkloadCpuCores is { } cpu && (!double.IsFinite(cpu) || cpu < 0.01 || cpu > 1024))
