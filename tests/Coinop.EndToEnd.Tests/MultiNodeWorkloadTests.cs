@@ -50,11 +50,14 @@ public class MultiNodeWorkloadTests
                 ["memory_mb"] = 64,
                 ["standbys"] = 1,
             };
-            using var submitted = await cluster.Http.PostAsJsonAsync(other + "/api/workloads", request, ct);
+            var ownerKey = "owner-" + Guid.NewGuid().ToString("N");
+            using var submit = new HttpRequestMessage(HttpMethod.Post, other + "/api/workloads") { Content = JsonContent.Create(request) };
+            submit.Headers.Add("X-Coinop-Owner-Key", ownerKey);
+            using var submitted = await cluster.Http.SendAsync(submit, ct);
             var submitText = await submitted.Content.ReadAsStringAsync(ct);
             Assert.True(submitted.StatusCode == HttpStatusCode.Created, submitText);
             var workloadId = JsonNode.Parse(submitText)!["id"]!.GetValue<string>();
-            await WaitForWorkloadAsync(cluster, other, workloadId, w => (string?)w["state"] == "live" && w["standbys"]!.AsArray().Count == 1, "live with its standby");
+            await WaitForWorkloadAsync(cluster, other, workloadId, ownerKey, w => (string?)w["state"] == "live" && w["standbys"]!.AsArray().Count == 1, "live with its standby");
             await watch.WaitForEpochAsync(1);
 
             var supervisorIndex = supervisor == nodes.Url(0) ? 0 : 1;
@@ -68,11 +71,13 @@ public class MultiNodeWorkloadTests
                 await Eventually.WaitAsync(() => NodeOfAsync(cluster, nodes, id, other), n => n == other, $"provider {id} relinked to the survivor", cancellationToken: ct);
             }
 
-            await WaitForWorkloadAsync(cluster, other, workloadId, w => (string?)w["state"] == "live", "live under the new supervisor");
+            await WaitForWorkloadAsync(cluster, other, workloadId, ownerKey, w => (string?)w["state"] == "live", "live under the new supervisor");
             await Eventually.WaitAsync(() => Task.FromResult(watch.Current.Count), n => n == 1, "one copy running", cancellationToken: ct);
 
             // The new supervisor commands the copies: a cancel stops the one that runs.
-            using var cancelled = await cluster.Http.DeleteAsync($"{other}/api/workloads/{workloadId}", ct);
+            using var cancel = new HttpRequestMessage(HttpMethod.Delete, $"{other}/api/workloads/{workloadId}");
+            cancel.Headers.Add("X-Coinop-Owner-Key", ownerKey);
+            using var cancelled = await cluster.Http.SendAsync(cancel, ct);
             Assert.True(cancelled.StatusCode == HttpStatusCode.OK, await cancelled.Content.ReadAsStringAsync(ct));
             await watch.WaitForNoneAsync();
             watch.AssertSingleWriter();
@@ -111,7 +116,13 @@ public class MultiNodeWorkloadTests
         return JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement.Clone();
     }
 
-    private static Task<JsonNode> WaitForWorkloadAsync(Cluster cluster, string url, string id, Func<JsonNode, bool> done, string what) =>
-        Eventually.WaitAsync<JsonNode>(async () => JsonNode.Parse(await cluster.Http.GetStringAsync($"{url}/api/workloads/{id}", TestContext.Current.CancellationToken)),
+    private static Task<JsonNode> WaitForWorkloadAsync(Cluster cluster, string url, string id, string ownerKey, Func<JsonNode, bool> done, string what) =>
+        Eventually.WaitAsync<JsonNode>(async () =>
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, $"{url}/api/workloads/{id}");
+            request.Headers.Add("X-Coinop-Owner-Key", ownerKey);
+            using var response = await cluster.Http.SendAsync(request, TestContext.Current.CancellationToken);
+            return JsonNode.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        },
             w => w is not null && done(w), what, TimeSpan.FromSeconds(90), TestContext.Current.CancellationToken);
 }
