@@ -27,8 +27,8 @@ public static class MarketCommands
         var publicUrl = new Option<string?>("--public-url") { Description = "The URL consumers and providers use, if not the first of --urls" };
         var hbMin = new Option<double>("--heartbeat-min-ttl") { Description = "Shortest heartbeat TTL in seconds", DefaultValueFactory = _ => 10 };
         var hbGrace = new Option<double>("--heartbeat-grace") { Description = "Extra seconds after a TTL before a provider is silent", DefaultValueFactory = _ => 10 };
-        var suspect = new Option<double>("--suspect-after") { Description = "Seconds of silence before a workload is suspect", DefaultValueFactory = _ => 120 };
-        var evict = new Option<double>("--evict-after") { Description = "Seconds of silence before a workload is evicted", DefaultValueFactory = _ => 300 };
+        var stopAfter = CliOptions.Duration("--workload-stop-after",
+            "How long a provider keeps a workload copy running without an acknowledged heartbeat; the market replaces it after this plus 1% + 1 s; default 6s");
         var checkpointInterval = new Option<double>("--checkpoint-interval") { Description = "Seconds between checkpoints of a checkpointed workload", DefaultValueFactory = _ => 60 };
         var maxCheckpoint = new Option<long>("--max-checkpoint-bytes") { Description = "Largest workload checkpoint stored (encrypted bytes)", DefaultValueFactory = _ => 16 * 1024 * 1024 };
         var settleInterval = new Option<double>("--workload-settle-interval")
@@ -39,7 +39,7 @@ public static class MarketCommands
 
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
-            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint,
+            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, stopAfter, checkpointInterval, maxCheckpoint,
             settleInterval,
         };
         command.SetAction(async (parse, ct) =>
@@ -57,8 +57,7 @@ public static class MarketCommands
                 PublicUrl = parse.GetValue(publicUrl),
                 HeartbeatMinTtl = parse.GetValue(hbMin),
                 HeartbeatGrace = parse.GetValue(hbGrace),
-                SuspectAfter = parse.GetValue(suspect),
-                EvictAfter = parse.GetValue(evict),
+                WorkloadStopAfter = parse.GetValue(stopAfter) ?? Core.Workloads.WorkloadTimings.DefaultStopAfter,
                 CheckpointInterval = parse.GetValue(checkpointInterval),
                 MaxCheckpointBytes = parse.GetValue(maxCheckpoint),
                 WorkloadSettleInterval = parse.GetValue(settleInterval),

@@ -9,7 +9,11 @@ namespace Coinop.Cli.Workloads;
 /// <summary>The market's workload API over HTTP; an error answer becomes a <see cref="CliException"/> with the market's message.</summary>
 public sealed class WorkloadClient(string market) : IDisposable
 {
-    private readonly HttpClient _http = new() { BaseAddress = new Uri(market.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(60) };
+    private readonly HttpClient _http = new()
+    {
+        BaseAddress = new Uri((string.IsNullOrEmpty(market) ? throw new CliException("--market is required") : market).TrimEnd('/') + "/"),
+        Timeout = TimeSpan.FromSeconds(60),
+    };
 
     /// <summary>The HTTP client, addressed at the market.</summary>
     public HttpClient Http => _http;

@@ -28,12 +28,12 @@ public static class WorkloadCommands
 
     public static Command Create()
     {
-        var market = CliOptions.Market();
+        var market = CliOptions.Market(required: false); // 'verify --file' works offline; WorkloadClient asks for it otherwise
         market.Recursive = true;
         var data = CliOptions.Data(DefaultData, "Consumer data directory (its X25519 key, the workloads' checkpoint keys and payment credentials)");
         data.Recursive = true;
         var wallet = new Option<string>("--wallet") { Description = "The wallet that pays a paid market and takes refunds (its data directory)", DefaultValueFactory = _ => ".coinop/wallet", Recursive = true };
-        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access") { market, data, wallet };
+        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access, verify") { market, data, wallet };
         var context = new WorkloadContext(market, data, wallet);
         command.Subcommands.Add(CreateSubmit(context));
         command.Subcommands.Add(CreateStatus(context));
@@ -42,6 +42,7 @@ public static class WorkloadCommands
         command.Subcommands.Add(CreateTopUp(context));
         command.Subcommands.Add(CreateList(market));
         command.Subcommands.Add(CreateAccess(market, data));
+        command.Subcommands.Add(WorkloadVerify.Create(market, data));
         return command;
     }
 

@@ -65,12 +65,14 @@ public sealed class MarketOptions : IValidatableObject
     [Range(0, 86_400)]
     public double FailoverTtl { get; set; } = 300;
 
-    // Workloads (seconds).
-    [Range(0, 86_400)]
-    public double SuspectAfter { get; set; } = 120;
+    /// <summary>
+    /// How long a provider keeps a workload copy running without an acknowledged heartbeat; the market replaces a silent
+    /// copy after this plus the clock slack (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.3", "1.00:00:00")]
+    public TimeSpan WorkloadStopAfter { get; set; } = Core.Workloads.WorkloadTimings.DefaultStopAfter;
 
-    [Range(0, 86_400)]
-    public double EvictAfter { get; set; } = 300;
+    // Workloads (seconds).
 
     /// <summary>How often a checkpointed copy uploads its state directory.</summary>
     [Range(0.1, 86_400)]
@@ -84,9 +86,8 @@ public sealed class MarketOptions : IValidatableObject
     [Range(1024, 1L << 30)]
     public long MaxCheckpointBytes { get; set; } = 16 * 1024 * 1024;
 
-    /// <summary>The workload timings these knobs give (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).</summary>
-    public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(
-        TimeSpan.FromSeconds(HeartbeatMinTtl), TimeSpan.FromSeconds(HeartbeatGrace), TimeSpan.FromSeconds(SuspectAfter), TimeSpan.FromSeconds(EvictAfter));
+    /// <summary>The workload timings <see cref="WorkloadStopAfter"/> gives (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).</summary>
+    public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(WorkloadStopAfter);
 
     public string EffectivePublicUrl => (PublicUrl ?? Urls.Split(';', StringSplitOptions.RemoveEmptyEntries)[0]).TrimEnd('/');
 
@@ -97,17 +98,10 @@ public sealed class MarketOptions : IValidatableObject
             yield return new ValidationResult("heartbeat min TTL must not exceed the max TTL", [nameof(HeartbeatMinTtl)]);
         }
 
-        if (SuspectAfter > EvictAfter)
+        // The single-writer chain of docs/durability.md: providers stop cut-off copies before the market replaces them.
+        foreach (var error in WorkloadTimings.Validate())
         {
-            yield return new ValidationResult("--suspect-after must not exceed --evict-after", [nameof(SuspectAfter)]);
-        }
-        else
-        {
-            // The single-writer chain of docs/durability.md: providers stop cut-off copies before the market suspects them.
-            foreach (var error in WorkloadTimings.Validate())
-            {
-                yield return new ValidationResult($"workload timings from --heartbeat-min-ttl, --heartbeat-grace, --suspect-after: {error}", [nameof(SuspectAfter)]);
-            }
+            yield return new ValidationResult($"workload timings from --workload-stop-after: {error}", [nameof(WorkloadStopAfter)]);
         }
 
         foreach (var mint in AcceptMints)

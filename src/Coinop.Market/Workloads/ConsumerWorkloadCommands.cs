@@ -15,7 +15,7 @@ internal sealed class ConsumerWorkloadCommands(
     IWorkloadStore store,
     ProviderDirectory directory,
     WorkloadMetrics metrics,
-    TimeProvider time,
+    WorkloadClock clock,
     ILogger logger)
 {
     public (PlacementPlan?, string?) Plan(PlanCommand plan) =>
@@ -39,7 +39,7 @@ internal sealed class ConsumerWorkloadCommands(
                 : $"could not register the workload: {registered.Refusal}");
         }
 
-        var decision = WorkloadMachine.Submit(submit.Id, submit.Spec, submit.Plan.Primary.ProviderId, [.. submit.Plan.Standbys.Select(s => s.ProviderId)], StoreTime.Now(time));
+        var decision = WorkloadMachine.Submit(submit.Id, submit.Spec, submit.Plan.Primary.ProviderId, [.. submit.Plan.Standbys.Select(s => s.ProviderId)], clock.Now());
         var rates = chosen.ToDictionary(c => c.ProviderId, c => c.Price.MsatPerSecond(submit.Spec.CpuCores, submit.Spec.MemoryMb), StringComparer.Ordinal);
         if (!await store.InsertAsync(decision.Next, submit.Terms, submit.SealedKeys, rates, ct, submit.Payment))
         {

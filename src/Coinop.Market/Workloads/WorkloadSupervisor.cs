@@ -30,6 +30,7 @@ public sealed class WorkloadSupervisor : BackgroundService
 
     private readonly IWorkloadStore _store;
     private readonly TimeProvider _time;
+    private readonly WorkloadClock _clock;
     private readonly ILogger<WorkloadSupervisor> _logger;
     private readonly WorkloadSupervisorSettings _settings;
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
@@ -57,14 +58,15 @@ public sealed class WorkloadSupervisor : BackgroundService
     {
         _store = store;
         _time = time;
+        _clock = new WorkloadClock(time);
         _logger = logger;
         _settings = WorkloadSupervisorSettings.From(options);
         var metrics = new WorkloadMetrics(meters);
         _settlement = new WorkloadSettlement(billing, _settings.SettleInterval, logger);
-        var persistence = new WorkloadPersistence(store, _open, _settlement, time, logger);
+        var persistence = new WorkloadPersistence(store, _open, _settlement, _clock, logger);
         var effects = new WorkloadEffectInterpreter(work, store, checkpoints, directory, _open, _settings, metrics, logger);
-        _driver = new WorkloadDriver(_open, persistence, effects, logs, _settings.Timings, time, logger);
-        _consumers = new ConsumerWorkloadCommands(_open, _driver, work, store, directory, metrics, time, logger);
+        _driver = new WorkloadDriver(_open, persistence, effects, logs, _settings.Timings, _clock, logger);
+        _consumers = new ConsumerWorkloadCommands(_open, _driver, work, store, directory, metrics, _clock, logger);
         _providers = new ProviderWorkloadEvents(_open, _driver, effects, work, usage, receipts, checkpoints, metrics, logger);
     }
 
@@ -158,7 +160,7 @@ public sealed class WorkloadSupervisor : BackgroundService
     private async Task LoadAsync(CancellationToken cancellationToken)
     {
         var stored = await _store.ListAsync(openOnly: true, int.MaxValue, cancellationToken);
-        var now = StoreTime.Now(_time);
+        var now = _clock.Now();
         // No eviction before the failover TTL: providers that were online get that long to reconnect after a restart.
         var contactFloor = now + _settings.FailoverTtl - Timings.EvictAfter;
         foreach (var s in stored)
@@ -234,13 +236,13 @@ public sealed class WorkloadSupervisor : BackgroundService
         foreach (var entry in _open.Snapshot())
         {
             await _driver.ApplyAsync(entry, new Tick(), ct);
-            var now = StoreTime.Now(_time);
+            var now = _clock.Now();
             if (_open.Contains(entry.Id) && _settlement.Due(entry, now))
             {
                 await _settlement.SettleAsync(entry, now, ct);
             }
         }
 
-        await _settlement.RecoverAsync(StoreTime.Now(_time), ct);
+        await _settlement.RecoverAsync(_clock.Now(), ct);
     }
 }

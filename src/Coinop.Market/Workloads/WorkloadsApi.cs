@@ -422,7 +422,7 @@ public static class WorkloadsApi
         var ct = http.RequestAborted;
         var id = stored.Workload.Id;
         var checkpoint = stored.Workload.Checkpoint is { } cid ? await checkpoints.FindAsync(cid, ct) : null;
-        var view = WorkloadViews.View(stored, await usage.ListAsync(id, ct), checkpoint, await receipts.LatestAsync(id, ct), await billing.MoneyAsync(id, ct), payer);
+        var view = WorkloadViews.View(stored, await usage.ListAsync(id, ct), checkpoint, await receipts.ListAsync(id, ct), await billing.MoneyAsync(id, ct), payer);
         await http.Response.WriteAsJsonAsync(view, WorkloadJsonContext.Default.WorkloadView, cancellationToken: ct);
     }
 
