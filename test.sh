@@ -16,6 +16,8 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v flock >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3) # a workload test serves HTTP through the port bridge
+[ -x /usr/bin/chromium ] || need+=(chromium)        # the web pages' browser tests (Playwright drives Debian's chromium)
+command -v systemd-analyze >/dev/null || need+=(systemd) # install-service tests verify the units they write
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -43,6 +45,9 @@ log "postgresql on 127.0.0.1:$pgport"
 as_pg "$pgbin/initdb" -D "$pgdir/data" -A trust -U postgres >/dev/null
 as_pg "$pgbin/pg_ctl" -D "$pgdir/data" -o "-p $pgport -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" -l "$pgdir/log" -w start >/dev/null
 export COINOP_TEST_POSTGRES="Host=127.0.0.1;Port=$pgport;Username=postgres;Database=postgres;Pooling=true;Maximum Pool Size=50"
+
+# Playwright drives /usr/bin/chromium; it must never try to download a browser of its own.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 
 # 4. Build once, then run every test project.
 log "build ($config)"

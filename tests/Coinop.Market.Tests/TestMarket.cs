@@ -68,6 +68,11 @@ public sealed class TestMarket : IAsyncDisposable
             b =>
             {
                 b.Logging.ClearProviders();
+                if (Environment.GetEnvironmentVariable("COINOP_TEST_LOGS") == "1")
+                {
+                    b.Logging.AddSimpleConsole(); // debugging aid: the market's own log on the test's output
+                }
+
                 services?.Invoke(b.Services);
             });
         await app.StartAsync(TestContext.Current.CancellationToken);

@@ -96,6 +96,13 @@ public sealed class CliTests
             var wallet = await PaidWorkloadTests.WalletAsync(cluster, 100);
             async Task<ulong> BalanceAsync() => (await wallet.BalancesAsync(Ct)).Aggregate(0UL, (sum, b) => sum + b.Available);
 
+            // Without --max-sat the CLI sends at most 1000 sat: a submit asking for 2000 pays nothing, nor does --amount above it.
+            var tooDear = await CoinopAsync(cluster, Market(["workload", "submit", "--cpu", "0.2", "--memory", "64", "--duration", "2000s", "--", .. running.Argv]), expectedExit: 1);
+            Assert.Contains("the market asks 2000 sat, more than --max-sat 1000", tooDear, StringComparison.Ordinal);
+            Assert.Contains("more than --max-sat 50", await CoinopAsync(cluster, Market("workload", "topup", "any", "--amount", "60", "--max-sat", "50"), expectedExit: 1),
+                StringComparison.Ordinal);
+            Assert.Equal(100UL, await BalanceAsync());
+
             // submit meets a 402, pays it from the wallet and retries: 20 s at 1 sat a second.
             var submitted = await CoinopAsync(cluster, Market(["workload", "submit", "--cpu", "0.2", "--memory", "64", "--duration", "20s", "--", .. running.Argv]));
             Assert.Contains("coinop: paid 20 sat", submitted, StringComparison.Ordinal);

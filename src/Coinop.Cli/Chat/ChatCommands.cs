@@ -12,6 +12,9 @@ namespace Coinop.Cli.Chat;
 /// <summary><c>coinop chat</c> and <c>coinop providers</c>: a consumer's view of a market.</summary>
 public static class ChatCommands
 {
+    /// <summary>What <c>coinop chat</c> sends for one prompt at most unless <c>--max-sat</c> says otherwise.</summary>
+    public const ulong DefaultMaxSat = 100;
+
     public static Command CreateChat()
     {
         var market = CliOptions.Market();
@@ -24,9 +27,10 @@ public static class ChatCommands
             Description = "The wallet that pays a paid market (its data directory)",
             DefaultValueFactory = _ => ".coinop/wallet",
         };
+        var maxSat = CliOptions.MaxSat(DefaultMaxSat, "one prompt");
         var command = new Command("chat", "Send a prompt to a model through the market; a paid market is paid from the local wallet")
         {
-            market, model, stream, maxTokens, prompt, wallet,
+            market, model, stream, maxTokens, prompt, wallet, maxSat,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -43,7 +47,7 @@ public static class ChatCommands
             MarketPayment? payment = null;
             if (response.StatusCode == HttpStatusCode.PaymentRequired)
             {
-                payment = await MarketPayment.PayAsync(response, http, parse.GetValue(wallet)!, mints, "coinop chat", ct);
+                payment = await MarketPayment.PayAsync(response, http, parse.GetValue(wallet)!, mints, "coinop chat", parse.GetValue(maxSat), ct);
                 if (payment is not null)
                 {
                     response.Dispose();

@@ -1,7 +1,6 @@
 using System.CommandLine;
-using System.Security.Cryptography;
 using Coinop.Cli.Shared;
-using Coinop.Core.Identity;
+using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
 using Coinop.Market.Mint;
 using Coinop.Storage;
@@ -22,7 +21,20 @@ public static class MarketCommands
         var free = new Option<bool>("--free") { Description = "Serve without payment" };
         var feePercent = new Option<double>("--fee-percent") { Description = "The market's share of each paid job, in percent", DefaultValueFactory = _ => 10 };
         var acceptMint = new Option<string[]>("--accept-mint") { Description = "Also accept ecash from this Cashu mint (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var lightning = new Option<string>("--lightning") { Description = "Lightning backend of the mint (fake marks invoices paid at once)", DefaultValueFactory = _ => "fake" };
+        var lightning = new Option<string>("--lightning") { Description = "Lightning backend of the mint: fake (demo money, invoices paid at once), lnd or cln", DefaultValueFactory = _ => "fake" };
+        var lndUrl = new Option<string?>("--lnd-url") { Description = "LND REST address, https://HOST:PORT" };
+        var lndMacaroon = new Option<string?>("--lnd-macaroon") { Description = "LND macaroon file (invoices, offchain and info permissions; see docs/operations.md)" };
+        var lndCert = new Option<string?>("--lnd-cert") { Description = "LND's TLS certificate file (tls.cert)" };
+        var clnUrl = new Option<string?>("--cln-url") { Description = "Core Lightning clnrest address, https://HOST:PORT" };
+        var clnRune = new Option<string?>("--cln-rune") { Description = "Core Lightning rune (see docs/operations.md for its restrictions)" };
+        var clnCert = new Option<string?>("--cln-cert") { Description = "clnrest's TLS certificate file" };
+        var mintMax = new Option<long>("--mint-max-sat") { Description = "Largest amount one mint quote may ask for, in sat", DefaultValueFactory = _ => 1_000_000 };
+        var meltMax = new Option<long>("--melt-max-sat") { Description = "Largest invoice one melt may pay, in sat", DefaultValueFactory = _ => 1_000_000 };
+        var maxOutstanding = new Option<long>("--mint-max-outstanding-sat")
+        {
+            Description = "Cap on ecash outstanding against Lightning (minted less melted), in sat; 0 for none",
+            DefaultValueFactory = _ => 10_000_000,
+        };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string; several market nodes can share it" };
         var publicUrl = new Option<string?>("--public-url") { Description = "The URL consumers and providers use, if not the first of --urls" };
         var hbMin = new Option<double>("--heartbeat-min-ttl") { Description = "Shortest heartbeat TTL in seconds", DefaultValueFactory = _ => 10 };
@@ -31,6 +43,16 @@ public static class MarketCommands
             "How long a provider keeps a workload copy running without an acknowledged heartbeat; the market replaces it after this plus 1% + 1 s; default 6s");
         var checkpointInterval = new Option<double>("--checkpoint-interval") { Description = "Seconds between checkpoints of a checkpointed workload", DefaultValueFactory = _ => 60 };
         var maxCheckpoint = new Option<long>("--max-checkpoint-bytes") { Description = "Largest workload checkpoint stored (encrypted bytes)", DefaultValueFactory = _ => 16 * 1024 * 1024 };
+        var maxPrice = new Option<string>("--max-price")
+        {
+            Description = "Highest price a provider may ask, IN:OUT sats per million tokens; dearer offers get no jobs",
+            DefaultValueFactory = _ => "10000:30000",
+        };
+        var maxContext = new Option<int>("--max-context")
+        {
+            Description = "Largest context window (tokens) a provider's offer is believed to have when reserving payment",
+            DefaultValueFactory = _ => 131_072,
+        };
         var settleInterval = new Option<double>("--workload-settle-interval")
         {
             Description = "Seconds between settlements of a running paid workload (its time charged, its providers credited)",
@@ -39,11 +61,17 @@ public static class MarketCommands
 
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
-            urls, data, enrollment, free, feePercent, acceptMint, lightning, postgres, publicUrl, hbMin, hbGrace, stopAfter, checkpointInterval, maxCheckpoint,
-            settleInterval,
+            urls, data, enrollment, free, feePercent, acceptMint, lightning, lndUrl, lndMacaroon, lndCert, clnUrl, clnRune, clnCert, mintMax, meltMax,
+            maxOutstanding, postgres, publicUrl, hbMin, hbGrace, stopAfter, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext,
         };
         command.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(lightning) == "fake" && parse.GetValue(acceptMint) is { Length: > 0 })
+            {
+                // Change and refunds for real ecash must never be paid in demo ecash.
+                throw new CliException("--accept-mint needs a real Lightning backend (--lightning lnd or cln): with --lightning fake this market's ecash is demo money", 2);
+            }
+
             var options = new MarketOptions
             {
                 Urls = parse.GetValue(urls)!,
@@ -53,6 +81,15 @@ public static class MarketCommands
                 FeePercent = parse.GetValue(feePercent),
                 AcceptMints = [.. parse.GetValue(acceptMint) ?? []],
                 Lightning = parse.GetValue(lightning)!,
+                LndUrl = parse.GetValue(lndUrl),
+                LndMacaroon = parse.GetValue(lndMacaroon),
+                LndCert = parse.GetValue(lndCert),
+                ClnUrl = parse.GetValue(clnUrl),
+                ClnRune = parse.GetValue(clnRune),
+                ClnCert = parse.GetValue(clnCert),
+                MintMaxSat = parse.GetValue(mintMax),
+                MeltMaxSat = parse.GetValue(meltMax),
+                MintMaxOutstandingSat = parse.GetValue(maxOutstanding),
                 Postgres = parse.GetValue(postgres),
                 PublicUrl = parse.GetValue(publicUrl),
                 HeartbeatMinTtl = parse.GetValue(hbMin),
@@ -61,16 +98,20 @@ public static class MarketCommands
                 CheckpointInterval = parse.GetValue(checkpointInterval),
                 MaxCheckpointBytes = parse.GetValue(maxCheckpoint),
                 WorkloadSettleInterval = parse.GetValue(settleInterval),
+                MaxPrice = parse.GetValue(maxPrice)!,
+                MaxContext = parse.GetValue(maxContext),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);
-            Console.WriteLine($"coinop market listening on {string.Join(", ", app.Urls)} ({(options.Free ? "free" : "paid")}, enrollment {options.Enrollment.ToString().ToLowerInvariant()})");
+            Console.WriteLine($"coinop market listening on {string.Join(", ", app.Urls)} ({(options.Free ? "free" : "paid")}, enrollment {options.Enrollment.ToString().ToLowerInvariant()}, "
+                + (options.Lightning == "fake" ? "Lightning fake: DEMO MONEY)" : $"Lightning {options.Lightning})"));
             await app.WaitForShutdownAsync(ct);
             return 0;
         });
 
         command.Subcommands.Add(CreateEnrollCode());
         command.Subcommands.Add(CreateRotateKeyset());
+        command.Subcommands.Add(InstallServiceCommand.Create("market", "Coinop market node", "coinop-market", "/var/lib/coinop/market", TimeSpan.FromSeconds(30), isProvider: false));
         return command;
     }
 
@@ -79,7 +120,8 @@ public static class MarketCommands
         var data = CliOptions.Data(".coinop/market", "Market data directory");
         var postgres = StoreOption();
         var fee = new Option<long>("--input-fee-ppk") { Description = "Input fee of the new keyset, in parts per thousand per input", DefaultValueFactory = _ => 0 };
-        var command = new Command("rotate-keyset", "Make a new active mint keyset; the old one still redeems but signs no new ecash") { data, postgres, fee };
+        var json = CliOptions.Json();
+        var command = new Command("rotate-keyset", "Make a new active mint keyset; the old one still redeems but signs no new ecash") { data, postgres, fee, json };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(fee) is < 0 or > 1_000_000)
@@ -89,7 +131,9 @@ public static class MarketCommands
 
             await using var database = await OpenStoreAsync(parse.GetValue(data)!, parse.GetValue(postgres), ct);
             var keyset = await MintKeysets.RotateAsync(new MintKeysetStore(database), (ulong)parse.GetValue(fee), TimeProvider.System, ct);
-            Console.WriteLine($"New active keyset {keyset.Id} (input_fee_ppk {keyset.InputFeePpk}); running markets use it from their next request");
+            Console.WriteLine(parse.GetValue(json)
+                ? System.Text.Json.JsonSerializer.Serialize(new { id = keyset.Id, unit = keyset.Unit, input_fee_ppk = keyset.InputFeePpk, active = keyset.Active })
+                : $"New active keyset {keyset.Id} (input_fee_ppk {keyset.InputFeePpk}); running markets use it from their next request");
             return 0;
         });
         return command;
@@ -101,7 +145,8 @@ public static class MarketCommands
         var uses = new Option<int>("--uses") { Description = "How many providers may enroll with the code", DefaultValueFactory = _ => 1 };
         var postgres = StoreOption();
         var validFor = CliOptions.Duration("--valid-for", "How long the code stays valid; default 24h");
-        var command = new Command("enroll-code", "Create an enrollment code for a market started with --enrollment code") { data, postgres, uses, validFor };
+        var json = CliOptions.Json();
+        var command = new Command("enroll-code", "Create an enrollment code for a market started with --enrollment code") { data, postgres, uses, validFor, json };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(uses) < 1)
@@ -110,11 +155,20 @@ public static class MarketCommands
             }
 
             await using var database = await OpenStoreAsync(parse.GetValue(data)!, parse.GetValue(postgres), ct);
-            var now = TimeProvider.System.GetUtcNow();
-            var code = "COINOP-" + Base32.EncodeLower(RandomNumberGenerator.GetBytes(10)).ToUpperInvariant();
-            var record = new EnrollmentCodeRecord(code, parse.GetValue(uses), 0, now, now + (parse.GetValue(validFor) ?? TimeSpan.FromHours(24)));
+            EnrollmentCodeRecord record;
+            try
+            {
+                record = EnrollmentCodes.New(parse.GetValue(uses), parse.GetValue(validFor) ?? EnrollmentCodes.DefaultValidity, TimeProvider.System.GetUtcNow());
+            }
+            catch (ArgumentOutOfRangeException)
+            {
+                throw new CliException($"--uses must be 1 to {EnrollmentCodes.MaxUses} and --valid-for at most {EnrollmentCodes.MaxValidity.TotalDays:0} days", 2);
+            }
+
             await new ProviderRegistryStore(database).CreateEnrollmentCodeAsync(record, ct);
-            Console.WriteLine(code);
+            Console.WriteLine(parse.GetValue(json)
+                ? System.Text.Json.JsonSerializer.Serialize(new { code = record.Code, max_uses = record.MaxUses, expires_at = record.ExpiresAt })
+                : record.Code);
             return 0;
         });
         return command;

@@ -160,6 +160,9 @@ public static class ProviderCommands
         command.Subcommands.Add(CreateDrain());
         command.Subcommands.Add(ProviderMoneyCommands.CreateEarnings(DefaultData));
         command.Subcommands.Add(ProviderMoneyCommands.CreatePayout(DefaultData));
+        command.Subcommands.Add(ProviderStatusCommand.Create(DefaultData));
+        // A drain takes up to --drain-timeout (30 s by default); systemd waits longer before it kills.
+        command.Subcommands.Add(InstallServiceCommand.Create("provider", "Coinop provider agent", "coinop-provider", "/var/lib/coinop/provider", TimeSpan.FromSeconds(120), isProvider: true));
         return command;
     }
 
@@ -172,7 +175,8 @@ public static class ProviderCommands
         {
             var dir = parse.GetValue(data)!;
             Console.WriteLine($"coinop: draining the provider running with data directory {dir}...");
-            var pid = await AgentProcess.DrainAsync(dir, parse.GetValue(timeout) ?? TimeSpan.FromSeconds(120), TimeProvider.System, ct);
+            var pid = await CliProgress.RunAsync("Draining: jobs in flight finish, workloads hand over...", json: false,
+                () => AgentProcess.DrainAsync(dir, parse.GetValue(timeout) ?? TimeSpan.FromSeconds(120), TimeProvider.System, ct));
             Console.WriteLine($"coinop: provider (pid {pid}) drained and exited");
             return 0;
         });

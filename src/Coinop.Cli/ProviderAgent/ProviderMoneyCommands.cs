@@ -53,7 +53,8 @@ public static class ProviderMoneyCommands
         var market = CliOptions.Market();
         var data = CliOptions.Data(defaultData, "Provider data directory (its identity key)");
         var amount = new Option<long?>("--amount") { Description = "Sats to pay out (default: every whole sat owed)" };
-        var command = new Command("payout", "Take this provider's earnings as a cashuB token any Cashu wallet can receive") { market, data, amount };
+        var json = new Option<bool>("--json") { Description = "Print the market's JSON answer (token, amount, owed_msat)" };
+        var command = new Command("payout", "Take this provider's earnings as a cashuB token any Cashu wallet can receive") { market, data, amount, json };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(amount) is < 1)
@@ -68,6 +69,12 @@ public static class ProviderMoneyCommands
             // 409 with a token: a retry of ours after a lost answer; the market kept what it paid.
             if (status is HttpStatusCode.OK or HttpStatusCode.Conflict && doc.RootElement.TryGetProperty("token", out var token) && token.ValueKind == JsonValueKind.String)
             {
+                if (parse.GetValue(json))
+                {
+                    Console.WriteLine(body);
+                    return 0;
+                }
+
                 Console.WriteLine(token.GetString());
                 if (doc.RootElement.TryGetProperty("amount", out var paid))
                 {
@@ -87,7 +94,7 @@ public static class ProviderMoneyCommands
     /// Sends one signed request (see <see cref="ProviderRequestAuth"/>). A network failure is retried with the SAME
     /// nonce, so a request the market already served is never served twice.
     /// </summary>
-    private static async Task<(HttpStatusCode Status, string Body)> SendSignedAsync(HttpClient http, Key key, HttpMethod method, string path, long? amount,
+    internal static async Task<(HttpStatusCode Status, string Body)> SendSignedAsync(HttpClient http, Key key, HttpMethod method, string path, long? amount,
         CancellationToken cancellationToken)
     {
         var marketId = await MarketIdAsync(http, cancellationToken);
@@ -132,7 +139,7 @@ public static class ProviderMoneyCommands
     }
 
     /// <summary>The provider's Ed25519 key from its data directory (created by the first run of <c>coinop provider</c>).</summary>
-    private static Key LoadKey(string dataDir)
+    internal static Key LoadKey(string dataDir)
     {
         var path = Path.Combine(dataDir, ProviderIdentity.FileName);
         if (!File.Exists(path))

@@ -19,6 +19,13 @@ public static class CliOptions
         DefaultValueFactory = _ => defaultDir,
     };
 
+    /// <summary>The most sats a command may send to the market for one payment without being told otherwise.</summary>
+    public static Option<ulong> MaxSat(ulong defaultSat, string what) => new("--max-sat")
+    {
+        Description = $"Most sats to send for {what} (the market's change comes back); a payment request for more is refused",
+        DefaultValueFactory = _ => defaultSat,
+    };
+
     public static Option<bool> Json() => new("--json") { Description = "Print JSON instead of a table" };
 
     public static Option<TimeSpan?> Duration(string name, string description) => new(name)

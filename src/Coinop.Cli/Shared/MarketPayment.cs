@@ -34,9 +34,12 @@ public sealed class MarketPayment
 
     public ulong Amount { get; }
 
-    /// <summary>Reads the payment request of a 402 and makes a token for it; null when the 402 carries none.</summary>
+    /// <summary>
+    /// Reads the payment request of a 402 and makes a token for it; null when the 402 carries none. A request for more
+    /// than <paramref name="maxSat"/> is refused before the wallet is touched.
+    /// </summary>
     public static async Task<MarketPayment?> PayAsync(HttpResponseMessage refused, HttpClient market, string walletDir, HttpClient http, string memo,
-        CancellationToken cancellationToken)
+        ulong maxSat, CancellationToken cancellationToken)
     {
         if (!refused.Headers.TryGetValues(Header, out var values) || values.FirstOrDefault() is not { } text || !text.StartsWith(PaymentRequest.Prefix, StringComparison.Ordinal))
         {
@@ -50,13 +53,21 @@ public sealed class MarketPayment
             throw new CliException($"the market asks for {amount} {unit}; this wallet holds sat");
         }
 
-        return await PayAmountAsync(request.Mints ?? [], amount, market, walletDir, http, memo, cancellationToken);
+        return await PayAmountAsync(request.Mints ?? [], amount, market, walletDir, http, memo, maxSat, cancellationToken);
     }
 
-    /// <summary>Makes a token of <paramref name="amount"/> sat from the first of <paramref name="mints"/> the wallet holds enough of.</summary>
+    /// <summary>
+    /// Makes a token of <paramref name="amount"/> sat from the first of <paramref name="mints"/> the wallet holds enough of;
+    /// more than <paramref name="maxSat"/> is refused.
+    /// </summary>
     public static async Task<MarketPayment> PayAmountAsync(IEnumerable<string> mints, ulong amount, HttpClient market, string walletDir, HttpClient http, string memo,
-        CancellationToken cancellationToken)
+        ulong maxSat, CancellationToken cancellationToken)
     {
+        if (amount > maxSat)
+        {
+            throw new CliException($"the market asks {amount} sat, more than --max-sat {maxSat}: nothing was paid; pass --max-sat {amount} to allow it");
+        }
+
         var wallet = await OpenWalletAsync(walletDir, http, $"the market asks {amount} sat for this request", market, cancellationToken);
         var accepted = mints.Select(Ecash.Tokens.Token.NormalizeMintUrl).ToList();
         var balances = await wallet.BalancesAsync(cancellationToken);

@@ -34,12 +34,29 @@ public static class WalletCommands
                 : Fail(r, $"'{r.Tokens[0].Value}' is not an http(s) URL"),
         };
         var wait = new Option<int>("--wait") { Description = "Seconds to wait for the invoice to be paid", DefaultValueFactory = _ => 300 };
-        var command = new Command("mint", "Mint ecash: pay a Lightning invoice (paid at once by a fake backend)") { amount, mint, wait };
+        var json = CliOptions.Json();
+        var command = new Command("mint", "Mint ecash: pay a Lightning invoice (paid at once by a fake backend)") { amount, mint, wait, json };
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(data)!, async wallet =>
         {
+            var asJson = parse.GetValue(json);
             var url = await wallet.ResolveMintUrlAsync(parse.GetValue(mint)!, ct);
-            var minted = await wallet.MintAsync(url, parse.GetValue(amount), invoice => Console.WriteLine($"Invoice: {invoice}"),
-                TimeSpan.FromSeconds(parse.GetValue(wait)), ct);
+            string? invoiceText = null;
+            var minted = await CliProgress.RunAsync("Asking the mint for an invoice...", asJson, status => wallet.MintAsync(url, parse.GetValue(amount), invoice =>
+            {
+                invoiceText = invoice;
+                if (!asJson)
+                {
+                    Console.WriteLine($"Invoice: {invoice}");
+                }
+
+                status("Waiting for the invoice to be paid...");
+            }, TimeSpan.FromSeconds(parse.GetValue(wait)), ct));
+            if (asJson)
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { amount_sat = minted.Amount, mint = minted.Mint, invoice = invoiceText }));
+                return 0;
+            }
+
             Console.WriteLine($"Paid. Minted {minted.Amount} sat at {minted.Mint}");
             return 0;
         }, ct));
@@ -116,9 +133,17 @@ public static class WalletCommands
     private static Command CreateHistory(Option<string> data)
     {
         var limit = new Option<int>("--limit") { Description = "How many entries", DefaultValueFactory = _ => 50 };
-        var command = new Command("history", "Show what the wallet minted, sent and received") { limit };
+        var json = CliOptions.Json();
+        var command = new Command("history", "Show what the wallet minted, sent and received") { limit, json };
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(data)!, async wallet =>
         {
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize((await wallet.HistoryAsync(parse.GetValue(limit), ct))
+                    .Select(h => new { at = h.At, kind = h.Kind, amount_sat = h.Amount, fee_sat = h.Fee, mint = h.Mint })));
+                return 0;
+            }
+
             var table = new Table().AddColumn("When (UTC)").AddColumn("What").AddColumn(new TableColumn("Sat").RightAligned()).AddColumn(new TableColumn("Fee").RightAligned()).AddColumn("Mint");
             foreach (var h in await wallet.HistoryAsync(parse.GetValue(limit), ct))
             {

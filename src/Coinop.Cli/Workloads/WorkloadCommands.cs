@@ -26,6 +26,9 @@ public static class WorkloadCommands
     private const string DefaultData = ".coinop/consumer";
     private const string Memo = "coinop workload";
 
+    /// <summary>What one workload payment sends at most unless <c>--max-sat</c> says otherwise.</summary>
+    public const ulong DefaultMaxSat = 1000;
+
     public static Command Create()
     {
         var market = CliOptions.Market(required: false); // 'verify --file' works offline; WorkloadClient asks for it otherwise
@@ -33,8 +36,10 @@ public static class WorkloadCommands
         var data = CliOptions.Data(DefaultData, "Consumer data directory (its X25519 key, the workloads' checkpoint keys and payment credentials)");
         data.Recursive = true;
         var wallet = new Option<string>("--wallet") { Description = "The wallet that pays a paid market and takes refunds (its data directory)", DefaultValueFactory = _ => ".coinop/wallet", Recursive = true };
-        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access, verify") { market, data, wallet };
-        var context = new WorkloadContext(market, data, wallet);
+        var maxSat = CliOptions.MaxSat(DefaultMaxSat, "one payment (submit, topup)");
+        maxSat.Recursive = true;
+        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access, verify") { market, data, wallet, maxSat };
+        var context = new WorkloadContext(market, data, wallet, maxSat);
         command.Subcommands.Add(CreateSubmit(context));
         command.Subcommands.Add(CreateStatus(context));
         command.Subcommands.Add(CreateLogs(market));
@@ -48,7 +53,7 @@ public static class WorkloadCommands
 
     private static Command CreateSubmit(WorkloadContext options)
     {
-        var (market, data, wallet) = options;
+        var (market, data, wallet, maxSat) = options;
         var provider = new Option<string?>("--provider") { Description = "Run the primary on this provider (name or id)" };
         var standby = new Option<int>("--standby") { Description = "Warm standbys holding reserved capacity on other providers", DefaultValueFactory = _ => 0 };
         var restart = new Option<RestartPolicy>("--restart")
@@ -73,9 +78,11 @@ public static class WorkloadCommands
         var port = new Option<int?>("--port") { Description = "The port the workload listens on at 127.0.0.1; reach it with 'coinop workload access'" };
         var sealTo = new Option<string?>("--seal-to") { Description = "X25519 public key (base64) access receipts are sealed to (default: this consumer's key)" };
         var commandLine = new Argument<string[]>("command") { Description = "The command and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
+        var wait = new Option<bool>("--wait") { Description = "Wait until the workload is live (or has ended), showing progress on a terminal" };
+        var json = CliOptions.Json();
         var command = new Command("submit", "Run a command on a provider; prints the workload id last")
         {
-            provider, standby, restart, checkpointed, cpu, memory, duration, port, sealTo, commandLine,
+            provider, standby, restart, checkpointed, cpu, memory, duration, port, sealTo, wait, json, commandLine,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -107,7 +114,7 @@ public static class WorkloadCommands
             var request = new SubmitWorkloadRequest(words[0], words[1..], parse.GetValue(cpu), parse.GetValue(memory),
                 (parse.GetValue(duration) ?? TimeSpan.FromHours(1)).TotalSeconds, parse.GetValue(port), parse.GetValue(restart)!.ToString(),
                 parse.GetValue(standby), parse.GetValue(checkpointed), parse.GetValue(provider), sealToKey, sealedKeys, id.Length > 0 ? id : null);
-            var (view, payment) = await PaidAsync(client, parse.GetValue(wallet)!, HttpMethod.Post, "api/workloads",
+            var (view, payment) = await PaidAsync(client, parse.GetValue(wallet)!, parse.GetValue(maxSat), HttpMethod.Post, "api/workloads",
                 () => JsonContent.Create(request, WorkloadJsonContext.Default.SubmitWorkloadRequest), ct);
             if (checkpointKey is not null)
             {
@@ -118,6 +125,18 @@ public static class WorkloadCommands
             {
                 keys.SavePayer(view.Id, payment.Token);
                 Console.Error.WriteLine($"coinop: paid {payment.Amount} sat");
+            }
+
+            if (parse.GetValue(wait))
+            {
+                view = await CliProgress.RunAsync($"Waiting for workload {view.Id} to go live...", parse.GetValue(json),
+                    status => WaitLiveAsync(client, view, status, ct));
+            }
+
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(view, WorkloadJsonContext.Default.WorkloadView));
+                return 0;
             }
 
             Console.WriteLine($"Submitted: {WireEnum.Name(view.State)} on {view.Provider}{(view.Standbys.Count > 0 ? $", standbys {string.Join(", ", view.Standbys)}" : "")}; " +
@@ -133,7 +152,7 @@ public static class WorkloadCommands
     /// it again with the token (<paramref name="token"/>, when given, pays at once). A paid attempt that fails gets its
     /// ecash back into the wallet (the market's change, or reclaimed) before the error is raised.
     /// </summary>
-    private static async Task<(WorkloadView View, MarketPayment? Payment)> PaidAsync(WorkloadClient client, string walletDir, HttpMethod method, string path,
+    private static async Task<(WorkloadView View, MarketPayment? Payment)> PaidAsync(WorkloadClient client, string walletDir, ulong maxSat, HttpMethod method, string path,
         Func<HttpContent?> body, CancellationToken ct, MarketPayment? token = null)
     {
         using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
@@ -141,7 +160,7 @@ public static class WorkloadCommands
         var response = await client.SendRawAsync(method, path, body(), payment?.Token, null, ct);
         if (payment is null && response.StatusCode == HttpStatusCode.PaymentRequired)
         {
-            payment = await MarketPayment.PayAsync(response, client.Http, walletDir, mints, Memo, ct)
+            payment = await MarketPayment.PayAsync(response, client.Http, walletDir, mints, Memo, maxSat, ct)
                 ?? throw new CliException("the market asks for payment but names no amount");
             response.Dispose();
             response = await client.SendRawAsync(method, path, body(), payment.Token, null, ct);
@@ -294,27 +313,50 @@ public static class WorkloadCommands
             $"{valid.Sum(r => r.MemoryMibSeconds):0.#} MiB-s, {valid.Sum(r => r.NetBytes)} net bytes, {valid.Sum(r => r.WallSeconds):0.#} s"));
     }
 
+    /// <summary>Polls the workload until it is live or has ended (a workload that cannot start ends, so this ends too).</summary>
+    private static async Task<WorkloadView> WaitLiveAsync(WorkloadClient client, WorkloadView view, Action<string> status, CancellationToken ct)
+    {
+        var path = "api/workloads/" + Uri.EscapeDataString(view.Id);
+        while (view.State is not (WorkloadState.Live or WorkloadState.Completed or WorkloadState.Failed or WorkloadState.Cancelled))
+        {
+            status($"Workload {view.Id}: {WireEnum.Name(view.State)}{(view.Provider is { } p ? " on " + p : "")}...");
+            await Task.Delay(TimeSpan.FromMilliseconds(500), TimeProvider.System, ct);
+            view = await client.GetAsync(path, WorkloadJsonContext.Default.WorkloadView, ct);
+        }
+
+        return view;
+    }
+
     private static Command CreateLogs(Option<string> market)
     {
         var id = IdArgument();
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing output until the workload ends" };
-        var command = new Command("logs", "Print a workload's output (stdout and stderr, as the copies wrote them)") { id, follow };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per line: each piece of output with its seq, epoch, stream, time and base64 data, then {\"end\"...}" };
+        var command = new Command("logs", "Print a workload's output (stdout and stderr, as the copies wrote them)") { id, follow, json };
         command.SetAction(async (parse, ct) =>
         {
             using var client = new WorkloadClient(parse.GetValue(market)!);
             var path = "api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/logs";
             using var stdout = Console.OpenStandardOutput();
             using var stderr = Console.OpenStandardError();
+            var asJson = parse.GetValue(json);
+            Task Write(LogEntryView entry) => asJson ? WriteJsonLineAsync(entry, stdout, ct) : WriteAsync(entry, stdout, stderr, ct);
             if (parse.GetValue(follow))
             {
                 await foreach (var (name, payload) in client.EventsAsync(path + "?follow=true", ct))
                 {
                     if (name == "log" && JsonSerializer.Deserialize(payload, WorkloadJsonContext.Default.LogEntryView) is { } entry)
                     {
-                        await WriteAsync(entry, stdout, stderr, ct);
+                        await Write(entry);
                     }
                     else if (name == "end")
                     {
+                        if (asJson && JsonSerializer.Deserialize(payload, WorkloadJsonContext.Default.LogEndView) is { } end)
+                        {
+                            await stdout.WriteAsync(System.Text.Encoding.UTF8.GetBytes(
+                                JsonSerializer.Serialize(new JsonObjectEnd(end), WorkloadCliJson.Default.JsonObjectEnd) + "\n"), ct);
+                        }
+
                         return 0;
                     }
                 }
@@ -328,7 +370,7 @@ public static class WorkloadCommands
                 var page = await client.GetAsync($"{path}?after={after}", WorkloadJsonContext.Default.LogsView, ct);
                 foreach (var entry in page.Entries)
                 {
-                    await WriteAsync(entry, stdout, stderr, ct);
+                    await Write(entry);
                 }
 
                 if (page.Entries.Count == 0)
@@ -342,6 +384,13 @@ public static class WorkloadCommands
         return command;
     }
 
+    private static async Task WriteJsonLineAsync(LogEntryView entry, Stream stdout, CancellationToken ct)
+    {
+        await stdout.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(entry, WorkloadJsonContext.Default.LogEntryView), ct);
+        await stdout.WriteAsync("\n"u8.ToArray(), ct);
+        await stdout.FlushAsync(ct);
+    }
+
     private static async Task WriteAsync(LogEntryView entry, Stream stdout, Stream stderr, CancellationToken ct)
     {
         var target = entry.Stream == "stderr" ? stderr : stdout;
@@ -352,7 +401,8 @@ public static class WorkloadCommands
     private static Command CreateCancel(WorkloadContext options)
     {
         var id = IdArgument();
-        var command = new Command("cancel", "Stop a workload; unused paid time comes back into the wallet") { id };
+        var json = CliOptions.Json();
+        var command = new Command("cancel", "Stop a workload; unused paid time comes back into the wallet") { id, json };
         command.SetAction(async (parse, ct) =>
         {
             using var client = new WorkloadClient(parse.GetValue(options.Market)!);
@@ -361,7 +411,15 @@ public static class WorkloadCommands
             var payer = new ConsumerKeys(parse.GetValue(options.Data)!).LoadPayer(workloadId);
             using var response = await client.SendRawAsync(HttpMethod.Delete, "api/workloads/" + Uri.EscapeDataString(workloadId), null, null, payer, ct);
             var view = await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.WorkloadView, ct);
-            Console.WriteLine($"{view.Id} {WireEnum.Name(view.State)}");
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(view, WorkloadJsonContext.Default.WorkloadView));
+            }
+            else
+            {
+                Console.WriteLine($"{view.Id} {WireEnum.Name(view.State)}");
+            }
+
             if (view.Refund is { } refund)
             {
                 await ReceiveRefundAsync(client, parse.GetValue(options.Wallet)!, refund);
@@ -377,7 +435,8 @@ public static class WorkloadCommands
         var id = IdArgument();
         var duration = CliOptions.Duration("--duration", "Time to add; default 1h");
         var amount = new Option<ulong?>("--amount") { Description = "Pay this many sats instead: they buy what time they cover at the workload's rate" };
-        var command = new Command("topup", "Pay for more time (from the wallet, on a paid market)") { id, duration, amount };
+        var json = CliOptions.Json();
+        var command = new Command("topup", "Pay for more time (from the wallet, on a paid market)") { id, duration, amount, json };
         command.Validators.Add(r =>
         {
             if (r.GetValue(duration) is not null && r.GetValue(amount) is not null)
@@ -401,13 +460,13 @@ public static class WorkloadCommands
                 // A token of that value pays at once; the market's accepted mints say where it may come from.
                 using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
                 var info = await client.GetAsync("api/payments/info", WorkloadCliJson.Default.PaymentsInfo, ct);
-                var payment = await MarketPayment.PayAmountAsync(info.Mints, sats, client.Http, walletDir, mints, Memo, ct);
-                result = await PaidAsync(client, walletDir, HttpMethod.Post, path, () => null, ct, payment);
+                var payment = await MarketPayment.PayAmountAsync(info.Mints, sats, client.Http, walletDir, mints, Memo, parse.GetValue(options.MaxSat), ct);
+                result = await PaidAsync(client, walletDir, parse.GetValue(options.MaxSat), HttpMethod.Post, path, () => null, ct, payment);
             }
             else
             {
                 var extra = parse.GetValue(duration) ?? TimeSpan.FromHours(1);
-                result = await PaidAsync(client, walletDir, HttpMethod.Post, path,
+                result = await PaidAsync(client, walletDir, parse.GetValue(options.MaxSat), HttpMethod.Post, path,
                     () => JsonContent.Create(new TopUpRequest(extra.TotalSeconds), WorkloadJsonContext.Default.TopUpRequest), ct);
             }
 
@@ -416,7 +475,9 @@ public static class WorkloadCommands
                 Console.Error.WriteLine($"coinop: paid {paid.Amount} sat");
             }
 
-            Console.WriteLine($"{result.View.Id} paid until {result.View.PaidUntil:u}");
+            Console.WriteLine(parse.GetValue(json)
+                ? JsonSerializer.Serialize(result.View, WorkloadJsonContext.Default.WorkloadView)
+                : $"{result.View.Id} paid until {result.View.PaidUntil:u}");
             return 0;
         });
         return command;
@@ -451,7 +512,8 @@ public static class WorkloadCommands
     private static Command CreateAccess(Option<string> market, Option<string> data)
     {
         var id = IdArgument();
-        var command = new Command("access", "Open the workload's sealed access receipt: where its port is and the credential to present") { id };
+        var json = CliOptions.Json();
+        var command = new Command("access", "Open the workload's sealed access receipt: where its port is and the credential to present") { id, json };
         command.SetAction(async (parse, ct) =>
         {
             using var client = new WorkloadClient(parse.GetValue(market)!);
@@ -462,6 +524,13 @@ public static class WorkloadCommands
             if (receipt is null || receipt.WorkloadId != workloadId || receipt.Epoch != access.Epoch)
             {
                 throw new CliException("the access receipt does not open with this consumer's key (is --data the one the workload was submitted with?)");
+            }
+
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new AccessJson(receipt.Host, receipt.Port, receipt.Credential,
+                    DateTimeOffset.FromUnixTimeMilliseconds(receipt.ValidUntil), receipt.Epoch, access.Provider), WorkloadCliJson.Default.AccessJson));
+                return 0;
             }
 
             Console.WriteLine($"host         {receipt.Host}");
@@ -478,7 +547,7 @@ public static class WorkloadCommands
     private static Argument<string> IdArgument() => new("id") { Description = "The workload id (printed by submit)" };
 
     /// <summary>The options every money-handling workload command reads.</summary>
-    private sealed record WorkloadContext(Option<string> Market, Option<string> Data, Option<string> Wallet);
+    private sealed record WorkloadContext(Option<string> Market, Option<string> Data, Option<string> Wallet, Option<ulong> MaxSat);
 
     private static bool IsX25519PublicKey(string text)
     {
@@ -491,6 +560,14 @@ public static class WorkloadCommands
 /// <summary>What <c>GET /api/payments/info</c> tells a paying client: the mints whose ecash the market takes.</summary>
 internal sealed record PaymentsInfo(IReadOnlyList<string> Mints);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+/// <summary>The last line of <c>workload logs --json --follow</c>: how the workload ended.</summary>
+internal sealed record JsonObjectEnd(LogEndView End);
+
+/// <summary><c>workload access --json</c>: the opened receipt.</summary>
+internal sealed record AccessJson(string Host, int Port, string Credential, DateTimeOffset ValidUntil, long Epoch, string Provider);
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, UseStringEnumConverter = true)]
 [JsonSerializable(typeof(PaymentsInfo))]
+[JsonSerializable(typeof(JsonObjectEnd))]
+[JsonSerializable(typeof(AccessJson))]
 internal sealed partial class WorkloadCliJson : JsonSerializerContext;

@@ -22,6 +22,9 @@ public sealed class Parking(TimeProvider time, int threshold = 3, TimeSpan? park
 
     public void RecordSuccess() => _consecutiveFailures = 0;
 
+    /// <summary>The operator's park: no traffic until <paramref name="until"/> (a time already past un-parks).</summary>
+    public void ParkUntil(DateTimeOffset until) => _parkedUntil = until;
+
     /// <returns>True when this failure parked the provider.</returns>
     public bool RecordFailure()
     {

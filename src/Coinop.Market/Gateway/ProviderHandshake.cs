@@ -19,7 +19,8 @@ public readonly record struct HandshakeResult(string? ProviderId, string? Name, 
 /// The market side of the provider handshake: a fresh nonce per connection, an Ed25519 signature over the
 /// domain-separated payload within 10 s, then enrollment (open, or by code) in the store.
 /// </summary>
-public sealed class ProviderHandshake(MarketIdentity identity, MarketOptions options, IProviderRegistryStore store, TimeProvider time)
+public sealed class ProviderHandshake(MarketIdentity identity, MarketOptions options, IProviderRegistryStore store, IProviderRevocationStore revocations,
+    TimeProvider time)
 {
     public static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
     private const int MaxAuthFrame = 16 * 1024;
@@ -64,6 +65,11 @@ public sealed class ProviderHandshake(MarketIdentity identity, MarketOptions opt
         }
 
         var providerId = ProviderAuth.ProviderIdFor(publicKeyBytes);
+        if (await revocations.FindAsync(providerId, cancellationToken) is not null)
+        {
+            return HandshakeResult.Failed("revoked");
+        }
+
         var name = string.IsNullOrWhiteSpace(answer.Name) ? providerId : answer.Name.Trim();
         if (name.Length > MaxNameLength)
         {

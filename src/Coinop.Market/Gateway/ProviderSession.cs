@@ -55,8 +55,12 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
         _latency = new PeakEwma(time, TimeSpan.FromSeconds(10), initialMs: 100);
         _parking = new Parking(time);
         _frames = new FrameWriter(OutgoingQueueFrames, SendFrameAsync, socket.Abort);
+        ConnectedAt = time.GetUtcNow();
         Touch();
     }
+
+    /// <summary>When this connection was authenticated (the provider's uptime on this node counts from here).</summary>
+    public DateTimeOffset ConnectedAt { get; }
 
     public string ProviderId { get; }
 
@@ -151,6 +155,15 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
         {
             _latency.Observe(timeToFirstByteMs);
             _parking.RecordSuccess();
+        }
+    }
+
+    /// <summary>The operator parks the provider until <paramref name="until"/> (a time already past un-parks it).</summary>
+    public void ParkUntil(DateTimeOffset until)
+    {
+        lock (_routingGate)
+        {
+            _parking.ParkUntil(until);
         }
     }
 

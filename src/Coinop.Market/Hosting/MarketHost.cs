@@ -2,6 +2,7 @@ using Coinop.Market.Gateway;
 using Coinop.Market.Inference;
 using Coinop.Market.Mint;
 using Coinop.Market.Payments;
+using Coinop.Market.Web;
 using Coinop.Market.Workloads;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -46,18 +47,21 @@ public static class MarketHost
         builder.Services.AddMint();
         builder.Services.AddPayments();
         builder.Services.AddWorkloads();
+        builder.Services.AddWeb();
         builder.Services.AddMarketTelemetry();
 
         configure?.Invoke(builder);
 
         var app = builder.Build();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
-        app.MapGet("/healthz", () => Results.Json(new { status = "ok" }));
+        app.MapGet("/healthz", (Mint.Lightning.ILightningBackend lightning) =>
+            Results.Json(new { status = "ok", lightning = lightning.Name, demo_money = lightning.IsDemoMoney }));
         app.MapProviderGateway();
         app.MapInference();
         app.MapMint();
         app.MapPayments();
         app.MapWorkloads();
+        app.MapWeb();
         app.MapMarketTelemetry();
         return app;
     }

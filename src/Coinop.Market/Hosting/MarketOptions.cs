@@ -35,8 +35,32 @@ public sealed class MarketOptions : IValidatableObject
     /// <summary>Other Cashu mints whose tokens the market accepts (it always accepts its own).</summary>
     public List<string> AcceptMints { get; set; } = [];
 
-    /// <summary>The Lightning backend of the mint: <c>fake</c> marks quotes paid at once.</summary>
+    /// <summary>The Lightning backend of the mint: <c>fake</c> (demo money: quotes paid at once), <c>lnd</c> or <c>cln</c>.</summary>
     public string Lightning { get; set; } = "fake";
+
+    /// <summary>LND's REST address (<c>https://HOST:PORT</c>), macaroon file and TLS certificate file.</summary>
+    public string? LndUrl { get; set; }
+
+    public string? LndMacaroon { get; set; }
+
+    public string? LndCert { get; set; }
+
+    /// <summary>Core Lightning's clnrest address (<c>https://HOST:PORT</c>), rune, and TLS certificate file.</summary>
+    public string? ClnUrl { get; set; }
+
+    public string? ClnRune { get; set; }
+
+    public string? ClnCert { get; set; }
+
+    /// <summary>Largest mint quote, largest melt quote, and the cap on outstanding ecash (0: none), in sat.</summary>
+    [Range(1, long.MaxValue)]
+    public long MintMaxSat { get; set; } = 1_000_000;
+
+    [Range(1, long.MaxValue)]
+    public long MeltMaxSat { get; set; } = 1_000_000;
+
+    [Range(0, long.MaxValue)]
+    public long MintMaxOutstandingSat { get; set; } = 10_000_000;
 
     /// <summary>The public base URL consumers and providers use; defaults to the first of <see cref="Urls"/>.</summary>
     public string? PublicUrl { get; set; }
@@ -44,6 +68,17 @@ public sealed class MarketOptions : IValidatableObject
     /// <summary>Largest accepted request body.</summary>
     [Range(1024, 256L * 1024 * 1024)]
     public long MaxRequestBodyBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>
+    /// The highest price a provider may ask, <c>IN:OUT</c> in sats per million tokens (<c>--max-price</c>): offers above
+    /// it get no jobs, so no provider can make a consumer reserve or pay more.
+    /// </summary>
+    [Required]
+    public string MaxPrice { get; set; } = "10000:30000";
+
+    /// <summary>The largest context window a provider's offer is believed to have (<c>--max-context</c>, tokens); larger claims count as this.</summary>
+    [Range(1, 100_000_000)]
+    public int MaxContext { get; set; } = 131_072;
 
     /// <summary>Deadline of an inference request when the consumer names none.</summary>
     [Range(1, 86_400)]
@@ -89,6 +124,10 @@ public sealed class MarketOptions : IValidatableObject
     /// <summary>The workload timings <see cref="WorkloadStopAfter"/> gives (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).</summary>
     public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(WorkloadStopAfter);
 
+    /// <summary>The bounds on providers' offers these knobs give (output reserved without any limit: <paramref name="defaultOutputTokens"/>).</summary>
+    public Core.Pricing.OfferLimits OfferLimits(int defaultOutputTokens) =>
+        new(Core.Pricing.ModelPrice.TryParseSats(MaxPrice, out var price, out _) ? price : Core.Pricing.OfferLimits.Default.MaxPrice, MaxContext, defaultOutputTokens);
+
     public string EffectivePublicUrl => (PublicUrl ?? Urls.Split(';', StringSplitOptions.RemoveEmptyEntries)[0]).TrimEnd('/');
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
@@ -112,9 +151,34 @@ public sealed class MarketOptions : IValidatableObject
             }
         }
 
-        if (Lightning != "fake")
+        if (!Core.Pricing.ModelPrice.TryParseSats(MaxPrice, out _, out var priceError))
         {
-            yield return new ValidationResult($"--lightning '{Lightning}' is not available; use 'fake'", [nameof(Lightning)]);
+            yield return new ValidationResult($"--max-price: {priceError}", [nameof(MaxPrice)]);
+        }
+
+        switch (Lightning)
+        {
+            case "fake":
+                break;
+            case "lnd" when LndUrl is null || LndMacaroon is null:
+                yield return new ValidationResult("--lightning lnd needs --lnd-url and --lnd-macaroon (and --lnd-cert for a self-signed node)", [nameof(LndUrl)]);
+                break;
+            case "cln" when ClnUrl is null || ClnRune is null:
+                yield return new ValidationResult("--lightning cln needs --cln-url and --cln-rune (and --cln-cert for a self-signed node)", [nameof(ClnUrl)]);
+                break;
+            case "lnd" or "cln":
+                foreach (var url in new[] { LndUrl, ClnUrl }.OfType<string>())
+                {
+                    if (!Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme != "https")
+                    {
+                        yield return new ValidationResult($"'{url}' is not an https:// URL (Lightning REST APIs are served over TLS)", [nameof(LndUrl)]);
+                    }
+                }
+
+                break;
+            default:
+                yield return new ValidationResult($"--lightning '{Lightning}' is not available; use fake, lnd or cln", [nameof(Lightning)]);
+                break;
         }
     }
 }

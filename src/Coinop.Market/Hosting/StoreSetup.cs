@@ -16,6 +16,7 @@ public static class StoreSetup
             : Database.Sqlite(Path.Combine(options.DataDir, "market.db")));
         services.AddSingleton<IMarketMetaStore, MarketMetaStore>();
         services.AddSingleton<IProviderRegistryStore, ProviderRegistryStore>();
+        services.AddSingleton<IProviderRevocationStore, ProviderRevocationStore>();
         services.AddSingleton<MarketIdentity>();
         services.AddHostedService<StoreMigrationService>();
         return services;

@@ -6,16 +6,15 @@ namespace Coinop.Market.Inference;
 
 /// <summary>What billing is told before a job is dispatched.</summary>
 /// <param name="Http">The consumer's request (payment headers such as <c>X-Cashu</c> live there).</param>
-/// <param name="WorstCasePrice">The highest input and output price among the providers the job may go to.</param>
-/// <param name="InputTokens">An estimate of the prompt's tokens.</param>
-/// <param name="OutputTokens">The consumer's <c>max_tokens</c>, or the model's context window when it set none.</param>
+/// <param name="ReservationMsat">
+/// What the job may cost at the chosen provider's offer (<see cref="InferenceReservation"/>): the input
+/// estimate and the output limit at that offer's price, within the operator's bounds.
+/// </param>
 public sealed record BillingRequest(
     Guid JobId,
     HttpRequest Http,
     string Model,
-    ModelPrice WorstCasePrice,
-    long InputTokens,
-    long OutputTokens);
+    long ReservationMsat);
 
 /// <summary>Billing's answer before dispatch: go ahead (with state to settle later), or refuse with an error.</summary>
 public sealed record BillingReservation(
@@ -54,7 +53,20 @@ public sealed record BillingSettlement(
 /// </summary>
 public interface IInferenceBilling
 {
+    /// <summary>
+    /// What the consumer's payment is known to cover before anything is taken (a token's face value), or null when
+    /// unknown or unbounded. The router prefers providers whose reservation it covers.
+    /// </summary>
+    long? BudgetMsat(HttpRequest http);
+
     ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Re-reserves an accepted reservation for a retry on a provider whose offer reserves <paramref name="reservationMsat"/>:
+    /// the most the job may now cost. False when the payment cannot cover it (that provider is skipped); the reservation
+    /// is unchanged then.
+    /// </summary>
+    ValueTask<bool> ResizeAsync(BillingReservation reservation, long reservationMsat, CancellationToken cancellationToken);
 
     ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken);
 
@@ -68,6 +80,10 @@ public interface IInferenceBilling
 /// <summary>Billing of a market started with <c>--free</c>: everything is accepted and nothing is charged.</summary>
 public sealed class FreeInferenceBilling : IInferenceBilling
 {
+    public long? BudgetMsat(HttpRequest http) => null;
+
+    public ValueTask<bool> ResizeAsync(BillingReservation reservation, long reservationMsat, CancellationToken cancellationToken) => ValueTask.FromResult(true);
+
     public ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken) =>
         ValueTask.FromResult(BillingReservation.Free);
 

@@ -25,4 +25,8 @@ internal static partial class InferenceLog
 
     [LoggerMessage(EventId = 2007, Level = LogLevel.Error, Message = "Billing failed for job {JobId}")]
     public static partial void BillingFailed(ILogger logger, Guid jobId, Exception exception);
+
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning,
+        Message = "Job {JobId} on {ProviderId}: usage reported ({ClaimedInput} in, {ClaimedOutput} out) is beyond the tolerance of the market's count ({CountedInput} in, {CountedOutput} out); the market's count is billed")]
+    public static partial void UsageClaimRefused(ILogger logger, Guid jobId, string providerId, long claimedInput, long claimedOutput, long countedInput, long countedOutput);
 }

@@ -12,6 +12,7 @@ public sealed class InferenceMetrics
     private readonly Counter<long> _retries;
     private readonly Histogram<double> _timeToFirstByte;
     private readonly UpDownCounter<long> _inFlight;
+    private readonly Counter<long> _claimsRefused;
 
     public InferenceMetrics(IMeterFactory meters)
     {
@@ -21,6 +22,8 @@ public sealed class InferenceMetrics
         _retries = meter.CreateCounter<long>("coinop.market.retries", description: "Job attempts retried on another provider");
         _timeToFirstByte = meter.CreateHistogram<double>("coinop.market.time_to_first_byte", unit: "ms", description: "From request to the first byte sent to the consumer");
         _inFlight = meter.CreateUpDownCounter<long>("coinop.market.in_flight", description: "Inference jobs in flight");
+        _claimsRefused = meter.CreateCounter<long>("coinop.market.usage_claims_refused",
+            description: "Completed jobs whose provider reported more usage than the market counted (beyond the tolerance): billed at the market's count");
     }
 
     public void Request(InferenceRoute route) => _requests.Add(1, new KeyValuePair<string, object?>("route", route.Path()));
@@ -35,4 +38,6 @@ public sealed class InferenceMetrics
     public void JobStarted() => _inFlight.Add(1);
 
     public void JobEnded() => _inFlight.Add(-1);
+
+    public void UsageClaimRefused() => _claimsRefused.Add(1);
 }

@@ -48,22 +48,39 @@ public sealed class InferencePipeline(
 
         using (request)
         {
-            var needs = new RouteNeeds(request.Model, ceiling, route == InferenceRoute.Embeddings,
-                AnthropicNative: route == InferenceRoute.Messages && !request.Translatable);
-            var check = router.Check(needs);
-            if (check.Availability != RouteAvailability.Available)
+            var needs = new RouteNeeds(request.Model, new OfferNeeds(route == InferenceRoute.Embeddings,
+                AnthropicNative: route == InferenceRoute.Messages && !request.Translatable), ceiling, request.ReservationBasis);
+            var availability = router.Check(needs);
+            if (availability != RouteAvailability.Available)
             {
-                await ReplyAsync(http, Unavailable(request, needs, check), shape);
+                await ReplyAsync(http, Unavailable(request, needs, availability), shape);
                 return;
             }
 
             var now = time.GetUtcNow();
             var job = new InferenceJob(Guid.CreateVersion7(now), request.Model, route, now, _options.MaxAttempts, timeout);
-            var reservation = await billing.ReserveAsync(new BillingRequest(
-                job.Id, http.Request, request.Model, check.WorstCasePrice, request.InputTokenEstimate,
-                request.MaxTokens ?? check.ContextWindow ?? _options.DefaultOutputReservation), http.RequestAborted);
+            needs = needs with { BudgetMsat = billing.BudgetMsat(http.Request) };
+            if (router.Pick(needs, []) is not { } first)
+            {
+                await ReplyAsync(http, ApiError.NoProvider(request.Model), shape); // filled up since the check
+                return;
+            }
+
+            // The job reserves what it may cost at the chosen provider's offer, and nothing another provider claims.
+            BillingReservation reservation;
+            try
+            {
+                reservation = await billing.ReserveAsync(new BillingRequest(job.Id, http.Request, request.Model, first.Reservation.Msat), http.RequestAborted);
+            }
+            catch
+            {
+                first.Provider.ReleaseSlot();
+                throw;
+            }
+
             if (!reservation.Accepted)
             {
+                first.Provider.ReleaseSlot();
                 foreach (var (name, value) in reservation.RefusalHeaders ?? [])
                 {
                     http.Response.Headers[name] = value;
@@ -76,7 +93,7 @@ public sealed class InferencePipeline(
             metrics.JobStarted();
             try
             {
-                await RunJobAsync(http, request, job, needs, reservation, timeout, shape);
+                await RunJobAsync(http, request, job, needs, reservation, first, timeout, shape);
             }
             finally
             {
@@ -86,18 +103,23 @@ public sealed class InferencePipeline(
         }
     }
 
-    private ApiError Unavailable(InferenceRequest request, RouteNeeds needs, RouteCheck check)
+    private ApiError Unavailable(InferenceRequest request, RouteNeeds needs, RouteAvailability availability)
     {
-        if (needs.AnthropicNative && router.Check(needs with { AnthropicNative = false }).Availability != RouteAvailability.NotOffered)
+        if (needs.Offer.AnthropicNative && router.Check(needs with { Offer = needs.Offer with { AnthropicNative = false } }) != RouteAvailability.NotOffered)
         {
             return ApiError.InvalidBody("content blocks other than text need a provider that serves the Anthropic API natively, and none offers this model");
         }
 
-        return check.Availability == RouteAvailability.NotOffered ? ApiError.ModelNotFound(request.Model) : ApiError.NoProvider(request.Model);
+        return availability switch
+        {
+            RouteAvailability.NotOffered => ApiError.ModelNotFound(request.Model),
+            RouteAvailability.Unsuitable => ApiError.InvalidBody($"no provider of model '{request.Model}' can serve this request"),
+            _ => ApiError.NoProvider(request.Model),
+        };
     }
 
-    private async Task RunJobAsync(
-        HttpContext http, InferenceRequest request, InferenceJob job, RouteNeeds needs, BillingReservation reservation, TimeSpan timeout, ErrorShape shape)
+    private async Task RunJobAsync(HttpContext http, InferenceRequest request, InferenceJob job, RouteNeeds needs, BillingReservation reservation, RoutePick first,
+        TimeSpan timeout, ErrorShape shape)
     {
         using var deadline = new CancellationTokenSource(timeout, time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadline.Token);
@@ -105,14 +127,17 @@ public sealed class InferencePipeline(
         var tried = new List<IRoutableProvider>(_options.MaxAttempts);
         ApiError? lastFailure = null;
         AttemptResult result = default;
+        RoutePick? next = first;
         while (job.CanRetry)
         {
-            var session = router.Pick(needs, tried, out var offer);
-            if (session is null)
+            var pick = next ?? await RetryPickAsync(run, needs, tried);
+            next = null;
+            if (pick is not { } chosen)
             {
                 break;
             }
 
+            var session = chosen.Provider;
             tried.Add(session);
             if (job.Attempts > 0)
             {
@@ -122,7 +147,7 @@ public sealed class InferencePipeline(
             var fence = job.Dispatch(session.ProviderId, time.GetUtcNow());
             try
             {
-                result = await RunAttemptAsync(run, session, offer!, fence);
+                result = await RunAttemptAsync(run, session, chosen.Offer, fence);
             }
             finally
             {
@@ -179,6 +204,37 @@ public sealed class InferencePipeline(
                 await error.WriteResponseAsync(http.Response, shape, CancellationToken.None);
             }
         }
+    }
+
+    /// <summary>
+    /// The provider of a retry: the job re-reserves for its offer (a dearer one must be covered by the payment, or that
+    /// provider is skipped). Null when none is left.
+    /// </summary>
+    private async ValueTask<RoutePick?> RetryPickAsync(JobRun run, RouteNeeds needs, List<IRoutableProvider> tried)
+    {
+        while (router.Pick(needs, tried) is { } pick)
+        {
+            bool covered;
+            try
+            {
+                covered = await billing.ResizeAsync(run.Reservation, pick.Reservation.Msat, CancellationToken.None);
+            }
+            catch
+            {
+                pick.Provider.ReleaseSlot();
+                throw;
+            }
+
+            if (covered)
+            {
+                return pick;
+            }
+
+            tried.Add(pick.Provider);
+            pick.Provider.ReleaseSlot();
+        }
+
+        return null;
     }
 
     private async Task<AttemptResult> RunAttemptAsync(JobRun run, IRoutableProvider session, ModelOffer offer, long fence)
@@ -290,7 +346,17 @@ public sealed class InferencePipeline(
 
     private async Task CompleteAsync(JobRun run, IRoutableProvider session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
     {
-        var usage = relay.Usage ?? done.Usage;
+        // Billed: the provider's figure only within tolerance of what the market counted itself (input from the request,
+        // output from the text it relayed). A provider whose backend reported nothing is billed the market's count.
+        var claimed = relay.Usage ?? (done.Usage.InputTokens == 0 && done.Usage.OutputTokens == 0 ? null : done.Usage);
+        var wire = new WireCount(run.Request.InputTokenEstimate, relay.CountedOutputTokens);
+        var usage = BillableUsage.From(wire, claimed);
+        if (claimed is not null && !BillableUsage.Accepts(wire, claimed))
+        {
+            metrics.UsageClaimRefused();
+            InferenceLog.UsageClaimRefused(logger, run.Job.Id, session.ProviderId, claimed.InputTokens, claimed.OutputTokens, wire.InputTokens, wire.OutputTokens);
+        }
+
         var price = offer.Price;
         BillingSettlement settlement;
         try

@@ -34,8 +34,14 @@ public sealed class InferenceRequest : IDisposable
     /// <summary>The consumer asked for the usage chunk at the end of a stream (OpenAI <c>stream_options.include_usage</c>).</summary>
     public bool IncludeUsage { get; private set; }
 
-    /// <summary>The output limit the consumer set, if any.</summary>
+    /// <summary>The output limit the consumer set, if any: the largest of the limits it names (backends differ in which they honour).</summary>
     public long? MaxTokens { get; private set; }
+
+    /// <summary>How many outputs the request asks for (<c>n</c> × the prompts of a prompt array; see <see cref="OutputAsk"/>).</summary>
+    public int Outputs { get; private set; } = 1;
+
+    /// <summary>What the reservation for this request is based on.</summary>
+    public Coinop.Core.Pricing.ReservationBasis ReservationBasis => new(InputTokenEstimate, Route == InferenceRoute.Embeddings ? 0 : MaxTokens, Outputs);
 
     public int BodyLength { get; }
 
@@ -194,7 +200,19 @@ public sealed class InferenceRequest : IDisposable
             }
         }
 
-        return CheckMaxTokens(root, "max_completion_tokens", required: false) ?? CheckMaxTokens(root, "max_tokens", required: false);
+        if ((CheckMaxTokens(root, "max_completion_tokens", required: false) ?? CheckMaxTokens(root, "max_tokens", required: false)) is { } limitError)
+        {
+            return limitError;
+        }
+
+        if (OutputAsk.Read(root, Route, out var outputs, out var nPredict) is { } askError)
+        {
+            return askError;
+        }
+
+        Outputs = outputs;
+        MaxTokens = nPredict is { } predict ? Math.Max(MaxTokens ?? 0, predict) : MaxTokens;
+        return null;
     }
 
     private ApiError? CheckAnthropic()
@@ -336,7 +354,7 @@ public sealed class InferenceRequest : IDisposable
             return ApiError.InvalidBody($"'{name}' must be a positive integer");
         }
 
-        MaxTokens ??= tokens;
+        MaxTokens = Math.Max(MaxTokens ?? 0, tokens);
         return null;
     }
 

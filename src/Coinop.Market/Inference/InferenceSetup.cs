@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 
 namespace Coinop.Market.Inference;
 
@@ -16,6 +17,7 @@ public static class InferenceSetup
         services.AddOptions<InferenceOptions>().ValidateDataAnnotations().ValidateOnStart();
         services.AddMetrics();
         services.AddSingleton<InferenceMetrics>();
+        services.AddSingleton(sp => sp.GetRequiredService<Hosting.MarketOptions>().OfferLimits(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.DefaultOutputReservation));
         services.AddSingleton<ProviderRouter>();
         services.AddSingleton<InferencePipeline>();
         services.AddSingleton<IJobRecordStore, JobRecordStore>();

@@ -12,78 +12,90 @@ public enum RouteAvailability
     /// <summary>No connected provider offers the model (answered 404).</summary>
     NotOffered,
 
-    /// <summary>Offered, but every offering provider is parked, draining, full or above the price ceiling (503).</summary>
+    /// <summary>Offered, but no offer meets what the request needs (<see cref="OfferNeeds"/>).</summary>
+    Unsuitable,
+
+    /// <summary>Offered, but every suitable provider is parked, draining, full or outside the price bounds (503).</summary>
     NoneAvailable,
 
     Available,
 }
 
-/// <summary>What a request needs of a provider's offer.</summary>
-public readonly record struct RouteNeeds(string Model, ModelPrice? Ceiling, bool Embeddings, bool AnthropicNative);
+/// <summary>
+/// What a request needs of a provider: the model, the offer's features, the consumer's price ceiling, what the job
+/// reserves (<see cref="Basis"/>) and, when the payment is known to be worth only so much, <see cref="BudgetMsat"/>:
+/// offers whose reservation it does not cover are skipped while any other can take the job.
+/// </summary>
+public readonly record struct RouteNeeds(string Model, OfferNeeds Offer, ModelPrice? Ceiling, ReservationBasis Basis, long? BudgetMsat = null);
 
-/// <summary>The providers a job may go to, summarised for billing's reservation.</summary>
-public readonly record struct RouteCheck(RouteAvailability Availability, ModelPrice WorstCasePrice, int? ContextWindow);
+/// <summary>A provider chosen for a job (one of its slots taken), its offer and what the job reserves with it.</summary>
+public readonly record struct RoutePick(IRoutableProvider Provider, ModelOffer Offer, Reservation Reservation);
 
 /// <summary>
-/// Picks a provider for a job: among connected providers that accept jobs, serve the model, are not parked,
-/// are under their concurrency limit and under the consumer's price ceiling, power-of-two-choices by
-/// <see cref="PowerOfTwoChoices.Score"/> (peak-EWMA latency × load × price relative to the cheapest). No LINQ,
-/// no locks held: the directory hands out an immutable snapshot.
+/// Picks a provider for a job: among connected providers that accept jobs, serve the model with an offer that meets
+/// the request's needs, are not parked, are under their concurrency limit, and whose price is within the operator's
+/// <c>--max-price</c> and the consumer's ceiling, power-of-two-choices by <see cref="PowerOfTwoChoices.Score"/>
+/// (peak-EWMA latency × load × price relative to the cheapest). What the job reserves is computed against the chosen
+/// offer alone (<see cref="InferenceReservation"/>). No LINQ, no locks held: the providers come as an immutable snapshot.
 /// </summary>
-public sealed class ProviderRouter(IRoutableProviders providers)
+public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits limits)
 {
-    public RouteCheck Check(in RouteNeeds needs)
+    public OfferLimits Limits => limits;
+
+    public RouteAvailability Check(in RouteNeeds needs)
     {
         var offered = false;
-        var available = false;
-        long maxIn = 0, maxOut = 0;
-        int? context = null;
+        var suitable = false;
         foreach (var session in providers.Snapshot)
         {
-            if (!Serves(session, needs, out var offer))
+            if (!session.Accepting || !session.TryGetOffer(needs.Model, out var offer))
             {
                 continue;
             }
 
             offered = true;
-            if (!Eligible(session, offer, needs.Ceiling))
+            if (!needs.Offer.MetBy(offer))
             {
                 continue;
             }
 
-            available = true;
-            maxIn = Math.Max(maxIn, offer.InputMsatPerMtok);
-            maxOut = Math.Max(maxOut, offer.OutputMsatPerMtok);
-            if (offer.ContextWindow is { } window)
+            suitable = true;
+            if (Eligible(session, offer, needs, out _))
             {
-                context = Math.Max(context ?? 0, window);
+                return RouteAvailability.Available;
             }
         }
 
-        var availability = available ? RouteAvailability.Available : offered ? RouteAvailability.NoneAvailable : RouteAvailability.NotOffered;
-        return new RouteCheck(availability, new ModelPrice(maxIn, maxOut), context);
+        return suitable ? RouteAvailability.NoneAvailable : offered ? RouteAvailability.Unsuitable : RouteAvailability.NotOffered;
     }
 
-    /// <summary>Picks a provider and takes one of its slots; null when none is left. <paramref name="tried"/> are skipped.</summary>
-    public IRoutableProvider? Pick(in RouteNeeds needs, List<IRoutableProvider> tried, out ModelOffer? chosenOffer)
+    /// <summary>
+    /// Picks a provider and takes one of its slots; null when none is left. <paramref name="tried"/> are skipped. With a
+    /// budget, offers it covers are preferred; when it covers none, the pick ignores it (billing then asks for more).
+    /// </summary>
+    public RoutePick? Pick(in RouteNeeds needs, List<IRoutableProvider> tried) =>
+        PickWithin(needs, tried) ?? (needs.BudgetMsat is not null ? PickWithin(needs with { BudgetMsat = null }, tried) : null);
+
+    private RoutePick? PickWithin(in RouteNeeds needs, List<IRoutableProvider> tried)
     {
-        chosenOffer = null;
         var snapshot = providers.Snapshot;
         var candidates = ArrayPool<IRoutableProvider>.Shared.Rent(Math.Max(1, snapshot.Length));
         var offers = ArrayPool<ModelOffer>.Shared.Rent(Math.Max(1, snapshot.Length));
+        var reservations = ArrayPool<Reservation>.Shared.Rent(Math.Max(1, snapshot.Length));
         try
         {
             var count = 0;
             var cheapest = double.MaxValue;
             foreach (var session in snapshot)
             {
-                if (!Serves(session, needs, out var offer) || !Eligible(session, offer, needs.Ceiling) || Contains(tried, session))
+                if (!Serves(session, needs, out var offer) || !Eligible(session, offer, needs, out var reservation) || Contains(tried, session))
                 {
                     continue;
                 }
 
                 candidates[count] = session;
                 offers[count] = offer;
+                reservations[count] = reservation;
                 count++;
                 cheapest = Math.Min(cheapest, Blended(offer));
             }
@@ -95,14 +107,14 @@ public sealed class ProviderRouter(IRoutableProviders providers)
                 var pick = candidates[index];
                 if (pick.TryAcquireSlot())
                 {
-                    chosenOffer = offers[index];
-                    return pick;
+                    return new RoutePick(pick, offers[index], reservations[index]);
                 }
 
                 // Filled up since the scan: drop it and choose again among the rest.
                 count--;
                 candidates[index] = candidates[count];
                 offers[index] = offers[count];
+                reservations[index] = reservations[count];
             }
 
             return null;
@@ -113,6 +125,7 @@ public sealed class ProviderRouter(IRoutableProviders providers)
             ArrayPool<IRoutableProvider>.Shared.Return(candidates);
             Array.Clear(offers, 0, snapshot.Length);
             ArrayPool<ModelOffer>.Shared.Return(offers);
+            ArrayPool<Reservation>.Shared.Return(reservations);
         }
     }
 
@@ -124,11 +137,12 @@ public sealed class ProviderRouter(IRoutableProviders providers)
             return false;
         }
 
-        return (!needs.Embeddings || offer.Embeddings) && (!needs.AnthropicNative || offer.AnthropicNative);
+        return needs.Offer.MetBy(offer);
     }
 
-    private static bool Eligible(IRoutableProvider session, ModelOffer offer, ModelPrice? ceiling) =>
-        (ceiling is not { } c || offer.Price.IsWithin(c))
+    private bool Eligible(IRoutableProvider session, ModelOffer offer, in RouteNeeds needs, out Reservation reservation) =>
+        InferenceReservation.TryReserve(needs.Basis, offer.Price, offer.ContextWindow, limits, needs.Ceiling, out reservation, out _)
+        && (needs.BudgetMsat is not { } budget || reservation.Msat <= budget)
         && !session.IsParked
         && session.InFlight < session.MaxConcurrent;
 

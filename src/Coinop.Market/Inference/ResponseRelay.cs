@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text.Json;
+using Coinop.Core.Pricing;
 using Coinop.Core.Protocol;
 
 namespace Coinop.Market.Inference;
@@ -20,6 +21,26 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
     /// backend sends at least one token per such event). What a stream that breaks is charged for.
     /// </summary>
     public long OutputTokens { get; protected set; }
+
+    private long _textBytes;
+    private long _textEvents;
+
+    /// <summary>
+    /// Output tokens the market counted itself in the backend's output (<see cref="WireCount.OutputTokensOf"/> of the
+    /// generated text seen): what a provider's reported usage is checked against before it is billed.
+    /// </summary>
+    public long CountedOutputTokens => WireCount.OutputTokensOf(_textBytes, _textEvents);
+
+    /// <summary>Counts the generated text of one JSON document of backend output (a stream event's data, or a whole response).</summary>
+    protected void CountGenerated(ReadOnlySpan<byte> json, bool streamEvent)
+    {
+        var bytes = GeneratedText.Bytes(json);
+        if (bytes > 0)
+        {
+            _textBytes += bytes;
+            _textEvents += streamEvent ? 1 : 0;
+        }
+    }
 
     /// <summary>Takes the next bytes of backend output. Throws <see cref="ProviderOutputException"/> on unusable output.</summary>
     public abstract void Accept(ReadOnlySpan<byte> bytes);
@@ -100,6 +121,7 @@ public sealed class BufferedRelay(ConsumerOutput output, BufferedKind kind, stri
     public override bool Complete()
     {
         var body = _buffer.AsSpan(0, _length);
+        CountGenerated(body, streamEvent: false);
         if (kind == BufferedKind.AnthropicFromOpenAi)
         {
             _translated = new ArrayBufferWriter<byte>(_length + 256);

@@ -79,12 +79,12 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
             nl += scan;
             if (nl + 1 < data.Length && data[nl + 1] == '\n')
             {
-                OnEvent(data[start..(nl + 2)]);
+                Event(data[start..(nl + 2)]);
                 start = scan = nl + 2;
             }
             else if (nl + 2 < data.Length && data[nl + 1] == '\r' && data[nl + 2] == '\n')
             {
-                OnEvent(data[start..(nl + 3)]);
+                Event(data[start..(nl + 3)]);
                 start = scan = nl + 3;
             }
             else if (nl + 1 >= data.Length || (data[nl + 1] == '\r' && nl + 2 >= data.Length))
@@ -96,6 +96,18 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
                 scan = nl + 1;
             }
         }
+    }
+
+    /// <summary>Every event is metered here, whatever the relay then does with it.</summary>
+    private void Event(ReadOnlySpan<byte> sseEvent)
+    {
+        var data = DataOf(sseEvent);
+        if (data is [(byte)'{', ..])
+        {
+            CountGenerated(data, streamEvent: true);
+        }
+
+        OnEvent(sseEvent);
     }
 
     private void Keep(ReadOnlySpan<byte> rest)

@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using Coinop.Ecash;
 using Coinop.Ecash.Crypto;
 using Coinop.Ecash.Keysets;
+using Coinop.Ecash.Lightning;
 using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Tokens;
 using Coinop.Market.Hosting;
@@ -90,16 +91,19 @@ public sealed partial class CashuMint(
                 ["method"] = "bolt11",
                 ["unit"] = MintKeysets.Unit,
                 ["min_amount"] = 1,
-                ["max_amount"] = _options.MaxQuoteAmountSat,
+                ["max_amount"] = melt ? _options.MeltMaxSat : _options.MintMaxSat,
                 ["options"] = melt ? new JsonObject { ["amountless"] = false } : new JsonObject { ["description"] = true },
             }),
             ["disabled"] = false,
         };
         return new InfoResponse
         {
-            Name = _options.Name,
+            // Demo money says so wherever a wallet shows the mint.
+            Name = lightning.IsDemoMoney ? _options.Name + " (DEMO MONEY)" : _options.Name,
             Version = "Coinop/" + (typeof(CashuMint).Assembly.GetName().Version?.ToString(3) ?? "0"),
-            Description = $"The Cashu mint of a Coinop market (Lightning backend: {lightning.Name})",
+            Description = lightning.IsDemoMoney
+                ? "DEMO MONEY: this mint's Lightning backend is fake; its ecash is worth nothing and pays no real invoice."
+                : $"The Cashu mint of a Coinop market (Lightning backend: {lightning.Name})",
             Time = time.GetUtcNow().ToUnixTimeSeconds(),
             Nuts = new Dictionary<string, JsonObject>
             {
@@ -171,13 +175,23 @@ public sealed partial class CashuMint(
     public async Task<MintQuoteResponse> CreateMintQuoteAsync(MintQuoteRequest request, CancellationToken cancellationToken)
     {
         RequireUnit(request.Unit);
-        if (request.Amount == 0 || request.Amount > (ulong)_options.MaxQuoteAmountSat)
+        var outstanding = await quotes.OutstandingSatAsync(time.GetUtcNow(), cancellationToken);
+        if (MintLimits.CheckMint(request.Amount, (ulong)_options.MintMaxSat, outstanding, (ulong)_options.MaxOutstandingSat) is { } limit)
         {
-            throw new CashuException(CashuErrorCode.AmountOutOfLimitRange, $"amount must be between 1 and {_options.MaxQuoteAmountSat} sat");
+            throw new CashuException(CashuErrorCode.AmountOutOfLimitRange, limit);
         }
 
         var ttl = TimeSpan.FromSeconds(_options.MintQuoteTtlSeconds);
-        var invoice = await lightning.CreateInvoiceAsync(request.Amount, request.Description, ttl, cancellationToken);
+        LightningInvoice invoice;
+        try
+        {
+            invoice = await lightning.CreateInvoiceAsync(request.Amount, request.Description, ttl, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not (OperationCanceledException or LightningUnavailableException))
+        {
+            throw new LightningUnavailableException("the mint's Lightning node did not create an invoice: " + ex.Message, ex);
+        }
+
         var now = time.GetUtcNow();
         var quote = new MintQuoteRecord(NewQuoteId(), "bolt11", invoice.Bolt11, invoice.PaymentHash, request.Amount, MintKeysets.Unit,
             MintQuoteState.Unpaid, now, now + ttl);
@@ -186,12 +200,12 @@ public sealed partial class CashuMint(
     }
 
     public async Task<MintQuoteResponse> GetMintQuoteAsync(string quoteId, CancellationToken cancellationToken) =>
-        ToResponse(await RefreshMintQuoteAsync(quoteId, cancellationToken));
+        ToResponse(await RefreshMintQuoteAsync(quoteId, answerWhenUnreachable: true, cancellationToken));
 
     public async Task<SignaturesResponse> MintAsync(MintRequest request, CancellationToken cancellationToken)
     {
         Require(request.Quote is not null && request.Outputs is not null, "quote and outputs are required");
-        var quote = await RefreshMintQuoteAsync(request.Quote!, cancellationToken);
+        var quote = await RefreshMintQuoteAsync(request.Quote!, answerWhenUnreachable: false, cancellationToken);
         switch (quote.State)
         {
             case MintQuoteState.Issued:
@@ -230,16 +244,42 @@ public sealed partial class CashuMint(
     {
         RequireUnit(request.Unit);
         Require(!string.IsNullOrWhiteSpace(request.Request), "request (a bolt11 invoice) is required");
-        var payment = await lightning.QuotePaymentAsync(request.Request, cancellationToken)
-            ?? throw new CashuException(CashuErrorCode.AmountlessInvoiceNotSupported, "the request is not a bolt11 invoice with an amount");
-        var amount = payment.AmountMsat / 1000 + (payment.AmountMsat % 1000 == 0 ? 0UL : 1UL);
-        if (amount > (ulong)_options.MaxQuoteAmountSat)
+        if (!Bolt11Invoice.TryParse(request.Request, out var invoice, out var error))
         {
-            throw new CashuException(CashuErrorCode.AmountOutOfLimitRange, $"amount must be at most {_options.MaxQuoteAmountSat} sat");
+            throw BadRequest("the request is not a valid bolt11 invoice: " + error);
+        }
+
+        if (invoice!.AmountMsat is not { } amountMsat)
+        {
+            throw new CashuException(CashuErrorCode.AmountlessInvoiceNotSupported, "invoices without an amount are not supported");
+        }
+
+        if (invoice.Network != lightning.Network)
+        {
+            throw BadRequest($"the invoice is for {invoice.Network}; this mint's Lightning node is on {lightning.Network}");
         }
 
         var now = time.GetUtcNow();
-        var quote = new MeltQuoteRecord(NewQuoteId(), "bolt11", request.Request.Trim(), payment.PaymentHash, amount, payment.FeeReserveSat,
+        if (now >= invoice.ExpiresAt)
+        {
+            throw BadRequest("the invoice has expired");
+        }
+
+        var amount = invoice.AmountSatRoundedUp!.Value;
+        if (MintLimits.CheckMelt(amount, (ulong)_options.MeltMaxSat) is { } limit)
+        {
+            throw new CashuException(CashuErrorCode.AmountOutOfLimitRange, limit);
+        }
+
+        if (await quotes.IsPaymentHashPaidAsync(invoice.PaymentHashHex, cancellationToken))
+        {
+            throw new CashuException(CashuErrorCode.InvoiceAlreadyPaid, "the invoice is already paid");
+        }
+
+        // An invoice of this mint's own quote settles internally: no Lightning, no routing fee.
+        var own = await quotes.FindMintQuoteByPaymentHashAsync(invoice.PaymentHashHex, cancellationToken);
+        var feeReserve = MeltFees.FeeReserveSat(amountMsat, _options.FeeReservePercent, (ulong)_options.FeeReserveMinSat, internalSettlement: own is not null);
+        var quote = new MeltQuoteRecord(NewQuoteId(), "bolt11", invoice.Text, invoice.PaymentHashHex, amount, feeReserve,
             MintKeysets.Unit, MeltQuoteState.Unpaid, now, now + TimeSpan.FromSeconds(_options.MeltQuoteTtlSeconds), now);
         await quotes.InsertMeltQuoteAsync(quote, cancellationToken);
         return ToResponse(quote);
@@ -276,25 +316,56 @@ public sealed partial class CashuMint(
 
         var now = time.GetUtcNow();
         var changeOutputs = blanks.Count > 0 ? JsonSerializer.Serialize(blanks.Select(b => b.Message), Json) : null;
-        await database.WriteAsync(async (c, t) =>
+        var own = await quotes.FindMintQuoteByPaymentHashAsync(quote.PaymentHash, cancellationToken);
+        if (own is not null)
         {
-            await SpendAsync(c, t, inputs, pending: true, quote.Id, now, cancellationToken);
-            if (!await quotes.TryStartMeltAsync(c, t, quote.Id, inputs.Amount, inputs.Fee, changeOutputs, now, cancellationToken))
-            {
-                throw new CashuException(CashuErrorCode.QuotePending, "the quote is already being paid");
-            }
-        }, cancellationToken);
+            return ToResponse(await MeltInternallyAsync(quote with { InputAmount = inputs.Amount, InputFee = inputs.Fee, ChangeOutputs = changeOutputs },
+                own, inputs, cancellationToken));
+        }
 
-        PaymentResult payment;
         try
         {
-            payment = await lightning.PayInvoiceAsync(quote.Request, quote.FeeReserve, cancellationToken);
+            await database.WriteAsync(async (c, t) =>
+            {
+                await SpendAsync(c, t, inputs, pending: true, quote.Id, now, cancellationToken);
+                if (!await quotes.TryStartMeltAsync(c, t, quote.Id, inputs.Amount, inputs.Fee, changeOutputs, now, cancellationToken))
+                {
+                    throw new CashuException(CashuErrorCode.QuotePending, "the quote is already being paid");
+                }
+            }, cancellationToken);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex) when (Database.IsUniqueViolation(ex))
         {
-            // Whether the payment left is unknown: keep the proofs locked; recovery asks the backend later.
-            LogPaymentUnknown(logger, quote.Id, ex);
-            return ToResponse(await quotes.FindMeltQuoteAsync(quote.Id, cancellationToken) ?? quote);
+            // The store holds one PENDING or PAID melt per payment hash: the same invoice is never paid twice,
+            // also when two market nodes take two quotes for it at once.
+            throw new CashuException(CashuErrorCode.QuotePending, "another melt is already paying this invoice");
+        }
+
+        PaymentResult payment;
+        using (var waited = new CancellationTokenSource(_options.MeltWaitTime, time))
+        using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, waited.Token))
+        {
+            try
+            {
+                payment = await lightning.PayInvoiceAsync(Bolt11Invoice.Parse(quote.Request), quote.FeeReserve, linked.Token);
+            }
+            catch (LightningUnavailableException ex)
+            {
+                // The node was never reached: nothing left, so the proofs are free again and the wallet hears 503.
+                await SettleMeltAsync(quote.Id, new PaymentResult(PaymentState.Failed, Error: ex.Message), CancellationToken.None);
+                throw;
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Not definitive within the wait: the wallet hears PENDING; recovery follows the payment to its end.
+                payment = new PaymentResult(PaymentState.Pending);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Whether the payment left is unknown: keep the proofs locked; recovery asks the backend later.
+                LogPaymentUnknown(logger, quote.Id, ex);
+                return ToResponse(await quotes.FindMeltQuoteAsync(quote.Id, cancellationToken) ?? quote);
+            }
         }
 
         var settled = await SettleMeltAsync(quote.Id, payment, cancellationToken);
@@ -304,6 +375,53 @@ public sealed partial class CashuMint(
         }
 
         return ToResponse(settled);
+    }
+
+    /// <summary>
+    /// Pays an invoice of this mint's own mint quote without Lightning: in ONE transaction the inputs are spent, the
+    /// mint quote becomes PAID (so its owner can mint) and the melt PAID with change for the whole fee reserve.
+    /// </summary>
+    private async Task<MeltQuoteRecord> MeltInternallyAsync(MeltQuoteRecord quote, MintQuoteRecord own, ValidInputs inputs, CancellationToken cancellationToken)
+    {
+        if (own.Amount != quote.Amount)
+        {
+            throw new CashuException(CashuErrorCode.AmountMismatch, $"the invoice asks {quote.Amount} sat but its mint quote is for {own.Amount}");
+        }
+
+        var change = await SignChangeAsync(quote, feePaid: 0, cancellationToken);
+        var now = time.GetUtcNow();
+        try
+        {
+            await database.WriteAsync(async (c, t) =>
+            {
+                await SpendAsync(c, t, inputs, pending: true, quote.Id, now, cancellationToken);
+                if (!await quotes.TryStartMeltAsync(c, t, quote.Id, inputs.Amount, inputs.Fee, quote.ChangeOutputs, now, cancellationToken))
+                {
+                    throw new CashuException(CashuErrorCode.QuotePending, "the quote is already being paid");
+                }
+
+                if (!await quotes.MarkMintQuotePaidAsync(c, t, own.Id, now, cancellationToken))
+                {
+                    throw new CashuException(CashuErrorCode.InvoiceAlreadyPaid, "the invoice is already paid");
+                }
+
+                await proofs.SettlePendingAsync(c, t, quote.Id, now, cancellationToken);
+                if (change.Outputs.Count > 0)
+                {
+                    await RecordSignaturesAsync(c, t, change.Outputs, change.Signatures, now, cancellationToken);
+                }
+
+                await quotes.CompleteMeltAsync(c, t, quote.Id, 0, null,
+                    change.Signatures.Count > 0 ? JsonSerializer.Serialize(change.Signatures, Json) : null, now, cancellationToken);
+            }, cancellationToken);
+        }
+        catch (Exception ex) when (Database.IsUniqueViolation(ex))
+        {
+            throw new CashuException(CashuErrorCode.InvoiceAlreadyPaid, "the invoice is already paid or being paid");
+        }
+
+        MintMetrics.ProofsSpent.Add(inputs.Proofs.Count);
+        return await quotes.FindMeltQuoteAsync(quote.Id, cancellationToken) ?? quote;
     }
 
     /// <summary>
@@ -738,11 +856,28 @@ public sealed partial class CashuMint(
         return (outputs, [.. Sign(outputs)]);
     }
 
-    private async Task<MintQuoteRecord> RefreshMintQuoteAsync(string quoteId, CancellationToken cancellationToken)
+    /// <summary>The quote, marked PAID first when the node says its invoice was paid.</summary>
+    /// <param name="answerWhenUnreachable">True: with the node down, answer the stored state; false: 503.</param>
+    private async Task<MintQuoteRecord> RefreshMintQuoteAsync(string quoteId, bool answerWhenUnreachable, CancellationToken cancellationToken)
     {
         var quote = await quotes.FindMintQuoteAsync(quoteId, cancellationToken) ?? throw UnknownQuote();
-        if (quote.State == MintQuoteState.Unpaid
-            && await lightning.CheckInvoiceAsync(quote.PaymentHash, cancellationToken) == InvoiceState.Paid)
+        if (quote.State != MintQuoteState.Unpaid)
+        {
+            return quote;
+        }
+
+        InvoiceState state;
+        try
+        {
+            state = await lightning.CheckInvoiceAsync(quote.PaymentHash, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogInvoiceCheckFailed(logger, quote.Id, ex);
+            return answerWhenUnreachable ? quote : throw new LightningUnavailableException("the mint's Lightning node cannot say whether the invoice was paid: " + ex.Message, ex);
+        }
+
+        if (state == InvoiceState.Paid)
         {
             await quotes.MarkMintQuotePaidAsync(quote.Id, time.GetUtcNow(), cancellationToken);
             quote = await quotes.FindMintQuoteAsync(quoteId, cancellationToken) ?? quote;
@@ -829,6 +964,9 @@ public sealed partial class CashuMint(
     private static CashuException UnknownQuote() => new(CashuErrorCode.BadRequest, "quote not found");
 
     private static string Clip(string? s) => s is null ? "null" : s.Length > 70 ? s[..70] + "…" : s;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Mint quote {QuoteId}: asking the Lightning node about its invoice failed")]
+    private static partial void LogInvoiceCheckFailed(ILogger logger, string quoteId, Exception exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Melt {QuoteId}: the Lightning payment's outcome is unknown; its proofs stay pending until recovery")]
     private static partial void LogPaymentUnknown(ILogger logger, string quoteId, Exception exception);

@@ -73,6 +73,11 @@ internal static class MintEndpoints
         {
             return Results.Json(new ErrorResponse(ex.Detail, ex.Code), Json, statusCode: StatusCodes.Status400BadRequest);
         }
+        catch (Mint.Lightning.LightningUnavailableException ex)
+        {
+            // The node is down: a clear 503 the wallet can retry; nothing was taken (a melt's proofs were released).
+            return Results.Json(new ErrorResponse(ex.Message, CashuErrorCode.BadRequest), Json, statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
         catch (BadHttpRequestException ex)
         {
             return Results.Json(new ErrorResponse(ex.Message, CashuErrorCode.BadRequest), Json, statusCode: ex.StatusCode);

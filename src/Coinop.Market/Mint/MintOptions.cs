@@ -21,9 +21,31 @@ public sealed class MintOptions
     [Range(1, 10_000)]
     public int MaxOutputs { get; set; } = 1000;
 
-    /// <summary>Largest amount one mint or melt quote may carry, in sat.</summary>
+    /// <summary>Largest amount one mint quote may carry, in sat (<c>--mint-max-sat</c>).</summary>
     [Range(1, long.MaxValue)]
-    public long MaxQuoteAmountSat { get; set; } = 100_000_000;
+    public long MintMaxSat { get; set; } = 1_000_000;
+
+    /// <summary>Largest amount one melt quote may carry, in sat (<c>--melt-max-sat</c>).</summary>
+    [Range(1, long.MaxValue)]
+    public long MeltMaxSat { get; set; } = 1_000_000;
+
+    /// <summary>
+    /// Most ecash the mint lets be outstanding against Lightning (issued and open mint quotes, less what was melted),
+    /// in sat; 0 for no cap (<c>--mint-max-outstanding-sat</c>).
+    /// </summary>
+    [Range(0, long.MaxValue)]
+    public long MaxOutstandingSat { get; set; } = 10_000_000;
+
+    /// <summary>NUT-05 fee reserve: this percentage of a melt's amount, rounded up to whole sat...</summary>
+    [Range(0, 100)]
+    public double FeeReservePercent { get; set; } = 1;
+
+    /// <summary>...and at least this many sat.</summary>
+    [Range(0, 1_000_000)]
+    public long FeeReserveMinSat { get; set; } = 1;
+
+    /// <summary>How long a melt request waits for its payment to become definitive before answering PENDING (it goes on).</summary>
+    public TimeSpan MeltWaitTime { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Input fee (ppk) of the first keyset; later keysets take theirs from <c>market rotate-keyset</c>.</summary>
     [Range(0, 1_000_000)]

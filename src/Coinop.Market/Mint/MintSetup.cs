@@ -11,7 +11,14 @@ public static class MintSetup
 {
     public static IServiceCollection AddMint(this IServiceCollection services)
     {
-        services.AddOptions<MintOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<MintOptions>()
+            .Configure<MarketOptions>((o, m) =>
+            {
+                o.MintMaxSat = m.MintMaxSat;
+                o.MeltMaxSat = m.MeltMaxSat;
+                o.MaxOutstandingSat = m.MintMaxOutstandingSat;
+            })
+            .ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IMintKeysetStore, MintKeysetStore>();
         services.AddSingleton<IMintQuoteStore, MintQuoteStore>();
         services.AddSingleton<IMintProofStore, MintProofStore>();

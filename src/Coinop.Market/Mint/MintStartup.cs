@@ -57,7 +57,7 @@ internal sealed partial class MeltRecoveryService(
                         // The backend never saw the payment (the node died before sending it): send it now; the
                         // backend refuses a second payment of one hash, so a call still on its way cannot pay twice.
                         LogPayingAgain(logger, quote.Id);
-                        payment = await lightning.PayInvoiceAsync(quote.Request, quote.FeeReserve, stoppingToken);
+                        payment = await lightning.PayInvoiceAsync(Ecash.Lightning.Bolt11Invoice.Parse(quote.Request), quote.FeeReserve, stoppingToken);
                     }
 
                     var settled = await mint.SettleMeltAsync(quote.Id, payment, stoppingToken);

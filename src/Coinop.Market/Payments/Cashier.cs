@@ -204,6 +204,33 @@ public sealed class Cashier(
     }
 
     /// <summary>
+    /// Moves <paramref name="extraMsat"/> more from the balance that filled a request's hold into it (a retry went to a
+    /// dearer provider); false when the balance is too low or the hold is no longer held. Nothing moves then.
+    /// </summary>
+    public async Task<bool> GrowHoldAsync(Guid requestId, long extraMsat, CancellationToken cancellationToken)
+    {
+        var id = requestId.ToString();
+        try
+        {
+            return await database.WriteAsync(async (c, t) =>
+            {
+                var hold = await holds.TryGrowAsync(c, t, id, extraMsat, cancellationToken);
+                if (hold is null || hold.Payer != HoldPayer.Balance)
+                {
+                    throw new InsufficientFundsException(id); // rolls the growth back: only a balance can add to its hold
+                }
+
+                await ledger.PostAsync(c, t, "reserve", id, [new LedgerTransfer(hold.ReleaseTo, LedgerAccounts.Holds, extraMsat)], time.GetUtcNow(), cancellationToken);
+                return true;
+            }, cancellationToken);
+        }
+        catch (InsufficientFundsException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
     /// Settles a request's hold: the charge (its cost, at most <paramref name="reservationMsat"/>) goes to the provider
     /// and the fee; the rest goes back to the balance, or, when a token paid, comes back as whole sats of change
     /// (from the change stock, in the same transaction; see <see cref="ReplenishChange"/>) with the sub-sat remainder to the fee — unless <paramref name="changeAsToken"/>

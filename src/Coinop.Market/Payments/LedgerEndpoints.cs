@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using System.Text;
 using Coinop.Market.Hosting;
 using Coinop.Market.Inference;
 using Microsoft.AspNetCore.Builder;
@@ -9,7 +7,7 @@ using Microsoft.AspNetCore.Routing;
 namespace Coinop.Market.Payments;
 
 /// <summary>
-/// <c>GET /api/ledger/summary</c> (operator; <c>Authorization: Bearer</c> the token in <c>&lt;data&gt;/admin.token</c>): the
+/// <c>GET /api/ledger/summary</c> (operator: see <see cref="Web.AdminAuth"/>): the
 /// ledger's totals. <c>GET /api/payments/info</c> (public): what a client needs to pay and what a provider signs.
 /// </summary>
 internal static class LedgerEndpoints
@@ -29,7 +27,7 @@ internal static class LedgerEndpoints
 
     private static async Task SummaryAsync(HttpContext http, Cashier cashier, MarketIdentity identity)
     {
-        if (!IsAdmin(http.Request, identity.AdminToken))
+        if (!Web.AdminAuth.IsAdmin(http.Request, identity.AdminToken))
         {
             await PaymentErrors.Unauthorized("send 'Authorization: Bearer <the token in the market's data directory, admin.token>'")
                 .WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
@@ -50,8 +48,4 @@ internal static class LedgerEndpoints
             paid_out_msat = s.PaidOutMsat,
         }).ExecuteAsync(http);
     }
-
-    private static bool IsAdmin(HttpRequest request, string adminToken) =>
-        PaymentIntake.Bearer(request) is { } bearer
-        && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(bearer), Encoding.UTF8.GetBytes(adminToken));
 }

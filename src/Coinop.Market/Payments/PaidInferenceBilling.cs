@@ -5,25 +5,32 @@ using Microsoft.AspNetCore.Http;
 namespace Coinop.Market.Payments;
 
 /// <summary>
-/// Billing of a paid market. Before dispatch it reserves the job's worst case (the most expensive candidate
-/// provider's price × the input estimate and <c>max_tokens</c>) through <see cref="PaymentIntake"/>: from an
-/// <c>X-Cashu</c> token given with the request (NUT-24; its whole value is held), or from a balance named by
-/// <c>Authorization: Bearer</c>. No payment gets a 402 with a NUT-18 payment request. On completion the actual cost is
-/// charged (at most the reservation) and a token payer's change comes back in the <c>X-Cashu</c> response header, or
-/// for a stream as the SSE comment <c>: X-Cashu &lt;token&gt;</c> before its end (and as an HTTP trailer when the client
-/// sent <c>TE: trailers</c> over HTTP/2). A job that fails before any output costs nothing; one that breaks after output
+/// Billing of a paid market. Before dispatch it reserves what the job may cost at the chosen provider's offer (the
+/// input estimate and the output limit at that offer's price, within the operator's bounds) through
+/// <see cref="PaymentIntake"/>: from an <c>X-Cashu</c> token given with the request (NUT-24; its whole value is held),
+/// or from a balance named by <c>Authorization: Bearer</c>. No payment gets a 402 with a NUT-18 payment request. A
+/// retry on another provider re-reserves for that provider's offer (a balance adds the difference to the hold; a
+/// token covers it from its held value or that provider is skipped). On completion the billed cost is charged (at
+/// most the reservation) and a token payer's change comes back in the <c>X-Cashu</c> response header, or for a stream
+/// as the SSE comment <c>: X-Cashu &lt;token&gt;</c> before its end (and as an HTTP trailer when the client sent
+/// <c>TE: trailers</c> over HTTP/2). A job that fails before any output costs nothing; one that breaks after output
 /// reached the consumer is charged for what was delivered, and the rest goes to the payer's balance.
 /// </summary>
 public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, PaymentsMetrics metrics, TimeProvider time) : IInferenceBilling
 {
     public const string HeaderName = PaymentIntake.HeaderName;
 
+    public long? BudgetMsat(HttpRequest http) =>
+        http.Headers.TryGetValue(HeaderName, out var header) && header.Count == 1 && cashier.CheckToken(header.ToString()).Token is { } token
+            ? token.AmountSat * 1000
+            : null;
+
     public async ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken)
     {
-        var reservationMsat = request.WorstCasePrice.CostMsat(request.InputTokens, request.OutputTokens);
+        var reservationMsat = request.ReservationMsat;
         if (reservationMsat <= 0)
         {
-            return BillingReservation.Free; // every candidate serves this model for nothing
+            return BillingReservation.Free; // the chosen provider serves this model for nothing
         }
 
         var ask = new PaymentAsk("this request", UpTo: true,
@@ -44,7 +51,30 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
             http.Response.DeclareTrailer(HeaderName);
         }
 
-        return new BillingReservation(true, new PaidHold(request.JobId, http, held.Token, reservationMsat, trailer));
+        return new BillingReservation(true, new PaidHold(request.JobId, http, held.Token, trailer) { HeldMsat = held.HeldMsat, CapMsat = reservationMsat });
+    }
+
+    public async ValueTask<bool> ResizeAsync(BillingReservation reservation, long reservationMsat, CancellationToken cancellationToken)
+    {
+        if (reservation.State is not PaidHold hold)
+        {
+            // Nothing was held (the first provider served for free): a dearer retry would go unpaid.
+            return reservationMsat <= 0;
+        }
+
+        if (reservationMsat > hold.HeldMsat)
+        {
+            // A token's whole value is already held: it covers no more. A balance adds the difference, if it has it.
+            if (hold.Token || !await cashier.GrowHoldAsync(hold.JobId, reservationMsat - hold.HeldMsat, cancellationToken))
+            {
+                return false;
+            }
+
+            hold.HeldMsat = reservationMsat;
+        }
+
+        hold.CapMsat = Math.Max(0, reservationMsat);
+        return true;
     }
 
     public async ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken)
@@ -56,7 +86,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
 
         var cost = usage.Price.CostMsat(usage.Usage);
         var started = time.GetTimestamp();
-        var settled = await cashier.SettleAsync(hold.JobId, cost, hold.ReservationMsat, usage.ProviderId, cancellationToken);
+        var settled = await cashier.SettleAsync(hold.JobId, cost, hold.CapMsat, usage.ProviderId, cancellationToken);
         metrics.Settled(hold.Token, time.GetElapsedTime(started));
         if (settled is null)
         {
@@ -97,7 +127,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
             // Output reached the consumer before the job broke: that much is charged and the provider credited. The
             // response cannot carry change any more, so the rest goes to the payer's balance (for a token payer, the
             // token's: spend or refund it with the same token as the Bearer key).
-            await cashier.SettleAsync(hold.JobId, delivered.Price.CostMsat(delivered.Usage), hold.ReservationMsat, delivered.ProviderId, cancellationToken,
+            await cashier.SettleAsync(hold.JobId, delivered.Price.CostMsat(delivered.Usage), hold.CapMsat, delivered.ProviderId, cancellationToken,
                 changeAsToken: false);
             return;
         }
@@ -116,5 +146,11 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
     private static bool AcceptsTrailers(HttpContext http) =>
         http.Request.Headers.TE.Any(v => v is not null && v.Contains("trailers", StringComparison.OrdinalIgnoreCase)) && http.Response.SupportsTrailers();
 
-    private sealed record PaidHold(Guid JobId, HttpContext Http, bool Token, long ReservationMsat, bool TrailerDeclared);
+    /// <summary>A job's hold: <see cref="HeldMsat"/> sits in the holds account; <see cref="CapMsat"/> is the most the job may be charged at the provider now serving it.</summary>
+    private sealed record PaidHold(Guid JobId, HttpContext Http, bool Token, bool TrailerDeclared)
+    {
+        public long HeldMsat { get; set; }
+
+        public long CapMsat { get; set; }
+    }
 }

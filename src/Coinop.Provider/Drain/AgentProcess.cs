@@ -106,6 +106,23 @@ public sealed partial class AgentProcess : IDisposable
         return pid;
     }
 
+    /// <summary>The pid of the agent running with <paramref name="dataDir"/>, or null when none is (no pid file, or a stale one).</summary>
+    public static int? RunningPid(string dataDir)
+    {
+        try
+        {
+            var lines = File.ReadAllLines(Path.Combine(dataDir, PidFileName));
+            return lines.Length >= 2 && int.TryParse(lines[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid)
+                && long.TryParse(lines[1], NumberStyles.None, CultureInfo.InvariantCulture, out var mark) && IsSameProcess(pid, mark)
+                ? pid
+                : null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>The process start time in unix ms: with the pid it tells our agent from a recycled pid.</summary>
     private static long StartMark(Process process) => new DateTimeOffset(process.StartTime.ToUniversalTime()).ToUnixTimeMilliseconds();
 

@@ -59,6 +59,16 @@ public sealed class ProviderAgent : BackgroundService
     /// <summary>The provider id (known once the agent has started).</summary>
     public string? ProviderId => _context?.Identity.ProviderId;
 
+    /// <summary>True while a market session is authenticated.</summary>
+    public bool LinkUp => _session is { Authenticated: true };
+
+    public bool Draining => _context?.Draining ?? false;
+
+    /// <summary>What the agent offers now (the last discovery pass).</summary>
+    public ModelCatalog Catalog => _discovery.Current;
+
+    public int JobsInFlight => _context?.SlotsInUse ?? 0;
+
     /// <summary>The load figures the next heartbeat would carry.</summary>
     public LoadFigures Load => _load.Snapshot();
 

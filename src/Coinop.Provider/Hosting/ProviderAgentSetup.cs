@@ -1,6 +1,8 @@
+using Coinop.Provider.Status;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Coinop.Provider.Hosting;
 
@@ -20,6 +22,11 @@ public static class ProviderAgentSetup
             .ValidateOnStart();
         services.TryAddSingleton<ProviderMetrics>();
         services.AddSingleton<ProviderAgent>();
+        // The status file (coinop provider status): its writer starts before the agent and stops after it, so its last
+        // write shows the agent stopped. Warnings and errors the agent logs go into it too.
+        services.AddSingleton<RecentErrors>();
+        services.AddSingleton<ILoggerProvider, RecentErrorsLoggerProvider>();
+        services.AddHostedService<AgentStatusWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<ProviderAgent>());
 
         // The host must give the drain its full deadline plus time to close the link.

@@ -49,6 +49,12 @@ public interface IPaymentHoldStore
     Task<PaymentHold?> TryCloseAsync(DbConnection c, DbTransaction t, string requestId, HoldOutcome outcome, DateTimeOffset now,
         CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Adds <paramref name="extraMsat"/> to a HELD hold (a retry re-reserved for a dearer provider) and returns it as it is
+    /// now; null when it is not HELD. The caller moves the same amount into the holds account in the same transaction.
+    /// </summary>
+    Task<PaymentHold?> TryGrowAsync(DbConnection c, DbTransaction t, string requestId, long extraMsat, CancellationToken cancellationToken);
+
     /// <summary>Records the change token issued when a hold closed (so an operator can hand it over again).</summary>
     Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken);
 
@@ -92,6 +98,15 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
         // RETURNING gives the new state; callers want the hold as it was when they closed it.
         return row is null ? null : row.ToRecord() with { State = HoldState.Held };
     }
+
+    public async Task<PaymentHold?> TryGrowAsync(DbConnection c, DbTransaction t, string requestId, long extraMsat, CancellationToken cancellationToken) =>
+        (await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
+            $"""
+            UPDATE payment_holds SET amount_msat = amount_msat + @extraMsat
+            WHERE request_id = @requestId AND state = 'HELD'
+            RETURNING {Columns}
+            """,
+            new { requestId, extraMsat }, t, cancellationToken: cancellationToken)))?.ToRecord();
 
     public Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken) =>
         c.ExecuteAsync(new CommandDefinition(

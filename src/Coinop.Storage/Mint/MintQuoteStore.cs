@@ -17,6 +17,21 @@ public interface IMintQuoteStore
     /// <summary>UNPAID → PAID; false when the quote was not UNPAID.</summary>
     Task<bool> MarkMintQuotePaidAsync(string id, DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>UNPAID → PAID inside the caller's transaction (an internal melt paid its invoice); false when it was not UNPAID.</summary>
+    Task<bool> MarkMintQuotePaidAsync(DbConnection c, DbTransaction t, string id, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>The mint quote whose invoice has this payment hash (an invoice this mint issued), or null.</summary>
+    Task<MintQuoteRecord?> FindMintQuoteByPaymentHashAsync(string paymentHash, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Ecash outstanding against Lightning, in sat: mint quotes paid or issued, and unpaid ones still open, less what
+    /// PAID melts took out (amount and routing fee).
+    /// </summary>
+    Task<ulong> OutstandingSatAsync(DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>True when a melt has PAID an invoice with this payment hash.</summary>
+    Task<bool> IsPaymentHashPaidAsync(string paymentHash, CancellationToken cancellationToken);
+
     /// <summary>PAID → ISSUED inside the transaction that records the signatures; false when the quote was not PAID.</summary>
     Task<bool> TryIssueMintQuoteAsync(DbConnection c, DbTransaction t, string id, DateTimeOffset now, CancellationToken cancellationToken);
 
@@ -77,6 +92,44 @@ public sealed class MintQuoteStore(Database database) : IMintQuoteStore
         database.WriteAsync(async (c, t) => await c.ExecuteAsync(new CommandDefinition(
             "UPDATE mint_quotes SET state = 'PAID', paid_at = @now WHERE id = @id AND state = 'UNPAID'",
             new { id, now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken)) == 1, cancellationToken);
+
+    public async Task<bool> MarkMintQuotePaidAsync(DbConnection c, DbTransaction t, string id, DateTimeOffset now, CancellationToken cancellationToken) =>
+        await c.ExecuteAsync(new CommandDefinition(
+            "UPDATE mint_quotes SET state = 'PAID', paid_at = @now WHERE id = @id AND state = 'UNPAID'",
+            new { id, now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken)) == 1;
+
+    public Task<MintQuoteRecord?> FindMintQuoteByPaymentHashAsync(string paymentHash, CancellationToken cancellationToken) =>
+        database.ReadAsync(async c => (await c.QueryFirstOrDefaultAsync<MintRow>(new CommandDefinition(
+            $"SELECT {MintColumns} FROM mint_quotes WHERE payment_hash = @paymentHash", new { paymentHash = paymentHash.ToLowerInvariant() },
+            cancellationToken: cancellationToken)))?.ToRecord(), cancellationToken);
+
+    public Task<ulong> OutstandingSatAsync(DateTimeOffset now, CancellationToken cancellationToken) =>
+        database.ReadAsync(async c =>
+        {
+            // Sums in SQL as decimals/big integers would differ per dialect; the rows are few (quotes, not proofs).
+            var minted = await c.QueryAsync<long>(new CommandDefinition(
+                "SELECT amount FROM mint_quotes WHERE state IN ('PAID', 'ISSUED') OR (state = 'UNPAID' AND expires_at > @now)",
+                new { now = now.ToUnixTimeMilliseconds() }, cancellationToken: cancellationToken));
+            var melted = await c.QueryAsync<(long Amount, long? FeePaid)>(new CommandDefinition(
+                "SELECT amount, fee_paid FROM melt_quotes WHERE state = 'PAID'", cancellationToken: cancellationToken));
+            UInt128 inSum = 0, outSum = 0;
+            foreach (var m in minted)
+            {
+                inSum += StoredAmount.FromColumn(m);
+            }
+
+            foreach (var (amount, fee) in melted)
+            {
+                outSum += StoredAmount.FromColumn(amount) + (fee is { } f ? StoredAmount.FromColumn(f) : 0UL);
+            }
+
+            return inSum > outSum ? (ulong)UInt128.Min(inSum - outSum, ulong.MaxValue) : 0UL;
+        }, cancellationToken);
+
+    public Task<bool> IsPaymentHashPaidAsync(string paymentHash, CancellationToken cancellationToken) =>
+        database.ReadAsync(async c => await c.ExecuteScalarAsync<long>(new CommandDefinition(
+            "SELECT COUNT(*) FROM melt_quotes WHERE payment_hash = @paymentHash AND state = 'PAID'",
+            new { paymentHash = paymentHash.ToLowerInvariant() }, cancellationToken: cancellationToken)) > 0, cancellationToken);
 
     public async Task<bool> TryIssueMintQuoteAsync(DbConnection c, DbTransaction t, string id, DateTimeOffset now, CancellationToken cancellationToken) =>
         await c.ExecuteAsync(new CommandDefinition(

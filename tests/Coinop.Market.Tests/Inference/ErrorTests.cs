@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Coinop.Core.Protocol;
 using Coinop.Market.Inference;
+using Microsoft.AspNetCore.Http;
 using Coinop.Market.Tests.TestProviders;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
@@ -211,11 +212,12 @@ public class ErrorTests
         await using var market = await MarketUnderTest.StartAsync(builder: b => b.Services.AddSingleton<IInferenceBilling, RefusingBilling>(), cancellationToken: ct);
         await using var provider = await market.ProviderAsync("llama3", ct, inSats: 1000, outSats: 3000);
 
-        using var response = await market.Http.PostAsync("/v1/chat/completions",
-            OpenAiApiTests.Json("""{"model":"llama3","max_tokens":100,"messages":[{"role":"user","content":"x"}]}"""), ct);
+        const string body = """{"model":"llama3","max_tokens":100,"messages":[{"role":"user","content":"x"}]}""";
+        using var response = await market.Http.PostAsync("/v1/chat/completions", OpenAiApiTests.Json(body), ct);
 
         Assert.Equal(HttpStatusCode.PaymentRequired, response.StatusCode);
-        Assert.Equal("1000000:3000000 100", Assert.Single(response.Headers.GetValues("X-Cashu")));
+        // Reserved at the chosen offer: 1 msat per input token (a token per 3 bytes of body) and 3 per output token.
+        Assert.Equal($"{(body.Length + 2) / 3 + 300}", Assert.Single(response.Headers.GetValues("X-Cashu")));
         await AssertOpenAiErrorAsync(response, "payment_required", ct);
         Assert.Empty(provider.Jobs);
     }
@@ -232,6 +234,10 @@ public class ErrorTests
 
     private sealed class ThrowingBilling : IInferenceBilling
     {
+        public long? BudgetMsat(HttpRequest http) => null;
+
+        public ValueTask<bool> ResizeAsync(BillingReservation reservation, long reservationMsat, CancellationToken cancellationToken) => ValueTask.FromResult(true);
+
         public ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken) =>
             throw new InvalidOperationException("a bug");
 
@@ -243,10 +249,14 @@ public class ErrorTests
 
     private sealed class RefusingBilling : IInferenceBilling
     {
+        public long? BudgetMsat(HttpRequest http) => null;
+
+        public ValueTask<bool> ResizeAsync(BillingReservation reservation, long reservationMsat, CancellationToken cancellationToken) => ValueTask.FromResult(true);
+
         public ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken) =>
             ValueTask.FromResult(BillingReservation.Refuse(
                 new ApiError(402, "payment_required", "payment_required", "send ecash"),
-                [new("X-Cashu", $"{request.WorstCasePrice.InputMsatPerMtok}:{request.WorstCasePrice.OutputMsatPerMtok} {request.OutputTokens}")]));
+                [new("X-Cashu", $"{request.ReservationMsat}")]));
 
         public ValueTask<BillingSettlement> SettleAsync(BillingReservation reservation, BillingUsage usage, CancellationToken cancellationToken) =>
             ValueTask.FromResult(BillingSettlement.Free);
@@ -309,6 +319,10 @@ public class BillingSeamTests
         public List<BillingUsage> Settled { get; } = [];
 
         public int Released;
+
+        public long? BudgetMsat(HttpRequest http) => null;
+
+        public ValueTask<bool> ResizeAsync(BillingReservation reservation, long reservationMsat, CancellationToken cancellationToken) => ValueTask.FromResult(true);
 
         public ValueTask<BillingReservation> ReserveAsync(BillingRequest request, CancellationToken cancellationToken) =>
             ValueTask.FromResult(new BillingReservation(true, request.JobId));

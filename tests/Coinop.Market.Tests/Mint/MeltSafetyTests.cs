@@ -34,7 +34,7 @@ public class MeltSafetyTests
             s.Configure<MintOptions>(o => o.PendingMeltRecoveryAfterSeconds = 1);
         });
         var proofs = await market.MintProofsAsync(32);
-        var invoice = FakeBolt11.Encode(20_000, new byte[32], DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), TimeSpan.FromHours(1));
+        var invoice = market.Lightning.Invoice(20_000);
         var quote = await market.Mint.CreateMeltQuoteAsync(invoice, ct);
         var ys = proofs.Select(p => Convert.ToHexStringLower(Bdhke.Y(p.Secret))).ToList();
 
@@ -75,14 +75,18 @@ public class MeltSafetyTests
 
         public string Name => "scripted";
 
+        public bool IsDemoMoney => true;
+
+        public Coinop.Ecash.Lightning.Bolt11Network Network => inner.Network;
+
         public Task<LightningInvoice> CreateInvoiceAsync(ulong amountSat, string? description, TimeSpan expiry, CancellationToken cancellationToken) =>
             inner.CreateInvoiceAsync(amountSat, description, expiry, cancellationToken);
 
         public Task<InvoiceState> CheckInvoiceAsync(string paymentHash, CancellationToken cancellationToken) => inner.CheckInvoiceAsync(paymentHash, cancellationToken);
 
-        public Task<PaymentQuote?> QuotePaymentAsync(string bolt11, CancellationToken cancellationToken) => inner.QuotePaymentAsync(bolt11, cancellationToken);
+        public IAsyncEnumerable<InvoicePaid> WatchInvoicesAsync(string? cursor, CancellationToken cancellationToken) => inner.WatchInvoicesAsync(cursor, cancellationToken);
 
-        public Task<PaymentResult> PayInvoiceAsync(string bolt11, ulong maxFeeSat, CancellationToken cancellationToken) =>
+        public Task<PaymentResult> PayInvoiceAsync(Coinop.Ecash.Lightning.Bolt11Invoice invoice, ulong maxFeeSat, CancellationToken cancellationToken) =>
             Task.FromResult(PayAnswers.TryDequeue(out var answer) ? answer() : new PaymentResult(PaymentState.Pending));
 
         public Task<PaymentResult> CheckPaymentAsync(string paymentHash, CancellationToken cancellationToken)

@@ -53,8 +53,10 @@ public class MintBadInputTests
             ("unsupported unit", "/v1/mint/quote/bolt11", """{"amount":10,"unit":"usd"}""", CashuErrorCode.UnitNotSupported),
             ("zero amount", "/v1/mint/quote/bolt11", """{"amount":0,"unit":"sat"}""", CashuErrorCode.AmountOutOfLimitRange),
             ("unknown mint quote", "/v1/mint/bolt11", JsonSerializer.Serialize(new MintRequest("nope", good), Json), CashuErrorCode.BadRequest),
-            ("not an invoice", "/v1/melt/quote/bolt11", """{"request":"hello","unit":"sat"}""", CashuErrorCode.AmountlessInvoiceNotSupported),
-            ("amountless invoice", "/v1/melt/quote/bolt11", """{"request":"lnbc1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypq","unit":"sat"}""", CashuErrorCode.AmountlessInvoiceNotSupported),
+            ("not an invoice", "/v1/melt/quote/bolt11", """{"request":"hello","unit":"sat"}""", CashuErrorCode.BadRequest),
+            ("cut-off invoice", "/v1/melt/quote/bolt11", """{"request":"lnbc1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypq","unit":"sat"}""", CashuErrorCode.BadRequest),
+            ("amountless invoice", "/v1/melt/quote/bolt11", $$"""{"request":"{{AmountlessInvoice}}","unit":"sat"}""", CashuErrorCode.AmountlessInvoiceNotSupported),
+            ("testnet invoice", "/v1/melt/quote/bolt11", $$"""{"request":"{{TestnetInvoice}}","unit":"sat"}""", CashuErrorCode.BadRequest),
             ("unknown melt quote", "/v1/melt/bolt11", JsonSerializer.Serialize(new MeltRequest { Quote = "nope", Inputs = proofs }, Json), CashuErrorCode.BadRequest),
             ("bad Y", "/v1/checkstate", """{"Ys":["zz"]}""", CashuErrorCode.BadRequest),
             ("bad B_ in restore", "/v1/restore", """{"outputs":[{"amount":1,"id":"00","B_":"03"}]}""", CashuErrorCode.BadRequest),
@@ -97,7 +99,7 @@ public class MintBadInputTests
         await CashuAssert.FailsWith(CashuErrorCode.QuoteExpired, () => market.Mint.MintAsync(new MintRequest(unpaid.Quote, Outputs(10)), ct));
 
         var paid = await market.Mint.CreateMintQuoteAsync(10, ct);
-        var hash = Coinop.Market.Mint.Lightning.FakeBolt11.DecodePaymentHash(paid.Request)!;
+        var hash = Coinop.Ecash.Lightning.Bolt11Invoice.Parse(paid.Request).PaymentHashHex;
         market.Lightning.MarkPaid(hash);
         Assert.Equal(MintQuoteState.Paid, (await market.Mint.GetMintQuoteAsync(paid.Quote, ct)).State);
         await CashuAssert.FailsWith(CashuErrorCode.TransactionNotBalanced, () => market.Mint.MintAsync(new MintRequest(paid.Quote, Outputs(11)), ct));
@@ -107,7 +109,7 @@ public class MintBadInputTests
         // Melt quotes live 120 s.
         market.Lightning.AutoPay = true;
         var proofs = await market.MintProofsAsync(16, [1, 1, 2, 4, 8]);
-        var invoice = Coinop.Market.Mint.Lightning.FakeBolt11.Encode(5000, new byte[32], time.GetUtcNow(), TimeSpan.FromHours(1));
+        var invoice = market.Lightning.Invoice(5000);
         var melt = await market.Mint.CreateMeltQuoteAsync(invoice, ct);
         Assert.Equal(time.GetUtcNow().AddSeconds(120).ToUnixTimeSeconds(), melt.Expiry);
         await CashuAssert.FailsWith(CashuErrorCode.TransactionNotBalanced,
@@ -133,6 +135,12 @@ public class MintBadInputTests
         await CashuAssert.FailsWith(CashuErrorCode.MaxInputsExceeded,
             () => market.Mint.SwapAsync(new SwapRequest([.. three, .. more], [.. BlindedOutputs.Create(active, [8]).Select(o => o.Message)]), ct));
     }
+
+    /// <summary>BOLT 11's donation example: valid and signed, without an amount.</summary>
+    private const string AmountlessInvoice = "lnbc1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygspp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq9qrsgq357wnc5r2ueh7ck6q93dj32dlqnls087fxdwk8qakdyafkq3yap9us6v52vjjsrvywa6rt52cm9r9zqt8r2t7mlcwspyetp5h2tztugp9lfyql";
+
+    /// <summary>BOLT 11's testnet example (the mint's node is on mainnet).</summary>
+    private const string TestnetInvoice = "lntb20m1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygshp58yjmdan79s6qqdhdzgynm4zwqd5d7xmw5fk98klysy043l2ahrqspp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqfpp3x9et2e20v6pu37c5d9vax37wxq72un989qrsgqdj545axuxtnfemtpwkc45hx9d2ft7x04mt8q7y6t0k2dge9e7h8kpy9p34ytyslj3yu569aalz2xdk8xkd7ltxqld94u8h2esmsmacgpghe9k8";
 
     private static async Task<(HttpStatusCode Status, JsonNode? Error)> PostRawAsync(TestMarket market, string path, string body)
     {

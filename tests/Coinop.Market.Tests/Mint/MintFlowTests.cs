@@ -4,7 +4,6 @@ using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Tokens;
 using Coinop.Ecash.Wallet;
 using Coinop.Market.Mint;
-using Coinop.Market.Mint.Lightning;
 using Coinop.Storage.Mint;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -78,7 +77,7 @@ public class MintFlowTests
         Assert.Equal(fresh.Select(p => p.C), (await client.UnblindAsync(swapOutputs, restored.Signatures, ct)).Select(p => p.C));
 
         // NUT-05 + NUT-08: melt 64 sat of an invoice; fee reserve 1, actual fee 0, so 1 sat comes back as change.
-        var invoice = FakeBolt11.Encode(64_000, new byte[32], DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), TimeSpan.FromHours(1));
+        var invoice = market.Lightning.Invoice(64_000);
         var meltQuote = await client.CreateMeltQuoteAsync(invoice, ct);
         Assert.Equal(64UL, meltQuote.Amount);
         Assert.Equal(1UL, meltQuote.FeeReserve);
@@ -110,7 +109,7 @@ public class MintFlowTests
         await client.SwapAsync(new SwapRequest(spare, [.. earlier.Select(o => o.Message)]), ct); // this blank is signed now
 
         // Fee reserve 1, actual fee 0: 2 sat would come back, but the blank offered for it was signed before.
-        var invoice = FakeBolt11.Encode(64_000, new byte[32], DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), TimeSpan.FromHours(1));
+        var invoice = market.Lightning.Invoice(64_000);
         var quote = await client.CreateMeltQuoteAsync(invoice, ct);
         var melted = await client.MeltAsync(new MeltRequest { Quote = quote.Quote, Inputs = proofs, Outputs = [.. earlier.Select(b => b.Message)] }, ct);
 
@@ -280,7 +279,7 @@ public class MintFlowTests
         var ct = TestContext.Current.CancellationToken;
         await using var market = await TestMarket.StartAsync();
         var proofs = await market.MintProofsAsync(32);
-        var invoice = FakeBolt11.Encode(20_000, new byte[32], DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), TimeSpan.FromHours(1));
+        var invoice = market.Lightning.Invoice(20_000);
         var quote = await market.Mint.CreateMeltQuoteAsync(invoice, ct);
         market.Lightning.FailPaymentsWith = "no route";
         await CashuAssert.FailsWith(CashuErrorCode.LightningPaymentFailed, () => market.Mint.MeltAsync(new MeltRequest { Quote = quote.Quote, Inputs = proofs }, ct));
@@ -330,7 +329,7 @@ public class MeltRecoveryTests
         await using (var first = await TestMarket.StartAsync(dataDir: dir))
         {
             proofs = await first.MintProofsAsync(32);
-            var invoice = FakeBolt11.Encode(20_000, new byte[32], DateTimeOffset.FromUnixTimeSeconds(1_700_000_000), TimeSpan.FromHours(1));
+            var invoice = first.Lightning.Invoice(20_000);
             quoteId = (await first.Mint.CreateMeltQuoteAsync(invoice, ct)).Quote;
             first.Lightning.LoseConnectionOnPay = true;
             var melt = await first.Mint.MeltAsync(new MeltRequest { Quote = quoteId, Inputs = proofs }, ct);

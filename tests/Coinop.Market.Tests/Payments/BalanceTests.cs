@@ -50,7 +50,7 @@ public class BalanceTests
     public async Task A_balance_too_low_for_the_reservation_gets_402_and_keeps_its_value()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var market = await PaidMarket.StartAsync();
+        await using var market = await PaidMarket.StartAsync(configure: PayoutTests.AllowDearProviders);
         await using var provider = await market.Market.ProviderAsync("llama3", ct, inSats: 20_000, outSats: 60_000);
         var key = (await market.PostJsonAsync("/v1/balance/create", new { token = await market.TokenAsync(1) })).GetProperty("api_key").GetString()!;
 

@@ -51,6 +51,31 @@ public class ChatPaymentTests
     }
 
     [Fact]
+    public async Task Chat_sends_at_most_max_sat_and_says_so_when_the_market_asks_more()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await PaidMarket.StartAsync();
+        // 30 msat per output token and an 8192-token window: 247 sat reserved for a prompt without --max-tokens.
+        await using var provider = await market.Market.ProviderAsync("llama3", ct, inSats: 10_000, outSats: 30_000);
+        using var walletDir = new TempDirectory("coinop-wallet");
+        await (await CashuWallet.OpenAsync(walletDir.Path, market.Http, TimeProvider.System, ct)).FundAsync(market.Url, 300, TimeSpan.FromSeconds(30), ct);
+        string[] Chat(params string[] extra) => ["chat", "--market", market.Url, "--model", "llama3", "--wallet", walletDir.Path, .. extra, "hi"];
+
+        var (refusedExit, refused) = await PayoutTests.CoinopAsync(Chat());
+
+        Assert.Equal(1, refusedExit);
+        Assert.Equal("coinop: the market asks 247 sat, more than --max-sat 100: nothing was paid; pass --max-sat 247 to allow it\n", refused);
+        Assert.Equal(300UL, await AvailableAsync(walletDir.Path, market, ct));
+        Assert.Empty(provider.Jobs);
+
+        var (paidExit, paid) = await PayoutTests.CoinopAsync(Chat("--max-sat", "247"));
+
+        Assert.Equal(0, paidExit);
+        Assert.Contains("coinop: paid 1 sat (247 sent, 246 back)", paid, StringComparison.Ordinal);
+        Assert.Equal(299UL, await AvailableAsync(walletDir.Path, market, ct));
+    }
+
+    [Fact]
     public async Task Chat_without_a_funded_wallet_says_how_to_fund_one()
     {
         var ct = TestContext.Current.CancellationToken;

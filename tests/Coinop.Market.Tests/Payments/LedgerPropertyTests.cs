@@ -22,6 +22,7 @@ public class LedgerPropertyTests
         PayWithToken,
         OpenBalance,
         Reserve,
+        Grow,
         Settle,
         Release,
         Refund,
@@ -85,6 +86,20 @@ public class LedgerPropertyTests
                         if (had >= want)
                         {
                             holds.Add((reserveId, want, want, false));
+                        }
+
+                        break;
+                    case Kind.Grow when holds.Count > 0:
+                        // A retry re-reserving for a dearer provider: only a balance can add to its hold, and only what it has.
+                        var growing = holds[op.B % holds.Count];
+                        var extra = op.C * 40L + 1;
+                        var payer = (await market.Services.GetRequiredService<IPaymentHoldStore>().FindAsync(growing.Id.ToString(), ct))!.ReleaseTo;
+                        var before = await cashier.BalanceAsync(payer, ct) ?? 0;
+                        var grown = await cashier.GrowHoldAsync(growing.Id, extra, ct);
+                        Assert.Equal(!growing.Token && before >= extra, grown);
+                        if (grown)
+                        {
+                            holds[holds.IndexOf(growing)] = growing with { Msat = growing.Msat + extra, Reserved = growing.Reserved + extra };
                         }
 
                         break;

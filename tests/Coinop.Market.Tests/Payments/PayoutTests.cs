@@ -19,12 +19,15 @@ public class PayoutTests
     // 200 msat per input token, 600 per output token: each answer (5 in, 7 out) costs 5 200 msat, 4 680 of it the provider's.
     private const long ShareMsat = 4_680;
 
+    /// <summary>These prices are above the default <c>--max-price</c>: the operator of this market allows them.</summary>
+    internal static void AllowDearProviders(Coinop.Market.Hosting.MarketOptions options) => options.MaxPrice = "1000000:1000000";
+
     [Theory]
     [MemberData(nameof(PaidMarket.Dialects), MemberType = typeof(PaidMarket))]
     public async Task The_CLI_shows_earnings_and_pays_them_out_as_a_token_a_wallet_receives(SqlDialect dialect)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var market = await PaidMarket.StartAsync(dialect);
+        await using var market = await PaidMarket.StartAsync(dialect, AllowDearProviders);
         await using var provider = await market.Market.ProviderAsync("llama3", ct, inSats: 200_000, outSats: 600_000);
         await EarnAsync(market, requests: 3);
         using var providerDir = ProviderDir(provider.Key);
@@ -52,7 +55,7 @@ public class PayoutTests
     public async Task A_signed_payout_is_served_once_and_its_replay_is_refused()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var market = await PaidMarket.StartAsync();
+        await using var market = await PaidMarket.StartAsync(configure: AllowDearProviders);
         await using var provider = await market.Market.ProviderAsync("llama3", ct, inSats: 200_000, outSats: 600_000);
         await EarnAsync(market, requests: 1);
         var marketId = market.Services.GetRequiredService<MarketIdentity>().MarketId;

@@ -56,8 +56,8 @@ public class TokenPaymentTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var market = await PaidMarket.StartAsync();
-        // The provider claims 100 000 output tokens for a request that allowed 10.
-        await using var provider = await market.Market.ProviderAsync("llama3", ct, script: Scripts.Answer("long", 5, 100_000));
+        // The provider sends 100 tokens' worth of text (300 bytes) for a request that allowed 10, and claims 100 000.
+        await using var provider = await market.Market.ProviderAsync("llama3", ct, script: Scripts.Answer(new string('x', 300), 5, 100_000));
 
         using var response = await market.ChatAsync(xCashu: await market.TokenAsync(4), maxTokens: 10);
 
@@ -157,7 +157,7 @@ public class TokenPaymentTests
     public async Task No_payment_gets_a_402_whose_payment_request_pays_the_request(SqlDialect dialect)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var market = await PaidMarket.StartAsync(dialect);
+        await using var market = await PaidMarket.StartAsync(dialect, PayoutTests.AllowDearProviders);
         await using var provider = await market.Market.ProviderAsync("llama3", ct, inSats: 20_000, outSats: 60_000);
 
         using var refused = await market.ChatAsync(bearer: "unused");
@@ -182,7 +182,7 @@ public class TokenPaymentTests
     public async Task A_token_worth_less_than_the_reservation_gets_a_402_and_stays_unspent()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var market = await PaidMarket.StartAsync();
+        await using var market = await PaidMarket.StartAsync(configure: PayoutTests.AllowDearProviders);
         await using var provider = await market.Market.ProviderAsync("llama3", ct, inSats: 20_000, outSats: 60_000);
         var token = await market.TokenAsync(1);
 
