@@ -72,6 +72,23 @@ public sealed class PublicPageTests(WebMarket market)
         var page = await context.NewPageAsync();
         await page.GotoAsync("/");
         await Assertions.Expect(page.Locator("#providers")).ToContainTextAsync("provider-a", new() { Timeout = 30_000 });
+        // The first paint is measured, not asserted (no timing thresholds in tests): docs/benchmarks.md has the figure.
+        const string Timing = """
+            () => {
+              const nav = performance.getEntriesByType('navigation')[0];
+              const paint = performance.getEntriesByName('first-contentful-paint')[0];
+              return [paint ? paint.startTime : -1, nav.responseStart - nav.requestStart, nav.responseEnd];
+            }
+            """;
+        var first = await page.EvaluateAsync<double[]>(Timing);
+        Assert.True(first[0] > 0, "the page never painted");
+        var again = await context.NewPageAsync(); // a second visit: the market warm, the browser's cache revalidating (304)
+        await again.GotoAsync("/");
+        await Assertions.Expect(again.Locator("#live")).ToHaveTextAsync("live", new() { Timeout = 30_000 });
+        var warm = await again.EvaluateAsync<double[]>(Timing);
+        await File.AppendAllTextAsync(Path.Combine(WebMarket.ScreenshotDir, "first-paint.txt"), string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{(phone ? "phone" : "desktop")} first contentful paint of /: first visit {first[0]:0} ms (server {first[1]:0} ms), again {warm[0]:0} ms (server {warm[1]:0} ms)\n"),
+            TestContext.Current.CancellationToken);
         await Accessibility.AssertNoSeriousViolationsAsync(page);
         // Nothing overflows sideways on a phone.
         Assert.True(await page.EvaluateAsync<bool>("() => document.documentElement.scrollWidth <= window.innerWidth + 1"), "the page scrolls sideways");

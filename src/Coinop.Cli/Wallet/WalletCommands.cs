@@ -120,11 +120,12 @@ public static class WalletCommands
     private static Command CreateReceive(Option<string> data)
     {
         var token = new Argument<string>("token") { Description = "A cashuA or cashuB token" };
-        var command = new Command("receive", "Receive a token: swap its proofs for fresh ones at its mint") { token };
+        var json = CliOptions.Json();
+        var command = new Command("receive", "Receive a token: swap its proofs for fresh ones at its mint") { token, json };
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(data)!, async wallet =>
         {
             var received = await wallet.ReceiveAsync(parse.GetValue(token)!, ct);
-            Console.WriteLine($"Received {received} sat");
+            Console.WriteLine(parse.GetValue(json) ? System.Text.Json.JsonSerializer.Serialize(new { amount_sat = received }) : $"Received {received} sat");
             return 0;
         }, ct));
         return command;

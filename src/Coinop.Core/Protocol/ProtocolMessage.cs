@@ -62,6 +62,7 @@ public sealed record CapabilitiesMessage(
     WorkloadCapacity? Workloads = null) : ProtocolMessage;
 
 /// <summary>One model a provider serves, with its price and the backend that serves it.</summary>
+/// <param name="Tools">Whether the model calls tools (Ollama's <c>tools</c> capability); null when the backend does not say, and tool requests may go there.</param>
 public sealed record ModelOffer(
     string Model,
     string Backend,
@@ -70,7 +71,8 @@ public sealed record ModelOffer(
     int? ContextWindow,
     int MaxConcurrent,
     bool AnthropicNative = false,
-    bool Embeddings = false)
+    bool Embeddings = false,
+    bool? Tools = null)
 {
     /// <summary>The offer's prices as one value (not sent: derived from the two fields).</summary>
     [JsonIgnore]

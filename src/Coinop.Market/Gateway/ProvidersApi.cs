@@ -31,7 +31,10 @@ public sealed record WorkloadOfferView(
 
 public sealed record ModelView(string Model, decimal InputPrice, decimal OutputPrice, int? ContextWindow, string Backend);
 
-public sealed record LoadView(int InFlight, int QueueDepth, double P50LatencyMs, double P95LatencyMs, double TokensPerSecond, double ErrorRate);
+/// <param name="QueueDepth">The provider's own queue, as it reports it.</param>
+/// <param name="Queued">Requests waiting at the market for a slot, per model this provider offers (every provider of the model shares the queue).</param>
+public sealed record LoadView(int InFlight, int QueueDepth, double P50LatencyMs, double P95LatencyMs, double TokensPerSecond, double ErrorRate,
+    IReadOnlyDictionary<string, int>? Queued = null);
 
 public sealed record GatewayError(string Error);
 
@@ -43,7 +46,7 @@ public sealed partial class GatewayJsonContext : JsonSerializerContext;
 /// <summary><c>GET /api/providers</c>: every provider the market knows, with live offers and load for connected ones.</summary>
 public static class ProvidersApi
 {
-    public static async Task<IResult> ListAsync(IProviderRegistryStore store, ProviderDirectory directory, CancellationToken cancellationToken)
+    public static async Task<IResult> ListAsync(IProviderRegistryStore store, ProviderDirectory directory, IModelQueueDepths queues, CancellationToken cancellationToken)
     {
         var known = await store.ListAsync(cancellationToken);
         var keys = known.ToDictionary(r => r.Id, r => Convert.ToBase64String(r.PublicKey), StringComparer.Ordinal);
@@ -52,7 +55,7 @@ public static class ProvidersApi
         foreach (var session in directory.Snapshot)
         {
             seen.Add(session.ProviderId);
-            views.Add(View(session) with { PublicKey = keys.GetValueOrDefault(session.ProviderId) });
+            views.Add(View(session, queues) with { PublicKey = keys.GetValueOrDefault(session.ProviderId) });
         }
 
         foreach (var record in known)
@@ -67,13 +70,15 @@ public static class ProvidersApi
         return Results.Json(views.ToArray(), GatewayJsonContext.Default.ProviderViewArray);
     }
 
-    private static ProviderView View(ProviderSession session)
+    private static ProviderView View(ProviderSession session, IModelQueueDepths queues)
     {
         var load = session.Load;
         var models = new List<ModelView>();
+        var queued = new SortedDictionary<string, int>(StringComparer.Ordinal);
         foreach (var offer in session.Offers)
         {
             models.Add(new ModelView(offer.Model, offer.InputMsatPerMtok / 1000m, offer.OutputMsatPerMtok / 1000m, offer.ContextWindow, offer.Backend));
+            queued[offer.Model] = queues.DepthOf(offer.Model);
         }
 
         models.Sort((a, b) => string.CompareOrdinal(a.Model, b.Model));
@@ -82,7 +87,7 @@ public static class ProvidersApi
             session.Name,
             session.Capabilities is not null,
             models,
-            new LoadView(session.InFlight, load.QueueDepth, load.P50LatencyMs, load.P95LatencyMs, load.TokensPerSecond, load.ErrorRate),
+            new LoadView(session.InFlight, load.QueueDepth, load.P50LatencyMs, load.P95LatencyMs, load.TokensPerSecond, load.ErrorRate, queued),
             session.ParkedUntil,
             session.LastSeen,
             Workloads: session.WorkloadCapacity is { } w

@@ -27,6 +27,13 @@ public sealed record ApiError(int Status, string Type, string Code, string Messa
     public static ApiError NoProvider(string model) =>
         new(503, "service_unavailable", "no_provider_available", $"no provider available for model '{model}'");
 
+    public static ApiError QueueFull(string model, int retryAfterSeconds) =>
+        new(429, "rate_limit_error", "queue_full",
+            $"every provider of model '{model}' is busy and its queue is full; retry after {retryAfterSeconds} s");
+
+    public static ApiError Unsuitable(string model, string need) =>
+        new(400, "invalid_request_error", "no_suitable_provider", $"no provider of model '{model}' can serve {need}");
+
     public static ApiError Deadline() => new(504, "timeout", "deadline_exceeded", "the request deadline passed before the job finished");
 
     public static ApiError ProviderFailed(string detail) => new(502, "provider_error", "provider_failed", "the provider failed: " + detail);

@@ -13,6 +13,9 @@ public sealed class InferenceMetrics
     private readonly Histogram<double> _timeToFirstByte;
     private readonly UpDownCounter<long> _inFlight;
     private readonly Counter<long> _claimsRefused;
+    private readonly Counter<long> _queueRejected;
+    private readonly Histogram<double> _queueWait;
+    private Func<IEnumerable<KeyValuePair<string, int>>>? _queueDepths;
 
     public InferenceMetrics(IMeterFactory meters)
     {
@@ -24,6 +27,10 @@ public sealed class InferenceMetrics
         _inFlight = meter.CreateUpDownCounter<long>("coinop.market.in_flight", description: "Inference jobs in flight");
         _claimsRefused = meter.CreateCounter<long>("coinop.market.usage_claims_refused",
             description: "Completed jobs whose provider reported more usage than the market counted (beyond the tolerance): billed at the market's count");
+        _queueRejected = meter.CreateCounter<long>("coinop.market.queue.rejected", description: "Requests turned away with 429 because their model's queue was full, by model");
+        _queueWait = meter.CreateHistogram<double>("coinop.market.queue.wait", unit: "ms",
+            description: "Time requests waited for a provider's slot, by model and outcome (acquired, left, unavailable)");
+        meter.CreateObservableGauge("coinop.market.queue.depth", ObserveQueueDepths, description: "Requests waiting for a provider's slot, by model");
     }
 
     public void Request(InferenceRoute route) => _requests.Add(1, new KeyValuePair<string, object?>("route", route.Path()));
@@ -40,4 +47,20 @@ public sealed class InferenceMetrics
     public void JobEnded() => _inFlight.Add(-1);
 
     public void UsageClaimRefused() => _claimsRefused.Add(1);
+
+    public void QueueRejected(string model) => _queueRejected.Add(1, new KeyValuePair<string, object?>("model", model));
+
+    public void QueueWait(string model, double milliseconds, string outcome) =>
+        _queueWait.Record(milliseconds, new KeyValuePair<string, object?>("model", model), new KeyValuePair<string, object?>("outcome", outcome));
+
+    /// <summary>Where the queue depth gauge reads from (the capacity queue registers itself).</summary>
+    public void ObserveQueues(Func<IEnumerable<KeyValuePair<string, int>>> depths) => _queueDepths = depths;
+
+    private IEnumerable<Measurement<int>> ObserveQueueDepths()
+    {
+        foreach (var (model, depth) in _queueDepths?.Invoke() ?? [])
+        {
+            yield return new Measurement<int>(depth, new KeyValuePair<string, object?>("model", model));
+        }
+    }
 }

@@ -23,4 +23,14 @@ public sealed class InferenceOptions
     /// <summary>Output tokens reserved when the consumer names no <c>max_tokens</c> and no offer names a context window.</summary>
     [Range(1, 10_000_000)]
     public int DefaultOutputReservation { get; set; } = 8192;
+
+    /// <summary>
+    /// Requests per model that may wait for a provider's slot when every suitable provider is at its concurrency limit;
+    /// more get 429 with <c>Retry-After</c>.
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int MaxQueuedPerModel { get; set; } = 256;
+
+    /// <summary>How often waiting requests are matched against providers that came, unparked or changed their offers (a slot freeing wakes them at once).</summary>
+    public TimeSpan QueueSweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 }

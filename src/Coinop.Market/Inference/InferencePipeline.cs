@@ -11,13 +11,13 @@ using Microsoft.Extensions.Options;
 namespace Coinop.Market.Inference;
 
 /// <summary>
-/// Serves one inference request: read and check it, route it, reserve with billing, dispatch it to a provider
-/// and relay the output, retrying on another provider while nothing has reached the consumer, then settle (or
-/// release) and record the job. The request's own task is the only writer of the response and the only owner
-/// of the <see cref="InferenceJob"/>.
+/// Serves one inference request: read and check it, admit it (<see cref="JobAdmission"/>: a provider's slot, waiting
+/// its turn when all are busy, and the reservation at that provider's offer), dispatch it and relay the output,
+/// retrying on another provider while nothing has reached the consumer, then settle (or release) and record the job.
+/// The request's own task is the only writer of the response and the only owner of the <see cref="InferenceJob"/>.
 /// </summary>
 public sealed class InferencePipeline(
-    ProviderRouter router,
+    JobAdmission admission,
     IInferenceBilling billing,
     JobRecordWriter records,
     InferenceMetrics metrics,
@@ -48,52 +48,59 @@ public sealed class InferencePipeline(
 
         using (request)
         {
-            var needs = new RouteNeeds(request.Model, new OfferNeeds(route == InferenceRoute.Embeddings,
-                AnthropicNative: route == InferenceRoute.Messages && !request.Translatable), ceiling, request.ReservationBasis);
-            var availability = router.Check(needs);
-            if (availability != RouteAvailability.Available)
+            var needs = new RouteNeeds(request.Model, OfferNeeds.For(request), ceiling, request.ReservationBasis);
+            if (admission.Check(request, needs) is { } unavailable)
             {
-                await ReplyAsync(http, Unavailable(request, needs, availability), shape);
+                await ReplyAsync(http, unavailable, shape);
                 return;
             }
 
             var now = time.GetUtcNow();
             var job = new InferenceJob(Guid.CreateVersion7(now), request.Model, route, now, _options.MaxAttempts, timeout);
+            // The deadline counts from arrival: time spent waiting for a provider's slot is part of it.
+            using var deadline = new CancellationTokenSource(timeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadline.Token);
+            var consumer = ConsumerIdentity.Of(http);
             needs = needs with { BudgetMsat = billing.BudgetMsat(http.Request) };
-            if (router.Pick(needs, []) is not { } first)
+            Admission admitted;
+            try
             {
-                await ReplyAsync(http, ApiError.NoProvider(request.Model), shape); // filled up since the check
+                admitted = await admission.AdmitAsync(http.Request, job.Id, needs, consumer, linked.Token);
+            }
+            catch (OperationCanceledException) when (linked.IsCancellationRequested)
+            {
+                // Never got a provider, so nothing was held: a consumer gone is only recorded, a passed deadline answered.
+                var gone = http.RequestAborted.IsCancellationRequested;
+                if (gone)
+                {
+                    job.Cancel("consumer_gone", time.GetUtcNow());
+                }
+                else
+                {
+                    job.Fail(ApiError.Deadline().Code, time.GetUtcNow());
+                    await ReplyAsync(http, ApiError.Deadline(), shape);
+                }
+
+                records.Add(job.ToRecord());
                 return;
             }
 
-            // The job reserves what it may cost at the chosen provider's offer, and nothing another provider claims.
-            BillingReservation reservation;
-            try
+            if (admitted.Reservation is not { } reservation)
             {
-                reservation = await billing.ReserveAsync(new BillingRequest(job.Id, http.Request, request.Model, first.Reservation.Msat), http.RequestAborted);
-            }
-            catch
-            {
-                first.Provider.ReleaseSlot();
-                throw;
-            }
-
-            if (!reservation.Accepted)
-            {
-                first.Provider.ReleaseSlot();
-                foreach (var (name, value) in reservation.RefusalHeaders ?? [])
+                foreach (var (name, value) in admitted.Headers ?? [])
                 {
                     http.Response.Headers[name] = value;
                 }
 
-                await ReplyAsync(http, reservation.Refusal ?? new ApiError(402, "payment_required", "payment_required", "payment required"), shape);
+                await ReplyAsync(http, admitted.Refusal!, shape);
                 return;
             }
 
             metrics.JobStarted();
             try
             {
-                await RunJobAsync(http, request, job, needs, reservation, first, timeout, shape);
+                var run = new JobRun(http, request, job, reservation, new ConsumerOutput(http.Response), deadline, job.CreatedAt + timeout, consumer, linked.Token);
+                await RunJobAsync(run, needs, admitted.Pick, shape);
             }
             finally
             {
@@ -103,34 +110,29 @@ public sealed class InferencePipeline(
         }
     }
 
-    private ApiError Unavailable(InferenceRequest request, RouteNeeds needs, RouteAvailability availability)
+    private async Task RunJobAsync(JobRun run, RouteNeeds needs, RoutePick first, ErrorShape shape)
     {
-        if (needs.Offer.AnthropicNative && router.Check(needs with { Offer = needs.Offer with { AnthropicNative = false } }) != RouteAvailability.NotOffered)
-        {
-            return ApiError.InvalidBody("content blocks other than text need a provider that serves the Anthropic API natively, and none offers this model");
-        }
-
-        return availability switch
-        {
-            RouteAvailability.NotOffered => ApiError.ModelNotFound(request.Model),
-            RouteAvailability.Unsuitable => ApiError.InvalidBody($"no provider of model '{request.Model}' can serve this request"),
-            _ => ApiError.NoProvider(request.Model),
-        };
-    }
-
-    private async Task RunJobAsync(HttpContext http, InferenceRequest request, InferenceJob job, RouteNeeds needs, BillingReservation reservation, RoutePick first,
-        TimeSpan timeout, ErrorShape shape)
-    {
-        using var deadline = new CancellationTokenSource(timeout, time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, deadline.Token);
-        var run = new JobRun(http, request, job, reservation, new ConsumerOutput(http.Response), deadline, job.CreatedAt + timeout, linked.Token);
+        var (http, request, job) = (run.Http, run.Request, run.Job);
         var tried = new List<IRoutableProvider>(_options.MaxAttempts);
         ApiError? lastFailure = null;
         AttemptResult result = default;
         RoutePick? next = first;
         while (job.CanRetry)
         {
-            var pick = next ?? await RetryPickAsync(run, needs, tried);
+            RoutePick? pick;
+            try
+            {
+                pick = next ?? await admission.RetryAsync(run.Reservation, needs, tried, run.Consumer, run.Cancellation);
+            }
+            catch (OperationCanceledException) when (run.Cancellation.IsCancellationRequested)
+            {
+                // Waiting for a retry's slot ended: the job still holds its reservation, released below.
+                result = http.RequestAborted.IsCancellationRequested
+                    ? new AttemptResult(AttemptOutcome.Cancelled, null, "consumer_gone")
+                    : new AttemptResult(AttemptOutcome.Final, ApiError.Deadline(), null);
+                break;
+            }
+
             next = null;
             if (pick is not { } chosen)
             {
@@ -151,7 +153,7 @@ public sealed class InferencePipeline(
             }
             finally
             {
-                session.ReleaseSlot();
+                admission.Release(session);
             }
 
             if (result.Outcome != AttemptOutcome.Retry)
@@ -189,7 +191,7 @@ public sealed class InferencePipeline(
             var delivered = run.DeliveredBy is { } by
                 ? new BillingUsage(new TokenUsage(request.InputTokenEstimate, run.DeliveredOutputTokens ?? 0), by.ProviderId, by.Price)
                 : null;
-            await billing.ReleaseAsync(reservation, delivered, CancellationToken.None);
+            await billing.ReleaseAsync(run.Reservation, delivered, CancellationToken.None);
         }
         catch (Exception ex)
         {
@@ -204,37 +206,6 @@ public sealed class InferencePipeline(
                 await error.WriteResponseAsync(http.Response, shape, CancellationToken.None);
             }
         }
-    }
-
-    /// <summary>
-    /// The provider of a retry: the job re-reserves for its offer (a dearer one must be covered by the payment, or that
-    /// provider is skipped). Null when none is left.
-    /// </summary>
-    private async ValueTask<RoutePick?> RetryPickAsync(JobRun run, RouteNeeds needs, List<IRoutableProvider> tried)
-    {
-        while (router.Pick(needs, tried) is { } pick)
-        {
-            bool covered;
-            try
-            {
-                covered = await billing.ResizeAsync(run.Reservation, pick.Reservation.Msat, CancellationToken.None);
-            }
-            catch
-            {
-                pick.Provider.ReleaseSlot();
-                throw;
-            }
-
-            if (covered)
-            {
-                return pick;
-            }
-
-            tried.Add(pick.Provider);
-            pick.Provider.ReleaseSlot();
-        }
-
-        return null;
     }
 
     private async Task<AttemptResult> RunAttemptAsync(JobRun run, IRoutableProvider session, ModelOffer offer, long fence)
@@ -473,6 +444,7 @@ public sealed class InferencePipeline(
         ConsumerOutput Output,
         CancellationTokenSource Deadline,
         DateTimeOffset DeadlineAt,
+        string Consumer,
         CancellationToken Cancellation)
     {
         /// <summary>Output tokens of the stream flushed to the consumer so far; null until a first flush went out.</summary>

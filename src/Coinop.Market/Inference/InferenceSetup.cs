@@ -19,6 +19,10 @@ public static class InferenceSetup
         services.AddSingleton<InferenceMetrics>();
         services.AddSingleton(sp => sp.GetRequiredService<Hosting.MarketOptions>().OfferLimits(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.DefaultOutputReservation));
         services.AddSingleton<ProviderRouter>();
+        services.AddSingleton<CapacityQueue>();
+        services.AddSingleton<JobAdmission>();
+        services.AddSingleton<Gateway.IModelQueueDepths>(sp => sp.GetRequiredService<CapacityQueue>());
+        services.AddHostedService<CapacitySweep>();
         services.AddSingleton<InferencePipeline>();
         services.AddSingleton<IJobRecordStore, JobRecordStore>();
         services.AddSingleton<JobRecordWriter>();

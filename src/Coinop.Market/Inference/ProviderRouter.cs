@@ -15,8 +15,11 @@ public enum RouteAvailability
     /// <summary>Offered, but no offer meets what the request needs (<see cref="OfferNeeds"/>).</summary>
     Unsuitable,
 
-    /// <summary>Offered, but every suitable provider is parked, draining, full or outside the price bounds (503).</summary>
+    /// <summary>Offered, but every suitable provider is parked, draining or outside the price bounds (503).</summary>
     NoneAvailable,
+
+    /// <summary>Suitable providers could take the job, but every one is at its concurrency limit: the request may queue.</summary>
+    Busy,
 
     Available,
 }
@@ -42,13 +45,15 @@ public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits lim
 {
     public OfferLimits Limits => limits;
 
-    public RouteAvailability Check(in RouteNeeds needs)
+    /// <summary>What the market can do for the request now; <paramref name="tried"/> (providers a job already failed on) do not count.</summary>
+    public RouteAvailability Check(in RouteNeeds needs, List<IRoutableProvider>? tried = null)
     {
         var offered = false;
         var suitable = false;
-        foreach (var session in providers.Snapshot)
+        var busy = false;
+        foreach (var provider in providers.Snapshot)
         {
-            if (!session.Accepting || !session.TryGetOffer(needs.Model, out var offer))
+            if (!provider.Accepting || !provider.TryGetOffer(needs.Model, out var offer))
             {
                 continue;
             }
@@ -60,13 +65,40 @@ public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits lim
             }
 
             suitable = true;
-            if (Eligible(session, offer, needs, out _))
+            if ((tried is not null && Contains(tried, provider)) || !Acceptable(provider, offer, needs, out _))
+            {
+                continue;
+            }
+
+            if (HasRoom(provider))
             {
                 return RouteAvailability.Available;
             }
+
+            busy = true;
         }
 
-        return suitable ? RouteAvailability.NoneAvailable : offered ? RouteAvailability.Unsuitable : RouteAvailability.NotOffered;
+        return busy ? RouteAvailability.Busy : suitable ? RouteAvailability.NoneAvailable : offered ? RouteAvailability.Unsuitable : RouteAvailability.NotOffered;
+    }
+
+    /// <summary>What no offer of the model meets, in a consumer's words (for a 400); null when some offer meets every need.</summary>
+    public string? Unmet(in RouteNeeds needs)
+    {
+        string? unmet = null;
+        foreach (var provider in providers.Snapshot)
+        {
+            if (provider.Accepting && provider.TryGetOffer(needs.Model, out var offer))
+            {
+                if (needs.Offer.Unmet(offer) is not { } reason)
+                {
+                    return null;
+                }
+
+                unmet ??= reason;
+            }
+        }
+
+        return unmet;
     }
 
     /// <summary>
@@ -88,7 +120,7 @@ public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits lim
             var cheapest = double.MaxValue;
             foreach (var session in snapshot)
             {
-                if (!Serves(session, needs, out var offer) || !Eligible(session, offer, needs, out var reservation) || Contains(tried, session))
+                if (!Serves(session, needs, out var offer) || !Acceptable(session, offer, needs, out var reservation) || !HasRoom(session) || Contains(tried, session))
                 {
                     continue;
                 }
@@ -140,11 +172,13 @@ public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits lim
         return needs.Offer.MetBy(offer);
     }
 
-    private bool Eligible(IRoutableProvider session, ModelOffer offer, in RouteNeeds needs, out Reservation reservation) =>
+    /// <summary>The offer is within the price bounds (and the budget, if any) and the provider is not parked.</summary>
+    private bool Acceptable(IRoutableProvider provider, ModelOffer offer, in RouteNeeds needs, out Reservation reservation) =>
         InferenceReservation.TryReserve(needs.Basis, offer.Price, offer.ContextWindow, limits, needs.Ceiling, out reservation, out _)
         && (needs.BudgetMsat is not { } budget || reservation.Msat <= budget)
-        && !session.IsParked
-        && session.InFlight < session.MaxConcurrent;
+        && !provider.IsParked;
+
+    private static bool HasRoom(IRoutableProvider provider) => provider.InFlight < provider.MaxConcurrent;
 
     private static double Blended(ModelOffer offer) => offer.Price.BlendedMsatPerMtok;
 

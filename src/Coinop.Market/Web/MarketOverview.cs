@@ -70,9 +70,26 @@ public sealed class MarketOverview(
     public static readonly TimeSpan ThroughputWindow = TimeSpan.FromMinutes(5);
     public static readonly TimeSpan ThroughputBucket = TimeSpan.FromSeconds(10);
 
+    /// <summary>How long a computed throughput chart is reused: the public overview may be asked for often, by anyone.</summary>
+    public static readonly TimeSpan ThroughputReuse = TimeSpan.FromSeconds(2);
+
+    private volatile CachedThroughput? _throughput;
+
     public async Task<ThroughputView> ThroughputAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
+        if (_throughput is { } cached && now - cached.At < ThroughputReuse)
+        {
+            return cached.View;
+        }
+
+        var view = await ComputeThroughputAsync(now, cancellationToken);
+        _throughput = new CachedThroughput(now, view);
+        return view;
+    }
+
+    private async Task<ThroughputView> ComputeThroughputAsync(DateTimeOffset now, CancellationToken cancellationToken)
+    {
         var bucketMs = (long)ThroughputBucket.TotalMilliseconds;
         var since = DateTimeOffset.FromUnixTimeMilliseconds((now - ThroughputWindow).ToUnixTimeMilliseconds() / bucketMs * bucketMs);
         var byBucket = new Dictionary<DateTimeOffset, (long Jobs, long Tokens)>();
@@ -92,6 +109,8 @@ public sealed class MarketOverview(
 
         return new ThroughputView((int)ThroughputBucket.TotalSeconds, points);
     }
+
+    private sealed record CachedThroughput(DateTimeOffset At, ThroughputView View);
 
     public OverviewView Build(ThroughputView throughput)
     {
