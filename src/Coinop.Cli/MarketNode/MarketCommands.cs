@@ -53,6 +53,16 @@ public static class MarketCommands
             Description = "Largest context window (tokens) a provider's offer is believed to have when reserving payment",
             DefaultValueFactory = _ => 131_072,
         };
+        var maxProviderCpu = new Option<double>("--max-provider-cpu")
+        {
+            Description = "Most CPU cores workload placement believes one provider offers; larger claims count as this",
+            DefaultValueFactory = _ => 64,
+        };
+        var maxProviderMemory = new Option<long>("--max-provider-memory")
+        {
+            Description = "Most memory (MB) workload placement believes one provider offers; larger claims count as this",
+            DefaultValueFactory = _ => 256 * 1024,
+        };
         var settleInterval = new Option<double>("--workload-settle-interval")
         {
             Description = "Seconds between settlements of a running paid workload (its time charged, its providers credited)",
@@ -63,6 +73,7 @@ public static class MarketCommands
         {
             urls, data, enrollment, free, feePercent, acceptMint, lightning, lndUrl, lndMacaroon, lndCert, clnUrl, clnRune, clnCert, mintMax, meltMax,
             maxOutstanding, postgres, publicUrl, hbMin, hbGrace, stopAfter, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext,
+            maxProviderCpu, maxProviderMemory,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -100,6 +111,8 @@ public static class MarketCommands
                 WorkloadSettleInterval = parse.GetValue(settleInterval),
                 MaxPrice = parse.GetValue(maxPrice)!,
                 MaxContext = parse.GetValue(maxContext),
+                MaxProviderCpu = parse.GetValue(maxProviderCpu),
+                MaxProviderMemoryMb = parse.GetValue(maxProviderMemory),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);

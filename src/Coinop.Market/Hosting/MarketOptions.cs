@@ -117,6 +117,21 @@ public sealed class MarketOptions : IValidatableObject
     [Range(0.1, 86_400)]
     public double WorkloadSettleInterval { get; set; } = 60;
 
+    /// <summary>
+    /// Workload messages one provider may have waiting for the supervisor; a provider that queues more is disconnected
+    /// and what it queued is dropped unread (an honest provider sends one heartbeat and a few reports per copy at a time).
+    /// </summary>
+    [Range(16, 1_000_000)]
+    public int ProviderCommandQueueLimit { get; set; } = 4096;
+
+    /// <summary>The most CPU cores placement believes one provider's workload offer has (<c>--max-provider-cpu</c>); larger claims count as this.</summary>
+    [Range(0.01, 1_000_000)]
+    public double MaxProviderCpu { get; set; } = 64;
+
+    /// <summary>The most memory placement believes one provider's workload offer has (<c>--max-provider-memory</c>, MB); larger claims count as this.</summary>
+    [Range(1, 1L << 40)]
+    public long MaxProviderMemoryMb { get; set; } = 256 * 1024;
+
     /// <summary>The largest checkpoint the market stores (encrypted bytes).</summary>
     [Range(1024, 1L << 30)]
     public long MaxCheckpointBytes { get; set; } = 16 * 1024 * 1024;

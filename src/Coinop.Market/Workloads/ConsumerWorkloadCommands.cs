@@ -13,18 +13,18 @@ internal sealed class ConsumerWorkloadCommands(
     WorkloadDriver driver,
     IWorkStore work,
     IWorkloadStore store,
-    ProviderDirectory directory,
+    PlacementCandidates placement,
     WorkloadMetrics metrics,
     WorkloadClock clock,
     ILogger logger)
 {
     public (PlacementPlan?, string?) Plan(PlanCommand plan) =>
-        WorkloadPlacement.Plan(plan.Spec, plan.Pinned, PlacementCandidates.Collect(open.All, directory.Snapshot), plan.KeyHolders);
+        WorkloadPlacement.Plan(plan.Spec, plan.Pinned, placement.Collect(), plan.KeyHolders);
 
     public async Task<SubmitOutcome> SubmitAsync(SubmitCommand submit, CancellationToken ct)
     {
         // The plan was made before payment; the providers must still be there with room.
-        var candidates = PlacementCandidates.Collect(open.All, directory.Snapshot).ToDictionary(c => c.ProviderId, StringComparer.Ordinal);
+        var candidates = placement.Collect().ToDictionary(c => c.ProviderId, StringComparer.Ordinal);
         var chosen = new[] { submit.Plan.Primary }.Concat(submit.Plan.Standbys).ToList();
         if (chosen.Any(c => !candidates.TryGetValue(c.ProviderId, out var now) || !now.Fits(submit.Spec)))
         {

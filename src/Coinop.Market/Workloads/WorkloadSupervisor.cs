@@ -40,6 +40,9 @@ public sealed class WorkloadSupervisor : BackgroundService
     private readonly WorkloadDriver _driver;
     private readonly ConsumerWorkloadCommands _consumers;
     private readonly ProviderWorkloadEvents _providers;
+    private readonly WorkloadMetrics _metrics;
+    private readonly ProviderCommandQuota _quota;
+    private readonly Lock _quotaGate = new();
     private int _tickQueued;
 
     public WorkloadSupervisor(
@@ -62,11 +65,13 @@ public sealed class WorkloadSupervisor : BackgroundService
         _logger = logger;
         _settings = WorkloadSupervisorSettings.From(options);
         var metrics = new WorkloadMetrics(meters);
+        _metrics = metrics;
+        _quota = new ProviderCommandQuota(options.ProviderCommandQueueLimit);
         _settlement = new WorkloadSettlement(billing, _settings.SettleInterval, logger);
         var persistence = new WorkloadPersistence(store, _open, _settlement, _clock, logger);
         var effects = new WorkloadEffectInterpreter(work, store, checkpoints, directory, _open, _settings, metrics, logger);
         _driver = new WorkloadDriver(_open, persistence, effects, logs, _settings.Timings, _clock, logger);
-        _consumers = new ConsumerWorkloadCommands(_open, _driver, work, store, directory, metrics, _clock, logger);
+        _consumers = new ConsumerWorkloadCommands(_open, _driver, work, store, new PlacementCandidates(_open, directory, _settings), metrics, _clock, logger);
         _providers = new ProviderWorkloadEvents(_open, _driver, effects, work, usage, receipts, checkpoints, metrics, logger);
     }
 
@@ -98,8 +103,28 @@ public sealed class WorkloadSupervisor : BackgroundService
     public Task<CommandOutcome> TopUpAsync(string id, TimeSpan extra, long paidMsat, WorkloadSaveHook? payment, CancellationToken cancellationToken) =>
         AskAsync<CommandOutcome>(done => new ConsumerCommand(id, new TopUp(extra), paidMsat, payment, done), cancellationToken);
 
-    /// <summary>Queues something a provider sent (from its session's reader loop; never blocks).</summary>
-    internal void Post(Command command) => _commands.Writer.TryWrite(command);
+    /// <summary>Queues a provider's session ending (never refused: it must be seen once per session).</summary>
+    internal void Post(ProviderGoneCommand command) => _commands.Writer.TryWrite(command);
+
+    /// <summary>
+    /// Queues something <paramref name="providerId"/> sent (from its session's reader loop; never blocks). False when
+    /// the provider already has <see cref="ProviderCommandQuota.Limit"/> commands queued: it is flooding, its session
+    /// must be closed, and what it still has queued is dropped unread.
+    /// </summary>
+    internal bool TryPost(string providerId, Command command)
+    {
+        lock (_quotaGate)
+        {
+            if (!_quota.TryAdmit(providerId))
+            {
+                _metrics.Flooded.Add(1);
+                return false;
+            }
+        }
+
+        _commands.Writer.TryWrite(new QueuedByProvider(providerId, command));
+        return true;
+    }
 
     /// <summary>The loop: loads the open workloads, then handles commands one at a time until the market stops.</summary>
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -193,6 +218,23 @@ public sealed class WorkloadSupervisor : BackgroundService
     {
         switch (command)
         {
+            case QueuedByProvider queued:
+                bool obey;
+                lock (_quotaGate)
+                {
+                    obey = _quota.Take(queued.ProviderId);
+                }
+
+                if (obey)
+                {
+                    await DispatchAsync(queued.Command, ct);
+                }
+                else
+                {
+                    _metrics.FloodDropped.Add(1);
+                }
+
+                break;
             case TickCommand:
                 Volatile.Write(ref _tickQueued, 0);
                 await TickAsync(ct);

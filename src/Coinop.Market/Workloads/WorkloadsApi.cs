@@ -3,6 +3,7 @@ using System.Text.Json;
 using Coinop.Core.Pricing;
 using Coinop.Core.Workloads;
 using Coinop.Market.Inference;
+using Coinop.Storage.Providers;
 using Coinop.Storage.Workloads;
 using Microsoft.AspNetCore.Http;
 
@@ -27,7 +28,7 @@ public static class WorkloadsApi
     private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(3650);
 
     public static async Task SubmitAsync(HttpContext http, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints,
-        IWorkloadReceiptStore receipts)
+        IWorkloadReceiptStore receipts, IProviderRegistryStore registry)
     {
         var ct = http.RequestAborted;
         var request = await ReadAsync(http, WorkloadJsonContext.Default.SubmitWorkloadRequest);
@@ -59,9 +60,21 @@ public static class WorkloadsApi
             return;
         }
 
+        string? pinned = null;
+        if (request.Provider is { } pin)
+        {
+            // A display name is anyone's to copy: it pins only when no other provider the market knows carries it.
+            (pinned, var pinProblem) = WorkloadPlacement.ResolvePin(pin, (await registry.ListAsync(ct)).Select(p => (p.Id, p.Name)));
+            if (pinProblem is not null)
+            {
+                await BadRequest(http, pinProblem);
+                return;
+            }
+        }
+
         var sealedKeys = request.SealedKeys ?? new Dictionary<string, string>();
         var holders = spec.Checkpointed ? sealedKeys.Keys.ToHashSet(StringComparer.Ordinal) : null;
-        var (plan, unplaced) = await supervisor.PlanAsync(spec, request.Provider, holders, ct);
+        var (plan, unplaced) = await supervisor.PlanAsync(spec, pinned, holders, ct);
         if (plan is null)
         {
             await Error(http, new ApiError(503, "service_unavailable", "no_capacity", unplaced!));
@@ -77,7 +90,7 @@ public static class WorkloadsApi
             return;
         }
 
-        var terms = new WorkloadTerms(request.Provider, request.SealTo, quote.MsatPerSecond, payment.PaidMsat);
+        var terms = new WorkloadTerms(pinned, request.SealTo, quote.MsatPerSecond, payment.PaidMsat);
         SubmitOutcome outcome;
         try
         {
