@@ -43,7 +43,7 @@ internal static class PlacementCandidates
             {
                 var (cpu, memory) = used.GetValueOrDefault(session.ProviderId);
                 candidates.Add(new PlacementCandidate(session.ProviderId, session.Name, cap.CpuCores, cap.MemoryMb, cpu, memory,
-                    new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond)));
+                    new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond), cap.Isolation));
             }
         }
 

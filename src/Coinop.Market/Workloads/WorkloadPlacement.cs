@@ -3,14 +3,18 @@ using Coinop.Core.Workloads;
 
 namespace Coinop.Market.Workloads;
 
-/// <summary>A provider that could take a copy or a standby: what it offers and what is already held there.</summary>
-public sealed record PlacementCandidate(string ProviderId, string Name, double CpuCores, long MemoryMb, double UsedCpuCores, long UsedMemoryMb, WorkloadPrice Price)
+/// <summary>A provider that could take a copy or a standby: what it offers, its isolation level and what is already held there.</summary>
+public sealed record PlacementCandidate(string ProviderId, string Name, double CpuCores, long MemoryMb, double UsedCpuCores, long UsedMemoryMb, WorkloadPrice Price,
+    string Isolation = IsolationLevels.None)
 {
     public double FreeCpuCores => CpuCores - UsedCpuCores;
 
     public long FreeMemoryMb => MemoryMb - UsedMemoryMb;
 
     public bool Fits(WorkloadSpec spec) => FreeCpuCores + 1e-9 >= spec.CpuCores && FreeMemoryMb >= spec.MemoryMb;
+
+    /// <summary>Whether its isolation is what the workload requires (a provider without a sandbox only for <c>none</c>).</summary>
+    public bool Isolates(WorkloadSpec spec) => IsolationLevels.Satisfies(Isolation, spec.Isolation);
 }
 
 /// <summary>Where a new workload goes: its primary and its standbys (all distinct), and the quote they make.</summary>
@@ -23,8 +27,9 @@ public sealed record PlacementPlan(PlacementCandidate Primary, IReadOnlyList<Pla
 /// <summary>
 /// Placement by advertised capacity: a copy or a standby goes only where the provider's free CPU and memory (its
 /// offer minus the copies it runs and the standbys it holds) cover the spec; among those, the one with the most free
-/// CPU first (spreading load), then by id so the choice is deterministic. A checkpointed workload is placed only on
-/// providers the consumer sealed its checkpoint key to.
+/// CPU first (spreading load), then by id so the choice is deterministic. A provider whose isolation is below what the
+/// workload requires (a plain process for a workload that requires a sandbox) is skipped. A checkpointed workload is
+/// placed only on providers the consumer sealed its checkpoint key to.
 /// </summary>
 public static class WorkloadPlacement
 {
@@ -43,6 +48,11 @@ public static class WorkloadPlacement
             }
 
             primary = eligible.FirstOrDefault(named.Contains);
+            if (primary is null && !named.Any(c => c.Isolates(spec)))
+            {
+                return (null, $"provider '{pinned}' runs copies without a sandbox (isolation {named[0].Isolation}); submit with isolation 'none' to use it");
+            }
+
             if (primary is null)
             {
                 return (null, $"provider '{pinned}' has no room for {Describe(spec)}{(keyHolders is null ? "" : " or holds no sealed checkpoint key")}");
@@ -75,9 +85,10 @@ public static class WorkloadPlacement
 
     private static IEnumerable<PlacementCandidate> Rank(WorkloadSpec spec, IEnumerable<PlacementCandidate> candidates, IReadOnlySet<string>? keyHolders) =>
         candidates
-            .Where(c => c.Fits(spec) && (keyHolders is null || keyHolders.Contains(c.ProviderId)))
+            .Where(c => c.Fits(spec) && c.Isolates(spec) && (keyHolders is null || keyHolders.Contains(c.ProviderId)))
             .OrderByDescending(c => c.FreeCpuCores)
             .ThenBy(c => c.ProviderId, StringComparer.Ordinal);
 
-    private static string Describe(WorkloadSpec spec) => $"{spec.CpuCores:0.##} cores and {spec.MemoryMb} MB";
+    private static string Describe(WorkloadSpec spec) =>
+        $"{spec.CpuCores:0.##} cores and {spec.MemoryMb} MB{(spec.Isolation == WorkloadIsolation.Sandbox ? " in a sandbox" : "")}";
 }
