@@ -12,8 +12,9 @@ public sealed class PlacementTests
     private static WorkloadSpec Spec(double cpu = 1, long memory = 512, int standbys = 0) =>
         new("sleep", ["60"], cpu, memory, TimeSpan.FromHours(1), null, RestartPolicy.Never, standbys, Checkpointed: false);
 
-    private static PlacementCandidate Candidate(string id, double cpu = 4, long memory = 4096, double usedCpu = 0, long usedMemory = 0, WorkloadPrice? price = null) =>
-        new(id, "name-" + id, cpu, memory, usedCpu, usedMemory, price ?? Price);
+    private static PlacementCandidate Candidate(string id, double cpu = 4, long memory = 4096, double usedCpu = 0, long usedMemory = 0, WorkloadPrice? price = null,
+        string isolation = IsolationLevels.Bubblewrap) =>
+        new(id, "name-" + id, cpu, memory, usedCpu, usedMemory, price ?? Price, isolation);
 
     [Fact]
     public void The_primary_is_the_provider_with_most_free_cpu_and_standbys_are_distinct_others()
@@ -93,5 +94,25 @@ public sealed class PlacementTests
         var (plan, _) = WorkloadPlacement.Plan(Spec(cpu: 0.5, memory: 2048, standbys: 1), "a",
             [Candidate("a"), Candidate("b", price: new WorkloadPrice(10, 1))], null);
         Assert.Equal(20m + 7m, plan!.Quote(Spec(cpu: 0.5, memory: 2048, standbys: 1)).MsatPerSecond);
+    }
+
+    [Fact]
+    public void A_workload_that_requires_a_sandbox_never_goes_to_a_provider_without_one()
+    {
+        // The unsandboxed provider has the most room; a provider still sending an old level string counts by its prefix.
+        var candidates = new[]
+        {
+            Candidate("a", isolation: IsolationLevels.None), Candidate("b", usedCpu: 2, isolation: IsolationLevels.Docker),
+            Candidate("c", usedCpu: 1, isolation: "process"), Candidate("d", usedCpu: 3, isolation: "bubblewrap+approx-limits"),
+        };
+        var (plan, _) = WorkloadPlacement.Plan(Spec(standbys: 1), null, candidates, null);
+        Assert.Equal(("b", "d"), (plan!.Primary.ProviderId, plan.Standbys.Single().ProviderId));
+        Assert.Equal("b", WorkloadPlacement.Respawn(Spec(), "d", candidates, null)!.ProviderId);
+        Assert.Contains("provider 'a' runs copies without a sandbox", WorkloadPlacement.Plan(Spec(), "a", candidates, null).Problem, StringComparison.Ordinal);
+
+        // A consumer who accepts isolation 'none' may land anywhere, the unsandboxed provider first (most room).
+        var anyIsolation = Spec() with { Isolation = WorkloadIsolation.None };
+        Assert.Equal("a", WorkloadPlacement.Plan(anyIsolation, null, candidates, null).Plan!.Primary.ProviderId);
+        Assert.Null(WorkloadPlacement.Plan(Spec(), null, [candidates[0], candidates[2]], null).Plan);
     }
 }

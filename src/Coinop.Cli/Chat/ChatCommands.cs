@@ -204,10 +204,24 @@ public static class ChatCommands
         return change;
     }
 
+    /// <summary>A provider's workload offer: isolation level, egress, and capacity; "-" when it runs none.</summary>
+    private static string Workloads(JsonElement provider)
+    {
+        if (!provider.TryGetProperty("workloads", out var w) || w.ValueKind != JsonValueKind.Object)
+        {
+            return "-";
+        }
+
+        var egress = w.TryGetProperty("egress", out var e) && e.GetBoolean() ? "egress" : "no egress";
+        var approx = w.TryGetProperty("approximate_limits", out var a) && a.GetBoolean() ? ", approx. limits" : "";
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{w.GetProperty("isolation").GetString()}, {egress}{approx}\n{w.GetProperty("cpu_cores").GetDouble():0.##} cores, {w.GetProperty("memory_mb").GetInt64()} MB");
+    }
+
     private static Table Table(JsonElement providers)
     {
         var table = new Table().Border(TableBorder.Rounded);
-        foreach (var column in (string[])["Name", "Id", "Online", "Models (sats/Mtok in:out)", "In flight", "p50/p95 ms", "tok/s", "Errors"])
+        foreach (var column in (string[])["Name", "Id", "Online", "Models (sats/Mtok in:out)", "Workloads", "In flight", "p50/p95 ms", "tok/s", "Errors"])
         {
             table.AddColumn(column);
         }
@@ -230,6 +244,7 @@ public static class ChatCommands
                 new Text(p.GetProperty("id").GetString() ?? ""),
                 new Text(status),
                 new Text(models.Length == 0 ? "-" : models.ToString().TrimEnd()),
+                new Text(Workloads(p)),
                 new Text(load.GetProperty("in_flight").GetInt32().ToString(CultureInfo.InvariantCulture)),
                 new Text(string.Create(CultureInfo.InvariantCulture, $"{load.GetProperty("p50_latency_ms").GetDouble():0}/{load.GetProperty("p95_latency_ms").GetDouble():0}")),
                 new Text(load.GetProperty("tokens_per_second").GetDouble().ToString("0.#", CultureInfo.InvariantCulture)),

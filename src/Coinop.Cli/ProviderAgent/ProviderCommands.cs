@@ -75,9 +75,17 @@ public static class ProviderCommands
         var drainTimeout = CliOptions.Duration("--drain-timeout", "How long a drain waits for jobs in flight; default 30s");
         var workloads = new Option<string?>("--workloads")
         {
-            Description = "Also run consumers' workloads: process (bubblewrap when it works here, else a plain child process) or docker",
+            Description = "Also run consumers' workloads: process (in bubblewrap; refused when it does not work here) or docker",
         };
         workloads.AcceptOnlyFromAmong("process", "docker");
+        var unsafeNoSandbox = new Option<bool>("--unsafe-no-sandbox")
+        {
+            Description = "With --workloads process: when bubblewrap does not work, run workloads as plain processes with the agent's user, files and network (isolation 'none', shown to consumers)",
+        };
+        var egress = new Option<bool>("--workload-egress")
+        {
+            Description = "With --workloads docker: let copies open connections to the internet (default: no network but their port's bridge)",
+        };
         var cpu = new Option<double?>("--cpu") { Description = "CPU cores offered to workloads (default: all cores)" };
         var memory = new Option<long?>("--memory") { Description = "Memory in MB offered to workloads (default: half the machine's)" };
         var workloadPrice = new Option<WorkloadPrice?>("--workload-price")
@@ -102,7 +110,8 @@ public static class ProviderCommands
 
         var command = new Command("provider", "Run a provider agent next to local inference servers (SIGTERM or Ctrl-C drains it)")
         {
-            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, cpu, memory, workloadPrice, workloadHost, usageWindow,
+            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, unsafeNoSandbox, egress, cpu, memory, workloadPrice, workloadHost,
+            usageWindow,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -117,6 +126,8 @@ public static class ProviderCommands
                 o.EnrollmentCode = parse.GetValue(enroll);
                 o.DrainTimeout = parse.GetValue(drainTimeout) ?? o.DrainTimeout;
                 o.Workloads = parse.GetValue(workloads);
+                o.UnsafeNoSandbox = parse.GetValue(unsafeNoSandbox);
+                o.WorkloadEgress = parse.GetValue(egress);
                 o.WorkloadCpuCores = parse.GetValue(cpu);
                 o.WorkloadMemoryMb = parse.GetValue(memory);
                 o.WorkloadPrice = parse.GetValue(workloadPrice) ?? o.WorkloadPrice;

@@ -77,12 +77,18 @@ public static class WorkloadCommands
         var duration = CliOptions.Duration("--duration", "Paid duration; the market stops the workload when it runs out; default 1h");
         var port = new Option<int?>("--port") { Description = "The port the workload listens on at 127.0.0.1; reach it with 'coinop workload access'" };
         var sealTo = new Option<string?>("--seal-to") { Description = "X25519 public key (base64) access receipts are sealed to (default: this consumer's key)" };
+        var isolation = new Option<string>("--isolation")
+        {
+            Description = "sandbox: only providers that isolate copies (bubblewrap or docker); none: also providers running plain processes",
+            DefaultValueFactory = _ => "sandbox",
+        };
+        isolation.AcceptOnlyFromAmong("sandbox", "none");
         var commandLine = new Argument<string[]>("command") { Description = "The command and its arguments (after --)", Arity = ArgumentArity.OneOrMore };
         var wait = new Option<bool>("--wait") { Description = "Wait until the workload is live (or has ended), showing progress on a terminal" };
         var json = CliOptions.Json();
         var command = new Command("submit", "Run a command on a provider; prints the workload id last")
         {
-            provider, standby, restart, checkpointed, cpu, memory, duration, port, sealTo, wait, json, commandLine,
+            provider, standby, restart, checkpointed, cpu, memory, duration, port, sealTo, isolation, wait, json, commandLine,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -113,7 +119,8 @@ public static class WorkloadCommands
 
             var request = new SubmitWorkloadRequest(words[0], words[1..], parse.GetValue(cpu), parse.GetValue(memory),
                 (parse.GetValue(duration) ?? TimeSpan.FromHours(1)).TotalSeconds, parse.GetValue(port), parse.GetValue(restart)!.ToString(),
-                parse.GetValue(standby), parse.GetValue(checkpointed), parse.GetValue(provider), sealToKey, sealedKeys, id.Length > 0 ? id : null);
+                parse.GetValue(standby), parse.GetValue(checkpointed), parse.GetValue(provider), sealToKey, sealedKeys, id.Length > 0 ? id : null,
+                parse.GetValue(isolation));
             var (view, payment) = await PaidAsync(client, parse.GetValue(wallet)!, parse.GetValue(maxSat), HttpMethod.Post, "api/workloads",
                 () => JsonContent.Create(request, WorkloadJsonContext.Default.SubmitWorkloadRequest), ct);
             if (checkpointKey is not null)
@@ -287,7 +294,7 @@ public static class WorkloadCommands
         Console.WriteLine($"standbys   {(view.Standbys.Count == 0 ? "-" : string.Join(", ", view.Standbys))}");
         Console.WriteLine($"epoch      {view.Epoch}   attempts {view.Attempts}");
         Console.WriteLine($"command    {string.Join(' ', [view.Spec.Command, .. view.Spec.Args])}");
-        Console.WriteLine(string.Create(inv, $"resources  {view.Spec.Cpu:0.##} cores, {view.Spec.MemoryMb} MB; {view.Spec.Replication}, restart {view.Spec.Restart}"));
+        Console.WriteLine(string.Create(inv, $"resources  {view.Spec.Cpu:0.##} cores, {view.Spec.MemoryMb} MB; {view.Spec.Replication}, restart {view.Spec.Restart}; isolation {WireEnum.Name(view.Spec.Isolation)}"));
         Console.WriteLine(string.Create(inv, $"paid       until {view.PaidUntil:u} at {view.RateMsatPerSecond:0.###} msat/s"));
         if (view.SpentMsat is { } spent)
         {

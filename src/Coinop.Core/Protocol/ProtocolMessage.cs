@@ -80,10 +80,12 @@ public sealed record ModelOffer(
 }
 
 /// <summary>Sandboxed workload capacity a provider offers (absent when it runs no workloads).</summary>
-/// <param name="Isolation">The sandbox actually in use: <c>bubblewrap</c>, <c>process</c> or <c>docker</c>, with <c>+approx-limits</c> when limits are approximate.</param>
+/// <param name="Isolation">The isolation level of the sandbox in use: <c>bubblewrap</c>, <c>docker</c> or <c>none</c> (plain processes, only with the operator's <c>--unsafe-no-sandbox</c>).</param>
 /// <param name="SealingKey">The provider's X25519 public key (base64) that checkpoint keys are sealed to.</param>
 /// <param name="SealingKeySignature">The provider's Ed25519 signature binding <paramref name="SealingKey"/> to its identity (base64).</param>
 /// <param name="Incarnation">Random per run of the agent process: a new one means every copy of the previous run is gone.</param>
+/// <param name="ApproximateLimits">CPU and memory limits are enforced only approximately (no writable cgroup).</param>
+/// <param name="Egress">Copies may open connections to the internet (the operator's <c>--workload-egress</c>); otherwise they have none.</param>
 public sealed record WorkloadCapacity(
     string Isolation,
     double CpuCores,
@@ -92,7 +94,9 @@ public sealed record WorkloadCapacity(
     long MemoryMsatPerGbSecond,
     string? SealingKey = null,
     string? SealingKeySignature = null,
-    string? Incarnation = null);
+    string? Incarnation = null,
+    bool ApproximateLimits = false,
+    bool Egress = false);
 
 /// <summary>Provider → market, every <c>ttl/2</c>: real load figures.</summary>
 public sealed record HeartbeatMessage(LoadFigures Load) : ProtocolMessage;

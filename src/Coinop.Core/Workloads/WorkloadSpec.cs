@@ -52,7 +52,8 @@ public sealed record RestartPolicy
 /// A consumer's workload: the command, its resources, the paid duration and how it survives failures. The two kinds
 /// of replication combine: <paramref name="Standbys"/> warm standbys hold reserved capacity on other providers (a lost
 /// primary is replaced by promoting one), and <paramref name="Checkpointed"/> makes the copy upload its state directory
-/// so whatever runs next (a promoted standby or a respawn) restores the latest checkpoint.
+/// so whatever runs next (a promoted standby or a respawn) restores the latest checkpoint. <paramref name="Isolation"/> is
+/// what the consumer requires of the provider's sandbox: placement skips providers below it.
 /// </summary>
 public sealed record WorkloadSpec(
     string Command,
@@ -63,7 +64,8 @@ public sealed record WorkloadSpec(
     int? Port,
     RestartPolicy Restart,
     int Standbys,
-    bool Checkpointed)
+    bool Checkpointed,
+    WorkloadIsolation Isolation = WorkloadIsolation.Sandbox)
 {
     public const int MaxStandbys = 8;
     public const int MaxArgs = 1024;
@@ -109,6 +111,11 @@ public sealed record WorkloadSpec(
         if (Standbys is < 0 or > MaxStandbys)
         {
             errors.Add($"standbys must be from 0 to {MaxStandbys}");
+        }
+
+        if (!Enum.IsDefined(Isolation))
+        {
+            errors.Add("isolation must be 'sandbox' or 'none'");
         }
 
         return errors;

@@ -19,7 +19,11 @@ public sealed record ProviderView(
     string? PublicKey = null,
     WorkloadOfferView? Workloads = null);
 
-/// <summary>What a connected provider offers for workloads: isolation, capacity, msat rates and its signed sealing key.</summary>
+/// <summary>
+/// What a connected provider offers for workloads: its isolation level (<c>bubblewrap</c>, <c>docker</c> or <c>none</c>),
+/// whether copies get internet egress and whether limits are only approximate, capacity, msat rates and its signed
+/// sealing key.
+/// </summary>
 public sealed record WorkloadOfferView(
     string Isolation,
     double CpuCores,
@@ -27,7 +31,9 @@ public sealed record WorkloadOfferView(
     long CpuMsatPerCoreSecond,
     long MemoryMsatPerGbSecond,
     string? SealingKey,
-    string? SealingKeySignature);
+    string? SealingKeySignature,
+    bool Egress = false,
+    bool ApproximateLimits = false);
 
 public sealed record ModelView(string Model, decimal InputPrice, decimal OutputPrice, int? ContextWindow, string Backend);
 
@@ -91,7 +97,8 @@ public static class ProvidersApi
             session.ParkedUntil,
             session.LastSeen,
             Workloads: session.WorkloadCapacity is { } w
-                ? new WorkloadOfferView(w.Isolation, w.CpuCores, w.MemoryMb, w.CpuMsatPerCoreSecond, w.MemoryMsatPerGbSecond, w.SealingKey, w.SealingKeySignature)
+                ? new WorkloadOfferView(w.Isolation, w.CpuCores, w.MemoryMb, w.CpuMsatPerCoreSecond, w.MemoryMsatPerGbSecond, w.SealingKey, w.SealingKeySignature,
+                    w.Egress, w.ApproximateLimits)
                 : null);
     }
 }

@@ -47,7 +47,7 @@ internal sealed class PlacementCandidates(OpenWorkloads open, ProviderDirectory 
             {
                 var (cpu, memory, held) = used.GetValueOrDefault(session.ProviderId);
                 candidates.Add(new PlacementCandidate(session.ProviderId, session.Name, Math.Min(cap.CpuCores, settings.MaxProviderCpuCores), Math.Min(cap.MemoryMb, settings.MaxProviderMemoryMb),
-                    cpu, memory, new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond), held));
+                    cpu, memory, new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond), cap.Isolation, held));
             }
         }
 

@@ -5,16 +5,20 @@ namespace Coinop.Market.Workloads;
 
 /// <summary>
 /// A provider that could take a copy or a standby: what placement believes it offers (its claim, bounded: see
-/// <see cref="PlacementCandidates"/>), what is already held there and how many copies and standbys that is.
+/// <see cref="PlacementCandidates"/>), its isolation level, what is already held there and how many copies and
+/// standbys that is.
 /// </summary>
 public sealed record PlacementCandidate(string ProviderId, string Name, double CpuCores, long MemoryMb, double UsedCpuCores, long UsedMemoryMb, WorkloadPrice Price,
-    int Held = 0)
+    string Isolation = IsolationLevels.None, int Held = 0)
 {
     public double FreeCpuCores => CpuCores - UsedCpuCores;
 
     public long FreeMemoryMb => MemoryMb - UsedMemoryMb;
 
     public bool Fits(WorkloadSpec spec) => FreeCpuCores + 1e-9 >= spec.CpuCores && FreeMemoryMb >= spec.MemoryMb;
+
+    /// <summary>Whether its isolation is what the workload requires (a provider without a sandbox only for <c>none</c>).</summary>
+    public bool Isolates(WorkloadSpec spec) => IsolationLevels.Satisfies(Isolation, spec.Isolation);
 }
 
 /// <summary>Where a new workload goes: its primary and its standbys (all distinct), and the quote they make.</summary>
@@ -30,7 +34,8 @@ public sealed record PlacementPlan(PlacementCandidate Primary, IReadOnlyList<Pla
 /// copies and standbys first, then the most free CPU, then by id so the choice is deterministic. Holding comes first
 /// because it is what the market saw, not what the provider claims: a provider advertising more than it has takes its
 /// turn with the others instead of every placement. A pin names a provider by id (see <see cref="ResolvePin"/> for
-/// names). A checkpointed workload is placed only on providers the consumer sealed its checkpoint key to.
+/// names). A provider whose isolation is below what the workload requires (a plain process for a workload that
+/// requires a sandbox) is skipped. A checkpointed workload is placed only on providers the consumer sealed its checkpoint key to.
 /// </summary>
 public static class WorkloadPlacement
 {
@@ -49,6 +54,11 @@ public static class WorkloadPlacement
             }
 
             primary = eligible.FirstOrDefault(named.Contains);
+            if (primary is null && !named.Any(c => c.Isolates(spec)))
+            {
+                return (null, $"provider '{pinned}' runs copies without a sandbox (isolation {named[0].Isolation}); submit with isolation 'none' to use it");
+            }
+
             if (primary is null)
             {
                 return (null, $"provider '{pinned}' has no room for {Describe(spec)}{(keyHolders is null ? "" : " or holds no sealed checkpoint key")}");
@@ -110,10 +120,11 @@ public static class WorkloadPlacement
 
     private static IEnumerable<PlacementCandidate> Rank(WorkloadSpec spec, IEnumerable<PlacementCandidate> candidates, IReadOnlySet<string>? keyHolders) =>
         candidates
-            .Where(c => c.Fits(spec) && (keyHolders is null || keyHolders.Contains(c.ProviderId)))
+            .Where(c => c.Fits(spec) && c.Isolates(spec) && (keyHolders is null || keyHolders.Contains(c.ProviderId)))
             .OrderBy(c => c.Held)
             .ThenByDescending(c => c.FreeCpuCores)
             .ThenBy(c => c.ProviderId, StringComparer.Ordinal);
 
-    private static string Describe(WorkloadSpec spec) => $"{spec.CpuCores:0.##} cores and {spec.MemoryMb} MB";
+    private static string Describe(WorkloadSpec spec) =>
+        $"{spec.CpuCores:0.##} cores and {spec.MemoryMb} MB{(spec.Isolation == WorkloadIsolation.Sandbox ? " in a sandbox" : "")}";
 }

@@ -13,6 +13,7 @@ namespace Coinop.Market.Workloads;
 /// <param name="SealTo">The consumer's X25519 public key (base64); access receipts are sealed to it. Required with a port.</param>
 /// <param name="SealedKeys">The checkpoint key sealed to each provider that may run the workload (provider id → base64). Required when checkpointed.</param>
 /// <param name="Id">The workload id, when the consumer chose it (a checkpoint key is sealed for one workload id); a fresh one otherwise.</param>
+/// <param name="Isolation">What the provider must isolate copies with: <c>sandbox</c> (default: bubblewrap or docker) or <c>none</c> (any provider).</param>
 public sealed record SubmitWorkloadRequest(
     string? Command,
     IReadOnlyList<string>? Args,
@@ -26,7 +27,8 @@ public sealed record SubmitWorkloadRequest(
     string? Provider,
     string? SealTo,
     IReadOnlyDictionary<string, string>? SealedKeys,
-    string? Id = null);
+    string? Id = null,
+    string? Isolation = null);
 
 /// <summary>The body of <c>POST /api/workloads/{id}/topup</c> (on a paid market it may be empty when an <c>X-Cashu</c> token pays).</summary>
 public sealed record TopUpRequest(double? DurationSeconds);
@@ -73,7 +75,8 @@ public sealed record WorkloadSpecView(
     string Restart,
     int Standbys,
     bool Checkpointed,
-    string Replication);
+    string Replication,
+    WorkloadIsolation Isolation = WorkloadIsolation.Sandbox);
 
 public sealed record CheckpointView(string Id, long Epoch, string Provider, long Size, DateTimeOffset At);
 
@@ -120,7 +123,7 @@ public static class WorkloadViews
             [.. w.History.Select(h => new HistoryView(h.State, h.Provider, h.At))],
             usage,
             new WorkloadSpecView(spec.Command, spec.Args, spec.CpuCores, spec.MemoryMb, spec.Duration.TotalSeconds, spec.Port, spec.Restart.ToString(),
-                spec.Standbys, spec.Checkpointed, spec.Replication),
+                spec.Standbys, spec.Checkpointed, spec.Replication, spec.Isolation),
             w.CreatedAt, w.PaidUntil, stored.Terms.RateMsatPerSecond, stored.Terms.PaidMsat, money?.ChargedMsat, money?.SettledUntil,
             checkpoint is null ? null : new CheckpointView(checkpoint.Id, checkpoint.Epoch, checkpoint.ProviderId, checkpoint.Size, checkpoint.CreatedAt),
             access.Count == 0 ? null : access[^1],

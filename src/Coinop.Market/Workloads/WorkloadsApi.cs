@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Coinop.Core.Pricing;
+using Coinop.Core.Text;
 using Coinop.Core.Workloads;
 using Coinop.Market.Inference;
 using Coinop.Storage.Providers;
@@ -51,8 +52,9 @@ public static class WorkloadsApi
         }
 
         var requested = request.DurationSeconds is { } seconds ? TimeSpan.FromSeconds(seconds) : DefaultDuration;
+        var isolation = request.Isolation is null ? WorkloadIsolation.Sandbox : WireEnum.Parse<WorkloadIsolation>(request.Isolation);
         var spec = new WorkloadSpec(request.Command!, request.Args ?? [], request.Cpu ?? 1, request.MemoryMb ?? 256, requested, request.Port,
-            restart, request.Standbys ?? 0, request.Checkpointed ?? false);
+            restart, request.Standbys ?? 0, request.Checkpointed ?? false, isolation);
         var specErrors = spec.Validate();
         if (specErrors.Count > 0)
         {
@@ -412,6 +414,11 @@ public static class WorkloadsApi
         if (r.Provider is { Length: > 256 })
         {
             return "'provider' is too long";
+        }
+
+        if (r.Isolation is not null && !WireEnum.TryParse<WorkloadIsolation>(r.Isolation, out _))
+        {
+            return "'isolation' must be 'sandbox' (bubblewrap or docker, the default) or 'none' (any provider, also one without a sandbox)";
         }
 
         return null;

@@ -103,7 +103,8 @@ public sealed class ProviderAgent : BackgroundService
     /// <summary>The sandbox <c>--workloads</c> names (a <see cref="SandboxException"/> when it cannot run here) and the agent around it.</summary>
     private async Task<WorkloadAgent> CreateWorkloadsAsync(string mode, ProviderIdentity identity, CancellationToken cancellationToken)
     {
-        var sandbox = await SandboxSelection.CreateAsync(mode, new LocalSandboxOptions(), new DockerSandboxOptions(), _time, _logger, cancellationToken);
+        var sandbox = await SandboxSelection.CreateAsync(mode, _options.UnsafeNoSandbox, new LocalSandboxOptions(), new DockerSandboxOptions { Egress = _options.WorkloadEgress },
+            _time, _logger, cancellationToken);
         var hostOptions = new WorkloadHostOptions
         {
             DataDirectory = _options.DataDir,
@@ -113,7 +114,7 @@ public sealed class ProviderAgent : BackgroundService
         };
         var host = new WorkloadHost(sandbox, hostOptions, identity.SigningKey, _time, _workloadLogger, _metrics);
         var (sealingKey, binding) = identity.CreateSealingKey();
-        ProviderLog.WorkloadsReady(_logger, sandbox.Isolation, hostOptions.CpuCores, hostOptions.MemoryMb);
+        ProviderLog.WorkloadsReady(_logger, sandbox.Isolation, sandbox.Egress ? "egress" : "no egress", sandbox.ApproximateLimits ? "approximate" : "cgroup", hostOptions.CpuCores, hostOptions.MemoryMb);
         return new WorkloadAgent(host, _options, hostOptions, identity.SigningKey, sealingKey, binding, _time, _logger);
     }
 

@@ -56,6 +56,6 @@ internal static partial class ProviderLog
     [LoggerMessage(17, LogLevel.Warning, "The market speaks protocol version {Version}; this agent speaks {Ours}")]
     public static partial void ProtocolMismatch(ILogger logger, int version, int ours);
 
-    [LoggerMessage(18, LogLevel.Information, "Workloads: {Isolation} sandbox, {Cpu} cores, {MemoryMb} MB")]
-    public static partial void WorkloadsReady(ILogger logger, string isolation, double cpu, long memoryMb);
+    [LoggerMessage(18, LogLevel.Information, "Workloads: isolation {Isolation}, {Egress}, {Limits} limits, {Cpu} cores, {MemoryMb} MB")]
+    public static partial void WorkloadsReady(ILogger logger, string isolation, string egress, string limits, double cpu, long memoryMb);
 }

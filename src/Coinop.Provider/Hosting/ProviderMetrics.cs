@@ -14,6 +14,7 @@ public sealed class ProviderMetrics
     private readonly Histogram<double> _duration;
     private readonly Counter<long> _copiesStarted;
     private readonly Counter<long> _copiesExited;
+    private readonly Counter<long> _checkpoints;
 
     public ProviderMetrics(IMeterFactory meters)
     {
@@ -25,6 +26,8 @@ public sealed class ProviderMetrics
         _duration = meter.CreateHistogram<double>("coinop.provider.job.duration", "ms", "Time from job start to its end");
         _copiesStarted = meter.CreateCounter<long>("coinop.workloads.copies_started", "{copy}", "Workload copies started");
         _copiesExited = meter.CreateCounter<long>("coinop.workloads.copies_exited", "{copy}", "Workload copies that exited, by whether the kernel killed them for memory");
+        _checkpoints = meter.CreateCounter<long>("coinop.workloads.checkpoints", "{checkpoint}",
+            "Checkpoint attempts by outcome: sent, failed, too_large, no_link, link_lost");
     }
 
     public void JobEnded(string outcome, TimeSpan duration)
@@ -40,6 +43,8 @@ public sealed class ProviderMetrics
     public void Relayed(int bytes) => _relayedBytes.Add(bytes);
 
     public void CopyStarted() => _copiesStarted.Add(1);
+
+    public void Checkpoint(string outcome) => _checkpoints.Add(1, new KeyValuePair<string, object?>("outcome", outcome));
 
     public void CopyExited(bool oomKilled) => _copiesExited.Add(1, new KeyValuePair<string, object?>("oom", oomKilled));
 }

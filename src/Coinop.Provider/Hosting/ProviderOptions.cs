@@ -63,6 +63,15 @@ public sealed class ProviderOptions : IValidatableObject
     /// <summary>Run workloads in this sandbox: <c>process</c> (bubblewrap when it works, else a plain process) or <c>docker</c>; null runs none.</summary>
     public string? Workloads { get; set; }
 
+    /// <summary>
+    /// Run workloads as plain processes (isolation <c>none</c>) when bubblewrap does not work here; without it such a
+    /// provider refuses workloads (<c>--unsafe-no-sandbox</c>).
+    /// </summary>
+    public bool UnsafeNoSandbox { get; set; }
+
+    /// <summary>Docker copies may open connections to the internet (<c>--workload-egress</c>); by default they have no network.</summary>
+    public bool WorkloadEgress { get; set; }
+
     /// <summary>CPU cores offered to workloads (default: every core of the machine).</summary>
     public double? WorkloadCpuCores { get; set; }
 
@@ -124,6 +133,16 @@ public sealed class ProviderOptions : IValidatableObject
         if (Workloads is not (null or "process" or "docker"))
         {
             yield return new ValidationResult($"--workloads '{Workloads}' is not a sandbox: use process or docker", [nameof(Workloads)]);
+        }
+
+        if (WorkloadEgress && Workloads != "docker")
+        {
+            yield return new ValidationResult("--workload-egress needs --workloads docker (bubblewrap copies have only their own loopback)", [nameof(WorkloadEgress)]);
+        }
+
+        if (UnsafeNoSandbox && Workloads != "process")
+        {
+            yield return new ValidationResult("--unsafe-no-sandbox only applies to --workloads process", [nameof(UnsafeNoSandbox)]);
         }
 
         if (WorkloadCpuCores is { } cpu && (!double.IsFinite(cpu) || cpu < 0.01 || cpu > 1024))

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Coinop.Core.Protocol;
 using Coinop.Core.Workloads;
 using Coinop.Provider.Workloads.Sandboxes;
@@ -40,52 +39,13 @@ internal sealed class CopyUploads(WorkloadHost host, Func<IWorkloadLink?> curren
         }
     }
 
-    /// <summary>Uploads the copy's state every interval while it runs (until <paramref name="stopping"/> or <paramref name="copyEnded"/>) and a link is up.</summary>
+    /// <summary>
+    /// Uploads the copy's state every interval while it runs (until <paramref name="stopping"/> or <paramref name="copyEnded"/>)
+    /// and a link is up; a failed attempt is logged and counted and the next one follows (<see cref="Checkpoints.CheckpointLoop"/>).
+    /// </summary>
     public async Task CheckpointLoopAsync(string workloadId, long epoch, byte[] key, TimeSpan interval, CancellationToken stopping, CancellationToken copyEnded)
     {
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(stopping, copyEnded);
-        var ct = linked.Token;
-        if (!WorkloadIds.TryParse(workloadId, out var id))
-        {
-            return; // checkpoint chunks carry the id as a GUID; the market names every workload so
-        }
-
-        try
-        {
-            while (true)
-            {
-                await Task.Delay(interval, time, ct);
-                var archive = await host.CheckpointAsync(workloadId, epoch, key, ct);
-                if (archive is null)
-                {
-                    return;
-                }
-
-                if (currentLink() is not { } link)
-                {
-                    continue;
-                }
-
-                var sent = true;
-                for (var offset = 0; sent && offset < archive.Length; offset += MaxChunk)
-                {
-                    sent = await link.SendChunkAsync(ChunkFrame.KindCheckpointChunk, id, epoch, null,
-                        archive.AsMemory(offset, Math.Min(MaxChunk, archive.Length - offset)), droppable: false, ct);
-                }
-
-                if (sent)
-                {
-                    await link.SendAsync(new WorkloadCheckpoint(workloadId, epoch, archive.Length, Convert.ToHexStringLower(SHA256.HashData(archive))), ct);
-                    WorkloadAgentLog.CheckpointSent(logger, workloadId, epoch, archive.Length);
-                }
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (Exception ex)
-        {
-            WorkloadAgentLog.CheckpointFailed(logger, workloadId, epoch, ex);
-        }
+        await new Checkpoints.CheckpointLoop(host, currentLink, time, logger).RunAsync(workloadId, epoch, key, interval, linked.Token).ConfigureAwait(false);
     }
 }

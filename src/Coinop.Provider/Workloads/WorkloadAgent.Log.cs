@@ -23,12 +23,6 @@ internal static partial class WorkloadAgentLog
     [LoggerMessage(EventId = 6006, Level = LogLevel.Error, Message = "Stopping workload {WorkloadId} epoch {Epoch} failed")]
     public static partial void StopFailed(ILogger logger, string workloadId, long epoch, Exception exception);
 
-    [LoggerMessage(EventId = 6007, Level = LogLevel.Debug, Message = "Checkpoint of workload {WorkloadId} epoch {Epoch} sent ({Bytes} bytes)")]
-    public static partial void CheckpointSent(ILogger logger, string workloadId, long epoch, int bytes);
-
-    [LoggerMessage(EventId = 6008, Level = LogLevel.Warning, Message = "Checkpoint of workload {WorkloadId} epoch {Epoch} failed")]
-    public static partial void CheckpointFailed(ILogger logger, string workloadId, long epoch, Exception exception);
-
     [LoggerMessage(EventId = 6009, Level = LogLevel.Information, Message = "Workloads drained: {Copies} copies stopped and reported")]
     public static partial void Drained(ILogger logger, int copies);
 

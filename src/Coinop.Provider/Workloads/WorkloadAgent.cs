@@ -77,7 +77,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         Incarnation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         _capacity = new WorkloadCapacity(host.Isolation, hostOptions.CpuCores, hostOptions.MemoryMb, options.WorkloadPrice.CpuMsatPerCoreSecond,
             options.WorkloadPrice.MemoryMsatPerGbSecond, Convert.ToBase64String(SealedBox.ExportPublicKey(sealingKey)), Convert.ToBase64String(sealingBinding),
-            Incarnation);
+            Incarnation, host.ApproximateLimits, host.Egress);
     }
 
     /// <summary>Random per run of the agent: the market learns from a new one that every copy of the previous run is gone.</summary>

@@ -61,7 +61,18 @@ public sealed partial class WorkloadHost : IAsyncDisposable
 
     public string Isolation => _sandbox.Isolation;
 
+    public bool ApproximateLimits => _sandbox.ApproximateLimits;
+
+    /// <summary>Whether copies may reach the internet (<c>--workload-egress</c>, docker only).</summary>
+    public bool Egress => _sandbox.Egress;
+
+    /// <summary>The agent's metrics (null in tests that do not count).</summary>
+    internal ProviderMetrics? Metrics => _metrics;
+
     private string CopiesRoot => Path.Combine(_options.DataDirectory, "workloads");
+
+    /// <summary>Where checkpoint archives wait to be uploaded: the agent's own folder, never a copy's.</summary>
+    private string ArchivesRoot => Path.Combine(_options.DataDirectory, "checkpoints");
 
     public WorkloadCapacityView Capacity()
     {
@@ -161,6 +172,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
             }
 
             var launch = await PrepareAsync(managed, checkpoint, checkpointKey, cancellationToken).ConfigureAwait(false);
+            managed.Folders = launch.Folders;
             copy = await _sandbox.StartAsync(launch, cancellationToken).ConfigureAwait(false);
             PortBridge? bridge = null;
             if (spec.Port is not null)
@@ -291,8 +303,11 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Archives the running copy's state folder, encrypted under the workload's key (null when there is no such copy).</summary>
-    public async Task<byte[]?> CheckpointAsync(string workloadId, long epoch, byte[] key, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Archives the running copy's state folder, encrypted under the workload's key, into a temp file of the agent's (null
+    /// when there is no such copy). Throws <see cref="CheckpointTooLargeException"/> past the size cap.
+    /// </summary>
+    public async Task<CheckpointArchive?> CheckpointAsync(string workloadId, long epoch, byte[] key, CancellationToken cancellationToken = default)
     {
         ManagedCopy? copy;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -305,12 +320,12 @@ public sealed partial class WorkloadHost : IAsyncDisposable
             _gate.Release();
         }
 
-        if (copy is null || copy.Spec.Epoch != epoch || !copy.Spec.WantsStateDir || copy.Copy is null)
+        if (copy is null || copy.Spec.Epoch != epoch || !copy.Spec.WantsStateDir || copy.Copy is null || copy.Folders?.State is not { } state)
         {
             return null;
         }
 
-        return await Checkpoint.CreateAsync(Path.Combine(copy.Directory, "state"), key, cancellationToken).ConfigureAwait(false);
+        return await CheckpointArchive.CreateAsync(state, key, ArchivesRoot, _options.MaxCheckpointBytes, cancellationToken).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
@@ -319,31 +334,25 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         _gate.Dispose();
     }
 
-    private static async Task<SandboxLaunch> PrepareAsync(ManagedCopy managed, byte[]? checkpoint, byte[]? key, CancellationToken cancellationToken)
+    private async Task<SandboxLaunch> PrepareAsync(ManagedCopy managed, byte[]? checkpoint, byte[]? key, CancellationToken cancellationToken)
     {
         var spec = managed.Spec;
-        if (Directory.Exists(managed.Directory))
+        var folders = await _sandbox.PrepareAsync(spec, managed.Directory, cancellationToken).ConfigureAwait(false);
+        try
         {
-            Directory.Delete(managed.Directory, recursive: true);
-        }
+            if (checkpoint is not null && folders.State is { } state)
+            {
+                using var input = new MemoryStream(checkpoint, writable: false);
+                await Checkpoint.RestoreAsync(input, key!, state, folders.DiskBytes ?? _options.MaxRestoreBytes, folders.Uid, folders.Gid, cancellationToken).ConfigureAwait(false);
+            }
 
-        var work = Directory.CreateDirectory(Path.Combine(managed.Directory, "work")).FullName;
-        string? state = null;
-        if (spec.WantsStateDir)
+            return new SandboxLaunch(spec, folders);
+        }
+        catch
         {
-            state = Path.Combine(managed.Directory, "state");
-            if (checkpoint is not null)
-            {
-                await Checkpoint.RestoreAsync(checkpoint, key!, state, cancellationToken).ConfigureAwait(false);
-            }
-            else
-            {
-                Directory.CreateDirectory(state);
-            }
+            await folders.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
-
-        var bridge = spec.Port is null ? null : Directory.CreateDirectory(Path.Combine(managed.Directory, "bridge")).FullName;
-        return new SandboxLaunch(spec, work, state, bridge);
     }
 
     /// <summary>Forwards output, records usage every interval, and on exit sends the last record and the exit.</summary>
@@ -418,9 +427,13 @@ public sealed partial class WorkloadHost : IAsyncDisposable
 
         try
         {
-            if (Directory.Exists(managed.Directory))
+            if (managed.Folders is { } folders)
             {
-                Directory.Delete(managed.Directory, recursive: true);
+                await folders.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                HostTree.Delete(managed.Directory);
             }
         }
         catch (IOException ex)
@@ -463,6 +476,9 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         }
 
         public PortBridge? Bridge { get; private set; }
+
+        /// <summary>The copy's folders, once its sandbox made them.</summary>
+        public CopyFolders? Folders { get; set; }
 
         /// <summary>Attaches the started copy; returns true when a stop arrived while it was being set up.</summary>
         public bool Attach(IRunningCopy copy, PortBridge? bridge, long startedAt)

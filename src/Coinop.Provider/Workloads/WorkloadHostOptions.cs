@@ -26,6 +26,12 @@ public sealed class WorkloadHostOptions
     /// <summary>How long a client has to send the access preamble.</summary>
     public TimeSpan BridgePreambleTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>The largest checkpoint archive a copy may produce (the market's default cap); a larger state is not uploaded.</summary>
+    public long MaxCheckpointBytes { get; set; } = 16 * 1024 * 1024;
+
+    /// <summary>What a restore may unpack at most when no size-limited disk bounds the copy's state (a gzip bomb stops here).</summary>
+    public long MaxRestoreBytes { get; set; } = 1024L * 1024 * 1024;
+
     public void Validate()
     {
         if (string.IsNullOrWhiteSpace(DataDirectory))
@@ -36,6 +42,11 @@ public sealed class WorkloadHostOptions
         if (!double.IsFinite(CpuCores) || CpuCores <= 0 || MemoryMb <= 0)
         {
             throw new ArgumentException("Workload capacity (cpu cores and memory) must be positive.");
+        }
+
+        if (MaxCheckpointBytes <= 0 || MaxRestoreBytes <= 0)
+        {
+            throw new ArgumentException("Checkpoint size caps must be positive.");
         }
 
         if (UsageInterval <= TimeSpan.Zero || StopGrace < TimeSpan.Zero || BridgePreambleTimeout <= TimeSpan.Zero)

@@ -65,7 +65,7 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
     private const string Columns = """
         id AS Id, version AS Version, command AS Command, args AS Args, cpu_cores AS CpuCores, memory_mb AS MemoryMb,
         duration_ms AS DurationMs, port AS Port, restart AS Restart, standbys_wanted AS StandbysWanted, checkpointed AS Checkpointed,
-        pinned_provider AS PinnedProvider, seal_to AS SealTo, rate_msat_per_second AS RateMsatPerSecond, paid_msat AS PaidMsat,
+        isolation AS Isolation, pinned_provider AS PinnedProvider, seal_to AS SealTo, rate_msat_per_second AS RateMsatPerSecond, paid_msat AS PaidMsat,
         state AS State, since AS Since, reason AS Reason, provider AS Provider, epoch AS Epoch, revoking_provider AS RevokingProvider,
         revoking_epoch AS RevokingEpoch, revoking_crashed AS RevokingCrashed, last_contact AS LastContact, attempts AS Attempts,
         paid_until AS PaidUntil, checkpoint_id AS CheckpointId, created_at AS CreatedAt
@@ -79,10 +79,10 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             var inserted = await c.ExecuteAsync(new CommandDefinition(
                 """
                 INSERT INTO workloads (id, version, command, args, cpu_cores, memory_mb, duration_ms, port, restart, standbys_wanted,
-                    checkpointed, pinned_provider, seal_to, rate_msat_per_second, paid_msat, state, since, reason, provider, epoch,
+                    checkpointed, isolation, pinned_provider, seal_to, rate_msat_per_second, paid_msat, state, since, reason, provider, epoch,
                     revoking_provider, revoking_epoch, revoking_crashed, last_contact, attempts, paid_until, checkpoint_id, created_at, updated_at)
                 VALUES (@Id, @Version, @Command, @Args, @CpuCores, @MemoryMb, @DurationMs, @Port, @Restart, @StandbysWanted,
-                    @Checkpointed, @PinnedProvider, @SealTo, @RateMsatPerSecond, @PaidMsat, @State, @Since, @Reason, @Provider, @Epoch,
+                    @Checkpointed, @Isolation, @PinnedProvider, @SealTo, @RateMsatPerSecond, @PaidMsat, @State, @Since, @Reason, @Provider, @Epoch,
                     @RevokingProvider, @RevokingEpoch, @RevokingCrashed, @LastContact, @Attempts, @PaidUntil, @CheckpointId, @CreatedAt, @UpdatedAt)
                 ON CONFLICT (id) DO NOTHING
                 """, row, t, cancellationToken: cancellationToken));
@@ -264,6 +264,7 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
         public string Restart { get; set; } = "";
         public int StandbysWanted { get; set; }
         public int Checkpointed { get; set; }
+        public string Isolation { get; set; } = "sandbox";
         public string? PinnedProvider { get; set; }
         public string? SealTo { get; set; }
         public string RateMsatPerSecond { get; set; } = "0";
@@ -296,6 +297,7 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             Restart = w.Spec.Restart.ToString(),
             StandbysWanted = w.Spec.Standbys,
             Checkpointed = w.Spec.Checkpointed ? 1 : 0,
+            Isolation = WireEnum.Name(w.Spec.Isolation),
             PinnedProvider = terms.PinnedProvider,
             SealTo = terms.SealTo,
             RateMsatPerSecond = terms.RateMsatPerSecond.ToString(CultureInfo.InvariantCulture),
@@ -324,7 +326,7 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             }
 
             var spec = new WorkloadSpec(Command, JsonSerializer.Deserialize(Args, WorkloadStoreJson.Default.StringArray) ?? [], CpuCores, MemoryMb,
-                TimeSpan.FromMilliseconds(DurationMs), Port, restart, StandbysWanted, Checkpointed != 0);
+                TimeSpan.FromMilliseconds(DurationMs), Port, restart, StandbysWanted, Checkpointed != 0, WireEnum.Parse<WorkloadIsolation>(Isolation));
             var workload = new Workload(Id, spec, WireEnum.Parse<WorkloadState>(State), Time(Since), Reason, Provider, Epoch,
                 RevokingProvider is null ? null : new PendingRevoke(RevokingProvider, RevokingEpoch!.Value, RevokingCrashed == 1),
                 Time(LastContact),

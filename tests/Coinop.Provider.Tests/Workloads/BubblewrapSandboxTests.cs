@@ -11,7 +11,7 @@ public class BubblewrapSandboxTests
     {
         var sandbox = await Sandboxes.BubblewrapAsync();
         using var dir = new TempDirectory();
-        await using var copy = await sandbox.StartAsync(Sandboxes.Launch(dir, Sandboxes.Spec("sh", ["-c", "echo out-line; echo err-line >&2; exit 7"])), Ct);
+        await using var copy = await sandbox.StartAsync(await Sandboxes.LaunchAsync(sandbox, dir, Sandboxes.Spec("sh", ["-c", "echo out-line; echo err-line >&2; exit 7"])), Ct);
         var (stdout, stderr) = await Sandboxes.ReadAllAsync(copy);
         var exit = await copy.Exited;
         Assert.Equal("out-line\n", stdout);
@@ -39,7 +39,8 @@ public class BubblewrapSandboxTests
             cat /etc/shadow >/dev/null 2>&1 && echo "shadow: READABLE" || echo "shadow: unreadable"
             """;
         var spec = Sandboxes.Spec("sh", ["-c", script]) with { Env = new Dictionary<string, string> { ["GREETING"] = "hi" } };
-        await using var copy = await sandbox.StartAsync(Sandboxes.Launch(dir, spec), Ct);
+        var launch = await Sandboxes.LaunchAsync(sandbox, dir, spec);
+        await using var copy = await sandbox.StartAsync(launch, Ct);
         var (stdout, stderr) = await Sandboxes.ReadAllAsync(copy);
         Assert.Equal(0, (await copy.Exited).ExitCode);
 
@@ -48,7 +49,7 @@ public class BubblewrapSandboxTests
         Assert.InRange(pids, 1, 5);
         Assert.Equal(["lo"], Line(stdout, "ifaces: ").Split(' ', StringSplitOptions.RemoveEmptyEntries).Distinct());
         Assert.Equal("writable", Line(stdout, "work: "));
-        Assert.True(File.Exists(Path.Combine(dir.Path, "work", "inside")));
+        Assert.True(File.Exists(Path.Combine(launch.Folders.Work, "inside")));
         Assert.Equal("read-only", Line(stdout, "usr: "));
         Assert.Equal("read-only", Line(stdout, "root: "));
         Assert.Equal("hidden", Line(stdout, "home: "));

@@ -21,10 +21,10 @@ public class CheckpointTests
         File.CreateSymbolicLink(Path.Combine(state, "latest"), "db/wal/segment");
         var key = CheckpointKey.Create();
 
-        var checkpoint = await Checkpoint.CreateAsync(state, key, Ct);
+        var checkpoint = await CreateAsync(state, key);
 
         var restored = Path.Combine(dir.Path, "restored");
-        await Checkpoint.RestoreAsync(checkpoint, key, restored, Ct);
+        await RestoreAsync(checkpoint, key, restored);
         Assert.Equal("41", await File.ReadAllTextAsync(Path.Combine(restored, "counter"), Ct));
         Assert.Equal(big, await File.ReadAllBytesAsync(Path.Combine(restored, "db", "wal", "segment"), Ct));
         Assert.Equal("db/wal/segment", new FileInfo(Path.Combine(restored, "latest")).LinkTarget);
@@ -37,12 +37,12 @@ public class CheckpointTests
         var state = Directory.CreateDirectory(Path.Combine(dir.Path, "state")).FullName;
         await File.WriteAllBytesAsync(Path.Combine(state, "data"), new byte[200_000], Ct);
         var key = CheckpointKey.Create();
-        var checkpoint = await Checkpoint.CreateAsync(state, key, Ct);
+        var checkpoint = await CreateAsync(state, key);
 
         async Task AssertRefusedAsync(byte[] bytes, byte[] withKey)
         {
             var target = Path.Combine(dir.Path, "r-" + Guid.NewGuid().ToString("N"));
-            await Assert.ThrowsAsync<CheckpointException>(() => Checkpoint.RestoreAsync(bytes, withKey, target, Ct));
+            await Assert.ThrowsAsync<CheckpointException>(() => RestoreAsync(bytes, withKey, target));
             Assert.False(Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any());
         }
 
@@ -66,9 +66,26 @@ public class CheckpointTests
         using var dir = new TempDirectory();
         var state = Directory.CreateDirectory(Path.Combine(dir.Path, "state")).FullName;
         var key = CheckpointKey.Create();
-        var checkpoint = await Checkpoint.CreateAsync(state, key, Ct);
+        var checkpoint = await CreateAsync(state, key);
         var target = Directory.CreateDirectory(Path.Combine(dir.Path, "target")).FullName;
         await File.WriteAllTextAsync(Path.Combine(target, "existing"), "x", Ct);
-        await Assert.ThrowsAsync<CheckpointException>(() => Checkpoint.RestoreAsync(checkpoint, key, target, Ct));
+        await Assert.ThrowsAsync<CheckpointException>(() => RestoreAsync(checkpoint, key, target));
+    }
+
+    /// <summary>A checkpoint of <paramref name="state"/> as bytes (no size cap).</summary>
+    internal static async Task<byte[]> CreateAsync(string state, byte[] key)
+    {
+        using var output = new MemoryStream();
+        var summary = await Checkpoint.WriteAsync(state, key, output, long.MaxValue, Ct);
+        Assert.Equal(output.Length, summary.Length);
+        Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(output.ToArray())), summary.Sha256);
+        return output.ToArray();
+    }
+
+    /// <summary>Restores into <paramref name="target"/>, made empty first when missing.</summary>
+    internal static Task RestoreAsync(byte[] checkpoint, byte[] key, string target, long maxBytes = long.MaxValue)
+    {
+        Directory.CreateDirectory(target);
+        return Checkpoint.RestoreAsync(new MemoryStream(checkpoint), key, target, maxBytes, null, null, Ct);
     }
 }

@@ -65,7 +65,7 @@ public class DockerSandboxTests
     public void A_copy_maps_to_a_locked_down_container_with_its_limits()
     {
         var spec = new CopySpec("w1", 3, "python3", ["-m", "http.server"], new Dictionary<string, string> { ["MODE"] = "fast" }, 1.5, 512);
-        var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, "/data/w1/work", "/data/w1/state", null), new DockerSandboxOptions());
+        var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, new CopyFolders("/data/w1", "/data/w1/work", "/data/w1/state", "/data/w1/agent", 65534, 65534)), new DockerSandboxOptions());
 
         Assert.Equal("debian:bookworm-slim", c.Image);
         Assert.Equal(["python3", "-m", "http.server"], c.Cmd);
@@ -89,7 +89,7 @@ public class DockerSandboxTests
     public void A_workload_port_is_published_on_loopback_only()
     {
         var spec = new CopySpec("w2", 1, "srv", [], new Dictionary<string, string>(), 1, 256, Port: 8080, AccessCredential: "tok", Image: "alpine:3.20");
-        var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, "/data/w2/work", null, "/data/w2/bridge"), new DockerSandboxOptions());
+        var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, new CopyFolders("/data/w2", "/data/w2/work", null, "/data/w2/agent", 65534, 65534)), new DockerSandboxOptions());
 
         Assert.Equal("alpine:3.20", c.Image);
         Assert.Equal("bridge", c.HostConfig.NetworkMode);

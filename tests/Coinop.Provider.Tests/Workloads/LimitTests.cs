@@ -24,7 +24,7 @@ public class LimitTests
         var sandbox = await Sandboxes.CreateAsync(kind, limits);
         using var dir = new TempDirectory();
         // tail keeps everything it reads while it looks for a newline that /dev/zero never sends.
-        await using var copy = await sandbox.StartAsync(Sandboxes.Launch(dir, Sandboxes.Spec("tail", ["/dev/zero"], memoryMb: 64)), Ct);
+        await using var copy = await sandbox.StartAsync(await Sandboxes.LaunchAsync(sandbox, dir, Sandboxes.Spec("tail", ["/dev/zero"], memoryMb: 64)), Ct);
         var output = Sandboxes.ReadAllAsync(copy);
         var exit = await copy.Exited.WaitAsync(TimeSpan.FromSeconds(60), Ct);
         var (_, stderr) = await output;
@@ -52,7 +52,7 @@ public class LimitTests
         using var dir = new TempDirectory();
         // Two busy loops could use two cores; the limit is half of one.
         var spec = Sandboxes.Spec("sh", ["-c", "while :; do :; done & while :; do :; done"], cpu: 0.5);
-        await using var copy = await sandbox.StartAsync(Sandboxes.Launch(dir, spec), Ct);
+        await using var copy = await sandbox.StartAsync(await Sandboxes.LaunchAsync(sandbox, dir, spec), Ct);
         var share = await CpuShare.MeasureAsync(copy, TimeSpan.FromSeconds(2));
         TestContext.Current.TestOutputHelper?.WriteLine($"{sandbox.Isolation}: {share:F3} cores used under a 0.5 core limit");
         // The upper bound is the limit; the lower one only catches a duty cycle that holds far too long (other test

@@ -14,7 +14,7 @@ public class MeteringTests
         using var dir = new TempDirectory();
         // A busy child and a resident 32 MB string in the parent.
         var spec = Sandboxes.Spec("sh", ["-c", "while :; do :; done & x=$(head -c 33554432 /dev/zero | tr '\\0' a); echo ready; wait"], cpu: 1, memoryMb: 512);
-        await using var copy = await sandbox.StartAsync(Sandboxes.Launch(dir, spec), TestContext.Current.CancellationToken);
+        await using var copy = await sandbox.StartAsync(await Sandboxes.LaunchAsync(sandbox, dir, spec), TestContext.Current.CancellationToken);
         var ready = new TaskCompletionSource();
         _ = Task.Run(async () =>
         {

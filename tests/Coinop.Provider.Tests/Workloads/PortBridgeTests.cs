@@ -25,9 +25,9 @@ public class PortBridgeTests
         // Without a cgroup the memory limit is RLIMIT_AS, which counts the .NET runtime's address-space reservations
         // (thread stacks, code heaps), not just what it uses: the echo program needs a generous one.
         var spec = Sandboxes.Spec(Probe.DotnetHost, [], memoryMb: 4096, port: port);
-        var launch = Sandboxes.Launch(dir, spec);
-        Probe.StageInto(launch.WorkDir);
-        var probeDll = kind == "bubblewrap" ? "/work/probe/coinop-workload-probe.dll" : Path.Combine(launch.WorkDir, "probe", "coinop-workload-probe.dll");
+        var launch = await Sandboxes.LaunchAsync(sandbox, dir, spec);
+        Probe.StageInto(launch.Folders.Work);
+        var probeDll = kind == "bubblewrap" ? "/work/probe/coinop-workload-probe.dll" : Path.Combine(launch.Folders.Work, "probe", "coinop-workload-probe.dll");
         // A small heap keeps the GC's reservation within that limit too.
         spec = spec with { Args = [probeDll, "echo", port.ToString(System.Globalization.CultureInfo.InvariantCulture)], Env = new Dictionary<string, string> { ["DOTNET_GCHeapHardLimit"] = "0x4000000" } };
         await using var copy = await sandbox.StartAsync(launch with { Spec = spec }, Ct);

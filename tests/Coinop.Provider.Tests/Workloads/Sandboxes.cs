@@ -38,13 +38,9 @@ internal static class Sandboxes
     public static CopySpec Spec(string command, IReadOnlyList<string> args, double cpu = 1, long memoryMb = 256, int? port = null, string? credential = null, bool state = false) =>
         new("w" + Guid.NewGuid().ToString("N")[..12], 1, command, args, new Dictionary<string, string>(), cpu, memoryMb, port, state, credential ?? (port is null ? null : "secret-" + Guid.NewGuid().ToString("N")));
 
-    public static SandboxLaunch Launch(TempDirectory dir, CopySpec spec)
-    {
-        var work = Directory.CreateDirectory(Path.Combine(dir.Path, "work")).FullName;
-        var state = spec.WantsStateDir ? Directory.CreateDirectory(Path.Combine(dir.Path, "state")).FullName : null;
-        var bridge = spec.Port is null ? null : Directory.CreateDirectory(Path.Combine(dir.Path, "bridge")).FullName;
-        return new SandboxLaunch(spec, work, state, bridge);
-    }
+    /// <summary>The copy's folders, made by the sandbox under <paramref name="dir"/> (removed with it).</summary>
+    public static async Task<SandboxLaunch> LaunchAsync(ISandbox sandbox, TempDirectory dir, CopySpec spec) =>
+        new(spec, await sandbox.PrepareAsync(spec, Path.Combine(dir.Path, "copy"), TestContext.Current.CancellationToken));
 
     /// <summary>Collects a copy's output until it ends.</summary>
     public static async Task<(string Stdout, string Stderr)> ReadAllAsync(IRunningCopy copy)

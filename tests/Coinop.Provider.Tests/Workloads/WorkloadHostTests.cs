@@ -220,8 +220,17 @@ public sealed class WorkloadHostTests : IAsyncDisposable
         var first = Sleeper("w-ckpt", 1) with { WantsStateDir = true, Args = ["-c", "echo 41 > \"$COINOP_STATE_DIR/counter\"; echo saved; sleep 600"] };
         Assert.True((await host.StartAsync(first, cancellationToken: Ct)).Started);
         await WaitForLogAsync(host, "saved");
-        var checkpoint = await host.CheckpointAsync("w-ckpt", 1, key, Ct);
-        Assert.NotNull(checkpoint);
+        byte[] checkpoint;
+        await using (var archive = await host.CheckpointAsync("w-ckpt", 1, key, Ct))
+        {
+            Assert.NotNull(archive);
+            using var bytes = new MemoryStream();
+            await archive.Content.CopyToAsync(bytes, Ct);
+            checkpoint = bytes.ToArray();
+            Assert.Equal(archive.Length, checkpoint.Length);
+            Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(checkpoint)), archive.Summary.Sha256);
+        }
+
         Assert.Null(await host.CheckpointAsync("w-ckpt", 7, key, Ct));
         Assert.True(await host.StopAsync("w-ckpt", 1, TimeSpan.FromSeconds(5), Ct));
 

@@ -176,12 +176,15 @@ public sealed class WorkloadCluster : IAsyncDisposable
         Url = _market.BoundAddress();
     }
 
-    public async Task<ProviderProcess> AddProviderAsync(string name, bool viaProxy = false)
+    /// <param name="args">More flags for this provider only.</param>
+    /// <param name="env">More environment for this provider only (say, a PATH whose bwrap does not work).</param>
+    public async Task<ProviderProcess> AddProviderAsync(string name, bool viaProxy = false, string[]? args = null, IDictionary<string, string>? env = null)
     {
         var proxy = viaProxy ? TcpProxy.Start(new Uri(Url).Port) : null;
+        var environment = new Dictionary<string, string>(env ?? new Dictionary<string, string>()) { ["COINOP_LOG_LEVEL"] = "Information" };
         var process = ChildProcess.StartCoinop("provider " + name,
-            ["provider", "--market", proxy?.Url ?? Url, "--data", Path.Combine(_dir, name), "--name", name, "--workloads", "process", "--cpu", "1", "--memory", "1024", .. _providerArgs],
-            new Dictionary<string, string> { ["COINOP_LOG_LEVEL"] = "Information" });
+            ["provider", "--market", proxy?.Url ?? Url, "--data", Path.Combine(_dir, name), "--name", name, "--workloads", "process", "--cpu", "1", "--memory", "1024", .. _providerArgs, .. args ?? []],
+            environment);
         var line = await process.WaitForLineAsync("coinop provider ", TimeSpan.FromSeconds(60), Ct);
         var id = line.Split(' ')[2];
         var provider = new ProviderProcess(name, id, process, proxy);

@@ -1,185 +1,82 @@
-using System.Buffers.Binary;
 using System.Formats.Tar;
 using System.IO.Compression;
 using System.Security.Cryptography;
-using System.Text;
-using NSec.Cryptography;
 
 namespace Coinop.Provider.Workloads.Checkpoints;
 
 /// <summary>
-/// A copy's state directory as an encrypted archive: tar, gzip, then ChaCha20-Poly1305 in 64 KiB chunks under the
-/// workload's key K. Layout: <c>"COINOPCK" ‖ version (1) ‖ salt (32)</c>, then chunks of
-/// <c>length (4, big-endian) ‖ ciphertext and tag</c>. Each checkpoint uses its own subkey, HKDF(K, salt), so nonces
-/// (chunk counter plus a last-chunk flag) never repeat under one key; the header is authenticated with every chunk,
-/// and the flag makes a truncated archive fail instead of restoring part of the state.
+/// A copy's state directory as an encrypted archive: tar, gzip, then <see cref="CheckpointCipher"/> (ChaCha20-Poly1305
+/// in 64 KiB chunks under a per-checkpoint subkey of the workload's key K). Both ways stream: the archive is written to
+/// a stream as the folder is walked and never held whole in memory, with a hard cap on its size; a restore first
+/// authenticates every chunk, then unpacks, with caps on what it unpacks. The folder is walked and written through
+/// directory descriptors only (<see cref="StateArchive"/>): links are kept as links, never followed.
 /// </summary>
 public static class Checkpoint
 {
     public const int KeySize = 32;
-    private const int ChunkSize = 64 * 1024;
-    private const int SaltSize = 32;
-    private const byte Version = 1;
-    private static readonly byte[] Magic = Encoding.ASCII.GetBytes("COINOPCK");
-    private static readonly byte[] SubkeyLabel = Encoding.ASCII.GetBytes("coinop/checkpoint/v1");
-    private static readonly AeadAlgorithm Aead = AeadAlgorithm.ChaCha20Poly1305;
 
-    /// <summary>Archives and encrypts <paramref name="stateDir"/>. Symlinks are stored as links, never followed.</summary>
-    public static async Task<byte[]> CreateAsync(string stateDir, byte[] key, CancellationToken cancellationToken)
+    /// <summary>Entries a restore accepts at most.</summary>
+    public const int MaxEntries = 100_000;
+
+    /// <summary>
+    /// Archives and encrypts <paramref name="stateDir"/> into <paramref name="output"/>; throws
+    /// <see cref="CheckpointTooLargeException"/> as soon as the archive would pass <paramref name="maxBytes"/>.
+    /// </summary>
+    public static async Task<CheckpointSummary> WriteAsync(string stateDir, byte[] key, Stream output, long maxBytes, CancellationToken cancellationToken)
     {
         CheckKey(key);
-        using var plain = new MemoryStream();
-        await using (var gzip = new GZipStream(plain, CompressionLevel.Fastest, leaveOpen: true))
+        await using var capped = new CappedStream(output, maxBytes);
+        await using (var sealing = new SealingStream(capped, key))
         {
-            await TarFile.CreateFromDirectoryAsync(stateDir, gzip, includeBaseDirectory: false, cancellationToken).ConfigureAwait(false);
+            await using (var gzip = new GZipStream(sealing, CompressionLevel.Fastest, leaveOpen: true))
+            {
+                await using var tar = new TarWriter(gzip, TarEntryFormat.Pax, leaveOpen: true);
+                await StateArchive.WriteAsync(stateDir, tar, cancellationToken).ConfigureAwait(false);
+            }
+
+            await sealing.FinishAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var salt = RandomNumberGenerator.GetBytes(SaltSize);
-        byte[] header = [.. Magic, Version, .. salt];
-        using var subkey = Subkey(key, salt);
-        var data = plain.GetBuffer().AsSpan(0, (int)plain.Length);
-        using var output = new MemoryStream();
-        output.Write(header);
-        var count = Math.Max(1, (data.Length + ChunkSize - 1) / ChunkSize);
-        Span<byte> length = stackalloc byte[4];
-        for (var i = 0; i < count; i++)
-        {
-            var chunk = data.Slice(i * ChunkSize, Math.Min(ChunkSize, data.Length - i * ChunkSize));
-            var sealedChunk = Aead.Encrypt(subkey, Nonce(i, i == count - 1), header, chunk);
-            BinaryPrimitives.WriteInt32BigEndian(length, sealedChunk.Length);
-            output.Write(length);
-            output.Write(sealedChunk);
-        }
-
-        return output.ToArray();
+        return new CheckpointSummary(capped.Written, Convert.ToHexStringLower(capped.Hash()));
     }
 
     /// <summary>
-    /// Decrypts and unpacks a checkpoint into <paramref name="stateDir"/> (which must be empty or missing). Throws
-    /// <see cref="CheckpointException"/> for a wrong key or an altered or truncated archive, before writing anything.
-    /// Only regular files, folders and symlinks are restored; symlinks come last, so no file is written through one.
+    /// Decrypts and unpacks a checkpoint into <paramref name="stateDir"/> (an existing, empty folder), its files owned by
+    /// <paramref name="uid"/>:<paramref name="gid"/> when given. A wrong key or an altered or truncated archive throws
+    /// <see cref="CheckpointException"/> before anything is written; an archive that breaks a rule (a link or '..' to
+    /// climb out, more than <paramref name="maxBytes"/> of data) throws too and leaves the folder empty.
     /// </summary>
-    public static async Task RestoreAsync(byte[] checkpoint, byte[] key, string stateDir, CancellationToken cancellationToken)
+    public static async Task RestoreAsync(Stream checkpoint, byte[] key, string stateDir, long maxBytes, int? uid, int? gid, CancellationToken cancellationToken)
     {
         CheckKey(key);
-        var plain = Decrypt(checkpoint, key);
-        Directory.CreateDirectory(stateDir);
-        if (Directory.EnumerateFileSystemEntries(stateDir).Any())
+        if (!checkpoint.CanSeek)
         {
-            throw new CheckpointException("the state directory to restore into is not empty");
+            throw new ArgumentException("a checkpoint is restored from a seekable stream (it is read twice)", nameof(checkpoint));
         }
 
-        var root = Path.GetFullPath(stateDir) + Path.DirectorySeparatorChar;
-        var links = new List<(string Path, string Target)>();
-        await using var gzip = new GZipStream(new MemoryStream(plain), CompressionMode.Decompress);
-        await using var reader = new TarReader(gzip);
+        var start = checkpoint.Position;
+        await using (var verify = new OpeningStream(checkpoint, key))
+        {
+            await verify.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
+        }
+
+        checkpoint.Position = start;
         try
         {
-            while (await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false) is { } entry)
+            await using var plain = new OpeningStream(checkpoint, key);
+            await using var gzip = new GZipStream(plain, CompressionMode.Decompress);
+            await using var tar = new TarReader(gzip);
+            await StateArchive.RestoreAsync(tar, stateDir, uid, gid, maxBytes, MaxEntries, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is CheckpointException or InvalidDataException or FormatException or IOException)
+        {
+            using (var dir = Sandboxes.Posix.OpenDirectory(stateDir))
             {
-                var path = Path.GetFullPath(Path.Combine(root, entry.Name));
-                if (!path.StartsWith(root, StringComparison.Ordinal) && path + Path.DirectorySeparatorChar != root)
-                {
-                    throw new CheckpointException($"archive entry '{entry.Name}' points outside the state directory");
-                }
-
-                switch (entry.EntryType)
-                {
-                    case TarEntryType.Directory:
-                        Directory.CreateDirectory(path);
-                        break;
-                    case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
-                        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-                        await entry.ExtractToFileAsync(path, overwrite: false, cancellationToken).ConfigureAwait(false);
-                        break;
-                    case TarEntryType.SymbolicLink:
-                        links.Add((path, entry.LinkName));
-                        break;
-                    default:
-                        throw new CheckpointException($"archive entry '{entry.Name}' is a {entry.EntryType}, which checkpoints do not hold");
-                }
-            }
-        }
-        catch (InvalidDataException ex)
-        {
-            throw new CheckpointException("the archive is corrupt: " + ex.Message, ex);
-        }
-
-        foreach (var (path, target) in links)
-        {
-            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-            File.CreateSymbolicLink(path, target);
-        }
-    }
-
-    private static byte[] Decrypt(byte[] checkpoint, byte[] key)
-    {
-        var headerLength = Magic.Length + 1 + SaltSize;
-        if (checkpoint.Length < headerLength || !checkpoint.AsSpan(0, Magic.Length).SequenceEqual(Magic))
-        {
-            throw new CheckpointException("not a checkpoint");
-        }
-
-        if (checkpoint[Magic.Length] != Version)
-        {
-            throw new CheckpointException($"unsupported checkpoint version {checkpoint[Magic.Length]}");
-        }
-
-        var header = checkpoint.AsSpan(0, headerLength);
-        using var subkey = Subkey(key, header[(Magic.Length + 1)..].ToArray());
-        using var output = new MemoryStream();
-        var offset = headerLength;
-        for (var i = 0; ; i++)
-        {
-            if (checkpoint.Length - offset < 4)
-            {
-                throw new CheckpointException("the checkpoint is truncated");
+                Sandboxes.HostTree.Clear(dir);
             }
 
-            var length = BinaryPrimitives.ReadInt32BigEndian(checkpoint.AsSpan(offset));
-            offset += 4;
-            if (length < Aead.TagSize || length > ChunkSize + Aead.TagSize || checkpoint.Length - offset < length)
-            {
-                throw new CheckpointException("the checkpoint is truncated or corrupt");
-            }
-
-            var sealedChunk = checkpoint.AsSpan(offset, length);
-            offset += length;
-            var last = offset == checkpoint.Length;
-            var chunk = new byte[length - Aead.TagSize];
-            if (!Aead.Decrypt(subkey, Nonce(i, last), header, sealedChunk, chunk))
-            {
-                throw new CheckpointException("the checkpoint does not decrypt: wrong key, or it was altered");
-            }
-
-            output.Write(chunk);
-            if (last)
-            {
-                return output.ToArray();
-            }
+            throw ex as CheckpointException ?? new CheckpointException("the checkpoint cannot be restored: " + ex.Message, ex);
         }
-    }
-
-    private static Key Subkey(byte[] key, byte[] salt)
-    {
-        Span<byte> raw = stackalloc byte[KeySize];
-        HKDF.DeriveKey(HashAlgorithmName.SHA256, key, raw, salt, SubkeyLabel);
-        try
-        {
-            return Key.Import(Aead, raw, KeyBlobFormat.RawSymmetricKey);
-        }
-        finally
-        {
-            CryptographicOperations.ZeroMemory(raw);
-        }
-    }
-
-    private static byte[] Nonce(int chunk, bool last)
-    {
-        var nonce = new byte[Aead.NonceSize];
-        BinaryPrimitives.WriteInt64BigEndian(nonce.AsSpan(3), chunk);
-        nonce[^1] = last ? (byte)1 : (byte)0;
-        return nonce;
     }
 
     private static void CheckKey(byte[] key)
@@ -189,7 +86,67 @@ public static class Checkpoint
             throw new ArgumentException($"A checkpoint key is {KeySize} bytes.", nameof(key));
         }
     }
+
+    /// <summary>Counts and hashes what passes, and refuses to pass more than the cap.</summary>
+    private sealed class CappedStream(Stream inner, long max) : Stream
+    {
+        private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+        public long Written { get; private set; }
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => Written;
+
+        public override long Position { get => Written; set => throw new NotSupportedException(); }
+
+        public byte[] Hash() => _hash.GetHashAndReset();
+
+        public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (Written + buffer.Length > max)
+            {
+                throw new CheckpointTooLargeException(max);
+            }
+
+            await inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+            _hash.AppendData(buffer.Span);
+            Written += buffer.Length;
+        }
+
+        public override void Flush() => inner.Flush();
+
+        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                _hash.Dispose();
+            }
+
+            base.Dispose(disposing);
+        }
+    }
 }
 
-/// <summary>A checkpoint could not be restored: wrong key, tampered, truncated or not a checkpoint.</summary>
-public sealed class CheckpointException(string message, Exception? inner = null) : Exception(message, inner);
+/// <summary>A written checkpoint: its size in bytes and its SHA-256 (lowercase hex), as the market checks them.</summary>
+public sealed record CheckpointSummary(long Length, string Sha256);
+
+/// <summary>A checkpoint could not be restored: wrong key, tampered, truncated, not a checkpoint, or against the rules.</summary>
+public class CheckpointException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>The state folder does not fit in a checkpoint of the allowed size; nothing was uploaded.</summary>
+public sealed class CheckpointTooLargeException(long max) : CheckpointException($"the checkpoint would be larger than {max} bytes");

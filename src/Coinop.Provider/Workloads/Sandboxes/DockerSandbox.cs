@@ -21,6 +21,9 @@ public sealed class DockerSandboxOptions
     public string User { get; set; } = "65534:65534";
 
     public TimeSpan SampleInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Copies may reach the internet (<c>--workload-egress</c>); by default they have no network but their port's bridge.</summary>
+    public bool Egress { get; set; }
 }
 
 /// <summary>
@@ -63,6 +66,13 @@ public sealed partial class DockerSandbox : ISandbox
 
     public string Isolation => "docker";
 
+    public bool ApproximateLimits => false;
+
+    public bool Egress => _options.Egress;
+
+    public Task<CopyFolders> PrepareAsync(CopySpec spec, string root, CancellationToken cancellationToken) =>
+        Task.FromResult(CopyFolders.CreatePlain(root, spec.WantsStateDir, Metering.LinuxNative.IsRoot ? 65534 : null, Metering.LinuxNative.IsRoot ? 65534 : null));
+
     /// <summary>Connects to the daemon and pings it; throws <see cref="SandboxException"/> when none answers.</summary>
     public static async Task<DockerSandbox> CreateAsync(DockerSandboxOptions options, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
@@ -98,11 +108,11 @@ public sealed partial class DockerSandbox : ISandbox
             ["COINOP_EPOCH"] = spec.Epoch.ToString(CultureInfo.InvariantCulture),
             ["COINOP_WORK_DIR"] = SandboxWorkDir,
         };
-        List<string> binds = [$"{launch.WorkDir}:{SandboxWorkDir}:rw"];
-        if (launch.StateDir is not null)
+        List<string> binds = [$"{launch.Folders.Work}:{SandboxWorkDir}:rw"];
+        if (launch.Folders.State is { } state)
         {
             env["COINOP_STATE_DIR"] = SandboxStateDir;
-            binds.Add($"{launch.StateDir}:{SandboxStateDir}:rw");
+            binds.Add($"{state}:{SandboxStateDir}:rw");
         }
 
         var memory = spec.MemoryMb * 1024 * 1024;

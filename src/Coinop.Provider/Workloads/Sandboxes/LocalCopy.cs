@@ -21,6 +21,7 @@ internal sealed class LocalCopy : IRunningCopy
     private readonly CopyCgroup? _cgroup;
     private readonly int _wrapperDepth;
     private readonly Func<CancellationToken, ValueTask<Stream>> _connect;
+    private readonly IDisposable? _owned;
     private readonly TimeProvider _time;
     private readonly TimeSpan _sampleInterval;
     private readonly CpuThrottle? _throttle;
@@ -32,8 +33,9 @@ internal sealed class LocalCopy : IRunningCopy
     private volatile bool _stopRequested;
     private bool _held;
 
-    private LocalCopy(Process process, CopyCgroup? cgroup, int wrapperDepth, double cpuCores, Func<CancellationToken, ValueTask<Stream>> connect, TimeProvider time, TimeSpan sampleInterval)
+    private LocalCopy(Process process, CopyCgroup? cgroup, int wrapperDepth, double cpuCores, Func<CancellationToken, ValueTask<Stream>> connect, TimeProvider time, TimeSpan sampleInterval, IDisposable? owned)
     {
+        _owned = owned;
         _process = process;
         // Kept apart from the Process object, which is disposed once the copy is over.
         _pid = process.Id;
@@ -54,9 +56,11 @@ internal sealed class LocalCopy : IRunningCopy
     public Task<CopyExit> Exited => _exited.Task;
 
     /// <param name="wrapperDepth">How many levels of the tree are the sandbox's own launchers (not signalled with SIGTERM).</param>
-    public static LocalCopy Run(Process process, CopyCgroup? cgroup, int wrapperDepth, double cpuCores, Func<CancellationToken, ValueTask<Stream>> connect, TimeProvider time, TimeSpan sampleInterval)
+    /// <param name="owned">Disposed with the copy (its port's resources).</param>
+    public static LocalCopy Run(Process process, CopyCgroup? cgroup, int wrapperDepth, double cpuCores, Func<CancellationToken, ValueTask<Stream>> connect, TimeProvider time, TimeSpan sampleInterval,
+        IDisposable? owned = null)
     {
-        var copy = new LocalCopy(process, cgroup, wrapperDepth, cpuCores, connect, time, sampleInterval);
+        var copy = new LocalCopy(process, cgroup, wrapperDepth, cpuCores, connect, time, sampleInterval, owned);
         var pumps = Task.WhenAll(
             copy.PumpAsync(process.StandardOutput.BaseStream, OutputStream.Stdout),
             copy.PumpAsync(process.StandardError.BaseStream, OutputStream.Stderr));
@@ -110,6 +114,7 @@ internal sealed class LocalCopy : IRunningCopy
     {
         KillAll();
         await Task.WhenAny(_exited.Task, Task.Delay(TimeSpan.FromSeconds(10))).ConfigureAwait(false);
+        _owned?.Dispose();
         _process.Dispose();
         _stopSampling.Dispose();
     }

@@ -5,23 +5,26 @@ namespace Coinop.Provider.Workloads.Sandboxes;
 /// <summary>Runs copies of workloads in one kind of isolation.</summary>
 public interface ISandbox
 {
-    /// <summary>"bubblewrap", "process" or "docker".</summary>
+    /// <summary>"bubblewrap", "none" (a plain process) or "docker".</summary>
     string Kind { get; }
 
-    /// <summary>
-    /// The isolation level advertised to the market: the kind, with <c>+approx-limits</c> when CPU and memory limits
-    /// are enforced only approximately (no writable cgroup).
-    /// </summary>
+    /// <summary>The isolation level advertised to the market: <c>bubblewrap</c>, <c>docker</c> or <c>none</c>.</summary>
     string Isolation { get; }
+
+    /// <summary>Whether CPU and memory limits are enforced only approximately (no writable cgroup).</summary>
+    bool ApproximateLimits { get; }
+
+    /// <summary>Whether copies may open connections beyond their own sandbox (only docker with <c>--workload-egress</c>).</summary>
+    bool Egress { get; }
+
+    /// <summary>Makes the copy's folders under <paramref name="root"/> (its user, its size-limited disk), ready for a restore.</summary>
+    Task<CopyFolders> PrepareAsync(CopySpec spec, string root, CancellationToken cancellationToken);
 
     Task<IRunningCopy> StartAsync(SandboxLaunch launch, CancellationToken cancellationToken);
 }
 
-/// <summary>What a sandbox needs to start a copy: the request and the host folders prepared for it.</summary>
-/// <param name="WorkDir">Private writable folder, the copy's working directory (/work inside bubblewrap).</param>
-/// <param name="StateDir">The state folder checkpoints archive (/state inside bubblewrap), when asked for.</param>
-/// <param name="BridgeDir">Folder for the port bridge's unix socket, when the workload has a port.</param>
-public sealed record SandboxLaunch(CopySpec Spec, string WorkDir, string? StateDir, string? BridgeDir);
+/// <summary>What a sandbox needs to start a copy: the request and the folders <see cref="ISandbox.PrepareAsync"/> made for it.</summary>
+public sealed record SandboxLaunch(CopySpec Spec, CopyFolders Folders);
 
 /// <summary>A running copy. Disposing it kills whatever is left.</summary>
 public interface IRunningCopy : IAsyncDisposable

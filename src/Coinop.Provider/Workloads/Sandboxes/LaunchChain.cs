@@ -1,0 +1,189 @@
+using System.Diagnostics;
+using System.Globalization;
+using Coinop.Provider.Workloads.Limits;
+
+namespace Coinop.Provider.Workloads.Sandboxes;
+
+/// <summary>
+/// The command line that starts a local copy: <c>setpriv --pdeathsig SIGKILL</c> (dies with the agent) → <c>sh</c> that
+/// checks the agent is still its parent and writes its own pid into the copy's cgroup(s), so everything after it is
+/// limited from the first instruction → <c>setpriv</c> dropping to the copy's user (when the agent is root) →
+/// <c>bwrap</c> or <c>setsid</c> → <c>sh</c> that starts the in-sandbox port forwarder (agents that are not root),
+/// applies RLIMIT_AS when there is no cgroup, and execs the command (or, for a plain process, supervises it so its
+/// children die with the agent too). Environment: only what the spec sets plus PATH, HOME and the <c>COINOP_*</c>
+/// variables.
+/// </summary>
+internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, string? setsid, string? bwrap, string? dotnetHost, bool root)
+{
+    public const string SandboxWorkDir = "/work";
+    public const string SandboxStateDir = "/state";
+    public const string SandboxBridgeDir = "/run/coinop-bridge";
+    public const string SandboxBinDir = "/run/coinop-bin";
+    public const string SocketName = "port.sock";
+
+    // $1 agent pid, $2 cgroup.procs files ("-" for none), $3 "--", then the rest of the chain.
+    private const string LaunchScript =
+        "[ \"$PPID\" = \"$1\" ] || exit 125\n" +
+        "for f in $2; do [ \"$f\" = - ] || echo $$ > \"$f\" || exit 126; done\n" +
+        "shift 3\n" +
+        "exec \"$@\"\n";
+
+    // $1 RLIMIT_AS in KiB or "-", $2 dotnet host or "-", $3 port or "-", $4 supervise (1/0), $5 "--", then the
+    // command. The forwarder starts before the address-space limit, which would stop the .NET runtime from reserving
+    // its heap. A plain process has no pid namespace to take its children down with it, so there the shell stays as a
+    // supervisor: its parent-death signal is SIGHUP, on which it SIGKILLs its whole process group.
+    private const string WorkloadScript =
+        "mem=$1 host=$2 port=$3 supervise=$4\n" +
+        "shift 5\n" +
+        "if [ \"$port\" != - ]; then DOTNET_EnableDiagnostics=0 \"$host\" " + SandboxBinDir + "/coinop-sandbox-bridge.dll \"$port\" " +
+        SandboxBridgeDir + "/" + SocketName + " </dev/null >/dev/null 2>&1 & fi\n" +
+        "if [ \"$mem\" != - ]; then ulimit -v \"$mem\" || exit 126; fi\n" +
+        "if [ \"$supervise\" = 1 ]; then\n" +
+        "  trap 'kill -KILL 0' HUP\n" +
+        "  \"$@\" &\n" +
+        "  wait $!\n" +
+        "  exit $?\n" +
+        "fi\n" +
+        "exec \"$@\"\n";
+
+    private static readonly string[] BridgeFiles = [".dll", ".runtimeconfig.json", ".deps.json"];
+
+    public bool Bubblewrap => bwrap is not null;
+
+    /// <summary>
+    /// Whether a copy with a port needs the forwarder inside its sandbox: bubblewrap run by an agent that is not root (a
+    /// root agent connects from inside the copy's network namespace itself, <see cref="Bridge.NetworkNamespace"/>).
+    /// </summary>
+    public bool InSandboxForwarder => bwrap is not null && !root;
+
+    public ProcessStartInfo StartInfo(SandboxLaunch launch, CopyCgroup? cgroup)
+    {
+        var spec = launch.Spec;
+        var folders = launch.Folders;
+        var forwarder = InSandboxForwarder && spec.Port is not null;
+        var info = new ProcessStartInfo(setpriv)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = folders.Work,
+        };
+        info.Environment.Clear();
+        foreach (var (key, value) in Environment(launch))
+        {
+            info.Environment[key] = value;
+        }
+
+        List<string> argv = ["--pdeathsig", "SIGKILL", "--", "/bin/sh", "-c", LaunchScript, "coinop-launch",
+            System.Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
+            cgroup is null ? "-" : string.Join(' ', cgroup.ProcsFiles), "--", setpriv];
+        if (root)
+        {
+            var uid = folders.Uid ?? options.SandboxUid;
+            var gid = folders.Gid ?? options.SandboxGid;
+            argv.AddRange(["--reuid", Num(uid), "--regid", Num(gid), "--clear-groups"]);
+        }
+
+        argv.AddRange(["--pdeathsig", bwrap is null ? "SIGHUP" : "SIGKILL", "--"]);
+        if (bwrap is not null)
+        {
+            argv.Add(bwrap);
+            argv.AddRange(BubblewrapArgs(launch, forwarder));
+            argv.Add("--");
+        }
+        else
+        {
+            argv.Add(setsid!);
+        }
+
+        argv.AddRange(["/bin/sh", "-c", WorkloadScript, "coinop-workload",
+            cgroup is null ? Num(spec.MemoryMb * 1024) : "-",
+            forwarder ? dotnetHost! : "-",
+            forwarder ? Num(spec.Port!.Value) : "-",
+            bwrap is null ? "1" : "0",
+            "--", spec.Command, .. spec.Args]);
+        foreach (var a in argv)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        return info;
+    }
+
+    /// <summary>The agent's end of the in-sandbox forwarder: a socket in the agent's own folder, bound read-only into the sandbox.</summary>
+    public static string ForwarderFolder(CopyFolders folders) => Path.Combine(folders.AgentOnly, "bridge");
+
+    private List<string> BubblewrapArgs(SandboxLaunch launch, bool forwarder)
+    {
+        List<string> a = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "coinop", "--die-with-parent", "--new-session", "--cap-drop", "ALL"];
+        foreach (var path in options.ReadOnlyPaths)
+        {
+            var info = new DirectoryInfo(path);
+            if (info.LinkTarget is { } target)
+            {
+                a.AddRange(["--symlink", target, path]);
+            }
+            else if (info.Exists)
+            {
+                a.AddRange(["--ro-bind", path, path]);
+            }
+        }
+
+        a.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", launch.Folders.Work, SandboxWorkDir, "--chdir", SandboxWorkDir]);
+        if (launch.Folders.State is { } state)
+        {
+            a.AddRange(["--bind", state, SandboxStateDir]);
+        }
+
+        if (forwarder)
+        {
+            var dotnetRoot = Path.GetDirectoryName(dotnetHost!)!;
+            if (!options.ReadOnlyPaths.Any(p => dotnetRoot.StartsWith(p.TrimEnd('/') + "/", StringComparison.Ordinal)))
+            {
+                a.AddRange(["--ro-bind", dotnetRoot, dotnetRoot]);
+            }
+
+            // Read-only: the copy cannot put anything in place of the agent's socket (the agent never dials it anyway).
+            a.AddRange(["--ro-bind", ForwarderFolder(launch.Folders), SandboxBridgeDir]);
+            var stem = Path.ChangeExtension(options.BridgeAssembly, null);
+            foreach (var file in BridgeFiles.Select(ext => stem + ext).Where(File.Exists))
+            {
+                a.AddRange(["--ro-bind", file, SandboxBinDir + "/" + Path.GetFileName(file)]);
+            }
+        }
+
+        // bwrap's root is a tmpfs holding the mount points; nothing else should be written there.
+        a.AddRange(["--remount-ro", "/"]);
+        return a;
+    }
+
+    private Dictionary<string, string> Environment(SandboxLaunch launch)
+    {
+        var spec = launch.Spec;
+        var inside = bwrap is not null;
+        var env = new Dictionary<string, string>(spec.Env, StringComparer.Ordinal)
+        {
+            ["PATH"] = spec.Env.TryGetValue("PATH", out var path) ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ["HOME"] = inside ? SandboxWorkDir : launch.Folders.Work,
+            ["COINOP_WORKLOAD_ID"] = spec.WorkloadId,
+            ["COINOP_EPOCH"] = Num(spec.Epoch),
+            ["COINOP_WORK_DIR"] = inside ? SandboxWorkDir : launch.Folders.Work,
+        };
+        if (launch.Folders.State is { } state)
+        {
+            env["COINOP_STATE_DIR"] = inside ? SandboxStateDir : state;
+        }
+
+        if (spec.Port is { } port)
+        {
+            env["COINOP_PORT"] = Num(port);
+            env["COINOP_ACCESS_TOKEN"] = spec.AccessCredential ?? "";
+        }
+
+        return env;
+    }
+
+    private static string Num(long n) => n.ToString(CultureInfo.InvariantCulture);
+}
