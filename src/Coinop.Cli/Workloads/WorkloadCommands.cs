@@ -54,7 +54,7 @@ public static class WorkloadCommands
     private static Command CreateSubmit(WorkloadContext options)
     {
         var (market, data, wallet, maxSat) = options;
-        var provider = new Option<string?>("--provider") { Description = "Run the primary on this provider (name or id)" };
+        var provider = new Option<string?>("--provider") { Description = "Run the primary on this provider: its id, or a name no other provider carries" };
         var standby = new Option<int>("--standby") { Description = "Warm standbys holding reserved capacity on other providers", DefaultValueFactory = _ => 0 };
         var restart = new Option<RestartPolicy>("--restart")
         {
