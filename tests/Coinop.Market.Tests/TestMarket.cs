@@ -53,7 +53,7 @@ public sealed class TestMarket : IAsyncDisposable
     public Database Database => App.Services.GetRequiredService<Database>();
 
     public static async Task<TestMarket> StartAsync(SqlDialect dialect = SqlDialect.Sqlite, Action<IServiceCollection>? services = null,
-        TempDirectory? dataDir = null, string? postgresDatabase = null)
+        TempDirectory? dataDir = null, string? postgresDatabase = null, Action<MarketOptions>? options = null)
     {
         var dir = dataDir ?? new TempDirectory("coinop-market");
         string? connection = null;
@@ -63,8 +63,10 @@ public sealed class TestMarket : IAsyncDisposable
             connection = new NpgsqlConnectionStringBuilder(PostgresServer.ConnectionString) { Database = postgresDatabase }.ConnectionString;
         }
 
+        var marketOptions = new MarketOptions { Urls = "http://127.0.0.1:0", DataDir = dir.Path, Free = true, Postgres = connection };
+        options?.Invoke(marketOptions);
         var app = MarketHost.Build(
-            new MarketOptions { Urls = "http://127.0.0.1:0", DataDir = dir.Path, Free = true, Postgres = connection },
+            marketOptions,
             b =>
             {
                 b.Logging.ClearProviders();

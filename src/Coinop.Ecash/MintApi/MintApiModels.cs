@@ -91,6 +91,11 @@ public sealed record MintQuoteRequest
     [JsonPropertyName("description")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Description { get; init; }
+
+    /// <summary>NUT-20: minting will need a signature by this key (compressed secp256k1, hex).</summary>
+    [JsonPropertyName("pubkey")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Pubkey { get; init; }
 }
 
 public sealed record MintQuoteResponse
@@ -112,11 +117,16 @@ public sealed record MintQuoteResponse
 
     [JsonPropertyName("expiry")]
     public long? Expiry { get; init; }
+
+    [JsonPropertyName("pubkey")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Pubkey { get; init; }
 }
 
 public sealed record MintRequest(
     [property: JsonPropertyName("quote")] string Quote,
-    [property: JsonPropertyName("outputs")] IReadOnlyList<BlindedMessage> Outputs);
+    [property: JsonPropertyName("outputs")] IReadOnlyList<BlindedMessage> Outputs,
+    [property: JsonPropertyName("signature"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Signature = null);
 
 public sealed record MeltQuoteRequest
 {
@@ -239,6 +249,8 @@ public static class CashuErrorCode
     public const int QuotePending = 20005;
     public const int InvoiceAlreadyPaid = 20006;
     public const int QuoteExpired = 20007;
+    public const int MintSignatureInvalid = 20008;
+    public const int MintPubkeyInvalid = 20009;
 }
 
 /// <summary>A Cashu protocol error: raised by the mint (served as 400) and by the wallet's client (received).</summary>

@@ -113,6 +113,7 @@ public sealed partial class CashuMint(
                 ["8"] = Supported(),
                 ["9"] = Supported(),
                 ["12"] = Supported(),
+                ["20"] = Supported(),
             },
         };
     }
@@ -175,6 +176,11 @@ public sealed partial class CashuMint(
     public async Task<MintQuoteResponse> CreateMintQuoteAsync(MintQuoteRequest request, CancellationToken cancellationToken)
     {
         RequireUnit(request.Unit);
+        if (request.Pubkey is not null && !Nut20.IsValidPubkey(request.Pubkey))
+        {
+            throw new CashuException(CashuErrorCode.MintPubkeyInvalid, "pubkey must be a compressed secp256k1 public key (33 bytes, hex)");
+        }
+
         var outstanding = await quotes.OutstandingSatAsync(time.GetUtcNow(), cancellationToken);
         if (MintLimits.CheckMint(request.Amount, (ulong)_options.MintMaxSat, outstanding, (ulong)_options.MaxOutstandingSat) is { } limit)
         {
@@ -194,7 +200,7 @@ public sealed partial class CashuMint(
 
         var now = time.GetUtcNow();
         var quote = new MintQuoteRecord(NewQuoteId(), "bolt11", invoice.Bolt11, invoice.PaymentHash, request.Amount, MintKeysets.Unit,
-            MintQuoteState.Unpaid, now, now + ttl);
+            MintQuoteState.Unpaid, now, now + ttl, Pubkey: request.Pubkey?.ToLowerInvariant());
         await quotes.InsertMintQuoteAsync(quote, cancellationToken);
         return ToResponse(quote);
     }
@@ -214,6 +220,11 @@ public sealed partial class CashuMint(
                 throw new CashuException(CashuErrorCode.QuoteExpired, "the quote has expired");
             case MintQuoteState.Unpaid:
                 throw new CashuException(CashuErrorCode.QuoteNotPaid, "the quote's invoice is not paid");
+        }
+
+        if (quote.Pubkey is { } pubkey && !Nut20.Verify(quote.Id, request.Outputs!.Select(o => o?.B ?? ""), pubkey, request.Signature))
+        {
+            throw new CashuException(CashuErrorCode.MintSignatureInvalid, "this quote was made with a pubkey: the mint request needs a valid signature by its key (NUT-20)");
         }
 
         var outputs = await ValidateOutputsAsync(request.Outputs!, cancellationToken);
@@ -254,9 +265,19 @@ public sealed partial class CashuMint(
             throw new CashuException(CashuErrorCode.AmountlessInvoiceNotSupported, "invoices without an amount are not supported");
         }
 
-        if (invoice.Network != lightning.Network)
+        Bolt11Network network;
+        try
         {
-            throw BadRequest($"the invoice is for {invoice.Network}; this mint's Lightning node is on {lightning.Network}");
+            network = await lightning.GetNetworkAsync(cancellationToken);
+        }
+        catch (Exception ex) when (ex is not (OperationCanceledException or LightningUnavailableException))
+        {
+            throw new LightningUnavailableException("the mint's Lightning node does not answer: " + ex.Message, ex);
+        }
+
+        if (invoice.Network != network)
+        {
+            throw BadRequest($"the invoice is for {invoice.Network}; this mint's Lightning node is on {network}");
         }
 
         var now = time.GetUtcNow();
@@ -903,6 +924,7 @@ public sealed partial class CashuMint(
         Unit = q.Unit,
         State = q.State,
         Expiry = q.ExpiresAt.ToUnixTimeSeconds(),
+        Pubkey = q.Pubkey,
     };
 
     private static MeltQuoteResponse ToResponse(MeltQuoteRecord q) => new()

@@ -51,7 +51,10 @@ public sealed class MintOptions
     [Range(0, 1_000_000)]
     public long InitialInputFeePpk { get; set; }
 
-    /// <summary>A melt left PENDING this long (its node died mid-payment) is resolved by asking the Lightning backend.</summary>
+    /// <summary>How often every PENDING melt is checked with the Lightning backend (and once at start, before waiting).</summary>
+    public TimeSpan MeltRecheckInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>A melt left PENDING this long whose payment the node has no record of is sent again (no request of ours is still sending it).</summary>
     [Range(1, 86_400)]
     public double PendingMeltRecoveryAfterSeconds { get; set; } = 60;
 

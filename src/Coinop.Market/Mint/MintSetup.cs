@@ -28,10 +28,14 @@ public static class MintSetup
         services.AddSingleton<ILightningBackend>(sp => sp.GetRequiredService<MarketOptions>().Lightning switch
         {
             "fake" => sp.GetRequiredService<FakeLightningBackend>(),
+            "lnd" when sp.GetRequiredService<MarketOptions>() is { LndUrl: { } url, LndMacaroon: { } macaroon } o => new LndBackend(url, macaroon, o.LndCert),
+            "cln" when sp.GetRequiredService<MarketOptions>() is { ClnUrl: { } url, ClnRune: { } rune } o => new ClnBackend(url, rune, o.ClnCert),
             var other => throw new InvalidOperationException($"Lightning backend '{other}' is not available"),
         });
         services.AddHostedService<MintStartup>();
         services.AddHostedService<MeltRecoveryService>();
+        services.AddSingleton<ILightningCursorStore, LightningCursorStore>();
+        services.AddHostedService<InvoiceWatcher>();
         return services;
     }
 

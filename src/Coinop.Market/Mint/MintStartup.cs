@@ -1,3 +1,4 @@
+using Coinop.Ecash.MintApi;
 using Coinop.Market.Mint.Lightning;
 using Coinop.Storage.Mint;
 using Microsoft.Extensions.Hosting;
@@ -31,14 +32,16 @@ internal sealed partial class MeltRecoveryService(
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        var after = TimeSpan.FromSeconds(options.Value.PendingMeltRecoveryAfterSeconds);
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Math.Max(1, after.TotalSeconds / 2)), time);
+        var grace = TimeSpan.FromSeconds(options.Value.PendingMeltRecoveryAfterSeconds);
+        using var timer = new PeriodicTimer(options.Value.MeltRecheckInterval, time);
         do
         {
+            // Every pending melt, from the first tick at start: after a restart no request of this process is paying
+            // any of them, and the node's answer is what their proofs become.
             IReadOnlyList<MeltQuoteRecord> pending;
             try
             {
-                pending = await quotes.ListPendingMeltsAsync(time.GetUtcNow() - after, stoppingToken);
+                pending = await quotes.ListPendingMeltsAsync(time.GetUtcNow().AddTicks(1), stoppingToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -52,7 +55,7 @@ internal sealed partial class MeltRecoveryService(
                 try
                 {
                     var payment = await lightning.CheckPaymentAsync(quote.PaymentHash, stoppingToken);
-                    if (MeltResolution.Decide(payment.State, mayPayAgain: true) == MeltAction.PayAgain)
+                    if (MeltResolution.Decide(payment.State, mayPayAgain: time.GetUtcNow() - quote.UpdatedAt >= grace) == MeltAction.PayAgain)
                     {
                         // The backend never saw the payment (the node died before sending it): send it now; the
                         // backend refuses a second payment of one hash, so a call still on its way cannot pay twice.
@@ -61,7 +64,10 @@ internal sealed partial class MeltRecoveryService(
                     }
 
                     var settled = await mint.SettleMeltAsync(quote.Id, payment, stoppingToken);
-                    LogRecovered(logger, quote.Id, payment.State, settled.State);
+                    if (settled.State != MeltQuoteState.Pending)
+                    {
+                        LogRecovered(logger, quote.Id, payment.State, settled.State);
+                    }
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {

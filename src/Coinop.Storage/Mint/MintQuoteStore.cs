@@ -20,6 +20,9 @@ public interface IMintQuoteStore
     /// <summary>UNPAID → PAID inside the caller's transaction (an internal melt paid its invoice); false when it was not UNPAID.</summary>
     Task<bool> MarkMintQuotePaidAsync(DbConnection c, DbTransaction t, string id, DateTimeOffset now, CancellationToken cancellationToken);
 
+    /// <summary>UNPAID → PAID for the quote whose invoice has this payment hash (the node said it was paid).</summary>
+    Task<bool> MarkMintQuotePaidByHashAsync(string paymentHash, DateTimeOffset now, CancellationToken cancellationToken);
+
     /// <summary>The mint quote whose invoice has this payment hash (an invoice this mint issued), or null.</summary>
     Task<MintQuoteRecord?> FindMintQuoteByPaymentHashAsync(string paymentHash, CancellationToken cancellationToken);
 
@@ -58,7 +61,7 @@ public sealed class MintQuoteStore(Database database) : IMintQuoteStore
 {
     private const string MintColumns =
         "id AS Id, method AS Method, request AS Request, payment_hash AS PaymentHash, amount AS Amount, unit AS Unit, state AS State, " +
-        "created_at AS CreatedAt, expires_at AS ExpiresAt, paid_at AS PaidAt, issued_at AS IssuedAt";
+        "created_at AS CreatedAt, expires_at AS ExpiresAt, paid_at AS PaidAt, issued_at AS IssuedAt, pubkey AS Pubkey";
 
     private const string MeltColumns =
         "id AS Id, method AS Method, request AS Request, payment_hash AS PaymentHash, amount AS Amount, fee_reserve AS FeeReserve, unit AS Unit, " +
@@ -68,8 +71,8 @@ public sealed class MintQuoteStore(Database database) : IMintQuoteStore
     public Task InsertMintQuoteAsync(MintQuoteRecord q, CancellationToken cancellationToken) =>
         database.WriteAsync((c, t) => c.ExecuteAsync(new CommandDefinition(
             """
-            INSERT INTO mint_quotes (id, method, request, payment_hash, amount, unit, state, created_at, expires_at)
-            VALUES (@Id, @Method, @Request, @PaymentHash, @Amount, @Unit, @State, @CreatedAt, @ExpiresAt)
+            INSERT INTO mint_quotes (id, method, request, payment_hash, amount, unit, state, created_at, expires_at, pubkey)
+            VALUES (@Id, @Method, @Request, @PaymentHash, @Amount, @Unit, @State, @CreatedAt, @ExpiresAt, @Pubkey)
             """,
             new
             {
@@ -82,6 +85,7 @@ public sealed class MintQuoteStore(Database database) : IMintQuoteStore
                 q.State,
                 CreatedAt = q.CreatedAt.ToUnixTimeMilliseconds(),
                 ExpiresAt = q.ExpiresAt.ToUnixTimeMilliseconds(),
+                q.Pubkey,
             }, t, cancellationToken: cancellationToken)), cancellationToken);
 
     public Task<MintQuoteRecord?> FindMintQuoteAsync(string id, CancellationToken cancellationToken) =>
@@ -97,6 +101,11 @@ public sealed class MintQuoteStore(Database database) : IMintQuoteStore
         await c.ExecuteAsync(new CommandDefinition(
             "UPDATE mint_quotes SET state = 'PAID', paid_at = @now WHERE id = @id AND state = 'UNPAID'",
             new { id, now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken)) == 1;
+
+    public Task<bool> MarkMintQuotePaidByHashAsync(string paymentHash, DateTimeOffset now, CancellationToken cancellationToken) =>
+        database.WriteAsync(async (c, t) => await c.ExecuteAsync(new CommandDefinition(
+            "UPDATE mint_quotes SET state = 'PAID', paid_at = @now WHERE payment_hash = @paymentHash AND state = 'UNPAID'",
+            new { paymentHash = paymentHash.ToLowerInvariant(), now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken)) > 0, cancellationToken);
 
     public Task<MintQuoteRecord?> FindMintQuoteByPaymentHashAsync(string paymentHash, CancellationToken cancellationToken) =>
         database.ReadAsync(async c => (await c.QueryFirstOrDefaultAsync<MintRow>(new CommandDefinition(
@@ -216,9 +225,10 @@ public sealed class MintQuoteStore(Database database) : IMintQuoteStore
         public long ExpiresAt { get; set; }
         public long? PaidAt { get; set; }
         public long? IssuedAt { get; set; }
+        public string? Pubkey { get; set; }
 
         public MintQuoteRecord ToRecord() => new(Id, Method, Request, PaymentHash, StoredAmount.FromColumn(Amount), Unit, State,
-            At(CreatedAt), At(ExpiresAt), PaidAt is { } p ? At(p) : null, IssuedAt is { } i ? At(i) : null);
+            At(CreatedAt), At(ExpiresAt), PaidAt is { } p ? At(p) : null, IssuedAt is { } i ? At(i) : null, Pubkey);
     }
 
     private sealed class MeltRow

@@ -15,7 +15,8 @@ public sealed record MintQuoteRecord(
     DateTimeOffset CreatedAt,
     DateTimeOffset ExpiresAt,
     DateTimeOffset? PaidAt = null,
-    DateTimeOffset? IssuedAt = null);
+    DateTimeOffset? IssuedAt = null,
+    string? Pubkey = null);
 
 /// <summary>A NUT-05 melt quote. States: UNPAID, PENDING (its inputs are locked while the invoice is paid), PAID.</summary>
 public sealed record MeltQuoteRecord(

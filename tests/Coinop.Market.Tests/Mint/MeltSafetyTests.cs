@@ -22,6 +22,23 @@ public class MeltSafetyTests
         });
     }
 
+    [Fact]
+    public void Attempts_of_one_payment_combine_paid_over_in_flight_over_failed()
+    {
+        Gen.Enum<PaymentState>().List[0, 6].Sample(attempts =>
+        {
+            var combined = PaymentAttempts.Combine(attempts);
+            var expected = attempts.Count == 0 ? PaymentState.Unknown
+                : attempts.Contains(PaymentState.Paid) ? PaymentState.Paid
+                : attempts.Any(a => a is PaymentState.Pending or PaymentState.Unknown) ? PaymentState.Pending
+                : PaymentState.Failed;
+            Assert.Equal(expected, combined);
+
+            // A failed attempt never outweighs a success or one still in flight.
+            Assert.True(combined != PaymentState.Failed || attempts.All(a => a == PaymentState.Failed));
+        });
+    }
+
     /// <summary>Issue 9 item 11: recovery used to treat "unknown" as failed and release proofs whose payment then succeeded.</summary>
     [Fact]
     public async Task A_payment_the_backend_calls_unknown_then_paid_keeps_its_proofs_pending_then_spends_them()
@@ -77,7 +94,7 @@ public class MeltSafetyTests
 
         public bool IsDemoMoney => true;
 
-        public Coinop.Ecash.Lightning.Bolt11Network Network => inner.Network;
+        public Task<Coinop.Ecash.Lightning.Bolt11Network> GetNetworkAsync(CancellationToken cancellationToken) => inner.GetNetworkAsync(cancellationToken);
 
         public Task<LightningInvoice> CreateInvoiceAsync(ulong amountSat, string? description, TimeSpan expiry, CancellationToken cancellationToken) =>
             inner.CreateInvoiceAsync(amountSat, description, expiry, cancellationToken);

@@ -10,8 +10,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Coinop.Provider.Tests.Workloads;
 
 /// <summary>
-/// No Docker daemon runs on the test machines, so only detection and the container mapping are tested here; the
-/// running side (create, attach, wait, stats) is exercised only where a daemon is present.
+/// No Docker daemon runs on the test machines, so only detection and the container and network mapping (what the
+/// agent asks the Engine API for) are tested here; the running side (create, attach, wait, stats, the port reached
+/// inside the container's network namespace) is exercised only where a daemon is present.
 /// </summary>
 public class DockerSandboxTests
 {
@@ -86,17 +87,57 @@ public class DockerSandboxTests
     }
 
     [Fact]
-    public void A_workload_port_is_published_on_loopback_only()
+    public void A_copy_with_a_port_gets_no_network_and_publishes_nothing()
     {
+        // The attack: a copy with a port used to get Docker's default bridge (the internet, the LAN, cloud metadata,
+        // other tenants' containers) and a published host port that skipped the access credential.
         var spec = new CopySpec("w2", 1, "srv", [], new Dictionary<string, string>(), 1, 256, Port: 8080, AccessCredential: "tok", Image: "alpine:3.20");
-        var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, new CopyFolders("/data/w2", "/data/w2/work", null, "/data/w2/agent", 65534, 65534)), new DockerSandboxOptions());
+        var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, new CopyFolders("/data/w2", "/data/w2/work", null, "/data/w2/agent", 1_000_000_007, 1_000_000_007)), new DockerSandboxOptions());
 
         Assert.Equal("alpine:3.20", c.Image);
-        Assert.Equal("bridge", c.HostConfig.NetworkMode);
-        var binding = Assert.Single(c.HostConfig.PortBindings["8080/tcp"]);
-        Assert.Equal("127.0.0.1", binding.HostIP);
-        Assert.Contains("8080/tcp", c.ExposedPorts.Keys);
+        Assert.Equal("none", c.HostConfig.NetworkMode);
+        Assert.True(c.HostConfig.PortBindings is null or { Count: 0 });
+        Assert.True(c.ExposedPorts is null or { Count: 0 });
+        Assert.False(c.HostConfig.PublishAllPorts);
         Assert.Contains("COINOP_ACCESS_TOKEN=tok", c.Env);
         Assert.Contains("COINOP_PORT=8080", c.Env);
+        // A root agent's copy runs as its own uid, which owns its folders.
+        Assert.Equal("1000000007:1000000007", c.User);
+    }
+
+    [Fact]
+    public void With_egress_a_copy_joins_a_network_of_its_own_where_containers_cannot_reach_each_other()
+    {
+        var options = new DockerSandboxOptions { Egress = true };
+        var spec = new CopySpec("w3", 1, "srv", [], new Dictionary<string, string>(), 1, 256, Port: 8080, AccessCredential: "tok");
+        var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, new CopyFolders("/data/w3", "/data/w3/work", null, "/data/w3/agent", null, null)), options);
+        var network = DockerSandbox.EgressNetworkFor(options);
+
+        Assert.Equal("coinop-egress", c.HostConfig.NetworkMode);
+        Assert.NotEqual("bridge", c.HostConfig.NetworkMode);
+        Assert.True(c.HostConfig.PortBindings is null or { Count: 0 });
+        Assert.Equal("coinop-egress", network.Name);
+        Assert.Equal("bridge", network.Driver);
+        Assert.Equal("false", network.Options["com.docker.network.bridge.enable_icc"]);
+        Assert.False(network.Internal);
+    }
+
+    [Fact]
+    public void A_copy_gets_the_process_tmp_and_file_size_caps()
+    {
+        var options = new DockerSandboxOptions();
+        options.Limits.MaxProcesses = 100;
+        options.Limits.TmpBytes = 8 * 1024 * 1024;
+        options.Limits.DiskBytes = 32 * 1024 * 1024;
+        var spec = new CopySpec("w4", 1, "sh", [], new Dictionary<string, string>(), 1, 256);
+        var c = DockerSandbox.ContainerFor(new SandboxLaunch(spec, new CopyFolders("/data/w4", "/data/w4/work", null, "/data/w4/agent", null, null)), options);
+
+        Assert.Equal(100, c.HostConfig.PidsLimit);
+        Assert.Equal("rw,nosuid,nodev,size=8388608", c.HostConfig.Tmpfs["/tmp"]);
+        var fsize = Assert.Single(c.HostConfig.Ulimits);
+        Assert.Equal(("fsize", 32L * 1024 * 1024, 32L * 1024 * 1024), (fsize.Name, fsize.Soft, fsize.Hard));
+        // Docker's default seccomp profile stays on: nothing asks for "seccomp=unconfined".
+        Assert.DoesNotContain(c.HostConfig.SecurityOpt, o => o.Contains("seccomp", StringComparison.Ordinal));
+        Assert.Equal("65534:65534", c.User);
     }
 }

@@ -22,7 +22,7 @@ public sealed class FakeLightningBackend(TimeProvider time) : ILightningBackend,
 
     public bool IsDemoMoney => true;
 
-    public Bolt11Network Network => Bolt11Network.Mainnet;
+    public Task<Bolt11Network> GetNetworkAsync(CancellationToken cancellationToken) => Task.FromResult(Bolt11Network.Mainnet);
 
     /// <summary>When true (the default) every invoice this backend created is reported paid.</summary>
     public bool AutoPay { get; set; } = true;

@@ -50,8 +50,8 @@ public interface ILightningBackend
     /// <summary>True when the backend moves no real money (<c>fake</c>): everything the mint issues is demo money.</summary>
     bool IsDemoMoney { get; }
 
-    /// <summary>The network whose invoices this node pays and issues.</summary>
-    Bolt11Network Network { get; }
+    /// <summary>The network whose invoices this node pays and issues (asked of the node once).</summary>
+    Task<Bolt11Network> GetNetworkAsync(CancellationToken cancellationToken);
 
     Task<LightningInvoice> CreateInvoiceAsync(ulong amountSat, string? description, TimeSpan expiry, CancellationToken cancellationToken);
 

@@ -7,8 +7,8 @@ namespace Coinop.Provider.Workloads.Bridge;
 /// <summary>
 /// Opens streams to a local copy's port, by the one route its sandbox allows: for bubblewrap run by a root agent, a
 /// socket created inside the copy's network namespace (<see cref="NetworkNamespace"/>); for bubblewrap run by any other
-/// user, the in-sandbox forwarder dialing back (<see cref="DialBackListener"/>); for a plain process, 127.0.0.1:PORT on
-/// the host. None of them resolves a path the copy can write. A workload still starting gets until the timeout.
+/// user, the in-sandbox forwarder dialing back (<see cref="DialBackListener"/>); for a docker container (network
+/// <c>none</c>), a socket created inside the container's namespace; for a plain process, 127.0.0.1:PORT on the host. None of them resolves a path the copy can write. A workload still starting gets until the timeout.
 /// </summary>
 internal sealed class CopyPort : IDisposable
 {
@@ -19,6 +19,7 @@ internal sealed class CopyPort : IDisposable
     private readonly long _startTicks;
     private readonly DialBackListener? _listener;
     private readonly bool _bubblewrap;
+    private readonly bool _ownNamespace;
     private readonly TimeSpan _timeout;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
@@ -33,6 +34,17 @@ internal sealed class CopyPort : IDisposable
         _startTicks = ProcFs.ReadStat(pid)?.StartTicks ?? -1;
         _listener = listener;
         _bubblewrap = bubblewrap;
+        _timeout = timeout;
+        _time = time;
+    }
+
+    /// <summary>A port inside the network namespace of <paramref name="pid"/> itself (a container's first process).</summary>
+    public CopyPort(int? port, int pid, long startTicks, TimeSpan timeout, TimeProvider time)
+    {
+        _port = port;
+        _pid = pid;
+        _startTicks = startTicks;
+        _ownNamespace = true;
         _timeout = timeout;
         _time = time;
     }
@@ -75,7 +87,7 @@ internal sealed class CopyPort : IDisposable
 
     private async Task<Socket> SocketAsync(int port, CancellationToken cancellationToken)
     {
-        if (!_bubblewrap)
+        if (!_bubblewrap && !_ownNamespace)
         {
             var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             try
@@ -99,7 +111,7 @@ internal sealed class CopyPort : IDisposable
         lock (_gate)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            return _namespace ??= NetworkNamespace.OfChild(_pid, _startTicks);
+            return _namespace ??= _ownNamespace ? NetworkNamespace.OfProcess(_pid, _startTicks) : NetworkNamespace.OfChild(_pid, _startTicks);
         }
     }
 }

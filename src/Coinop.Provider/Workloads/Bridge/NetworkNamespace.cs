@@ -54,6 +54,32 @@ internal sealed class NetworkNamespace : IDisposable
         return null;
     }
 
+    /// <summary>
+    /// The namespace of <paramref name="pid"/> (a container's first process), or null when that process is gone (its
+    /// pid no longer has <paramref name="startTicks"/>) or shares the agent's namespace.
+    /// </summary>
+    public static NetworkNamespace? OfProcess(int pid, long startTicks)
+    {
+        SafeFileHandle handle;
+        try
+        {
+            handle = Posix.Open(Posix.AtFdCwd, $"/proc/{pid}/ns/net", Posix.ORdOnly | Posix.OCloExec, 0);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+
+        // Opened, then checked: the same process as when it started, and not in our own namespace.
+        if (ProcFs.ReadStat(pid) is { } stat && stat.StartTicks == startTicks && Posix.Stat(handle).Inode != Own.Value)
+        {
+            return new NetworkNamespace(handle);
+        }
+
+        handle.Dispose();
+        return null;
+    }
+
     /// <summary>A TCP socket created inside the namespace and connected to its 127.0.0.1:<paramref name="port"/>.</summary>
     public async Task<Socket> ConnectAsync(int port, CancellationToken cancellationToken)
     {

@@ -1,7 +1,8 @@
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Threading.Channels;
+using Coinop.Provider.Workloads.Bridge;
+using Coinop.Provider.Workloads.Limits;
+using Coinop.Provider.Workloads.Metering;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Microsoft.Extensions.Logging;
@@ -17,8 +18,14 @@ public sealed class DockerSandboxOptions
     /// <summary>The image a workload runs in when its spec names none; it needs /bin/sh and cat.</summary>
     public string DefaultImage { get; set; } = "debian:bookworm-slim";
 
-    /// <summary>The user copies run as inside their container.</summary>
+    /// <summary>The user copies run as inside their container when the agent is not root (a root agent gives each copy its own uid).</summary>
     public string User { get; set; } = "65534:65534";
+
+    /// <summary>Process, /tmp and disk caps of each copy, and the uid range of a root agent.</summary>
+    public CopyLimits Limits { get; set; } = new();
+
+    /// <summary>The network copies join with <c>--workload-egress</c>: a bridge of its own where containers cannot reach each other.</summary>
+    public string EgressNetwork { get; set; } = "coinop-egress";
 
     public TimeSpan SampleInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -27,9 +34,12 @@ public sealed class DockerSandboxOptions
 }
 
 /// <summary>
-/// Runs copies as Docker containers through the Engine API: CPU and memory limits by the daemon's cgroups, no
-/// network unless the workload has a port (then the default bridge with the port published on 127.0.0.1 only), a
-/// read-only root with the work and state folders bound in, no capabilities, no new privileges. A container does not
+/// Runs copies as Docker containers through the Engine API: CPU, memory and process limits by the daemon's cgroups,
+/// network <c>none</c> (nothing published: a root agent reaches the workload's port by creating its socket inside the
+/// container's network namespace, behind the credentialed port bridge), or with <c>--workload-egress</c> a network of its
+/// own whose containers cannot reach each other; a read-only root with the work and state folders bound in, a
+/// size-limited /tmp, no capabilities, no new privileges, Docker's default seccomp profile, and with a root agent a uid
+/// per copy. A container does not
 /// die with the agent by itself, so its entrypoint keeps the agent's attached stdin open and kills everything when it
 /// closes (the agent died or detached). Only usable where a daemon answers; it cannot be exercised on machines
 /// without one, where selecting it fails at start with one clear message.
@@ -53,6 +63,7 @@ public sealed partial class DockerSandbox : ISandbox
     private readonly DockerSandboxOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
+    private readonly CopyUsers _users;
 
     private DockerSandbox(DockerClient client, DockerSandboxOptions options, TimeProvider time, ILogger logger)
     {
@@ -60,6 +71,7 @@ public sealed partial class DockerSandbox : ISandbox
         _options = options;
         _time = time;
         _logger = logger;
+        _users = new CopyUsers(options.Limits.FirstCopyUid, options.Limits.CopyUidCount);
     }
 
     public string Kind => "docker";
@@ -71,11 +83,22 @@ public sealed partial class DockerSandbox : ISandbox
     public bool Egress => _options.Egress;
 
     public Task<CopyFolders> PrepareAsync(CopySpec spec, string root, CancellationToken cancellationToken) =>
-        Task.FromResult(CopyFolders.CreatePlain(root, spec.WantsStateDir, Metering.LinuxNative.IsRoot ? 65534 : null, Metering.LinuxNative.IsRoot ? 65534 : null));
+        Task.FromResult(LocalSandbox.PrepareFolders(spec, root, LinuxNative.IsRoot ? _users : null, _options.Limits));
+
+    /// <summary>The network of copies with egress (pure mapping): a bridge with inter-container traffic off.</summary>
+    public static NetworksCreateParameters EgressNetworkFor(DockerSandboxOptions options) => new()
+    {
+        Name = options.EgressNetwork,
+        Driver = "bridge",
+        Internal = false,
+        Options = new Dictionary<string, string> { ["com.docker.network.bridge.enable_icc"] = "false" },
+        Labels = new Dictionary<string, string> { ["coinop.egress"] = "true" },
+    };
 
     /// <summary>Connects to the daemon and pings it; throws <see cref="SandboxException"/> when none answers.</summary>
     public static async Task<DockerSandbox> CreateAsync(DockerSandboxOptions options, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
+        options.Limits.Validate();
         if (options.Endpoint.Scheme == "unix" && !Path.Exists(options.Endpoint.LocalPath))
         {
             throw new SandboxException(Unreachable(options.Endpoint, "no socket at " + options.Endpoint.LocalPath));
@@ -92,6 +115,11 @@ public sealed partial class DockerSandbox : ISandbox
         {
             client.Dispose();
             throw new SandboxException(Unreachable(options.Endpoint, ex.Message), ex);
+        }
+
+        if (options.Egress)
+        {
+            await EnsureEgressNetworkAsync(client, options, cancellationToken).ConfigureAwait(false);
         }
 
         return new DockerSandbox(client, options, time, logger);
@@ -115,6 +143,7 @@ public sealed partial class DockerSandbox : ISandbox
             binds.Add($"{state}:{SandboxStateDir}:rw");
         }
 
+        var limits = options.Limits;
         var memory = spec.MemoryMb * 1024 * 1024;
         var host = new HostConfig
         {
@@ -122,13 +151,17 @@ public sealed partial class DockerSandbox : ISandbox
             Memory = memory,
             // Equal to the memory limit: no swap on top of it.
             MemorySwap = memory,
-            NetworkMode = spec.Port is null ? "none" : "bridge",
+            // No network at all (the port is reached from inside its namespace), or egress on a network of copies only.
+            NetworkMode = options.Egress ? options.EgressNetwork : "none",
             Binds = binds,
             ReadonlyRootfs = true,
-            Tmpfs = new Dictionary<string, string> { ["/tmp"] = "rw,nosuid,nodev,size=64m" },
+            Tmpfs = new Dictionary<string, string> { ["/tmp"] = "rw,nosuid,nodev,size=" + limits.TmpBytes.ToString(CultureInfo.InvariantCulture) },
             CapDrop = ["ALL"],
+            // Docker's default seccomp profile applies (it is not turned off), which also refuses new user namespaces.
             SecurityOpt = ["no-new-privileges"],
-            PidsLimit = 4096,
+            PidsLimit = limits.MaxProcesses,
+            // A single file cannot outgrow the disk cap even between two measurements.
+            Ulimits = [new Ulimit { Name = "fsize", Soft = limits.DiskBytes, Hard = limits.DiskBytes }],
         };
         var parameters = new CreateContainerParameters
         {
@@ -138,7 +171,7 @@ public sealed partial class DockerSandbox : ISandbox
             Cmd = [spec.Command, .. spec.Args],
             Env = [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
             WorkingDir = SandboxWorkDir,
-            User = options.User,
+            User = launch.Folders.Uid is { } uid ? $"{uid}:{launch.Folders.Gid ?? uid}" : options.User,
             Labels = new Dictionary<string, string> { ["coinop.workload"] = spec.WorkloadId, ["coinop.epoch"] = spec.Epoch.ToString(CultureInfo.InvariantCulture) },
             AttachStdin = true,
             OpenStdin = true,
@@ -150,12 +183,10 @@ public sealed partial class DockerSandbox : ISandbox
         };
         if (spec.Port is { } port)
         {
+            // Nothing is published: a published port would be reachable without the access credential.
             env["COINOP_PORT"] = port.ToString(CultureInfo.InvariantCulture);
             env["COINOP_ACCESS_TOKEN"] = spec.AccessCredential ?? "";
             parameters.Env = [.. env.Select(kv => $"{kv.Key}={kv.Value}")];
-            var key = $"{port}/tcp";
-            parameters.ExposedPorts = new Dictionary<string, EmptyStruct> { [key] = default };
-            host.PortBindings = new Dictionary<string, IList<PortBinding>> { [key] = [new PortBinding { HostIP = "127.0.0.1", HostPort = "" }] };
         }
 
         return parameters;
@@ -168,6 +199,12 @@ public sealed partial class DockerSandbox : ISandbox
             throw new SandboxException(problem);
         }
 
+        if (launch.Spec.Port is not null && !LinuxNative.IsRoot)
+        {
+            // The container has no published port; only a root agent can open a socket inside its namespace.
+            throw new SandboxException("a docker copy's port is reached inside the container's network namespace, which needs the agent to run as root; run it as root or use --workloads process");
+        }
+
         try
         {
             var created = await _client.Containers.CreateContainerAsync(ContainerFor(launch, _options), cancellationToken).ConfigureAwait(false);
@@ -175,18 +212,39 @@ public sealed partial class DockerSandbox : ISandbox
                 new ContainerAttachParameters { Stream = true, Stdin = true, Stdout = true, Stderr = true }, cancellationToken).ConfigureAwait(false);
             await _client.Containers.StartContainerAsync(created.ID, new ContainerStartParameters(), cancellationToken).ConfigureAwait(false);
             var inspect = await _client.Containers.InspectContainerAsync(created.ID, cancellationToken).ConfigureAwait(false);
-            int? hostPort = null;
-            if (launch.Spec.Port is { } port && inspect.NetworkSettings?.Ports is { } ports && ports.TryGetValue($"{port}/tcp", out var bindings) && bindings is { Count: > 0 })
-            {
-                hostPort = int.Parse(bindings[0].HostPort, CultureInfo.InvariantCulture);
-            }
-
+            var pid = (int)inspect.State.Pid;
+            var port = new CopyPort(launch.Spec.Port, pid, ProcFs.ReadStat(pid)?.StartTicks ?? -1, TimeSpan.FromSeconds(10), _time);
             LogStarted(_logger, launch.Spec.WorkloadId, launch.Spec.Epoch, created.ID);
-            return DockerCopy.Run(_client, created.ID, (int)inspect.State.Pid, stream, hostPort, _time, _options.SampleInterval);
+            var copy = DockerCopy.Run(_client, created.ID, pid, stream, port, _time, _options.SampleInterval);
+            DiskWatch.Start(launch.Folders, _options.Limits, copy.Exited, reason => { _ = copy.StopAsync(TimeSpan.Zero, CancellationToken.None); }, _time, _logger);
+            return copy;
         }
         catch (DockerApiException ex)
         {
             throw new SandboxException("docker refused the copy: " + ex.Message, ex);
+        }
+    }
+
+    private static async Task EnsureEgressNetworkAsync(DockerClient client, DockerSandboxOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var existing = await client.Networks.ListNetworksAsync(new NetworksListParameters(), cancellationToken).ConfigureAwait(false);
+            if (existing.FirstOrDefault(n => n.Name == options.EgressNetwork) is { } network)
+            {
+                if (!network.Options.TryGetValue("com.docker.network.bridge.enable_icc", out var icc) || icc != "false")
+                {
+                    throw new SandboxException($"docker network {options.EgressNetwork} lets containers reach each other; remove it and the agent makes it anew");
+                }
+
+                return;
+            }
+
+            await client.Networks.CreateNetworkAsync(EgressNetworkFor(options), cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerApiException ex)
+        {
+            throw new SandboxException("docker refused the egress network: " + ex.Message, ex);
         }
     }
 
@@ -202,7 +260,7 @@ public sealed partial class DockerSandbox : ISandbox
         private readonly DockerClient _client;
         private readonly string _id;
         private readonly MultiplexedStream _stream;
-        private readonly int? _hostPort;
+        private readonly CopyPort _port;
         private readonly TimeProvider _time;
         private readonly long _start;
         private readonly Channel<OutputChunk> _output = Channel.CreateBounded<OutputChunk>(256);
@@ -217,13 +275,13 @@ public sealed partial class DockerSandbox : ISandbox
         private long? _end;
         private volatile bool _stopRequested;
 
-        private DockerCopy(DockerClient client, string id, int pid, MultiplexedStream stream, int? hostPort, TimeProvider time)
+        private DockerCopy(DockerClient client, string id, int pid, MultiplexedStream stream, CopyPort port, TimeProvider time)
         {
             _client = client;
             _id = id;
             Pid = pid;
             _stream = stream;
-            _hostPort = hostPort;
+            _port = port;
             _time = time;
             _start = _lastSample = time.GetTimestamp();
         }
@@ -234,9 +292,9 @@ public sealed partial class DockerSandbox : ISandbox
 
         public Task<CopyExit> Exited => _exited.Task;
 
-        public static DockerCopy Run(DockerClient client, string id, int pid, MultiplexedStream stream, int? hostPort, TimeProvider time, TimeSpan interval)
+        public static DockerCopy Run(DockerClient client, string id, int pid, MultiplexedStream stream, CopyPort port, TimeProvider time, TimeSpan interval)
         {
-            var copy = new DockerCopy(client, id, pid, stream, hostPort, time);
+            var copy = new DockerCopy(client, id, pid, stream, port, time);
             var pump = copy.PumpAsync();
             _ = copy.SampleLoopAsync(interval);
             _ = copy.WatchAsync(pump);
@@ -255,21 +313,7 @@ public sealed partial class DockerSandbox : ISandbox
             }
         }
 
-        public async ValueTask<Stream> ConnectToPortAsync(CancellationToken cancellationToken)
-        {
-            var port = _hostPort ?? throw new InvalidOperationException("The workload declares no port.");
-            var client = new TcpClient();
-            try
-            {
-                await client.ConnectAsync(IPAddress.Loopback, port, cancellationToken).ConfigureAwait(false);
-                return client.GetStream();
-            }
-            catch
-            {
-                client.Dispose();
-                throw;
-            }
-        }
+        public ValueTask<Stream> ConnectToPortAsync(CancellationToken cancellationToken) => _port.ConnectAsync(_exited.Task, cancellationToken);
 
         public async Task<CopyExit> StopAsync(TimeSpan grace, CancellationToken cancellationToken)
         {
@@ -294,6 +338,7 @@ public sealed partial class DockerSandbox : ISandbox
             }
 
             _stream.Dispose();
+            _port.Dispose();
             _stop.Dispose();
         }
 

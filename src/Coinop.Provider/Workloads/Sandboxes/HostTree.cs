@@ -21,6 +21,29 @@ internal static class HostTree
         Posix.ChownAt(dir, "", uid, gid);
     }
 
+    /// <summary>
+    /// Disk space the folder's entries take (allocated blocks, each name counted), measured without following a link;
+    /// stops counting once past <paramref name="enough"/>. A missing folder is 0; a tree deeper than
+    /// <see cref="MaxDepth"/> is an <see cref="IOException"/>.
+    /// </summary>
+    public static long AllocatedBytes(string root, long enough)
+    {
+        SafeFileHandle dir;
+        try
+        {
+            dir = Posix.OpenDirectory(root);
+        }
+        catch (IOException ex) when (Posix.Errno(ex) == Posix.ENoEnt)
+        {
+            return 0;
+        }
+
+        using (dir)
+        {
+            return AllocatedBelow(dir, 1, enough, Posix.Stat(dir).Blocks * 512);
+        }
+    }
+
     /// <summary>Removes the folder and everything below it; a missing folder is fine.</summary>
     public static void Delete(string root)
     {
@@ -50,6 +73,33 @@ internal static class HostTree
         {
             DeleteAt(dir, name, 1);
         }
+    }
+
+    private static long AllocatedBelow(SafeFileHandle dir, int depth, long enough, long total)
+    {
+        foreach (var name in Posix.List(dir))
+        {
+            if (total > enough)
+            {
+                break;
+            }
+
+            if (TryStat(dir, name) is not { } status)
+            {
+                continue;
+            }
+
+            total += status.Blocks * 512;
+            if (status.IsDirectory && TryOpenDirectory(dir, name, depth) is { } sub)
+            {
+                using (sub)
+                {
+                    total = AllocatedBelow(sub, depth + 1, enough, total);
+                }
+            }
+        }
+
+        return total;
     }
 
     private static void ChownBelow(SafeFileHandle dir, int uid, int gid, int depth)
@@ -128,7 +178,7 @@ internal static class HostTree
     {
         if (depth >= MaxDepth)
         {
-            throw new IOException($"the folder is nested deeper than {MaxDepth} levels");
+            throw new PathTooLongException($"the folder is nested deeper than {MaxDepth} levels");
         }
 
         try

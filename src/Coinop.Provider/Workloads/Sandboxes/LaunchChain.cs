@@ -6,14 +6,16 @@ namespace Coinop.Provider.Workloads.Sandboxes;
 
 /// <summary>
 /// The command line that starts a local copy: <c>setpriv --pdeathsig SIGKILL</c> (dies with the agent) → <c>sh</c> that
-/// checks the agent is still its parent and writes its own pid into the copy's cgroup(s), so everything after it is
-/// limited from the first instruction → <c>setpriv</c> dropping to the copy's user (when the agent is root) →
-/// <c>bwrap</c> or <c>setsid</c> → <c>sh</c> that starts the in-sandbox port forwarder (agents that are not root),
-/// applies RLIMIT_AS when there is no cgroup, and execs the command (or, for a plain process, supervises it so its
-/// children die with the agent too). Environment: only what the spec sets plus PATH, HOME and the <c>COINOP_*</c>
-/// variables.
+/// checks the agent is still its parent, writes its own pid into the copy's cgroup(s), so everything after it is
+/// limited from the first instruction, and opens the seccomp filter for bwrap → <c>setpriv</c> dropping to the copy's
+/// own user (when the agent is root) → <c>bwrap</c> or <c>setsid</c> → <c>sh</c> that sets RLIMIT_NPROC (in bwrap's
+/// user namespace the count is the copy's alone; for a plain process only with a uid of its own) and RLIMIT_FSIZE,
+/// starts the in-sandbox port forwarder (agents that are not root), applies RLIMIT_AS when there is no cgroup, and execs
+/// the command (or, for a plain process, supervises it so its children die with the agent too). Every program in the
+/// chain is named by absolute path: the workload's own PATH cannot put another in its place. Environment: only what the
+/// spec sets plus PATH, HOME and the <c>COINOP_*</c> variables.
 /// </summary>
-internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, string? setsid, string? bwrap, string? dotnetHost, bool root)
+internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, string? setsid, string? bwrap, string prlimit, string? dotnetHost, bool root)
 {
     public const string SandboxWorkDir = "/work";
     public const string SandboxStateDir = "/state";
@@ -21,20 +23,28 @@ internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, s
     public const string SandboxBinDir = "/run/coinop-bin";
     public const string SocketName = "port.sock";
 
-    // $1 agent pid, $2 cgroup.procs files ("-" for none), $3 "--", then the rest of the chain.
+    /// <summary>The descriptor bwrap reads the seccomp filter from, opened by the launch script.</summary>
+    private const string SeccompFd = "3";
+
+    // $1 agent pid, $2 cgroup.procs files ("-" for none), $3 seccomp filter file ("-" for none), $4 "--", then the
+    // rest of the chain.
     private const string LaunchScript =
         "[ \"$PPID\" = \"$1\" ] || exit 125\n" +
         "for f in $2; do [ \"$f\" = - ] || echo $$ > \"$f\" || exit 126; done\n" +
-        "shift 3\n" +
+        "if [ \"$3\" != - ]; then exec 3<\"$3\" || exit 126; fi\n" +
+        "shift 4\n" +
         "exec \"$@\"\n";
 
-    // $1 RLIMIT_AS in KiB or "-", $2 dotnet host or "-", $3 port or "-", $4 supervise (1/0), $5 "--", then the
-    // command. The forwarder starts before the address-space limit, which would stop the .NET runtime from reserving
-    // its heap. A plain process has no pid namespace to take its children down with it, so there the shell stays as a
-    // supervisor: its parent-death signal is SIGHUP, on which it SIGKILLs its whole process group.
+    // $1 RLIMIT_AS in KiB or "-", $2 dotnet host or "-", $3 port or "-", $4 supervise (1/0), $5 prlimit, $6
+    // RLIMIT_NPROC or "-", $7 RLIMIT_FSIZE in bytes, $8 "--", then the command. The forwarder starts before the
+    // address-space limit, which would stop the .NET runtime from reserving its heap. A plain process has no pid
+    // namespace to take its children down with it, so there the shell stays as a supervisor: its parent-death signal
+    // is SIGHUP, on which it SIGKILLs its whole process group.
     private const string WorkloadScript =
         "mem=$1 host=$2 port=$3 supervise=$4\n" +
-        "shift 5\n" +
+        "if [ \"$6\" != - ]; then \"$5\" --pid $$ --nproc=\"$6:$6\" || exit 126; fi\n" +
+        "\"$5\" --pid $$ --fsize=\"$7:$7\" || exit 126\n" +
+        "shift 8\n" +
         "if [ \"$port\" != - ]; then DOTNET_EnableDiagnostics=0 \"$host\" " + SandboxBinDir + "/coinop-sandbox-bridge.dll \"$port\" " +
         SandboxBridgeDir + "/" + SocketName + " </dev/null >/dev/null 2>&1 & fi\n" +
         "if [ \"$mem\" != - ]; then ulimit -v \"$mem\" || exit 126; fi\n" +
@@ -55,6 +65,20 @@ internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, s
     /// root agent connects from inside the copy's network namespace itself, <see cref="Bridge.NetworkNamespace"/>).
     /// </summary>
     public bool InSandboxForwarder => bwrap is not null && !root;
+
+    /// <summary>Where a copy's seccomp filter is kept: the agent's own folder of the copy, which the copy never sees.</summary>
+    public static string SeccompFile(CopyFolders folders) => Path.Combine(folders.AgentOnly, "seccomp.bpf");
+
+    private bool Seccomp => bwrap is not null && SeccompFilter.Supported;
+
+    /// <summary>Writes what the chain reads before the copy starts (the seccomp filter).</summary>
+    public void Prepare(CopyFolders folders)
+    {
+        if (Seccomp)
+        {
+            File.WriteAllBytes(SeccompFile(folders), SeccompFilter.Program());
+        }
+    }
 
     public ProcessStartInfo StartInfo(SandboxLaunch launch, CopyCgroup? cgroup)
     {
@@ -77,11 +101,11 @@ internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, s
 
         List<string> argv = ["--pdeathsig", "SIGKILL", "--", "/bin/sh", "-c", LaunchScript, "coinop-launch",
             System.Environment.ProcessId.ToString(CultureInfo.InvariantCulture),
-            cgroup is null ? "-" : string.Join(' ', cgroup.ProcsFiles), "--", setpriv];
+            cgroup is null ? "-" : string.Join(' ', cgroup.ProcsFiles), Seccomp ? SeccompFile(folders) : "-", "--", setpriv];
         if (root)
         {
-            var uid = folders.Uid ?? options.SandboxUid;
-            var gid = folders.Gid ?? options.SandboxGid;
+            var uid = folders.Uid ?? throw new InvalidOperationException("a root agent runs each copy as a uid of its own");
+            var gid = folders.Gid ?? uid;
             argv.AddRange(["--reuid", Num(uid), "--regid", Num(gid), "--clear-groups"]);
         }
 
@@ -102,6 +126,10 @@ internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, s
             forwarder ? dotnetHost! : "-",
             forwarder ? Num(spec.Port!.Value) : "-",
             bwrap is null ? "1" : "0",
+            prlimit,
+            // Only a user namespace (bwrap) or a uid of its own makes the process count the copy's alone.
+            bwrap is not null || root ? Num(options.Limits.MaxProcesses) : "-",
+            Num(options.Limits.DiskBytes),
             "--", spec.Command, .. spec.Args]);
         foreach (var a in argv)
         {
@@ -116,8 +144,13 @@ internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, s
 
     private List<string> BubblewrapArgs(SandboxLaunch launch, bool forwarder)
     {
-        List<string> a = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-            "--hostname", "coinop", "--die-with-parent", "--new-session", "--cap-drop", "ALL"];
+        List<string> a = ["--unshare-user", "--disable-userns", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
+            "--unshare-cgroup-try", "--hostname", "coinop", "--die-with-parent", "--new-session", "--cap-drop", "ALL"];
+        if (Seccomp)
+        {
+            a.AddRange(["--seccomp", SeccompFd]);
+        }
+
         foreach (var path in options.ReadOnlyPaths)
         {
             var info = new DirectoryInfo(path);
@@ -131,7 +164,7 @@ internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, s
             }
         }
 
-        a.AddRange(["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", launch.Folders.Work, SandboxWorkDir, "--chdir", SandboxWorkDir]);
+        a.AddRange(["--proc", "/proc", "--dev", "/dev", "--size", Num(options.Limits.TmpBytes), "--tmpfs", "/tmp", "--bind", launch.Folders.Work, SandboxWorkDir, "--chdir", SandboxWorkDir]);
         if (launch.Folders.State is { } state)
         {
             a.AddRange(["--bind", state, SandboxStateDir]);

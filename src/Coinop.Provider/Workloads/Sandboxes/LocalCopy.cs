@@ -31,6 +31,7 @@ internal sealed class LocalCopy : IRunningCopy
     private readonly TaskCompletionSource<CopyExit> _exited = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopSampling = new();
     private volatile bool _stopRequested;
+    private volatile string? _limitExceeded;
     private bool _held;
 
     private LocalCopy(Process process, CopyCgroup? cgroup, int wrapperDepth, double cpuCores, Func<CancellationToken, ValueTask<Stream>> connect, TimeProvider time, TimeSpan sampleInterval, IDisposable? owned)
@@ -108,6 +109,14 @@ internal sealed class LocalCopy : IRunningCopy
         }
 
         return await _exited.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Ends the copy at once because it broke a limit; the reason goes to its stderr and its exit.</summary>
+    public void Kill(string reason)
+    {
+        _limitExceeded = reason;
+        _output.Writer.TryWrite(new OutputChunk(OutputStream.Stderr, System.Text.Encoding.UTF8.GetBytes($"coinop: the copy was stopped: {reason}\n")));
+        KillAll();
     }
 
     public async ValueTask DisposeAsync()
@@ -247,6 +256,6 @@ internal sealed class LocalCopy : IRunningCopy
         }
 
         _output.Writer.TryComplete();
-        _exited.TrySetResult(new CopyExit(exitCode, oom, _stopRequested));
+        _exited.TrySetResult(new CopyExit(exitCode, oom, _stopRequested, _limitExceeded));
     }
 }

@@ -10,11 +10,6 @@ namespace Coinop.Provider.Workloads.Sandboxes;
 /// <summary>Settings of the local sandboxes (bubblewrap and plain process).</summary>
 public sealed class LocalSandboxOptions
 {
-    /// <summary>When the agent runs as root, copies run as this user (and own their folders), never as root.</summary>
-    public int SandboxUid { get; set; } = 65534;
-
-    public int SandboxGid { get; set; } = 65534;
-
     /// <summary>Host folders bound read-only at the same path inside bubblewrap (symlinks are recreated as symlinks).</summary>
     public IList<string> ReadOnlyPaths { get; } = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"];
 
@@ -27,27 +22,29 @@ public sealed class LocalSandboxOptions
     /// <summary>How long a client's connection may wait for the workload's port to come up.</summary>
     public TimeSpan PortConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Process, /tmp and disk caps of each copy, and the uid range of a root agent.</summary>
+    public CopyLimits Limits { get; set; } = new();
+
     /// <summary>The in-sandbox port forwarder; by default the one built next to this assembly.</summary>
     public string BridgeAssembly { get; set; } = Path.Combine(AppContext.BaseDirectory, "coinop-sandbox-bridge.dll");
 
     public void Validate()
     {
-        if (SandboxUid < 0 || SandboxGid < 0)
-        {
-            throw new ArgumentException("The sandbox uid and gid must not be negative.");
-        }
-
         if (SampleInterval <= TimeSpan.Zero || ThrottleInterval <= TimeSpan.Zero || PortConnectTimeout <= TimeSpan.Zero)
         {
             throw new ArgumentException("Sandbox intervals and timeouts must be positive.");
         }
+
+        Limits.Validate();
     }
 }
 
 /// <summary>
 /// Runs copies as local process trees. With bubblewrap, each copy gets its own pid, network, ipc and uts
 /// namespaces, a root made of read-only system folders, a private writable <c>/work</c> (and <c>/state</c>), fresh
-/// <c>/tmp</c>, <c>/proc</c> and <c>/dev</c>, no capabilities, a new session, and dies with the agent. Without it (only
+/// <c>/tmp</c>, <c>/proc</c> and <c>/dev</c>, no capabilities, a new session, no further user namespaces, a seccomp
+/// filter, a process cap, a disk cap (<see cref="DiskWatch"/>), and dies with the agent; a root agent gives each copy
+/// its own uid. Without it (only
 /// when the operator accepts it with <c>--unsafe-no-sandbox</c>), a copy is a plain child process in its own session:
 /// isolation <c>none</c>, advertised as such. The command line is <see cref="LaunchChain"/>'s.
 /// </summary>
@@ -65,6 +62,7 @@ public sealed partial class LocalSandbox : ISandbox
     private readonly LaunchChain _chain;
     private readonly string? _dotnetHost;
     private readonly bool _root;
+    private readonly CopyUsers _users;
 
     private LocalSandbox(LocalSandboxOptions options, Cgroups cgroups, TimeProvider time, ILogger logger, string setpriv, string? setsid, string? bwrap)
     {
@@ -74,7 +72,8 @@ public sealed partial class LocalSandbox : ISandbox
         _logger = logger;
         _dotnetHost = FindDotnetHost();
         _root = LinuxNative.IsRoot;
-        _chain = new LaunchChain(options, setpriv, setsid, bwrap, _dotnetHost, _root);
+        _users = new CopyUsers(options.Limits.FirstCopyUid, options.Limits.CopyUidCount);
+        _chain = new LaunchChain(options, setpriv, setsid, bwrap, Require("prlimit"), _dotnetHost, _root);
     }
 
     public string Kind => _chain.Bubblewrap ? "bubblewrap" : "none";
@@ -138,9 +137,34 @@ public sealed partial class LocalSandbox : ISandbox
     }
 
     public Task<CopyFolders> PrepareAsync(CopySpec spec, string root, CancellationToken cancellationToken) =>
-        Task.FromResult(_root
-            ? CopyFolders.CreatePlain(root, spec.WantsStateDir, _options.SandboxUid, _options.SandboxGid)
-            : CopyFolders.CreatePlain(root, spec.WantsStateDir, null, null));
+        Task.FromResult(PrepareFolders(spec, root, _root ? _users : null, _options.Limits));
+
+    /// <summary>
+    /// The copy's folders: owned by a uid of its own leased from <paramref name="users"/> (a root agent; given back when
+    /// the folders go), else by the agent's user; restores into them are capped at the disk cap.
+    /// </summary>
+    internal static CopyFolders PrepareFolders(CopySpec spec, string root, CopyUsers? users, CopyLimits limits)
+    {
+        if (users is null)
+        {
+            return CopyFolders.CreatePlain(root, spec.WantsStateDir, null, null, limits.DiskBytes);
+        }
+
+        var uid = users.Lease() ?? throw new SandboxException("every uid of the copy range is in use; the provider runs too many copies");
+        try
+        {
+            return CopyFolders.CreatePlain(root, spec.WantsStateDir, uid, uid, limits.DiskBytes, () =>
+            {
+                users.Return(uid);
+                return ValueTask.CompletedTask;
+            });
+        }
+        catch
+        {
+            users.Return(uid);
+            throw;
+        }
+    }
 
     public async Task<IRunningCopy> StartAsync(SandboxLaunch launch, CancellationToken cancellationToken)
     {
@@ -183,6 +207,7 @@ public sealed partial class LocalSandbox : ISandbox
         Process process;
         try
         {
+            _chain.Prepare(launch.Folders);
             process = await Spawner.StartAsync(_chain.StartInfo(launch, cgroup)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -198,6 +223,7 @@ public sealed partial class LocalSandbox : ISandbox
         var port = new CopyPort(spec.Port, process.Id, listener, _chain.Bubblewrap, _options.PortConnectTimeout, _time);
         LocalCopy? copy = null;
         copy = LocalCopy.Run(process, cgroup, WrapperDepth, spec.CpuCores, ct => port.ConnectAsync(copy!.Exited, ct), _time, interval, port);
+        DiskWatch.Start(launch.Folders, _options.Limits, copy.Exited, copy.Kill, _time, _logger);
         LogStarted(_logger, spec.WorkloadId, spec.Epoch, Kind, process.Id);
         return copy;
     }
@@ -209,6 +235,7 @@ public sealed partial class LocalSandbox : ISandbox
         var folders = await PrepareAsync(spec, dir, cancellationToken).ConfigureAwait(false);
         try
         {
+            _chain.Prepare(folders);
             using var process = await Spawner.StartAsync(_chain.StartInfo(new SandboxLaunch(spec, folders), null)).ConfigureAwait(false);
             process.StandardInput.Close();
             var stderr = process.StandardError.ReadToEndAsync(cancellationToken);

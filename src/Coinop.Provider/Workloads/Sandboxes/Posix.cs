@@ -44,7 +44,8 @@ internal static unsafe partial class Posix
     private static bool IsArm => RuntimeInformation.ProcessArchitecture is Architecture.Arm64 or Architecture.Arm;
 
     /// <summary>What <c>statx</c> tells about one entry (never following a final link).</summary>
-    public readonly record struct FileStatus(int Mode, int Uid, int Gid, long Size, long MtimeSeconds, ulong Device, ulong Inode, int Links)
+    /// <param name="Blocks">512-byte blocks allocated on disk.</param>
+    public readonly record struct FileStatus(int Mode, int Uid, int Gid, long Size, long MtimeSeconds, ulong Device, ulong Inode, int Links, long Blocks = 0)
     {
         public int Type => Mode & SIfMt;
 
@@ -89,7 +90,7 @@ internal static unsafe partial class Posix
         }
 
         return new FileStatus(buffer.Mode, (int)buffer.Uid, (int)buffer.Gid, (long)buffer.Size, buffer.MtimeSeconds,
-            ((ulong)buffer.DevMajor << 32) | buffer.DevMinor, buffer.Inode, (int)buffer.Links);
+            ((ulong)buffer.DevMajor << 32) | buffer.DevMinor, buffer.Inode, (int)buffer.Links, (long)buffer.Blocks);
     }
 
     public static FileStatus Stat(SafeFileHandle file) => StatAt(file, "");
@@ -220,6 +221,7 @@ internal static unsafe partial class Posix
         [FieldOffset(28)] public ushort Mode;
         [FieldOffset(32)] public ulong Inode;
         [FieldOffset(40)] public ulong Size;
+        [FieldOffset(48)] public ulong Blocks;
         [FieldOffset(112)] public long MtimeSeconds;
         [FieldOffset(136)] public uint DevMajor;
         [FieldOffset(140)] public uint DevMinor;

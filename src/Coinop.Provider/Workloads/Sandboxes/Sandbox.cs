@@ -60,8 +60,11 @@ public enum OutputStream
 /// <summary>A piece of a copy's output, in the order the process wrote it to that stream.</summary>
 public sealed record OutputChunk(OutputStream Stream, ReadOnlyMemory<byte> Data);
 
-/// <summary>How a copy ended: its exit code (128+signal when killed) and whether the memory limit killed it.</summary>
-public sealed record CopyExit(int ExitCode, bool OomKilled, bool Stopped);
+/// <summary>
+/// How a copy ended: its exit code (128+signal when killed), whether the memory limit killed it, and which other limit
+/// (disk) made the agent stop it, if any.
+/// </summary>
+public sealed record CopyExit(int ExitCode, bool OomKilled, bool Stopped, string? LimitExceeded = null);
 
 /// <summary>Cumulative resource use of a copy.</summary>
 public readonly record struct UsageSnapshot(
