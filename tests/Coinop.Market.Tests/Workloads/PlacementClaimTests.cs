@@ -30,10 +30,10 @@ public class PlacementClaimTests
         return provider;
     }
 
-    private static async Task<(HttpStatusCode Status, JsonNode? Body)> SubmitAsync(MarketUnderTest market, string? provider = null)
+    private static async Task<(HttpStatusCode Status, JsonNode? Body)> SubmitAsync(MarketUnderTest market, string? provider = null, double cpu = 1)
     {
         using var response = await market.Http.PostAsJsonAsync("/api/workloads",
-            new { command = "sleep", args = new[] { "600" }, cpu = 1, memory_mb = 256, provider }, Ct);
+            new { command = "sleep", args = new[] { "600" }, cpu, memory_mb = 256, provider }, Ct);
         return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync(Ct)));
     }
 
@@ -57,6 +57,18 @@ public class PlacementClaimTests
         Assert.Equal(2, placed.Count(p => p == liar.ProviderId));
         Assert.Equal(2, placed.Count(p => p == honestA.ProviderId));
         Assert.Equal(2, placed.Count(p => p == honestB.ProviderId));
+    }
+
+    [Fact]
+    public async Task A_capacity_claim_counts_as_at_most_the_operators_bound()
+    {
+        await using var market = await MarketAsync();
+        await using var liar = await WorkloadProviderAsync(market, "liar", 1e12, 1L << 50);
+
+        // 100 cores is more than --max-provider-cpu (64 by default) believes any one provider has.
+        var (status, body) = await SubmitAsync(market, cpu: 100);
+        Assert.True(status == HttpStatusCode.ServiceUnavailable, body?.ToJsonString());
+        Assert.Equal(HttpStatusCode.Created, (await SubmitAsync(market, cpu: 64)).Status);
     }
 
     [Fact]
