@@ -18,6 +18,7 @@ command -v flock >/dev/null || need+=(util-linux)
 command -v python3 >/dev/null || need+=(python3) # a workload test serves HTTP through the port bridge
 [ -x /usr/bin/chromium ] || need+=(chromium)        # the web pages' browser tests (Playwright drives Debian's chromium)
 command -v systemd-analyze >/dev/null || need+=(systemd) # install-service tests verify the units they write
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || need+=(haproxy) # several market nodes behind a balancer
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

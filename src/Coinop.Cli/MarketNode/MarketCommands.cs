@@ -36,7 +36,8 @@ public static class MarketCommands
             DefaultValueFactory = _ => 10_000_000,
         };
         var postgres = new Option<string?>("--postgres") { Description = "PostgreSQL connection string; several market nodes can share it" };
-        var publicUrl = new Option<string?>("--public-url") { Description = "The URL consumers and providers use, if not the first of --urls" };
+        var publicUrl = new Option<string?>("--public-url") { Description = "The URL consumers and providers use, if not the first of --urls (nodes of one market share it: the balancer's)" };
+        var nodeUrl = new Option<string?>("--node-url") { Description = "Where the market's other nodes reach this one (default: the first of --urls)" };
         var hbMin = new Option<double>("--heartbeat-min-ttl") { Description = "Shortest heartbeat TTL in seconds", DefaultValueFactory = _ => 10 };
         var hbGrace = new Option<double>("--heartbeat-grace") { Description = "Extra seconds after a TTL before a provider is silent", DefaultValueFactory = _ => 10 };
         var stopAfter = CliOptions.Duration("--workload-stop-after",
@@ -72,7 +73,7 @@ public static class MarketCommands
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
             urls, data, enrollment, free, feePercent, acceptMint, lightning, lndUrl, lndMacaroon, lndCert, clnUrl, clnRune, clnCert, mintMax, meltMax,
-            maxOutstanding, postgres, publicUrl, hbMin, hbGrace, stopAfter, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext,
+            maxOutstanding, postgres, publicUrl, nodeUrl, hbMin, hbGrace, stopAfter, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext,
             maxProviderCpu, maxProviderMemory,
         };
         command.SetAction(async (parse, ct) =>
@@ -103,6 +104,7 @@ public static class MarketCommands
                 MintMaxOutstandingSat = parse.GetValue(maxOutstanding),
                 Postgres = parse.GetValue(postgres),
                 PublicUrl = parse.GetValue(publicUrl),
+                NodeUrl = parse.GetValue(nodeUrl),
                 HeartbeatMinTtl = parse.GetValue(hbMin),
                 HeartbeatGrace = parse.GetValue(hbGrace),
                 WorkloadStopAfter = parse.GetValue(stopAfter) ?? Core.Workloads.WorkloadTimings.DefaultStopAfter,

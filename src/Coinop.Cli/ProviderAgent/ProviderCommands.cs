@@ -4,6 +4,7 @@ using Coinop.Core.Pricing;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Drain;
 using Coinop.Provider.Hosting;
+using Coinop.Provider.Workloads.Limits;
 using Coinop.Provider.Workloads.Sandboxes;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -20,7 +21,29 @@ public static class ProviderCommands
 
     public static Command Create()
     {
-        var market = CliOptions.Market();
+        var market = new Option<string[]>("--market")
+        {
+            Description = "The market's base URL, e.g. http://127.0.0.1:3338; with several nodes, their URLs comma-separated or --market repeated (linked one at a time, in order)",
+            Required = true,
+            AllowMultipleArgumentsPerToken = false,
+            CustomParser = r =>
+            {
+                var urls = new List<string>();
+                foreach (var url in r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
+                {
+                    if (Coinop.Core.Reconnect.MarketRotation.Normalize(url) is { } normalized)
+                    {
+                        urls.Add(normalized);
+                    }
+                    else
+                    {
+                        r.AddError($"'{url}' is not an http(s) URL");
+                    }
+                }
+
+                return [.. urls];
+            },
+        };
         var backends = new Option<BackendEndpoint[]>("--backend")
         {
             Description = $"An inference server as KIND=URL, KIND {BackendEndpoint.KindList} (repeatable; default: probe Ollama 11434, vLLM 8000, llama.cpp 8080, LM Studio 1234 on this machine)",
@@ -86,6 +109,9 @@ public static class ProviderCommands
         {
             Description = "With --workloads docker: let copies open connections to the internet (default: no network but their port's bridge)",
         };
+        var pids = new Option<int?>("--workload-pids") { Description = "Most processes and threads one workload copy may have (default 512)" };
+        var tmp = new Option<long?>("--workload-tmp") { Description = "Size of each copy's /tmp in MB, held in memory (default 64)" };
+        var disk = new Option<long?>("--workload-disk") { Description = "What each copy's /work and /state may hold together, in MB (default 1024)" };
         var cpu = new Option<double?>("--cpu") { Description = "CPU cores offered to workloads (default: all cores)" };
         var memory = new Option<long?>("--memory") { Description = "Memory in MB offered to workloads (default: half the machine's)" };
         var workloadPrice = new Option<WorkloadPrice?>("--workload-price")
@@ -110,14 +136,14 @@ public static class ProviderCommands
 
         var command = new Command("provider", "Run a provider agent next to local inference servers (SIGTERM or Ctrl-C drains it)")
         {
-            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, unsafeNoSandbox, egress, cpu, memory, workloadPrice, workloadHost,
+            market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, unsafeNoSandbox, egress, pids, tmp, disk, cpu, memory, workloadPrice, workloadHost,
             usageWindow,
         };
         command.SetAction(async (parse, ct) =>
         {
             void Configure(ProviderOptions o)
             {
-                o.MarketUrl = parse.GetValue(market)!;
+                o.MarketUrls = [.. parse.GetValue(market)!];
                 o.Backends = [.. parse.GetValue(backends) ?? []];
                 o.DataDir = parse.GetValue(data)!;
                 o.Name = parse.GetValue(name);
@@ -128,6 +154,9 @@ public static class ProviderCommands
                 o.Workloads = parse.GetValue(workloads);
                 o.UnsafeNoSandbox = parse.GetValue(unsafeNoSandbox);
                 o.WorkloadEgress = parse.GetValue(egress);
+                o.WorkloadLimits.MaxProcesses = parse.GetValue(pids) ?? o.WorkloadLimits.MaxProcesses;
+                o.WorkloadLimits.TmpBytes = parse.GetValue(tmp) is { } tmpMb ? CopyLimits.Mebibytes(tmpMb) : o.WorkloadLimits.TmpBytes;
+                o.WorkloadLimits.DiskBytes = parse.GetValue(disk) is { } diskMb ? CopyLimits.Mebibytes(diskMb) : o.WorkloadLimits.DiskBytes;
                 o.WorkloadCpuCores = parse.GetValue(cpu);
                 o.WorkloadMemoryMb = parse.GetValue(memory);
                 o.WorkloadPrice = parse.GetValue(workloadPrice) ?? o.WorkloadPrice;
@@ -163,7 +192,7 @@ public static class ProviderCommands
             }
 
             var agent = host.Services.GetRequiredService<Coinop.Provider.Hosting.ProviderAgent>();
-            Console.WriteLine($"coinop provider {agent.ProviderId} serving {parse.GetValue(market)} (data {parse.GetValue(data)}; SIGTERM or Ctrl-C drains)");
+            Console.WriteLine($"coinop provider {agent.ProviderId} serving {string.Join(", ", parse.GetValue(market)!)} (data {parse.GetValue(data)}; SIGTERM or Ctrl-C drains)");
             await host.WaitForShutdownAsync(ct);
             return 0;
         });

@@ -181,6 +181,10 @@ public static class UpCommand
             catch (HttpRequestException)
             {
             }
+            catch (OperationCanceledException) when (!deadline.IsCancellationRequested)
+            {
+                // One answer slower than the client's 5 s (a loaded machine's first request): ask again.
+            }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 throw new CliException("the provider did not come online within 60 s (set COINOP_LOG_LEVEL=Information to see why)");

@@ -21,6 +21,7 @@ namespace Coinop.Core.Protocol;
 [JsonDerivedType(typeof(JobDone), "job_done")]
 [JsonDerivedType(typeof(JobError), "job_error")]
 [JsonDerivedType(typeof(DrainNotice), "draining")]
+[JsonDerivedType(typeof(MarketNodes), "market_nodes")]
 [JsonDerivedType(typeof(WorkloadStart), "workload_start")]
 [JsonDerivedType(typeof(WorkloadStop), "workload_stop")]
 [JsonDerivedType(typeof(WorkloadRelease), "workload_release")]
@@ -46,8 +47,8 @@ public sealed record AuthResponse(
     string? Name,
     string? EnrollmentCode) : ProtocolMessage;
 
-/// <summary>Market → provider: authenticated; the first heartbeat TTL.</summary>
-public sealed record AuthOk(string ProviderId, int HeartbeatTtlMs) : ProtocolMessage;
+/// <summary>Market → provider: authenticated; the first heartbeat TTL, and the market's nodes the provider may link to.</summary>
+public sealed record AuthOk(string ProviderId, int HeartbeatTtlMs, IReadOnlyList<string>? Nodes = null) : ProtocolMessage;
 
 /// <summary>Market → provider: refused; the socket closes with 4401 after this.</summary>
 public sealed record AuthFailed(string Reason) : ProtocolMessage;
@@ -115,6 +116,9 @@ public sealed record LoadFigures(
 
 /// <summary>Market → provider: heartbeat received; send the next one before <see cref="NextTtlMs"/> elapses.</summary>
 public sealed record HeartbeatAck(int NextTtlMs) : ProtocolMessage;
+
+/// <summary>Market → provider: the market's nodes changed; the provider moves on to one of them when its node goes.</summary>
+public sealed record MarketNodes(IReadOnlyList<string> Nodes) : ProtocolMessage;
 
 /// <summary>Provider → market: the provider is draining and takes no new jobs.</summary>
 public sealed record DrainNotice(int DeadlineMs) : ProtocolMessage;

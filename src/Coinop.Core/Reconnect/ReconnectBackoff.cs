@@ -40,6 +40,9 @@ public sealed class ReconnectBackoff
 
     public void Reset() => _failures = 0;
 
+    /// <summary>The initial delay, jittered, without touching the failure count (moving on to another market node).</summary>
+    public TimeSpan InitialJittered() => Jitter(Initial);
+
     private TimeSpan BaseDelay(int failures)
     {
         var ms = Initial.TotalMilliseconds * Math.Pow(2, failures);

@@ -25,6 +25,9 @@ public static class WorkKinds
 {
     public const string InferenceJob = "inference_job";
     public const string Workload = "workload";
+
+    /// <summary>A market node's duty: a singleton or one partition of background work, held by one node at a time.</summary>
+    public const string NodeDuty = "node_duty";
 }
 
 /// <summary>

@@ -15,6 +15,7 @@ public sealed class ProviderGateway(
     ProviderHandshake handshake,
     ProviderDirectory directory,
     ProviderLiveness liveness,
+    IProviderLinks links,
     MarketOptions options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
@@ -27,11 +28,13 @@ public sealed class ProviderGateway(
     public Task StartAsync(CancellationToken cancellationToken)
     {
         _stopping = lifetime.ApplicationStopping.Register(CloseAllForShutdown);
+        links.NodeUrlsChanged += AnnounceNodes;
         return Task.CompletedTask;
     }
 
     public Task StopAsync(CancellationToken cancellationToken)
     {
+        links.NodeUrlsChanged -= AnnounceNodes;
         _stopping.Dispose();
         return Task.CompletedTask;
     }
@@ -74,6 +77,9 @@ public sealed class ProviderGateway(
     {
         var maxTextFrame = (int)Math.Min(int.MaxValue - 1024 * 1024, options.MaxRequestBodyBytes + 64 * 1024);
         await using var session = new ProviderSession(providerId, name, socket, time, maxTextFrame, _logger, workloads);
+        // The link is recorded before anything is routed to it: a session of this provider on another node is replaced
+        // (its epoch is stale from now on), and writes made for this one are fenced on its epoch.
+        session.LinkEpoch = await links.LinkAsync(providerId, name, aborted);
         var previous = directory.Register(session);
         if (previous is not null)
         {
@@ -84,7 +90,7 @@ public sealed class ProviderGateway(
         var ttl = liveness.CurrentTtl;
         liveness.Connected(session, ttl);
         session.HeartbeatReceived += OnHeartbeat;
-        session.TrySend(new AuthOk(providerId, (int)ttl.TotalMilliseconds));
+        session.TrySend(new AuthOk(providerId, (int)ttl.TotalMilliseconds, links.NodeUrls));
         GatewayLog.ProviderConnected(_logger, providerId, name);
         if (lifetime.ApplicationStopping.IsCancellationRequested)
         {
@@ -111,6 +117,16 @@ public sealed class ProviderGateway(
         var ttl = liveness.CurrentTtl;
         liveness.Beat(session, ttl);
         session.TrySend(new HeartbeatAck((int)ttl.TotalMilliseconds));
+    }
+
+    /// <summary>The market's nodes changed: every provider linked here learns the new list (to move on when this node goes).</summary>
+    private void AnnounceNodes(IReadOnlyList<string> urls)
+    {
+        var message = new MarketNodes(urls);
+        foreach (var session in directory.Snapshot)
+        {
+            session.TrySend(message);
+        }
     }
 
     private static async Task RefuseAsync(WebSocket socket, string reason, CancellationToken cancellationToken)

@@ -1,5 +1,4 @@
 using Coinop.Core.Heartbeats;
-using Coinop.Storage.Providers;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -29,7 +28,7 @@ public sealed class ProviderLiveness(
     TimeProvider time,
     HeartbeatTimings timings,
     ProviderDirectory directory,
-    IProviderRegistryStore store,
+    IProviderLinks links,
     ILogger<ProviderLiveness> logger) : IHostedService, IDisposable
 {
     private readonly Lock _gate = new();
@@ -46,18 +45,17 @@ public sealed class ProviderLiveness(
         }
     }
 
-    /// <summary>Providers online before the restart are presumed alive for the failover TTL.</summary>
+    /// <summary>Providers linked to this node before its restart are presumed alive for the failover TTL.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var known = await store.ListAsync(cancellationToken);
+        var leftOver = await links.LeftOverAsync(cancellationToken);
         lock (_gate)
         {
-            foreach (var provider in known)
+            foreach (var (id, epoch) in leftOver)
             {
-                if (provider.Online && !_entries.ContainsKey(provider.Id))
+                if (!_entries.ContainsKey(id))
                 {
-                    var id = provider.Id;
-                    var entry = new Entry(ProviderLivenessState.PresumedOnline, null);
+                    var entry = new Entry(ProviderLivenessState.PresumedOnline, null, epoch);
                     entry.Timer = time.CreateTimer(_ => FailoverExpired(id), null, timings.FailoverTtl, Timeout.InfiniteTimeSpan);
                     _entries[id] = entry;
                 }
@@ -70,7 +68,7 @@ public sealed class ProviderLiveness(
     /// <summary>The session authenticated: online, silent after <paramref name="ttl"/> + grace without a heartbeat.</summary>
     public void Connected(ProviderSession session, TimeSpan ttl)
     {
-        var entry = new Entry(ProviderLivenessState.Online, session);
+        var entry = new Entry(ProviderLivenessState.Online, session, session.LinkEpoch);
         entry.Timer = time.CreateTimer(_ => Silent(session), null, timings.DeadlineAfter(ttl), Timeout.InfiniteTimeSpan);
         lock (_gate)
         {
@@ -115,7 +113,7 @@ public sealed class ProviderLiveness(
 
         if (!marketStopping)
         {
-            MarkOfflineInStore(session.ProviderId);
+            MarkOfflineInStore(session.ProviderId, session.LinkEpoch);
         }
     }
 
@@ -129,6 +127,7 @@ public sealed class ProviderLiveness(
 
     private void FailoverExpired(string providerId)
     {
+        long epoch;
         lock (_gate)
         {
             if (!_entries.TryGetValue(providerId, out var e) || e.State != ProviderLivenessState.PresumedOnline)
@@ -138,22 +137,19 @@ public sealed class ProviderLiveness(
 
             e.Timer?.Dispose();
             _entries.Remove(providerId);
+            epoch = e.Epoch;
         }
 
         GatewayLog.ProviderNotBack(logger, providerId);
-        MarkOfflineInStore(providerId);
+        MarkOfflineInStore(providerId, epoch);
     }
 
-    private void MarkOfflineInStore(string providerId) => _ = Task.Run(async () =>
+    /// <summary>Closes the link of that epoch; if the provider linked again since (here or on another node) nothing changes.</summary>
+    private void MarkOfflineInStore(string providerId, long epoch) => _ = Task.Run(async () =>
     {
         try
         {
-            if (StateOf(providerId) == ProviderLivenessState.Online)
-            {
-                return; // it reconnected meanwhile; its handshake already marked it online
-            }
-
-            await store.SetOnlineAsync(providerId, false, time.GetUtcNow(), CancellationToken.None);
+            await links.UnlinkAsync(providerId, epoch, CancellationToken.None);
         }
         catch (Exception ex)
         {
@@ -174,11 +170,14 @@ public sealed class ProviderLiveness(
         }
     }
 
-    private sealed class Entry(ProviderLivenessState state, ProviderSession? session)
+    private sealed class Entry(ProviderLivenessState state, ProviderSession? session, long epoch)
     {
         public ProviderLivenessState State { get; } = state;
 
         public ProviderSession? Session { get; } = session;
+
+        /// <summary>The link epoch the entry stands for (closing the link is fenced on it).</summary>
+        public long Epoch { get; } = epoch;
 
         public ITimer? Timer { get; set; }
     }

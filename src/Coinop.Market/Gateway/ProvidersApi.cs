@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using Coinop.Core.Protocol;
 using Coinop.Storage.Providers;
 using Microsoft.AspNetCore.Http;
 
@@ -49,19 +50,30 @@ public sealed record GatewayError(string Error);
 [JsonSerializable(typeof(GatewayError))]
 public sealed partial class GatewayJsonContext : JsonSerializerContext;
 
-/// <summary><c>GET /api/providers</c>: every provider the market knows, with live offers and load for connected ones.</summary>
+/// <summary>
+/// <c>GET /api/providers</c>: every provider the market knows, with live offers and load for linked ones (on this node or,
+/// as they published them, on the market's other nodes).
+/// </summary>
 public static class ProvidersApi
 {
-    public static async Task<IResult> ListAsync(IProviderRegistryStore store, ProviderDirectory directory, IModelQueueDepths queues, CancellationToken cancellationToken)
+    public static async Task<IResult> ListAsync(IProviderRegistryStore store, IRoutableProviders providers, IModelQueueDepths queues, CancellationToken cancellationToken)
     {
         var known = await store.ListAsync(cancellationToken);
         var keys = known.ToDictionary(r => r.Id, r => Convert.ToBase64String(r.PublicKey), StringComparer.Ordinal);
         var views = new List<ProviderView>(known.Count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var session in directory.Snapshot)
+        foreach (var provider in providers.Snapshot)
         {
-            seen.Add(session.ProviderId);
-            views.Add(View(session, queues) with { PublicKey = keys.GetValueOrDefault(session.ProviderId) });
+            var view = provider switch
+            {
+                ProviderSession session => View(session, queues),
+                Cluster.RemoteProvider remote => View(remote, queues),
+                _ => null,
+            };
+            if (view is not null && seen.Add(provider.ProviderId))
+            {
+                views.Add(view with { PublicKey = keys.GetValueOrDefault(provider.ProviderId) });
+            }
         }
 
         foreach (var record in known)
@@ -76,12 +88,23 @@ public static class ProvidersApi
         return Results.Json(views.ToArray(), GatewayJsonContext.Default.ProviderViewArray);
     }
 
-    private static ProviderView View(ProviderSession session, IModelQueueDepths queues)
+    private static ProviderView View(ProviderSession session, IModelQueueDepths queues) =>
+        View(session.ProviderId, session.Name, session.Capabilities, session.Offers, session.InFlight, session.Load, session.ParkedUntil, session.LastSeen, queues);
+
+    private static ProviderView View(Cluster.RemoteProvider remote, IModelQueueDepths queues)
     {
-        var load = session.Load;
+        var load = remote.Figures.Load is { } json
+            ? System.Text.Json.JsonSerializer.Deserialize(json, Cluster.ClusterJsonContext.Default.LoadFigures) ?? LoadFigures.Idle
+            : LoadFigures.Idle;
+        return View(remote.ProviderId, remote.Name, remote.Capabilities, remote.Offers, remote.InFlight, load, remote.ParkedUntil, remote.UpdatedAt, queues);
+    }
+
+    private static ProviderView View(string id, string name, CapabilitiesMessage? capabilities, IReadOnlyCollection<ModelOffer> offers, int inFlight,
+        LoadFigures load, DateTimeOffset? parkedUntil, DateTimeOffset lastSeen, IModelQueueDepths queues)
+    {
         var models = new List<ModelView>();
         var queued = new SortedDictionary<string, int>(StringComparer.Ordinal);
-        foreach (var offer in session.Offers)
+        foreach (var offer in offers)
         {
             models.Add(new ModelView(offer.Model, offer.InputMsatPerMtok / 1000m, offer.OutputMsatPerMtok / 1000m, offer.ContextWindow, offer.Backend));
             queued[offer.Model] = queues.DepthOf(offer.Model);
@@ -89,14 +112,14 @@ public static class ProvidersApi
 
         models.Sort((a, b) => string.CompareOrdinal(a.Model, b.Model));
         return new ProviderView(
-            session.ProviderId,
-            session.Name,
-            session.Capabilities is not null,
+            id,
+            name,
+            capabilities is not null,
             models,
-            new LoadView(session.InFlight, load.QueueDepth, load.P50LatencyMs, load.P95LatencyMs, load.TokensPerSecond, load.ErrorRate, queued),
-            session.ParkedUntil,
-            session.LastSeen,
-            Workloads: session.WorkloadCapacity is { } w
+            new LoadView(inFlight, load.QueueDepth, load.P50LatencyMs, load.P95LatencyMs, load.TokensPerSecond, load.ErrorRate, queued),
+            parkedUntil,
+            lastSeen,
+            Workloads: capabilities?.Workloads is { } w
                 ? new WorkloadOfferView(w.Isolation, w.CpuCores, w.MemoryMb, w.CpuMsatPerCoreSecond, w.MemoryMsatPerGbSecond, w.SealingKey, w.SealingKeySignature,
                     w.Egress, w.ApproximateLimits)
                 : null);

@@ -1,3 +1,4 @@
+using Coinop.Market.Cluster;
 using Coinop.Market.Gateway;
 using Coinop.Market.Inference;
 using Coinop.Market.Mint;
@@ -8,7 +9,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -42,6 +42,7 @@ public static class MarketHost
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddMarketStore(options);
+        builder.Services.AddCluster();
         builder.Services.AddProviderGateway();
         builder.Services.AddInference();
         builder.Services.AddMint();
@@ -54,8 +55,7 @@ public static class MarketHost
 
         var app = builder.Build();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
-        app.MapGet("/healthz", (Mint.Lightning.ILightningBackend lightning) =>
-            Results.Json(new { status = "ok", lightning = lightning.Name, demo_money = lightning.IsDemoMoney }));
+        app.MapCluster();
         app.MapProviderGateway();
         app.MapInference();
         app.MapMint();

@@ -5,8 +5,9 @@ using Coinop.Storage.Meta;
 namespace Coinop.Market.Hosting;
 
 /// <summary>
-/// The market's id (shared by all nodes of one market, kept in the store) and the admin token
-/// (kept in <c>&lt;data&gt;/admin.token</c>, mode 0600) that guards operator endpoints.
+/// The market's id and the admin token that guards operator endpoints, both shared by all nodes of one market through the
+/// store (so an operator's token works on whichever node a balancer picks). The token is also kept in
+/// <c>&lt;data&gt;/admin.token</c> (mode 0600) for the operator to read: the first node's token wins and the others write it there.
 /// </summary>
 public sealed class MarketIdentity(IMarketMetaStore meta, MarketOptions options)
 {
@@ -20,18 +21,18 @@ public sealed class MarketIdentity(IMarketMetaStore meta, MarketOptions options)
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
         _marketId = await meta.GetOrAddAsync("market_id", "m" + Base32.EncodeLower(RandomNumberGenerator.GetBytes(10)), cancellationToken);
-        _adminToken = LoadOrCreateAdminToken(Path.Combine(options.DataDir, "admin.token"));
+        var path = Path.Combine(options.DataDir, "admin.token");
+        var local = File.Exists(path) ? File.ReadAllText(path).Trim() : null;
+        _adminToken = await meta.GetOrAddAsync("admin_token", local ?? "adm_" + Base32.EncodeLower(RandomNumberGenerator.GetBytes(20)), cancellationToken);
+        if (local != _adminToken)
+        {
+            WriteAdminToken(path, _adminToken);
+        }
     }
 
-    private static string LoadOrCreateAdminToken(string path)
+    private static void WriteAdminToken(string path, string token)
     {
-        if (File.Exists(path))
-        {
-            return File.ReadAllText(path).Trim();
-        }
-
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        var token = "adm_" + Base32.EncodeLower(RandomNumberGenerator.GetBytes(20));
         var temp = path + ".tmp";
         File.WriteAllText(temp, "");
         if (!OperatingSystem.IsWindows())
@@ -41,7 +42,6 @@ public sealed class MarketIdentity(IMarketMetaStore meta, MarketOptions options)
 
         File.WriteAllText(temp, token);
 
-        File.Move(temp, path, overwrite: false);
-        return token;
+        File.Move(temp, path, overwrite: true);
     }
 }

@@ -23,6 +23,9 @@ public sealed class MarketOptions : IValidatableObject
     /// <summary>A PostgreSQL connection string; when set the store lives there instead of SQLite.</summary>
     public string? Postgres { get; set; }
 
+    /// <summary>Where the market's other nodes (and providers learning the node list) reach this node; defaults to the first of <see cref="Urls"/>.</summary>
+    public string? NodeUrl { get; set; }
+
     public EnrollmentMode Enrollment { get; set; } = EnrollmentMode.Open;
 
     /// <summary>Serve without payment.</summary>
@@ -164,6 +167,11 @@ public sealed class MarketOptions : IValidatableObject
             {
                 yield return new ValidationResult($"--accept-mint '{mint}' is not an http(s) URL", [nameof(AcceptMints)]);
             }
+        }
+
+        if (NodeUrl is not null && (!Uri.TryCreate(NodeUrl, UriKind.Absolute, out var node) || (node.Scheme != "http" && node.Scheme != "https")))
+        {
+            yield return new ValidationResult($"--node-url '{NodeUrl}' is not an http(s) URL", [nameof(NodeUrl)]);
         }
 
         if (!Core.Pricing.ModelPrice.TryParseSats(MaxPrice, out _, out var priceError))

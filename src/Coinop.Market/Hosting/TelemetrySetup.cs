@@ -17,7 +17,7 @@ public static class TelemetrySetup
     public static IServiceCollection AddMarketTelemetry(this IServiceCollection services)
     {
         services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(InferenceMetrics.MeterName, PaymentsMetrics.MeterName, WorkloadSupervisor.MeterName)
+            .AddMeter(InferenceMetrics.MeterName, PaymentsMetrics.MeterName, WorkloadSupervisor.MeterName, Cluster.ClusterMetrics.MeterName)
             .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Runtime")
             .AddPrometheusExporter());
         return services;

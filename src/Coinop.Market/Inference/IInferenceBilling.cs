@@ -30,7 +30,20 @@ public sealed record BillingReservation(
 }
 
 /// <summary>What a job actually consumed, and who served it at which price.</summary>
-public sealed record BillingUsage(TokenUsage Usage, string ProviderId, ModelPrice Price);
+/// <param name="LinkEpoch">
+/// The epoch of the provider link the result came over (0: not checked). Billing refuses a result whose link another node
+/// has taken over since (<see cref="ProviderLinkRevokedException"/>): a revoked link writes no job results.
+/// </param>
+public sealed record BillingUsage(TokenUsage Usage, string ProviderId, ModelPrice Price, long LinkEpoch = 0);
+
+/// <summary>The provider linked again (to this or another node) after the result's link: the result does not count.</summary>
+public sealed class ProviderLinkRevokedException(string providerId, long epoch)
+    : Exception($"the link of provider {providerId} at epoch {epoch} was taken over; its results are refused")
+{
+    public string ProviderId { get; } = providerId;
+
+    public long Epoch { get; } = epoch;
+}
 
 /// <summary>
 /// Billing's answer at completion: headers for a non-streaming response (set before its body starts), a

@@ -29,4 +29,7 @@ internal static partial class InferenceLog
     [LoggerMessage(EventId = 2008, Level = LogLevel.Warning,
         Message = "Job {JobId} on {ProviderId}: usage reported ({ClaimedInput} in, {ClaimedOutput} out) is beyond the tolerance of the market's count ({CountedInput} in, {CountedOutput} out); the market's count is billed")]
     public static partial void UsageClaimRefused(ILogger logger, Guid jobId, string providerId, long claimedInput, long claimedOutput, long countedInput, long countedOutput);
+
+    [LoggerMessage(EventId = 2050, Level = LogLevel.Warning, Message = "Job {JobId}: result of provider {ProviderId} refused: its link (epoch {Epoch}) was taken over")]
+    public static partial void ResultRefused(ILogger logger, Guid jobId, string providerId, long epoch);
 }

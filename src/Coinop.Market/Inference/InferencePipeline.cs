@@ -189,7 +189,7 @@ public sealed class InferencePipeline(
         {
             // What reached the consumer before the job broke is charged: the input estimate and the output relayed.
             var delivered = run.DeliveredBy is { } by
-                ? new BillingUsage(new TokenUsage(request.InputTokenEstimate, run.DeliveredOutputTokens ?? 0), by.ProviderId, by.Price)
+                ? new BillingUsage(new TokenUsage(request.InputTokenEstimate, run.DeliveredOutputTokens ?? 0), by.ProviderId, by.Price, by.LinkEpoch)
                 : null;
             await billing.ReleaseAsync(run.Reservation, delivered, CancellationToken.None);
         }
@@ -267,7 +267,11 @@ public sealed class InferencePipeline(
                             return await ProviderFailure(run, session, relay, "the provider's output is not a valid response");
                         }
 
-                        await CompleteAsync(run, session, offer, relay, e.Done!, startedAt);
+                        if (!await CompleteAsync(run, session, offer, relay, e.Done!, startedAt))
+                        {
+                            return await ProviderFailure(run, session, relay, "the provider linked again elsewhere; this result does not count");
+                        }
+
                         return default;
 
                     case AttemptEventKind.Error when e.Error!.Code == JobErrorCodes.InvalidRequest:
@@ -310,12 +314,13 @@ public sealed class InferencePipeline(
             if (run.DeliveredOutputTokens is not null)
             {
                 // Output of this attempt reached the consumer (no other attempt follows one that did).
-                run.DeliveredBy ??= (session.ProviderId, offer.Price);
+                run.DeliveredBy ??= (session.ProviderId, offer.Price, session.LinkEpoch);
             }
         }
     }
 
-    private async Task CompleteAsync(JobRun run, IRoutableProvider session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
+    /// <returns>False when billing refused the result because the provider's link was taken over meanwhile.</returns>
+    private async Task<bool> CompleteAsync(JobRun run, IRoutableProvider session, ModelOffer offer, ResponseRelay relay, JobDone done, long startedAt)
     {
         // Billed: the provider's figure only within tolerance of what the market counted itself (input from the request,
         // output from the text it relayed). A provider whose backend reported nothing is billed the market's count.
@@ -333,7 +338,12 @@ public sealed class InferencePipeline(
         try
         {
             // Settling is money: it runs to the end even if the consumer leaves meanwhile.
-            settlement = await billing.SettleAsync(run.Reservation, new BillingUsage(usage, session.ProviderId, price), CancellationToken.None);
+            settlement = await billing.SettleAsync(run.Reservation, new BillingUsage(usage, session.ProviderId, price, session.LinkEpoch), CancellationToken.None);
+        }
+        catch (ProviderLinkRevokedException ex)
+        {
+            InferenceLog.ResultRefused(logger, run.Job.Id, ex.ProviderId, ex.Epoch);
+            return false;
         }
         catch (Exception ex)
         {
@@ -361,6 +371,7 @@ public sealed class InferencePipeline(
 
         run.Job.Complete(usage, settlement.CostMsat, now);
         session.RecordSuccess(time.GetElapsedTime(startedAt).TotalMilliseconds);
+        return true;
     }
 
     private async ValueTask FlushAsync(JobRun run, CancellationToken cancellationToken)
@@ -451,6 +462,6 @@ public sealed class InferencePipeline(
         public long? DeliveredOutputTokens { get; set; }
 
         /// <summary>Who produced the output that reached the consumer, at what price; null while none did.</summary>
-        public (string ProviderId, ModelPrice Price)? DeliveredBy { get; set; }
+        public (string ProviderId, ModelPrice Price, long LinkEpoch)? DeliveredBy { get; set; }
     }
 }

@@ -5,17 +5,17 @@ using Microsoft.AspNetCore.Http;
 
 namespace Coinop.Market.Inference;
 
-/// <summary><c>GET /v1/models</c>: the union of the models connected providers offer, in OpenAI's list shape.</summary>
+/// <summary><c>GET /v1/models</c>: the union of the models providers linked to any node offer, in OpenAI's list shape.</summary>
 public static class ModelsApi
 {
-    public static async Task ListAsync(HttpContext http, ProviderDirectory directory)
+    public static async Task ListAsync(HttpContext http, IRoutableProviders providers)
     {
         var models = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        foreach (var session in directory.Snapshot)
+        foreach (var session in providers.Snapshot)
         {
-            if (session.Capabilities is null)
+            if (session.MaxConcurrent == 0)
             {
-                continue;
+                continue; // no capabilities yet
             }
 
             foreach (var offer in session.Offers)

@@ -3,8 +3,10 @@ using System.Data.Common;
 using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Tokens;
 using Coinop.Market.Hosting;
+using Coinop.Market.Inference;
 using Coinop.Market.Mint;
 using Coinop.Storage;
+using Coinop.Storage.Cluster;
 using Coinop.Storage.Ledger;
 using Coinop.Storage.Payments;
 using Microsoft.Extensions.Options;
@@ -81,6 +83,7 @@ public sealed class Cashier(
     ForeignMints foreign,
     ChangeStock change,
     NodeIdentity node,
+    IProviderLinkStore links,
     MarketOptions market,
     IOptions<PaymentsOptions> options,
     PaymentsMetrics metrics,
@@ -238,13 +241,20 @@ public sealed class Cashier(
     /// hold was no longer held (already settled or released).
     /// </summary>
     public async Task<SettledHold?> SettleAsync(Guid requestId, long costMsat, long reservationMsat, string providerId, CancellationToken cancellationToken,
-        bool changeAsToken = true)
+        bool changeAsToken = true, long linkEpoch = 0)
     {
         var id = requestId.ToString();
         SettledHold? settled = null;
         await database.WriteAsync(async (c, t) =>
         {
             settled = null;
+            // Fenced on the provider's link: once the provider linked again (to any node), a result from the old link
+            // credits nothing. The check holds the link row until this commits, so a takeover waits for it.
+            if (linkEpoch > 0 && !await links.IsCurrentAsync(c, t, providerId, linkEpoch, cancellationToken))
+            {
+                throw new ProviderLinkRevokedException(providerId, linkEpoch);
+            }
+
             var now = time.GetUtcNow();
             var charge = Settlement.Charge(costMsat, reservationMsat);
             var hold = await holds.TryCloseAsync(c, t, id, new HoldOutcome(HoldState.Settled, charge, providerId), now, cancellationToken);
@@ -371,9 +381,33 @@ public sealed class Cashier(
     }
 
     /// <summary>Resolves this node's foreign redemptions left pending (see <see cref="ForeignMints.RecoverAsync"/>).</summary>
-    public Task RecoverForeignAsync(DateTimeOffset before, CancellationToken cancellationToken) =>
+    public Task RecoverForeignAsync(DateTimeOffset before, CancellationToken cancellationToken, string? nodeId = null) =>
         // The request the token paid for is gone: its value goes to the token's own balance.
-        foreign.RecoverAsync(before, (c, t, tokenKey, msat, ct) => CreditAsync(c, t, tokenKey, msat, null, ct), cancellationToken);
+        foreign.RecoverAsync(before, (c, t, tokenKey, msat, ct) => CreditAsync(c, t, tokenKey, msat, null, ct), cancellationToken, nodeId);
+
+    /// <summary>
+    /// Releases every hold of <paramref name="nodeId"/>, a market node that is gone (its requests died with it), into the
+    /// balance of the paying token or key. A hold that node settles or releases meanwhile is left alone (closing a hold is
+    /// conditional). Returns how many and how much.
+    /// </summary>
+    public async Task<(int Count, long Msat)> ReleaseHoldsOfAsync(string nodeId, CancellationToken cancellationToken)
+    {
+        if (nodeId == node.NodeId)
+        {
+            throw new ArgumentException("a node's own holds are released by its own sweep", nameof(nodeId));
+        }
+
+        var count = 0;
+        long msat = 0;
+        foreach (var hold in await holds.HeldAsync(nodeId, null, cancellationToken))
+        {
+            await ReleaseAsync(hold.RequestId, giveChange: false, cancellationToken);
+            count++;
+            msat += hold.AmountMsat;
+        }
+
+        return (count, msat);
+    }
 
     /// <summary>
     /// Empties a balance to its last whole sat as a token of our mint. The sub-sat remainder stays in the balance

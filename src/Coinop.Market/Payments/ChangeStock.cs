@@ -26,6 +26,7 @@ public sealed partial class ChangeStock(
     CashuMint mint,
     MintKeysets keysets,
     BackgroundCpu cpu,
+    Cluster.NodeDuties duties,
     MarketOptions market,
     IOptions<PaymentsOptions> options,
     TimeProvider time,
@@ -70,14 +71,20 @@ public sealed partial class ChangeStock(
     /// <summary>Asks for a refill; call it after the transaction that took change committed (so the refill sees what was taken).</summary>
     public void Wake() => _wake.Writer.TryWrite(true);
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
-    {
-        if (market.Free || _options.ChangeStockPerAmount == 0)
-        {
-            return;
-        }
+    /// <summary>The duty that keeps the shared stock full: one node at a time refills it.</summary>
+    public const string Duty = "change_stock";
 
-        using var timer = new PeriodicTimer(_options.SweepInterval, time);
+    /// <summary>How often the holder looks at the stock when not woken (other nodes take change from it too).</summary>
+    private TimeSpan CheckInterval => _options.SweepInterval < TimeSpan.FromSeconds(5) ? _options.SweepInterval : TimeSpan.FromSeconds(5);
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        market.Free || _options.ChangeStockPerAmount == 0
+            ? Task.CompletedTask
+            : duties.RunAsync(Duty, (_, held) => RestockAsync(held), stoppingToken);
+
+    private async Task RestockAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(CheckInterval, time);
         var ticks = timer.WaitForNextTickAsync(stoppingToken).AsTask();
         try
         {
@@ -92,7 +99,7 @@ public sealed partial class ChangeStock(
                     LogRefillFailed(logger, ex);
                 }
 
-                // Wake when change was taken, or on the timer (another node may have taken from the shared stock).
+                // Wake when change was taken here, or on the timer (other nodes take from the shared stock too).
                 var woken = await Task.WhenAny(_wake.Reader.WaitToReadAsync(stoppingToken).AsTask(), ticks);
                 if (woken == ticks)
                 {

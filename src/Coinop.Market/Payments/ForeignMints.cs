@@ -110,14 +110,14 @@ public sealed class ForeignMints : IDisposable
     }
 
     /// <summary>
-    /// Resolves this node's PENDING redemptions last touched before <paramref name="before"/>: the mint is asked to
+    /// Resolves the PENDING redemptions of this node (or of <paramref name="nodeId"/>, a dead one) last touched before <paramref name="before"/>: the mint is asked to
     /// restore the signatures of the outputs written down; if it signed them the ecash is kept and credited through
     /// <paramref name="credit"/>, otherwise the swap never happened and the redemption is FAILED (the consumer still
     /// holds the token, or spent it elsewhere).
     /// </summary>
-    public async Task RecoverAsync(DateTimeOffset before, CreditCallback credit, CancellationToken cancellationToken)
+    public async Task RecoverAsync(DateTimeOffset before, CreditCallback credit, CancellationToken cancellationToken, string? nodeId = null)
     {
-        foreach (var pending in await _store.PendingAsync(_node.NodeId, before, cancellationToken))
+        foreach (var pending in await _store.PendingAsync(nodeId ?? _node.NodeId, before, cancellationToken))
         {
             var client = Client(pending.Mint);
             var outputs = BlindedOutputs.FromJson(pending.Outputs);

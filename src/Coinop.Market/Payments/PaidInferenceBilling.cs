@@ -86,7 +86,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
 
         var cost = usage.Price.CostMsat(usage.Usage);
         var started = time.GetTimestamp();
-        var settled = await cashier.SettleAsync(hold.JobId, cost, hold.CapMsat, usage.ProviderId, cancellationToken);
+        var settled = await cashier.SettleAsync(hold.JobId, cost, hold.CapMsat, usage.ProviderId, cancellationToken, linkEpoch: usage.LinkEpoch);
         metrics.Settled(hold.Token, time.GetElapsedTime(started));
         if (settled is null)
         {
@@ -127,9 +127,16 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
             // Output reached the consumer before the job broke: that much is charged and the provider credited. The
             // response cannot carry change any more, so the rest goes to the payer's balance (for a token payer, the
             // token's: spend or refund it with the same token as the Bearer key).
-            await cashier.SettleAsync(hold.JobId, delivered.Price.CostMsat(delivered.Usage), hold.CapMsat, delivered.ProviderId, cancellationToken,
-                changeAsToken: false);
-            return;
+            try
+            {
+                await cashier.SettleAsync(hold.JobId, delivered.Price.CostMsat(delivered.Usage), hold.CapMsat, delivered.ProviderId, cancellationToken,
+                    changeAsToken: false, linkEpoch: delivered.LinkEpoch);
+                return;
+            }
+            catch (ProviderLinkRevokedException)
+            {
+                // The output came over a link that was taken over: nothing is charged and the provider is not credited.
+            }
         }
 
         // Change can ride on the error response only while it has not started and the consumer is still there;

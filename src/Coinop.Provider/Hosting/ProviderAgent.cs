@@ -103,7 +103,8 @@ public sealed class ProviderAgent : BackgroundService
     /// <summary>The sandbox <c>--workloads</c> names (a <see cref="SandboxException"/> when it cannot run here) and the agent around it.</summary>
     private async Task<WorkloadAgent> CreateWorkloadsAsync(string mode, ProviderIdentity identity, CancellationToken cancellationToken)
     {
-        var sandbox = await SandboxSelection.CreateAsync(mode, _options.UnsafeNoSandbox, new LocalSandboxOptions(), new DockerSandboxOptions { Egress = _options.WorkloadEgress },
+        var sandbox = await SandboxSelection.CreateAsync(mode, _options.UnsafeNoSandbox, new LocalSandboxOptions { Limits = _options.WorkloadLimits },
+            new DockerSandboxOptions { Egress = _options.WorkloadEgress, Limits = _options.WorkloadLimits },
             _time, _logger, cancellationToken);
         var hostOptions = new WorkloadHostOptions
         {
@@ -130,12 +131,12 @@ public sealed class ProviderAgent : BackgroundService
     {
         var context = _context!;
         var discovery = _discovery.RunAsync(stoppingToken);
-        var backoff = new ReconnectBackoff(_options.ReconnectInitialDelay, _options.ReconnectMaxDelay);
+        var rotation = new MarketRotation(_options.MarketUrls, new ReconnectBackoff(_options.ReconnectInitialDelay, _options.ReconnectMaxDelay));
         try
         {
             while (!stoppingToken.IsCancellationRequested && !context.Draining)
             {
-                using var session = new MarketSession(context);
+                using var session = new MarketSession(context, rotation.Current);
                 _session = session;
                 var outcome = await session.RunAsync(stoppingToken);
                 _session = null;
@@ -144,10 +145,12 @@ public sealed class ProviderAgent : BackgroundService
                     break;
                 }
 
-                // A session that authenticated, or a close the market planned (a deploy), starts over at the
-                // initial delay; failing before auth escalates.
-                var delay = outcome.Authenticated || outcome.Planned ? backoff.NextAfterSession() : backoff.NextAfterFailure();
-                ProviderLog.Disconnected(_logger, outcome.Reason, (long)delay.TotalMilliseconds);
+                // Whatever ended the link (its node died, drained or refused us), the next attempt goes to the next node.
+                // A session that authenticated, or a close the market planned (a deploy), starts over at the initial
+                // delay; failing before auth escalates once every node failed in a row.
+                rotation.Learn(session.Nodes);
+                var delay = outcome.Authenticated || outcome.Planned ? rotation.AfterSession() : rotation.AfterFailure();
+                ProviderLog.Disconnected(_logger, outcome.Reason, (long)delay.TotalMilliseconds, rotation.Current);
                 await Task.Delay(delay, _time, stoppingToken);
             }
         }

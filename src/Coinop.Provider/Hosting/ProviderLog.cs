@@ -17,8 +17,8 @@ internal static partial class ProviderLog
     [LoggerMessage(4, LogLevel.Information, "Capabilities sent: {Count} models ({Models})")]
     public static partial void CapabilitiesSent(ILogger logger, int count, string models);
 
-    [LoggerMessage(5, LogLevel.Warning, "Disconnected from the market: {Reason}; reconnecting in {DelayMs} ms")]
-    public static partial void Disconnected(ILogger logger, string reason, long delayMs);
+    [LoggerMessage(5, LogLevel.Warning, "Disconnected from the market: {Reason}; reconnecting in {DelayMs} ms to {Market}")]
+    public static partial void Disconnected(ILogger logger, string reason, long delayMs, string market);
 
     [LoggerMessage(6, LogLevel.Warning, "Job {JobId} ({Model}) failed: {Code}: {Message}")]
     public static partial void JobFailed(ILogger logger, Guid jobId, string model, string code, string message);

@@ -1,15 +1,26 @@
 using System.ComponentModel.DataAnnotations;
 using Coinop.Core.Pricing;
 using Coinop.Provider.Backends;
+using Coinop.Provider.Workloads.Limits;
 
 namespace Coinop.Provider.Hosting;
 
 /// <summary>Settings of a provider agent, validated when the host starts.</summary>
 public sealed class ProviderOptions : IValidatableObject
 {
-    /// <summary>The market's base URL (http or https); the agent dials <c>ws(s)://…/provider/connect</c>.</summary>
-    [Required]
-    public string MarketUrl { get; set; } = "";
+    /// <summary>
+    /// The base URLs (http or https) of the market's nodes, tried in this order: the agent links to one node at a time
+    /// (<c>ws(s)://…/provider/connect</c>) and moves on to the next when its node dies or drains. It also learns the
+    /// market's current nodes from the node it links to.
+    /// </summary>
+    public List<string> MarketUrls { get; set; } = [];
+
+    /// <summary>The market's base URL; several, comma-separated, set <see cref="MarketUrls"/>.</summary>
+    public string MarketUrl
+    {
+        get => string.Join(',', MarketUrls);
+        set => MarketUrls = [.. (value ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+    }
 
     /// <summary>Inference servers to use; empty means probe the standard local ports.</summary>
     public List<BackendEndpoint> Backends { get; set; } = [];
@@ -72,6 +83,9 @@ public sealed class ProviderOptions : IValidatableObject
     /// <summary>Docker copies may open connections to the internet (<c>--workload-egress</c>); by default they have no network.</summary>
     public bool WorkloadEgress { get; set; }
 
+    /// <summary>Per-copy caps: processes (<c>--workload-pids</c>), <c>/tmp</c> (<c>--workload-tmp</c>) and disk (<c>--workload-disk</c>).</summary>
+    public CopyLimits WorkloadLimits { get; set; } = new();
+
     /// <summary>CPU cores offered to workloads (default: every core of the machine).</summary>
     public double? WorkloadCpuCores { get; set; }
 
@@ -90,21 +104,26 @@ public sealed class ProviderOptions : IValidatableObject
     /// </summary>
     public TimeSpan WorkloadUsageWindow { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>The <c>/provider/connect</c> WebSocket URL for <see cref="MarketUrl"/>.</summary>
-    public Uri ConnectUrl
+    /// <summary>The <c>/provider/connect</c> WebSocket URL of a market node's base URL.</summary>
+    public static Uri ConnectUrlFor(string marketUrl)
     {
-        get
-        {
-            var market = new Uri(MarketUrl.TrimEnd('/') + "/provider/connect");
-            return new UriBuilder(market) { Scheme = market.Scheme == "https" ? "wss" : "ws" }.Uri;
-        }
+        var market = new Uri(marketUrl.TrimEnd('/') + "/provider/connect");
+        return new UriBuilder(market) { Scheme = market.Scheme == "https" ? "wss" : "ws" }.Uri;
     }
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (!Uri.TryCreate(MarketUrl, UriKind.Absolute, out var market) || market.Scheme is not ("http" or "https"))
+        if (MarketUrls.Count == 0)
         {
-            yield return new ValidationResult($"--market '{MarketUrl}' is not an http(s) URL", [nameof(MarketUrl)]);
+            yield return new ValidationResult("--market is required", [nameof(MarketUrls)]);
+        }
+
+        foreach (var url in MarketUrls)
+        {
+            if (Core.Reconnect.MarketRotation.Normalize(url) is null)
+            {
+                yield return new ValidationResult($"--market '{url}' is not an http(s) URL", [nameof(MarketUrls)]);
+            }
         }
 
         var durations = new (string Name, TimeSpan Value)[]
@@ -143,6 +162,21 @@ public sealed class ProviderOptions : IValidatableObject
         if (UnsafeNoSandbox && Workloads != "process")
         {
             yield return new ValidationResult("--unsafe-no-sandbox only applies to --workloads process", [nameof(UnsafeNoSandbox)]);
+        }
+
+        string? limitsProblem = null;
+        try
+        {
+            WorkloadLimits.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            limitsProblem = ex.Message;
+        }
+
+        if (limitsProblem is not null)
+        {
+            yield return new ValidationResult("workload limits: " + limitsProblem, [nameof(WorkloadLimits)]);
         }
 
         if (WorkloadCpuCores is { } cpu && (!double.IsFinite(cpu) || cpu < 0.01 || cpu > 1024))

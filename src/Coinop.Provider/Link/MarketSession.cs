@@ -32,16 +32,24 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
     private ModelCatalog? _sentCatalog;
     private volatile bool _authenticated;
     private volatile string? _deadReason;
+    private volatile IReadOnlyList<string>? _nodes;
 
-    public MarketSession(AgentContext agent)
+    public MarketSession(AgentContext agent, string marketUrl)
     {
         _agent = agent;
+        MarketUrl = marketUrl;
         _clock = new LinkClock(agent.Time, agent.Options.LinkGrace);
         _frames = new FrameWriter(OutgoingCapacity, SendFrameAsync, _socket.Abort);
         _socket.Options.SetRequestHeader("User-Agent", "coinop-provider/" + agent.AgentVersion);
     }
 
     public bool Authenticated => _authenticated;
+
+    /// <summary>The market node this session dials.</summary>
+    public string MarketUrl { get; }
+
+    /// <summary>The market's nodes as the market last named them (null when it named none).</summary>
+    public IReadOnlyList<string>? Nodes => _nodes;
 
     /// <summary>Completes when <see cref="RunAsync"/> has cleaned up.</summary>
     public Task Finished => _finished.Task;
@@ -59,7 +67,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
             {
                 try
                 {
-                    await _socket.ConnectAsync(_agent.Options.ConnectUrl, handshakeLinked.Token);
+                    await _socket.ConnectAsync(ProviderOptions.ConnectUrlFor(MarketUrl), handshakeLinked.Token);
                     writer = _frames.RunAsync();
                     var refused = await HandshakeAsync(handshakeLinked.Token);
                     if (refused is not null)
@@ -188,8 +196,9 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
         {
             case AuthOk ok:
                 _authenticated = true;
+                _nodes = ok.Nodes;
                 _clock.Start(TimeSpan.FromMilliseconds(Math.Max(1, ok.HeartbeatTtlMs)));
-                ProviderLog.Authenticated(_agent.Logger, _agent.Options.MarketUrl, ok.ProviderId, ok.HeartbeatTtlMs);
+                ProviderLog.Authenticated(_agent.Logger, MarketUrl, ok.ProviderId, ok.HeartbeatTtlMs);
                 return null;
             case AuthFailed failed:
                 ProviderLog.AuthRefused(_agent.Logger, failed.Reason);
@@ -232,6 +241,9 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
                     break;
                 case HeartbeatAck ack when ack.NextTtlMs > 0:
                     _clock.TtlChanged(TimeSpan.FromMilliseconds(ack.NextTtlMs));
+                    break;
+                case MarketNodes nodes when nodes.Nodes is not null:
+                    _nodes = nodes.Nodes;
                     break;
                 case WorkloadStart or WorkloadStop or WorkloadRelease or WorkloadAck when _agent.Workloads is { } workloads:
                     workloads.OnMessage(this, message!);

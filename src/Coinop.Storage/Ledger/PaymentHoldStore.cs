@@ -68,6 +68,9 @@ public interface IPaymentHoldStore
 
     /// <summary>The HELD holds of a market node (created before <paramref name="createdBefore"/> when given).</summary>
     Task<IReadOnlyList<PaymentHold>> HeldAsync(string nodeId, DateTimeOffset? createdBefore, CancellationToken cancellationToken);
+
+    /// <summary>The market nodes that have HELD holds.</summary>
+    Task<IReadOnlyList<string>> NodesHoldingAsync(CancellationToken cancellationToken);
 }
 
 public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
@@ -137,6 +140,10 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
                 new { nodeId, before = createdBefore?.ToUnixTimeMilliseconds() ?? long.MaxValue }, cancellationToken: cancellationToken));
             return [.. rows.Select(r => r.ToRecord())];
         }, cancellationToken);
+
+    public Task<IReadOnlyList<string>> NodesHoldingAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<string>>(async c => [.. await c.QueryAsync<string>(new CommandDefinition(
+            "SELECT DISTINCT node_id FROM payment_holds WHERE state = 'HELD'", cancellationToken: cancellationToken))], cancellationToken);
 
     private sealed class Row
     {

@@ -49,6 +49,9 @@ public interface IForeignPaymentStore
 
     /// <summary>The PENDING redemptions of a node, last touched before <paramref name="updatedBefore"/>.</summary>
     Task<IReadOnlyList<ForeignPaymentRecord>> PendingAsync(string nodeId, DateTimeOffset updatedBefore, CancellationToken cancellationToken);
+
+    /// <summary>The market nodes that have PENDING redemptions.</summary>
+    Task<IReadOnlyList<string>> NodesPendingAsync(CancellationToken cancellationToken);
 }
 
 public sealed class ForeignPaymentStore(Database database) : IForeignPaymentStore
@@ -107,6 +110,10 @@ public sealed class ForeignPaymentStore(Database database) : IForeignPaymentStor
         database.WriteAsync(async (c, t) => await c.ExecuteAsync(new CommandDefinition(
             "UPDATE foreign_payments SET state = 'FAILED', updated_at = @now WHERE token_key = @tokenKey AND state = 'PENDING'",
             new { tokenKey, now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken)) == 1, cancellationToken);
+
+    public Task<IReadOnlyList<string>> NodesPendingAsync(CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<string>>(async c => [.. await c.QueryAsync<string>(new CommandDefinition(
+            "SELECT DISTINCT node_id FROM foreign_payments WHERE state = 'PENDING'", cancellationToken: cancellationToken))], cancellationToken);
 
     public Task<IReadOnlyList<ForeignPaymentRecord>> PendingAsync(string nodeId, DateTimeOffset updatedBefore, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<ForeignPaymentRecord>>(async c =>

@@ -24,16 +24,21 @@ public sealed class CopyLimits
 
     public int CopyUidCount { get; set; } = 65536;
 
+    private const long MaxBytes = 16L << 40;
+
+    /// <summary>Bytes in <paramref name="mb"/> MiB; -1 (refused by <see cref="Validate"/>) when out of range.</summary>
+    public static long Mebibytes(long mb) => mb is > 0 and <= MaxBytes >> 20 ? mb << 20 : -1;
+
     public void Validate()
     {
-        if (MaxProcesses < 8)
+        if (MaxProcesses is < 8 or > 4_194_304)
         {
-            throw new ArgumentException("A copy needs at least 8 processes.");
+            throw new ArgumentException("A copy's process cap must be between 8 and 4194304.");
         }
 
-        if (TmpBytes < 1024 * 1024 || DiskBytes < 1024 * 1024)
+        if (TmpBytes is < 1024 * 1024 or > MaxBytes || DiskBytes is < 1024 * 1024 or > MaxBytes)
         {
-            throw new ArgumentException("The /tmp and disk caps must be at least 1 MiB.");
+            throw new ArgumentException("The /tmp and disk caps must be between 1 MB and 16 TB.");
         }
 
         if (DiskCheckInterval <= TimeSpan.Zero)
