@@ -1,6 +1,5 @@
 using Coinop.Core.Work;
 using Coinop.Core.Workloads;
-using Coinop.Market.Gateway;
 using Coinop.Storage.Work;
 using Coinop.Storage.Workloads;
 using Microsoft.Extensions.Logging;
