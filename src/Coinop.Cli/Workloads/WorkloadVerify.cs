@@ -24,7 +24,7 @@ internal static class WorkloadVerify
         {
             var view = parse.GetValue(file) is { } path
                 ? ReadFile(path)
-                : await FetchAsync(parse.GetValue(market), parse.GetValue(id) ?? throw new CliException("name the workload (ID) or pass --file STATUS.json"), ct);
+                : await FetchAsync(parse.GetValue(market), parse.GetValue(data)!, parse.GetValue(id) ?? throw new CliException("name the workload (ID) or pass --file STATUS.json"), ct);
             if (parse.GetValue(id) is { } wanted && wanted != view.Id)
             {
                 throw new CliException($"the status is of workload {view.Id}, not {wanted}");
@@ -121,14 +121,15 @@ internal static class WorkloadVerify
         }
     }
 
-    private static async Task<WorkloadView> FetchAsync(string? market, string id, CancellationToken ct)
+    private static async Task<WorkloadView> FetchAsync(string? market, string data, string id, CancellationToken ct)
     {
         if (string.IsNullOrEmpty(market))
         {
             throw new CliException("--market is required (or verify a saved status with --file)");
         }
 
-        using var client = new WorkloadClient(market);
+        // The market shows a workload only to its owner: the key kept in this data directory at submit.
+        using var client = new WorkloadClient(market, new ConsumerKeys(data).LoadOrCreateOwnerKey());
         return await client.GetAsync("api/workloads/" + Uri.EscapeDataString(id), WorkloadJsonContext.Default.WorkloadView, ct);
     }
 }
