@@ -142,6 +142,9 @@ public sealed class MarketOptions : IValidatableObject
     /// <summary>The workload timings <see cref="WorkloadStopAfter"/> gives (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).</summary>
     public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(WorkloadStopAfter);
 
+    /// <summary>How long Responses API answers are kept for GET /v1/responses/{id} and previous_response_id.</summary>
+    public TimeSpan ResponseRetention { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>The bounds on providers' offers these knobs give (output reserved without any limit: <paramref name="defaultOutputTokens"/>).</summary>
     public Core.Pricing.OfferLimits OfferLimits(int defaultOutputTokens) =>
         new(Core.Pricing.ModelPrice.TryParseSats(MaxPrice, out var price, out _) ? price : Core.Pricing.OfferLimits.Default.MaxPrice, MaxContext, defaultOutputTokens);
@@ -202,6 +205,11 @@ public sealed class MarketOptions : IValidatableObject
             default:
                 yield return new ValidationResult($"--lightning '{Lightning}' is not available; use fake, lnd or cln", [nameof(Lightning)]);
                 break;
+        }
+
+        if (ResponseRetention <= TimeSpan.Zero || ResponseRetention > TimeSpan.FromDays(30))
+        {
+            yield return new ValidationResult("--response-retention must be more than 0 and at most 30d", [nameof(ResponseRetention)]);
         }
     }
 }
