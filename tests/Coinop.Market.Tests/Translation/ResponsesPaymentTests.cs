@@ -1,3 +1,4 @@
+#pragma warning disable OPENAI001 // the Responses client is marked experimental
 using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
@@ -5,6 +6,7 @@ using System.Text.Json;
 using Coinop.Market.Payments;
 using Coinop.Market.Tests.Inference;
 using Coinop.Market.Tests.Payments;
+using OpenAI.Responses;
 
 namespace Coinop.Market.Tests.Translation;
 
@@ -48,6 +50,24 @@ public class ResponsesPaymentTests
 
     private static async Task<string> IdOf(HttpResponseMessage response) =>
         JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken)).RootElement.GetProperty("id").GetString()!;
+
+    [Fact]
+    public async Task The_OpenAI_SDK_pays_a_response_with_a_token_or_a_balance_key_as_its_API_key()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await PaidMarket.StartAsync();
+        await using var provider = await market.Market.ProviderAsync("llama3", ct);
+        var key = (await market.PostJsonAsync("/v1/balance/create", new { token = await market.TokenAsync(10) })).GetProperty("api_key").GetString()!;
+        var options = new CreateResponseOptions("llama3", [ResponseItem.CreateUserMessageItem("hi")]) { MaxOutputTokenCount = 100 };
+
+        ResponseResult byToken = await ResponsesApiTests.Client(market.Market.Url, await market.TokenAsync(5)).CreateResponseAsync(options, ct);
+        ResponseResult byKey = await ResponsesApiTests.Client(market.Market.Url, key).CreateResponseAsync(options, ct);
+
+        Assert.Equal(ResponseStatus.Completed, byToken.Status);
+        Assert.Equal(ResponseStatus.Completed, byKey.Status);
+        Assert.True((await market.GetJsonAsync("/v1/balance/info", key)).GetProperty("balance_msat").GetInt64() < 10_000);
+        await market.AssertBalancedAsync();
+    }
 
     [Fact]
     public async Task A_response_is_paid_with_a_token_or_a_balance_key_and_refused_without_payment()
