@@ -251,11 +251,11 @@ public sealed class PaidWorkloadTests
     [MemberData(nameof(Dialects))]
     public async Task A_market_killed_while_paid_workloads_run_restarts_with_its_books_balanced_and_keeps_settling(SqlDialect dialect)
     {
-        // Copies outlive a market restart: providers stop a cut-off copy only after 18.5 s without the market.
+        // Copies outlive a market restart: providers stop a cut-off copy only after 20 s without the market.
         await using var cluster = await WorkloadCluster.StartAsync(providers: 2, dialect: dialect, marketProcess: true, providerArgs: OneSatPerSecond, configure: o =>
         {
             Paid(o);
-            (o.HeartbeatMinTtl, o.HeartbeatGrace, o.SuspectAfter, o.EvictAfter) = (1, 1, 20, 30);
+            (o.HeartbeatMinTtl, o.HeartbeatGrace, o.WorkloadStopAfter) = (1, 1, TimeSpan.FromSeconds(20));
         });
         var replicated = TestWorkload.Forever();
         var single = TestWorkload.Forever();

@@ -38,12 +38,37 @@ public sealed class PlacementTests
     }
 
     [Fact]
-    public void A_pinned_provider_is_found_by_id_or_name_and_must_have_room()
+    public void A_pinned_provider_is_found_by_id_never_by_name_and_must_have_room()
     {
         var candidates = new[] { Candidate("a"), Candidate("b", usedCpu: 3.5) };
-        Assert.Equal("a", WorkloadPlacement.Plan(Spec(), "name-a", candidates, null).Plan!.Primary.ProviderId);
+        Assert.Equal("a", WorkloadPlacement.Plan(Spec(), "a", candidates, null).Plan!.Primary.ProviderId);
+        Assert.Contains("is not online", WorkloadPlacement.Plan(Spec(), "name-a", candidates, null).Problem, StringComparison.Ordinal);
+        // A provider whose display name is another's id is not that provider.
+        Assert.Contains("is not online", WorkloadPlacement.Plan(Spec(), "c", [new PlacementCandidate("x", "c", 4, 4096, 0, 0, Price)], null).Problem, StringComparison.Ordinal);
         Assert.Contains("has no room", WorkloadPlacement.Plan(Spec(), "b", candidates, null).Problem, StringComparison.Ordinal);
         Assert.Contains("is not online", WorkloadPlacement.Plan(Spec(), "zed", candidates, null).Problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_display_name_pins_only_when_one_known_provider_carries_it()
+    {
+        (string, string)[] known = [("id-1", "alice"), ("id-2", "bob"), ("id-3", "id-1")];
+        Assert.Equal(("id-2", (string?)null), WorkloadPlacement.ResolvePin("bob", known));
+        Assert.Equal(("id-1", (string?)null), WorkloadPlacement.ResolvePin("id-1", known)); // the id, not id-3 named after it
+        Assert.Equal(("zed", (string?)null), WorkloadPlacement.ResolvePin("zed", known)); // unknown: placement says it is not online
+        var (id, problem) = WorkloadPlacement.ResolvePin("alice", [.. known, ("id-4", "alice")]);
+        Assert.Null(id);
+        Assert.Contains("2 providers are named 'alice'", problem, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Providers_take_turns_by_what_they_hold_whatever_capacity_they_claim()
+    {
+        // A provider claiming a million cores is first only while it holds no more than the others.
+        var liar = Candidate("liar", cpu: 1e6, memory: 1L << 40);
+        var honest = Candidate("honest", usedCpu: 1);
+        Assert.Equal("liar", WorkloadPlacement.Plan(Spec(), null, [liar with { Held = 1, UsedCpuCores = 1 }, honest with { Held = 1 }], null).Plan!.Primary.ProviderId);
+        Assert.Equal("honest", WorkloadPlacement.Plan(Spec(), null, [liar with { Held = 2, UsedCpuCores = 2 }, honest with { Held = 1 }], null).Plan!.Primary.ProviderId);
     }
 
     [Fact]

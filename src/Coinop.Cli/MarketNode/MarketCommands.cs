@@ -40,8 +40,8 @@ public static class MarketCommands
         var nodeUrl = new Option<string?>("--node-url") { Description = "Where the market's other nodes reach this one (default: the first of --urls)" };
         var hbMin = new Option<double>("--heartbeat-min-ttl") { Description = "Shortest heartbeat TTL in seconds", DefaultValueFactory = _ => 10 };
         var hbGrace = new Option<double>("--heartbeat-grace") { Description = "Extra seconds after a TTL before a provider is silent", DefaultValueFactory = _ => 10 };
-        var suspect = new Option<double>("--suspect-after") { Description = "Seconds of silence before a workload is suspect", DefaultValueFactory = _ => 120 };
-        var evict = new Option<double>("--evict-after") { Description = "Seconds of silence before a workload is evicted", DefaultValueFactory = _ => 300 };
+        var stopAfter = CliOptions.Duration("--workload-stop-after",
+            "How long a provider keeps a workload copy running without an acknowledged heartbeat; the market replaces it after this plus 1% + 1 s; default 6s");
         var checkpointInterval = new Option<double>("--checkpoint-interval") { Description = "Seconds between checkpoints of a checkpointed workload", DefaultValueFactory = _ => 60 };
         var maxCheckpoint = new Option<long>("--max-checkpoint-bytes") { Description = "Largest workload checkpoint stored (encrypted bytes)", DefaultValueFactory = _ => 16 * 1024 * 1024 };
         var maxPrice = new Option<string>("--max-price")
@@ -54,6 +54,16 @@ public static class MarketCommands
             Description = "Largest context window (tokens) a provider's offer is believed to have when reserving payment",
             DefaultValueFactory = _ => 131_072,
         };
+        var maxProviderCpu = new Option<double>("--max-provider-cpu")
+        {
+            Description = "Most CPU cores workload placement believes one provider offers; larger claims count as this",
+            DefaultValueFactory = _ => 64,
+        };
+        var maxProviderMemory = new Option<long>("--max-provider-memory")
+        {
+            Description = "Most memory (MB) workload placement believes one provider offers; larger claims count as this",
+            DefaultValueFactory = _ => 256 * 1024,
+        };
         var settleInterval = new Option<double>("--workload-settle-interval")
         {
             Description = "Seconds between settlements of a running paid workload (its time charged, its providers credited)",
@@ -64,7 +74,8 @@ public static class MarketCommands
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
             urls, data, enrollment, free, feePercent, acceptMint, lightning, lndUrl, lndMacaroon, lndCert, clnUrl, clnRune, clnCert, mintMax, meltMax,
-            maxOutstanding, postgres, publicUrl, nodeUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext, responseRetention,
+            maxOutstanding, postgres, publicUrl, nodeUrl, hbMin, hbGrace, stopAfter, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext, responseRetention,
+            maxProviderCpu, maxProviderMemory,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -97,13 +108,14 @@ public static class MarketCommands
                 NodeUrl = parse.GetValue(nodeUrl),
                 HeartbeatMinTtl = parse.GetValue(hbMin),
                 HeartbeatGrace = parse.GetValue(hbGrace),
-                SuspectAfter = parse.GetValue(suspect),
-                EvictAfter = parse.GetValue(evict),
+                WorkloadStopAfter = parse.GetValue(stopAfter) ?? Core.Workloads.WorkloadTimings.DefaultStopAfter,
                 CheckpointInterval = parse.GetValue(checkpointInterval),
                 MaxCheckpointBytes = parse.GetValue(maxCheckpoint),
                 WorkloadSettleInterval = parse.GetValue(settleInterval),
                 MaxPrice = parse.GetValue(maxPrice)!,
                 MaxContext = parse.GetValue(maxContext),
+                MaxProviderCpu = parse.GetValue(maxProviderCpu),
+                MaxProviderMemoryMb = parse.GetValue(maxProviderMemory),
                 ResponseRetention = parse.GetValue(responseRetention) ?? TimeSpan.FromHours(1),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));

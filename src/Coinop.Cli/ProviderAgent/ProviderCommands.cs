@@ -132,10 +132,12 @@ public static class ProviderCommands
         {
             Description = "Host name or address consumers reach workload ports at (put into access receipts; default 127.0.0.1)",
         };
+        var usageWindow = CliOptions.Duration("--usage-window", "Length of each signed usage record of a workload copy; default 10s");
 
         var command = new Command("provider", "Run a provider agent next to local inference servers (SIGTERM or Ctrl-C drains it)")
         {
             market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, unsafeNoSandbox, egress, pids, tmp, disk, cpu, memory, workloadPrice, workloadHost,
+            usageWindow,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -159,6 +161,7 @@ public static class ProviderCommands
                 o.WorkloadMemoryMb = parse.GetValue(memory);
                 o.WorkloadPrice = parse.GetValue(workloadPrice) ?? o.WorkloadPrice;
                 o.WorkloadPublicHost = parse.GetValue(workloadHost) ?? o.WorkloadPublicHost;
+                o.WorkloadUsageWindow = parse.GetValue(usageWindow) ?? o.WorkloadUsageWindow;
             }
 
             var options = new ProviderOptions();

@@ -16,7 +16,7 @@ public sealed class WorkloadClient : IDisposable
 
     public WorkloadClient(string market, string ownerKey)
     {
-        _http = new HttpClient { BaseAddress = new Uri(market.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(60) };
+        _http = new HttpClient { BaseAddress = new Uri((string.IsNullOrEmpty(market) ? throw new CliException("--market is required") : market).TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(60) };
         _http.DefaultRequestHeaders.Add(Core.Workloads.WorkloadOwnerKey.Header, ownerKey);
     }
 

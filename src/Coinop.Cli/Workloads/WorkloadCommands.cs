@@ -32,14 +32,14 @@ public static class WorkloadCommands
 
     public static Command Create()
     {
-        var market = CliOptions.Market();
+        var market = CliOptions.Market(required: false); // 'verify --file' works offline; WorkloadClient asks for it otherwise
         market.Recursive = true;
         var data = CliOptions.Data(DefaultData, "Consumer data directory (its X25519 key, the workloads' checkpoint keys and payment credentials)");
         data.Recursive = true;
         var wallet = new Option<string>("--wallet") { Description = "The wallet that pays a paid market and takes refunds (its data directory)", DefaultValueFactory = _ => ".coinop/wallet", Recursive = true };
         var maxSat = CliOptions.MaxSat(DefaultMaxSat, "one payment (submit, topup)");
         maxSat.Recursive = true;
-        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access") { market, data, wallet, maxSat };
+        var command = new Command("workload", "Rent compute by the second: submit, status, logs, cancel, topup, list, access, verify") { market, data, wallet, maxSat };
         var context = new WorkloadContext(market, data, wallet, maxSat);
         command.Subcommands.Add(CreateSubmit(context));
         command.Subcommands.Add(CreateStatus(context));
@@ -48,13 +48,14 @@ public static class WorkloadCommands
         command.Subcommands.Add(CreateTopUp(context));
         command.Subcommands.Add(CreateList(context));
         command.Subcommands.Add(CreateAccess(context));
+        command.Subcommands.Add(WorkloadVerify.Create(market, data));
         return command;
     }
 
     private static Command CreateSubmit(WorkloadContext options)
     {
         var (market, data, wallet, maxSat) = options;
-        var provider = new Option<string?>("--provider") { Description = "Run the primary on this provider (name or id)" };
+        var provider = new Option<string?>("--provider") { Description = "Run the primary on this provider: its id, or a name no other provider carries" };
         var standby = new Option<int>("--standby") { Description = "Warm standbys holding reserved capacity on other providers", DefaultValueFactory = _ => 0 };
         var restart = new Option<RestartPolicy>("--restart")
         {

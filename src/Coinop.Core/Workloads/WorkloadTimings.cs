@@ -3,17 +3,18 @@ using Coinop.Core.Work;
 namespace Coinop.Core.Workloads;
 
 /// <summary>
-/// The deadlines that keep at most one copy of a workload running. All are measured from the last contact
-/// between the copy's provider and the market:
+/// The deadlines that keep at most one copy of a workload running (docs/durability.md). All are measured from the last
+/// contact between the copy's provider and the market:
 /// <list type="bullet">
-/// <item>the provider stops its copy <see cref="ProviderStopAfter"/> after sending the last heartbeat the market
-/// acknowledged (never later; it measures with its monotonic clock, so only rate drift and the time to kill the
-/// process matter, which <see cref="ClockSlack"/> covers);</item>
-/// <item>the market marks the copy suspect <see cref="SuspectAfter"/> after receiving that heartbeat, and evicts it
-/// (revokes its epoch, then promotes or respawns) <see cref="EvictAfter"/> after it.</item>
+/// <item>the provider stops its copy <see cref="ProviderStopAfter"/> after <b>sending</b> the last heartbeat the market
+/// acknowledged for it, on its monotonic clock; the market sends it this bound with every start;</item>
+/// <item>the market replaces the copy (revokes its epoch, then promotes or respawns) <see cref="EvictAfter"/> after
+/// <b>receiving</b> that heartbeat, on its own monotonic clock, and calls it suspect <see cref="SuspectAfter"/> after it.</item>
 /// </list>
-/// Since the heartbeat was sent before it was received, <c>ProviderStopAfter + ClockSlack &lt; SuspectAfter ≤
-/// EvictAfter</c> means a cut-off copy is already gone before the market even suspects it.
+/// A heartbeat is sent before it is received, so <c>ProviderStopAfter + ClockSlack ≤ EvictAfter</c>, with a slack that
+/// covers the two clocks' rate difference over <see cref="ProviderStopAfter"/> (<see cref="MaxClockDrift"/>) and the time
+/// the provider takes to notice the deadline and kill the process (<see cref="KillAllowance"/>), means the cut-off copy is
+/// gone before the market starts another.
 /// </summary>
 public sealed record WorkloadTimings(
     TimeSpan HeartbeatInterval,
@@ -22,27 +23,36 @@ public sealed record WorkloadTimings(
     TimeSpan SuspectAfter,
     TimeSpan EvictAfter)
 {
-    /// <summary>The market's defaults: heartbeats every 5 s, stop after 105 s, slack 10 s, suspect at 120 s, evict at 300 s.</summary>
-    public static WorkloadTimings Default { get; } = ForMarket(
-        heartbeatMinTtl: TimeSpan.FromSeconds(10), heartbeatGrace: TimeSpan.FromSeconds(10),
-        suspectAfter: TimeSpan.FromSeconds(120), evictAfter: TimeSpan.FromSeconds(300));
+    /// <summary>The market's default stop-after: a copy cut off from the market for 6 s stops; the market replaces it after 7.06 s.</summary>
+    public static readonly TimeSpan DefaultStopAfter = TimeSpan.FromSeconds(6);
 
     /// <summary>
-    /// The timings a market derives from its knobs and hands to providers. Copies heartbeat every half minimum TTL (as
-    /// providers do), but at least four times within suspect-after minus the grace, so a market that stretches provider
-    /// TTLs still hears its copies often enough. The heartbeat grace is the clock slack, and the provider stops a copy one
-    /// heartbeat interval before suspect-after minus the slack: <c>stop_after = suspect_after − grace − interval</c>, the
-    /// longest stop-after the chain allows with a heartbeat's worth of margin, and never under three intervals. Check the
-    /// result with <see cref="Validate"/>: knobs that leave no room (suspect-after not above the grace) are refused, not bent.
+    /// The largest rate difference allowed between the provider's monotonic clock and the market's: 1 %, two orders of
+    /// magnitude above a quartz clock's error or an NTP slew (at most 0.05 %). A clock that runs slower than this (a
+    /// suspended virtual machine) is outside the guarantee.
     /// </summary>
-    public static WorkloadTimings ForMarket(TimeSpan heartbeatMinTtl, TimeSpan heartbeatGrace, TimeSpan suspectAfter, TimeSpan evictAfter)
+    public const double MaxClockDrift = 0.01;
+
+    /// <summary>What the slack allows, beyond drift, for the provider to see its deadline pass (its watchdog ticks every 20 ms) and kill the copy.</summary>
+    public static readonly TimeSpan KillAllowance = TimeSpan.FromSeconds(1);
+
+    /// <summary>The market's defaults: heartbeats every 2 s, stop after 6 s, slack 1.06 s, suspect at 6 s, replace at 7.06 s.</summary>
+    public static WorkloadTimings Default { get; } = ForMarket(DefaultStopAfter);
+
+    /// <summary>
+    /// The timings a market derives from its one knob, the provider's stop-after: copies heartbeat three times within it
+    /// (two lost heartbeats never stop a healthy copy), the slack is the allowed drift over stop-after plus
+    /// <see cref="KillAllowance"/>, the market calls a copy suspect once its provider should have stopped it, and replaces
+    /// it once stop-after plus the slack passed. Check the result with <see cref="Validate"/>.
+    /// </summary>
+    public static WorkloadTimings ForMarket(TimeSpan providerStopAfter)
     {
-        var interval = TimeSpan.FromTicks(Math.Min((heartbeatMinTtl / 2).Ticks, ((suspectAfter - heartbeatGrace) / 4).Ticks));
-        return new WorkloadTimings(interval, suspectAfter - heartbeatGrace - interval, heartbeatGrace, suspectAfter, evictAfter);
+        var slack = providerStopAfter * MaxClockDrift + KillAllowance;
+        return new WorkloadTimings(TimeSpan.FromTicks(providerStopAfter.Ticks / 3), providerStopAfter, slack, providerStopAfter, providerStopAfter + slack); // floored: 3 × interval never exceeds stop-after
     }
 
     /// <summary>
-    /// The kernel lease of a running copy: it lapses exactly when the market would evict the copy, and is renewed
+    /// The kernel lease of a running copy: it lapses exactly when the market would replace the copy, and is renewed
     /// by every acknowledged heartbeat.
     /// </summary>
     public LeaseTimings CopyLease => new(EvictAfter, HeartbeatInterval);
@@ -73,9 +83,14 @@ public sealed record WorkloadTimings(
             errors.Add($"provider stop-after ({Seconds(ProviderStopAfter)}) must be at least 3 x the heartbeat interval ({Seconds(HeartbeatInterval)})");
         }
 
-        if (ProviderStopAfter + ClockSlack >= SuspectAfter)
+        if (ClockSlack < ProviderStopAfter * MaxClockDrift)
         {
-            errors.Add($"provider stop-after + clock slack ({Seconds(ProviderStopAfter)} + {Seconds(ClockSlack)}) must be less than suspect-after ({Seconds(SuspectAfter)}), so a cut-off copy stops before the market suspects it");
+            errors.Add($"clock slack ({Seconds(ClockSlack)}) must cover {MaxClockDrift * 100:0.##}% clock drift over provider stop-after ({Seconds(ProviderStopAfter * MaxClockDrift)})");
+        }
+
+        if (ProviderStopAfter + ClockSlack > EvictAfter)
+        {
+            errors.Add($"provider stop-after + clock slack ({Seconds(ProviderStopAfter)} + {Seconds(ClockSlack)}) must not exceed evict-after ({Seconds(EvictAfter)}), so a cut-off copy is gone before the market replaces it");
         }
 
         if (SuspectAfter > EvictAfter)

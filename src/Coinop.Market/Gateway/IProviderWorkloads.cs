@@ -8,8 +8,8 @@ namespace Coinop.Market.Gateway;
 /// </summary>
 public interface IProviderWorkloads
 {
-    /// <summary>The provider sent (new) capabilities; it may run workloads now.</summary>
-    void OnCapabilities(ProviderSession session);
+    /// <summary>The provider sent (new) capabilities; it may run workloads now. A returned string is a protocol error.</summary>
+    string? OnCapabilities(ProviderSession session);
 
     /// <summary>A <c>workload_*</c> control message from the provider.</summary>
     string? OnMessage(ProviderSession session, ProtocolMessage message);

@@ -438,12 +438,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
         _offers = offers.ToFrozenDictionary(StringComparer.Ordinal);
         _capabilities = capabilities;
         GatewayLog.CapabilitiesReceived(_logger, ProviderId, offers.Count, capabilities.MaxConcurrent);
-        if (capabilities.Workloads is not null)
-        {
-            _workloads?.OnCapabilities(this);
-        }
-
-        return null;
+        return capabilities.Workloads is not null ? _workloads?.OnCapabilities(this) : null;
     }
 
     private static string? Problem(WorkloadCapacity w) =>

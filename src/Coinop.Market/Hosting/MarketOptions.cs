@@ -103,12 +103,14 @@ public sealed class MarketOptions : IValidatableObject
     [Range(0, 86_400)]
     public double FailoverTtl { get; set; } = 300;
 
-    // Workloads (seconds).
-    [Range(0, 86_400)]
-    public double SuspectAfter { get; set; } = 120;
+    /// <summary>
+    /// How long a provider keeps a workload copy running without an acknowledged heartbeat; the market replaces a silent
+    /// copy after this plus the clock slack (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.3", "1.00:00:00")]
+    public TimeSpan WorkloadStopAfter { get; set; } = Core.Workloads.WorkloadTimings.DefaultStopAfter;
 
-    [Range(0, 86_400)]
-    public double EvictAfter { get; set; } = 300;
+    // Workloads (seconds).
 
     /// <summary>How often a checkpointed copy uploads its state directory.</summary>
     [Range(0.1, 86_400)]
@@ -118,13 +120,27 @@ public sealed class MarketOptions : IValidatableObject
     [Range(0.1, 86_400)]
     public double WorkloadSettleInterval { get; set; } = 60;
 
+    /// <summary>
+    /// Workload messages one provider may have waiting for the supervisor; a provider that queues more is disconnected
+    /// and what it queued is dropped unread (an honest provider sends one heartbeat and a few reports per copy at a time).
+    /// </summary>
+    [Range(16, 1_000_000)]
+    public int ProviderCommandQueueLimit { get; set; } = 4096;
+
+    /// <summary>The most CPU cores placement believes one provider's workload offer has (<c>--max-provider-cpu</c>); larger claims count as this.</summary>
+    [Range(0.01, 1_000_000)]
+    public double MaxProviderCpu { get; set; } = 64;
+
+    /// <summary>The most memory placement believes one provider's workload offer has (<c>--max-provider-memory</c>, MB); larger claims count as this.</summary>
+    [Range(1, 1L << 40)]
+    public long MaxProviderMemoryMb { get; set; } = 256 * 1024;
+
     /// <summary>The largest checkpoint the market stores (encrypted bytes).</summary>
     [Range(1024, 1L << 30)]
     public long MaxCheckpointBytes { get; set; } = 16 * 1024 * 1024;
 
-    /// <summary>The workload timings these knobs give (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).</summary>
-    public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(
-        TimeSpan.FromSeconds(HeartbeatMinTtl), TimeSpan.FromSeconds(HeartbeatGrace), TimeSpan.FromSeconds(SuspectAfter), TimeSpan.FromSeconds(EvictAfter));
+    /// <summary>The workload timings <see cref="WorkloadStopAfter"/> gives (see <see cref="Core.Workloads.WorkloadTimings.ForMarket"/>).</summary>
+    public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(WorkloadStopAfter);
 
     /// <summary>How long Responses API answers are kept for GET /v1/responses/{id} and previous_response_id.</summary>
     public TimeSpan ResponseRetention { get; set; } = TimeSpan.FromHours(1);
@@ -142,17 +158,10 @@ public sealed class MarketOptions : IValidatableObject
             yield return new ValidationResult("heartbeat min TTL must not exceed the max TTL", [nameof(HeartbeatMinTtl)]);
         }
 
-        if (SuspectAfter > EvictAfter)
+        // The single-writer chain of docs/durability.md: providers stop cut-off copies before the market replaces them.
+        foreach (var error in WorkloadTimings.Validate())
         {
-            yield return new ValidationResult("--suspect-after must not exceed --evict-after", [nameof(SuspectAfter)]);
-        }
-        else
-        {
-            // The single-writer chain of docs/durability.md: providers stop cut-off copies before the market suspects them.
-            foreach (var error in WorkloadTimings.Validate())
-            {
-                yield return new ValidationResult($"workload timings from --heartbeat-min-ttl, --heartbeat-grace, --suspect-after: {error}", [nameof(SuspectAfter)]);
-            }
+            yield return new ValidationResult($"workload timings from --workload-stop-after: {error}", [nameof(WorkloadStopAfter)]);
         }
 
         foreach (var mint in AcceptMints)

@@ -1,6 +1,5 @@
 using Coinop.Core.Work;
 using Coinop.Core.Workloads;
-using Coinop.Market.Gateway;
 using Coinop.Storage.Work;
 using Coinop.Storage.Workloads;
 using Microsoft.Extensions.Logging;
@@ -13,18 +12,18 @@ internal sealed class ConsumerWorkloadCommands(
     WorkloadDriver driver,
     IWorkStore work,
     IWorkloadStore store,
-    ProviderDirectory directory,
+    PlacementCandidates placement,
     WorkloadMetrics metrics,
-    TimeProvider time,
+    WorkloadClock clock,
     ILogger logger)
 {
     public (PlacementPlan?, string?) Plan(PlanCommand plan) =>
-        WorkloadPlacement.Plan(plan.Spec, plan.Pinned, PlacementCandidates.Collect(open.All, directory.Snapshot), plan.KeyHolders);
+        WorkloadPlacement.Plan(plan.Spec, plan.Pinned, placement.Collect(), plan.KeyHolders);
 
     public async Task<SubmitOutcome> SubmitAsync(SubmitCommand submit, CancellationToken ct)
     {
         // The plan was made before payment; the providers must still be there with room.
-        var candidates = PlacementCandidates.Collect(open.All, directory.Snapshot).ToDictionary(c => c.ProviderId, StringComparer.Ordinal);
+        var candidates = placement.Collect().ToDictionary(c => c.ProviderId, StringComparer.Ordinal);
         var chosen = new[] { submit.Plan.Primary }.Concat(submit.Plan.Standbys).ToList();
         if (chosen.Any(c => !candidates.TryGetValue(c.ProviderId, out var now) || !now.Fits(submit.Spec)))
         {
@@ -39,7 +38,7 @@ internal sealed class ConsumerWorkloadCommands(
                 : $"could not register the workload: {registered.Refusal}");
         }
 
-        var decision = WorkloadMachine.Submit(submit.Id, submit.Spec, submit.Plan.Primary.ProviderId, [.. submit.Plan.Standbys.Select(s => s.ProviderId)], StoreTime.Now(time));
+        var decision = WorkloadMachine.Submit(submit.Id, submit.Spec, submit.Plan.Primary.ProviderId, [.. submit.Plan.Standbys.Select(s => s.ProviderId)], clock.Now());
         var rates = chosen.ToDictionary(c => c.ProviderId, c => c.Price.MsatPerSecond(submit.Spec.CpuCores, submit.Spec.MemoryMb), StringComparer.Ordinal);
         if (!await store.InsertAsync(decision.Next, submit.Terms, submit.SealedKeys, rates, ct, submit.Payment))
         {

@@ -4,20 +4,24 @@ using Coinop.Market.Gateway;
 
 namespace Coinop.Market.Workloads;
 
-/// <summary>Which connected providers could take a copy or a standby now, and what the open workloads already hold on each.</summary>
-internal static class PlacementCandidates
+/// <summary>
+/// Which connected providers could take a copy or a standby now, what placement believes each offers, and what the open
+/// workloads already hold on each. A provider's workload offer is its own claim: placement believes at most the
+/// operator's bounds (<c>--max-provider-cpu</c>, <c>--max-provider-memory</c>) of it.
+/// </summary>
+internal sealed class PlacementCandidates(OpenWorkloads open, ProviderDirectory directory, WorkloadSupervisorSettings settings)
 {
     /// <summary>Connected providers that offer workloads and take work (not draining or closing), with what open workloads hold there.</summary>
-    public static List<PlacementCandidate> Collect(IEnumerable<OpenWorkload> open, IEnumerable<ProviderSession> sessions)
+    public List<PlacementCandidate> Collect()
     {
-        var used = new Dictionary<string, (double Cpu, long Memory)>(StringComparer.Ordinal);
+        var used = new Dictionary<string, (double Cpu, long Memory, int Held)>(StringComparer.Ordinal);
         void Hold(string provider, WorkloadSpec spec)
         {
-            var (cpu, memory) = used.GetValueOrDefault(provider);
-            used[provider] = (cpu + spec.CpuCores, memory + spec.MemoryMb);
+            var (cpu, memory, held) = used.GetValueOrDefault(provider);
+            used[provider] = (cpu + spec.CpuCores, memory + spec.MemoryMb, held + 1);
         }
 
-        foreach (var entry in open)
+        foreach (var entry in open.All)
         {
             var w = entry.Workload;
             if (w.Provider is { } primary)
@@ -37,13 +41,13 @@ internal static class PlacementCandidates
         }
 
         var candidates = new List<PlacementCandidate>();
-        foreach (var session in sessions)
+        foreach (var session in directory.Snapshot)
         {
             if (session.WorkloadCapacity is { } cap && session.Accepting)
             {
-                var (cpu, memory) = used.GetValueOrDefault(session.ProviderId);
-                candidates.Add(new PlacementCandidate(session.ProviderId, session.Name, cap.CpuCores, cap.MemoryMb, cpu, memory,
-                    new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond), cap.Isolation));
+                var (cpu, memory, held) = used.GetValueOrDefault(session.ProviderId);
+                candidates.Add(new PlacementCandidate(session.ProviderId, session.Name, Math.Min(cap.CpuCores, settings.MaxProviderCpuCores), Math.Min(cap.MemoryMb, settings.MaxProviderMemoryMb),
+                    cpu, memory, new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond), cap.Isolation, held));
             }
         }
 

@@ -55,5 +55,8 @@ internal sealed record CheckpointCommand(string ProviderId, string WorkloadId, l
 /// <summary>A provider's session sent its capabilities.</summary>
 internal sealed record ProviderUpCommand(ProviderSession Session) : Command;
 
+/// <summary>A command a provider's session queued, counted against that provider's bound (<see cref="ProviderCommandQuota"/>).</summary>
+internal sealed record QueuedByProvider(string ProviderId, Command Command) : Command;
+
 /// <summary>A provider's session ended.</summary>
 internal sealed record ProviderGoneCommand(ProviderSession Session) : Command;

@@ -17,7 +17,7 @@ internal sealed class WorkloadDriver(
     WorkloadEffectInterpreter effects,
     WorkloadLogFeed logs,
     WorkloadTimings timings,
-    TimeProvider time,
+    WorkloadClock clock,
     ILogger logger)
 {
     /// <summary>
@@ -28,7 +28,7 @@ internal sealed class WorkloadDriver(
     public async Task<WorkloadDecision?> ApplyAsync(OpenWorkload entry, WorkloadInput input, CancellationToken ct, WorkloadTerms? terms = null,
         List<CopyRef>? renewed = null, WorkloadSaveHook? payment = null)
     {
-        var decision = WorkloadMachine.Apply(entry.Workload, input, timings, StoreTime.Now(time));
+        var decision = WorkloadMachine.Apply(entry.Workload, input, timings, clock.Now());
         var accepted = decision.Rejection is null;
         if (!await persistence.SaveAsync(entry, decision.Next, accepted ? terms ?? entry.Stored.Terms : entry.Stored.Terms, ct, accepted ? payment : null))
         {

@@ -26,6 +26,8 @@ internal sealed class WorkloadEffectInterpreter(
     WorkloadMetrics metrics,
     ILogger logger)
 {
+    private readonly PlacementCandidates _placement = new(open, directory, settings);
+
     /// <param name="renewed">Collects the copies whose lease was renewed (for the heartbeat's acknowledgement).</param>
     public async Task<WorkloadInput?> InterpretAsync(OpenWorkload entry, WorkloadEffect effect, List<CopyRef>? renewed, CancellationToken ct)
     {
@@ -61,7 +63,7 @@ internal sealed class WorkloadEffectInterpreter(
                 return new CopyLost(r.Provider, r.Epoch, "lease " + refusal);
             case PlaceCopy p:
                 var holders = entry.Workload.Spec.Checkpointed ? (await store.KeyHoldersAsync(id, ct)).ToHashSet(StringComparer.Ordinal) : null;
-                var choice = WorkloadPlacement.Respawn(entry.Workload.Spec, p.Avoid, PlacementCandidates.Collect(open.All, directory.Snapshot), holders);
+                var choice = WorkloadPlacement.Respawn(entry.Workload.Spec, p.Avoid, _placement.Collect(), holders);
                 if (choice is null)
                 {
                     return new PlacementFailed(p.Epoch, "no provider online has room");

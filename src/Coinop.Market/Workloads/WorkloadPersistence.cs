@@ -9,7 +9,7 @@ namespace Coinop.Market.Workloads;
 /// time served is settled before the set of serving providers changes, and the account is closed with the refund once
 /// the workload ends. Contact times alone are not saved (they are rebuilt after a restart).
 /// </summary>
-internal sealed class WorkloadPersistence(IWorkloadStore store, OpenWorkloads open, WorkloadSettlement settlement, TimeProvider time, ILogger logger)
+internal sealed class WorkloadPersistence(IWorkloadStore store, OpenWorkloads open, WorkloadSettlement settlement, WorkloadClock clock, ILogger logger)
 {
     /// <summary>
     /// Saves when something more than contact times changed; false when another writer won (the entry then holds what
@@ -24,7 +24,7 @@ internal sealed class WorkloadPersistence(IWorkloadStore store, OpenWorkloads op
             return true;
         }
 
-        var now = StoreTime.Now(time);
+        var now = clock.Now();
         var serving = WorkloadSettlement.Serving(entry, before.Workload);
         if (!next.IsTerminal && !serving.SequenceEqual(WorkloadSettlement.Serving(entry, next)))
         {

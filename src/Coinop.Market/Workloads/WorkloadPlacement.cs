@@ -3,9 +3,13 @@ using Coinop.Core.Workloads;
 
 namespace Coinop.Market.Workloads;
 
-/// <summary>A provider that could take a copy or a standby: what it offers, its isolation level and what is already held there.</summary>
+/// <summary>
+/// A provider that could take a copy or a standby: what placement believes it offers (its claim, bounded: see
+/// <see cref="PlacementCandidates"/>), its isolation level, what is already held there and how many copies and
+/// standbys that is.
+/// </summary>
 public sealed record PlacementCandidate(string ProviderId, string Name, double CpuCores, long MemoryMb, double UsedCpuCores, long UsedMemoryMb, WorkloadPrice Price,
-    string Isolation = IsolationLevels.None)
+    string Isolation = IsolationLevels.None, int Held = 0)
 {
     public double FreeCpuCores => CpuCores - UsedCpuCores;
 
@@ -25,11 +29,13 @@ public sealed record PlacementPlan(PlacementCandidate Primary, IReadOnlyList<Pla
 }
 
 /// <summary>
-/// Placement by advertised capacity: a copy or a standby goes only where the provider's free CPU and memory (its
-/// offer minus the copies it runs and the standbys it holds) cover the spec; among those, the one with the most free
-/// CPU first (spreading load), then by id so the choice is deterministic. A provider whose isolation is below what the
-/// workload requires (a plain process for a workload that requires a sandbox) is skipped. A checkpointed workload is
-/// placed only on providers the consumer sealed its checkpoint key to.
+/// Placement by bounded capacity: a copy or a standby goes only where the provider's free CPU and memory (its bounded
+/// offer minus the copies it runs and the standbys it holds) cover the spec; among those, the one holding the fewest
+/// copies and standbys first, then the most free CPU, then by id so the choice is deterministic. Holding comes first
+/// because it is what the market saw, not what the provider claims: a provider advertising more than it has takes its
+/// turn with the others instead of every placement. A pin names a provider by id (see <see cref="ResolvePin"/> for
+/// names). A provider whose isolation is below what the workload requires (a plain process for a workload that
+/// requires a sandbox) is skipped. A checkpointed workload is placed only on providers the consumer sealed its checkpoint key to.
 /// </summary>
 public static class WorkloadPlacement
 {
@@ -41,7 +47,7 @@ public static class WorkloadPlacement
         PlacementCandidate? primary;
         if (pinned is not null)
         {
-            var named = candidates.Where(c => c.ProviderId == pinned || c.Name == pinned).ToList();
+            var named = candidates.Where(c => c.ProviderId == pinned).ToList();
             if (named.Count == 0)
             {
                 return (null, $"provider '{pinned}' is not online or offers no workloads");
@@ -83,10 +89,40 @@ public static class WorkloadPlacement
         return ranked.FirstOrDefault(c => c.ProviderId != avoid) ?? ranked.FirstOrDefault();
     }
 
+    /// <summary>
+    /// The provider id a consumer's <c>--provider</c> names: an id the market knows is that provider; otherwise a display
+    /// name pins only when exactly one provider the market knows (online or not) carries it, since any provider can
+    /// choose any name. A name two providers share is refused rather than guessed.
+    /// </summary>
+    public static (string? ProviderId, string? Problem) ResolvePin(string pin, IEnumerable<(string Id, string Name)> known)
+    {
+        var named = new List<string>();
+        foreach (var (id, name) in known)
+        {
+            if (id == pin)
+            {
+                return (id, null);
+            }
+
+            if (name == pin)
+            {
+                named.Add(id);
+            }
+        }
+
+        return named.Count switch
+        {
+            0 => (pin, null), // unknown: placement reports it is not online
+            1 => (named[0], null),
+            _ => (null, $"{named.Count} providers are named '{pin}': pin one by id (coinop providers lists them)"),
+        };
+    }
+
     private static IEnumerable<PlacementCandidate> Rank(WorkloadSpec spec, IEnumerable<PlacementCandidate> candidates, IReadOnlySet<string>? keyHolders) =>
         candidates
             .Where(c => c.Fits(spec) && c.Isolates(spec) && (keyHolders is null || keyHolders.Contains(c.ProviderId)))
-            .OrderByDescending(c => c.FreeCpuCores)
+            .OrderBy(c => c.Held)
+            .ThenByDescending(c => c.FreeCpuCores)
             .ThenBy(c => c.ProviderId, StringComparer.Ordinal);
 
     private static string Describe(WorkloadSpec spec) =>

@@ -30,6 +30,7 @@ public sealed class WorkloadSupervisor : BackgroundService
 
     private readonly IWorkloadStore _store;
     private readonly TimeProvider _time;
+    private readonly WorkloadClock _clock;
     private readonly ILogger<WorkloadSupervisor> _logger;
     private readonly WorkloadSupervisorSettings _settings;
     private readonly Channel<Command> _commands = Channel.CreateUnbounded<Command>(new UnboundedChannelOptions { SingleReader = true });
@@ -41,6 +42,9 @@ public sealed class WorkloadSupervisor : BackgroundService
     private readonly ProviderWorkloadEvents _providers;
     private readonly Cluster.WorkloadSupervision _supervision;
     private readonly ProviderDirectory _directory;
+    private readonly WorkloadMetrics _metrics;
+    private readonly ProviderCommandQuota _quota;
+    private readonly Lock _quotaGate = new();
     private int _tickQueued;
 
     public WorkloadSupervisor(
@@ -62,14 +66,17 @@ public sealed class WorkloadSupervisor : BackgroundService
         _directory = directory;
         _store = store;
         _time = time;
+        _clock = new WorkloadClock(time);
         _logger = logger;
         _settings = WorkloadSupervisorSettings.From(options);
         var metrics = new WorkloadMetrics(meters);
+        _metrics = metrics;
+        _quota = new ProviderCommandQuota(options.ProviderCommandQueueLimit);
         _settlement = new WorkloadSettlement(billing, _settings.SettleInterval, logger);
-        var persistence = new WorkloadPersistence(store, _open, _settlement, time, logger);
+        var persistence = new WorkloadPersistence(store, _open, _settlement, _clock, logger);
         var effects = new WorkloadEffectInterpreter(work, store, checkpoints, directory, _open, _settings, metrics, logger);
-        _driver = new WorkloadDriver(_open, persistence, effects, logs, _settings.Timings, time, logger);
-        _consumers = new ConsumerWorkloadCommands(_open, _driver, work, store, directory, metrics, time, logger);
+        _driver = new WorkloadDriver(_open, persistence, effects, logs, _settings.Timings, _clock, logger);
+        _consumers = new ConsumerWorkloadCommands(_open, _driver, work, store, new PlacementCandidates(_open, directory, _settings), metrics, _clock, logger);
         _providers = new ProviderWorkloadEvents(_open, _driver, effects, work, usage, receipts, checkpoints, metrics, logger);
     }
 
@@ -101,14 +108,40 @@ public sealed class WorkloadSupervisor : BackgroundService
     public Task<CommandOutcome> TopUpAsync(string id, TimeSpan extra, long paidMsat, WorkloadSaveHook? payment, CancellationToken cancellationToken) =>
         AskAsync<CommandOutcome>(done => new ConsumerCommand(id, new TopUp(extra), paidMsat, payment, done), cancellationToken);
 
-    /// <summary>Queues something a provider sent (from its session's reader loop; never blocks).</summary>
+    /// <summary>Queues a provider's session ending (never refused: it must be seen once per session).</summary>
     /// <remarks>On a node that does not supervise the workloads nothing is queued: its providers are sent to the one that does.</remarks>
-    internal void Post(Command command)
+    internal void Post(ProviderGoneCommand command)
     {
         if (_supervision.IsHeld)
         {
             _commands.Writer.TryWrite(command);
         }
+    }
+
+    /// <summary>
+    /// Queues something <paramref name="providerId"/> sent (from its session's reader loop; never blocks). False when
+    /// the provider already has <see cref="ProviderCommandQuota.Limit"/> commands queued: it is flooding, its session
+    /// must be closed, and what it still has queued is dropped unread. On a node that does not supervise the workloads
+    /// nothing is queued (true: the provider is not at fault; it is sent to the node that supervises).
+    /// </summary>
+    internal bool TryPost(string providerId, Command command)
+    {
+        if (!_supervision.IsHeld)
+        {
+            return true;
+        }
+
+        lock (_quotaGate)
+        {
+            if (!_quota.TryAdmit(providerId))
+            {
+                _metrics.Flooded.Add(1);
+                return false;
+            }
+        }
+
+        _commands.Writer.TryWrite(new QueuedByProvider(providerId, command));
+        return true;
     }
 
     /// <summary>The loop: loads the open workloads, then handles commands one at a time until the market stops.</summary>
@@ -121,7 +154,7 @@ public sealed class WorkloadSupervisor : BackgroundService
             await LoadAsync(stoppingToken);
             foreach (var session in _directory.Snapshot.Where(s => s.WorkloadCapacity is not null))
             {
-                Post(new ProviderUpCommand(session)); // linked before this node took over: their sessions are news to the supervisor
+                TryPost(session.ProviderId, new ProviderUpCommand(session)); // linked before this node took over: their sessions are news to the supervisor
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -176,7 +209,7 @@ public sealed class WorkloadSupervisor : BackgroundService
     private async Task LoadAsync(CancellationToken cancellationToken)
     {
         var stored = await _store.ListAsync(openOnly: true, int.MaxValue, cancellationToken);
-        var now = StoreTime.Now(_time);
+        var now = _clock.Now();
         // No eviction before the failover TTL: providers that were online get that long to reconnect after a restart.
         var contactFloor = now + _settings.FailoverTtl - Timings.EvictAfter;
         foreach (var s in stored)
@@ -209,6 +242,23 @@ public sealed class WorkloadSupervisor : BackgroundService
     {
         switch (command)
         {
+            case QueuedByProvider queued:
+                bool obey;
+                lock (_quotaGate)
+                {
+                    obey = _quota.Take(queued.ProviderId);
+                }
+
+                if (obey)
+                {
+                    await DispatchAsync(queued.Command, ct);
+                }
+                else
+                {
+                    _metrics.FloodDropped.Add(1);
+                }
+
+                break;
             case TickCommand:
                 Volatile.Write(ref _tickQueued, 0);
                 await TickAsync(ct);
@@ -252,13 +302,13 @@ public sealed class WorkloadSupervisor : BackgroundService
         foreach (var entry in _open.Snapshot())
         {
             await _driver.ApplyAsync(entry, new Tick(), ct);
-            var now = StoreTime.Now(_time);
+            var now = _clock.Now();
             if (_open.Contains(entry.Id) && _settlement.Due(entry, now))
             {
                 await _settlement.SettleAsync(entry, now, ct);
             }
         }
 
-        await _settlement.RecoverAsync(StoreTime.Now(_time), ct);
+        await _settlement.RecoverAsync(_clock.Now(), ct);
     }
 }

@@ -5,14 +5,17 @@ namespace Coinop.Market.Workloads;
 
 /// <summary>The market options the workload supervisor works by, checked once.</summary>
 internal sealed record WorkloadSupervisorSettings(
-    WorkloadTimings Timings, TimeSpan CheckpointInterval, long MaxCheckpointBytes, TimeSpan FailoverTtl, TimeSpan SettleInterval)
+    WorkloadTimings Timings, TimeSpan CheckpointInterval, long MaxCheckpointBytes, TimeSpan FailoverTtl, TimeSpan SettleInterval,
+    double MaxProviderCpuCores, long MaxProviderMemoryMb)
 {
     public static WorkloadSupervisorSettings From(MarketOptions options) => new(
         options.WorkloadTimings.EnsureValid(),
         TimeSpan.FromSeconds(options.CheckpointInterval),
         options.MaxCheckpointBytes,
         TimeSpan.FromSeconds(options.FailoverTtl),
-        TimeSpan.FromSeconds(options.WorkloadSettleInterval));
+        TimeSpan.FromSeconds(options.WorkloadSettleInterval),
+        options.MaxProviderCpu,
+        options.MaxProviderMemoryMb);
 
     /// <summary>How often time is fed to the machines: fine enough for the shortest deadline, never busier than needed.</summary>
     public TimeSpan TickInterval => TimeSpan.FromTicks(Math.Clamp(Timings.HeartbeatInterval.Ticks / 2, TimeSpan.FromMilliseconds(50).Ticks, TimeSpan.FromSeconds(1).Ticks));

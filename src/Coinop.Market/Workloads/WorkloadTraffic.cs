@@ -23,7 +23,7 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
 
     private readonly ConcurrentDictionary<(ProviderSession Session, Guid Workload), Upload> _uploads = new();
 
-    public void OnCapabilities(ProviderSession session) => supervisor.Post(new ProviderUpCommand(session));
+    public string? OnCapabilities(ProviderSession session) => Queue(session, new ProviderUpCommand(session));
 
     public string? OnMessage(ProviderSession session, ProtocolMessage message)
     {
@@ -38,14 +38,11 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
                     return "invalid workload heartbeat";
                 }
 
-                supervisor.Post(new HeartbeatCommand(session, h));
-                return null;
+                return Queue(session, new HeartbeatCommand(session, h));
             case WorkloadExited e when WorkloadIds.TryParse(e.WorkloadId, out _):
-                supervisor.Post(new ReportCommand(e.WorkloadId, new WorkloadInput.CopyExited(provider, e.Epoch, e.ExitCode)));
-                return null;
+                return Queue(session, new ReportCommand(e.WorkloadId, new WorkloadInput.CopyExited(provider, e.Epoch, e.ExitCode)));
             case WorkloadLost l when WorkloadIds.TryParse(l.WorkloadId, out _) && l.Reason is { Length: > 0 and <= MaxReason }:
-                supervisor.Post(new ReportCommand(l.WorkloadId, new WorkloadInput.CopyLost(provider, l.Epoch, l.Reason)));
-                return null;
+                return Queue(session, new ReportCommand(l.WorkloadId, new WorkloadInput.CopyLost(provider, l.Epoch, l.Reason)));
             case WorkloadUsage u when u.Record is not null:
                 // Signed by the provider's own identity key (its id is that key's hash), for this workload and epoch.
                 var record = UsageRecord.Verify(u.Record);
@@ -56,14 +53,11 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
                     return null;
                 }
 
-                supervisor.Post(new UsageCommand(provider, record, u.Record));
-                return null;
+                return Queue(session, new UsageCommand(provider, record, u.Record));
             case WorkloadReceipt r when WorkloadIds.TryParse(r.WorkloadId, out _) && r.Sealed is { Length: > 0 and <= MaxSealedReceipt }:
-                supervisor.Post(new ReceiptCommand(provider, r.WorkloadId, r.Epoch, r.Sealed));
-                return null;
+                return Queue(session, new ReceiptCommand(provider, r.WorkloadId, r.Epoch, r.Sealed));
             case WorkloadCheckpoint c when WorkloadIds.TryParse(c.WorkloadId, out var workload):
-                FinishUpload(session, workload, c);
-                return null;
+                return FinishUpload(session, workload, c);
             default:
                 return "invalid workload message";
         }
@@ -125,7 +119,7 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
         supervisor.Post(new ProviderGoneCommand(session));
     }
 
-    private void FinishUpload(ProviderSession session, Guid workload, WorkloadCheckpoint end)
+    private string? FinishUpload(ProviderSession session, Guid workload, WorkloadCheckpoint end)
     {
         _uploads.TryRemove((session, workload), out var upload);
         var data = upload is { Overflowed: false } && upload.Epoch == end.Epoch ? upload.Data.ToArray() : null;
@@ -133,10 +127,22 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
             || !string.Equals(Convert.ToHexStringLower(SHA256.HashData(data)), end.Sha256, StringComparison.OrdinalIgnoreCase))
         {
             LogBadCheckpoint(logger, session.ProviderId, end.WorkloadId, end.Size, supervisor.MaxCheckpointBytes);
-            return;
+            return null;
         }
 
-        supervisor.Post(new CheckpointCommand(session.ProviderId, end.WorkloadId, end.Epoch, data, end.Sha256.ToLowerInvariant()));
+        return Queue(session, new CheckpointCommand(session.ProviderId, end.WorkloadId, end.Epoch, data, end.Sha256.ToLowerInvariant()));
+    }
+
+    /// <summary>Queues a command for the supervisor, or closes a session whose provider floods the queue (nothing it queued is obeyed).</summary>
+    private string? Queue(ProviderSession session, Command command)
+    {
+        if (supervisor.TryPost(session.ProviderId, command))
+        {
+            return null;
+        }
+
+        LogFlooded(logger, session.ProviderId);
+        return "too many workload messages queued";
     }
 
     private static string? ProviderIdOf(string publicKeyBase64)
@@ -167,6 +173,9 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Provider {Provider} sent a checkpoint of workload {WorkloadId} ({Size} bytes) that is incomplete, altered or over {Max} bytes; dropped")]
     private static partial void LogBadCheckpoint(ILogger logger, string provider, string workloadId, long size, long max);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Provider {Provider} queued more workload messages than the supervisor handles for one provider; disconnected, and what it queued is dropped")]
+    private static partial void LogFlooded(ILogger logger, string provider);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Output of workload {WorkloadId} dropped: the log store is behind")]
     private static partial void LogOutputDropped(ILogger logger, string workloadId);

@@ -40,6 +40,7 @@ public sealed record TopUpRequest(double? DurationSeconds);
 /// <param name="PaidMsat">What the consumer paid (submit and top-ups); 0 on a free market.</param>
 /// <param name="SpentMsat">What the time consumed so far was charged (settled up to <paramref name="SettledUntil"/>); null when nothing was paid.</param>
 /// <param name="Refund">What came back when the workload ended; its token is shown only to the payer.</param>
+/// <param name="Receipts">Every copy's access receipt, sealed to the consumer (<paramref name="Access"/> is the newest).</param>
 /// <param name="OwnerKey">In the submit answer only, and only when the market made the owner key (the request sent none):
 /// the one time the market has it in the clear. Keep it: every later request about the workload needs it.</param>
 public sealed record WorkloadView(
@@ -62,6 +63,7 @@ public sealed record WorkloadView(
     CheckpointView? Checkpoint,
     AccessView? Access,
     RefundView? Refund,
+    IReadOnlyList<AccessView>? Receipts = null,
     [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OwnerKey = null);
 
 public sealed record HistoryView(WorkloadState State, string? Provider, DateTimeOffset At);
@@ -113,10 +115,11 @@ public sealed partial class WorkloadJsonContext : JsonSerializerContext;
 /// <summary>Builds the views from the stores.</summary>
 public static class WorkloadViews
 {
-    public static WorkloadView View(StoredWorkload stored, IReadOnlyList<SignedUsageRecord> usage, CheckpointInfo? checkpoint, SealedReceipt? receipt,
+    public static WorkloadView View(StoredWorkload stored, IReadOnlyList<SignedUsageRecord> usage, CheckpointInfo? checkpoint, IReadOnlyList<SealedReceipt> receipts,
         WorkloadMoney? money, bool payer)
     {
         var w = stored.Workload;
+        var access = receipts.Select(r => new AccessView(r.Epoch, r.ProviderId, r.Sealed, r.CreatedAt)).ToList();
         var spec = w.Spec;
         return new WorkloadView(
             w.Id, w.State, w.Reason, w.Provider, [.. w.Standbys.Select(s => s.Provider)], w.Epoch, w.Attempts,
@@ -126,8 +129,9 @@ public static class WorkloadViews
                 spec.Standbys, spec.Checkpointed, spec.Replication, spec.Isolation),
             w.CreatedAt, w.PaidUntil, stored.Terms.RateMsatPerSecond, stored.Terms.PaidMsat, money?.ChargedMsat, money?.SettledUntil,
             checkpoint is null ? null : new CheckpointView(checkpoint.Id, checkpoint.Epoch, checkpoint.ProviderId, checkpoint.Size, checkpoint.CreatedAt),
-            receipt is null ? null : new AccessView(receipt.Epoch, receipt.ProviderId, receipt.Sealed, receipt.CreatedAt),
-            money?.Refund is { } refund ? new RefundView(refund.Msat, payer ? refund.Token : null) : null);
+            access.Count == 0 ? null : access[^1],
+            money?.Refund is { } refund ? new RefundView(refund.Msat, payer ? refund.Token : null) : null,
+            access);
     }
 
     public static WorkloadSummary Summary(StoredWorkload stored)

@@ -4,6 +4,7 @@ using Coinop.Core.Pricing;
 using Coinop.Core.Text;
 using Coinop.Core.Workloads;
 using Coinop.Market.Inference;
+using Coinop.Storage.Providers;
 using Coinop.Storage.Workloads;
 using Microsoft.AspNetCore.Http;
 
@@ -31,7 +32,7 @@ public static class WorkloadsApi
     private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(3650);
 
     public static async Task SubmitAsync(HttpContext http, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints,
-        IWorkloadReceiptStore receipts)
+        IWorkloadReceiptStore receipts, IProviderRegistryStore registry)
     {
         var ct = http.RequestAborted;
         var sentKey = WorkloadOwners.KeyOf(http.Request);
@@ -73,9 +74,21 @@ public static class WorkloadsApi
             return;
         }
 
+        string? pinned = null;
+        if (request.Provider is { } pin)
+        {
+            // A display name is anyone's to copy: it pins only when no other provider the market knows carries it.
+            (pinned, var pinProblem) = WorkloadPlacement.ResolvePin(pin, (await registry.ListAsync(ct)).Select(p => (p.Id, p.Name)));
+            if (pinProblem is not null)
+            {
+                await BadRequest(http, pinProblem);
+                return;
+            }
+        }
+
         var sealedKeys = request.SealedKeys ?? new Dictionary<string, string>();
         var holders = spec.Checkpointed ? sealedKeys.Keys.ToHashSet(StringComparer.Ordinal) : null;
-        var (plan, unplaced) = await supervisor.PlanAsync(spec, request.Provider, holders, ct);
+        var (plan, unplaced) = await supervisor.PlanAsync(spec, pinned, holders, ct);
         if (plan is null)
         {
             await Error(http, new ApiError(503, "service_unavailable", "no_capacity", unplaced!));
@@ -91,7 +104,7 @@ public static class WorkloadsApi
             return;
         }
 
-        var terms = new WorkloadTerms(request.Provider, request.SealTo, quote.MsatPerSecond, payment.PaidMsat);
+        var terms = new WorkloadTerms(pinned, request.SealTo, quote.MsatPerSecond, payment.PaidMsat);
         SubmitOutcome outcome;
         try
         {
@@ -440,7 +453,7 @@ public static class WorkloadsApi
         var ct = http.RequestAborted;
         var id = stored.Workload.Id;
         var checkpoint = stored.Workload.Checkpoint is { } cid ? await checkpoints.FindAsync(cid, ct) : null;
-        var view = WorkloadViews.View(stored, await usage.ListAsync(id, ct), checkpoint, await receipts.LatestAsync(id, ct), await billing.MoneyAsync(id, ct), payer);
+        var view = WorkloadViews.View(stored, await usage.ListAsync(id, ct), checkpoint, await receipts.ListAsync(id, ct), await billing.MoneyAsync(id, ct), payer);
         await http.Response.WriteAsJsonAsync(view with { OwnerKey = madeOwnerKey }, WorkloadJsonContext.Default.WorkloadView, cancellationToken: ct);
     }
 

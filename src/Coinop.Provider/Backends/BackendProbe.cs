@@ -20,7 +20,9 @@ public sealed record BackendStatus(BackendEndpoint Backend, bool Healthy, string
 /// Asks one backend whether it is up and which models it serves, in the backend's own dialect: Ollama
 /// (<c>/api/version</c>, <c>/api/tags</c>, <c>/api/show</c>), vLLM (<c>/health</c>, <c>max_model_len</c>),
 /// llama.cpp (<c>/health</c>, <c>/props</c> n_ctx), LM Studio (<c>/api/v0/models</c>) or any OpenAI-compatible
-/// server (<c>/v1/models</c>).
+/// server (<c>/v1/models</c>). The backend is up when its own endpoints answer within the timeout; what it says about
+/// each model (Ollama's <c>/api/show</c>) is asked for separately, each model with a timeout of its own, so one slow
+/// model leaves its details unknown instead of taking the whole backend down.
 /// </summary>
 public sealed class BackendProbe(HttpClient http, TimeProvider time)
 {
@@ -33,7 +35,7 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
         {
             var models = backend.Kind switch
             {
-                BackendKind.Ollama => await OllamaAsync(backend, ct),
+                BackendKind.Ollama => await OllamaAsync(backend, timeout, ct, cancellationToken),
                 BackendKind.Vllm => await VllmAsync(backend, ct),
                 BackendKind.LlamaCpp => await LlamaCppAsync(backend, ct),
                 BackendKind.LmStudio => await LmStudioAsync(backend, ct),
@@ -55,7 +57,9 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
         }
     }
 
-    private async Task<IReadOnlyList<DiscoveredModel>> OllamaAsync(BackendEndpoint backend, CancellationToken ct)
+    /// <param name="ct">The backend's deadline (for <c>/api/version</c> and <c>/api/tags</c>).</param>
+    /// <param name="callerCt">The caller's token alone: each model's <c>/api/show</c> runs under its own <paramref name="timeout"/>.</param>
+    private async Task<IReadOnlyList<DiscoveredModel>> OllamaAsync(BackendEndpoint backend, TimeSpan timeout, CancellationToken ct, CancellationToken callerCt)
     {
         bool simulated;
         using (var version = await GetJsonAsync(backend, "api/version", ct))
@@ -69,13 +73,17 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
             .Select(m => (m.TryGetProperty("name", out var n) ? n : m.GetProperty("model")).GetString())
             .OfType<string>()
             .ToList();
-        var models = await Task.WhenAll(names.Select(name => OllamaShowAsync(backend, name, ct)));
+        var models = await Task.WhenAll(names.Select(name => OllamaShowAsync(backend, name, timeout, callerCt)));
         return simulated ? [.. models.Select(m => m with { Simulated = true })] : models;
     }
 
-    private async Task<DiscoveredModel> OllamaShowAsync(BackendEndpoint backend, string name, CancellationToken ct)
+    /// <summary>What Ollama says about one model; on any failure (including no answer within <paramref name="timeout"/>) the model with unknown details.</summary>
+    private async Task<DiscoveredModel> OllamaShowAsync(BackendEndpoint backend, string name, TimeSpan timeout, CancellationToken callerCt)
     {
         // The context window Ollama runs with is num_ctx when set, else the model's trained length.
+        using var deadline = new CancellationTokenSource(timeout, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(deadline.Token, callerCt);
+        var ct = linked.Token;
         try
         {
             using var response = await http.PostAsJsonAsync(backend.Resolve("api/show"), new Dictionary<string, string> { ["model"] = name }, ct);
@@ -104,7 +112,8 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
             var embeddings = HasCapability(root, "embedding");
             return new DiscoveredModel(name, context, embeddings, Vision: HasCapability(root, "vision"));
         }
-        catch (Exception ex) when (ex is JsonException or HttpRequestException or InvalidOperationException)
+        catch (Exception ex) when (ex is JsonException or HttpRequestException or InvalidOperationException
+                                   || (ex is OperationCanceledException && !callerCt.IsCancellationRequested))
         {
             return new DiscoveredModel(name, null, false);
         }

@@ -111,12 +111,12 @@ public sealed class ProviderAgent : BackgroundService
             DataDirectory = _options.DataDir,
             CpuCores = _options.WorkloadCpuCores ?? Environment.ProcessorCount,
             MemoryMb = _options.WorkloadMemoryMb ?? Math.Max(64, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 2 / (1024 * 1024)),
-            UsageInterval = _options.WorkloadUsageInterval,
+            UsageInterval = _options.WorkloadUsageWindow,
         };
         var host = new WorkloadHost(sandbox, hostOptions, identity.SigningKey, _time, _workloadLogger, _metrics);
         var (sealingKey, binding) = identity.CreateSealingKey();
         ProviderLog.WorkloadsReady(_logger, sandbox.Isolation, sandbox.Egress ? "egress" : "no egress", sandbox.ApproximateLimits ? "approximate" : "cgroup", hostOptions.CpuCores, hostOptions.MemoryMb);
-        return new WorkloadAgent(host, _options, hostOptions, sealingKey, binding, _time, _logger);
+        return new WorkloadAgent(host, _options, hostOptions, identity.SigningKey, sealingKey, binding, _time, _logger);
     }
 
     public override void Dispose()

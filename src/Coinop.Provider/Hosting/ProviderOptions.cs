@@ -98,8 +98,11 @@ public sealed class ProviderOptions : IValidatableObject
     /// <summary>The host name or address consumers reach this machine's port bridges at (it goes into access receipts).</summary>
     public string WorkloadPublicHost { get; set; } = "127.0.0.1";
 
-    /// <summary>How often each copy's usage is recorded and signed.</summary>
-    public TimeSpan WorkloadUsageInterval { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>
+    /// The length of each copy's signed usage records (<c>--usage-window</c>); a copy that stops for any reason the agent
+    /// sees also signs and sends its last, shorter window.
+    /// </summary>
+    public TimeSpan WorkloadUsageWindow { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The <c>/provider/connect</c> WebSocket URL of a market node's base URL.</summary>
     public static Uri ConnectUrlFor(string marketUrl)
@@ -191,9 +194,9 @@ public sealed class ProviderOptions : IValidatableObject
             yield return new ValidationResult("--workload-host must be a host name or address", [nameof(WorkloadPublicHost)]);
         }
 
-        if (WorkloadUsageInterval <= TimeSpan.Zero)
+        if (WorkloadUsageWindow < TimeSpan.FromMilliseconds(100) || WorkloadUsageWindow > TimeSpan.FromDays(1))
         {
-            yield return new ValidationResult("the workload usage interval must be positive", [nameof(WorkloadUsageInterval)]);
+            yield return new ValidationResult("--usage-window must be between 100ms and 1d", [nameof(WorkloadUsageWindow)]);
         }
 
         foreach (var duplicate in Backends.GroupBy(b => b).Where(g => g.Count() > 1))

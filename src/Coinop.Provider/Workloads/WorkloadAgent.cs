@@ -35,6 +35,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
 
     private readonly WorkloadHost _host;
     private readonly ProviderOptions _options;
+    private readonly Key _signingKey;
     private readonly Key _sealingKey;
     private readonly WorkloadCapacity _capacity;
     private readonly TimeProvider _time;
@@ -61,10 +62,13 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     private volatile bool _draining;
     private Task _loops = Task.CompletedTask;
 
-    public WorkloadAgent(WorkloadHost host, ProviderOptions options, WorkloadHostOptions hostOptions, Key sealingKey, byte[] sealingBinding, TimeProvider time, ILogger logger)
+    /// <param name="signingKey">The provider's Ed25519 identity key: it signs every access receipt.</param>
+    public WorkloadAgent(WorkloadHost host, ProviderOptions options, WorkloadHostOptions hostOptions, Key signingKey, Key sealingKey, byte[] sealingBinding,
+        TimeProvider time, ILogger logger)
     {
         _host = host;
         _options = options;
+        _signingKey = signingKey;
         _sealingKey = sealingKey;
         _time = time;
         _origin = time.GetTimestamp();
@@ -308,7 +312,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         if (result.BridgePort is { } port && start.SealTo is { } sealTo)
         {
             var receipt = new AccessReceipt(id, start.Epoch, _options.WorkloadPublicHost, port, prepared.Spec.AccessCredential!, start.LeaseUntilUnixMs);
-            Report(new WorkloadReceipt(id, start.Epoch, receipt.Seal(Convert.FromBase64String(sealTo))));
+            Report(new WorkloadReceipt(id, start.Epoch, receipt.SignedWith(_signingKey).Seal(Convert.FromBase64String(sealTo))));
         }
 
         if (prepared.Key is { } key && start.Timings.CheckpointIntervalMs > 0)

@@ -14,8 +14,8 @@ public sealed class WorkloadHostOptions
     /// <summary>Memory in MiB this provider offers to workloads.</summary>
     public long MemoryMb { get; set; }
 
-    /// <summary>How often each copy's usage is recorded and signed.</summary>
-    public TimeSpan UsageInterval { get; set; } = TimeSpan.FromSeconds(30);
+    /// <summary>How often each copy's usage is recorded and signed (the usage window).</summary>
+    public TimeSpan UsageInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long a stopped copy gets between SIGTERM and SIGKILL.</summary>
     public TimeSpan StopGrace { get; set; } = TimeSpan.FromSeconds(10);

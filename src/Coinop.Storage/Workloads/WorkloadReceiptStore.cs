@@ -13,6 +13,9 @@ public interface IWorkloadReceiptStore
 
     /// <summary>The receipt of the newest copy, if any copy sent one.</summary>
     Task<SealedReceipt?> LatestAsync(string workloadId, CancellationToken cancellationToken);
+
+    /// <summary>Every copy's receipt, oldest epoch first.</summary>
+    Task<IReadOnlyList<SealedReceipt>> ListAsync(string workloadId, CancellationToken cancellationToken);
 }
 
 /// <summary>The SQL implementation, shared by both dialects.</summary>
@@ -28,6 +31,17 @@ public sealed class WorkloadReceiptStore(Database database, TimeProvider time) :
             """,
             new { WorkloadId = workloadId, Epoch = epoch, ProviderId = providerId, Sealed = sealedReceipt, CreatedAt = time.GetUtcNow().ToUnixTimeMilliseconds() },
             t, cancellationToken: cancellationToken)) == 1, cancellationToken);
+
+    public Task<IReadOnlyList<SealedReceipt>> ListAsync(string workloadId, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<SealedReceipt>>(async c =>
+        {
+            var rows = await c.QueryAsync<Row>(new CommandDefinition(
+                """
+                SELECT workload_id AS WorkloadId, epoch AS Epoch, provider_id AS ProviderId, sealed AS Sealed, created_at AS CreatedAt
+                FROM workload_receipts WHERE workload_id = @workloadId ORDER BY epoch
+                """, new { workloadId }, cancellationToken: cancellationToken));
+            return [.. rows.Select(r => new SealedReceipt(r.WorkloadId, r.Epoch, r.ProviderId, r.Sealed, DateTimeOffset.FromUnixTimeMilliseconds(r.CreatedAt)))];
+        }, cancellationToken);
 
     public Task<SealedReceipt?> LatestAsync(string workloadId, CancellationToken cancellationToken) =>
         database.ReadAsync(async c =>

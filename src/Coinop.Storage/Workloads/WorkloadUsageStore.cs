@@ -7,8 +7,9 @@ namespace Coinop.Storage.Workloads;
 public interface IWorkloadUsageStore
 {
     /// <summary>
-    /// Adds a record the caller verified, under the workload fence (see <see cref="WorkloadFence"/>). False when the
-    /// copy no longer holds the workload's lease or the window was already recorded.
+    /// Adds a record the caller verified, under the workload fence (see <see cref="WorkloadFence"/>): from the copy that
+    /// holds the workload's lease, or the last window of the copy that held it when the workload ended. False when the
+    /// copy lost its lease (its epoch was revoked), the workload ended long ago, or the window was already recorded.
     /// </summary>
     Task<bool> AddAsync(string providerId, UsageRecord record, SignedUsageRecord signed, CancellationToken cancellationToken);
 
@@ -26,7 +27,7 @@ public sealed class WorkloadUsageStore(Database database, TimeProvider time) : I
                 net_bytes, wall_seconds, payload, signature, public_key, received_at)
             SELECT @WorkloadId, @Epoch, @WindowStart, @WindowEnd, @ProviderId, @CpuCoreSeconds, @MemoryMibSeconds,
                 @NetBytes, @WallSeconds, @Payload, @Signature, @PublicKey, @ReceivedAt
-            WHERE {WorkloadFence.Holds}
+            WHERE {WorkloadFence.Holds} OR {WorkloadFence.HeldAtEnd}
             ON CONFLICT (workload_id, epoch, window_start) DO NOTHING
             """,
             new

@@ -331,7 +331,7 @@ public class WorkloadMachineTests
     public void Invalid_timings_are_refused()
     {
         Submit(WorkloadSpecTests.Spec());
-        var bad = Timings with { ProviderStopAfter = Timings.SuspectAfter };
+        var bad = Timings with { ProviderStopAfter = Timings.EvictAfter };
         Assert.Throws<ArgumentException>(() => WorkloadMachine.Apply(_w, new Tick(), bad, _time.GetUtcNow()));
     }
 }

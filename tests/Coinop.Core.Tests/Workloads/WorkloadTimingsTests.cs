@@ -1,4 +1,5 @@
 using Coinop.Core.Workloads;
+using CsCheck;
 
 namespace Coinop.Core.Tests.Workloads;
 
@@ -9,41 +10,48 @@ public class WorkloadTimingsTests
         TimeSpan.FromSeconds(suspect), TimeSpan.FromSeconds(evict));
 
     [Fact]
-    public void The_defaults_hold_the_single_writer_relation()
+    public void The_defaults_hold_the_single_writer_relation_and_replace_a_silent_copy_within_eight_seconds()
     {
         Assert.Empty(WorkloadTimings.Default.Validate());
+        Assert.Equal(Seconds(2, 6, 1.06, 6, 7.06), WorkloadTimings.Default);
         var lease = WorkloadTimings.Default.CopyLease;
         Assert.Empty(lease.Validate());
         Assert.Equal(WorkloadTimings.Default.EvictAfter, lease.Ttl);
     }
 
     [Theory]
-    [InlineData(10, 10, 120, 300, 5, 105)]
-    [InlineData(1, 1, 3, 6, 0.5, 1.5)]
-    [InlineData(600, 10, 120, 300, 27.5, 82.5)]
-    public void Market_knobs_derive_a_valid_chain(double minTtl, double grace, double suspect, double evict, double heartbeat, double stop)
+    [InlineData(6, 2, 1.06, 7.06)]
+    [InlineData(3, 1, 1.03, 4.03)]
+    [InlineData(300, 100, 4, 304)]
+    public void The_market_knob_derives_a_valid_chain(double stop, double heartbeat, double slack, double evict)
     {
-        var timings = WorkloadTimings.ForMarket(TimeSpan.FromSeconds(minTtl), TimeSpan.FromSeconds(grace), TimeSpan.FromSeconds(suspect), TimeSpan.FromSeconds(evict));
-        Assert.Equal(Seconds(heartbeat, stop, grace, suspect, evict), timings);
+        var timings = WorkloadTimings.ForMarket(TimeSpan.FromSeconds(stop));
+        Assert.Equal(Seconds(heartbeat, stop, slack, stop, evict), timings);
         Assert.Empty(timings.Validate());
     }
 
     [Fact]
-    public void Market_knobs_too_tight_for_the_chain_are_refused()
+    public void Any_stop_after_the_market_accepts_derives_a_valid_chain()
     {
-        // Suspect-after no longer than the grace leaves no time to heartbeat before the provider must stop.
-        var timings = WorkloadTimings.ForMarket(TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(30));
-        Assert.Contains("heartbeat interval must be positive", timings.Validate(), StringComparer.Ordinal);
+        // --workload-stop-after takes 0.3 s to 1 day, to the tick.
+        Gen.Long[TimeSpan.FromMilliseconds(300).Ticks, TimeSpan.FromDays(1).Ticks].Sample(ticks =>
+            Assert.Empty(WorkloadTimings.ForMarket(TimeSpan.FromTicks(ticks)).Validate()), iter: 5000);
     }
 
     [Fact]
-    public void The_provider_must_stop_before_the_market_suspects()
+    public void The_market_must_not_replace_a_copy_before_its_provider_stopped_it()
     {
-        Assert.Empty(Seconds(1, 5, 1, 6.001, 6.001).Validate());
-        var errors = Seconds(1, 5, 1, 6, 10).Validate();
-        Assert.Single(errors);
-        Assert.Contains("must be less than suspect-after", errors[0], StringComparison.Ordinal);
-        Assert.Throws<ArgumentException>(() => Seconds(1, 5, 1, 6, 10).EnsureValid());
+        Assert.Empty(Seconds(1, 5, 1, 5, 6).Validate());
+        var errors = Seconds(1, 5, 1, 5, 5.999).Validate();
+        Assert.Contains("must not exceed evict-after", Assert.Single(errors), StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => Seconds(1, 5, 1, 5, 5.999).EnsureValid());
+    }
+
+    [Fact]
+    public void The_slack_must_cover_the_clock_drift_over_stop_after()
+    {
+        Assert.Contains("clock drift over provider stop-after", Assert.Single(Seconds(10, 100, 0.9, 100, 200).Validate()), StringComparison.Ordinal);
+        Assert.Empty(Seconds(10, 100, 1, 100, 200).Validate());
     }
 
     [Fact]

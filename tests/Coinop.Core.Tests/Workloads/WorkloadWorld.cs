@@ -16,9 +16,8 @@ namespace Coinop.Core.Tests.Workloads;
 /// </summary>
 internal sealed class WorkloadWorld
 {
-    public static readonly WorkloadTimings Timings = new(
-        HeartbeatInterval: TimeSpan.FromSeconds(1), ProviderStopAfter: TimeSpan.FromSeconds(6), ClockSlack: TimeSpan.FromSeconds(2),
-        SuspectAfter: TimeSpan.FromSeconds(9), EvictAfter: TimeSpan.FromSeconds(15));
+    /// <summary>The market's defaults: the tightest chain it runs (replaced exactly stop-after plus the slack after the last heartbeat).</summary>
+    public static readonly WorkloadTimings Timings = WorkloadTimings.Default;
 
     public static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
 

@@ -175,10 +175,32 @@ public class WorkloadStoreTests
         var newestData = await checkpoints.ReadAsync(newest[^1], Ct);
         Assert.Equal([(byte)(WorkloadCheckpointStore.Kept + 1)], newestData!);
 
-        // A finished workload takes nothing more.
-        Assert.True((await work.FinishAsync("w3", WorkTerminalKind.Completed, "exited", Ct)).Accepted);
-        var after = second with { WindowStart = 6000, WindowEnd = 7000 };
-        Assert.False(await usage.AddAsync("provider-b", after, after.Sign(key), Ct));
+        // A finished workload takes only the last usage window of the copy that held it at the end, and only for a while;
+        // the revoked copy stays refused.
+        Assert.True((await work.FinishAsync("w3", WorkTerminalKind.Cancelled, "consumer", Ct)).Accepted);
+        var last = second with { WindowStart = 6000, WindowEnd = 6500 };
+        Assert.False(await usage.AddAsync("provider-a", last with { Epoch = 1 }, (last with { Epoch = 1 }).Sign(key), Ct));
+        Assert.False(await usage.AddAsync("provider-a", last, last.Sign(key), Ct));
+        Assert.True(await usage.AddAsync("provider-b", last, last.Sign(key), Ct));
+        Assert.Null(await checkpoints.AddAsync("w3", 2, "provider-b", [7], "y", Ct));
+        Assert.False(await receipts.AddAsync("w3", 2, "provider-b", "sealed-after", Ct));
+        _time.Advance(TimeSpan.FromMinutes(5) + TimeSpan.FromMilliseconds(1)); // past WorkloadFence.LastWindowGraceMs
+        var later = second with { WindowStart = 6500, WindowEnd = 7000 };
+        Assert.False(await usage.AddAsync("provider-b", later, later.Sign(key), Ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores.Dialects), MemberType = typeof(Stores))]
+    public async Task A_copy_whose_epoch_was_revoked_sends_no_last_window_after_the_workload_fails(SqlDialect dialect)
+    {
+        await using var store = await Stores.CreateAsync(dialect, Ct);
+        var (_, work, _) = await SubmitAsync(store, "w6");
+        var usage = new WorkloadUsageStore(store.Database, _time);
+        using var key = Key.Create(SignatureAlgorithm.Ed25519);
+        Assert.True((await work.RevokeAsync("w6", 1, "evicted", Ct)).Accepted);
+        Assert.True((await work.FinishAsync("w6", WorkTerminalKind.Failed, "restarts_exhausted", Ct)).Accepted);
+        var record = new UsageRecord("w6", 1, 0, 1000, 0.5, 64, 0, 1);
+        Assert.False(await usage.AddAsync("provider-a", record, record.Sign(key), Ct));
     }
 
     [Theory]

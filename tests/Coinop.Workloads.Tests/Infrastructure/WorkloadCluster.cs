@@ -32,18 +32,20 @@ public sealed class ProviderProcess(string name, string id, ChildProcess process
 
 /// <summary>
 /// A market on a loopback port (in this process, or a <c>coinop market</c> child process that can be killed; SQLite in a
-/// temp dir or a fresh PostgreSQL database; free unless configured paid; short workload timings) and provider agents as
+/// temp dir or a fresh PostgreSQL database; free unless configured paid; default workload timings) and provider agents as
 /// child processes. Failures carry every process's output.
 /// </summary>
 public sealed class WorkloadCluster : IAsyncDisposable
 {
-    /// <summary>Heartbeats every 0.5 s, providers stop cut-off copies after 2.5 s, suspect at 4 s, evict at 6 s.</summary>
+    /// <summary>
+    /// Short provider-session heartbeats (silent sessions closed after 2 s), a 6 s failover TTL after a market restart and
+    /// checkpoints every 0.5 s. Workload timings stay the market's defaults: copies heartbeat every 2 s, a cut-off
+    /// provider stops its copy after 6 s, the market replaces it after 7.06 s.
+    /// </summary>
     public static void ShortTimings(MarketOptions o)
     {
         o.HeartbeatMinTtl = 1;
         o.HeartbeatGrace = 1;
-        o.SuspectAfter = 4;
-        o.EvictAfter = 6;
         o.FailoverTtl = 6;
         o.CheckpointInterval = 0.5;
     }
@@ -165,8 +167,8 @@ public sealed class WorkloadCluster : IAsyncDisposable
             string[] args =
             [
                 "market", "--urls", options.Urls, "--data", options.DataDir, "--fee-percent", F(options.FeePercent),
-                "--heartbeat-min-ttl", F(options.HeartbeatMinTtl), "--heartbeat-grace", F(options.HeartbeatGrace), "--suspect-after", F(options.SuspectAfter),
-                "--evict-after", F(options.EvictAfter), "--checkpoint-interval", F(options.CheckpointInterval), "--workload-settle-interval", F(options.WorkloadSettleInterval),
+                "--heartbeat-min-ttl", F(options.HeartbeatMinTtl), "--heartbeat-grace", F(options.HeartbeatGrace),
+                "--workload-stop-after", F(options.WorkloadStopAfter.TotalSeconds) + "s", "--checkpoint-interval", F(options.CheckpointInterval), "--workload-settle-interval", F(options.WorkloadSettleInterval),
                 .. options.Free ? ["--free"] : Array.Empty<string>(), .. options.Postgres is { } pg ? ["--postgres", pg] : Array.Empty<string>(),
             ];
             _marketProcess = ChildProcess.StartCoinop("market", args, new Dictionary<string, string> { ["COINOP_LOG_LEVEL"] = "Information" });
