@@ -20,7 +20,7 @@ public sealed record MintedEcash(string Mint, string Invoice, ulong Amount);
 /// <see cref="ReceiveAsync"/> ("take this change token"), balances and history. Every signature's DLEQ proof is
 /// verified before a proof is stored, and the DLEQ a received token carries is checked too.
 /// </summary>
-public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider time)
+public sealed partial class CashuWallet(WalletStore store, HttpClient http, TimeProvider time)
 {
     private readonly Dictionary<string, CashuMintClient> _clients = new(StringComparer.Ordinal);
 
@@ -58,9 +58,19 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
     /// </summary>
     public async Task<MintedEcash> MintAsync(string mintUrl, ulong amount, Action<string>? onInvoice, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var client = Client(mintUrl);
-        var quote = await client.CreateMintQuoteAsync(amount, cancellationToken);
+        var quote = await QuoteMintAsync(mintUrl, amount, cancellationToken);
         onInvoice?.Invoke(quote.Request);
+        return await FinishMintAsync(mintUrl, quote, amount, timeout, cancellationToken);
+    }
+
+    /// <summary>Asks <paramref name="mintUrl"/> for an invoice of <paramref name="amount"/> sat (a NUT-04 mint quote).</summary>
+    public Task<MintQuoteResponse> QuoteMintAsync(string mintUrl, ulong amount, CancellationToken cancellationToken) =>
+        Client(mintUrl).CreateMintQuoteAsync(amount, cancellationToken);
+
+    /// <summary>Waits until the quote's invoice is paid (asking the mint), then mints its amount into this wallet.</summary>
+    public async Task<MintedEcash> FinishMintAsync(string mintUrl, MintQuoteResponse quote, ulong amount, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var client = Client(mintUrl);
         var deadline = time.GetUtcNow() + timeout;
         while (quote.State == MintQuoteState.Unpaid)
         {
@@ -71,6 +81,11 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
 
             await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken);
             quote = await client.GetMintQuoteAsync(quote.Quote, cancellationToken);
+        }
+
+        if (quote.State != MintQuoteState.Paid)
+        {
+            throw new InvalidOperationException($"the quote {quote.Quote} is {quote.State}: nothing to mint");
         }
 
         var active = await client.GetActiveKeysetAsync(cancellationToken);
@@ -253,6 +268,11 @@ public sealed class CashuWallet(WalletStore store, HttpClient http, TimeProvider
         if (op.InputSecrets.Count > 0)
         {
             var states = await client.CheckStateAsync([.. op.InputSecrets.Select(s => Convert.ToHexStringLower(Bdhke.Y(s)))], cancellationToken);
+            if (states.States.Any(s => s.State == ProofState.Pending))
+            {
+                return; // a melt still paying: its change is signed once it settles, so the outputs stay recorded until then
+            }
+
             spentInputs = [.. op.InputSecrets.Zip(states.States).Where(x => x.Second.State == ProofState.Spent).Select(x => x.First)];
         }
 

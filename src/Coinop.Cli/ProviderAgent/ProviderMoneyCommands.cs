@@ -54,12 +54,26 @@ public static class ProviderMoneyCommands
         var data = CliOptions.Data(defaultData, "Provider data directory (its identity key)");
         var amount = new Option<long?>("--amount") { Description = "Sats to pay out (default: every whole sat owed)" };
         var json = new Option<bool>("--json") { Description = "Print the market's JSON answer (token, amount, owed_msat)" };
-        var command = new Command("payout", "Take this provider's earnings as a cashuB token any Cashu wallet can receive") { market, data, amount, json };
+        var invoice = new Option<string?>("--invoice") { Description = "Pay the earnings straight to this BOLT 11 Lightning invoice (through the market's mint)" };
+        var command = new Command("payout", "Take this provider's earnings as a cashuB token any Cashu wallet can receive, or paid to a Lightning invoice")
+        {
+            market, data, amount, json, invoice,
+        };
         command.SetAction(async (parse, ct) =>
         {
             if (parse.GetValue(amount) is < 1)
             {
                 throw new CliException("--amount must be at least 1 sat", 2);
+            }
+
+            if (parse.GetValue(invoice) is { } bolt11)
+            {
+                if (parse.GetValue(amount) is not null)
+                {
+                    throw new CliException("--amount and --invoice do not go together: the invoice says the amount", 2);
+                }
+
+                return await ProviderInvoicePayout.RunAsync(parse.GetValue(market)!, parse.GetValue(data)!, bolt11, parse.GetValue(json), ct);
             }
 
             using var key = LoadKey(parse.GetValue(data)!);

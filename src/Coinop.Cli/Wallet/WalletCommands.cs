@@ -13,8 +13,9 @@ public static class WalletCommands
     {
         var data = CliOptions.Data(".coinop/wallet", "Wallet data directory (wallet.db)");
         data.Recursive = true;
-        var command = new Command("wallet", "A Cashu wallet: mint, balance, send, receive, history") { data };
+        var command = new Command("wallet", "A Cashu wallet: mint, melt, balance, send, receive, history") { data };
         command.Subcommands.Add(CreateMint(data));
+        command.Subcommands.Add(CreateMelt(data));
         command.Subcommands.Add(CreateBalance(data));
         command.Subcommands.Add(CreateSend(data));
         command.Subcommands.Add(CreateReceive(data));
@@ -25,43 +26,98 @@ public static class WalletCommands
     private static Command CreateMint(Option<string> data)
     {
         var amount = AmountArgument("Sats to mint");
-        var mint = new Option<string>("--mint")
-        {
-            Description = "The mint's URL (a Coinop market's base URL works too)",
-            Required = true,
-            CustomParser = r => Uri.TryCreate(r.Tokens[0].Value, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"
-                ? r.Tokens[0].Value
-                : Fail(r, $"'{r.Tokens[0].Value}' is not an http(s) URL"),
-        };
-        var wait = new Option<int>("--wait") { Description = "Seconds to wait for the invoice to be paid", DefaultValueFactory = _ => 300 };
+        var mint = MintUrlOption("The market's URL (or any Cashu mint's)", required: true);
+        var wait = new Option<int>("--wait") { Description = "Seconds to wait for the invoice to be paid", DefaultValueFactory = _ => 600 };
         var json = CliOptions.Json();
-        var command = new Command("mint", "Mint ecash: pay a Lightning invoice (paid at once by a fake backend)") { amount, mint, wait, json };
+        var command = new Command("mint", "Mint ecash: shows a Lightning invoice (and its QR code), waits until it is paid, shows the balance") { amount, mint, wait, json };
         command.SetAction((parse, ct) => RunAsync(parse.GetValue(data)!, async wallet =>
         {
             var asJson = parse.GetValue(json);
+            var sats = parse.GetValue(amount);
             var url = await wallet.ResolveMintUrlAsync(parse.GetValue(mint)!, ct);
-            string? invoiceText = null;
-            var minted = await CliProgress.RunAsync("Asking the mint for an invoice...", asJson, status => wallet.MintAsync(url, parse.GetValue(amount), invoice =>
+            var quote = await CliProgress.RunAsync("Asking the mint for an invoice...", asJson, () => wallet.QuoteMintAsync(url, sats, ct));
+            if (!asJson)
             {
-                invoiceText = invoice;
-                if (!asJson)
+                Console.WriteLine($"Invoice: {quote.Request}");
+                if (quote.State == MintQuoteState.Unpaid)
                 {
-                    Console.WriteLine($"Invoice: {invoice}");
+                    Console.WriteLine(TerminalQr.Render(quote.Request));
                 }
 
-                status("Waiting for the invoice to be paid...");
-            }, TimeSpan.FromSeconds(parse.GetValue(wait)), ct));
+                Console.Out.Flush();
+            }
+
+            var minted = await CliProgress.RunAsync("Waiting for the invoice to be paid...", asJson,
+                () => wallet.FinishMintAsync(url, quote, sats, TimeSpan.FromSeconds(parse.GetValue(wait)), ct));
+            var balance = (await wallet.BalancesAsync(ct)).FirstOrDefault(b => b.Mint == minted.Mint)?.Available ?? minted.Amount;
             if (asJson)
             {
-                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { amount_sat = minted.Amount, mint = minted.Mint, invoice = invoiceText }));
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { amount_sat = minted.Amount, mint = minted.Mint, invoice = quote.Request, balance_sat = balance }));
                 return 0;
             }
 
             Console.WriteLine($"Paid. Minted {minted.Amount} sat at {minted.Mint}");
+            Console.WriteLine($"Balance at {minted.Mint}: {balance} sat");
             return 0;
         }, ct));
         return command;
     }
+
+    private static Command CreateMelt(Option<string> data)
+    {
+        var invoice = new Argument<string>("invoice") { Description = "The BOLT 11 Lightning invoice to pay" };
+        var mint = MintUrlOption("Pay with ecash of this mint (default: the one with the largest balance)", required: false);
+        var json = CliOptions.Json();
+        var command = new Command("melt", "Pay a Lightning invoice with the wallet's ecash (the fee reserve is shown first; unused reserve comes back as change)")
+        {
+            invoice, mint, json,
+        };
+        command.SetAction((parse, ct) => RunAsync(parse.GetValue(data)!, async wallet =>
+        {
+            var asJson = parse.GetValue(json);
+            var offer = await wallet.QuoteMeltAsync(parse.GetValue(invoice)!, parse.GetValue(mint), ct);
+            if (!asJson)
+            {
+                Console.WriteLine($"Paying {offer.Quote.Amount} sat with a fee reserve of up to {offer.Quote.FeeReserve} sat from {offer.Mint}");
+                Console.Out.Flush();
+            }
+
+            var melted = await CliProgress.RunAsync("Paying the invoice...", asJson, () => wallet.MeltAsync(offer, ct));
+            if (asJson)
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+                {
+                    state = melted.State,
+                    amount_sat = melted.Amount,
+                    fee_reserve_sat = offer.Quote.FeeReserve,
+                    fee_paid_sat = melted.FeePaid,
+                    change_sat = melted.Change,
+                    preimage = melted.Preimage,
+                    mint = melted.Mint,
+                }));
+            }
+            else if (melted.State == MeltQuoteState.Paid)
+            {
+                Console.WriteLine($"Paid {melted.Amount} sat (fee {melted.FeePaid} sat, change kept {melted.Change} sat). Preimage: {melted.Preimage}");
+            }
+            else
+            {
+                Console.WriteLine($"The payment is {melted.State.ToLowerInvariant()}: the mint keeps the ecash locked until it settles; 'coinop wallet balance' picks up the change then");
+            }
+
+            return melted.State is MeltQuoteState.Paid or MeltQuoteState.Pending ? 0 : 1;
+        }, ct));
+        return command;
+    }
+
+    private static Option<string?> MintUrlOption(string description, bool required) => new("--mint", "--market")
+    {
+        Description = description,
+        Required = required,
+        CustomParser = r => Uri.TryCreate(r.Tokens[0].Value, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"
+            ? r.Tokens[0].Value
+            : Fail(r, $"'{r.Tokens[0].Value}' is not an http(s) URL"),
+    };
 
     private static Command CreateBalance(Option<string> data)
     {

@@ -113,6 +113,20 @@ public sealed partial class CashuMint(
                 ["8"] = Supported(),
                 ["9"] = Supported(),
                 ["12"] = Supported(),
+                ["17"] = new JsonObject
+                {
+                    ["supported"] = new JsonArray(new JsonObject
+                    {
+                        ["method"] = "bolt11",
+                        ["unit"] = MintKeysets.Unit,
+                        ["commands"] = new JsonArray([.. MintSubscriptions.Kinds.Select(k => (JsonNode)k)]),
+                    }),
+                },
+                ["19"] = new JsonObject
+                {
+                    ["ttl"] = null, // the answers are the mint's own records, kept as long as the ecash
+                    ["cached_endpoints"] = new JsonArray([.. CachedResponses.Endpoints.Select(e => (JsonNode)new JsonObject { ["method"] = e.Method, ["path"] = e.Path })]),
+                },
                 ["20"] = Supported(),
             },
         };

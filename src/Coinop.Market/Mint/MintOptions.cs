@@ -54,6 +54,12 @@ public sealed class MintOptions
     /// <summary>How often every PENDING melt is checked with the Lightning backend (and once at start, before waiting).</summary>
     public TimeSpan MeltRecheckInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often a NUT-17 WebSocket connection looks at the quotes and proofs it watches for changes.</summary>
+    public TimeSpan SubscriptionPollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long the start waits for the Lightning node to settle the melts a previous run left PENDING before serving.</summary>
+    public TimeSpan StartupReconcileTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>A melt left PENDING this long whose payment the node has no record of is sent again (no request of ours is still sending it).</summary>
     [Range(1, 86_400)]
     public double PendingMeltRecoveryAfterSeconds { get; set; } = 60;

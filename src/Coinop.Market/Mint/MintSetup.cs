@@ -24,6 +24,8 @@ public static class MintSetup
         services.AddSingleton<IMintProofStore, MintProofStore>();
         services.AddSingleton<MintKeysets>();
         services.AddSingleton<CashuMint>();
+        services.AddSingleton<CachedResponses>();
+        services.AddSingleton<MintSubscriptions>();
         services.AddSingleton<FakeLightningBackend>();
         services.AddSingleton<ILightningBackend>(sp => sp.GetRequiredService<MarketOptions>().Lightning switch
         {
@@ -32,6 +34,7 @@ public static class MintSetup
             "cln" when sp.GetRequiredService<MarketOptions>() is { ClnUrl: { } url, ClnRune: { } rune } o => new ClnBackend(url, rune, o.ClnCert),
             var other => throw new InvalidOperationException($"Lightning backend '{other}' is not available"),
         });
+        services.AddSingleton<PendingMeltReconciler>();
         services.AddHostedService<MintStartup>();
         services.AddHostedService<MeltRecoveryService>();
         services.AddSingleton<ILightningCursorStore, LightningCursorStore>();

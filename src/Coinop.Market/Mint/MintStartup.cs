@@ -7,75 +7,85 @@ using Microsoft.Extensions.Options;
 
 namespace Coinop.Market.Mint;
 
-/// <summary>Loads the mint seed and makes sure a keyset is active before the market serves requests.</summary>
-internal sealed class MintStartup(MintKeysets keysets, IOptions<MintOptions> options) : IHostedService
+/// <summary>
+/// Loads the mint seed and makes sure a keyset is active, then settles every melt a previous run left PENDING with
+/// what the Lightning node says, all before the market serves a request: a wallet asking about those proofs after a
+/// restart gets the node's answer, not a stale one. A node that does not answer within
+/// <see cref="MintOptions.StartupReconcileTimeout"/> leaves its melts PENDING (never released) for the periodic pass.
+/// </summary>
+internal sealed class MintStartup(MintKeysets keysets, PendingMeltReconciler reconciler, IOptions<MintOptions> options) : IHostedService
 {
-    public Task StartAsync(CancellationToken cancellationToken) =>
-        keysets.InitializeAsync((ulong)options.Value.InitialInputFeePpk, cancellationToken);
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        await keysets.InitializeAsync((ulong)options.Value.InitialInputFeePpk, cancellationToken);
+        using var budget = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        budget.CancelAfter(options.Value.StartupReconcileTimeout);
+        try
+        {
+            await reconciler.ReconcileAsync(budget.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The node is slow: what is left stays PENDING and the periodic pass goes on with it.
+        }
+    }
 
     public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 }
 
 /// <summary>
-/// Resolves melts left PENDING by a node that stopped mid-payment: on start and then periodically, each melt
-/// pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfterSeconds"/> is settled from what the
-/// Lightning backend says (<see cref="MeltResolution"/>): paid → inputs SPENT and change signed; definitively failed →
-/// locks released; in flight or unknown → still pending, asked again on the next tick; never sent → sent now.
+/// Resolves melts left PENDING (by a node that stopped mid-payment, or a payment still in flight): each is settled
+/// from what the Lightning backend says (<see cref="MeltResolution"/>): paid → inputs SPENT and change signed;
+/// definitively failed → locks released; in flight or unknown → still pending, asked again on the next pass; never
+/// sent and pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfterSeconds"/> → sent now.
 /// </summary>
-internal sealed partial class MeltRecoveryService(
+internal sealed partial class PendingMeltReconciler(
     IMintQuoteStore quotes,
     CashuMint mint,
     ILightningBackend lightning,
     IOptions<MintOptions> options,
     TimeProvider time,
-    ILogger<MeltRecoveryService> logger) : BackgroundService
+    ILogger<PendingMeltReconciler> logger)
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    public async Task ReconcileAsync(CancellationToken cancellationToken)
     {
         var grace = TimeSpan.FromSeconds(options.Value.PendingMeltRecoveryAfterSeconds);
-        using var timer = new PeriodicTimer(options.Value.MeltRecheckInterval, time);
-        do
+        IReadOnlyList<MeltQuoteRecord> pending;
+        try
         {
-            // Every pending melt, from the first tick at start: after a restart no request of this process is paying
-            // any of them, and the node's answer is what their proofs become.
-            IReadOnlyList<MeltQuoteRecord> pending;
+            pending = await quotes.ListPendingMeltsAsync(time.GetUtcNow().AddTicks(1), cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogRecoveryFailed(logger, "(listing)", ex);
+            return;
+        }
+
+        // One quote that cannot be settled must not keep the others pending.
+        foreach (var quote in pending)
+        {
             try
             {
-                pending = await quotes.ListPendingMeltsAsync(time.GetUtcNow().AddTicks(1), stoppingToken);
+                var payment = await lightning.CheckPaymentAsync(quote.PaymentHash, cancellationToken);
+                if (MeltResolution.Decide(payment.State, mayPayAgain: time.GetUtcNow() - quote.UpdatedAt >= grace) == MeltAction.PayAgain)
+                {
+                    // The backend never saw the payment (the node died before sending it): send it now; the
+                    // backend refuses a second payment of one hash, so a call still on its way cannot pay twice.
+                    LogPayingAgain(logger, quote.Id);
+                    payment = await lightning.PayInvoiceAsync(Ecash.Lightning.Bolt11Invoice.Parse(quote.Request), quote.FeeReserve, cancellationToken);
+                }
+
+                var settled = await mint.SettleMeltAsync(quote.Id, payment, cancellationToken);
+                if (settled.State != MeltQuoteState.Pending)
+                {
+                    LogRecovered(logger, quote.Id, payment.State, settled.State);
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                LogRecoveryFailed(logger, "(listing)", ex);
-                pending = [];
-            }
-
-            // One quote that cannot be settled must not keep the others pending.
-            foreach (var quote in pending)
-            {
-                try
-                {
-                    var payment = await lightning.CheckPaymentAsync(quote.PaymentHash, stoppingToken);
-                    if (MeltResolution.Decide(payment.State, mayPayAgain: time.GetUtcNow() - quote.UpdatedAt >= grace) == MeltAction.PayAgain)
-                    {
-                        // The backend never saw the payment (the node died before sending it): send it now; the
-                        // backend refuses a second payment of one hash, so a call still on its way cannot pay twice.
-                        LogPayingAgain(logger, quote.Id);
-                        payment = await lightning.PayInvoiceAsync(Ecash.Lightning.Bolt11Invoice.Parse(quote.Request), quote.FeeReserve, stoppingToken);
-                    }
-
-                    var settled = await mint.SettleMeltAsync(quote.Id, payment, stoppingToken);
-                    if (settled.State != MeltQuoteState.Pending)
-                    {
-                        LogRecovered(logger, quote.Id, payment.State, settled.State);
-                    }
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogRecoveryFailed(logger, quote.Id, ex);
-                }
+                LogRecoveryFailed(logger, quote.Id, ex);
             }
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Recovered pending melt {QuoteId}: payment {Payment}, quote now {State}")]
@@ -84,6 +94,19 @@ internal sealed partial class MeltRecoveryService(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pending melt {QuoteId}: the Lightning backend has no record of its payment; sending it again")]
     private static partial void LogPayingAgain(ILogger logger, string quoteId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Recovering pending melt {QuoteId} failed; retrying on the next tick")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Recovering pending melt {QuoteId} failed; retrying on the next pass")]
     private static partial void LogRecoveryFailed(ILogger logger, string quoteId, Exception exception);
+}
+
+/// <summary>Runs <see cref="PendingMeltReconciler"/> every <see cref="MintOptions.MeltRecheckInterval"/> (the first pass ran at start).</summary>
+internal sealed class MeltRecoveryService(PendingMeltReconciler reconciler, IOptions<MintOptions> options, TimeProvider time) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.MeltRecheckInterval, time);
+        while (await timer.WaitForNextTickAsync(stoppingToken))
+        {
+            await reconciler.ReconcileAsync(stoppingToken);
+        }
+    }
 }

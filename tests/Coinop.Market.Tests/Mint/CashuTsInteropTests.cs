@@ -7,7 +7,7 @@ namespace Coinop.Market.Tests.Mint;
 public class CashuTsInteropTests
 {
     [Fact]
-    public async Task Cashu_ts_mints_sends_receives_melts_and_verifies_dleq_against_our_mint()
+    public async Task Cashu_ts_mints_sends_receives_melts_subscribes_and_verifies_dleq_against_our_mint()
     {
         var interop = Path.Combine(RepoPaths.Root, "tests", "interop");
         Assert.True(Directory.Exists(Path.Combine(interop, "node_modules", "@cashu", "cashu-ts")),
@@ -24,6 +24,8 @@ public class CashuTsInteropTests
         Assert.Equal("64", result["minted"]!.GetValue<string>());
         Assert.Equal("50", result["coinopReceived"]!.GetValue<string>());
         Assert.NotEqual("accepted", result["doubleSpend"]!.GetValue<string>());
+        Assert.Equal("mint_quote,proof_state,melt_quote", result["subscriptions"]!.GetValue<string>()); // NUT-17 over the WebSocket
+        Assert.Equal("8", result["lockedMinted"]!.GetValue<string>()); // NUT-20
 
         // And the other way round: our wallet receives a cashu-ts token (short keyset ids, DLEQ checked).
         using var dir = new TempDirectory("coinop-wallet");

@@ -351,6 +351,9 @@ public class MeltRecoveryTests
         Assert.NotNull(paid.PaymentPreimage);
         var states = await restarted.Mint.CheckStateAsync([.. proofs.Select(p => Convert.ToHexStringLower(Bdhke.Y(p.Secret)))], ct);
         Assert.All(states.States, s => Assert.Equal(ProofState.Spent, s.State));
-        await CashuAssert.FailsWith(CashuErrorCode.InvoiceAlreadyPaid, () => restarted.Mint.MeltAsync(new MeltRequest { Quote = quoteId, Inputs = proofs }, ct));
+        // NUT-19: the same request again gets the quote's answer; other inputs for the paid quote are refused.
+        Assert.Equal(MeltQuoteState.Paid, (await restarted.Mint.MeltAsync(new MeltRequest { Quote = quoteId, Inputs = proofs }, ct)).State);
+        await CashuAssert.FailsWith(CashuErrorCode.InvoiceAlreadyPaid,
+            async () => await restarted.Mint.MeltAsync(new MeltRequest { Quote = quoteId, Inputs = proofs, Outputs = [.. BlindedOutputs.Create((await restarted.Mint.GetActiveKeysetAsync(ct)).Id, [1]).Select(o => o.Message)] }, ct));
     }
 }
