@@ -107,6 +107,7 @@ public static class OpenAiEndpoints
             try
             {
                 using var document = await JsonDocument.ParseAsync(ctx.Request.Body, default, aborted);
+                sim.Record(document.RootElement);
                 request = SimRequest.TryParse(document.RootElement, endpoint, out error);
             }
             catch (JsonException)
@@ -144,7 +145,26 @@ public static class OpenAiEndpoints
                 return;
             }
 
-            var answer = new Answer(sim, request, model, directives, endpoint);
+            if (request.ImageCount > 0 && !sim.IsVision(request.Model))
+            {
+                await WriteErrorAsync(ctx, 400, $"model '{request.Model}' does not support images");
+                return;
+            }
+
+            if (directives.ToolCalls is not null || directives.Reasoning is not null || directives.Finish is not null)
+            {
+                if (endpoint != SimEndpoint.Chat || !ScriptedAnswer.TryCheck(request, directives, out error))
+                {
+                    await WriteErrorAsync(ctx, 400, error ?? "tool calls, reasoning and finish directives are for chat completions");
+                    return;
+                }
+
+                var scripted = new ScriptedAnswer(sim, request, directives);
+                await (request.Stream ? scripted.StreamAsync(ctx) : scripted.WriteJsonAsync(ctx));
+                return;
+            }
+
+            var answer = new Answer(sim, request, model, directives, endpoint, tracking.Arrived);
             if (endpoint == SimEndpoint.Embedding)
             {
                 await answer.Pace(0, aborted);
@@ -184,7 +204,7 @@ public static class OpenAiEndpoints
         private readonly long _start;
         private readonly TimeSpan _interval;
 
-        public Answer(Simulator sim, SimRequest request, byte[] model, SimDirectives directives, SimEndpoint endpoint)
+        public Answer(Simulator sim, SimRequest request, byte[] model, SimDirectives directives, SimEndpoint endpoint, long arrived)
         {
             _sim = sim;
             _request = request;
@@ -193,7 +213,7 @@ public static class OpenAiEndpoints
             _endpoint = endpoint;
             _seed = SimText.Seed(request.Model, request.Prompt);
             _created = sim.Time.GetUtcNow().ToUnixTimeSeconds();
-            _start = sim.Time.GetTimestamp();
+            _start = arrived; // from arrival, not from when parsing finished: the client's wait starts there
             _interval = directives.SlowMs is { } slow ? TimeSpan.FromMilliseconds(slow) : sim.TokenInterval;
             var natural = directives.Tokens ?? SimText.NaturalLength(_seed);
             Count = Math.Min(natural, request.MaxTokens ?? int.MaxValue);
