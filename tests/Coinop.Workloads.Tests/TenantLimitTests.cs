@@ -38,7 +38,10 @@ public sealed class TenantLimitTests
 
             TestContext.Current.TestOutputHelper?.WriteLine(hogOutput);
             Assert.Contains("tmp full at 8 MiB: No space left on device", hogOutput, StringComparison.Ordinal);
-            Assert.Matches(@"fork failed after (3[0-9]|40): Resource temporarily unavailable", hogOutput);
+            var forked = System.Text.RegularExpressions.Regex.Match(hogOutput, @"fork failed after (\d+): Resource temporarily unavailable");
+            Assert.True(forked.Success, "the fork bomb never hit its cap");
+            // 40 processes in the copy's user namespace: the bomb itself and its children (fewer while earlier ones exit).
+            Assert.InRange(int.Parse(forked.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 20, 39);
             Assert.Contains("the copy was stopped: /work and /state hold more than the copy's disk cap of 16 MiB", hogOutput, StringComparison.Ordinal);
             Assert.StartsWith("crashed", (string?)hogDone["reason"], StringComparison.Ordinal);
             Assert.Equal("live", (string?)otherNow["state"]);

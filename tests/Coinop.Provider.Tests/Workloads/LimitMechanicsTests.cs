@@ -79,6 +79,41 @@ public class LimitMechanicsTests
     }
 
     [Fact]
+    public void Process_caps_are_written_as_pids_max_where_the_pids_controller_is()
+    {
+        using var dir = new TempDirectory();
+        var v1 = Cgroups.ForV1(dir.Sub("cpu"), dir.Sub("cpuacct"), dir.Sub("memory"), dir.Sub("pids")).Create("copy", 1, 64L * 1024 * 1024, out _, maxProcesses: 100);
+        Assert.NotNull(v1);
+        Assert.Equal("100", File.ReadAllText(Path.Combine(dir.Path, "pids", "copy", "pids.max")));
+        Assert.Contains(Path.Combine(dir.Path, "pids", "copy", "cgroup.procs"), v1.ProcsFiles);
+
+        // v2: written only where the controller made the file (it is optional there).
+        Directory.CreateDirectory(Path.Combine(dir.Path, "v2", "copy"));
+        File.WriteAllText(Path.Combine(dir.Path, "v2", "copy", "pids.max"), "max");
+        Assert.NotNull(Cgroups.ForV2(Path.Combine(dir.Path, "v2")).Create("copy", 1, 64L * 1024 * 1024, out _, maxProcesses: 100));
+        Assert.Equal("100", File.ReadAllText(Path.Combine(dir.Path, "v2", "copy", "pids.max")));
+    }
+
+    [Fact]
+    public void A_real_cgroup_gets_the_process_cap_where_this_machine_has_the_pids_controller()
+    {
+        var cgroups = Cgroups.Detect();
+        Assert.SkipWhen(cgroups.Mode == LimitEnforcement.Approximate, "no writable cgroup here: " + cgroups.Description);
+        var group = cgroups.Create(Cgroups.GroupName("pids-test", 1), 1, 64L * 1024 * 1024, out var error, maxProcesses: 48);
+        Assert.NotNull(group);
+        try
+        {
+            var pidsMax = group.ProcsFiles.Select(f => Path.Combine(Path.GetDirectoryName(f)!, "pids.max")).FirstOrDefault(File.Exists);
+            Assert.SkipWhen(pidsMax is null, "no pids controller in this machine's writable cgroups");
+            Assert.Equal("48", File.ReadAllText(pidsMax!).Trim());
+        }
+        finally
+        {
+            group.TryRemove();
+        }
+    }
+
+    [Fact]
     public void Detection_never_throws_and_names_what_it_found()
     {
         var cgroups = Cgroups.Detect();

@@ -44,8 +44,16 @@ public sealed class Cgroups
     /// <summary>Uses ready-made group folders (tests of the file formats; a provider's own delegated subtree).</summary>
     public static Cgroups ForV2(string baseDir) => new(LimitEnforcement.CgroupV2, baseDir, new Dictionary<string, string>(), "cgroup v2 at " + baseDir);
 
-    public static Cgroups ForV1(string cpuBase, string cpuacctBase, string memoryBase) =>
-        new(LimitEnforcement.CgroupV1, null, new Dictionary<string, string> { ["cpu"] = cpuBase, ["cpuacct"] = cpuacctBase, ["memory"] = memoryBase }, "cgroup v1");
+    public static Cgroups ForV1(string cpuBase, string cpuacctBase, string memoryBase, string? pidsBase = null)
+    {
+        var bases = new Dictionary<string, string> { ["cpu"] = cpuBase, ["cpuacct"] = cpuacctBase, ["memory"] = memoryBase };
+        if (pidsBase is not null)
+        {
+            bases["pids"] = pidsBase;
+        }
+
+        return new(LimitEnforcement.CgroupV1, null, bases, "cgroup v1");
+    }
 
     /// <summary>
     /// Finds a writable cgroup below the agent's own groups (its delegated subtree): v2 when the unified hierarchy has
@@ -66,9 +74,13 @@ public sealed class Cgroups
         }
     }
 
-    /// <summary>Creates the copy's group(s) and writes its limits; null (with the reason) when the kernel refuses.</summary>
-    public CopyCgroup? Create(string name, double cpuCores, long memoryBytes, out string? error)
+    /// <summary>
+    /// Creates the copy's group(s) and writes its limits; null (with the reason) when the kernel refuses. The process
+    /// cap is written where the pids controller is available (a second layer under the sandbox's own RLIMIT_NPROC).
+    /// </summary>
+    public CopyCgroup? Create(string name, double cpuCores, long memoryBytes, out string? error, int? maxProcesses = null)
     {
+        var pidsMax = maxProcesses?.ToString(CultureInfo.InvariantCulture);
         error = null;
         var created = new List<string>();
         try
@@ -84,6 +96,11 @@ public sealed class Cgroups
                 TryWrite(dir, "memory.swap.max", "0");
                 // One OOM kill takes the whole copy down, as it does with the other sandboxes' exit.
                 TryWrite(dir, "memory.oom.group", "1");
+                if (pidsMax is not null)
+                {
+                    TryWrite(dir, "pids.max", pidsMax);
+                }
+
                 return new CopyCgroup(Mode, [dir], dir, dir, dir);
             }
 
@@ -107,6 +124,11 @@ public sealed class Cgroups
                 Write(dirs["memory"], "memory.limit_in_bytes", memoryBytes.ToString(CultureInfo.InvariantCulture));
                 // Without this the copy could page out past its limit where swap exists.
                 TryWrite(dirs["memory"], "memory.memsw.limit_in_bytes", memoryBytes.ToString(CultureInfo.InvariantCulture));
+                if (pidsMax is not null && dirs.TryGetValue("pids", out var pids))
+                {
+                    Write(pids, "pids.max", pidsMax);
+                }
+
                 return new CopyCgroup(Mode, created, dirs["cpuacct"], dirs["memory"], dirs["memory"]);
             }
 
@@ -256,6 +278,12 @@ public sealed class Cgroups
     private static bool TryEnable(string dir)
     {
         var enabled = ReadWords(Path.Combine(dir, "cgroup.subtree_control"));
+        if (!enabled.Contains("pids") && ReadWords(Path.Combine(dir, "cgroup.controllers")).Contains("pids"))
+        {
+            // Optional: the process cap's second layer.
+            TryWrite(dir, "cgroup.subtree_control", "+pids");
+        }
+
         if (enabled.Contains("cpu") && enabled.Contains("memory"))
         {
             return true;
@@ -287,9 +315,36 @@ public sealed class Cgroups
             bases[controller] = Path.Combine(Join(mount, ownPath), GroupFolder);
         }
 
+        // Optional: the pids hierarchy, for the process cap's second layer.
+        if (mounts.FirstOrDefault(m => m.FsType == "cgroup" && m.SuperOptions.Contains("pids")) is { } pidsMount && own.TryGetValue("pids", out var pidsPath)
+            && !bases.ContainsValue(Path.Combine(Join(pidsMount, pidsPath), GroupFolder)))
+        {
+            bases["pids"] = Path.Combine(Join(pidsMount, pidsPath), GroupFolder);
+        }
+
+        if (bases.TryGetValue("pids", out var pidsBase))
+        {
+            try
+            {
+                Directory.CreateDirectory(pidsBase);
+                SweepStale(pidsBase);
+                var agentDir = Directory.CreateDirectory(Path.Combine(pidsBase, AgentFolder())).FullName;
+                bases["pids"] = Probe(agentDir) ? agentDir : "";
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                bases["pids"] = "";
+            }
+
+            if (bases["pids"].Length == 0)
+            {
+                bases.Remove("pids");
+            }
+        }
+
         try
         {
-            foreach (var (controller, baseDir) in bases.ToList())
+            foreach (var (controller, baseDir) in bases.Where(b => b.Key != "pids").ToList())
             {
                 Directory.CreateDirectory(baseDir);
                 SweepStale(baseDir);

@@ -196,7 +196,9 @@ public sealed partial class LocalSandbox : ISandbox
         CopyCgroup? cgroup = null;
         if (_cgroups.Mode != LimitEnforcement.Approximate)
         {
-            cgroup = _cgroups.Create(Cgroups.GroupName(spec.WorkloadId, spec.Epoch), spec.CpuCores, spec.MemoryMb * 1024 * 1024, out var error);
+            // The group also holds the sandbox's own processes (launcher, bwrap, its init): they get a little room.
+            cgroup = _cgroups.Create(Cgroups.GroupName(spec.WorkloadId, spec.Epoch), spec.CpuCores, spec.MemoryMb * 1024 * 1024, out var error,
+                _options.Limits.MaxProcesses + 8);
             if (cgroup is null)
             {
                 listener?.Dispose();
