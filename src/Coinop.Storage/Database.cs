@@ -142,6 +142,21 @@ public sealed class Database : IAsyncDisposable
             return true;
         }, cancellationToken);
 
+    /// <summary>
+    /// Runs several reads that must see one state of the store (an audit comparing two tables while writers go on):
+    /// a deferred transaction on SQLite (WAL gives it one snapshot from its first read), REPEATABLE READ on PostgreSQL.
+    /// </summary>
+    public async Task<T> ReadSnapshotAsync<T>(Func<DbConnection, DbTransaction, Task<T>> read, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var transaction = connection is SqliteConnection sqlite
+            ? sqlite.BeginTransaction(deferred: true)
+            : await connection.BeginTransactionAsync(IsolationLevel.RepeatableRead, cancellationToken);
+        var result = await read(connection, transaction);
+        await transaction.RollbackAsync(cancellationToken);
+        return result;
+    }
+
     /// <summary>Runs a read on a pooled connection.</summary>
     public async Task<T> ReadAsync<T>(Func<DbConnection, Task<T>> read, CancellationToken cancellationToken)
     {

@@ -56,9 +56,10 @@ public sealed class CliTests
             var answer = await Eventually.WaitAsync<string>(() => GetThroughBridgeAsync(fields["host"], int.Parse(fields["port"], System.Globalization.CultureInfo.InvariantCulture), fields["credential"]),
                 a => a?.StartsWith("HTTP/1.0 200", StringComparison.Ordinal) == true, "the workload's web server through the port bridge", TimeSpan.FromSeconds(30), Ct);
             Assert.StartsWith("HTTP/1.0 200", answer, StringComparison.Ordinal);
-            // Anyone else's key opens nothing.
+            // Anyone else's key opens nothing, even one given the workload's owner key (the market cannot read receipts either).
             var other = Directory.CreateDirectory(Path.Combine(cluster.DataDir, "someone-else")).FullName;
             await File.WriteAllTextAsync(Path.Combine(other, "consumer.key"), Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)), Ct);
+            File.Copy(Path.Combine(consumer, "owner.key"), Path.Combine(other, "owner.key"));
             Assert.Contains("does not open", await CoinopAsync(cluster, ["workload", "access", id, "--market", cluster.Url, "--data", other], expectedExit: 1),
                 StringComparison.Ordinal);
 

@@ -8,14 +8,37 @@ using NSec.Cryptography;
 namespace Coinop.Cli.Workloads;
 
 /// <summary>
-/// The consumer's secrets in its data directory (mode 0600 files): its X25519 key (<c>consumer.key</c>), which access
-/// receipts are sealed to, each checkpointed workload's key K (<c>workloads/ID.key</c>), which only the consumer and
-/// the providers it sealed K to ever hold, and for each paid workload the token that paid at submit
-/// (<c>workloads/ID.payer</c>): the credential the market asks for to cancel it or hand over its refund.
+/// The consumer's secrets in its data directory (mode 0600 files): its owner key (<c>owner.key</c>), which makes the
+/// workloads it submits its own (the market answers about them only to a request carrying it), its X25519 key
+/// (<c>consumer.key</c>), which access receipts are sealed to, each checkpointed workload's key K
+/// (<c>workloads/ID.key</c>), which only the consumer and the providers it sealed K to ever hold, and for each paid
+/// workload the token that paid at submit (<c>workloads/ID.payer</c>): the credential the market asks for to cancel it
+/// or hand over its refund.
 /// </summary>
 public sealed class ConsumerKeys(string dataDir)
 {
     private string KeyPath => Path.Combine(dataDir, "consumer.key");
+
+    private string OwnerKeyPath => Path.Combine(dataDir, "owner.key");
+
+    /// <summary>The owner key of every workload submitted from this data directory, created on first use.</summary>
+    public string LoadOrCreateOwnerKey()
+    {
+        if (!File.Exists(OwnerKeyPath))
+        {
+            WriteSecret(OwnerKeyPath, Encoding.UTF8.GetBytes(WorkloadOwnerKey.New()));
+        }
+
+        try
+        {
+            var key = Encoding.UTF8.GetString(Convert.FromBase64String(File.ReadAllText(OwnerKeyPath).Trim()));
+            return WorkloadOwnerKey.IsWellFormed(key) ? key : throw new FormatException();
+        }
+        catch (FormatException)
+        {
+            throw new CliException($"{OwnerKeyPath} is not an owner key");
+        }
+    }
 
     /// <summary>The consumer's X25519 key, created on first use.</summary>
     public Key LoadOrCreate()

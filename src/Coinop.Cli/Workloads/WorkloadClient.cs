@@ -6,10 +6,19 @@ using Coinop.Cli.Shared;
 
 namespace Coinop.Cli.Workloads;
 
-/// <summary>The market's workload API over HTTP; an error answer becomes a <see cref="CliException"/> with the market's message.</summary>
-public sealed class WorkloadClient(string market) : IDisposable
+/// <summary>
+/// The market's workload API over HTTP, every request with the consumer's owner key (workloads answer only to the key
+/// they were submitted with); an error answer becomes a <see cref="CliException"/> with the market's message.
+/// </summary>
+public sealed class WorkloadClient : IDisposable
 {
-    private readonly HttpClient _http = new() { BaseAddress = new Uri(market.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(60) };
+    private readonly HttpClient _http;
+
+    public WorkloadClient(string market, string ownerKey)
+    {
+        _http = new HttpClient { BaseAddress = new Uri(market.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(60) };
+        _http.DefaultRequestHeaders.Add(Core.Workloads.WorkloadOwnerKey.Header, ownerKey);
+    }
 
     /// <summary>The HTTP client, addressed at the market.</summary>
     public HttpClient Http => _http;

@@ -17,8 +17,9 @@ namespace Coinop.Cli.Workloads;
 
 /// <summary>
 /// <c>coinop workload</c>: rent compute by the second. <c>submit</c> prints the workload id as its last line; <c>status</c>,
-/// <c>logs</c>, <c>cancel</c>, <c>topup</c>, <c>list</c> and <c>access</c> take it. The consumer's X25519 key, the
-/// checkpoint keys and the tokens that paid live in <c>--data</c> (default <c>.coinop/consumer</c>). A paid market is paid
+/// <c>logs</c>, <c>cancel</c>, <c>topup</c> and <c>access</c> take it; <c>list</c> shows this consumer's. The consumer's
+/// owner key (its workloads answer only to it), its X25519 key, the checkpoint keys and the tokens that paid live in
+/// <c>--data</c> (default <c>.coinop/consumer</c>). A paid market is paid
 /// from the wallet in <c>--wallet</c> (default <c>.coinop/wallet</c>), and refunds go back into it.
 /// </summary>
 public static class WorkloadCommands
@@ -42,11 +43,11 @@ public static class WorkloadCommands
         var context = new WorkloadContext(market, data, wallet, maxSat);
         command.Subcommands.Add(CreateSubmit(context));
         command.Subcommands.Add(CreateStatus(context));
-        command.Subcommands.Add(CreateLogs(market));
+        command.Subcommands.Add(CreateLogs(context));
         command.Subcommands.Add(CreateCancel(context));
         command.Subcommands.Add(CreateTopUp(context));
-        command.Subcommands.Add(CreateList(market));
-        command.Subcommands.Add(CreateAccess(market, data));
+        command.Subcommands.Add(CreateList(context));
+        command.Subcommands.Add(CreateAccess(context));
         return command;
     }
 
@@ -104,7 +105,7 @@ public static class WorkloadCommands
                 sealToKey = Convert.ToBase64String(SealedBox.ExportPublicKey(consumer));
             }
 
-            using var client = new WorkloadClient(parse.GetValue(market)!);
+            using var client = new WorkloadClient(parse.GetValue(market)!, keys.LoadOrCreateOwnerKey());
             byte[]? checkpointKey = null;
             Dictionary<string, string>? sealedKeys = null;
             var id = "";
@@ -262,7 +263,7 @@ public static class WorkloadCommands
         };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(options.Market)!);
+            using var client = options.Client(parse);
             var workloadId = parse.GetValue(id)!;
             var view = await client.GetAsync("api/workloads/" + Uri.EscapeDataString(workloadId), WorkloadJsonContext.Default.WorkloadView, ct);
             if (parse.GetValue(json))
@@ -333,7 +334,7 @@ public static class WorkloadCommands
         return view;
     }
 
-    private static Command CreateLogs(Option<string> market)
+    private static Command CreateLogs(WorkloadContext options)
     {
         var id = IdArgument();
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing output until the workload ends" };
@@ -341,7 +342,7 @@ public static class WorkloadCommands
         var command = new Command("logs", "Print a workload's output (stdout and stderr, as the copies wrote them)") { id, follow, json };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(market)!);
+            using var client = options.Client(parse);
             var path = "api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/logs";
             using var stdout = Console.OpenStandardOutput();
             using var stderr = Console.OpenStandardError();
@@ -411,7 +412,7 @@ public static class WorkloadCommands
         var command = new Command("cancel", "Stop a workload; unused paid time comes back into the wallet") { id, json };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(options.Market)!);
+            using var client = options.Client(parse);
             var workloadId = parse.GetValue(id)!;
             // On a paid market only the token that paid may cancel (and so collect the refund).
             var payer = new ConsumerKeys(parse.GetValue(options.Data)!).LoadPayer(workloadId);
@@ -457,7 +458,7 @@ public static class WorkloadCommands
         });
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(options.Market)!);
+            using var client = options.Client(parse);
             var path = "api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/topup";
             var walletDir = parse.GetValue(options.Wallet)!;
             (WorkloadView View, MarketPayment? Payment) result;
@@ -489,13 +490,13 @@ public static class WorkloadCommands
         return command;
     }
 
-    private static Command CreateList(Option<string> market)
+    private static Command CreateList(WorkloadContext options)
     {
         var json = CliOptions.Json();
-        var command = new Command("list", "List the market's workloads, newest first") { json };
+        var command = new Command("list", "List the workloads submitted from this --data directory, newest first") { json };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(market)!);
+            using var client = options.Client(parse);
             var all = await client.GetAsync("api/workloads", WorkloadJsonContext.Default.WorkloadSummaryArray, ct);
             if (parse.GetValue(json))
             {
@@ -515,17 +516,17 @@ public static class WorkloadCommands
         return command;
     }
 
-    private static Command CreateAccess(Option<string> market, Option<string> data)
+    private static Command CreateAccess(WorkloadContext options)
     {
         var id = IdArgument();
         var json = CliOptions.Json();
         var command = new Command("access", "Open the workload's sealed access receipt: where its port is and the credential to present") { id, json };
         command.SetAction(async (parse, ct) =>
         {
-            using var client = new WorkloadClient(parse.GetValue(market)!);
+            using var client = options.Client(parse);
             var workloadId = parse.GetValue(id)!;
             var access = await client.GetAsync("api/workloads/" + Uri.EscapeDataString(workloadId) + "/access", WorkloadJsonContext.Default.AccessView, ct);
-            using var key = new ConsumerKeys(parse.GetValue(data)!).Load();
+            using var key = new ConsumerKeys(parse.GetValue(options.Data)!).Load();
             var receipt = AccessReceipt.Open(key, access.Sealed);
             if (receipt is null || receipt.WorkloadId != workloadId || receipt.Epoch != access.Epoch)
             {
@@ -552,8 +553,13 @@ public static class WorkloadCommands
 
     private static Argument<string> IdArgument() => new("id") { Description = "The workload id (printed by submit)" };
 
-    /// <summary>The options every money-handling workload command reads.</summary>
-    private sealed record WorkloadContext(Option<string> Market, Option<string> Data, Option<string> Wallet, Option<ulong> MaxSat);
+    /// <summary>The options every workload command reads.</summary>
+    private sealed record WorkloadContext(Option<string> Market, Option<string> Data, Option<string> Wallet, Option<ulong> MaxSat)
+    {
+        /// <summary>A client of the market that carries this data directory's owner key.</summary>
+        public WorkloadClient Client(ParseResult parse) =>
+            new(parse.GetValue(Market)!, new ConsumerKeys(parse.GetValue(Data)!).LoadOrCreateOwnerKey());
+    }
 
     private static bool IsX25519PublicKey(string text)
     {

@@ -33,13 +33,15 @@ public sealed record SubmitWorkloadRequest(
 /// <summary>The body of <c>POST /api/workloads/{id}/topup</c> (on a paid market it may be empty when an <c>X-Cashu</c> token pays).</summary>
 public sealed record TopUpRequest(double? DurationSeconds);
 
-/// <summary>A workload as <c>GET /api/workloads/{id}</c> shows it.</summary>
+/// <summary>A workload as <c>GET /api/workloads/{id}</c> shows it to its owner.</summary>
 /// <param name="Provider">The primary's provider id, or null while none runs it.</param>
 /// <param name="Epoch">The fencing token of the copy allowed to run.</param>
 /// <param name="Usage">The providers' signed usage records: base64 of the exact signed bytes, the Ed25519 signature and the raw public key.</param>
 /// <param name="PaidMsat">What the consumer paid (submit and top-ups); 0 on a free market.</param>
 /// <param name="SpentMsat">What the time consumed so far was charged (settled up to <paramref name="SettledUntil"/>); null when nothing was paid.</param>
 /// <param name="Refund">What came back when the workload ended; its token is shown only to the payer.</param>
+/// <param name="OwnerKey">In the submit answer only, and only when the market made the owner key (the request sent none):
+/// the one time the market has it in the clear. Keep it: every later request about the workload needs it.</param>
 public sealed record WorkloadView(
     string Id,
     WorkloadState State,
@@ -59,7 +61,8 @@ public sealed record WorkloadView(
     DateTimeOffset? SettledUntil,
     CheckpointView? Checkpoint,
     AccessView? Access,
-    RefundView? Refund);
+    RefundView? Refund,
+    [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OwnerKey = null);
 
 public sealed record HistoryView(WorkloadState State, string? Provider, DateTimeOffset At);
 

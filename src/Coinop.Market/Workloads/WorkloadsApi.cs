@@ -11,9 +11,12 @@ namespace Coinop.Market.Workloads;
 
 /// <summary>
 /// The consumer's workload API: submit, list, show, follow output, cancel, top up, collect the refund, read the sealed
-/// access receipt. On a paid market submit and top-up are paid like requests (<c>X-Cashu</c> or a Bearer balance; no
-/// payment → 402 with a payment request), and cancel and refund need the credential that paid. Bad input is a 400 with
-/// a JSON error, an unknown id a 404, no room on any provider a 503; nothing here throws at a consumer.
+/// access receipt. A workload belongs to its submitter: every request about it must carry the owner key it was submitted
+/// with (<see cref="WorkloadOwnerKey.Header"/>; made and returned at submit when the request sent none), and the list
+/// shows only the key's own workloads. On a paid market submit and top-up are paid like requests (<c>X-Cashu</c> or a
+/// Bearer balance; no payment → 402 with a payment request), and cancel and refund also need the credential that paid.
+/// Bad input is a 400 with a JSON error, no owner key a 401, someone else's a 403, an unknown id a 404, no room on any
+/// provider a 503; nothing here throws at a consumer.
 /// </summary>
 public static class WorkloadsApi
 {
@@ -31,6 +34,15 @@ public static class WorkloadsApi
         IWorkloadReceiptStore receipts)
     {
         var ct = http.RequestAborted;
+        var sentKey = WorkloadOwners.KeyOf(http.Request);
+        if (sentKey.Length > 0 && !WorkloadOwnerKey.IsWellFormed(sentKey))
+        {
+            await Error(http, WorkloadOwners.MalformedKey());
+            return;
+        }
+
+        // No key sent: the market makes one and returns it, once, in this answer.
+        var ownerKey = sentKey.Length > 0 ? sentKey : WorkloadOwnerKey.New();
         var request = await ReadAsync(http, WorkloadJsonContext.Default.SubmitWorkloadRequest);
         if (request is null)
         {
@@ -83,7 +95,8 @@ public static class WorkloadsApi
         SubmitOutcome outcome;
         try
         {
-            outcome = await supervisor.SubmitAsync(id, spec with { Duration = payment.Lease }, plan, terms, sealedKeys, payment.Commit, ct);
+            outcome = await supervisor.SubmitAsync(id, spec with { Duration = payment.Lease }, plan, terms, sealedKeys,
+                WorkloadStore.OwnedBy(WorkloadOwnerKey.Hash(ownerKey), payment.Commit), ct);
         }
         catch (Exception)
         {
@@ -103,19 +116,28 @@ public static class WorkloadsApi
         await billing.FinishAsync(payment, applied: true, CancellationToken.None);
         http.Response.StatusCode = StatusCodes.Status201Created;
         http.Response.Headers.Location = "/api/workloads/" + id;
-        await WriteViewAsync(http, outcome.Workload, billing, usage, checkpoints, receipts);
+        await WriteViewAsync(http, outcome.Workload, billing, usage, checkpoints, receipts, madeOwnerKey: sentKey.Length > 0 ? null : ownerKey);
     }
 
-    public static async Task<IResult> ListAsync(IWorkloadStore store, CancellationToken cancellationToken)
+    /// <summary>The caller's workloads (those its owner key submitted), newest first.</summary>
+    public static async Task ListAsync(HttpContext http, IWorkloadStore store)
     {
-        var all = await store.ListAsync(openOnly: false, MaxListed, cancellationToken);
-        return Results.Json(all.Select(WorkloadViews.Summary).ToArray(), WorkloadJsonContext.Default.WorkloadSummaryArray);
+        var key = WorkloadOwners.KeyOf(http.Request);
+        if (!WorkloadOwnerKey.IsWellFormed(key))
+        {
+            await Error(http, WorkloadOwners.KeyRequired());
+            return;
+        }
+
+        var owned = await store.ListOwnedAsync(WorkloadOwnerKey.Hash(key), MaxListed, http.RequestAborted);
+        await http.Response.WriteAsJsonAsync(owned.Select(WorkloadViews.Summary).ToArray(), WorkloadJsonContext.Default.WorkloadSummaryArray,
+            cancellationToken: http.RequestAborted);
     }
 
     public static async Task GetAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadBilling billing, IWorkloadUsageStore usage,
         IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
     {
-        if (await FindAsync(http, id, store) is { } stored)
+        if (await WorkloadOwners.FindOwnedAsync(http, id, store) is { } stored)
         {
             await WriteViewAsync(http, stored, billing, usage, checkpoints, receipts);
         }
@@ -128,7 +150,7 @@ public static class WorkloadsApi
     public static async Task CancelAsync(HttpContext http, string id, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadStore store,
         IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
     {
-        if (await FindAsync(http, id, store) is null)
+        if (await WorkloadOwners.FindOwnedAsync(http, id, store) is null)
         {
             return;
         }
@@ -160,7 +182,7 @@ public static class WorkloadsApi
     /// </summary>
     public static async Task RefundAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadBilling billing)
     {
-        if (await FindAsync(http, id, store) is not { } stored)
+        if (await WorkloadOwners.FindOwnedAsync(http, id, store) is not { } stored)
         {
             return;
         }
@@ -203,7 +225,7 @@ public static class WorkloadsApi
         IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts)
     {
         var ct = http.RequestAborted;
-        if (await FindAsync(http, id, store) is not { } stored)
+        if (await WorkloadOwners.FindOwnedAsync(http, id, store) is not { } stored)
         {
             return;
         }
@@ -253,7 +275,7 @@ public static class WorkloadsApi
 
     public static async Task AccessAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadReceiptStore receipts)
     {
-        if (await FindAsync(http, id, store) is null)
+        if (await WorkloadOwners.FindOwnedAsync(http, id, store) is null)
         {
             return;
         }
@@ -276,7 +298,7 @@ public static class WorkloadsApi
     public static async Task LogsAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadLogStore logs, WorkloadLogFeed feed)
     {
         var ct = http.RequestAborted;
-        if (await FindAsync(http, id, store) is not { } stored)
+        if (await WorkloadOwners.FindOwnedAsync(http, id, store) is not { } stored)
         {
             return;
         }
@@ -411,26 +433,15 @@ public static class WorkloadsApi
         return null;
     }
 
-    private static async Task<StoredWorkload?> FindAsync(HttpContext http, string id, IWorkloadStore store)
-    {
-        var stored = WorkloadIds.TryParse(id, out _) ? await store.FindAsync(id, http.RequestAborted) : null;
-        if (stored is null)
-        {
-            await Error(http, new ApiError(404, "invalid_request_error", "workload_not_found", $"no workload '{id}'"));
-        }
-
-        return stored;
-    }
-
-    /// <summary>The workload's view; the refund's token only for the payer (a workload's id is not a secret: anyone may list them).</summary>
+    /// <summary>The workload's view for its owner; the refund's token only for the payer; the owner key only when the market just made it.</summary>
     private static async Task WriteViewAsync(HttpContext http, StoredWorkload stored, IWorkloadBilling billing, IWorkloadUsageStore usage,
-        IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts, bool payer = false)
+        IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts, bool payer = false, string? madeOwnerKey = null)
     {
         var ct = http.RequestAborted;
         var id = stored.Workload.Id;
         var checkpoint = stored.Workload.Checkpoint is { } cid ? await checkpoints.FindAsync(cid, ct) : null;
         var view = WorkloadViews.View(stored, await usage.ListAsync(id, ct), checkpoint, await receipts.LatestAsync(id, ct), await billing.MoneyAsync(id, ct), payer);
-        await http.Response.WriteAsJsonAsync(view, WorkloadJsonContext.Default.WorkloadView, cancellationToken: ct);
+        await http.Response.WriteAsJsonAsync(view with { OwnerKey = madeOwnerKey }, WorkloadJsonContext.Default.WorkloadView, cancellationToken: ct);
     }
 
     /// <summary>A refused payment: its error, with its headers (a 402's payment request).</summary>

@@ -42,13 +42,17 @@ public sealed class Simulator
 
     internal Tracking Track()
     {
+        var arrived = Time.GetTimestamp(); // before the request shows as active: a test's clock moves only after that
         Interlocked.Increment(ref _requests);
         Interlocked.Increment(ref _active);
-        return new Tracking(this);
+        return new Tracking(this, arrived);
     }
 
-    internal readonly struct Tracking(Simulator simulator) : IDisposable
+    /// <summary>A request being served; <see cref="Arrived"/> is when its latency and pacing count from.</summary>
+    internal readonly struct Tracking(Simulator simulator, long arrived) : IDisposable
     {
+        public long Arrived => arrived;
+
         public void Dispose() => Interlocked.Decrement(ref simulator._active);
     }
 }

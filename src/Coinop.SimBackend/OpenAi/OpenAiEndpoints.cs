@@ -144,7 +144,7 @@ public static class OpenAiEndpoints
                 return;
             }
 
-            var answer = new Answer(sim, request, model, directives, endpoint);
+            var answer = new Answer(sim, request, model, directives, endpoint, tracking.Arrived);
             if (endpoint == SimEndpoint.Embedding)
             {
                 await answer.Pace(0, aborted);
@@ -184,7 +184,7 @@ public static class OpenAiEndpoints
         private readonly long _start;
         private readonly TimeSpan _interval;
 
-        public Answer(Simulator sim, SimRequest request, byte[] model, SimDirectives directives, SimEndpoint endpoint)
+        public Answer(Simulator sim, SimRequest request, byte[] model, SimDirectives directives, SimEndpoint endpoint, long arrived)
         {
             _sim = sim;
             _request = request;
@@ -193,7 +193,7 @@ public static class OpenAiEndpoints
             _endpoint = endpoint;
             _seed = SimText.Seed(request.Model, request.Prompt);
             _created = sim.Time.GetUtcNow().ToUnixTimeSeconds();
-            _start = sim.Time.GetTimestamp();
+            _start = arrived; // from arrival, not from when parsing finished: the client's wait starts there
             _interval = directives.SlowMs is { } slow ? TimeSpan.FromMilliseconds(slow) : sim.TokenInterval;
             var natural = directives.Tokens ?? SimText.NaturalLength(_seed);
             Count = Math.Min(natural, request.MaxTokens ?? int.MaxValue);

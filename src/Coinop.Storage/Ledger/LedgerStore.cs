@@ -258,11 +258,12 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         }, cancellationToken);
 
     public Task<IReadOnlyList<string>> AuditAsync(CancellationToken cancellationToken) =>
-        database.ReadAsync<IReadOnlyList<string>>(async c =>
+        // One snapshot: settlements committing between the reads would otherwise show as an imbalance.
+        database.ReadSnapshotAsync<IReadOnlyList<string>>(async (c, t) =>
         {
             var problems = new List<string>();
             var accounts = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
-                "SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts", cancellationToken: cancellationToken)))
+                "SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts", transaction: t, cancellationToken: cancellationToken)))
                 .ToDictionary(r => r.Name, StringComparer.Ordinal);
             var journal = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
                 """
@@ -271,7 +272,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
                     UNION ALL
                     SELECT from_account AS account, 0 AS credited, amount_msat AS debited FROM ledger_entries
                 ) moves GROUP BY account
-                """, cancellationToken: cancellationToken))).ToDictionary(r => r.Name, StringComparer.Ordinal);
+                """, transaction: t, cancellationToken: cancellationToken))).ToDictionary(r => r.Name, StringComparer.Ordinal);
             foreach (var name in accounts.Keys.Union(journal.Keys))
             {
                 var stored = accounts.GetValueOrDefault(name) ?? new TotalsRow();
@@ -283,7 +284,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
             }
 
             var held = await c.ExecuteScalarAsync<long?>(new CommandDefinition(
-                "SELECT CAST(SUM(amount_msat) AS BIGINT) FROM payment_holds WHERE state = 'HELD'", cancellationToken: cancellationToken)) ?? 0;
+                "SELECT CAST(SUM(amount_msat) AS BIGINT) FROM payment_holds WHERE state = 'HELD'", transaction: t, cancellationToken: cancellationToken)) ?? 0;
             var holds = accounts.GetValueOrDefault(LedgerAccounts.Holds)?.Balance ?? 0;
             if (held != holds)
             {
@@ -291,7 +292,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
             }
 
             var closed = await c.QueryAsync<string>(new CommandDefinition(
-                "SELECT workload_id FROM workload_accounts WHERE state = 'CLOSED'", cancellationToken: cancellationToken));
+                "SELECT workload_id FROM workload_accounts WHERE state = 'CLOSED'", transaction: t, cancellationToken: cancellationToken));
             foreach (var workload in closed)
             {
                 if (accounts.GetValueOrDefault(LedgerAccounts.Workload(workload)) is { Balance: not 0 } left)

@@ -50,6 +50,12 @@ public interface IWorkloadStore
     /// <summary>Newest first; only those not finished when <paramref name="openOnly"/>.</summary>
     Task<IReadOnlyList<StoredWorkload>> ListAsync(bool openOnly, int limit, CancellationToken cancellationToken);
 
+    /// <summary>The workloads owned by <paramref name="ownerHash"/> (see <c>WorkloadOwnerKey</c>), newest first.</summary>
+    Task<IReadOnlyList<StoredWorkload>> ListOwnedAsync(string ownerHash, int limit, CancellationToken cancellationToken);
+
+    /// <summary>The hash of the owner key the workload was submitted with; null for a workload that predates owner keys.</summary>
+    Task<string?> OwnerHashAsync(string workloadId, CancellationToken cancellationToken);
+
     /// <summary>The checkpoint key the consumer sealed to <paramref name="providerId"/> for this workload (base64), if any.</summary>
     Task<string?> SealedKeyAsync(string workloadId, string providerId, CancellationToken cancellationToken);
 
@@ -169,6 +175,33 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
                 """, new { openOnly = openOnly ? 1 : 0, limit }, cancellationToken: cancellationToken));
             return await HydrateAsync(c, rows.ToList(), cancellationToken);
         }, cancellationToken);
+
+    public Task<IReadOnlyList<StoredWorkload>> ListOwnedAsync(string ownerHash, int limit, CancellationToken cancellationToken) =>
+        database.ReadAsync(async c =>
+        {
+            var rows = await c.QueryAsync<WorkloadRow>(new CommandDefinition(
+                $"""
+                SELECT {Columns} FROM workloads
+                WHERE id IN (SELECT workload_id FROM workload_owners WHERE owner_hash = @ownerHash)
+                ORDER BY created_at DESC, id LIMIT @limit
+                """, new { ownerHash, limit }, cancellationToken: cancellationToken));
+            return await HydrateAsync(c, rows.ToList(), cancellationToken);
+        }, cancellationToken);
+
+    public Task<string?> OwnerHashAsync(string workloadId, CancellationToken cancellationToken) =>
+        database.ReadAsync(c => c.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(
+            "SELECT owner_hash FROM workload_owners WHERE workload_id = @workloadId", new { workloadId }, cancellationToken: cancellationToken)), cancellationToken);
+
+    /// <summary>Records the workload's owner inside the transaction that inserts it (a <see cref="WorkloadSaveHook"/>).</summary>
+    public static WorkloadSaveHook OwnedBy(string ownerHash, WorkloadSaveHook? then = null) => async (c, t, saved, ct) =>
+    {
+        await c.ExecuteAsync(new CommandDefinition(
+            "INSERT INTO workload_owners (workload_id, owner_hash) VALUES (@id, @ownerHash)", new { id = saved.Id, ownerHash }, t, cancellationToken: ct));
+        if (then is not null)
+        {
+            await then(c, t, saved, ct);
+        }
+    };
 
     public Task<string?> SealedKeyAsync(string workloadId, string providerId, CancellationToken cancellationToken) =>
         database.ReadAsync(c => c.QuerySingleOrDefaultAsync<string?>(new CommandDefinition(

@@ -6,6 +6,7 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
+using Coinop.Core.Workloads;
 using Coinop.Storage;
 using Coinop.Storage.Ledger;
 using Coinop.TestKit;
@@ -60,11 +61,22 @@ public sealed class WorkloadCluster : IAsyncDisposable
 
     private WorkloadCluster()
     {
+        // Every request of Http carries the consumer's owner key (workloads answer only to their submitter), and the
+        // CLI run with --data ConsumerDir is the same consumer.
+        Http.DefaultRequestHeaders.Add(WorkloadOwnerKey.Header, OwnerKey);
+        System.IO.Directory.CreateDirectory(ConsumerDir);
+        File.WriteAllText(Path.Combine(ConsumerDir, "owner.key"), Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(OwnerKey)));
     }
 
     public string Url { get; private set; } = "";
 
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(60) };
+
+    /// <summary>The owner key of the consumer the tests play (sent by <see cref="Http"/>).</summary>
+    public string OwnerKey { get; } = WorkloadOwnerKey.New();
+
+    /// <summary>That consumer's data directory for <c>coinop workload --data</c>: it holds the same owner key.</summary>
+    public string ConsumerDir => Path.Combine(_dir, "consumer");
 
     public IReadOnlyList<ProviderProcess> Providers => _providers;
 
