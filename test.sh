@@ -26,7 +26,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
-# 2. npm packages used by interop tests (an independent Cashu wallet).
+# 2. npm packages used by interop tests (an independent Cashu wallet, the official OpenAI and Anthropic SDKs).
 if [ -f tests/interop/package.json ]; then
   log "npm packages"
   (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)

@@ -36,6 +36,24 @@ static void Measure(string name, int count, Func<object> operation)
     Console.WriteLine($"{name}: {count / seconds:N0} per CPU-second ({seconds * 1e6 / count:N1} µs CPU each; wall {wall.Elapsed.TotalSeconds:N2} s for {count:N0})");
 }
 
+// `translation` measures the CPU a request's translation costs, side by side with the pass-through it replaces.
+if (args is ["translation", ..])
+{
+    var t = new TranslationBenchmarks();
+    t.Setup();
+    Measure("request: OpenAI chat, passed through (baseline)", 20_000, () => t.ChatRequest());
+    Measure("request: Anthropic Messages -> chat", 20_000, () => t.AnthropicRequest());
+    Measure("request: Responses -> chat", 20_000, () => t.ResponsesRequest());
+    Measure("count_tokens (gpt-4o, exact)", 20_000, () => t.CountTokens());
+    Measure("answer, whole: chat passed through (baseline)", 20_000, () => t.ChatAnswer());
+    Measure("answer, whole: chat -> Anthropic message", 20_000, () => t.AnthropicAnswer());
+    Measure("answer, whole: chat -> Responses response", 20_000, () => t.ResponsesAnswer());
+    Measure($"answer, {t.StreamChunks}-chunk stream: chat passed through (baseline)", 2_000, () => t.ChatStream());
+    Measure($"answer, {t.StreamChunks}-chunk stream: chat -> Anthropic events", 2_000, () => t.AnthropicStream());
+    Measure($"answer, {t.StreamChunks}-chunk stream: chat -> Responses events", 2_000, () => t.ResponsesStream());
+    return;
+}
+
 // `workload-heartbeat [PROVIDERS] [COPIES] [SECONDS]` measures what one workload heartbeat costs the market.
 if (args is ["workload-heartbeat", ..])
 {

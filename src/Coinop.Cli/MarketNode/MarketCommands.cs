@@ -60,10 +60,11 @@ public static class MarketCommands
             DefaultValueFactory = _ => 60,
         };
 
+        var responseRetention = CliOptions.Duration("--response-retention", "How long Responses API answers stay readable and continuable (GET /v1/responses/ID, previous_response_id); default 1h");
         var command = new Command("market", "Run a market node (OpenAI/Anthropic APIs, provider gateway, Cashu mint)")
         {
             urls, data, enrollment, free, feePercent, acceptMint, lightning, lndUrl, lndMacaroon, lndCert, clnUrl, clnRune, clnCert, mintMax, meltMax,
-            maxOutstanding, postgres, publicUrl, nodeUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext,
+            maxOutstanding, postgres, publicUrl, nodeUrl, hbMin, hbGrace, suspect, evict, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext, responseRetention,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -103,6 +104,7 @@ public static class MarketCommands
                 WorkloadSettleInterval = parse.GetValue(settleInterval),
                 MaxPrice = parse.GetValue(maxPrice)!,
                 MaxContext = parse.GetValue(maxContext),
+                ResponseRetention = parse.GetValue(responseRetention) ?? TimeSpan.FromHours(1),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);

@@ -64,6 +64,7 @@ public sealed record CapabilitiesMessage(
 
 /// <summary>One model a provider serves, with its price and the backend that serves it.</summary>
 /// <param name="Tools">Whether the model calls tools (Ollama's <c>tools</c> capability); null when the backend does not say, and tool requests may go there.</param>
+/// <param name="Vision">The model takes images (declared by the backend's model metadata at discovery); image requests go only to such offers.</param>
 public sealed record ModelOffer(
     string Model,
     string Backend,
@@ -73,7 +74,8 @@ public sealed record ModelOffer(
     int MaxConcurrent,
     bool AnthropicNative = false,
     bool Embeddings = false,
-    bool? Tools = null)
+    bool? Tools = null,
+    bool Vision = false)
 {
     /// <summary>The offer's prices as one value (not sent: derived from the two fields).</summary>
     [JsonIgnore]

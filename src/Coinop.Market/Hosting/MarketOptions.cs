@@ -126,6 +126,9 @@ public sealed class MarketOptions : IValidatableObject
     public Core.Workloads.WorkloadTimings WorkloadTimings => Core.Workloads.WorkloadTimings.ForMarket(
         TimeSpan.FromSeconds(HeartbeatMinTtl), TimeSpan.FromSeconds(HeartbeatGrace), TimeSpan.FromSeconds(SuspectAfter), TimeSpan.FromSeconds(EvictAfter));
 
+    /// <summary>How long Responses API answers are kept for GET /v1/responses/{id} and previous_response_id.</summary>
+    public TimeSpan ResponseRetention { get; set; } = TimeSpan.FromHours(1);
+
     /// <summary>The bounds on providers' offers these knobs give (output reserved without any limit: <paramref name="defaultOutputTokens"/>).</summary>
     public Core.Pricing.OfferLimits OfferLimits(int defaultOutputTokens) =>
         new(Core.Pricing.ModelPrice.TryParseSats(MaxPrice, out var price, out _) ? price : Core.Pricing.OfferLimits.Default.MaxPrice, MaxContext, defaultOutputTokens);
@@ -193,6 +196,11 @@ public sealed class MarketOptions : IValidatableObject
             default:
                 yield return new ValidationResult($"--lightning '{Lightning}' is not available; use fake, lnd or cln", [nameof(Lightning)]);
                 break;
+        }
+
+        if (ResponseRetention <= TimeSpan.Zero || ResponseRetention > TimeSpan.FromDays(30))
+        {
+            yield return new ValidationResult("--response-retention must be more than 0 and at most 30d", [nameof(ResponseRetention)]);
         }
     }
 }

@@ -3,6 +3,7 @@ using Coinop.Core.Pricing;
 using Coinop.Core.Protocol;
 using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
+using Coinop.Market.Inference.Responses;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -18,6 +19,7 @@ namespace Coinop.Market.Inference;
 /// </summary>
 public sealed class InferencePipeline(
     JobAdmission admission,
+    ResponsesService responses,
     IInferenceBilling billing,
     JobRecordWriter records,
     InferenceMetrics metrics,
@@ -48,6 +50,12 @@ public sealed class InferencePipeline(
 
         using (request)
         {
+            if (route == InferenceRoute.Responses && await responses.ResolveAsync(request, http.Request, http.RequestAborted) is { } turnError)
+            {
+                await ReplyAsync(http, turnError, shape);
+                return;
+            }
+
             var needs = new RouteNeeds(request.Model, OfferNeeds.For(request), ceiling, request.ReservationBasis);
             if (admission.Check(request, needs) is { } unavailable)
             {
@@ -212,11 +220,10 @@ public sealed class InferencePipeline(
     {
         var request = run.Request;
         var job = run.Job;
-        var native = offer.AnthropicNative && request.Route == InferenceRoute.Messages;
         using var attempt = new JobAttempt(job.Id, fence, session, _options.WindowBytes);
-        using var relay = ResponseRelay.For(request, native, job.Id, run.Output, _options.MaxBufferedResponseBytes);
-        var message = new JobMessage(job.Id, fence, request.Model, request.FormatFor(native), request.PathFor(native),
-            request.Stream && request.Route != InferenceRoute.Embeddings, request.ForBackend(native),
+        using var relay = ResponseRelay.For(request, offer, job.Id, run.Output, _options.MaxBufferedResponseBytes);
+        var message = new JobMessage(job.Id, fence, request.Model, request.FormatFor(offer), request.PathFor(offer),
+            request.Stream && request.Route != InferenceRoute.Embeddings, request.ForBackend(offer),
             run.DeadlineAt.ToUnixTimeMilliseconds(), _options.WindowBytes);
         var startedAt = time.GetTimestamp();
         var remaining = run.DeadlineAt - time.GetUtcNow();
@@ -351,6 +358,7 @@ public sealed class InferencePipeline(
             settlement = BillingSettlement.Free;
         }
 
+        await relay.FinishingAsync(usage, CancellationToken.None);
         relay.Finish(settlement);
         var firstOutput = run.Job.State == JobState.Dispatched;
         try

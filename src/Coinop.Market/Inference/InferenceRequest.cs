@@ -1,7 +1,10 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text.Json;
+using Coinop.Market.Inference.Chat;
 using Coinop.Core.Protocol;
+using Coinop.Market.Inference.Anthropic;
+using Coinop.Market.Inference.Responses;
 using Microsoft.AspNetCore.Http;
 
 namespace Coinop.Market.Inference;
@@ -16,6 +19,7 @@ public sealed class InferenceRequest : IDisposable
     private byte[]? _body;
     private JsonDocument? _document;
     private JsonDocument? _forOpenAiBackend;
+    private ChatBackend _forOpenAiBackendOf;
 
     private InferenceRequest(InferenceRoute route, byte[] body, int length, JsonDocument document)
     {
@@ -46,12 +50,27 @@ public sealed class InferenceRequest : IDisposable
     public int BodyLength { get; }
 
     /// <summary>For <c>/v1/messages</c>: false when the request has content a translation to OpenAI chat cannot carry.</summary>
-    public bool Translatable { get; private set; } = true;
+    public bool Translatable => Anthropic?.NeedsNative is null;
+
+    /// <summary>The request carries images: only offers that declare vision can serve it.</summary>
+    public bool HasImages { get; private set; }
+
+    /// <summary>For <c>/v1/messages</c>: what the request asks of a provider.</summary>
+    public AnthropicShape? Anthropic { get; private set; }
+
+    /// <summary>For <c>/v1/responses</c>: what the request asks of a provider and the market.</summary>
+    public ResponsesShape? Responses { get; private set; }
+
+    /// <summary>For <c>/v1/responses</c>: its place in its conversation, set by <see cref="ResponsesService.ResolveAsync"/>.</summary>
+    public ResponsesTurn? Turn { get; set; }
 
     public JsonElement Root => _document!.RootElement;
 
-    /// <summary>A conservative estimate of the prompt's tokens (about three bytes a token) for reservations.</summary>
-    public long InputTokenEstimate => (BodyLength + 2) / 3;
+    /// <summary>
+    /// A conservative estimate of the prompt's tokens (about three bytes a token) for reservations: the body, and for a
+    /// Responses request that continues a stored one, the earlier conversation the backend also gets.
+    /// </summary>
+    public long InputTokenEstimate => (BodyLength + (Turn?.History.Length ?? 0) + 2) / 3;
 
     /// <summary>Reads and checks the body; returns the request, or the error to answer with.</summary>
     public static async Task<(InferenceRequest? Request, ApiError? Error)> ReadAsync(
@@ -80,7 +99,12 @@ public sealed class InferenceRequest : IDisposable
         }
 
         var request = new InferenceRequest(route, body, length, document);
-        var error = route == InferenceRoute.Messages ? request.CheckAnthropic() : request.CheckOpenAi();
+        var error = route switch
+        {
+            InferenceRoute.Messages => request.CheckAnthropic(),
+            InferenceRoute.Responses => request.CheckResponses(),
+            _ => request.CheckOpenAi(),
+        };
         if (error is not null)
         {
             request.Dispose();
@@ -93,46 +117,57 @@ public sealed class InferenceRequest : IDisposable
     /// <summary>
     /// The request as the chosen backend gets it. An OpenAI stream always asks for usage so the market can meter
     /// (the usage chunk is stripped again when the consumer did not ask); an Anthropic request goes as it is to
-    /// a native backend and is translated to OpenAI chat for any other.
+    /// a native backend and is translated to OpenAI chat for any other; a Responses request is always translated.
     /// </summary>
-    public JsonElement ForBackend(bool anthropicNative)
+    public JsonElement ForBackend(ModelOffer offer)
     {
-        if (Route == InferenceRoute.Messages && anthropicNative)
+        if (Route == InferenceRoute.Messages && offer.AnthropicNative)
         {
             return Root;
         }
 
-        if (Route != InferenceRoute.Messages && (!Stream || IncludeUsage))
+        if (Route is not (InferenceRoute.Messages or InferenceRoute.Responses) && (!Stream || IncludeUsage))
         {
             return Root;
         }
 
-        if (_forOpenAiBackend is null)
+        var backend = ChatBackend.For(offer);
+        if (_forOpenAiBackend is null || _forOpenAiBackendOf != backend)
         {
             var buffer = new ArrayBufferWriter<byte>(BodyLength + 64);
-            using (var json = new Utf8JsonWriter(buffer))
+            using (var json = new Utf8JsonWriter(buffer, TranslationJson.Options))
             {
-                if (Route == InferenceRoute.Messages)
+                switch (Route)
                 {
-                    AnthropicTranslation.WriteOpenAiChatRequest(Root, json);
-                }
-                else
-                {
-                    WriteWithUsageRequested(Root, json);
+                    case InferenceRoute.Messages:
+                        AnthropicToChat.Write(Root, backend, json);
+                        break;
+                    case InferenceRoute.Responses:
+                        ResponsesToChat.Write(Root, Turn!.History.Span, Turn.InputMessages.Span, json);
+                        break;
+                    default:
+                        WriteWithUsageRequested(Root, json);
+                        break;
                 }
             }
 
+            _forOpenAiBackend?.Dispose();
             _forOpenAiBackend = JsonDocument.Parse(buffer.WrittenMemory);
+            _forOpenAiBackendOf = backend;
         }
 
         return _forOpenAiBackend.RootElement;
     }
 
-    public WireFormat FormatFor(bool anthropicNative) =>
-        Route == InferenceRoute.Messages && anthropicNative ? WireFormat.Anthropic : WireFormat.OpenAi;
+    public WireFormat FormatFor(ModelOffer offer) =>
+        Route == InferenceRoute.Messages && offer.AnthropicNative ? WireFormat.Anthropic : WireFormat.OpenAi;
 
-    public string PathFor(bool anthropicNative) =>
-        Route == InferenceRoute.Messages && !anthropicNative ? InferenceRoute.ChatCompletions.Path() : Route.Path();
+    public string PathFor(ModelOffer offer) => Route switch
+    {
+        InferenceRoute.Messages when offer.AnthropicNative => Route.Path(),
+        InferenceRoute.Messages or InferenceRoute.Responses => InferenceRoute.ChatCompletions.Path(),
+        _ => Route.Path(),
+    };
 
     private ApiError? CheckOpenAi()
     {
@@ -170,6 +205,8 @@ public sealed class InferenceRequest : IDisposable
                 {
                     return ApiError.InvalidBody("every message must be an object with a string 'role'");
                 }
+
+                HasImages |= HasImageParts(message);
             }
         }
         else if (!root.TryGetProperty("prompt", out var prompt) || prompt.ValueKind is not (JsonValueKind.String or JsonValueKind.Array))
@@ -228,85 +265,57 @@ public sealed class InferenceRequest : IDisposable
             return error;
         }
 
-        if (!root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
+        if (AnthropicCheck.Check(root, out var shape) is { } bodyError)
         {
-            return ApiError.InvalidBody("messages: a non-empty array is required");
+            return bodyError;
         }
 
-        foreach (var message in messages.EnumerateArray())
-        {
-            if (message.ValueKind != JsonValueKind.Object
-                || !message.TryGetProperty("role", out var role) || role.ValueKind != JsonValueKind.String
-                || (role.ValueEquals("user") is false && role.ValueEquals("assistant") is false))
-            {
-                return ApiError.InvalidBody("messages: each message needs a role of 'user' or 'assistant'");
-            }
-
-            if (!message.TryGetProperty("content", out var content) || CheckContent(content) is not null)
-            {
-                return ApiError.InvalidBody("messages: each message needs content: a string or an array of content blocks");
-            }
-        }
-
-        if (root.TryGetProperty("system", out var system) && system.ValueKind != JsonValueKind.Null && CheckContent(system) is not null)
-        {
-            return ApiError.InvalidBody("system: a string or an array of text blocks");
-        }
-
-        foreach (var name in (ReadOnlySpan<string>)["temperature", "top_p"])
-        {
-            if (root.TryGetProperty(name, out var number) && number.ValueKind is not (JsonValueKind.Number or JsonValueKind.Null))
-            {
-                return ApiError.InvalidBody($"{name}: must be a number");
-            }
-        }
-
-        if (root.TryGetProperty("stop_sequences", out var stops) && stops.ValueKind != JsonValueKind.Null)
-        {
-            if (stops.ValueKind != JsonValueKind.Array)
-            {
-                return ApiError.InvalidBody("stop_sequences: must be an array of strings");
-            }
-
-            foreach (var stop in stops.EnumerateArray())
-            {
-                if (stop.ValueKind != JsonValueKind.String)
-                {
-                    return ApiError.InvalidBody("stop_sequences: must be an array of strings");
-                }
-            }
-        }
-
+        Anthropic = shape;
+        HasImages = shape.Images;
         return null;
     }
 
-    /// <summary>Content is a string or an array of typed blocks; anything but text makes the request untranslatable.</summary>
-    private ApiError? CheckContent(JsonElement content)
+    private ApiError? CheckResponses()
     {
-        if (content.ValueKind == JsonValueKind.String)
+        var root = Root;
+        if (root.ValueKind != JsonValueKind.Object)
         {
-            return null;
+            return ApiError.InvalidBody("the body must be a JSON object");
         }
 
-        if (content.ValueKind != JsonValueKind.Array)
+        if ((CheckModel(root) ?? CheckStream(root)) is { } error)
         {
-            return ApiError.InvalidBody("content must be a string or an array");
+            return error;
         }
 
-        foreach (var block in content.EnumerateArray())
+        if (ResponsesCheck.Check(root, out var shape) is { } bodyError)
         {
-            if (block.ValueKind != JsonValueKind.Object || !block.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
-            {
-                return ApiError.InvalidBody("content blocks must be objects with a string 'type'");
-            }
-
-            if (!type.ValueEquals("text") || !block.TryGetProperty("text", out var text) || text.ValueKind != JsonValueKind.String)
-            {
-                Translatable = false;
-            }
+            return bodyError;
         }
 
+        Responses = shape;
+        HasImages = shape.Images;
+        MaxTokens = shape.MaxOutputTokens;
         return null;
+    }
+
+    /// <summary>An OpenAI chat message with an <c>image_url</c> part.</summary>
+    private static bool HasImageParts(JsonElement message)
+    {
+        if (!message.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.Array)
+        {
+            return false;
+        }
+
+        foreach (var part in content.EnumerateArray())
+        {
+            if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("image_url"))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private ApiError? CheckModel(JsonElement root)

@@ -9,6 +9,9 @@ public enum InferenceRoute
     Completions,
     Embeddings,
     Messages,
+
+    /// <summary>OpenAI's Responses API, served through OpenAI chat on every backend.</summary>
+    Responses,
 }
 
 public static class InferenceRoutes
@@ -19,6 +22,7 @@ public static class InferenceRoutes
         InferenceRoute.ChatCompletions => "chat/completions",
         InferenceRoute.Completions => "completions",
         InferenceRoute.Embeddings => "embeddings",
+        InferenceRoute.Responses => "responses",
         _ => "messages",
     };
 

@@ -1,4 +1,8 @@
+using Coinop.Market.Hosting;
+using Coinop.Market.Inference.Anthropic;
+using Coinop.Market.Inference.Responses;
 using Coinop.Storage.Jobs;
+using Coinop.Storage.Responses;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -25,6 +29,10 @@ public static class InferenceSetup
         services.AddHostedService<CapacitySweep>();
         services.AddSingleton<InferencePipeline>();
         services.AddSingleton<IJobRecordStore, JobRecordStore>();
+        services.AddOptions<ResponsesOptions>().Configure<MarketOptions>((o, market) => o.Retention = market.ResponseRetention);
+        services.AddSingleton<IResponseStore, ResponseStore>();
+        services.AddSingleton<ResponsesService>();
+        services.AddHostedService<ResponsePruner>();
         services.AddSingleton<JobRecordWriter>();
         services.AddHostedService(sp => sp.GetRequiredService<JobRecordWriter>());
         // Free (what a --free market uses); the payments feature replaces it with paid billing otherwise.
@@ -40,6 +48,9 @@ public static class InferenceSetup
         Map(endpoints, "/v1/completions", InferenceRoute.Completions);
         Map(endpoints, "/v1/embeddings", InferenceRoute.Embeddings);
         Map(endpoints, "/v1/messages", InferenceRoute.Messages);
+        endpoints.MapPost("/v1/messages/count_tokens", (HttpContext http, MarketOptions market) => CountTokensApi.CountAsync(http, market));
+        Map(endpoints, "/v1/responses", InferenceRoute.Responses);
+        endpoints.MapGet("/v1/responses/{id}", (HttpContext http, string id, ResponsesService responses) => responses.GetAsync(http, id));
         return endpoints;
     }
 

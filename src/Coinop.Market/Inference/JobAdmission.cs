@@ -29,7 +29,7 @@ public sealed class JobAdmission(ProviderRouter router, CapacityQueue capacity, 
 
         if (needs.Offer.AnthropicNative && router.Check(needs with { Offer = needs.Offer with { AnthropicNative = false } }) != RouteAvailability.NotOffered)
         {
-            return ApiError.InvalidBody("content blocks other than text need a provider that serves the Anthropic API natively, and none offers this model");
+            return ApiError.InvalidBody($"{request.Anthropic?.NeedsNative ?? "content blocks other than text"} need a provider that serves the Anthropic API natively, and none offers model '{request.Model}'");
         }
 
         return availability switch

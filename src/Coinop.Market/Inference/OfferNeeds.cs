@@ -12,12 +12,13 @@ namespace Coinop.Market.Inference;
 /// <param name="Embeddings">An embeddings request: only embedding offers.</param>
 /// <param name="AnthropicNative">A Messages request the market cannot translate: only offers with a native Anthropic route.</param>
 /// <param name="Tools">The request offers the model tools: offers that declare no tool calling are skipped.</param>
+/// <param name="Images">The request carries images: only offers that declare vision.</param>
 /// <param name="ContextTokens">
 /// What must fit the offer's declared context window: the input estimated at a token per
 /// <see cref="ContextBytesPerToken"/> bytes of body (lenient, so a request that fits is not refused) plus the output limit.
 /// 0 when the request names no output limit and the input alone is checked.
 /// </param>
-public readonly record struct OfferNeeds(bool Embeddings, bool AnthropicNative, bool Tools = false, long ContextTokens = 0)
+public readonly record struct OfferNeeds(bool Embeddings, bool AnthropicNative, bool Tools = false, long ContextTokens = 0, bool Images = false)
 {
     /// <summary>Bytes of request body counted as one token when checking a context window (JSON syntax is no prompt).</summary>
     public const int ContextBytesPerToken = 4;
@@ -27,7 +28,9 @@ public readonly record struct OfferNeeds(bool Embeddings, bool AnthropicNative, 
         request.Route == InferenceRoute.Embeddings,
         AnthropicNative: request.Route == InferenceRoute.Messages && !request.Translatable,
         Tools: HasTools(request.Root),
-        ContextTokens: request.BodyLength / ContextBytesPerToken + (request.Route == InferenceRoute.Embeddings ? 0 : request.MaxTokens ?? 0));
+        ContextTokens: (request.BodyLength + (request.Turn?.History.Length ?? 0)) / ContextBytesPerToken
+            + (request.Route == InferenceRoute.Embeddings ? 0 : request.MaxTokens ?? 0),
+        Images: request.HasImages);
 
     /// <summary>True when <paramref name="offer"/> can serve a request with these needs.</summary>
     public bool MetBy(ModelOffer offer) => Unmet(offer) is null;
@@ -37,6 +40,7 @@ public readonly record struct OfferNeeds(bool Embeddings, bool AnthropicNative, 
         Embeddings && !offer.Embeddings ? "embeddings"
         : AnthropicNative && !offer.AnthropicNative ? "content blocks that need the Anthropic API natively"
         : Tools && offer.Tools == false ? "tools"
+        : Images && !offer.Vision ? "images (no offer of it declares vision; send text only or use a vision model)"
         : offer.ContextWindow is { } window && window > 0 && ContextTokens > window ? $"a context of about {ContextTokens} tokens (input and output limit)"
         : null;
 

@@ -2,6 +2,9 @@ using System.Buffers;
 using System.Text.Json;
 using Coinop.Core.Pricing;
 using Coinop.Core.Protocol;
+using Coinop.Market.Inference.Anthropic;
+using Coinop.Market.Inference.Chat;
+using Coinop.Market.Inference.Responses;
 
 namespace Coinop.Market.Inference;
 
@@ -54,6 +57,13 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
     /// <summary>Ends a response that already started with an error the consumer's client can read.</summary>
     public abstract void WriteError(ApiError error);
 
+    /// <summary>
+    /// After settlement, before <see cref="Finish"/>: the usage billed is final (the output's own, or the provider's
+    /// report). Translating relays put it in their last event; the Responses relays store the response here, so it can
+    /// be read and continued as soon as the consumer sees it complete.
+    /// </summary>
+    public virtual ValueTask FinishingAsync(TokenUsage usage, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
     public void Dispose()
     {
         Dispose(true);
@@ -65,39 +75,51 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
     }
 
     /// <summary>The relay for a request and the chosen provider's offer.</summary>
-    public static ResponseRelay For(InferenceRequest request, bool anthropicNative, Guid jobId, ConsumerOutput output, int maxBufferedBytes)
+    public static ResponseRelay For(InferenceRequest request, ModelOffer offer, Guid jobId, ConsumerOutput output, int maxBufferedBytes)
     {
+        var native = offer.AnthropicNative && request.Route == InferenceRoute.Messages;
+        var messageId = "msg_" + jobId.ToString("N");
         if (!request.Stream || request.Route == InferenceRoute.Embeddings)
         {
-            var kind = request.Route != InferenceRoute.Messages ? BufferedKind.OpenAi
-                : anthropicNative ? BufferedKind.AnthropicNative : BufferedKind.AnthropicFromOpenAi;
-            return new BufferedRelay(output, kind, "msg_" + jobId.ToString("N"), request.Model, maxBufferedBytes);
+            IAnswerTranslator? translator = request.Route switch
+            {
+                InferenceRoute.Messages when !native => new AnthropicAnswer(AnthropicReply.For(request.Root, messageId, request.Model)),
+                InferenceRoute.Responses => new ResponsesAnswer(request.Turn!, request.Turn!.NewDraft(request.Root, request.Model)),
+                _ => null,
+            };
+            return new BufferedRelay(output, native, translator, maxBufferedBytes);
         }
 
-        if (request.Route != InferenceRoute.Messages)
+        return request.Route switch
         {
-            return new OpenAiSseRelay(output, request.IncludeUsage);
-        }
-
-        return anthropicNative
-            ? new AnthropicSseRelay(output)
-            : new AnthropicFromOpenAiSseRelay(output, "msg_" + jobId.ToString("N"), request.Model);
+            InferenceRoute.Messages when native => new AnthropicSseRelay(output),
+            InferenceRoute.Messages => new AnthropicFromOpenAiSseRelay(output, AnthropicReply.For(request.Root, messageId, request.Model)),
+            InferenceRoute.Responses => new ResponsesSseRelay(output, request.Turn!, request.Turn!.NewDraft(request.Root, request.Model)),
+            _ => new OpenAiSseRelay(output, request.IncludeUsage),
+        };
     }
 }
 
-public enum BufferedKind
+/// <summary>Rewrites a whole OpenAI chat completion into the consumer's API.</summary>
+public interface IAnswerTranslator
 {
-    OpenAi,
-    AnthropicNative,
-    AnthropicFromOpenAi,
+    /// <summary>False when the bytes are not a chat completion.</summary>
+    bool TryTranslate(ReadOnlySpan<byte> chatCompletion, Utf8JsonWriter json, out TokenUsage usage);
+
+    /// <summary>The usage billed is final: rewrite with it and keep what must be kept; returns the final body.</summary>
+    ValueTask<ReadOnlyMemory<byte>?> FinishingAsync(TokenUsage usage, CancellationToken cancellationToken);
 }
 
-/// <summary>A whole (non-streaming) response: gathered in a pooled buffer, then sent with its headers and length.</summary>
-public sealed class BufferedRelay(ConsumerOutput output, BufferedKind kind, string messageId, string model, int maxBytes) : ResponseRelay(output)
+/// <summary>
+/// A whole (non-streaming) response: gathered in a pooled buffer, translated when the consumer's API is not the
+/// backend's, then sent with its headers and length.
+/// </summary>
+public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, IAnswerTranslator? translator, int maxBytes) : ResponseRelay(output)
 {
     private byte[] _buffer = ArrayPool<byte>.Shared.Rent(4096);
     private int _length;
     private ArrayBufferWriter<byte>? _translated;
+    private ReadOnlyMemory<byte>? _final;
 
     public override void Accept(ReadOnlySpan<byte> bytes)
     {
@@ -122,11 +144,11 @@ public sealed class BufferedRelay(ConsumerOutput output, BufferedKind kind, stri
     {
         var body = _buffer.AsSpan(0, _length);
         CountGenerated(body, streamEvent: false);
-        if (kind == BufferedKind.AnthropicFromOpenAi)
+        if (translator is not null)
         {
             _translated = new ArrayBufferWriter<byte>(_length + 256);
-            using var json = new Utf8JsonWriter(_translated);
-            if (!AnthropicTranslation.TryWriteMessage(body, messageId, model, json, out var usage))
+            using var json = new Utf8JsonWriter(_translated, TranslationJson.Options);
+            if (!translator.TryTranslate(body, json, out var usage))
             {
                 return false;
             }
@@ -135,7 +157,7 @@ public sealed class BufferedRelay(ConsumerOutput output, BufferedKind kind, stri
             return true;
         }
 
-        if (UsageScanner.TryRead(body, kind == BufferedKind.AnthropicNative, out var read, out _))
+        if (UsageScanner.TryRead(body, anthropicNative, out var read, out _))
         {
             Usage = read;
         }
@@ -143,9 +165,17 @@ public sealed class BufferedRelay(ConsumerOutput output, BufferedKind kind, stri
         return body.TrimStart(" \t\r\n"u8) is [(byte)'{', ..];
     }
 
+    public override async ValueTask FinishingAsync(TokenUsage usage, CancellationToken cancellationToken)
+    {
+        if (translator is not null)
+        {
+            _final = await translator.FinishingAsync(usage, cancellationToken);
+        }
+    }
+
     public override void Finish(BillingSettlement settlement)
     {
-        ReadOnlySpan<byte> body = _translated is not null ? _translated.WrittenSpan : _buffer.AsSpan(0, _length);
+        ReadOnlySpan<byte> body = _final is { } final ? final.Span : _translated is not null ? _translated.WrittenSpan : _buffer.AsSpan(0, _length);
         var writer = Output.Begin("application/json", settlement.Headers, body.Length);
         writer.Write(body);
     }

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Text;
 using System.Text.Json;
 using Coinop.Core.Protocol;
+using Coinop.Market.Inference.Anthropic;
 
 namespace Coinop.Market.Inference;
 
@@ -319,14 +320,12 @@ public sealed class AnthropicSseRelay(ConsumerOutput output) : SseRelay(output)
     }
 }
 
-/// <summary>
-/// An OpenAI chat stream rewritten as an Anthropic message stream: message_start, one text content block with
-/// its deltas, content_block_stop, message_delta (stop reason, usage), message_stop, with a ping up front.
-/// </summary>
-public sealed class AnthropicFromOpenAiSseRelay(ConsumerOutput output, string messageId, string model) : SseRelay(output)
+/// <summary>An OpenAI chat stream rewritten as an Anthropic message stream by <see cref="AnthropicStreamTranslator"/>.</summary>
+public sealed class AnthropicFromOpenAiSseRelay(ConsumerOutput output, AnthropicReply reply) : SseRelay(output)
 {
-    private bool _started;
-    private string? _finishReason;
+    private readonly AnthropicStreamTranslator _translator = new(reply);
+    private readonly ChunkParser _parser = new();
+    private TokenUsage? _billed;
 
     protected override void OnEvent(ReadOnlySpan<byte> sseEvent)
     {
@@ -336,110 +335,73 @@ public sealed class AnthropicFromOpenAiSseRelay(ConsumerOutput output, string me
             return;
         }
 
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(data.ToArray());
-        }
-        catch (JsonException)
-        {
-            throw new ProviderOutputException("an OpenAI stream chunk is not JSON");
-        }
+        using var chunk = _parser.Parse(data);
+        OutputTokens += _translator.OnChunk(chunk.RootElement, Writer);
+        Usage = _translator.Usage;
+    }
 
-        using (document)
-        {
-            var root = document.RootElement;
-            if (root.ValueKind != JsonValueKind.Object)
-            {
-                throw new ProviderOutputException("an OpenAI stream chunk is not an object");
-            }
-
-            EnsureStarted();
-            if (root.TryGetProperty("choices", out var choices) && choices.ValueKind == JsonValueKind.Array && choices.GetArrayLength() > 0)
-            {
-                var choice = choices[0];
-                if (choice.ValueKind == JsonValueKind.Object && choice.TryGetProperty("delta", out var delta) && delta.ValueKind == JsonValueKind.Object
-                    && delta.TryGetProperty("content", out var content) && content.ValueKind == JsonValueKind.String
-                    && content.GetString() is { Length: > 0 } text)
-                {
-                    OutputTokens++;
-                    AnthropicEvents.Write(Writer, "content_block_delta", json =>
-                    {
-                        json.WriteNumber("index", 0);
-                        json.WriteStartObject("delta");
-                        json.WriteString("type", "text_delta");
-                        json.WriteString("text", text);
-                        json.WriteEndObject();
-                    });
-                }
-
-                if (choice.ValueKind == JsonValueKind.Object && choice.TryGetProperty("finish_reason", out var finish) && finish.ValueKind == JsonValueKind.String)
-                {
-                    _finishReason = finish.GetString();
-                }
-            }
-
-            if (root.TryGetProperty("usage", out var usage) && usage.ValueKind == JsonValueKind.Object)
-            {
-                Usage = UsageScanner.FromOpenAiUsage(root);
-            }
-        }
+    public override ValueTask FinishingAsync(TokenUsage usage, CancellationToken cancellationToken)
+    {
+        _billed = usage;
+        return ValueTask.CompletedTask;
     }
 
     public override void Finish(BillingSettlement settlement)
     {
-        EnsureStarted();
-        var usage = Usage ?? TokenUsage.Zero;
-        AnthropicEvents.Write(Writer, "content_block_stop", json => json.WriteNumber("index", 0));
-        AnthropicEvents.Write(Writer, "message_delta", json =>
-        {
-            json.WriteStartObject("delta");
-            json.WriteString("stop_reason", AnthropicTranslation.StopReason(_finishReason));
-            json.WriteNull("stop_sequence");
-            json.WriteEndObject();
-            AnthropicTranslation.WriteUsage(json, usage);
-        });
+        _translator.Finish(Writer, _billed);
         if (settlement.StreamTrailer is { } trailer)
         {
             WriteComment(trailer);
         }
 
-        AnthropicEvents.Write(Writer, "message_stop", static _ => { });
+        _translator.Stop(Writer);
     }
 
     public override void WriteError(ApiError error) => AnthropicEvents.WriteError(Writer, error);
 
-    private void EnsureStarted()
+    protected override void Dispose(bool disposing)
     {
-        if (_started)
+        _translator.Dispose();
+        _parser.Dispose();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Parses stream chunks as JSON through one reused buffer (a chunk's document is disposed before the next).</summary>
+public sealed class ChunkParser : IDisposable
+{
+    private byte[] _buffer = [];
+
+    public JsonDocument Parse(ReadOnlySpan<byte> data)
+    {
+        if (_buffer.Length < data.Length)
         {
-            return;
+            if (_buffer.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+            }
+
+            _buffer = ArrayPool<byte>.Shared.Rent(Math.Max(data.Length, 1024));
         }
 
-        _started = true;
-        AnthropicEvents.Write(Writer, "message_start", json =>
+        data.CopyTo(_buffer);
+        try
         {
-            json.WriteStartObject("message");
-            json.WriteString("id", messageId);
-            json.WriteString("type", "message");
-            json.WriteString("role", "assistant");
-            json.WriteString("model", model);
-            json.WriteStartArray("content");
-            json.WriteEndArray();
-            json.WriteNull("stop_reason");
-            json.WriteNull("stop_sequence");
-            AnthropicTranslation.WriteUsage(json, TokenUsage.Zero);
-            json.WriteEndObject();
-        });
-        AnthropicEvents.Write(Writer, "content_block_start", json =>
+            return JsonDocument.Parse(_buffer.AsMemory(0, data.Length));
+        }
+        catch (JsonException)
         {
-            json.WriteNumber("index", 0);
-            json.WriteStartObject("content_block");
-            json.WriteString("type", "text");
-            json.WriteString("text", "");
-            json.WriteEndObject();
-        });
-        AnthropicEvents.Write(Writer, "ping", static _ => { });
+            throw new ProviderOutputException("an OpenAI stream chunk is not JSON");
+        }
+    }
+
+    public void Dispose()
+    {
+        if (_buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = [];
+        }
     }
 }
 

@@ -7,7 +7,8 @@ namespace Coinop.Provider.Backends;
 
 /// <summary>A model one backend serves, with what the backend says about it.</summary>
 /// <param name="Simulated">The coinop simulator serves it (deterministic text, not a real model): shown as backend <c>simulator</c>.</param>
-public sealed record DiscoveredModel(string Model, int? ContextWindow, bool Embeddings, bool Simulated = false);
+/// <param name="Vision">The backend's metadata says the model takes images.</param>
+public sealed record DiscoveredModel(string Model, int? ContextWindow, bool Embeddings, bool Simulated = false, bool Vision = false);
 
 /// <summary>The result of probing one backend: healthy with its models, or the problem seen.</summary>
 public sealed record BackendStatus(BackendEndpoint Backend, bool Healthy, string? Problem, IReadOnlyList<DiscoveredModel> Models)
@@ -99,9 +100,9 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
                     .FirstOrDefault(v => v is not null);
             }
 
-            var embeddings = root.TryGetProperty("capabilities", out var caps) && caps.ValueKind == JsonValueKind.Array
-                && caps.EnumerateArray().Any(c => c.ValueKind == JsonValueKind.String && c.GetString() == "embedding");
-            return new DiscoveredModel(name, context, embeddings);
+            // Ollama lists what a model can do: "completion", "embedding", "vision", "tools", "thinking", ...
+            var embeddings = HasCapability(root, "embedding");
+            return new DiscoveredModel(name, context, embeddings, Vision: HasCapability(root, "vision"));
         }
         catch (Exception ex) when (ex is JsonException or HttpRequestException or InvalidOperationException)
         {
@@ -121,10 +122,14 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
         await EnsureHealthyAsync(backend, "health", ct);
         var models = await OpenAiModelsAsync(backend, ct);
         int? context = null;
+        var vision = false;
         try
         {
             using var props = await GetJsonAsync(backend, "props", ct);
             var root = props.RootElement;
+            // A server started with a multimodal projector (--mmproj) says so in "modalities".
+            vision = root.TryGetProperty("modalities", out var modalities) && modalities.ValueKind == JsonValueKind.Object
+                && modalities.TryGetProperty("vision", out var v) && v.ValueKind == JsonValueKind.True;
             if (root.TryGetProperty("default_generation_settings", out var settings) && settings.ValueKind == JsonValueKind.Object
                 && settings.TryGetProperty("n_ctx", out var nctx))
             {
@@ -140,7 +145,7 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
             // Older servers have no /props; the window stays unknown.
         }
 
-        return context is null ? models : [.. models.Select(m => m with { ContextWindow = m.ContextWindow ?? context })];
+        return context is null && !vision ? models : [.. models.Select(m => m with { ContextWindow = m.ContextWindow ?? context, Vision = m.Vision || vision })];
     }
 
     private async Task<IReadOnlyList<DiscoveredModel>> LmStudioAsync(BackendEndpoint backend, CancellationToken ct)
@@ -159,7 +164,8 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
             .Select(m => new DiscoveredModel(
                 m.GetProperty("id").GetString()!,
                 m.TryGetProperty("max_context_length", out var ctx) ? PositiveInt(ctx) : null,
-                m.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "embeddings"))];
+                m.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.GetString() == "embeddings",
+                Vision: type.ValueKind == JsonValueKind.String && type.GetString() == "vlm"))];
     }
 
     /// <summary>The <c>owned_by</c> the coinop simulator reports, so its models are never passed off as a real backend.</summary>
@@ -171,8 +177,36 @@ public sealed class BackendProbe(HttpClient http, TimeProvider time)
         return [.. document.RootElement.GetProperty("data").EnumerateArray()
             .Where(m => m.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String)
             .Select(m => new DiscoveredModel(m.GetProperty("id").GetString()!, OpenAiContext(m), false,
-                Simulated: m.TryGetProperty("owned_by", out var owner) && owner.ValueKind == JsonValueKind.String && owner.GetString() == SimulatorOwner))];
+                Simulated: m.TryGetProperty("owned_by", out var owner) && owner.ValueKind == JsonValueKind.String && owner.GetString() == SimulatorOwner,
+                Vision: OpenAiVision(m)))];
     }
+
+    /// <summary>
+    /// OpenAI's list says nothing about images; servers that know add it in one of a few shapes: <c>modalities.vision</c>
+    /// (llama.cpp style), <c>capabilities</c> holding <c>vision</c> (Ollama style), or <c>architecture.input_modalities</c>
+    /// holding <c>image</c> (OpenRouter style).
+    /// </summary>
+    private static bool OpenAiVision(JsonElement model)
+    {
+        if (model.TryGetProperty("modalities", out var modalities) && modalities.ValueKind == JsonValueKind.Object
+            && modalities.TryGetProperty("vision", out var vision) && vision.ValueKind == JsonValueKind.True)
+        {
+            return true;
+        }
+
+        if (HasCapability(model, "vision"))
+        {
+            return true;
+        }
+
+        return model.TryGetProperty("architecture", out var architecture) && architecture.ValueKind == JsonValueKind.Object
+            && architecture.TryGetProperty("input_modalities", out var inputs) && inputs.ValueKind == JsonValueKind.Array
+            && inputs.EnumerateArray().Any(i => i.ValueKind == JsonValueKind.String && i.GetString() == "image");
+    }
+
+    private static bool HasCapability(JsonElement model, string capability) =>
+        model.TryGetProperty("capabilities", out var caps) && caps.ValueKind == JsonValueKind.Array
+        && caps.EnumerateArray().Any(c => c.ValueKind == JsonValueKind.String && c.GetString() == capability);
 
     /// <summary>OpenAI's list has no context field; servers that know it add one (vLLM <c>max_model_len</c>, others <c>context_length</c>).</summary>
     private static int? OpenAiContext(JsonElement model)

@@ -55,7 +55,8 @@ public sealed class ModelCatalog
                     model.ContextWindow,
                     maxConcurrent,
                     AnthropicNative: false,
-                    Embeddings: model.Embeddings));
+                    Embeddings: model.Embeddings,
+                    Vision: model.Vision));
             }
         }
 

@@ -6,7 +6,9 @@ namespace Coinop.SimBackend.Generation;
 /// Fault-injection directives embedded in the prompt text, e.g. <c>[[sim:status=503]]</c>, so end-to-end tests
 /// can stage a failure for one request without configuring the simulator.
 /// </summary>
-public readonly record struct SimDirectives(int? Status, bool Hang, int? DropAfter, int? Tokens, int? SlowMs)
+public readonly record struct SimDirectives(
+    int? Status, bool Hang, int? DropAfter, int? Tokens, int? SlowMs,
+    int? ToolCalls = null, int? Reasoning = null, string? Finish = null, int? ArgChunk = null)
 {
     private const string Open = "[[sim:";
     private const string Close = "]]";
@@ -17,9 +19,14 @@ public readonly record struct SimDirectives(int? Status, bool Hang, int? DropAft
         "  [[sim:hang]]          never answer (the client or its deadline gives up)\n" +
         "  [[sim:drop-after=N]]  close the connection after N SSE events (after N body bytes when not streaming)\n" +
         "  [[sim:tokens=N]]      answer with exactly N tokens (max_tokens still caps it)\n" +
-        "  [[sim:slow=MS]]       wait MS milliseconds per token (overrides --tokens-per-second)";
+        "  [[sim:slow=MS]]       wait MS milliseconds per token (overrides --tokens-per-second)\n" +
+        "  [[sim:tool-calls=N]]  call N of the request's tools (in order, cycling), each after a short text, with\n" +
+        "                        arguments made from the tool's JSON schema; finish_reason tool_calls\n" +
+        "  [[sim:arg-chunk=N]]   stream tool-call arguments N characters at a time (default 4)\n" +
+        "  [[sim:reasoning=N]]   think first: N tokens of reasoning_content before the answer\n" +
+        "  [[sim:finish=R]]      report finish_reason R (stop, length, tool_calls, content_filter), e.g. stop with tool calls as some servers do";
 
-    private const string Known = "status=N, hang, drop-after=N, tokens=N, slow=MS";
+    private const string Known = "status=N, hang, drop-after=N, tokens=N, slow=MS, tool-calls=N, arg-chunk=N, reasoning=N, finish=R";
 
     public static bool TryParse(string text, out SimDirectives directives, out string? error)
     {
@@ -69,6 +76,18 @@ public readonly record struct SimDirectives(int? Status, bool Hang, int? DropAft
                 return true;
             case "slow" when Number(value, 0, 3_600_000, out var slow):
                 d = d with { SlowMs = slow };
+                return true;
+            case "tool-calls" when Number(value, 1, 64, out var calls):
+                d = d with { ToolCalls = calls };
+                return true;
+            case "arg-chunk" when Number(value, 1, 1_000_000, out var chunk):
+                d = d with { ArgChunk = chunk };
+                return true;
+            case "reasoning" when Number(value, 1, 100_000, out var reasoning):
+                d = d with { Reasoning = reasoning };
+                return true;
+            case "finish" when value is "stop" or "length" or "tool_calls" or "content_filter":
+                d = d with { Finish = value.ToString() };
                 return true;
             default:
                 error = $"unknown or invalid simulator directive '[[sim:{name}{(value.IsEmpty ? "" : "=" + value.ToString())}]]'; known: {Known}";

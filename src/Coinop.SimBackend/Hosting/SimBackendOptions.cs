@@ -14,6 +14,12 @@ public sealed class SimBackendOptions : IValidatableObject
     /// <summary>The model names the simulator serves.</summary>
     public List<string> Models { get; set; } = [.. DefaultModels];
 
+    /// <summary>Models that take images (reported as <c>vision</c> by <c>/api/show</c>); each is served besides <see cref="Models"/>.</summary>
+    public List<string> VisionModels { get; set; } = [];
+
+    /// <summary>Keep the bodies of the last requests (<see cref="Simulator.RecentRequests"/>), for tests that check what a backend received.</summary>
+    public bool RecordRequests { get; set; }
+
     /// <summary>Time to first token in milliseconds.</summary>
     [Range(0, 3_600_000)]
     public int LatencyMs { get; set; }
@@ -32,12 +38,12 @@ public sealed class SimBackendOptions : IValidatableObject
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        if (Models.Count == 0)
+        if (Models.Count == 0 && VisionModels.Count == 0)
         {
             yield return new ValidationResult("at least one --model is needed", [nameof(Models)]);
         }
 
-        foreach (var model in Models)
+        foreach (var model in Models.Concat(VisionModels))
         {
             if (string.IsNullOrWhiteSpace(model) || model.Any(c => char.IsWhiteSpace(c) || char.IsControl(c) || c is '"' or '\\'))
             {
@@ -45,7 +51,7 @@ public sealed class SimBackendOptions : IValidatableObject
             }
         }
 
-        if (Models.Distinct(StringComparer.Ordinal).Count() != Models.Count)
+        if (Models.Concat(VisionModels).Distinct(StringComparer.Ordinal).Count() != Models.Count + VisionModels.Count)
         {
             yield return new ValidationResult("model names must be unique", [nameof(Models)]);
         }

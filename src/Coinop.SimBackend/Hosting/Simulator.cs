@@ -9,7 +9,10 @@ public sealed class Simulator
 
     internal static ReadOnlySpan<byte> FingerprintUtf8 => "fp_coinop_simulator"u8;
 
+    private const int RecordedRequests = 64;
     private readonly Dictionary<string, byte[]> _models;
+    private readonly HashSet<string> _vision;
+    private readonly Queue<string> _recent = new();
     private long _requests;
     private int _active;
 
@@ -17,7 +20,8 @@ public sealed class Simulator
     {
         Options = options;
         Time = time;
-        _models = options.Models.ToDictionary(m => m, m => JsonEncodedText.Encode(m).EncodedUtf8Bytes.ToArray(), StringComparer.Ordinal);
+        _models = options.Models.Concat(options.VisionModels).ToDictionary(m => m, m => JsonEncodedText.Encode(m).EncodedUtf8Bytes.ToArray(), StringComparer.Ordinal);
+        _vision = new HashSet<string>(options.VisionModels, StringComparer.Ordinal);
         FirstTokenDelay = TimeSpan.FromMilliseconds(options.LatencyMs);
         TokenInterval = options.TokensPerSecond > 0 ? TimeSpan.FromSeconds(1 / options.TokensPerSecond) : TimeSpan.Zero;
     }
@@ -30,7 +34,38 @@ public sealed class Simulator
 
     public TimeSpan TokenInterval { get; }
 
-    public IEnumerable<string> ModelNames => Options.Models;
+    public IEnumerable<string> ModelNames => Options.Models.Concat(Options.VisionModels);
+
+    /// <summary>The model takes images.</summary>
+    public bool IsVision(string name) => _vision.Contains(name);
+
+    /// <summary>The bodies of the last inference requests, oldest first (kept only with <see cref="SimBackendOptions.RecordRequests"/>).</summary>
+    public IReadOnlyList<string> RecentRequests()
+    {
+        lock (_recent)
+        {
+            return [.. _recent];
+        }
+    }
+
+    internal void Record(JsonElement body)
+    {
+        if (!Options.RecordRequests)
+        {
+            return;
+        }
+
+        var text = body.GetRawText();
+        lock (_recent)
+        {
+            if (_recent.Count == RecordedRequests)
+            {
+                _recent.Dequeue();
+            }
+
+            _recent.Enqueue(text);
+        }
+    }
 
     /// <summary>Inference requests received so far.</summary>
     public long Requests => Interlocked.Read(ref _requests);

@@ -107,6 +107,13 @@ public static class OllamaEndpoints
             json.WriteStartArray("capabilities");
             json.WriteStringValue("completion");
             json.WriteStringValue("embedding");
+            json.WriteStringValue("tools");
+            json.WriteStringValue("thinking");
+            if (sim.IsVision(name))
+            {
+                json.WriteStringValue("vision");
+            }
+
             json.WriteEndArray();
             json.WriteEndObject();
         }

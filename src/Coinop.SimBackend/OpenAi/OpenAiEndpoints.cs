@@ -107,6 +107,7 @@ public static class OpenAiEndpoints
             try
             {
                 using var document = await JsonDocument.ParseAsync(ctx.Request.Body, default, aborted);
+                sim.Record(document.RootElement);
                 request = SimRequest.TryParse(document.RootElement, endpoint, out error);
             }
             catch (JsonException)
@@ -141,6 +142,25 @@ public static class OpenAiEndpoints
             if (directives.Hang)
             {
                 await Task.Delay(Timeout.InfiniteTimeSpan, sim.Time, aborted);
+                return;
+            }
+
+            if (request.ImageCount > 0 && !sim.IsVision(request.Model))
+            {
+                await WriteErrorAsync(ctx, 400, $"model '{request.Model}' does not support images");
+                return;
+            }
+
+            if (directives.ToolCalls is not null || directives.Reasoning is not null || directives.Finish is not null)
+            {
+                if (endpoint != SimEndpoint.Chat || !ScriptedAnswer.TryCheck(request, directives, out error))
+                {
+                    await WriteErrorAsync(ctx, 400, error ?? "tool calls, reasoning and finish directives are for chat completions");
+                    return;
+                }
+
+                var scripted = new ScriptedAnswer(sim, request, directives);
+                await (request.Stream ? scripted.StreamAsync(ctx) : scripted.WriteJsonAsync(ctx));
                 return;
             }
 

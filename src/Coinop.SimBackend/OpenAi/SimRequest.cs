@@ -12,6 +12,9 @@ internal enum SimEndpoint
     Embedding,
 }
 
+/// <summary>A function tool of a chat request: its name and JSON schema (undefined when it has none).</summary>
+internal sealed record SimTool(string Name, JsonElement Parameters);
+
 /// <summary>The parts of an OpenAI request the simulator acts on, read from the JSON body.</summary>
 internal sealed class SimRequest
 {
@@ -32,6 +35,12 @@ internal sealed class SimRequest
     public IReadOnlyList<(ulong Seed, int Tokens)> Inputs { get; init; } = [];
 
     public int? Dimensions { get; init; }
+
+    /// <summary>Chat: the request's function tools (name and JSON schema), in order.</summary>
+    public IReadOnlyList<SimTool> Tools { get; init; } = [];
+
+    /// <summary>Chat: how many <c>image_url</c> parts the messages carry.</summary>
+    public int ImageCount { get; init; }
 
     public bool Base64 { get; init; }
 
@@ -99,6 +108,7 @@ internal sealed class SimRequest
         }
 
         var text = new StringBuilder();
+        var images = 0;
         foreach (var message in messages.EnumerateArray())
         {
             if (message.ValueKind != JsonValueKind.Object)
@@ -129,12 +139,46 @@ internal sealed class SimRequest
                     {
                         text.Append(t.GetString());
                     }
+                    else if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("image_url"))
+                    {
+                        if (!part.TryGetProperty("image_url", out var image) || image.ValueKind != JsonValueKind.Object
+                            || !image.TryGetProperty("url", out var url) || url.ValueKind != JsonValueKind.String
+                            || !(url.GetString()!.StartsWith("data:image/", StringComparison.Ordinal) || url.GetString()!.StartsWith("http", StringComparison.Ordinal)))
+                        {
+                            error = "an image_url part needs image_url.url: a data:image/...;base64 URL or an http(s) URL";
+                            return null;
+                        }
+
+                        images++;
+                    }
                 }
             }
             else
             {
                 error = "message 'content' must be a string or an array of parts";
                 return null;
+            }
+        }
+
+        var tools = new List<SimTool>();
+        if (root.TryGetProperty("tools", out var toolList) && toolList.ValueKind != JsonValueKind.Null)
+        {
+            if (toolList.ValueKind != JsonValueKind.Array)
+            {
+                error = "'tools' must be an array";
+                return null;
+            }
+
+            foreach (var tool in toolList.EnumerateArray())
+            {
+                if (tool.ValueKind != JsonValueKind.Object || !tool.TryGetProperty("function", out var function) || function.ValueKind != JsonValueKind.Object
+                    || !function.TryGetProperty("name", out var name) || name.ValueKind != JsonValueKind.String)
+                {
+                    error = "each tool must be {\"type\":\"function\",\"function\":{\"name\":...}}";
+                    return null;
+                }
+
+                tools.Add(new SimTool(name.GetString()!, function.TryGetProperty("parameters", out var parameters) ? parameters.Clone() : default));
             }
         }
 
@@ -146,9 +190,14 @@ internal sealed class SimRequest
             IncludeUsage = includeUsage,
             MaxTokens = maxTokens,
             Prompt = prompt,
-            PromptTokens = Math.Max(1, SimText.CountTokens(prompt)),
+            PromptTokens = Math.Max(1, SimText.CountTokens(prompt) + images * ImageTokens),
+            Tools = tools,
+            ImageCount = images,
         };
     }
+
+    /// <summary>What the simulator counts an image as in prompt tokens.</summary>
+    public const int ImageTokens = 85;
 
     private static SimRequest? Completion(JsonElement root, string model, bool stream, bool includeUsage, int? maxTokens, out string? error)
     {

@@ -81,7 +81,7 @@ public class AnthropicApiTests
             """{"model":"llama3","max_tokens":10,"stream":true,"messages":[{"role":"user","content":[{"type":"text","text":"x"}]}]}""", ct);
 
         Assert.Equal(
-            ["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop"],
+            ["message_start", "ping", "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop"],
             sse.Events);
         using var delta = JsonDocument.Parse(sse.Data[6]);
         Assert.Equal("end_turn", delta.RootElement.GetProperty("delta").GetProperty("stop_reason").GetString());

@@ -2,6 +2,7 @@ using System.Text;
 using Coinop.Core.Protocol;
 using Coinop.Core.Work;
 using Coinop.Market.Inference;
+using Coinop.Market.Inference.Anthropic;
 using CsCheck;
 using Microsoft.AspNetCore.Http;
 
@@ -83,13 +84,13 @@ public class RelayTests
     public void A_translated_stream_comes_out_the_same_however_its_bytes_are_cut()
     {
         var all = Encoding.UTF8.GetBytes(string.Concat(OpenAiStream));
-        ResponseRelay Create(ConsumerOutput o) => new AnthropicFromOpenAiSseRelay(o, "msg_1", "llama3");
+        ResponseRelay Create(ConsumerOutput o) => new AnthropicFromOpenAiSseRelay(o, new AnthropicReply("msg_1", "llama3", []));
         var whole = Relay(Create, [all], BillingSettlement.Free);
 
         Gen.Int[0, all.Length].List[0, 40].Sample(cuts => Assert.Equal(whole, Relay(Create, Split(all, cuts), BillingSettlement.Free)));
 
         var events = whole.Output.Split('\n').Where(l => l.StartsWith("event: ", StringComparison.Ordinal)).Select(l => l[7..]);
-        Assert.Equal(["message_start", "content_block_start", "ping", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop"], events);
+        Assert.Equal(["message_start", "ping", "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop"], events);
         Assert.Equal(new TokenUsage(11, 3), whole.Usage);
     }
 
@@ -107,7 +108,7 @@ public class RelayTests
     public void Output_that_is_not_a_stream_of_JSON_is_a_provider_failure()
     {
         var context = new DefaultHttpContext { Response = { Body = new MemoryStream() } };
-        using var relay = new AnthropicFromOpenAiSseRelay(new ConsumerOutput(context.Response), "msg_1", "m");
+        using var relay = new AnthropicFromOpenAiSseRelay(new ConsumerOutput(context.Response), new AnthropicReply("msg_1", "m", []));
 
         Assert.Throws<ProviderOutputException>(() => relay.Accept("data: <html>oops</html>\n\n"u8));
     }
