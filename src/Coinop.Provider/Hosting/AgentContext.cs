@@ -26,6 +26,9 @@ internal sealed class AgentContext(
 
     public ProviderIdentity Identity { get; } = identity;
 
+    /// <summary>The market id this provider answers challenges for (see <see cref="MarketPin"/>).</summary>
+    public MarketPin MarketPin { get; } = new(options.DataDir);
+
     public BackendDiscovery Discovery { get; } = discovery;
 
     public HttpClient Http { get; } = http;

@@ -58,4 +58,7 @@ internal static partial class ProviderLog
 
     [LoggerMessage(18, LogLevel.Information, "Workloads: isolation {Isolation}, {Egress}, {Limits} limits, {Cpu} cores, {MemoryMb} MB")]
     public static partial void WorkloadsReady(ILogger logger, string isolation, string egress, string limits, double cpu, long memoryMb);
+
+    [LoggerMessage(30, LogLevel.Error, "Refusing {Market}: it presents market id {Offered}, but this provider is pinned to market {Pinned} in {PinPath}; delete that file to move this provider to another market")]
+    public static partial void MarketIdChanged(ILogger logger, string market, string offered, string pinned, string pinPath);
 }

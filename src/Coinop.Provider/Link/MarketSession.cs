@@ -5,6 +5,7 @@ using Coinop.Core.Links;
 using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
+using Coinop.Provider.Identity;
 using Coinop.Provider.Jobs;
 using Coinop.Provider.Workloads;
 
@@ -177,6 +178,14 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
             return new SessionOutcome(false, false, "the challenge nonce is not base64");
         }
 
+        // Refuse before signing: a signature for another market id is what an impostor would replay there.
+        var pinned = _agent.MarketPin.Pinned;
+        if (!MarketPin.Allows(pinned, challenge.MarketId))
+        {
+            ProviderLog.MarketIdChanged(_agent.Logger, MarketUrl, challenge.MarketId, pinned!, _agent.MarketPin.Path);
+            return new SessionOutcome(false, false, $"market id {challenge.MarketId} is not the pinned market {pinned}");
+        }
+
         var identity = _agent.Identity;
         var answer = new AuthResponse(
             Convert.ToBase64String(identity.PublicKey),
@@ -195,6 +204,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
         switch (ProtocolJson.TryDeserialize(reply.Payload.Span))
         {
             case AuthOk ok:
+                _agent.MarketPin.PinIfFirst(challenge.MarketId);
                 _authenticated = true;
                 _nodes = ok.Nodes;
                 _clock.Start(TimeSpan.FromMilliseconds(Math.Max(1, ok.HeartbeatTtlMs)));

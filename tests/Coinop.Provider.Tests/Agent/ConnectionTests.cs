@@ -55,6 +55,40 @@ public class ConnectionTests
     }
 
     [Fact]
+    public async Task Pins_the_first_market_id_and_refuses_to_sign_for_another_until_the_operator_deletes_the_pin()
+    {
+        await using var sim = await SimServer.StartAsync();
+        await using var genuine = await FakeMarket.StartAsync(m => m.MarketId = "market-genuine");
+        await using var impostor = await FakeMarket.StartAsync(m => m.MarketId = "market-impostor");
+        using var dir = new TempDirectory();
+        await using (var first = await RunningAgent.StartAsync(genuine.Url, dir.Path, o => o.Backends = [Backend.Parse("openai=" + sim.Url)]))
+        {
+            Assert.True((await genuine.NextConnectionAsync()).SignatureValid);
+            await first.Logs.WaitForAsync(e => e.Message.Contains("authenticated as provider", StringComparison.Ordinal));
+        }
+
+        var pinPath = Path.Combine(dir.Path, "market.id");
+        Assert.Equal("market-genuine", File.ReadAllText(pinPath).Trim());
+
+        // The same data directory pointed at another market (a swapped URL, a hijacked name): refused before signing.
+        await using (var swapped = await RunningAgent.StartAsync(impostor.Url, dir.Path, o => o.Backends = [Backend.Parse("openai=" + sim.Url)]))
+        {
+            var refusal = await swapped.Logs.WaitForEventAsync(30);
+            Assert.Contains("market-impostor", refusal.Message, StringComparison.Ordinal);
+            Assert.Contains(pinPath, refusal.Message, StringComparison.Ordinal);
+            Assert.False(swapped.Agent.LinkUp);
+            Assert.DoesNotContain(swapped.Logs.Entries, e => e.Message.Contains("authenticated as provider", StringComparison.Ordinal));
+        }
+
+        // The operator's reset: delete the pin, and the next market is trusted (and pinned) on first use.
+        File.Delete(pinPath);
+        await using var moved = await RunningAgent.StartAsync(impostor.Url, dir.Path, o => o.Backends = [Backend.Parse("openai=" + sim.Url)]);
+        Assert.True((await impostor.NextConnectionAsync()).SignatureValid);
+        await moved.Logs.WaitForAsync(e => e.Message.Contains("authenticated as provider", StringComparison.Ordinal));
+        Assert.Equal("market-impostor", File.ReadAllText(pinPath).Trim());
+    }
+
+    [Fact]
     public async Task Offers_each_model_once_from_the_preferred_backend_at_the_configured_price()
     {
         await using var openai = await SimServer.StartAsync(o => o.Models = ["m1", "m2"]);

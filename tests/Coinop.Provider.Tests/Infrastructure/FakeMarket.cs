@@ -24,7 +24,7 @@ public sealed class FakeMarket : IAsyncDisposable
 
     private FakeMarket(WebApplication app) => _app = app;
 
-    public string MarketId { get; init; } = "market-under-test";
+    public string MarketId { get; set; } = "market-under-test";
 
     /// <summary>TTL handed out in auth_ok and heartbeat acks.</summary>
     public int HeartbeatTtlMs { get; set; } = 30_000;
