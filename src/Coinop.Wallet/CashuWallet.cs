@@ -67,22 +67,15 @@ public sealed partial class CashuWallet(WalletStore store, HttpClient http, Time
     public Task<MintQuoteResponse> QuoteMintAsync(string mintUrl, ulong amount, CancellationToken cancellationToken) =>
         Client(mintUrl).CreateMintQuoteAsync(amount, cancellationToken);
 
-    /// <summary>Waits until the quote's invoice is paid (asking the mint), then mints its amount into this wallet.</summary>
-    public async Task<MintedEcash> FinishMintAsync(string mintUrl, MintQuoteResponse quote, ulong amount, TimeSpan timeout, CancellationToken cancellationToken)
+    /// <summary>
+    /// Waits until the quote's invoice is paid (told over the mint's NUT-17 WebSocket, asking the mint every
+    /// <paramref name="pollInterval"/> as the fallback), then mints its amount into this wallet.
+    /// </summary>
+    public async Task<MintedEcash> FinishMintAsync(string mintUrl, MintQuoteResponse quote, ulong amount, TimeSpan timeout, CancellationToken cancellationToken,
+        TimeSpan? pollInterval = null)
     {
         var client = Client(mintUrl);
-        var deadline = time.GetUtcNow() + timeout;
-        while (quote.State == MintQuoteState.Unpaid)
-        {
-            if (time.GetUtcNow() >= deadline)
-            {
-                throw new TimeoutException($"the invoice was not paid within {timeout.TotalSeconds:0} s (quote {quote.Quote})");
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(250), time, cancellationToken);
-            quote = await client.GetMintQuoteAsync(quote.Quote, cancellationToken);
-        }
-
+        quote = await MintQuoteWaiter.WaitAsync(client, quote, pollInterval ?? TimeSpan.FromSeconds(2), timeout, time, cancellationToken);
         if (quote.State != MintQuoteState.Paid)
         {
             throw new InvalidOperationException($"the quote {quote.Quote} is {quote.State}: nothing to mint");
