@@ -5,7 +5,6 @@ using Coinop.Ecash.MintApi;
 using Coinop.Market.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Coinop.Market.Abuse;
@@ -26,7 +25,7 @@ public static class ClientRateLimits
         {
             o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => Partition(http, options));
-            o.OnRejected = (context, ct) => RejectAsync(context.HttpContext, context.Lease, ct);
+            o.OnRejected = (context, _) => RejectAsync(context.HttpContext, context.Lease);
         });
 
     public static IApplicationBuilder UseClientRateLimits(this IApplicationBuilder app) => app.UseRateLimiter();
@@ -62,7 +61,7 @@ public static class ClientRateLimits
         });
     }
 
-    private static async ValueTask RejectAsync(HttpContext http, RateLimitLease lease, CancellationToken cancellationToken)
+    private static async ValueTask RejectAsync(HttpContext http, RateLimitLease lease)
     {
         var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
         http.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
