@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Coinop.Cli.Chat;
 using Coinop.Cli.MarketNode;
+using Coinop.Cli.Mcp;
 using Coinop.Cli.ProviderAgent;
 using Coinop.Cli.Shared;
 using Coinop.Cli.Simulator;
@@ -17,4 +18,5 @@ root.Subcommands.Add(ChatCommands.CreateChat());
 root.Subcommands.Add(ChatCommands.CreateProviders());
 root.Subcommands.Add(WalletCommands.Create());
 root.Subcommands.Add(WorkloadCommands.Create());
+root.Subcommands.Add(McpCommand.Create());
 return await CommandRunner.RunAsync(root, args);
