@@ -1,3 +1,4 @@
+using Coinop.Market.Abuse;
 using Coinop.Market.Cluster;
 using Coinop.Market.Gateway;
 using Coinop.Market.Inference;
@@ -50,10 +51,12 @@ public static class MarketHost
         builder.Services.AddWorkloads();
         builder.Services.AddWeb();
         builder.Services.AddMarketTelemetry();
+        builder.Services.AddAbuseGuards(options);
 
         configure?.Invoke(builder);
 
         var app = builder.Build();
+        app.UseClientRateLimits();
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(15) });
         app.UseWorkloadForwarding();
         app.MapCluster();

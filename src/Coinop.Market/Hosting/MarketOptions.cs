@@ -87,6 +87,34 @@ public sealed class MarketOptions : IValidatableObject
     [Range(1, 86_400)]
     public int RequestTimeoutSeconds { get; set; } = 600;
 
+    // Abuse guards (see Abuse/ClientRateLimits and Abuse/StaleRowSweep).
+
+    /// <summary>Mint and melt quotes one client address may create per <see cref="RateLimitWindow"/>.</summary>
+    [Range(1, 1_000_000)]
+    public int QuoteRateLimit { get; set; } = 60;
+
+    /// <summary>Provider handshakes one client address may start per <see cref="RateLimitWindow"/>.</summary>
+    [Range(1, 1_000_000)]
+    public int HandshakeRateLimit { get; set; } = 30;
+
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RateLimitWindow { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>Limit loopback clients too (off: local tools, tests and a reverse proxy on the same host come from loopback).</summary>
+    public bool RateLimitLoopback { get; set; }
+
+    /// <summary>How often stale unauthenticated rows (unpaid quotes, request nonces, idle providers) are pruned.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan StaleRowSweepInterval { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long unpaid quotes (past their expiry) and read-only provider request nonces are kept.</summary>
+    [Range(typeof(TimeSpan), "00:10:00", "3650.00:00:00")]
+    public TimeSpan StaleRowRetention { get; set; } = TimeSpan.FromDays(1);
+
+    /// <summary>How long a provider that joined an open market and never earned is kept after it was last seen.</summary>
+    [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
+    public TimeSpan IdleProviderRetention { get; set; } = TimeSpan.FromDays(7);
+
     // Heartbeats (seconds), after Nomad's defaults.
     [Range(0.1, 86_400)]
     public double HeartbeatMinTtl { get; set; } = 10;

@@ -64,6 +64,9 @@ public enum PayoutStatus
     NothingOwed,
     MoreThanOwed,
     Replayed,
+
+    /// <summary>Another payout for the same provider was in flight (or committed under us): nothing was paid.</summary>
+    Conflict,
 }
 
 public sealed record PayoutResult(PayoutStatus Status, long AmountSat = 0, string? Token = null, long OwedMsat = 0, ProviderRequestRecord? Original = null);
@@ -93,6 +96,7 @@ public sealed class Cashier(
 
     /// <summary>Holds this process opened and has not closed: the sweep leaves them alone.</summary>
     private readonly ConcurrentDictionary<string, byte> _open = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _payouts = new(StringComparer.Ordinal);
 
     /// <summary>The mints whose ecash pays here: ours first, then <c>--accept-mint</c>.</summary>
     public IReadOnlyList<string> AcceptedMints =>
@@ -451,6 +455,30 @@ public sealed class Cashier(
     /// <see cref="PayoutStatus.Replayed"/> with the original request.
     /// </summary>
     public async Task<PayoutResult> PayoutAsync(ProviderRequestRecord request, CancellationToken cancellationToken)
+    {
+        // One payout per provider at a time on this node; a second one answers Conflict rather than racing the first
+        // to the same balance (on PostgreSQL the loser's debit would fail inside its transaction).
+        if (!_payouts.TryAdd(request.ProviderId, 0))
+        {
+            return new PayoutResult(PayoutStatus.Conflict);
+        }
+
+        try
+        {
+            return await PayoutOnceAsync(request, cancellationToken);
+        }
+        catch (InsufficientFundsException)
+        {
+            // Another node paid the same balance out between our read and our debit: the transaction rolled back.
+            return new PayoutResult(PayoutStatus.Conflict);
+        }
+        finally
+        {
+            _payouts.TryRemove(request.ProviderId, out _);
+        }
+    }
+
+    private async Task<PayoutResult> PayoutOnceAsync(ProviderRequestRecord request, CancellationToken cancellationToken)
     {
         var account = LedgerAccounts.Provider(request.ProviderId);
         var result = await database.WriteAsync(async (c, t) =>

@@ -119,31 +119,45 @@ public sealed class ForeignMints : IDisposable
     {
         foreach (var pending in await _store.PendingAsync(nodeId ?? _node.NodeId, before, cancellationToken))
         {
-            var client = Client(pending.Mint);
-            var outputs = BlindedOutputs.FromJson(pending.Outputs);
-            RestoreResponse restored;
             try
             {
-                restored = await client.RestoreAsync([.. outputs.Select(o => o.Message)], cancellationToken);
+                await RecoverOneAsync(pending, credit, cancellationToken);
             }
-            catch (Exception ex) when (IsUnavailable(ex, cancellationToken) || ex is CashuException)
+            catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
             {
+                // One mint answering garbage (a 200 that is not JSON, absurd amounts) must not stop the recovery of every
+                // other redemption: this one stays PENDING and the next sweep asks that mint again.
                 PaymentsLog.ForeignSwapUnknown(_logger, pending.Mint, ex);
-                continue; // that mint is away: the next sweep asks again
             }
-
-            var byBlinded = outputs.ToDictionary(o => o.Message.B, StringComparer.OrdinalIgnoreCase);
-            var pairs = restored.Outputs.Zip(restored.Signatures).Where(x => byBlinded.ContainsKey(x.First.B)).ToList();
-            if (pairs.Count == 0)
-            {
-                await _store.TryFailAsync(pending.TokenKey, _time.GetUtcNow(), cancellationToken);
-                PaymentsLog.ForeignRecovered(_logger, pending.Mint, "the mint never signed; nothing was taken");
-                continue;
-            }
-
-            var outcome = await CreditAsync(client, pending.TokenKey, [.. pairs.Select(x => byBlinded[x.First.B])], [.. pairs.Select(x => x.Second)], credit);
-            PaymentsLog.ForeignRecovered(_logger, pending.Mint, $"{outcome.CreditedMsat} msat credited");
         }
+    }
+
+    private async Task RecoverOneAsync(ForeignPaymentRecord pending, CreditCallback credit, CancellationToken cancellationToken)
+    {
+        var client = Client(pending.Mint);
+        var outputs = BlindedOutputs.FromJson(pending.Outputs);
+        RestoreResponse restored;
+        try
+        {
+            restored = await client.RestoreAsync([.. outputs.Select(o => o.Message)], cancellationToken);
+        }
+        catch (Exception ex) when (IsUnavailable(ex, cancellationToken) || ex is CashuException)
+        {
+            PaymentsLog.ForeignSwapUnknown(_logger, pending.Mint, ex);
+            return; // that mint is away: the next sweep asks again
+        }
+
+        var byBlinded = outputs.ToDictionary(o => o.Message.B, StringComparer.OrdinalIgnoreCase);
+        var pairs = restored.Outputs.Zip(restored.Signatures).Where(x => byBlinded.ContainsKey(x.First.B)).ToList();
+        if (pairs.Count == 0)
+        {
+            await _store.TryFailAsync(pending.TokenKey, _time.GetUtcNow(), cancellationToken);
+            PaymentsLog.ForeignRecovered(_logger, pending.Mint, "the mint never signed; nothing was taken");
+            return;
+        }
+
+        var outcome = await CreditAsync(client, pending.TokenKey, [.. pairs.Select(x => byBlinded[x.First.B])], [.. pairs.Select(x => x.Second)], credit);
+        PaymentsLog.ForeignRecovered(_logger, pending.Mint, $"{outcome.CreditedMsat} msat credited");
     }
 
     public void Dispose() => _http.Dispose();
@@ -156,6 +170,17 @@ public sealed class ForeignMints : IDisposable
         List<Proof> fresh;
         try
         {
+            // The mint signs the amounts we asked for, or nothing: a signature for another amount (its own keys make it
+            // "valid") would credit whatever it likes, up to an overflow.
+            for (var i = 0; i < Math.Min(outputs.Count, signatures.Count); i++)
+            {
+                if (signatures[i].Amount != outputs[i].Message.Amount)
+                {
+                    throw new CashuException(CashuErrorCode.ProofVerificationFailed,
+                        $"the mint signed {signatures[i].Amount} sat for an output of {outputs[i].Message.Amount} sat");
+                }
+            }
+
             fresh = await client.UnblindAsync(outputs, signatures, CancellationToken.None);
         }
         catch (CashuException ex)
@@ -179,6 +204,7 @@ public sealed class ForeignMints : IDisposable
         return outcome ?? TokenAcceptance.Refuse(CashuErrorCode.ProofsPending, "this token is being redeemed");
     }
 
+    // A mint that answers something that is not its API (a 200 with HTML) is as good as away: what it did is unknown.
     private static bool IsUnavailable(Exception ex, CancellationToken cancellationToken) =>
-        ex is HttpRequestException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested);
+        ex is HttpRequestException or System.Text.Json.JsonException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested);
 }

@@ -81,7 +81,16 @@ internal sealed class PaymentsRecovery(
 
     private async Task RecoverAsync(DateTimeOffset holdsBefore, DateTimeOffset redemptionsBefore, CancellationToken cancellationToken)
     {
-        await cashier.RecoverForeignAsync(redemptionsBefore, cancellationToken);
+        // Other mints' trouble never keeps this node's own holds from being released.
+        try
+        {
+            await cashier.RecoverForeignAsync(redemptionsBefore, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            PaymentsLog.RecoveryFailed(logger, ex);
+        }
+
         var (count, msat) = await cashier.ReleaseAbandonedAsync(holdsBefore, cancellationToken);
         if (count > 0)
         {

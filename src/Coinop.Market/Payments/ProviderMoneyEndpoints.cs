@@ -40,7 +40,7 @@ internal static class ProviderMoneyEndpoints
 
         if (!await cashier.RecordProviderRequestAsync(request, http.RequestAborted))
         {
-            await Results.Json(ReplayBody(null), statusCode: StatusCodes.Status409Conflict).ExecuteAsync(http);
+            await Results.Json(ReplayBody(), statusCode: StatusCodes.Status409Conflict).ExecuteAsync(http);
             return;
         }
 
@@ -79,10 +79,12 @@ internal static class ProviderMoneyEndpoints
                     .ExecuteAsync(http);
                 break;
             case PayoutStatus.Replayed:
-                var original = result.Original;
-                var same = original is not null && original.ProviderId == request.ProviderId && original.Path == request.Path
-                    && original.AmountSat == request.AmountSat && original.SignedAt == request.SignedAt;
-                await Results.Json(ReplayBody(same ? original!.Result : null), statusCode: StatusCodes.Status409Conflict).ExecuteAsync(http);
+                // Never the original token: whoever replays a captured request must learn nothing new from it.
+                await Results.Json(ReplayBody(), statusCode: StatusCodes.Status409Conflict).ExecuteAsync(http);
+                break;
+            case PayoutStatus.Conflict:
+                await ReplyAsync(http, new ApiError(409, "invalid_request_error", "payout_in_progress",
+                    $"another payout for {request.ProviderId} is in progress; nothing was paid, ask again once it is done"));
                 break;
             case PayoutStatus.NothingOwed:
                 await ReplyAsync(http, new ApiError(400, "invalid_request_error", "nothing_owed",
@@ -127,10 +129,10 @@ internal static class ProviderMoneyEndpoints
             DateTimeOffset.FromUnixTimeMilliseconds(signedAt), now, null), null);
     }
 
-    private static object ReplayBody(string? token) => new
+    private static object ReplayBody() => new
     {
         error = new { message = "this signed request was already served (its nonce is used); sign a new one", type = "invalid_request_error", code = "request_replayed" },
-        token,
+        token = (string?)null,
     };
 
     private static async Task<(long? Amount, ApiError? Error)> ReadAmountAsync(HttpRequest request)

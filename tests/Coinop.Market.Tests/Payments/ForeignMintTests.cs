@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json;
 using Coinop.Ecash;
+using Coinop.Ecash.Keysets;
 using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Tokens;
 using Coinop.Ecash.Wallet;
@@ -131,6 +132,91 @@ public class ForeignMintTests
             s => s == ForeignPaymentState.Failed, "the unswapped redemption failed", cancellationToken: ct);
         Assert.Equal(3UL, await other.RedeemAsync(neverSwapped)); // the consumer still owns it
         await restarted.AssertBalancedAsync();
+    }
+
+    [Fact]
+    public async Task A_hostile_mint_does_not_stop_the_recovery_of_the_others_and_its_inflated_signatures_credit_nothing()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        using var dir = new TempDirectory("coinop-market");
+        var urls = $"http://127.0.0.1:{Ports.GetFree()}";
+        await using var good = await PaidMarket.StartAsync();
+        var keyset = MintKeyset.Derive(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32), 0, "sat", 0);
+        await using var garbage = await HostileMint.StartAsync(keyset, inflate: false);
+        await using var inflating = await HostileMint.StartAsync(keyset, inflate: true);
+        var swapped = await good.TokenAsync(7);
+        var accept = new List<string> { garbage.Url, inflating.Url, good.MintUrl };
+        await using (var market = await PaidMarket.StartAsync(configure: o => { o.Urls = urls; o.AcceptMints = accept; }, dataDir: dir.Path))
+        {
+            var store = market.Services.GetRequiredService<IForeignPaymentStore>();
+            var node = market.Services.GetRequiredService<NodeIdentity>().NodeId;
+            // Left pending by the previous run, the hostile mints' redemptions first: one answers restore with a 200 that
+            // is not JSON, the other signs our 1-sat output as 2^62 sat with its own (valid) keys.
+            var earlier = TimeProvider.System.GetUtcNow().AddMinutes(-6);
+            foreach (var (mint, key) in new[] { (garbage.Url, "0-hostile-garbage"), (inflating.Url, "0-hostile-inflating") })
+            {
+                var outputs = BlindedOutputs.Create(keyset.Id, [1UL]);
+                Assert.True(await store.TryStartAsync(new ForeignPaymentRecord(key, mint, "cashuB-hostile", 1, BlindedOutputs.ToJson(outputs), node,
+                    ForeignPaymentState.Pending, earlier, earlier), ct));
+            }
+
+            var keysets = (await good.Mint.GetKeysetsAsync(ct)).Keysets;
+            var decoded = TokenCodec.Decode(swapped).ResolveKeysetIds([.. keysets.Select(k => k.Id)]);
+            var fresh = BlindedOutputs.Create(keysets.Last(k => k.Active).Id, Amounts.Split(decoded.Amount!.Value));
+            var now = TimeProvider.System.GetUtcNow().AddMinutes(-5);
+            Assert.True(await store.TryStartAsync(new ForeignPaymentRecord(PaymentKeys.TokenKey(decoded), good.MintUrl, swapped, (long)decoded.Amount.Value,
+                BlindedOutputs.ToJson(fresh), node, ForeignPaymentState.Pending, now, now), ct));
+            await good.Mint.SwapAsync(new SwapRequest([.. decoded.Proofs.Select(p => p with { Dleq = null })], [.. fresh.Select(o => o.Message)]), ct);
+        }
+
+        await using var restarted = await PaidMarket.StartAsync(configure: o => { o.Urls = urls; o.AcceptMints = accept; }, dataDir: dir.Path);
+
+        var summary = await Eventually.WaitAsync(async () => await restarted.SummaryAsync(), s => s!.ReceivedMsat > 0, "the good mint's swap recovered",
+            cancellationToken: ct);
+        Assert.Equal(7_000, summary.ReceivedMsat);
+        var stored = restarted.Services.GetRequiredService<IForeignPaymentStore>();
+        await Eventually.WaitAsync(async () => (await stored.FindAsync("0-hostile-inflating", ct))?.State,
+            s => s == ForeignPaymentState.Failed, "the inflated signatures refused", cancellationToken: ct);
+        Assert.Equal(ForeignPaymentState.Pending, (await stored.FindAsync("0-hostile-garbage", ct))!.State); // asked again next sweep
+        Assert.Equal(7_000, (await restarted.AssertBalancedAsync()).ReceivedMsat);
+    }
+
+    /// <summary>A mint that speaks just enough of the API to be hostile: garbage restores, or valid signatures for amounts nobody asked.</summary>
+    private sealed class HostileMint : IAsyncDisposable
+    {
+        private readonly WebApplication _app;
+
+        private HostileMint(WebApplication app) => (_app, Url) = (app, app.Urls.First());
+
+        public string Url { get; }
+
+        public static async Task<HostileMint> StartAsync(MintKeyset keyset, bool inflate)
+        {
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+            var app = builder.Build();
+            app.MapGet("/v1/keys/{id}", () => Results.Json(new KeysResponse(
+                [new KeysetKeysResponse { Id = keyset.Id, Unit = "sat", Active = true, Keys = keyset.PublicKeysHex }])));
+            app.MapPost("/v1/restore", async (HttpRequest request) =>
+            {
+                if (!inflate)
+                {
+                    return Results.Text("<html>maintenance</html>", "application/json");
+                }
+
+                var asked = await request.ReadFromJsonAsync<RestoreRequest>();
+                return Results.Json(new RestoreResponse(asked!.Outputs,
+                    [.. asked.Outputs.Select(o => keyset.Sign(1UL << 62, Coinop.Ecash.Crypto.Secp256k1.TryParsePoint(o.B, out var b) ? b : throw new FormatException()))]));
+            });
+            await app.StartAsync();
+            return new HostileMint(app);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _app.StopAsync();
+            await _app.DisposeAsync();
+        }
     }
 
     private sealed class CountRequests(Func<PathString, bool> match, Action count) : IStartupFilter

@@ -68,8 +68,9 @@ public class PayoutTests
         Assert.Equal(2, first.GetProperty("amount").GetInt64());
         Assert.Equal(HttpStatusCode.Conflict, replayStatus);
         Assert.Equal("request_replayed", replay.GetProperty("error").GetProperty("code").GetString());
-        // The replay pays nothing; it only repeats the original answer, for a client that lost it.
-        Assert.Equal(first.GetProperty("token").GetString(), replay.GetProperty("token").GetString());
+        // The replay pays nothing and gives nothing: a captured request replayed must not hand its token to the replayer.
+        Assert.NotNull(first.GetProperty("token").GetString());
+        Assert.Equal(JsonValueKind.Null, replay.GetProperty("token").ValueKind);
         Assert.Equal(2_000, (await market.AssertBalancedAsync()).PaidOutMsat);
 
         var reused = signed with { Amount = 1, Signature = Sign(provider.Key, marketId, "POST", "/api/provider/payout", 1, signed.SignedAt, signed.Nonce).Signature };
@@ -87,6 +88,35 @@ public class PayoutTests
         Assert.Equal("more_than_owed", tooMuchBody.GetProperty("error").GetProperty("code").GetString());
         using var unsigned = await market.Http.PostAsync("/api/provider/payout", null, ct);
         Assert.Equal(HttpStatusCode.Unauthorized, unsigned.StatusCode);
+    }
+
+    [Theory]
+    [MemberData(nameof(PaidMarket.Dialects), MemberType = typeof(PaidMarket))]
+    public async Task Two_concurrent_payouts_pay_once_and_the_other_is_a_409_never_a_500(SqlDialect dialect)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await PaidMarket.StartAsync(dialect, AllowDearProviders);
+        await using var provider = await market.Market.ProviderAsync("llama3", ct, inSats: 200_000, outSats: 600_000);
+        var marketId = market.Services.GetRequiredService<MarketIdentity>().MarketId;
+        long paidMsat = 0;
+        for (var round = 0; round < 4; round++)
+        {
+            await EarnAsync(market, requests: 1);
+            var now = TimeProvider.System.GetUtcNow().ToUnixTimeMilliseconds();
+            var both = await Task.WhenAll(
+                SendAsync(market, Sign(provider.Key, marketId, "POST", "/api/provider/payout", null, now)),
+                SendAsync(market, Sign(provider.Key, marketId, "POST", "/api/provider/payout", null, now)));
+
+            var paid = Assert.Single(both, r => r.Status == HttpStatusCode.OK);
+            var other = Assert.Single(both, r => r.Status != HttpStatusCode.OK);
+            // The loser either overlapped (409) or came after the winner had taken every whole sat (400 nothing_owed).
+            var code = other.Body.GetProperty("error").GetProperty("code").GetString();
+            Assert.True(other.Status == HttpStatusCode.Conflict ? code == "payout_in_progress" : other.Status == HttpStatusCode.BadRequest && code == "nothing_owed",
+                $"round {round}: {(int)other.Status} {code}");
+            paidMsat += paid.Body.GetProperty("amount").GetInt64() * 1000;
+        }
+
+        Assert.Equal(paidMsat, (await market.AssertBalancedAsync()).PaidOutMsat);
     }
 
     [Fact]

@@ -1,0 +1,75 @@
+using System.Globalization;
+using System.Net;
+using System.Threading.RateLimiting;
+using Coinop.Ecash.MintApi;
+using Coinop.Market.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Coinop.Market.Abuse;
+
+/// <summary>
+/// Per-client limits on what anyone can do without paying or authenticating and that costs the market a row or a
+/// signature check: creating mint and melt quotes, and provider handshakes. Partitioned by remote IP; loopback is
+/// exempt unless <see cref="MarketOptions.RateLimitLoopback"/> (local tools, tests and a same-host reverse proxy
+/// all come from loopback). A refusal is a 429 with <c>Retry-After</c> and a JSON body in the route's error shape.
+/// </summary>
+public static class ClientRateLimits
+{
+    public const string QuotePartition = "quote";
+    public const string HandshakePartition = "handshake";
+
+    public static IServiceCollection AddClientRateLimits(this IServiceCollection services, MarketOptions options) =>
+        services.AddRateLimiter(o =>
+        {
+            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => Partition(http, options));
+            o.OnRejected = (context, _) => RejectAsync(context.HttpContext, context.Lease);
+        });
+
+    public static IApplicationBuilder UseClientRateLimits(this IApplicationBuilder app) => app.UseRateLimiter();
+
+    /// <summary>Which limit a request counts against, if any (null: none).</summary>
+    public static string? KindOf(string method, string path)
+    {
+        if (HttpMethods.IsPost(method)
+            && (path.StartsWith("/mint/v1/mint/quote/", StringComparison.Ordinal) || path.StartsWith("/mint/v1/melt/quote/", StringComparison.Ordinal)))
+        {
+            return QuotePartition;
+        }
+
+        return string.Equals(path, "/provider/connect", StringComparison.Ordinal) ? HandshakePartition : null;
+    }
+
+    private static RateLimitPartition<string> Partition(HttpContext http, MarketOptions options)
+    {
+        var kind = KindOf(http.Request.Method, http.Request.Path.Value ?? "");
+        var ip = http.Connection.RemoteIpAddress;
+        if (kind is null || ip is null || (IPAddress.IsLoopback(ip) && !options.RateLimitLoopback))
+        {
+            return RateLimitPartition.GetNoLimiter("");
+        }
+
+        var permits = kind == QuotePartition ? options.QuoteRateLimit : options.HandshakeRateLimit;
+        return RateLimitPartition.GetFixedWindowLimiter(kind + "|" + ip, _ => new FixedWindowRateLimiterOptions
+        {
+            PermitLimit = permits,
+            Window = options.RateLimitWindow,
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        });
+    }
+
+    private static async ValueTask RejectAsync(HttpContext http, RateLimitLease lease)
+    {
+        var retryAfter = lease.TryGetMetadata(MetadataName.RetryAfter, out var wait) ? Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)) : 1;
+        http.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
+        var message = $"too many requests from this address; retry after {retryAfter} s";
+        // The mint speaks Cashu's error shape; everything else the market's.
+        object body = (http.Request.Path.Value ?? "").StartsWith("/mint/", StringComparison.Ordinal)
+            ? new ErrorResponse(message, 0)
+            : new { error = new { message, type = "rate_limit_error", code = "rate_limited" } };
+        await Results.Json(body, statusCode: StatusCodes.Status429TooManyRequests).ExecuteAsync(http);
+    }
+}
