@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Coinop.Market.Inference.Chat;
 
 namespace Coinop.Market.Inference.Anthropic;
 
@@ -33,14 +34,14 @@ public static class AnthropicToChat
             json.WriteNumber("max_tokens", maxTokens.GetInt64());
         }
 
-        Copy(anthropic, "temperature", "temperature", json);
-        Copy(anthropic, "top_p", "top_p", json);
+        ChatRequestJson.Copy(anthropic, "temperature", "temperature", json);
+        ChatRequestJson.Copy(anthropic, "top_p", "top_p", json);
         if (backend.TopK)
         {
-            Copy(anthropic, "top_k", "top_k", json);
+            ChatRequestJson.Copy(anthropic, "top_k", "top_k", json);
         }
 
-        Copy(anthropic, "stop_sequences", "stop", json);
+        ChatRequestJson.Copy(anthropic, "stop_sequences", "stop", json);
         if (anthropic.TryGetProperty("metadata", out var metadata) && metadata.ValueKind == JsonValueKind.Object
             && metadata.TryGetProperty("user_id", out var user) && user.ValueKind == JsonValueKind.String)
         {
@@ -48,14 +49,7 @@ public static class AnthropicToChat
         }
 
         WriteTools(anthropic, json);
-        var stream = anthropic.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
-        json.WriteBoolean("stream", stream);
-        if (stream)
-        {
-            json.WriteStartObject("stream_options");
-            json.WriteBoolean("include_usage", true);
-            json.WriteEndObject();
-        }
+        ChatRequestJson.WriteStream(anthropic, json);
 
         json.WriteEndObject();
     }
@@ -261,7 +255,7 @@ public static class AnthropicToChat
             var type = block.GetProperty("type");
             if (type.ValueEquals("text"))
             {
-                WriteTextPart(block.GetProperty("text").GetString()!, json);
+                ChatRequestJson.WriteTextPart(block.GetProperty("text").GetString()!, json);
             }
             else if (type.ValueEquals("image") && IsChatImage(block))
             {
@@ -280,7 +274,7 @@ public static class AnthropicToChat
             {
                 if (part.GetProperty("type").ValueEquals("image") && IsChatImage(part))
                 {
-                    WriteTextPart(ToolImageNote(block.GetProperty("tool_use_id").GetString()), json);
+                    ChatRequestJson.WriteTextPart(ToolImageNote(block.GetProperty("tool_use_id").GetString()), json);
                     WriteImagePart(part, json);
                 }
             }
@@ -329,14 +323,6 @@ public static class AnthropicToChat
     private static bool IsChatImage(JsonElement image) =>
         image.GetProperty("source").GetProperty("type") is { ValueKind: JsonValueKind.String } kind && (kind.ValueEquals("base64") || kind.ValueEquals("url"));
 
-    private static void WriteTextPart(string text, Utf8JsonWriter json)
-    {
-        json.WriteStartObject();
-        json.WriteString("type", "text");
-        json.WriteString("text", text);
-        json.WriteEndObject();
-    }
-
     /// <summary>An Anthropic image as an OpenAI <c>image_url</c> part: base64 becomes a data URL, a URL stays as it is.</summary>
     private static void WriteImagePart(JsonElement image, Utf8JsonWriter json)
     {
@@ -382,14 +368,5 @@ public static class AnthropicToChat
         }
 
         return text?.ToString() ?? single ?? "";
-    }
-
-    private static void Copy(JsonElement from, string name, string asName, Utf8JsonWriter json)
-    {
-        if (from.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null)
-        {
-            json.WritePropertyName(asName);
-            value.WriteTo(json);
-        }
     }
 }

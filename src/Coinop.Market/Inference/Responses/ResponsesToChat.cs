@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Coinop.Market.Inference.Chat;
 
 namespace Coinop.Market.Inference.Responses;
 
@@ -36,9 +37,9 @@ public static class ResponsesToChat
             json.WriteNumber("max_tokens", max.GetInt64());
         }
 
-        Copy(request, "temperature", "temperature", json);
-        Copy(request, "top_p", "top_p", json);
-        Copy(request, "parallel_tool_calls", "parallel_tool_calls", json);
+        ChatRequestJson.Copy(request, "temperature", "temperature", json);
+        ChatRequestJson.Copy(request, "top_p", "top_p", json);
+        ChatRequestJson.Copy(request, "parallel_tool_calls", "parallel_tool_calls", json);
         if ((StringOf(request, "user") ?? StringOf(request, "safety_identifier")) is { } user)
         {
             json.WriteString("user", user);
@@ -46,14 +47,7 @@ public static class ResponsesToChat
 
         WriteTools(request, json);
         WriteFormat(request, json);
-        var stream = request.TryGetProperty("stream", out var s) && s.ValueKind == JsonValueKind.True;
-        json.WriteBoolean("stream", stream);
-        if (stream)
-        {
-            json.WriteStartObject("stream_options");
-            json.WriteBoolean("include_usage", true);
-            json.WriteEndObject();
-        }
+        ChatRequestJson.WriteStream(request, json);
 
         json.WriteEndObject();
     }
@@ -191,7 +185,7 @@ public static class ResponsesToChat
                 {
                     if (part.GetProperty("type").ValueEquals("input_image"))
                     {
-                        WriteTextPart(ToolImageNote(item.GetProperty("call_id").GetString()), json);
+                        ChatRequestJson.WriteTextPart(ToolImageNote(item.GetProperty("call_id").GetString()), json);
                         WriteImagePart(part, json);
                     }
                 }
@@ -227,7 +221,7 @@ public static class ResponsesToChat
             }
             else if (TextOf(part) is { } text)
             {
-                WriteTextPart(text, json);
+                ChatRequestJson.WriteTextPart(text, json);
             }
         }
 
@@ -335,14 +329,6 @@ public static class ResponsesToChat
         }
     }
 
-    private static void WriteTextPart(string text, Utf8JsonWriter json)
-    {
-        json.WriteStartObject();
-        json.WriteString("type", "text");
-        json.WriteString("text", text);
-        json.WriteEndObject();
-    }
-
     private static void WriteImagePart(JsonElement part, Utf8JsonWriter json)
     {
         json.WriteStartObject();
@@ -412,13 +398,4 @@ public static class ResponsesToChat
 
     private static string? StringOf(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-
-    private static void Copy(JsonElement from, string name, string asName, Utf8JsonWriter json)
-    {
-        if (from.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null)
-        {
-            json.WritePropertyName(asName);
-            value.WriteTo(json);
-        }
-    }
 }
