@@ -28,6 +28,14 @@ public class MultiNodeTests
         var (_, id) = await cluster.StartProviderAsync("provider", nodes.Url(0), "--backend", $"openai={sim}");
         await cluster.WaitOnlineAsync(nodes.Url(2), id);
 
+        // /api/providers can show the provider before node 3's router has its offers: wait for what routing uses
+        // (/v1/models lists the routable providers' models).
+        await Eventually.WaitAsync(
+            async () => (string?)await cluster.Http.GetStringAsync(nodes.Url(2) + "/v1/models", ct),
+            models => models is not null && models.Contains("\"sim-small\"", StringComparison.Ordinal),
+            "node 3 routing to the provider's models",
+            cancellationToken: ct);
+
         try
         {
             // Straight to node 3, which holds no provider: the job runs on node 1's link and streams back through node 3.
