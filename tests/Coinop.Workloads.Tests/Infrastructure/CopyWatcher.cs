@@ -64,7 +64,7 @@ public sealed class CopyWatcher
                 continue;
             }
 
-            var found = watches.ToDictionary(w => w, _ => new List<CopyProcess>());
+            var found = watches.ToDictionary(w => w, _ => new List<(CopyProcess Copy, int Parent)>());
             foreach (var dir in Directory.EnumerateDirectories("/proc"))
             {
                 if (!int.TryParse(Path.GetFileName(dir), out var pid) || ReadArgv(pid) is not { } argv)
@@ -74,17 +74,19 @@ public sealed class CopyWatcher
 
                 foreach (var watch in watches)
                 {
-                    if (argv.SequenceEqual(watch.Argv))
+                    // The parent is read right after the argv: a shell's short-lived fork (a `$(...)`, or a child
+                    // before its exec) that is gone by the end of the scan must not count as a copy of its own.
+                    if (argv.SequenceEqual(watch.Argv) && ParentOf(pid) is { } parent)
                     {
-                        found[watch].Add(new CopyProcess(pid, EpochOf(pid)));
+                        found[watch].Add((new CopyProcess(pid, EpochOf(pid)), parent));
                     }
                 }
             }
 
             foreach (var (watch, copies) in found)
             {
-                var pids = copies.Select(c => c.Pid).ToHashSet();
-                watch.Observe([.. copies.Where(c => !pids.Contains(ParentOf(c.Pid)))]);
+                var pids = copies.Select(c => c.Copy.Pid).ToHashSet();
+                watch.Observe([.. copies.Where(c => !pids.Contains(c.Parent)).Select(c => c.Copy)]);
             }
 
             Thread.Sleep(2);
@@ -104,18 +106,19 @@ public sealed class CopyWatcher
         }
     }
 
-    private static int ParentOf(int pid)
+    /// <summary>The parent's pid, or null when the process has gone (it is then not alive at this instant).</summary>
+    private static int? ParentOf(int pid)
     {
         try
         {
             // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so read after the last ')'.
             var stat = File.ReadAllText($"/proc/{pid}/stat");
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-            return int.TryParse(fields[1], out var ppid) ? ppid : 0;
+            return fields[0] == "Z" ? null : int.TryParse(fields[1], out var ppid) ? ppid : null;
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return 0;
+            return null;
         }
     }
 
