@@ -476,9 +476,10 @@ public sealed class Cashier(
                     return new BalanceRefund(sats, token, balance - sats * 1000);
                 }, cancellationToken);
             }
-            catch (InsufficientFundsException) when (attempt < 3)
+            catch (Exception ex) when (ex is InsufficientFundsException or ForeignChangeTakenException && attempt < 3)
             {
-                // A reservation took part of the balance between our read and our debit (PostgreSQL): read again.
+                // A reservation took part of the balance between our read and our debit, or another refund took the notes
+                // chosen for this one (PostgreSQL): read again.
             }
         }
     }

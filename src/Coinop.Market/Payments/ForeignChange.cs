@@ -46,10 +46,13 @@ public sealed class ForeignChange(IForeignPaymentStore store, TimeProvider time)
         if (!await store.GiveAsync(c, t, [.. notes.Select(p => p.Secret)], givenFor, time.GetUtcNow(), cancellationToken))
         {
             // Another transaction handed some of them out first (PostgreSQL): roll this one back rather than give them twice.
-            throw new InvalidOperationException($"change of {mint} was handed out concurrently");
+            throw new ForeignChangeTakenException(mint);
         }
 
         return TokenCodec.EncodeV4(new Token(mint, "sat",
             [.. notes.Select(p => new Proof { Amount = (ulong)p.Amount, Id = p.KeysetId, Secret = p.Secret, C = p.C })]));
     }
 }
+
+/// <summary>Notes chosen for change were handed out by a concurrent transaction: this one rolls back (and may be tried again).</summary>
+public sealed class ForeignChangeTakenException(string mint) : Exception($"change of {mint} was handed out concurrently");
