@@ -57,6 +57,17 @@ public sealed class MintOptions
     /// <summary>How often a NUT-17 WebSocket connection looks at the quotes and proofs it watches for changes.</summary>
     public TimeSpan SubscriptionPollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// NUT-17 WebSocket connections one client may hold open at once (a client: its IPv4 address, or its IPv6 /64). Each
+    /// connection re-reads what it watches every poll interval, so this bounds what one client makes the store do.
+    /// </summary>
+    [Range(1, 10_000)]
+    public int SubscriptionConnectionsPerClient { get; set; } = 16;
+
+    /// <summary>NUT-17 subscriptions one connection may hold at once (besides at most 100 objects watched in all).</summary>
+    [Range(1, 1_000)]
+    public int SubscriptionsPerConnection { get; set; } = 20;
+
     /// <summary>How long the start waits for the Lightning node to settle the melts a previous run left PENDING before serving.</summary>
     public TimeSpan StartupReconcileTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

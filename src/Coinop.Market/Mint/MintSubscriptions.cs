@@ -15,8 +15,10 @@ namespace Coinop.Market.Mint;
 /// every change. Each connection looks at what it watches every <see cref="MintOptions.SubscriptionPollInterval"/> and
 /// sends what changed: the store is the truth every market node shares (a quote paid through another node, a proof
 /// spent anywhere), so no broadcast between nodes is needed. A connection watches at most
-/// <see cref="MaxWatched"/> objects and sends messages of at most <see cref="MaxMessageBytes"/>: a hostile wallet
-/// cannot make one socket cost more than that.
+/// <see cref="MaxWatched"/> objects in at most <see cref="MintOptions.SubscriptionsPerConnection"/> subscriptions and
+/// sends messages of at most <see cref="MaxMessageBytes"/>, and a client holds at most
+/// <see cref="MintOptions.SubscriptionConnectionsPerClient"/> connections: a hostile wallet cannot make its sockets cost
+/// more than that. Past a cap the wallet gets a JSON-RPC error (code <see cref="LimitExceeded"/>) saying which.
 /// </summary>
 public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptions> options, TimeProvider time, ILogger<MintSubscriptions> logger)
 {
@@ -29,6 +31,11 @@ public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptio
     private const int MethodNotFound = -32601;
     private const int InvalidParams = -32602;
 
+    /// <summary>A JSON-RPC server error (the range -32000 to -32099 is the implementation's): a per-client or per-connection cap.</summary>
+    public const int LimitExceeded = -32000;
+
+    private readonly ClientConnections _clients = new();
+
     public async Task HandleAsync(HttpContext context)
     {
         if (!context.WebSockets.IsWebSocketRequest)
@@ -38,6 +45,38 @@ public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptio
             return;
         }
 
+        var client = ClientConnections.ClientOf(context.Connection.RemoteIpAddress);
+        var maxConnections = options.Value.SubscriptionConnectionsPerClient;
+        if (!_clients.TryOpen(client, maxConnections))
+        {
+            // Accepted only to say why in the protocol's own shape, then closed: it never watches anything.
+            using var refused = await context.WebSockets.AcceptWebSocketAsync();
+            using var once = new Connection(refused);
+            LogTooManyConnections(logger, client, maxConnections);
+            try
+            {
+                await once.SendAsync(Error(null, LimitExceeded, $"too many connections from this client: at most {maxConnections} connections at once"), context.RequestAborted);
+                await refused.CloseAsync(WebSocketCloseStatus.PolicyViolation, "too many connections from this client", context.RequestAborted);
+            }
+            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+            {
+            }
+
+            return;
+        }
+
+        try
+        {
+            await ServeAsync(context);
+        }
+        finally
+        {
+            _clients.Close(client);
+        }
+    }
+
+    private async Task ServeAsync(HttpContext context)
+    {
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
         using var connection = new Connection(socket);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
@@ -158,8 +197,11 @@ public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptio
             return;
         }
 
+        var maxSubscriptions = options.Value.SubscriptionsPerConnection;
+        bool full;
         lock (connection.Subscriptions)
         {
+            full = !connection.Subscriptions.ContainsKey(subId) && connection.Subscriptions.Count >= maxSubscriptions;
             if (connection.Subscriptions.ContainsKey(subId))
             {
                 filters = null;
@@ -168,6 +210,13 @@ public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptio
             {
                 filters = [];
             }
+        }
+
+        if (full)
+        {
+            await connection.SendAsync(Error(id, LimitExceeded,
+                $"a connection holds at most {maxSubscriptions} subscriptions: unsubscribe one first, or watch several objects in one"), cancellationToken);
+            return;
         }
 
         if (filters is not { Count: > 0 })
@@ -294,9 +343,6 @@ public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptio
     };
 
     private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;
-
-    [LoggerMessage(EventId = 3110, Level = LogLevel.Debug, Message = "A NUT-17 {Kind} subscription could not be refreshed; asking again on the next tick")]
-    private static partial void LogWatchFailed(ILogger logger, string kind, Exception exception);
 
     private sealed class Subscription(string subId, string kind, IReadOnlyList<string> filters)
     {

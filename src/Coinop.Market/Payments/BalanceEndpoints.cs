@@ -108,6 +108,14 @@ internal static class BalanceEndpoints
             return;
         }
 
+        if (refund.ChangeUnavailable is { } other)
+        {
+            await ReplyAsync(http, new ApiError(503, "service_unavailable", "change_unavailable",
+                $"the balance holds ecash of {other}, and the market cannot make {refund.RemainingMsat / 1000} sat of it from the notes it holds now; " +
+                "nothing moved: ask again later"));
+            return;
+        }
+
         if (refund.Token is null)
         {
             await ReplyAsync(http, new ApiError(400, "invalid_request_error", "balance_empty",
@@ -142,9 +150,13 @@ internal static class BalanceEndpoints
         return lookup.Account;
     }
 
-    private static ApiError Refusal(TokenAcceptance accepted, CheckedToken token) => accepted.Outcome == AcceptOutcome.MintUnavailable
-        ? PaymentErrors.MintUnavailable(token.Mint)
-        : PaymentErrors.InvalidPayment(accepted.ErrorCode, accepted.Error ?? "the token cannot be redeemed");
+    private static ApiError Refusal(TokenAcceptance accepted, CheckedToken token) => accepted.Outcome switch
+    {
+        AcceptOutcome.MintUnavailable => PaymentErrors.MintUnavailable(token.Mint),
+        AcceptOutcome.CreditedToTokenBalance => new ApiError(409, "invalid_request_error", "balance_mint_changed",
+            "the balance took another mint's ecash meanwhile; this token's value is in its own balance (use the token as the Bearer key)"),
+        _ => PaymentErrors.InvalidPayment(accepted.ErrorCode, accepted.Error ?? "the token cannot be redeemed"),
+    };
 
     private static async Task<(string? Token, ApiError? Error)> ReadTokenAsync(HttpRequest request)
     {

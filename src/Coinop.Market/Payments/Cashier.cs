@@ -56,7 +56,8 @@ public sealed record TokenAcceptance(AcceptOutcome Outcome, long CreditedMsat = 
 /// <summary>How a settled hold was split. <see cref="ChangeToken"/> is the ecash given back when a token paid.</summary>
 public sealed record SettledHold(long ChargeMsat, long ProviderMsat, long FeeMsat, long ChangeSat, string? ChangeToken);
 
-public sealed record BalanceRefund(long AmountSat, string? Token, long RemainingMsat);
+/// <summary>A balance refund. <see cref="ChangeUnavailable"/> names the mint whose ecash it could not be paid in (nothing moved).</summary>
+public sealed record BalanceRefund(long AmountSat, string? Token, long RemainingMsat, string? ChangeUnavailable = null);
 
 public enum PayoutStatus
 {
@@ -84,6 +85,8 @@ public sealed class Cashier(
     IProviderRequestStore providerRequests,
     CashuMint mint,
     ForeignMints foreign,
+    ForeignChange foreignChange,
+    IForeignPaymentStore foreignStore,
     ChangeStock change,
     NodeIdentity node,
     IProviderLinkStore links,
@@ -143,6 +146,12 @@ public sealed class Cashier(
     /// </summary>
     public async Task<TokenAcceptance> AcceptAsync(CheckedToken token, TokenCredit credit, CancellationToken cancellationToken)
     {
+        if (credit is CreditBalance target && await OtherMintAsync(target.Account, token, cancellationToken) is { } balanceMint)
+        {
+            return TokenAcceptance.Refuse(CashuErrorCode.KeysetUnknown,
+                $"this balance holds ecash of {balanceMint}: it takes only that mint's ecash (its refunds are paid in it)");
+        }
+
         TokenAcceptance outcome;
         if (token.OurMint)
         {
@@ -158,13 +167,13 @@ public sealed class Cashier(
 
             TokenAcceptance? credited = null;
             var redeemed = await mint.RedeemAsync(resolved.Proofs,
-                async (c, t, spent, ct) => credited = await CreditAsync(c, t, token.Key, checked((long)spent.NetAmount * 1000), credit, ct),
+                async (c, t, spent, ct) => credited = await CreditAsync(c, t, token.Key, null, checked((long)spent.NetAmount * 1000), credit, ct),
                 CancellationToken.None);
             outcome = redeemed.Succeeded ? credited! : TokenAcceptance.Refuse(redeemed.ErrorCode!.Value, redeemed.Detail ?? "the token cannot be redeemed");
         }
         else
         {
-            outcome = await foreign.RedeemAsync(token, (c, t, key, msat, ct) => CreditAsync(c, t, key, msat, credit, ct), cancellationToken);
+            outcome = await foreign.RedeemAsync(token, (c, t, key, mintUrl, msat, ct) => CreditAsync(c, t, key, mintUrl, msat, credit, ct), cancellationToken);
         }
 
         if (outcome.Outcome is AcceptOutcome.Held or AcceptOutcome.Credited or AcceptOutcome.CreditedToTokenBalance)
@@ -271,6 +280,13 @@ public sealed class Cashier(
             var share = Settlement.ProviderShare(charge, market.FeePercent);
             var asToken = hold.Payer == HoldPayer.Token && changeAsToken;
             var (changeSat, remainder) = asToken ? Settlement.Change(hold.AmountMsat, charge) : (0, 0);
+            var token = changeSat > 0 ? await IssueAsync(c, t, id, hold.ReleaseTo, changeSat, cancellationToken) : null;
+            if (changeSat > 0 && token is null)
+            {
+                // Change in the payer's mint could not be made from the notes the market holds: it waits in the token's balance.
+                (asToken, changeSat, remainder) = (false, 0, 0);
+            }
+
             var spent = charge + remainder;
             List<LedgerTransfer> transfers =
             [
@@ -282,7 +298,6 @@ public sealed class Cashier(
                 ? new LedgerTransfer(LedgerAccounts.Holds, LedgerAccounts.Refunded, changeSat * 1000)
                 : new LedgerTransfer(LedgerAccounts.Holds, hold.ReleaseTo, hold.AmountMsat - charge));
             await ledger.PostAsync(c, t, "settle", id, transfers, now, cancellationToken);
-            var token = changeSat > 0 ? await IssueAsync(c, t, id, changeSat, cancellationToken) : null;
             settled = new SettledHold(charge, share, spent - share, changeSat, token);
         }, cancellationToken);
         _open.TryRemove(id, out _);
@@ -351,7 +366,12 @@ public sealed class Cashier(
             RedeemResult? redeemed = null;
             try
             {
-                if (TokenCodec.TryDecode(change.Token, out var token, out _) && token is not null)
+                if (TokenCodec.TryDecode(change.Token, out var token, out _) && token is not null && !IsOurs(Token.NormalizeMintUrl(token.Mint)))
+                {
+                    continue; // change in another mint's ecash cannot be taken back without that mint: it stays the consumer's (known gap)
+                }
+
+                if (token is not null)
                 {
                     redeemed = await mint.RedeemAsync((await mint.ResolveTokenAsync(token, cancellationToken)).Proofs, async (c, t, spent, ct) =>
                     {
@@ -387,7 +407,7 @@ public sealed class Cashier(
     /// <summary>Resolves this node's foreign redemptions left pending (see <see cref="ForeignMints.RecoverAsync"/>).</summary>
     public Task RecoverForeignAsync(DateTimeOffset before, CancellationToken cancellationToken, string? nodeId = null) =>
         // The request the token paid for is gone: its value goes to the token's own balance.
-        foreign.RecoverAsync(before, (c, t, tokenKey, msat, ct) => CreditAsync(c, t, tokenKey, msat, null, ct), cancellationToken, nodeId);
+        foreign.RecoverAsync(before, (c, t, tokenKey, mintUrl, msat, ct) => CreditAsync(c, t, tokenKey, mintUrl, msat, null, ct), cancellationToken, nodeId);
 
     /// <summary>
     /// Releases every hold of <paramref name="nodeId"/>, a market node that is gone (its requests died with it), into the
@@ -436,15 +456,30 @@ public sealed class Cashier(
                         return new BalanceRefund(0, null, balance);
                     }
 
+                    string? token;
+                    if (await MintOfAsync(c, t, account, cancellationToken) is { } other)
+                    {
+                        // A balance funded by another mint's ecash is paid back in it, from the notes the market holds of that mint.
+                        token = await foreignChange.TakeAsync(c, t, other, PaymentKeys.TokenKeyOf(account), sats, "refund:" + account, cancellationToken);
+                        if (token is null)
+                        {
+                            return new BalanceRefund(0, null, balance, other);
+                        }
+                    }
+                    else
+                    {
+                        token = (await mint.IssueAsync(c, t, (ulong)sats, cancellationToken)).Token;
+                    }
+
                     await ledger.PostAsync(c, t, "refund", account, [new LedgerTransfer(account, LedgerAccounts.Refunded, sats * 1000)], time.GetUtcNow(),
                         cancellationToken);
-                    var issued = await mint.IssueAsync(c, t, (ulong)sats, cancellationToken);
-                    return new BalanceRefund(sats, issued.Token, balance - sats * 1000);
+                    return new BalanceRefund(sats, token, balance - sats * 1000);
                 }, cancellationToken);
             }
-            catch (InsufficientFundsException) when (attempt < 3)
+            catch (Exception ex) when (ex is InsufficientFundsException or ForeignChangeTakenException && attempt < 3)
             {
-                // A reservation took part of the balance between our read and our debit (PostgreSQL): read again.
+                // A reservation took part of the balance between our read and our debit, or another refund took the notes
+                // chosen for this one (PostgreSQL): read again.
             }
         }
     }
@@ -535,10 +570,15 @@ public sealed class Cashier(
             }
 
             var (changeSat, remainder) = giveChange && hold.Payer == HoldPayer.Token ? Settlement.Change(hold.AmountMsat, 0) : (0, hold.AmountMsat);
+            token = changeSat > 0 ? await IssueAsync(c, t, id, hold.ReleaseTo, changeSat, cancellationToken) : null;
+            if (changeSat > 0 && token is null)
+            {
+                (changeSat, remainder) = (0, hold.AmountMsat); // no change in the payer's mint now: the value waits in its balance
+            }
+
             await ledger.PostAsync(c, t, "release", id,
                 [new LedgerTransfer(LedgerAccounts.Holds, LedgerAccounts.Refunded, changeSat * 1000), new LedgerTransfer(LedgerAccounts.Holds, hold.ReleaseTo, remainder)],
                 now, cancellationToken);
-            token = changeSat > 0 ? await IssueAsync(c, t, id, changeSat, cancellationToken) : null;
         }, CancellationToken.None);
         _open.TryRemove(id, out _);
         if (token is not null)
@@ -549,22 +589,61 @@ public sealed class Cashier(
         return token;
     }
 
-    private async Task<string> IssueAsync(DbConnection c, DbTransaction t, string requestId, long sats, CancellationToken cancellationToken)
+    /// <summary>
+    /// Change for a hold, in the mint whose ecash its payer's balance holds: ours from the change stock; another accepted
+    /// mint's from the notes its token was swapped into (<see cref="ForeignChange"/>), null when they cannot make it.
+    /// </summary>
+    private async Task<string?> IssueAsync(DbConnection c, DbTransaction t, string requestId, string payerAccount, long sats, CancellationToken cancellationToken)
     {
-        var token = await change.TakeAsync(c, t, sats, cancellationToken);
-        await holds.SetChangeTokenAsync(c, t, requestId, token, cancellationToken);
+        var token = await MintOfAsync(c, t, payerAccount, cancellationToken) is { } other
+            ? await foreignChange.TakeAsync(c, t, other, PaymentKeys.TokenKeyOf(payerAccount), sats, requestId, cancellationToken)
+            : await change.TakeAsync(c, t, sats, cancellationToken);
+        if (token is not null)
+        {
+            await holds.SetChangeTokenAsync(c, t, requestId, token, cancellationToken);
+        }
+
         return token;
+    }
+
+    /// <summary>The other accepted mint whose ecash a balance holds; null for ours (and always, on a market that accepts no other mint).</summary>
+    internal async Task<string?> MintOfAsync(DbConnection c, DbTransaction t, string account, CancellationToken cancellationToken) =>
+        market.AcceptMints.Count == 0 ? null : await foreignStore.BalanceMintAsync(c, t, account, cancellationToken);
+
+    /// <summary>The mint an existing balance holds ecash of, when the token is of another one (null: it may be credited there).</summary>
+    private async Task<string?> OtherMintAsync(string account, CheckedToken token, CancellationToken cancellationToken)
+    {
+        if (await ledger.BalanceAsync(account, cancellationToken) is null)
+        {
+            return null; // a new balance takes the mint of its first token
+        }
+
+        var held = market.AcceptMints.Count == 0 ? null : await foreignStore.BalanceMintAsync(account, cancellationToken);
+        var ours = Token.NormalizeMintUrl(mint.MintUrl);
+        return string.Equals(held ?? ours, token.Mint, StringComparison.OrdinalIgnoreCase) ? null : held ?? ours;
     }
 
     /// <summary>
     /// Credits a token's value inside the transaction that took it: into a hold when it covers the hold's minimum,
     /// otherwise (or when <paramref name="credit"/> is null) into the token's own balance.
     /// </summary>
-    private async Task<TokenAcceptance> CreditAsync(DbConnection c, DbTransaction t, string tokenKey, long msat, TokenCredit? credit,
+    private async Task<TokenAcceptance> CreditAsync(DbConnection c, DbTransaction t, string tokenKey, string? foreignMint, long msat, TokenCredit? credit,
         CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         var reference = tokenKey;
+        if (credit is CreditBalance target && await ledger.BalanceAsync(c, t, target.Account, cancellationToken) is not null
+            && !string.Equals(await MintOfAsync(c, t, target.Account, cancellationToken), foreignMint, StringComparison.OrdinalIgnoreCase))
+        {
+            credit = null; // the balance took another mint's ecash meanwhile: this token's value goes to its own balance
+        }
+
+        if (foreignMint is not null)
+        {
+            // Whatever this token's value becomes is owed back in its mint's ecash: its own balance, or the balance it funds.
+            await foreignStore.SetBalanceMintAsync(c, t, credit is CreditBalance b ? b.Account : PaymentKeys.TokenAccount(tokenKey), foreignMint, cancellationToken);
+        }
+
         switch (credit)
         {
             case CreditHold hold when msat >= hold.MinimumMsat && msat > 0:

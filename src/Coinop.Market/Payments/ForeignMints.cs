@@ -11,12 +11,14 @@ using Microsoft.Extensions.Options;
 namespace Coinop.Market.Payments;
 
 /// <summary>Credits what a redeemed token is worth, inside the transaction that records the redemption.</summary>
-public delegate Task<TokenAcceptance> CreditCallback(DbConnection connection, DbTransaction transaction, string tokenKey, long creditedMsat,
+public delegate Task<TokenAcceptance> CreditCallback(DbConnection connection, DbTransaction transaction, string tokenKey, string mint, long creditedMsat,
     CancellationToken cancellationToken);
 
 /// <summary>
 /// Redeems tokens of the other mints the market accepts (<c>--accept-mint</c>): the token's proofs are swapped at
-/// their mint for fresh ones only the market knows, then kept in the store (<c>foreign_proofs</c>). The blinded
+/// their mint for fresh ones only the market knows, then kept in the store (<c>foreign_proofs</c>). The fresh notes are
+/// split so that any change can be made from them (<see cref="ChangeSplit"/>): the consumer's change and refunds come
+/// back in this mint's ecash without asking it again (<see cref="ForeignChange"/>). The blinded
 /// outputs are written down before the swap, so a node that dies mid-swap recovers the fresh ecash with NUT-09
 /// restore and credits it exactly once (to the balance of the paying token, as its request is gone).
 /// </summary>
@@ -72,7 +74,7 @@ public sealed class ForeignMints : IDisposable
                 return TokenAcceptance.Refuse(CashuErrorCode.TransactionNotBalanced, $"the token ({token.AmountSat} sat) does not cover its mint's input fee ({fee} sat)");
             }
 
-            var outputs = BlindedOutputs.Create(active.Id, Amounts.Split((ulong)token.AmountSat - fee));
+            var outputs = BlindedOutputs.Create(active.Id, ChangeSplit.Split((ulong)token.AmountSat - fee));
             var now = _time.GetUtcNow();
             var record = new ForeignPaymentRecord(token.Key, token.Mint, token.Text, token.AmountSat, BlindedOutputs.ToJson(outputs), _node.NodeId,
                 ForeignPaymentState.Pending, now, now);
@@ -198,7 +200,7 @@ public sealed class ForeignMints : IDisposable
             outcome = null;
             if (await _store.TryCreditAsync(c, t, tokenKey, records, msat, _time.GetUtcNow(), CancellationToken.None))
             {
-                outcome = await credit(c, t, tokenKey, msat, CancellationToken.None);
+                outcome = await credit(c, t, tokenKey, client.MintUrl, msat, CancellationToken.None);
             }
         }, CancellationToken.None);
         return outcome ?? TokenAcceptance.Refuse(CashuErrorCode.ProofsPending, "this token is being redeemed");

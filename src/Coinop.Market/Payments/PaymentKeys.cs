@@ -26,6 +26,10 @@ public static class PaymentKeys
 
     public static string TokenAccount(string tokenKey) => LedgerAccounts.Balance(tokenKey);
 
+    /// <summary>The token key a balance account is filed under, when a token's (null for an API key's balance).</summary>
+    public static string? TokenKeyOf(string account) =>
+        account.StartsWith(LedgerAccounts.Balance("t"), StringComparison.Ordinal) ? account[LedgerAccounts.Balance("").Length..] : null;
+
     private static string Hash(string domain, string value) =>
         Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(domain + "\0" + value)));
 }

@@ -23,6 +23,7 @@ public static class PaymentsSetup
         services.AddSingleton<NodeIdentity>();
         services.AddSingleton<PaymentsMetrics>();
         services.AddSingleton<ForeignMints>();
+        services.AddSingleton<ForeignChange>();
         services.AddSingleton<BackgroundCpu>();
         services.AddSingleton<ChangeStock>();
         services.AddSingleton<Cashier>();

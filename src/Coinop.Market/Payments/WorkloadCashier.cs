@@ -22,6 +22,8 @@ public sealed class WorkloadCashier(
     IPaymentHoldStore holds,
     IWorkloadAccountStore accounts,
     ChangeStock change,
+    ForeignChange foreignChange,
+    IForeignPaymentStore foreignStore,
     MarketOptions market,
     PaymentsMetrics metrics,
     TimeProvider time)
@@ -147,14 +149,19 @@ public sealed class WorkloadCashier(
             var now = time.GetUtcNow();
             var left = await ledger.BalanceAsync(c, t, LedgerAccounts.Workload(workloadId), cancellationToken) ?? 0;
             var (sats, remainder) = Settlement.Change(left, 0);
+            // Paid with another accepted mint's ecash: refunded in it, from the notes the market holds of that mint; when they
+            // cannot make it, the refund goes to the payer's balance (to refund from later) rather than in our ecash.
+            var other = sats > 0 && market.AcceptMints.Count > 0 ? await foreignStore.BalanceMintAsync(c, t, account.PayerAccount, cancellationToken) : null;
+            var token = sats == 0 ? null
+                : other is null ? await change.TakeAsync(c, t, sats, cancellationToken)
+                : await foreignChange.TakeAsync(c, t, other, PaymentKeys.TokenKeyOf(account.PayerAccount), sats, LedgerAccounts.Workload(workloadId), cancellationToken);
             await ledger.PostAsync(c, t, "workload-refund", workloadId,
             [
-                new LedgerTransfer(LedgerAccounts.Workload(workloadId), LedgerAccounts.Refunded, sats * 1000),
+                new LedgerTransfer(LedgerAccounts.Workload(workloadId), token is null && sats > 0 ? account.PayerAccount : LedgerAccounts.Refunded, sats * 1000),
                 new LedgerTransfer(LedgerAccounts.Workload(workloadId), LedgerAccounts.Spent, remainder),
                 new LedgerTransfer(LedgerAccounts.Spent, LedgerAccounts.Fee, remainder),
             ], now, cancellationToken);
-            var token = sats > 0 ? await change.TakeAsync(c, t, sats, cancellationToken) : null;
-            issued = token is not null;
+            issued = token is not null && other is null;
             if (!await accounts.CloseAsync(c, t, workloadId, sats * 1000, token, now, cancellationToken))
             {
                 throw new SettledMeanwhileException();

@@ -52,6 +52,24 @@ public interface IForeignPaymentStore
 
     /// <summary>The market nodes that have PENDING redemptions.</summary>
     Task<IReadOnlyList<string>> NodesPendingAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The market's ungiven proofs of <paramref name="mint"/> worth at most <paramref name="maxAmount"/> each, largest
+    /// first: only those a token's redemption brought (<paramref name="tokenKey"/>), or any (at most <paramref name="limit"/>).
+    /// </summary>
+    Task<IReadOnlyList<ForeignProofRecord>> StockAsync(DbConnection c, DbTransaction t, string mint, string? tokenKey, long maxAmount, int limit,
+        CancellationToken cancellationToken);
+
+    /// <summary>Marks proofs handed out for <paramref name="givenFor"/>; false (nothing to trust) unless every one was still ungiven.</summary>
+    Task<bool> GiveAsync(DbConnection c, DbTransaction t, IReadOnlyList<string> secrets, string givenFor, DateTimeOffset now, CancellationToken cancellationToken);
+
+    /// <summary>The mint whose ecash a balance holds, when it is another accepted mint's (null: ours).</summary>
+    Task<string?> BalanceMintAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken);
+
+    /// <summary>Records the mint of a balance funded by another mint's ecash (kept if already recorded).</summary>
+    Task SetBalanceMintAsync(DbConnection c, DbTransaction t, string account, string mint, CancellationToken cancellationToken);
+
+    Task<string?> BalanceMintAsync(string account, CancellationToken cancellationToken);
 }
 
 public sealed class ForeignPaymentStore(Database database) : IForeignPaymentStore
@@ -123,6 +141,41 @@ public sealed class ForeignPaymentStore(Database database) : IForeignPaymentStor
                 new { nodeId, before = updatedBefore.ToUnixTimeMilliseconds() }, cancellationToken: cancellationToken));
             return [.. rows.Select(r => r.ToRecord())];
         }, cancellationToken);
+
+    public async Task<IReadOnlyList<ForeignProofRecord>> StockAsync(DbConnection c, DbTransaction t, string mint, string? tokenKey, long maxAmount, int limit,
+        CancellationToken cancellationToken) =>
+        [.. await c.QueryAsync<ForeignProofRecord>(new CommandDefinition(
+            $"""
+            SELECT secret AS Secret, mint AS Mint, keyset_id AS KeysetId, amount AS Amount, c AS C, token_key AS TokenKey FROM foreign_proofs
+            WHERE {(tokenKey is null ? "mint = @mint" : "token_key = @tokenKey")} AND given_for IS NULL AND amount <= @maxAmount
+            ORDER BY amount DESC, secret LIMIT @limit
+            """,
+            new { mint, tokenKey, maxAmount, limit }, t, cancellationToken: cancellationToken))];
+
+    public async Task<bool> GiveAsync(DbConnection c, DbTransaction t, IReadOnlyList<string> secrets, string givenFor, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var given = 0;
+        foreach (var secret in secrets)
+        {
+            given += await c.ExecuteAsync(new CommandDefinition(
+                "UPDATE foreign_proofs SET given_for = @givenFor, given_at = @now WHERE secret = @secret AND given_for IS NULL",
+                new { secret, givenFor, now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken));
+        }
+
+        return given == secrets.Count;
+    }
+
+    public Task<string?> BalanceMintAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken) =>
+        c.QuerySingleOrDefaultAsync<string?>(new CommandDefinition("SELECT mint FROM balance_mints WHERE account = @account", new { account }, t,
+            cancellationToken: cancellationToken));
+
+    public Task<string?> BalanceMintAsync(string account, CancellationToken cancellationToken) =>
+        database.ReadAsync(c => BalanceMintAsync(c, null, account, cancellationToken), cancellationToken);
+
+    public Task SetBalanceMintAsync(DbConnection c, DbTransaction t, string account, string mint, CancellationToken cancellationToken) =>
+        c.ExecuteAsync(new CommandDefinition("INSERT INTO balance_mints (account, mint) VALUES (@account, @mint) ON CONFLICT (account) DO NOTHING",
+            new { account, mint }, t, cancellationToken: cancellationToken));
 
     private sealed class Row
     {

@@ -5,6 +5,8 @@ using Coinop.Ecash.Crypto;
 using Coinop.Ecash.Lightning;
 using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Wallet;
+using Coinop.TestKit;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Coinop.Market.Tests.Mint;
 
@@ -136,6 +138,59 @@ public class MintSubscriptionTests
         Assert.Equal(["bolt11_mint_quote", "bolt11_melt_quote", "proof_state"], nuts["17"]!["supported"]![0]!["commands"]!.AsArray().Select(c => c!.GetValue<string>()));
         Assert.Null(nuts["19"]!["ttl"]);
         Assert.Equal(["/v1/swap", "/v1/mint/bolt11", "/v1/melt/bolt11"], nuts["19"]!["cached_endpoints"]!.AsArray().Select(e => e!["path"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task A_client_gets_a_bounded_number_of_connections_and_each_a_bounded_number_of_subscriptions()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await TestMarket.StartAsync(services: s => s.Configure<Market.Mint.MintOptions>(o =>
+        {
+            o.SubscriptionConnectionsPerClient = 2;
+            o.SubscriptionsPerConnection = 3;
+        }));
+        using var first = await ConnectAsync(market, ct);
+        using var second = await ConnectAsync(market, ct);
+
+        // A third connection from the same address: a JSON-RPC error saying why, then the socket is closed.
+        using (var third = await ConnectAsync(market, ct))
+        {
+            var refused = await ReceiveAsync(third, ct);
+            Assert.Equal(-32000, refused["error"]!["code"]!.GetValue<int>());
+            Assert.Contains("at most 2 connections", refused["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+            Assert.Equal(WebSocketMessageType.Close, (await third.ReceiveAsync(new byte[256], ct)).MessageType);
+            Assert.Equal(WebSocketCloseStatus.PolicyViolation, third.CloseStatus);
+        }
+
+        // Subscriptions per connection: the fourth is refused, the connection stays usable, an unsubscribe frees a place.
+        for (var i = 0; i < 3; i++)
+        {
+            await SendAsync(first, Subscribe(i, "s" + i), ct);
+            Assert.Equal("OK", (await ReceiveAsync(first, ct))["result"]!["status"]!.GetValue<string>());
+            Assert.Equal("UNSPENT", (await ReceiveAsync(first, ct))["params"]!["payload"]!["state"]!.GetValue<string>());
+        }
+
+        await SendAsync(first, Subscribe(3, "s3"), ct);
+        var tooMany = await ReceiveAsync(first, ct);
+        Assert.Equal(-32000, tooMany["error"]!["code"]!.GetValue<int>());
+        Assert.Equal(3, tooMany["id"]!.GetValue<int>());
+        Assert.Contains("at most 3 subscriptions", tooMany["error"]!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        await SendAsync(first, """{"jsonrpc":"2.0","id":4,"method":"unsubscribe","params":{"subId":"s0"}}""", ct);
+        Assert.Equal("OK", (await ReceiveAsync(first, ct))["result"]!["status"]!.GetValue<string>());
+        await SendAsync(first, Subscribe(5, "s3"), ct);
+        Assert.Equal("OK", (await ReceiveAsync(first, ct))["result"]!["status"]!.GetValue<string>());
+
+        // A connection that closes gives its place back.
+        await second.CloseAsync(WebSocketCloseStatus.NormalClosure, null, ct);
+        await Eventually.WaitAsync(async () =>
+        {
+            using var again = await ConnectAsync(market, ct);
+            await SendAsync(again, Subscribe(6, "again"), ct);
+            return (bool?)((await ReceiveAsync(again, ct))["result"] is not null);
+        }, ok => ok == true, "the closed connection's place given back", cancellationToken: ct);
+
+        static string Subscribe(int id, string subId) =>
+            $$$"""{"jsonrpc":"2.0","id":{{{id}}},"method":"subscribe","params":{"kind":"proof_state","subId":"{{{subId}}}","filters":["{{{Convert.ToHexStringLower(Bdhke.Y(Guid.NewGuid().ToString()))}}}"]}}""";
     }
 
     private static async Task<ClientWebSocket> ConnectAsync(TestMarket market, CancellationToken ct)

@@ -33,30 +33,83 @@ public class ForeignMintTests
         using var response = await market.ChatAsync(xCashu: token);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var change = TokenCodec.Decode(response.Headers.GetValues(PaidInferenceBilling.HeaderName).Single());
-        Assert.Equal(market.MintUrl, change.Mint); // change is always ecash of the market's own mint
-        Assert.Equal(5UL, change.Amount);
+        var change = response.Headers.GetValues(PaidInferenceBilling.HeaderName).Single();
+        Assert.Equal(other.MintUrl, TokenCodec.Decode(change).Mint); // change in the payer's own mint, never in the market's
+        Assert.Equal(5UL, TokenCodec.Decode(change).Amount);
         var s = await market.AssertBalancedAsync();
         Assert.Equal(6_000, s.ReceivedMsat);
-        // The consumer's proofs are spent at their mint; the market holds fresh ones of the same value.
+        // The consumer's proofs are spent at their mint; the market swapped them for fresh ones of the same value, handed
+        // 5 sat of them back as the change (which the consumer can redeem there), and keeps the rest.
         await CashuAssert.FailsWith(11001, () => other.RedeemAsync(token));
-        var held = await market.Database.ReadAsync(c => c.ExecuteScalarAsync<long>("SELECT SUM(amount) FROM foreign_proofs"), ct);
-        Assert.Equal(6, held);
+        Assert.Equal(6, await market.Database.ReadAsync(c => c.ExecuteScalarAsync<long>("SELECT SUM(amount) FROM foreign_proofs"), ct));
+        Assert.Equal(1, await market.Database.ReadAsync(c => c.ExecuteScalarAsync<long>("SELECT SUM(amount) FROM foreign_proofs WHERE given_for IS NULL"), ct));
+        Assert.Equal(5UL, await other.RedeemAsync(change));
         Assert.Equal(ForeignPaymentState.Credited,
             (await market.Services.GetRequiredService<IForeignPaymentStore>().FindAsync(PaymentKeys.TokenKey(TokenCodec.Decode(token)), ct))!.State);
     }
 
     [Fact]
-    public async Task A_token_of_an_accepted_mint_opens_a_balance()
+    public async Task A_token_of_an_accepted_mint_opens_a_balance_of_that_mints_ecash_refunded_in_it_and_topped_up_only_with_it()
     {
         await using var other = await PaidMarket.StartAsync();
         await using var market = await PaidMarket.StartAsync(configure: o => o.AcceptMints = [other.MintUrl]);
+        await using var provider = await market.Market.ProviderAsync("llama3", TestContext.Current.CancellationToken);
 
         var created = await market.PostJsonAsync("/v1/balance/create", new { token = await other.TokenAsync(9) });
-
+        var key = created.GetProperty("api_key").GetString()!;
         Assert.Equal(9_000, created.GetProperty("balance_msat").GetInt64());
-        var refund = await market.PostJsonAsync("/v1/balance/refund", null, created.GetProperty("api_key").GetString());
-        Assert.Equal(9UL, await market.RedeemAsync(refund.GetProperty("token").GetString()!));
+        var topped = await market.PostJsonAsync("/v1/balance/topup", new { token = await other.TokenAsync(20) }, key);
+        Assert.Equal(29_000, topped.GetProperty("balance_msat").GetInt64());
+
+        // Our own mint's ecash cannot top it up (its refund would be owed in two mints), nor can the other mint's top up ours.
+        var ours = await market.TokenAsync(3);
+        var refused = await market.PostJsonAsync("/v1/balance/topup", new { token = ours }, key, HttpStatusCode.BadRequest);
+        Assert.Contains("holds ecash of " + other.MintUrl, refused.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
+        Assert.Equal(3UL, await market.RedeemAsync(ours)); // untouched
+        var ourKey = (await market.PostJsonAsync("/v1/balance/create", new { token = await market.TokenAsync(4) })).GetProperty("api_key").GetString();
+        var theirs = await other.TokenAsync(2);
+        await market.PostJsonAsync("/v1/balance/topup", new { token = theirs }, ourKey, HttpStatusCode.BadRequest);
+        Assert.Equal(2UL, await other.RedeemAsync(theirs)); // refused before any call to that mint
+
+        using (var paid = await market.ChatAsync(bearer: key))
+        {
+            Assert.Equal(HttpStatusCode.OK, paid.StatusCode);
+        }
+
+        var left = (await market.GetJsonAsync("/v1/balance/info", key)).GetProperty("balance_msat").GetInt64();
+        Assert.True(left is < 29_000 and > 27_000, $"{left} msat left");
+        var refund = await market.PostJsonAsync("/v1/balance/refund", null, key);
+        var token = refund.GetProperty("token").GetString()!;
+        Assert.Equal(other.MintUrl, TokenCodec.Decode(token).Mint); // paid back in the mint that funded it
+        Assert.Equal((ulong)(left / 1000), await other.RedeemAsync(token));
+        var mine = await market.PostJsonAsync("/v1/balance/refund", null, ourKey);
+        Assert.Equal(market.MintUrl, TokenCodec.Decode(mine.GetProperty("token").GetString()!).Mint);
+
+        await market.AssertBalancedAsync();
+    }
+
+    [Fact]
+    public async Task A_foreign_token_used_as_the_bearer_key_is_refunded_in_its_own_mint_even_while_that_mint_is_down()
+    {
+        var outage = new MintOutage();
+        await using var other = await PaidMarket.StartAsync(builder: b => b.Services.AddSingleton<IStartupFilter>(outage));
+        await using var market = await PaidMarket.StartAsync(configure: o => o.AcceptMints = [other.MintUrl]);
+        await using var provider = await market.Market.ProviderAsync("llama3", TestContext.Current.CancellationToken);
+        var token = await other.TokenAsync(100);
+
+        using (var paid = await market.ChatAsync(bearer: token))
+        {
+            Assert.Equal(HttpStatusCode.OK, paid.StatusCode);
+        }
+
+        // The mint stops answering (every request to it refused); the refund needs no call to it: the notes are already signed.
+        outage.Down = true;
+        var refund = await market.PostJsonAsync("/v1/balance/refund", null, token);
+        var back = refund.GetProperty("token").GetString()!;
+        Assert.Equal(other.MintUrl, TokenCodec.Decode(back).Mint);
+        outage.Down = false;
+        Assert.Equal(refund.GetProperty("amount").GetUInt64(), await other.RedeemAsync(back));
+        Assert.True(refund.GetProperty("amount").GetUInt64() >= 99);
 
         await market.AssertBalancedAsync();
     }
@@ -217,6 +270,27 @@ public class ForeignMintTests
             await _app.StopAsync();
             await _app.DisposeAsync();
         }
+    }
+
+    /// <summary>A mint that is down: every request to it gets 503 while <see cref="Down"/> is set.</summary>
+    private sealed class MintOutage : IStartupFilter
+    {
+        public volatile bool Down;
+
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (context, nextMiddleware) =>
+            {
+                if (Down && context.Request.Path.StartsWithSegments("/mint"))
+                {
+                    context.Response.StatusCode = 503;
+                    return;
+                }
+
+                await nextMiddleware(context);
+            });
+            next(app);
+        };
     }
 
     private sealed class CountRequests(Func<PathString, bool> match, Action count) : IStartupFilter
