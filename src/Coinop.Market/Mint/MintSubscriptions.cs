@@ -295,9 +295,6 @@ public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptio
 
     private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;
 
-    [LoggerMessage(EventId = 3110, Level = LogLevel.Debug, Message = "A NUT-17 {Kind} subscription could not be refreshed; asking again on the next tick")]
-    private static partial void LogWatchFailed(ILogger logger, string kind, Exception exception);
-
     private sealed class Subscription(string subId, string kind, IReadOnlyList<string> filters)
     {
         public string SubId { get; } = subId;
