@@ -3,9 +3,9 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Coinop.Ecash;
 using Coinop.Ecash.MintApi;
+using Coinop.Ecash.MintClient;
 using Coinop.Ecash.Tokens;
 using Coinop.Ecash.Wallet;
-using Coinop.Wallet.MintClient;
 
 /// <summary>
 /// Money for a paid load run, minted at the market's own mint through its fake Lightning backend: many small tokens

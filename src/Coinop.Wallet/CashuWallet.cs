@@ -1,9 +1,9 @@
 using Coinop.Ecash;
 using Coinop.Ecash.Crypto;
 using Coinop.Ecash.MintApi;
+using Coinop.Ecash.MintClient;
 using Coinop.Ecash.Tokens;
 using Coinop.Ecash.Wallet;
-using Coinop.Wallet.MintClient;
 using Coinop.Wallet.Store;
 
 namespace Coinop.Wallet;

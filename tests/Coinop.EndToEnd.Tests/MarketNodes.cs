@@ -3,12 +3,12 @@ using System.Text;
 using System.Text.Json;
 using Coinop.Ecash;
 using Coinop.Ecash.MintApi;
+using Coinop.Ecash.MintClient;
 using Coinop.Ecash.Tokens;
 using Coinop.Ecash.Wallet;
 using Coinop.Storage;
 using Coinop.Storage.Ledger;
 using Coinop.TestKit;
-using Coinop.Wallet.MintClient;
 using Npgsql;
 
 namespace Coinop.EndToEnd.Tests;

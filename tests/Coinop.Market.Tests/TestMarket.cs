@@ -1,12 +1,12 @@
 using Coinop.Ecash;
 using Coinop.Ecash.MintApi;
+using Coinop.Ecash.MintClient;
 using Coinop.Ecash.Wallet;
 using Coinop.Market.Hosting;
 using Coinop.Market.Mint;
 using Coinop.Market.Mint.Lightning;
 using Coinop.Storage;
 using Coinop.TestKit;
-using Coinop.Wallet.MintClient;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;

@@ -64,6 +64,17 @@ public static class MarketCommands
             Description = "Most memory (MB) workload placement believes one provider offers; larger claims count as this",
             DefaultValueFactory = _ => 256 * 1024,
         };
+        var unprovenCpu = new Option<double>("--unproven-provider-cpu")
+        {
+            Description = "Most CPU cores placement believes a provider offers before it has delivered work; then twice the most it kept live",
+            DefaultValueFactory = _ => 4,
+        };
+        var unprovenMemory = new Option<long>("--unproven-provider-memory")
+        {
+            Description = "Most memory (MB) placement believes a provider offers before it has delivered work; then twice the most it kept live",
+            DefaultValueFactory = _ => 8 * 1024,
+        };
+        var provingTime = CliOptions.Duration("--capacity-proving-time", "How long a copy must have been live on a provider before its size counts as delivered work; default 1m");
         var settleInterval = new Option<double>("--workload-settle-interval")
         {
             Description = "Seconds between settlements of a running paid workload (its time charged, its providers credited)",
@@ -75,7 +86,7 @@ public static class MarketCommands
         {
             urls, data, enrollment, free, feePercent, acceptMint, lightning, lndUrl, lndMacaroon, lndCert, clnUrl, clnRune, clnCert, mintMax, meltMax,
             maxOutstanding, postgres, publicUrl, nodeUrl, hbMin, hbGrace, stopAfter, checkpointInterval, maxCheckpoint, settleInterval, maxPrice, maxContext, responseRetention,
-            maxProviderCpu, maxProviderMemory,
+            maxProviderCpu, maxProviderMemory, unprovenCpu, unprovenMemory, provingTime,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -116,6 +127,9 @@ public static class MarketCommands
                 MaxContext = parse.GetValue(maxContext),
                 MaxProviderCpu = parse.GetValue(maxProviderCpu),
                 MaxProviderMemoryMb = parse.GetValue(maxProviderMemory),
+                UnprovenProviderCpu = parse.GetValue(unprovenCpu),
+                UnprovenProviderMemoryMb = parse.GetValue(unprovenMemory),
+                CapacityProvingTime = parse.GetValue(provingTime) ?? Coinop.Market.Workloads.DeliveryTrustSettings.DefaultProvingTime,
                 ResponseRetention = parse.GetValue(responseRetention) ?? TimeSpan.FromHours(1),
             };
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));

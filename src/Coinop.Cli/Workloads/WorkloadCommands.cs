@@ -217,7 +217,7 @@ public static class WorkloadCommands
     private static async Task<bool> IsSpentAsync(HttpClient http, string token)
     {
         var decoded = Ecash.Tokens.TokenCodec.Decode(token);
-        var mint = new Coinop.Wallet.MintClient.CashuMintClient(http, decoded.Mint);
+        var mint = new Coinop.Ecash.MintClient.CashuMintClient(http, decoded.Mint);
         var states = await mint.CheckStateAsync([.. decoded.Proofs.Select(p => Convert.ToHexStringLower(Ecash.Crypto.Bdhke.Y(p.Secret)))], CancellationToken.None);
         return states.States.All(s => s.State == Ecash.MintApi.ProofState.Spent);
     }

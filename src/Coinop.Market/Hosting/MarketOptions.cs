@@ -163,6 +163,20 @@ public sealed class MarketOptions : IValidatableObject
     [Range(1, 1L << 40)]
     public long MaxProviderMemoryMb { get; set; } = 256 * 1024;
 
+    /// <summary>
+    /// The most CPU cores placement believes a provider offers before it has delivered work (<c>--unproven-provider-cpu</c>);
+    /// afterwards, twice the most it kept live (docs/security.md, "Capacity claims").
+    /// </summary>
+    [Range(0.01, 1_000_000)]
+    public double UnprovenProviderCpu { get; set; } = 4;
+
+    /// <summary>The same for memory (<c>--unproven-provider-memory</c>, MB).</summary>
+    [Range(1, 1L << 40)]
+    public long UnprovenProviderMemoryMb { get; set; } = 8 * 1024;
+
+    /// <summary>How long a copy must have been live on a provider before its size counts as delivered (<c>--capacity-proving-time</c>).</summary>
+    public TimeSpan CapacityProvingTime { get; set; } = Workloads.DeliveryTrustSettings.DefaultProvingTime;
+
     /// <summary>The largest checkpoint the market stores (encrypted bytes).</summary>
     [Range(1024, 1L << 30)]
     public long MaxCheckpointBytes { get; set; } = 16 * 1024 * 1024;

@@ -67,6 +67,7 @@ public sealed partial class CashuMint(
     MarketOptions marketOptions,
     Microsoft.AspNetCore.Hosting.Server.IServer server,
     TimeProvider time,
+    MintMetrics metrics,
     ILogger<CashuMint> logger)
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
@@ -180,8 +181,8 @@ public sealed partial class CashuMint(
             await SpendAsync(c, t, inputs, pending: false, meltQuoteId: null, now, cancellationToken);
             await RecordSignaturesAsync(c, t, outputs, signatures, now, cancellationToken);
         }, cancellationToken);
-        MintMetrics.ProofsSpent.Add(inputs.Proofs.Count);
-        MintMetrics.SignaturesIssued.Add(signatures.Length);
+        metrics.ProofsSpent(inputs.Proofs.Count);
+        metrics.SignaturesIssued(signatures.Length);
         return new SignaturesResponse(signatures);
     }
 
@@ -259,7 +260,7 @@ public sealed partial class CashuMint(
 
             await RecordSignaturesAsync(c, t, outputs, signatures, now, cancellationToken);
         }, cancellationToken);
-        MintMetrics.SignaturesIssued.Add(signatures.Length);
+        metrics.SignaturesIssued(signatures.Length);
         return new SignaturesResponse(signatures);
     }
 
@@ -455,7 +456,7 @@ public sealed partial class CashuMint(
             throw new CashuException(CashuErrorCode.InvoiceAlreadyPaid, "the invoice is already paid or being paid");
         }
 
-        MintMetrics.ProofsSpent.Add(inputs.Proofs.Count);
+        metrics.ProofsSpent(inputs.Proofs.Count);
         return await quotes.FindMeltQuoteAsync(quote.Id, cancellationToken) ?? quote;
     }
 
@@ -567,7 +568,7 @@ public sealed partial class CashuMint(
                     await onSpent(c, t, result, cancellationToken);
                 }
             }, cancellationToken);
-            MintMetrics.ProofsSpent.Add(inputs.Proofs.Count);
+            metrics.ProofsSpent(inputs.Proofs.Count);
             return result;
         }
         catch (CashuException ex)
@@ -621,7 +622,7 @@ public sealed partial class CashuMint(
     {
         var outputs = prepared.Made.Select(m => new ValidOutput(m.Message, m.Blinded, prepared.Keyset)).ToList();
         await RecordSignaturesAsync(connection, transaction, outputs, [.. prepared.Made.Select(m => m.Signature)], time.GetUtcNow(), cancellationToken);
-        MintMetrics.SignaturesIssued.Add(outputs.Count);
+        metrics.SignaturesIssued(outputs.Count);
         return [.. prepared.Made.Select(m => m.Proof)];
     }
 
@@ -1000,10 +1001,4 @@ public sealed partial class CashuMint(
     private static CashuException UnknownQuote() => new(CashuErrorCode.BadRequest, "quote not found");
 
     private static string Clip(string? s) => s is null ? "null" : s.Length > 70 ? s[..70] + "…" : s;
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Mint quote {QuoteId}: asking the Lightning node about its invoice failed")]
-    private static partial void LogInvoiceCheckFailed(ILogger logger, string quoteId, Exception exception);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Melt {QuoteId}: the Lightning payment's outcome is unknown; its proofs stay pending until recovery")]
-    private static partial void LogPaymentUnknown(ILogger logger, string quoteId, Exception exception);
 }

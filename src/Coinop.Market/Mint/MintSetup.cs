@@ -23,6 +23,7 @@ public static class MintSetup
         services.AddSingleton<IMintQuoteStore, MintQuoteStore>();
         services.AddSingleton<IMintProofStore, MintProofStore>();
         services.AddSingleton<MintKeysets>();
+        services.AddSingleton<MintMetrics>();
         services.AddSingleton<CashuMint>();
         services.AddSingleton<CachedResponses>();
         services.AddSingleton<MintSubscriptions>();

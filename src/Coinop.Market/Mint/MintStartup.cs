@@ -87,15 +87,6 @@ internal sealed partial class PendingMeltReconciler(
             }
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Recovered pending melt {QuoteId}: payment {Payment}, quote now {State}")]
-    private static partial void LogRecovered(ILogger logger, string quoteId, PaymentState payment, string state);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Pending melt {QuoteId}: the Lightning backend has no record of its payment; sending it again")]
-    private static partial void LogPayingAgain(ILogger logger, string quoteId);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Recovering pending melt {QuoteId} failed; retrying on the next pass")]
-    private static partial void LogRecoveryFailed(ILogger logger, string quoteId, Exception exception);
 }
 
 /// <summary>Runs <see cref="PendingMeltReconciler"/> every <see cref="MintOptions.MeltRecheckInterval"/> (the first pass ran at start).</summary>

@@ -142,7 +142,4 @@ public sealed partial class ChangeStock(
             }
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Refilling the change stock failed; retrying later")]
-    private static partial void LogRefillFailed(ILogger logger, Exception exception);
 }

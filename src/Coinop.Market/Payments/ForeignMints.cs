@@ -1,10 +1,10 @@
 using System.Data.Common;
 using Coinop.Ecash;
 using Coinop.Ecash.MintApi;
+using Coinop.Ecash.MintClient;
 using Coinop.Ecash.Wallet;
 using Coinop.Storage;
 using Coinop.Storage.Payments;
-using Coinop.Wallet.MintClient;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

@@ -7,9 +7,10 @@ namespace Coinop.Market.Workloads;
 /// <summary>
 /// Which connected providers could take a copy or a standby now, what placement believes each offers, and what the open
 /// workloads already hold on each. A provider's workload offer is its own claim: placement believes at most the
-/// operator's bounds (<c>--max-provider-cpu</c>, <c>--max-provider-memory</c>) of it.
+/// operator's bounds (<c>--max-provider-cpu</c>, <c>--max-provider-memory</c>) of it, and at most what its delivered work
+/// earned it (<see cref="DeliveryTrust"/>).
 /// </summary>
-internal sealed class PlacementCandidates(OpenWorkloads open, ProviderDirectory directory, WorkloadSupervisorSettings settings)
+internal sealed class PlacementCandidates(OpenWorkloads open, ProviderDirectory directory, WorkloadSupervisorSettings settings, DeliveryTrust trust, WorkloadClock clock)
 {
     /// <summary>Connected providers that offer workloads and take work (not draining or closing), with what open workloads hold there.</summary>
     public List<PlacementCandidate> Collect()
@@ -40,14 +41,15 @@ internal sealed class PlacementCandidates(OpenWorkloads open, ProviderDirectory 
             }
         }
 
+        trust.Observe(open.All.Select(e => e.Workload), clock.Now());
         var candidates = new List<PlacementCandidate>();
         foreach (var session in directory.Snapshot)
         {
             if (session.WorkloadCapacity is { } cap && session.Accepting)
             {
                 var (cpu, memory, held) = used.GetValueOrDefault(session.ProviderId);
-                candidates.Add(new PlacementCandidate(session.ProviderId, session.Name, Math.Min(cap.CpuCores, settings.MaxProviderCpuCores), Math.Min(cap.MemoryMb, settings.MaxProviderMemoryMb),
-                    cpu, memory, new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond), cap.Isolation, held));
+                candidates.Add(trust.Limit(new PlacementCandidate(session.ProviderId, session.Name, Math.Min(cap.CpuCores, settings.MaxProviderCpuCores), Math.Min(cap.MemoryMb, settings.MaxProviderMemoryMb),
+                    cpu, memory, new WorkloadPrice(cap.CpuMsatPerCoreSecond, cap.MemoryMsatPerGbSecond), cap.Isolation, held)));
             }
         }
 

@@ -21,12 +21,12 @@ internal sealed class WorkloadEffectInterpreter(
     IWorkloadStore store,
     IWorkloadCheckpointStore checkpoints,
     ProviderDirectory directory,
-    OpenWorkloads open,
     WorkloadSupervisorSettings settings,
+    PlacementCandidates placement,
     WorkloadMetrics metrics,
     ILogger logger)
 {
-    private readonly PlacementCandidates _placement = new(open, directory, settings);
+    private readonly PlacementCandidates _placement = placement;
 
     /// <param name="renewed">Collects the copies whose lease was renewed (for the heartbeat's acknowledgement).</param>
     public async Task<WorkloadInput?> InterpretAsync(OpenWorkload entry, WorkloadEffect effect, List<CopyRef>? renewed, CancellationToken ct)

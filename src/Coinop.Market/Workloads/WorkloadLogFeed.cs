@@ -95,7 +95,4 @@ public sealed partial class WorkloadLogFeed(IWorkloadLogStore store, ILogger<Wor
     }
 
     private readonly record struct Queued(WorkloadLogChunk? Chunk, TaskCompletionSource? Flushed);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not store {Count} chunks of workload output")]
-    private static partial void LogAppendFailed(ILogger logger, int count, Exception exception);
 }

@@ -44,6 +44,7 @@ public sealed class WorkloadSupervisor : BackgroundService
     private readonly ProviderDirectory _directory;
     private readonly WorkloadMetrics _metrics;
     private readonly ProviderCommandQuota _quota;
+    private readonly DeliveryTrust _trust;
     private readonly Lock _quotaGate = new();
     private int _tickQueued;
 
@@ -74,9 +75,11 @@ public sealed class WorkloadSupervisor : BackgroundService
         _quota = new ProviderCommandQuota(options.ProviderCommandQueueLimit);
         _settlement = new WorkloadSettlement(billing, _settings.SettleInterval, logger);
         var persistence = new WorkloadPersistence(store, _open, _settlement, _clock, logger);
-        var effects = new WorkloadEffectInterpreter(work, store, checkpoints, directory, _open, _settings, metrics, logger);
+        _trust = new DeliveryTrust(_settings.Trust);
+        var placement = new PlacementCandidates(_open, directory, _settings, _trust, _clock);
+        var effects = new WorkloadEffectInterpreter(work, store, checkpoints, directory, _settings, placement, metrics, logger);
         _driver = new WorkloadDriver(_open, persistence, effects, logs, _settings.Timings, _clock, logger);
-        _consumers = new ConsumerWorkloadCommands(_open, _driver, work, store, new PlacementCandidates(_open, directory, _settings), metrics, _clock, logger);
+        _consumers = new ConsumerWorkloadCommands(_open, _driver, work, store, placement, metrics, _clock, logger);
         _providers = new ProviderWorkloadEvents(_open, _driver, effects, work, usage, receipts, checkpoints, metrics, logger);
     }
 
@@ -309,6 +312,7 @@ public sealed class WorkloadSupervisor : BackgroundService
             }
         }
 
+        _trust.Observe(_open.All.Select(e => e.Workload), _clock.Now());
         await _settlement.RecoverAsync(_clock.Now(), ct);
     }
 }

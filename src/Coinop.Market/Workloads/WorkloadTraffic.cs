@@ -167,16 +167,4 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
             Overflowed = false;
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Provider {Provider} sent a usage record for workload {WorkloadId} that does not verify with its identity key; dropped")]
-    private static partial void LogBadUsage(ILogger logger, string provider, string workloadId);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Provider {Provider} sent a checkpoint of workload {WorkloadId} ({Size} bytes) that is incomplete, altered or over {Max} bytes; dropped")]
-    private static partial void LogBadCheckpoint(ILogger logger, string provider, string workloadId, long size, long max);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Provider {Provider} queued more workload messages than the supervisor handles for one provider; disconnected, and what it queued is dropped")]
-    private static partial void LogFlooded(ILogger logger, string provider);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Output of workload {WorkloadId} dropped: the log store is behind")]
-    private static partial void LogOutputDropped(ILogger logger, string workloadId);
 }

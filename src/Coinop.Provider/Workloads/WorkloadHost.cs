@@ -531,13 +531,4 @@ public sealed partial class WorkloadHost : IAsyncDisposable
             }
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Workload {WorkloadId} epoch {Epoch} did not start: {Reason}")]
-    private static partial void LogStartFailed(ILogger logger, string workloadId, long epoch, string reason);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Workload {WorkloadId} epoch {Epoch} exited with {ExitCode} (oom {OomKilled})")]
-    private static partial void LogExited(ILogger logger, string workloadId, long epoch, int exitCode, bool oomKilled);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not remove the copy folder {Directory}: {Reason}")]
-    private static partial void LogCleanupFailed(ILogger logger, string directory, string reason);
 }

@@ -10,7 +10,7 @@ using Coinop.Market.Tests.Payments;
 using Coinop.Market.Tests.TestProviders;
 using Coinop.Storage.Ledger;
 using Coinop.Storage.Work;
-using Coinop.Wallet.MintClient;
+using Coinop.Ecash.MintClient;
 using Eventually = Coinop.Market.Tests.Gateway.Eventually;
 
 namespace Coinop.Market.Tests.Cluster;

@@ -2,9 +2,9 @@ using Coinop.Ecash;
 using Coinop.Ecash.Crypto;
 using Coinop.Ecash.Lightning;
 using Coinop.Ecash.MintApi;
+using Coinop.Ecash.MintClient;
 using Coinop.Ecash.Wallet;
 using Coinop.TestKit;
-using Coinop.Wallet.MintClient;
 
 namespace Coinop.Market.Tests.TestLightning;
 

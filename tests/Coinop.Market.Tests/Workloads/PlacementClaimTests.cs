@@ -16,8 +16,12 @@ public class PlacementClaimTests
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
     /// <summary>A market whose copies are not replaced during a test (the test providers run nothing and never heartbeat copies).</summary>
-    private static Task<MarketUnderTest> MarketAsync() =>
-        MarketUnderTest.StartAsync(o => o.WorkloadStopAfter = TimeSpan.FromMinutes(10), cancellationToken: Ct);
+    private static Task<MarketUnderTest> MarketAsync(Action<Coinop.Market.Hosting.MarketOptions>? configure = null) =>
+        MarketUnderTest.StartAsync(o =>
+        {
+            o.WorkloadStopAfter = TimeSpan.FromMinutes(10);
+            configure?.Invoke(o);
+        }, cancellationToken: Ct);
 
     /// <summary>A provider that offers workloads with the capacity it claims, applied by the market before this returns.</summary>
     internal static async Task<TestProvider> WorkloadProviderAsync(MarketUnderTest market, string name, double cpu, long memoryMb)
@@ -62,7 +66,8 @@ public class PlacementClaimTests
     [Fact]
     public async Task A_capacity_claim_counts_as_at_most_the_operators_bound()
     {
-        await using var market = await MarketAsync();
+        // Unproven providers trusted with anything here, so the operator's bound is what is tested.
+        await using var market = await MarketAsync(o => (o.UnprovenProviderCpu, o.UnprovenProviderMemoryMb) = (1_000_000, 1L << 40));
         await using var liar = await WorkloadProviderAsync(market, "liar", 1e12, 1L << 50);
 
         // 100 cores is more than --max-provider-cpu (64 by default) believes any one provider has.
@@ -96,5 +101,68 @@ public class PlacementClaimTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, status);
         Assert.Contains("is not online", (string)body!["error"]!["message"]!, StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.BadRequest, (await SubmitAsync(market, "alice")).Status);
+    }
+
+    [Fact]
+    public async Task A_new_provider_claiming_a_million_cpus_is_given_only_the_unproven_allowance()
+    {
+        await using var market = await MarketAsync(); // --unproven-provider-cpu 4 by default
+        await using var liar = await WorkloadProviderAsync(market, "liar", 1e6, 1L << 40);
+        await using var honest = await WorkloadProviderAsync(market, "honest", 8, 16384);
+
+        // Pinned to the liar: five cores is more than a provider with no delivered work is believed to have.
+        var (status, body) = await SubmitAsync(market, liar.ProviderId, cpu: 5);
+        Assert.True(status == HttpStatusCode.ServiceUnavailable, body?.ToJsonString());
+        Assert.Contains("has no room", (string)body!["error"]!["message"]!, StringComparison.Ordinal);
+
+        // One-core workloads fill both providers' allowances (four each, whatever they claim), then nothing more is placed.
+        var placed = new List<string>();
+        for (var i = 0; i < 8; i++)
+        {
+            (status, body) = await SubmitAsync(market);
+            Assert.True(status == HttpStatusCode.Created, body?.ToJsonString());
+            placed.Add((string)body!["provider"]!);
+        }
+
+        Assert.Equal(4, placed.Count(p => p == liar.ProviderId));
+        Assert.Equal(4, placed.Count(p => p == honest.ProviderId));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await SubmitAsync(market)).Status);
+    }
+
+    [Fact]
+    public async Task A_providers_allowance_grows_with_copies_it_kept_live_not_with_its_claim()
+    {
+        await using var market = await MarketAsync(o => (o.UnprovenProviderCpu, o.CapacityProvingTime) = (2, TimeSpan.FromSeconds(1)));
+        await using var liar = await WorkloadProviderAsync(market, "liar", 1e6, 1L << 40);
+
+        // Two cores of copies while unproven; a third is refused.
+        var copies = new List<CopyRef>();
+        for (var i = 0; i < 2; i++)
+        {
+            var start = liar.WaitForAsync<WorkloadStart>(_ => true, afterNow: true);
+            var (status, body) = await SubmitAsync(market, liar.ProviderId);
+            Assert.True(status == HttpStatusCode.Created, body?.ToJsonString());
+            var started = await start.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+            copies.Add(new CopyRef(started.WorkloadId, started.Epoch));
+        }
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await SubmitAsync(market, liar.ProviderId)).Status);
+
+        // It runs them (heartbeats them as live) past the proving time: it has delivered two cores, so it is believed to
+        // have four (twice that), and no more, however many it claims.
+        var seq = 0L;
+        (HttpStatusCode Status, JsonNode? Body) grown = default;
+        await Eventually.WaitAsync(async () =>
+        {
+            var next = ++seq;
+            var ack = liar.WaitForAsync<WorkloadAck>(a => a.Seq == next);
+            await liar.SendAsync(new WorkloadHeartbeat(next, "incarnation-liar", copies, []), Ct);
+            await ack.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+            grown = await SubmitAsync(market, liar.ProviderId, cpu: 2);
+            return grown.Status;
+        }, status => status == HttpStatusCode.Created, "the allowance grown by delivered work", cancellationToken: Ct);
+
+        var (refused, refusal) = await SubmitAsync(market, liar.ProviderId);
+        Assert.True(refused == HttpStatusCode.ServiceUnavailable, refusal?.ToJsonString());
     }
 }

@@ -181,7 +181,4 @@ public sealed partial class PortBridge : IAsyncDisposable
         {
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Port bridge refused a client without the access credential from {Remote}")]
-    private static partial void LogRefused(ILogger logger, string remote);
 }

@@ -251,9 +251,6 @@ public sealed partial class DockerSandbox : ISandbox
     private static string Unreachable(Uri endpoint, string why) =>
         $"--workloads docker needs a reachable Docker daemon at {endpoint} ({why}); start dockerd or use --workloads process";
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Workload {WorkloadId} epoch {Epoch} started in container {ContainerId}")]
-    private static partial void LogStarted(ILogger logger, string workloadId, long epoch, string containerId);
-
     /// <summary>A copy running as a container.</summary>
     private sealed class DockerCopy : IRunningCopy
     {

@@ -275,10 +275,4 @@ public sealed partial class LocalSandbox : ISandbox
             .Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(dir => Path.Combine(dir, tool))
             .FirstOrDefault(File.Exists);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Bubblewrap is unavailable and --unsafe-no-sandbox is set: workloads run as plain processes with isolation 'none': {Reason}")]
-    private static partial void LogBubblewrapUnavailable(ILogger logger, string reason);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Workload {WorkloadId} epoch {Epoch} started in {Sandbox} as pid {Pid}")]
-    private static partial void LogStarted(ILogger logger, string workloadId, long epoch, string sandbox, int pid);
 }

@@ -1,13 +1,12 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
-using Coinop.Ecash;
 using Coinop.Ecash.Keysets;
 using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Tokens;
 using Coinop.Ecash.Wallet;
 
-namespace Coinop.Wallet.MintClient;
+namespace Coinop.Ecash.MintClient;
 
 /// <summary>
 /// An HTTP client for any Cashu mint (NUT-01..07, 09, 12): ours under <c>{market}/mint</c> or another one. Mint

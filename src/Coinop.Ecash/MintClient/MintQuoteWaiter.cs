@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Coinop.Ecash.MintApi;
 
-namespace Coinop.Wallet.MintClient;
+namespace Coinop.Ecash.MintClient;
 
 /// <summary>
 /// Waits for a mint quote to leave UNPAID: told over the mint's NUT-17 WebSocket the moment the mint sees its invoice
