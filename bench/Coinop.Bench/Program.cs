@@ -62,4 +62,19 @@ if (args is ["workload-heartbeat", ..])
     return;
 }
 
+// `providers URL PID [COUNT] [IDLE_SECONDS] [SOURCES]`: idle providers linked to a market process (bench/providers.sh).
+if (args is ["providers", var marketUrl, var marketPid, ..])
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    await ProviderScaleLoad.RunAsync(marketUrl, int.Parse(marketPid, System.Globalization.CultureInfo.InvariantCulture), Arg(3, 10_000), Arg(4, 60), Arg(5, 4));
+    return;
+}
+
+// `router [PROVIDERS]`: one routing decision over that many linked providers, in process.
+if (args is ["router", ..])
+{
+    RouterBenchmark.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10_000);
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);

@@ -201,6 +201,10 @@ public sealed class RemoteProvider : IRoutableProvider
         var offers = ReferenceEquals(caps, current.Capabilities) ? current.Offers : OffersOf(caps);
         Holder = holder;
         _state = new State(caps, offers, link.Figures, capabilities is null ? current.CapabilitiesVersion : capabilitiesVersion, link.UpdatedAt);
+        if (!ReferenceEquals(offers, current.Offers))
+        {
+            Gateway.OfferChanges.Changed(); // routing's per-model index is rebuilt
+        }
     }
 
     /// <summary>The link is gone from this node's view: nothing new is routed here, and with <paramref name="loseJobs"/> (its node died) jobs in flight are lost.</summary>

@@ -437,6 +437,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
 
         _offers = offers.ToFrozenDictionary(StringComparer.Ordinal);
         _capabilities = capabilities;
+        OfferChanges.Changed();
         GatewayLog.CapabilitiesReceived(_logger, ProviderId, offers.Count, capabilities.MaxConcurrent);
         return capabilities.Workloads is not null ? _workloads?.OnCapabilities(this) : null;
     }

@@ -52,12 +52,24 @@ public sealed partial class GatewayJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// <c>GET /api/providers</c>: every provider the market knows, with live offers and load for linked ones (on this node or,
-/// as they published them, on the market's other nodes).
+/// as they published them, on the market's other nodes), online first then by name. With <c>?limit=N</c> (1 to
+/// <see cref="MaxLimit"/>) and optionally <c>&amp;cursor=ID</c>: one page of the same array in id order, providers after the
+/// cursor, and a <c>Link: &lt;…&gt;; rel="next"</c> header while more may follow — what a market with thousands of providers
+/// should be asked for.
 /// </summary>
 public static class ProvidersApi
 {
-    public static async Task<IResult> ListAsync(IProviderRegistryStore store, IRoutableProviders providers, IModelQueueDepths queues, CancellationToken cancellationToken)
+    public const int MaxLimit = 1000;
+
+    public static async Task<IResult> ListAsync(HttpContext http, IProviderRegistryStore store, IRoutableProviders providers, Inference.OfferIndex index,
+        IModelQueueDepths queues, CancellationToken cancellationToken)
     {
+        var query = http.Request.Query;
+        if (query.ContainsKey("limit") || query.ContainsKey("cursor"))
+        {
+            return await PageAsync(http, store, index, queues, cancellationToken);
+        }
+
         var known = await store.ListAsync(cancellationToken);
         var keys = known.ToDictionary(r => r.Id, r => Convert.ToBase64String(r.PublicKey), StringComparer.Ordinal);
         var views = new List<ProviderView>(known.Count);
@@ -86,6 +98,51 @@ public static class ProvidersApi
 
         views.Sort((a, b) => a.Online != b.Online ? (a.Online ? -1 : 1) : string.CompareOrdinal(a.Name, b.Name));
         return Results.Json(views.ToArray(), GatewayJsonContext.Default.ProviderViewArray);
+    }
+
+    private static async Task<IResult> PageAsync(HttpContext http, IProviderRegistryStore store, Inference.OfferIndex index, IModelQueueDepths queues,
+        CancellationToken cancellationToken)
+    {
+        var query = http.Request.Query;
+        var limit = 100;
+        if (query.TryGetValue("limit", out var limitText)
+            && (!int.TryParse(limitText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out limit) || limit is < 1 or > MaxLimit))
+        {
+            return Results.Json(new GatewayError($"limit must be a whole number from 1 to {MaxLimit}"), GatewayJsonContext.Default.GatewayError, statusCode: 400);
+        }
+
+        string? cursor = null;
+        if (query.TryGetValue("cursor", out var cursorText))
+        {
+            cursor = cursorText.ToString();
+            if (cursor.Length is 0 or > 64 || !cursor.All(c => c is (>= 'a' and <= 'z') or (>= '0' and <= '9')))
+            {
+                return Results.Json(new GatewayError("cursor must be a provider id from a previous page"), GatewayJsonContext.Default.GatewayError, statusCode: 400);
+            }
+        }
+
+        var records = await store.ListPageAsync(cursor, limit, cancellationToken);
+        var linked = index.Current.ById;
+        var views = new ProviderView[records.Count];
+        for (var i = 0; i < records.Count; i++)
+        {
+            var record = records[i];
+            var view = linked.GetValueOrDefault(record.Id) switch
+            {
+                ProviderSession session => View(session, queues),
+                Cluster.RemoteProvider remote => View(remote, queues),
+                _ => null,
+            };
+            views[i] = (view ?? new ProviderView(record.Id, record.Name, false, [], new LoadView(0, 0, 0, 0, 0, 0), null, record.LastSeenAt))
+                with { PublicKey = Convert.ToBase64String(record.PublicKey) };
+        }
+
+        if (records.Count == limit)
+        {
+            http.Response.Headers.Link = $"</api/providers?limit={limit}&cursor={records[^1].Id}>; rel=\"next\"";
+        }
+
+        return Results.Json(views, GatewayJsonContext.Default.ProviderViewArray);
     }
 
     private static ProviderView View(ProviderSession session, IModelQueueDepths queues) =>

@@ -22,6 +22,7 @@ public static class InferenceSetup
         services.AddMetrics();
         services.AddSingleton<InferenceMetrics>();
         services.AddSingleton(sp => sp.GetRequiredService<Hosting.MarketOptions>().OfferLimits(sp.GetRequiredService<IOptions<InferenceOptions>>().Value.DefaultOutputReservation));
+        services.AddSingleton<OfferIndex>();
         services.AddSingleton<ProviderRouter>();
         services.AddSingleton<CapacityQueue>();
         services.AddSingleton<JobAdmission>();

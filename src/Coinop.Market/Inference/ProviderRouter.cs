@@ -39,10 +39,19 @@ public readonly record struct RoutePick(IRoutableProvider Provider, ModelOffer O
 /// the request's needs, are not parked, are under their concurrency limit, and whose price is within the operator's
 /// <c>--max-price</c> and the consumer's ceiling, power-of-two-choices by <see cref="PowerOfTwoChoices.Score"/>
 /// (peak-EWMA latency × load × price relative to the cheapest). What the job reserves is computed against the chosen
-/// offer alone (<see cref="InferenceReservation"/>). No LINQ, no locks held: the providers come as an immutable snapshot.
+/// offer alone (<see cref="InferenceReservation"/>). No LINQ, no locks held: the providers come as an immutable snapshot,
+/// indexed by model (<see cref="OfferIndex"/>). A model with many providers is not scanned: the two choices are drawn at
+/// random from its list until two can take the job (<see cref="SampleLimit"/> draws, then a full scan of the list), and the
+/// price weight is relative to the model's cheapest offer, so a decision costs the same with 10 providers or 10,000.
 /// </summary>
-public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits limits)
+public sealed class ProviderRouter(OfferIndex index, OfferLimits limits)
 {
+    /// <summary>Up to this many providers of a model are scanned in full (exact choice); above, candidates are sampled.</summary>
+    public const int ScanLimit = 64;
+
+    /// <summary>Random draws from a large list before falling back to a full scan (most providers busy or unsuitable).</summary>
+    public const int SampleLimit = 32;
+
     public OfferLimits Limits => limits;
 
     /// <summary>What the market can do for the request now; <paramref name="tried"/> (providers a job already failed on) do not count.</summary>
@@ -51,7 +60,7 @@ public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits lim
         var offered = false;
         var suitable = false;
         var busy = false;
-        foreach (var provider in providers.Snapshot)
+        foreach (var provider in index.Current.Of(needs.Model))
         {
             if (!provider.Accepting || !provider.TryGetOffer(needs.Model, out var offer))
             {
@@ -85,7 +94,7 @@ public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits lim
     public string? Unmet(in RouteNeeds needs)
     {
         string? unmet = null;
-        foreach (var provider in providers.Snapshot)
+        foreach (var provider in index.Current.Of(needs.Model))
         {
             if (provider.Accepting && provider.TryGetOffer(needs.Model, out var offer))
             {
@@ -110,7 +119,66 @@ public sealed class ProviderRouter(IRoutableProviders providers, OfferLimits lim
 
     private RoutePick? PickWithin(in RouteNeeds needs, List<IRoutableProvider> tried)
     {
-        var snapshot = providers.Snapshot;
+        if (!index.Current.ByModel.TryGetValue(needs.Model, out var model))
+        {
+            return null;
+        }
+
+        return model.Providers.Length > ScanLimit && Sample(model, needs, tried) is { } sampled ? sampled : Scan(model.Providers, needs, tried);
+    }
+
+    /// <summary>
+    /// Power-of-two-choices among random draws from a long list: the first two providers drawn that can take the job.
+    /// Null when <see cref="SampleLimit"/> draws found none that could (the caller then scans the whole list).
+    /// </summary>
+    private RoutePick? Sample(OfferIndex.ModelProviders model, in RouteNeeds needs, List<IRoutableProvider> tried)
+    {
+        var list = model.Providers;
+        var draws = 0;
+        while (draws < SampleLimit)
+        {
+            RoutePick? first = null;
+            RoutePick? second = null;
+            for (; draws < SampleLimit && second is null; draws++)
+            {
+                var candidate = list[Random.Shared.Next(list.Length)];
+                if ((first is { } f && ReferenceEquals(f.Provider, candidate))
+                    || !Serves(candidate, needs, out var offer) || !Acceptable(candidate, offer, needs, out var reservation) || !HasRoom(candidate) || Contains(tried, candidate))
+                {
+                    continue;
+                }
+
+                var pick = new RoutePick(candidate, offer, reservation);
+                if (first is null)
+                {
+                    first = pick;
+                }
+                else
+                {
+                    second = pick;
+                }
+            }
+
+            if (first is not { } a)
+            {
+                return null;
+            }
+
+            var chosen = second is { } b && Score(b, model.CheapestBlendedMsatPerMtok) < Score(a, model.CheapestBlendedMsatPerMtok) ? b : a;
+            if (chosen.Provider.TryAcquireSlot())
+            {
+                return chosen;
+            }
+        }
+
+        return null;
+    }
+
+    private static double Score(in RoutePick pick, double cheapest) =>
+        PowerOfTwoChoices.Score(pick.Provider.LatencyEstimateMs, pick.Provider.InFlight, Blended(pick.Offer), cheapest);
+
+    private RoutePick? Scan(IRoutableProvider[] snapshot, in RouteNeeds needs, List<IRoutableProvider> tried)
+    {
         var candidates = ArrayPool<IRoutableProvider>.Shared.Rent(Math.Max(1, snapshot.Length));
         var offers = ArrayPool<ModelOffer>.Shared.Rent(Math.Max(1, snapshot.Length));
         var reservations = ArrayPool<Reservation>.Shared.Rent(Math.Max(1, snapshot.Length));

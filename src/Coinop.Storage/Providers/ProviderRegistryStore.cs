@@ -32,6 +32,9 @@ public interface IProviderRegistryStore
 
     Task<IReadOnlyList<ProviderRecord>> ListAsync(CancellationToken cancellationToken);
 
+    /// <summary>Up to <paramref name="limit"/> providers whose id sorts after <paramref name="afterId"/> (all when null), in id order.</summary>
+    Task<IReadOnlyList<ProviderRecord>> ListPageAsync(string? afterId, int limit, CancellationToken cancellationToken);
+
     /// <summary>Records a provider that authenticated (enrolling it when new, without a code) and marks it online.</summary>
     Task UpsertSeenAsync(ProviderRecord provider, CancellationToken cancellationToken);
 
@@ -66,6 +69,14 @@ public sealed class ProviderRegistryStore(Database database) : IProviderRegistry
         {
             var rows = await c.QueryAsync<ProviderRow>(new CommandDefinition(
                 $"SELECT {Columns} FROM providers ORDER BY name, id", cancellationToken: cancellationToken));
+            return [.. rows.Select(r => r.ToRecord())];
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<ProviderRecord>> ListPageAsync(string? afterId, int limit, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<ProviderRecord>>(async c =>
+        {
+            var rows = await c.QueryAsync<ProviderRow>(new CommandDefinition(
+                $"SELECT {Columns} FROM providers WHERE id > @afterId ORDER BY id LIMIT @limit", new { afterId = afterId ?? "", limit }, cancellationToken: cancellationToken));
             return [.. rows.Select(r => r.ToRecord())];
         }, cancellationToken);
 
