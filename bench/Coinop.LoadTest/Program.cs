@@ -6,12 +6,13 @@ using System.Text;
 using System.Text.Json;
 
 // Usage: Coinop.LoadTest --url URL [--label NAME] [--rate 1000] [--seconds 20] [--warmup 5] [--model sim-small]
-//        [--stream] [--max-tokens 16] [--pids 123,456] [--header "K: V"]... [--x-cashu-file tokens.txt] [--json out.json]
+//        [--stream] [--max-tokens 16] [--prompt TEXT] [--pids 123,456] [--header "K: V"]... [--x-cashu-file tokens.txt] [--json out.json]
 //        Coinop.LoadTest tokens --market URL --count N --sats A --out tokens.txt   (N tokens of A sat, one per line)
 //        Coinop.LoadTest balance --market URL --sats A                             (prints a funded sk- balance key)
 // Sends chat completions at a fixed rate (open loop: a slow response never delays the next send, so latency is
 // measured from the scheduled send time and queueing shows up instead of hiding) and reports percentiles, errors and
-// the CPU the given processes used per request.
+// the CPU the given processes used per request. With --stream it also reports the time to the first `data:` event
+// (time to first token) and the gaps between consecutive events as they arrive.
 if (args is ["tokens" or "balance", ..])
 {
     return await PaidSetup.RunAsync(args);
@@ -32,11 +33,15 @@ using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
 var body = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new Dictionary<string, object>
 {
     ["model"] = opts.Model,
-    ["messages"] = new[] { new { role = "user", content = "Say something short." } },
+    ["messages"] = new[] { new { role = "user", content = opts.Prompt } },
     ["max_tokens"] = opts.MaxTokens,
     ["stream"] = opts.Stream,
 }));
 var url = opts.Url.TrimEnd('/') + "/v1/chat/completions";
+
+// Per streamed request: ticks from the scheduled send to the first event, and the gaps between events as read.
+var firstEvent = new System.Collections.Concurrent.ConcurrentBag<long>();
+var eventGaps = new System.Collections.Concurrent.ConcurrentBag<long>();
 
 async Task<(long Ticks, bool Ok)> OneAsync(long scheduled)
 {
@@ -57,8 +62,23 @@ async Task<(long Ticks, bool Ok)> OneAsync(long scheduled)
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         await using var stream = await response.Content.ReadAsStreamAsync();
         var buffer = new byte[8192];
-        while (await stream.ReadAsync(buffer) > 0)
+        int read;
+        var events = new EventClock(scheduled);
+        while ((read = await stream.ReadAsync(buffer)) > 0)
         {
+            if (opts.Stream)
+            {
+                events.Saw(buffer.AsSpan(0, read), Stopwatch.GetTimestamp());
+            }
+        }
+
+        if (opts.Stream && events.First is { } first && response.IsSuccessStatusCode)
+        {
+            firstEvent.Add(first);
+            foreach (var gap in events.Gaps)
+            {
+                eventGaps.Add(gap);
+            }
         }
 
         return (Stopwatch.GetTimestamp() - scheduled, response.IsSuccessStatusCode);
@@ -97,6 +117,8 @@ async Task<List<(long Ticks, bool Ok)>> RunAsync(double seconds)
 }
 
 await RunAsync(opts.Warmup);
+firstEvent.Clear();
+eventGaps.Clear();
 var self = Environment.ProcessId;
 var cpuBefore = opts.Pids.Append(self).ToDictionary(p => p, ProcessCpu.Seconds);
 var wall = Stopwatch.StartNew();
@@ -107,7 +129,7 @@ double CpuMsPerRequest(int pid) => Math.Round((cpuAfter[pid] - cpuBefore[pid]) *
 
 var ok = results.Where(r => r.Ok).Select(r => r.Ticks * 1000.0 / Stopwatch.Frequency).Order().ToArray();
 double P(double q) => ok.Length == 0 ? double.NaN : ok[Math.Min(ok.Length - 1, (int)Math.Ceiling(q * ok.Length) - 1)];
-var report = new Dictionary<string, object>
+var report = new Dictionary<string, object?>
 {
     ["label"] = opts.Label,
     ["url"] = opts.Url,
@@ -120,6 +142,11 @@ var report = new Dictionary<string, object>
     ["p90_ms"] = Math.Round(P(0.90), 3),
     ["p99_ms"] = Math.Round(P(0.99), 3),
     ["max_ms"] = Math.Round(ok.Length == 0 ? double.NaN : ok[^1], 3),
+    ["ttft_p50_ms"] = Percentile(firstEvent, 0.50),
+    ["ttft_p99_ms"] = Percentile(firstEvent, 0.99),
+    ["event_gap_p50_ms"] = Percentile(eventGaps, 0.50),
+    ["event_gap_p99_ms"] = Percentile(eventGaps, 0.99),
+    ["event_gap_max_ms"] = Percentile(eventGaps, 1.0),
     ["cpu_ms_per_request"] = opts.Pids.ToDictionary(p => p.ToString(CultureInfo.InvariantCulture), CpuMsPerRequest),
     ["load_generator_cpu_ms_per_request"] = CpuMsPerRequest(self),
     ["load_average"] = File.ReadAllText("/proc/loadavg").Split(' ')[0],
@@ -131,10 +158,16 @@ if (opts.JsonOut is { } path)
     await File.WriteAllTextAsync(path, json);
 }
 
+static double? Percentile(IEnumerable<long> ticks, double q)
+{
+    var sorted = ticks.Select(t => t * 1000.0 / Stopwatch.Frequency).Order().ToArray();
+    return sorted.Length == 0 ? null : Math.Round(sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(q * sorted.Length) - 1)], 3);
+}
+
 return report["errors"] is int e && e > results.Count / 100 ? 1 : 0;
 
 internal sealed record Args(string Url, string Label, double Rate, double Seconds, double Warmup, string Model, bool Stream,
-    int MaxTokens, int[] Pids, List<(string, string)> Headers, string? TokenFile, string? JsonOut)
+    int MaxTokens, string Prompt, int[] Pids, List<(string, string)> Headers, string? TokenFile, string? JsonOut)
 {
     public static Args Parse(string[] args)
     {
@@ -163,10 +196,62 @@ internal sealed record Args(string Url, string Label, double Rate, double Second
             Get("--model", "sim-small"),
             args.Contains("--stream"),
             int.Parse(Get("--max-tokens", "16"), inv),
+            Get("--prompt", "Say something short."),
             [.. Get("--pids", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => int.Parse(p, inv))],
             headers,
             Get("--x-cashu-file", "") is { Length: > 0 } f ? f : null,
             Get("--json", "") is { Length: > 0 } j ? j : null);
+    }
+}
+
+/// <summary>Notes when each server-sent event (a line starting `data:`) arrives; events read together share a time.</summary>
+internal sealed class EventClock(long scheduled)
+{
+    private bool _lineStart = true;
+    private int _matched; // how much of "data:" the current line has matched so far
+    private long _last;
+
+    public long? First { get; private set; }
+
+    public List<long> Gaps { get; } = [];
+
+    public void Saw(ReadOnlySpan<byte> bytes, long now)
+    {
+        foreach (var b in bytes)
+        {
+            if (b == (byte)'\n')
+            {
+                (_lineStart, _matched) = (true, 0);
+                continue;
+            }
+
+            if (!_lineStart || _matched == 5)
+            {
+                continue;
+            }
+
+            if (b != "data:"u8[_matched])
+            {
+                _lineStart = false;
+                continue;
+            }
+
+            if (++_matched < 5)
+            {
+                continue;
+            }
+
+            if (First is null)
+            {
+                First = now - scheduled;
+            }
+            else
+            {
+                Gaps.Add(now - _last);
+            }
+
+            _last = now;
+        }
     }
 }
 

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Coinop against one nginx proxy hop, side by side in one run on one machine (all real processes on loopback):
+#   direct  - the simulator itself
+#   nginx   - one nginx proxy hop (Debian's nginx-light, keepalive upstream) to the same simulator
+#   coinop  - a --free market node and a provider agent in front of the same simulator
+# 1. Saturation: wrk (closed loop, CONNECTIONS connections, a Lua script posts the chat completion) against each,
+#    ROUNDS rounds interleaved; requests/s, the ratio coinop/nginx, and CPU per request for every process.
+# 2. Latency at RATE req/s (open loop, bench/Coinop.LoadTest): p50/p99 for each and what nginx and Coinop add.
+# 3. Streaming at SRATE req/s: time to the first `data:` event (the simulator answers at once), and the gaps between
+#    events when the simulator paces its tokens 2 ms apart ([[sim:slow=2]]).
+# Usage: bench/throughput.sh [SECONDS=10] [CONNECTIONS=32] [RATE=1000] [LAT_SECONDS=15] [ROUNDS=3] [SRATE=200]
+# Installs wrk and nginx-light with apt-get when they are missing (needs root). Reports go to bench/results/.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds="${1:-10}"; conns="${2:-32}"; rate="${3:-1000}"; lat_seconds="${4:-15}"; rounds="${5:-3}"; srate="${6:-200}"
+out="$root/bench/results"; mkdir -p "$out"
+work=$(mktemp -d /tmp/coinop-throughput-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+  apt-get install -y --no-install-recommends wrk nginx-light >/dev/null
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet >/dev/null
+dotnet build "$root/bench/Coinop.LoadTest" -c Release -o "$work/load" --nologo -v quiet >/dev/null
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { for _ in $(seq 1 300); do curl -fsS "$1" 2>/dev/null | grep -q "$2" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
+
+sim=$(free_port); market=$(free_port); proxy=$(free_port)
+export COINOP_LOG_LEVEL=Warning
+dotnet "$work/cli/coinop.dll" sim-backend --urls "http://127.0.0.1:$sim" --latency 0 --tokens-per-second 0 >"$work/sim.log" 2>&1 & pids+=($!); simpid=$!
+dotnet "$work/cli/coinop.dll" market --urls "http://127.0.0.1:$market" --data "$work/market" --free >"$work/market.log" 2>&1 & pids+=($!); marketpid=$!
+wait_http "http://127.0.0.1:$sim/v1/models" sim-small; wait_http "http://127.0.0.1:$market/healthz" ""
+dotnet "$work/cli/coinop.dll" provider --market "http://127.0.0.1:$market" --backend "openai=http://127.0.0.1:$sim" --data "$work/provider" --max-concurrent 4096 >"$work/provider.log" 2>&1 & pids+=($!); provpid=$!
+
+# nginx: one worker per core, as its default config does; keepalive connections to the simulator; no buffering of
+# the answer (a streaming proxy's setting, and what Coinop does).
+mkdir -p "$work/nginx"
+cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx/body;
+  proxy_temp_path $work/nginx/proxy;
+  upstream sim { server 127.0.0.1:$sim; keepalive 256; }
+  server {
+    listen 127.0.0.1:$proxy;
+    location / {
+      proxy_pass http://sim;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering off;
+    }
+  }
+}
+EOF
+"$nginx_bin" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" & pids+=($!); nginxpid=$!
+wait_http "http://127.0.0.1:$proxy/v1/models" sim-small
+wait_http "http://127.0.0.1:$market/v1/models" sim-small
+
+cat >"$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"model":"sim-small","messages":[{"role":"user","content":"Say something short."}],"max_tokens":16,"stream":false}'
+wrk.headers["Content-Type"] = "application/json"
+EOF
+
+# CPU seconds (utime + stime) of a process and all its descendants, from /proc.
+cpu() {
+  python3 - "$@" <<'PY'
+import os, sys
+stats = {}
+for d in os.listdir("/proc"):
+    if d.isdigit():
+        try:
+            s = open(f"/proc/{d}/stat").read()
+        except OSError:
+            continue
+        f = s[s.rindex(")") + 2:].split()
+        stats[int(d)] = (int(f[1]), int(f[11]) + int(f[12]))
+def tree(p):
+    return stats.get(p, (0, 0))[1] + sum(tree(c) for c, (pp, _) in stats.items() if pp == p)
+print(" ".join(str(tree(int(p)) / os.sysconf("SC_CLK_TCK")) for p in sys.argv[1:]))
+PY
+}
+
+declare -A url=([direct]="http://127.0.0.1:$sim" [nginx]="http://127.0.0.1:$proxy" [coinop]="http://127.0.0.1:$market")
+# The load test reads one process's CPU (not its children): nginx's workers are left to the saturation figures.
+declare -A lpids=([direct]="$simpid" [nginx]="$simpid" [coinop]="$marketpid,$provpid,$simpid")
+declare -A procs=([direct]="$simpid" [nginx]="$nginxpid $simpid" [coinop]="$marketpid $provpid $simpid")
+
+saturate() { # target round
+  local t=$1 r=$2 before after wrkcpu
+  before=$(cpu ${procs[$t]})
+  # wrk's own CPU: run it in the foreground and read it from the shell's children times afterwards.
+  /usr/bin/time -f "%U %S" -o "$work/wrk-time" wrk -t1 -c"$conns" -d"${seconds}s" --latency -s "$work/post.lua" "${url[$t]}/v1/chat/completions" >"$work/wrk-$t-$r.txt"
+  after=$(cpu ${procs[$t]})
+  python3 - "$t" "$r" "$work/wrk-$t-$r.txt" "$work/wrk-time" "${procs[$t]}" "$before" "$after" "$out/throughput-$t-$r.json" <<'PY'
+import json, re, sys
+t, r, wrkout, wrktime, pids, before, after, path = sys.argv[1:]
+text = open(wrkout).read()
+total = int(re.search(r"(\d+) requests in", text).group(1))
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
+bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+errs = re.search(r"Socket errors: (.*)", text)
+names = {"direct": ["simulator"], "nginx": ["nginx", "simulator"], "coinop": ["market", "provider", "simulator"]}[t]
+cpu = {n: round((float(a) - float(b)) * 1000 / total, 4) for n, b, a in zip(names, before.split(), after.split())}
+u, s = open(wrktime).read().split()[-2:]
+cpu["wrk"] = round((float(u) + float(s)) * 1000 / total, 4)
+rep = {"target": t, "round": int(r), "requests": total, "rps": rps, "non_2xx": int(bad.group(1)) if bad else 0,
+       "socket_errors": errs.group(1) if errs else None, "cpu_ms_per_request": cpu}
+json.dump(rep, open(path, "w"), indent=1)
+print(f"{t:7} round {r}: {rps:9.0f} req/s  non-2xx {rep['non_2xx']}  CPU ms/request {cpu}")
+PY
+}
+
+echo "== saturation: wrk -t1 -c$conns, ${seconds}s per target, $rounds rounds interleaved"
+# A short warm-up of each path first (JIT, connection pools).
+for t in direct nginx coinop; do wrk -t1 -c"$conns" -d3s -s "$work/post.lua" "${url[$t]}/v1/chat/completions" >/dev/null; done
+for r in $(seq 1 "$rounds"); do for t in direct nginx coinop; do saturate "$t" "$r"; done; done
+
+echo "== latency: open loop at $rate req/s, ${lat_seconds}s per target"
+load() { dotnet "$work/load/Coinop.LoadTest.dll" "$@" >/dev/null; }
+for t in direct nginx coinop; do
+  load --label "$t" --url "${url[$t]}" --rate "$rate" --seconds "$lat_seconds" --pids "${lpids[$t]}" --json "$out/latency1k-$t.json"
+done
+echo "== streaming: $srate req/s, time to first event (simulator answers at once), then event gaps (2 ms pacing)"
+for t in direct nginx coinop; do
+  load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --stream --json "$out/ttft-$t.json"
+  load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --stream --prompt "[[sim:slow=2]] Say something short." --json "$out/gaps-$t.json"
+done
+
+python3 - "$out" "$rounds" <<'PY'
+import json, statistics, sys
+d, rounds = sys.argv[1], int(sys.argv[2])
+T = ("direct", "nginx", "coinop")
+sat = {t: [json.load(open(f"{d}/throughput-{t}-{r}.json")) for r in range(1, rounds + 1)] for t in T}
+rng = lambda xs: f"{min(xs):.0f}-{max(xs):.0f}" if len(xs) > 1 else f"{xs[0]:.0f}"
+print("\nsaturation requests/s (range over rounds), median CPU ms per request per process")
+for t in T:
+    rps = [x["rps"] for x in sat[t]]
+    procs = sat[t][0]["cpu_ms_per_request"].keys()
+    cpu = {p: round(statistics.median(x["cpu_ms_per_request"][p] for x in sat[t]), 4) for p in procs}
+    print(f"  {t:7} {rng(rps):>13} req/s   non-2xx {sum(x['non_2xx'] for x in sat[t])}   {cpu}")
+ratios = [c["rps"] / n["rps"] for c, n in zip(sat["coinop"], sat["nginx"])]
+print(f"  coinop / nginx requests/s per round: {', '.join(f'{x:.2f}' for x in ratios)} (target >= 0.5)")
+lat = {t: json.load(open(f"{d}/latency1k-{t}.json")) for t in T}
+print(f"\nlatency at {lat['direct']['rate']} req/s: p50 / p99 ms (errors)")
+for t in T:
+    print(f"  {t:7} {lat[t]['p50_ms']:.3f} / {lat[t]['p99_ms']:.3f}  ({lat[t]['errors']})  CPU ms/request {lat[t]['cpu_ms_per_request']}")
+for t in ("nginx", "coinop"):
+    print(f"  {t} adds {lat[t]['p50_ms'] - lat['direct']['p50_ms']:+.3f} p50 / {lat[t]['p99_ms'] - lat['direct']['p99_ms']:+.3f} p99 vs direct")
+print(f"  coinop adds {lat['coinop']['p50_ms'] - lat['nginx']['p50_ms']:+.3f} p50 / {lat['coinop']['p99_ms'] - lat['nginx']['p99_ms']:+.3f} p99 vs nginx (targets vs direct: p50 <= 0.15, p99 <= 0.5)")
+tt = {t: json.load(open(f"{d}/ttft-{t}.json")) for t in T}
+gp = {t: json.load(open(f"{d}/gaps-{t}.json")) for t in T}
+print("\nstreaming: time to first event p50 / p99 ms; event gaps at 2 ms pacing p50 / p99 / max ms")
+for t in T:
+    print(f"  {t:7} TTFT {tt[t]['ttft_p50_ms']:.3f} / {tt[t]['ttft_p99_ms']:.3f}   gaps {gp[t]['event_gap_p50_ms']:.3f} / {gp[t]['event_gap_p99_ms']:.3f} / {gp[t]['event_gap_max_ms']:.3f}   errors {tt[t]['errors']}+{gp[t]['errors']}")
+for t in ("nginx", "coinop"):
+    print(f"  {t} adds TTFT {tt[t]['ttft_p50_ms'] - tt['direct']['ttft_p50_ms']:+.3f} p50 / {tt[t]['ttft_p99_ms'] - tt['direct']['ttft_p99_ms']:+.3f} p99 vs direct (target for coinop: p50 <= 0.3)")
+PY
