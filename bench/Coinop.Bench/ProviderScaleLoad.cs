@@ -22,7 +22,7 @@ public static partial class ProviderScaleLoad
     public static async Task RunAsync(string market, int pid, int count, int idleSeconds, int sources)
     {
         using var http = new HttpClient { BaseAddress = new Uri(market), Timeout = TimeSpan.FromMinutes(2) };
-        await SettleAsync(http);
+        await SettleAsync();
         var before = await MemoryAsync(http, pid);
         Console.WriteLine($"market before: RSS {before.Rss / 1048576.0:N1} MiB, GC heap {before.Heap / 1048576.0:N1} MiB");
 
@@ -61,7 +61,7 @@ public static partial class ProviderScaleLoad
         }
 
         await WaitOnlineAsync(http, linked);
-        await SettleAsync(http);
+        await SettleAsync();
         var after = await MemoryAsync(http, pid);
         Console.WriteLine($"market after: RSS {after.Rss / 1048576.0:N1} MiB, GC heap {after.Heap / 1048576.0:N1} MiB");
         Console.WriteLine($"memory per idle provider: RSS {(after.Rss - before.Rss) / 1024.0 / linked:N1} KB, GC heap {(after.Heap - before.Heap) / 1024.0 / linked:N1} KB");
@@ -124,7 +124,7 @@ public static partial class ProviderScaleLoad
     }
 
     /// <summary>Lets the market's GC settle: a few seconds of quiet, so "after" is comparable with "before".</summary>
-    private static Task SettleAsync(HttpClient http) => Task.Delay(TimeSpan.FromSeconds(5));
+    private static Task SettleAsync() => Task.Delay(TimeSpan.FromSeconds(5));
 
     private static async Task<(long Rss, long Heap)> MemoryAsync(HttpClient http, int pid)
     {

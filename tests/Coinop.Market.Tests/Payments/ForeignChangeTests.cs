@@ -9,7 +9,7 @@ using Coinop.Market.Tests.TestProviders;
 using Coinop.Storage;
 using Coinop.Storage.Ledger;
 using Coinop.TestKit;
-using Coinop.Wallet.MintClient;
+using Coinop.Ecash.MintClient;
 
 namespace Coinop.Market.Tests.Payments;
 
