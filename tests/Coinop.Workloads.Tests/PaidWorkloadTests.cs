@@ -331,6 +331,17 @@ public sealed class PaidWorkloadTests
             await cluster.WaitForStateAsync(id, "live");
             await cluster.WaitForAsync(id, w => (long?)w["spent_msat"] > 0, "a first settlement");
 
+            // A top-up in another mint's ecash (here the market's own) is refused: the refund is owed in one mint.
+            var ours = await WalletAsync(cluster, 10, "ours");
+            var oursToken = await ours.SendAsync(5, cluster.Url + "/mint", Ct);
+            using (var mixed = await PostAsync(cluster, $"/api/workloads/{id}/topup", new { duration_seconds = 5 }, cashu: oursToken))
+            {
+                Assert.Equal(HttpStatusCode.BadRequest, mixed.StatusCode);
+                Assert.Contains("paid in ecash of " + other.Url + "/mint", (string?)(await BodyAsync(mixed))["error"]!["message"], StringComparison.Ordinal);
+            }
+
+            Assert.Equal(5UL, await ours.ReceiveAsync(oursToken, Ct)); // untouched
+
             using var cancel = await SendAsync(cluster, HttpMethod.Delete, $"/api/workloads/{id}", null, bearer: token);
             Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
             var refund = cancel.Headers.GetValues("X-Cashu").Single();
