@@ -312,6 +312,54 @@ public sealed class PaidWorkloadTests
         }
     }
 
+    [Fact]
+    public async Task A_workload_paid_with_another_accepted_mints_ecash_is_refunded_in_that_mints_ecash()
+    {
+        await using var other = await WorkloadCluster.StartAsync(providers: 0, configure: Paid); // its mint is the consumer's
+        await using var cluster = await WorkloadCluster.StartAsync(providers: 1, configure: o =>
+        {
+            Paid(o);
+            o.AcceptMints = [other.Url + "/mint"];
+        }, providerArgs: OneSatPerSecond);
+        var workload = TestWorkload.Forever();
+        using var watch = workload.Watch();
+        try
+        {
+            var wallet = await WalletAsync(other, 100);
+            var token = await wallet.SendAsync(40, other.Url + "/mint", Ct);
+            var id = (string)(await SubmitPaidAsync(cluster, workload.Request(new { duration_seconds = 20 }), token))["id"]!;
+            await cluster.WaitForStateAsync(id, "live");
+            await cluster.WaitForAsync(id, w => (long?)w["spent_msat"] > 0, "a first settlement");
+
+            // A top-up in another mint's ecash (here the market's own) is refused: the refund is owed in one mint.
+            var ours = await WalletAsync(cluster, 10, "ours");
+            var oursToken = await ours.SendAsync(5, cluster.Url + "/mint", Ct);
+            using (var mixed = await PostAsync(cluster, $"/api/workloads/{id}/topup", new { duration_seconds = 5 }, cashu: oursToken))
+            {
+                Assert.Equal(HttpStatusCode.BadRequest, mixed.StatusCode);
+                Assert.Contains("paid in ecash of " + other.Url + "/mint", (string?)(await BodyAsync(mixed))["error"]!["message"], StringComparison.Ordinal);
+            }
+
+            Assert.Equal(5UL, await ours.ReceiveAsync(oursToken, Ct)); // untouched
+
+            using var cancel = await SendAsync(cluster, HttpMethod.Delete, $"/api/workloads/{id}", null, bearer: token);
+            Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+            var refund = cancel.Headers.GetValues("X-Cashu").Single();
+            Assert.Equal(other.Url + "/mint", Coinop.Ecash.Tokens.TokenCodec.Decode(refund).Mint); // the payer's mint, never the market's
+            var refundMsat = (long)(await BodyAsync(cancel))["refund"]!["refund_msat"]!;
+            Assert.InRange(refundMsat, 1_000, 39_000);
+            Assert.Equal((ulong)(refundMsat / 1000), await wallet.ReceiveAsync(refund, Ct));
+
+            var s = await cluster.AssertBalancedAsync();
+            Assert.Equal((40_000L, refundMsat, 0L), (s.ReceivedMsat, s.RefundedMsat, s.HeldMsat));
+            await watch.WaitForNoneAsync();
+        }
+        catch (Exception ex) when (ex is not Xunit.Sdk.XunitException)
+        {
+            throw new InvalidOperationException(ex.Message + "\n" + cluster.Diagnostics(), ex);
+        }
+    }
+
     /// <summary>A wallet in the cluster's directory holding <paramref name="sats"/> of the market's ecash.</summary>
     internal static async Task<CashuWallet> WalletAsync(WorkloadCluster cluster, ulong sats, string name = "wallet")
     {

@@ -606,6 +606,13 @@ public sealed class Cashier(
         return token;
     }
 
+    /// <summary>Whether this market takes another mint's ecash at all (<c>--accept-mint</c>).</summary>
+    public bool AcceptsOtherMints => market.AcceptMints.Count > 0;
+
+    /// <summary>The mint whose ecash a balance holds (and its refunds are paid in): another accepted mint's, or ours.</summary>
+    public async Task<string> MintOfBalanceAsync(string account, CancellationToken cancellationToken) =>
+        (AcceptsOtherMints ? await foreignStore.BalanceMintAsync(account, cancellationToken) : null) ?? Token.NormalizeMintUrl(mint.MintUrl);
+
     /// <summary>The other accepted mint whose ecash a balance holds; null for ours (and always, on a market that accepts no other mint).</summary>
     internal async Task<string?> MintOfAsync(DbConnection c, DbTransaction t, string account, CancellationToken cancellationToken) =>
         market.AcceptMints.Count == 0 ? null : await foreignStore.BalanceMintAsync(c, t, account, cancellationToken);

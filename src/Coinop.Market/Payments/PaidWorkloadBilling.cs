@@ -89,6 +89,11 @@ public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, W
                 "say how much time to add ({\"duration_seconds\": N}), or pay with an X-Cashu token: its value buys the time"));
         }
 
+        if (!submit && cashier.AcceptsOtherMints && await OtherMintAsync(request, cancellationToken) is { } otherMint)
+        {
+            return WorkloadPayment.Refuse(otherMint);
+        }
+
         // A duration's cost; a token alone must buy at least a second.
         var cost = quote.CostMsat(request.Requested ?? TimeSpan.FromSeconds(1));
         var what = request.Requested is { } d ? string.Create(CultureInfo.InvariantCulture, $"{d.TotalSeconds:0.###} s") : "time";
@@ -106,6 +111,36 @@ public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, W
         return new WorkloadPayment(true, lease, held.HeldMsat,
             Commit: (c, t, saved, ct) => workloads.CommitAsync(c, t, holdId, held.HeldMsat, saved, openFor, ct),
             State: new PaidWorkloadHold(holdId, held.Token, request.Http.HttpContext));
+    }
+
+    /// <summary>
+    /// A top-up must be in the ecash of the mint that paid at submit: the refund is paid in that mint's ecash, from what the
+    /// market holds of it. Refused before anything is taken (or any mint is called).
+    /// </summary>
+    private async Task<ApiError?> OtherMintAsync(WorkloadBillingRequest request, CancellationToken cancellationToken)
+    {
+        if (await workloads.FindAsync(request.WorkloadId, cancellationToken) is not { } account)
+        {
+            return null;
+        }
+
+        string? payingIn = null;
+        if (request.Http.Headers.TryGetValue(PaymentIntake.HeaderName, out var header) && header.Count > 0)
+        {
+            payingIn = cashier.CheckToken(header.ToString()).Token?.Mint;
+        }
+        else if (PaymentIntake.Bearer(request.Http) is { } bearer)
+        {
+            payingIn = PaymentIntake.PayerAccountOf(bearer) is { } payer && await cashier.BalanceAsync(payer, cancellationToken) is not null
+                ? await cashier.MintOfBalanceAsync(payer, cancellationToken)
+                : cashier.CheckToken(bearer).Token?.Mint;
+        }
+
+        var paidIn = await cashier.MintOfBalanceAsync(account.PayerAccount, cancellationToken);
+        return payingIn is null || string.Equals(payingIn, paidIn, StringComparison.OrdinalIgnoreCase)
+            ? null
+            : PaymentErrors.InvalidPayment(Coinop.Ecash.MintApi.CashuErrorCode.KeysetUnknown,
+                $"this workload was paid in ecash of {paidIn}, and its refund is paid in it: top it up with that mint's ecash");
     }
 
     private sealed record PaidWorkloadHold(Guid HoldId, bool Token, HttpContext Http);
