@@ -13,9 +13,9 @@ public static class ModelsApi
         var models = new SortedDictionary<string, long>(StringComparer.Ordinal);
         foreach (var session in providers.Snapshot)
         {
-            if (session.MaxConcurrent == 0)
+            if (!session.Accepting)
             {
-                continue; // no capabilities yet
+                continue; // no capabilities yet, or draining: routing would not take it either
             }
 
             foreach (var offer in session.Offers)
