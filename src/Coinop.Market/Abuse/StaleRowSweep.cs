@@ -1,3 +1,4 @@
+using Coinop.Market.Cluster;
 using Coinop.Market.Hosting;
 using Coinop.Storage.Maintenance;
 using Microsoft.Extensions.Hosting;
@@ -9,10 +10,15 @@ namespace Coinop.Market.Abuse;
 /// Every <see cref="MarketOptions.StaleRowSweepInterval"/>, deletes rows strangers created for free and that can no
 /// longer matter (see <see cref="StaleRowStore"/>): unpaid quotes and read-only provider nonces older than
 /// <see cref="MarketOptions.StaleRowRetention"/>, and (open enrollment only) providers unseen for
-/// <see cref="MarketOptions.IdleProviderRetention"/> that never earned.
+/// <see cref="MarketOptions.IdleProviderRetention"/> that never earned. With several market nodes one of them sweeps (the
+/// duty <see cref="Duty"/>), another once it dies.
 /// </summary>
-public sealed class StaleRowSweep(StaleRowStore store, MarketOptions options, TimeProvider time, ILogger<StaleRowSweep> logger) : BackgroundService
+public sealed class StaleRowSweep(StaleRowStore store, NodeDuties duties, MarketOptions options, TimeProvider time, ILogger<StaleRowSweep> logger)
+    : BackgroundService
 {
+    /// <summary>The duty of sweeping, held by one node at a time.</summary>
+    public const string Duty = "stale_rows";
+
     /// <summary>One sweep (the timer's body; tests call it directly too).</summary>
     public async Task<PrunedRows> SweepOnceAsync(CancellationToken cancellationToken)
     {
@@ -27,7 +33,9 @@ public sealed class StaleRowSweep(StaleRowStore store, MarketOptions options, Ti
         return pruned;
     }
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => duties.RunAsync(Duty, (_, held) => SweepAsync(held), stoppingToken);
+
+    private async Task SweepAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.StaleRowSweepInterval, time);
         try

@@ -31,6 +31,7 @@ public sealed class ClusterView : BackgroundService, IRoutableProviders, IHosted
     private volatile Union _union = new([], [], []);
     private volatile IReadOnlyList<MarketNode> _nodeList = [];
     private volatile IReadOnlyList<string> _nodeUrls = [];
+    private TaskCompletionSource _nextRead = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ClusterView(INodeStore nodes, IProviderLinkStore links, ProviderDirectory directory, NodeRegistry registry, ForwardClient client,
         IOptions<ClusterOptions> options, TimeProvider time, ILogger<ClusterView> logger)
@@ -146,30 +147,63 @@ public sealed class ClusterView : BackgroundService, IRoutableProviders, IHosted
         }
     }
 
+    /// <summary>
+    /// Waits until a read of the market that started after this call is in (at most <see cref="CatchUpTimeout"/>), so a
+    /// request that finds no provider for its model is answered from what the store says now, not from a view a refresh
+    /// old. False, at once, when no other node is alive: then every provider is this node's and the view is never behind.
+    /// </summary>
+    public async ValueTask<bool> CatchUpAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var me = _registry.NodeId;
+        if (_loaded.Task.IsCompleted && !_nodeList.Any(n => n.NodeId != me && n.IsLiveAt(now)))
+        {
+            return false;
+        }
+
+        try
+        {
+            await Volatile.Read(ref _nextRead).Task.WaitAsync(CatchUpTimeout, _time, cancellationToken);
+        }
+        catch (TimeoutException)
+        {
+            // The store is slow or away: answer from the view as it is.
+        }
+
+        return true;
+    }
+
+    /// <summary>How long a request waits for a fresh read: two refreshes, and never more than a few seconds.</summary>
+    private TimeSpan CatchUpTimeout => TimeSpan.FromTicks(Math.Min(_options.ViewRefreshInterval.Ticks * 2 + TimeSpan.TicksPerSecond, 5 * TimeSpan.TicksPerSecond));
+
     /// <summary>One read of the registry and the open links (public so tests can force one).</summary>
     public async Task RefreshAsync(CancellationToken cancellationToken)
     {
+        // Requests waiting to catch up wait for this read only if they came before it started (else for the next one).
+        var reading = Interlocked.Exchange(ref _nextRead, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+        try
+        {
+            await ReadAsync(cancellationToken);
+        }
+        finally
+        {
+            reading.TrySetResult();
+        }
+    }
+
+    private async Task ReadAsync(CancellationToken cancellationToken)
+    {
         var nodes = await _nodes.ListAsync(cancellationToken);
-        var open = await _links.ListOpenAsync(cancellationToken);
+        var listed = await _links.ListOpenAsync(cancellationToken);
         var now = _time.GetUtcNow();
         var me = _registry.NodeId;
         var byNode = nodes.ToDictionary(n => n.NodeId, StringComparer.Ordinal);
         _nodeList = nodes;
 
-        // This node's sessions of providers that have linked again since (here or elsewhere) are stale: close them.
-        var current = open.ToDictionary(l => l.Link.ProviderId, StringComparer.Ordinal);
-        foreach (var session in _directory.Snapshot)
-        {
-            if (current.TryGetValue(session.ProviderId, out var row) && session.LinkEpoch > 0 && row.Link.Epoch > session.LinkEpoch)
-            {
-                ClusterLog.LinkSuperseded(_logger, session.ProviderId, session.LinkEpoch, row.Link.NodeId, row.Link.Epoch);
-                session.Close(CloseCodes.Replaced, "linked again to another market node");
-            }
-        }
-
         // Capabilities are read only for links whose published version moved.
+        var rows = listed.ToDictionary(l => l.Link.ProviderId, StringComparer.Ordinal);
         var wanted = new List<string>();
-        foreach (var row in open)
+        foreach (var row in listed)
         {
             if (row.Link.NodeId != me && LinkRules.IsRoutable(row.Link, byNode.GetValueOrDefault(row.Link.NodeId), now)
                 && (!_byProvider.TryGetValue(row.Link.ProviderId, out var known) || known.LinkEpoch != row.Link.Epoch || known.CapabilitiesVersion != row.CapabilitiesVersion))
@@ -178,18 +212,37 @@ public sealed class ClusterView : BackgroundService, IRoutableProviders, IHosted
             }
         }
 
-        var capabilities = new Dictionary<string, (long Epoch, long Version, CapabilitiesMessage? Message)>(StringComparer.Ordinal);
+        var capabilities = new Dictionary<string, (long Version, CapabilitiesMessage? Message)>(StringComparer.Ordinal);
         if (wanted.Count > 0)
         {
-            foreach (var (providerId, epoch, version, text) in await _links.CapabilitiesAsync(wanted, cancellationToken))
+            foreach (var providerId in wanted)
+            {
+                rows.Remove(providerId); // closed since the listing unless read again below
+            }
+
+            // That second read is later than the listing: its row (figures and capabilities of one moment) replaces the
+            // listed one. Pairing newer capabilities with the listing's older figures showed a provider's offers with the
+            // "not accepting" of the moment before its first publication: listed by /v1/models, refused by routing.
+            foreach (var (row, text) in await _links.CapabilitiesAsync(wanted, cancellationToken))
             {
                 var message = text is { Length: > 0 } ? ProtocolJson.TryDeserialize(System.Text.Encoding.UTF8.GetBytes(text)) as CapabilitiesMessage : null;
-                capabilities[providerId] = (epoch, version, message);
+                rows[row.Link.ProviderId] = row;
+                capabilities[row.Link.ProviderId] = (row.CapabilitiesVersion, message);
+            }
+        }
+
+        // This node's sessions of providers that have linked again since (here or elsewhere) are stale: close them.
+        foreach (var session in _directory.Snapshot)
+        {
+            if (rows.TryGetValue(session.ProviderId, out var row) && session.LinkEpoch > 0 && row.Link.Epoch > session.LinkEpoch)
+            {
+                ClusterLog.LinkSuperseded(_logger, session.ProviderId, session.LinkEpoch, row.Link.NodeId, row.Link.Epoch);
+                session.Close(CloseCodes.Replaced, "linked again to another market node");
             }
         }
 
         var next = new Dictionary<string, RemoteProvider>(StringComparer.Ordinal);
-        foreach (var row in open)
+        foreach (var row in rows.Values)
         {
             var holder = byNode.GetValueOrDefault(row.Link.NodeId);
             if (row.Link.NodeId == me || !LinkRules.IsRoutable(row.Link, holder, now))
@@ -202,7 +255,7 @@ public sealed class ClusterView : BackgroundService, IRoutableProviders, IHosted
                 provider = new RemoteProvider(row.Link, row.Name, holder!, _client, _time);
             }
 
-            var fresh = capabilities.TryGetValue(row.Link.ProviderId, out var c) && c.Epoch == row.Link.Epoch ? c : default;
+            var fresh = capabilities.GetValueOrDefault(row.Link.ProviderId);
             provider.Update(row, fresh.Message, fresh.Version, holder!);
             next[row.Link.ProviderId] = provider;
         }

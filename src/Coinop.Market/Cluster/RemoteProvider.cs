@@ -54,8 +54,11 @@ public sealed class RemoteProvider : IRoutableProvider
 
     public DateTimeOffset UpdatedAt => _state.UpdatedAt;
 
-    public bool Accepting =>
-        _abandoned is null && _state.Capabilities is not null && _state.Figures.Accepting && !_client.IsSuspended(Holder.NodeId);
+    /// <summary>
+    /// The link takes jobs, as its holder last published. A holder this node failed to reach a moment ago does not make
+    /// its providers unknown (a 404 for a model that is listed): they count as parked until then (<see cref="IsParked"/>).
+    /// </summary>
+    public bool Accepting => _abandoned is null && _state.Capabilities is not null && _state.Figures.Accepting;
 
     public int MaxConcurrent => _state.Capabilities?.MaxConcurrent ?? 0;
 
@@ -66,7 +69,7 @@ public sealed class RemoteProvider : IRoutableProvider
     {
         get
         {
-            if (_state.Figures.ParkedUntil is { } until && _time.GetUtcNow() < until)
+            if ((_state.Figures.ParkedUntil is { } until && _time.GetUtcNow() < until) || _client.IsSuspended(Holder.NodeId))
             {
                 return true;
             }

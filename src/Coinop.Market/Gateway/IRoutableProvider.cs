@@ -63,6 +63,12 @@ public interface IRoutableProviders
 {
     /// <summary>A snapshot, never mutated (replaced as a whole when providers come and go).</summary>
     IRoutableProvider[] Snapshot { get; }
+
+    /// <summary>
+    /// Waits until <see cref="Snapshot"/> reflects what was true when the call was made (providers linked elsewhere are
+    /// read periodically). False, at once, when the snapshot is never behind.
+    /// </summary>
+    ValueTask<bool> CatchUpAsync(CancellationToken cancellationToken) => ValueTask.FromResult(false);
 }
 
 /// <summary>The providers linked to this node only.</summary>

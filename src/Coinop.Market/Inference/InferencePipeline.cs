@@ -57,7 +57,7 @@ public sealed class InferencePipeline(
             }
 
             var needs = new RouteNeeds(request.Model, OfferNeeds.For(request), ceiling, request.ReservationBasis);
-            if (admission.Check(request, needs) is { } unavailable)
+            if (await admission.CheckAsync(request, needs, http.RequestAborted) is { } unavailable)
             {
                 await ReplyAsync(http, unavailable, shape);
                 return;

@@ -16,12 +16,25 @@ public sealed record Admission(RoutePick Pick, BillingReservation? Reservation, 
 /// is full) — and the reservation at the chosen provider's offer (402 when the payment does not cover it). The order
 /// matters for money: a request holds nothing while it waits, and a slot is given back when the payment is refused.
 /// </summary>
-public sealed class JobAdmission(ProviderRouter router, CapacityQueue capacity, IInferenceBilling billing)
+public sealed class JobAdmission(ProviderRouter router, CapacityQueue capacity, IInferenceBilling billing, IRoutableProviders providers)
 {
-    /// <summary>Null when some provider can take the request now or once a slot frees; else the error to answer with.</summary>
-    public ApiError? Check(InferenceRequest request, in RouteNeeds needs)
+    /// <summary>
+    /// Null when some provider can take the request now or once a slot frees; else the error to answer with. A model no
+    /// provider offers is looked up again once the view of providers linked to other nodes caught up with this moment:
+    /// a provider that linked elsewhere a moment ago (and that node's listings already show) is found, not refused.
+    /// </summary>
+    public ValueTask<ApiError?> CheckAsync(InferenceRequest request, RouteNeeds needs, CancellationToken cancellationToken)
     {
-        var availability = router.Check(needs);
+        var error = Check(request, needs, out var availability);
+        return availability == RouteAvailability.NotOffered ? CheckAgainAsync(request, needs, error, cancellationToken) : ValueTask.FromResult(error);
+    }
+
+    private async ValueTask<ApiError?> CheckAgainAsync(InferenceRequest request, RouteNeeds needs, ApiError? error, CancellationToken cancellationToken) =>
+        await providers.CatchUpAsync(cancellationToken) ? Check(request, needs, out _) : error;
+
+    private ApiError? Check(InferenceRequest request, in RouteNeeds needs, out RouteAvailability availability)
+    {
+        availability = router.Check(needs);
         if (availability is RouteAvailability.Available or RouteAvailability.Busy)
         {
             return null;

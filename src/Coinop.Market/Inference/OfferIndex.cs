@@ -40,9 +40,9 @@ public sealed class OfferIndex(IRoutableProviders providers)
         var cheapest = new Dictionary<string, double>(StringComparer.Ordinal);
         foreach (var provider in all)
         {
-            if (provider.MaxConcurrent == 0)
+            if (provider.MaxConcurrent == 0 || !provider.Accepting)
             {
-                continue; // no capabilities yet: nothing to route to
+                continue; // no capabilities yet, or draining: routing would not take it (and /v1/models must not list it)
             }
 
             foreach (var offer in provider.Offers)

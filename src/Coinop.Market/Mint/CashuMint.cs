@@ -480,22 +480,29 @@ public sealed partial class CashuMint(
             var change = await SignChangeAsync(quote, payment.FeePaidSat, cancellationToken);
             await database.WriteAsync(async (c, t) =>
             {
+                // The quote leaves PENDING first: a pass on another node (or the request itself) that got there first
+                // settled it already, and then nothing of this one is written.
+                if (!await quotes.CompleteMeltAsync(c, t, quote.Id, payment.FeePaidSat, payment.Preimage,
+                    change.Signatures.Count > 0 ? JsonSerializer.Serialize(change.Signatures, Json) : null, now, cancellationToken))
+                {
+                    return;
+                }
+
                 await proofs.SettlePendingAsync(c, t, quote.Id, now, cancellationToken);
                 if (change.Outputs.Count > 0)
                 {
                     await RecordSignaturesAsync(c, t, change.Outputs, change.Signatures, now, cancellationToken);
                 }
-
-                await quotes.CompleteMeltAsync(c, t, quote.Id, payment.FeePaidSat, payment.Preimage,
-                    change.Signatures.Count > 0 ? JsonSerializer.Serialize(change.Signatures, Json) : null, now, cancellationToken);
             }, cancellationToken);
         }
         else
         {
             await database.WriteAsync(async (c, t) =>
             {
-                await proofs.ReleasePendingAsync(c, t, quote.Id, cancellationToken);
-                await quotes.ResetMeltAsync(c, t, quote.Id, now, cancellationToken);
+                if (await quotes.ResetMeltAsync(c, t, quote.Id, now, cancellationToken))
+                {
+                    await proofs.ReleasePendingAsync(c, t, quote.Id, cancellationToken);
+                }
             }, cancellationToken);
         }
 

@@ -22,7 +22,9 @@ internal sealed class MintStartup(MintKeysets keysets, PendingMeltReconciler rec
         budget.CancelAfter(options.Value.StartupReconcileTimeout);
         try
         {
-            await reconciler.ReconcileAsync(budget.Token);
+            // Every node settles what the backend answers for sure before it serves; sending a payment again is left to
+            // the node holding melt recovery (two nodes must never both decide to send it).
+            await reconciler.ReconcileAsync(budget.Token, mayResend: false);
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
@@ -37,7 +39,9 @@ internal sealed class MintStartup(MintKeysets keysets, PendingMeltReconciler rec
 /// Resolves melts left PENDING (by a node that stopped mid-payment, or a payment still in flight): each is settled
 /// from what the Lightning backend says (<see cref="MeltResolution"/>): paid → inputs SPENT and change signed;
 /// definitively failed → locks released; in flight or unknown → still pending, asked again on the next pass; never
-/// sent and pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfterSeconds"/> → sent now.
+/// sent and pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfterSeconds"/> → sent now (only with
+/// <c>mayResend</c>: by the node holding the duty <see cref="MeltRecoveryService.Duty"/>). A settlement is applied once: it
+/// moves the quote out of PENDING first and writes nothing else when another pass did that already.
 /// </summary>
 internal sealed partial class PendingMeltReconciler(
     IMintQuoteStore quotes,
@@ -47,7 +51,7 @@ internal sealed partial class PendingMeltReconciler(
     TimeProvider time,
     ILogger<PendingMeltReconciler> logger)
 {
-    public async Task ReconcileAsync(CancellationToken cancellationToken)
+    public async Task ReconcileAsync(CancellationToken cancellationToken, bool mayResend = true)
     {
         var grace = TimeSpan.FromSeconds(options.Value.PendingMeltRecoveryAfterSeconds);
         IReadOnlyList<MeltQuoteRecord> pending;
@@ -67,7 +71,7 @@ internal sealed partial class PendingMeltReconciler(
             try
             {
                 var payment = await lightning.CheckPaymentAsync(quote.PaymentHash, cancellationToken);
-                if (MeltResolution.Decide(payment.State, mayPayAgain: time.GetUtcNow() - quote.UpdatedAt >= grace) == MeltAction.PayAgain)
+                if (MeltResolution.Decide(payment.State, mayPayAgain: mayResend && time.GetUtcNow() - quote.UpdatedAt >= grace) == MeltAction.PayAgain)
                 {
                     // The backend never saw the payment (the node died before sending it): send it now; the
                     // backend refuses a second payment of one hash, so a call still on its way cannot pay twice.
@@ -89,15 +93,25 @@ internal sealed partial class PendingMeltReconciler(
     }
 }
 
-/// <summary>Runs <see cref="PendingMeltReconciler"/> every <see cref="MintOptions.MeltRecheckInterval"/> (the first pass ran at start).</summary>
-internal sealed class MeltRecoveryService(PendingMeltReconciler reconciler, IOptions<MintOptions> options, TimeProvider time) : BackgroundService
+/// <summary>
+/// Runs <see cref="PendingMeltReconciler"/> on one node of the market at a time (the duty <see cref="Duty"/>): once when it
+/// takes the duty, then every <see cref="MintOptions.MeltRecheckInterval"/>. Only this pass sends a payment again.
+/// </summary>
+internal sealed class MeltRecoveryService(PendingMeltReconciler reconciler, Cluster.NodeDuties duties, IOptions<MintOptions> options, TimeProvider time)
+    : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>The duty of recovering melts left pending, held by one node at a time.</summary>
+    public const string Duty = "melt_recovery";
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => duties.RunAsync(Duty, (_, held) => RecoverAsync(held), stoppingToken);
+
+    private async Task RecoverAsync(CancellationToken held)
     {
         using var timer = new PeriodicTimer(options.Value.MeltRecheckInterval, time);
-        while (await timer.WaitForNextTickAsync(stoppingToken))
+        do
         {
-            await reconciler.ReconcileAsync(stoppingToken);
+            await reconciler.ReconcileAsync(held);
         }
+        while (await timer.WaitForNextTickAsync(held));
     }
 }

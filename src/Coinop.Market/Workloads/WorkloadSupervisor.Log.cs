@@ -52,4 +52,7 @@ internal static partial class WorkloadSupervisorLog
 
     [LoggerMessage(EventId = 5016, Level = LogLevel.Information, Message = "Provider {Provider} drained: {Released} workload leases released, {Abandoned} abandoned")]
     public static partial void OwnerDrained(ILogger logger, string provider, int released, int abandoned);
+
+    [LoggerMessage(EventId = 5017, Level = LogLevel.Warning, Message = "{Command} from provider {Provider} ignored: it came over link epoch {Epoch}, which another link has replaced")]
+    public static partial void RevokedLinkIgnored(ILogger logger, string command, string provider, long epoch);
 }

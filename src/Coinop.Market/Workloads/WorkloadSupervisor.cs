@@ -1,8 +1,10 @@
 using System.Diagnostics.Metrics;
 using System.Threading.Channels;
+using Coinop.Core.Cluster;
 using Coinop.Core.Workloads;
 using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
+using Coinop.Storage.Cluster;
 using Coinop.Storage.Work;
 using Coinop.Storage.Workloads;
 using Microsoft.Extensions.Hosting;
@@ -42,6 +44,7 @@ public sealed class WorkloadSupervisor : BackgroundService
     private readonly ProviderWorkloadEvents _providers;
     private readonly Cluster.WorkloadSupervision _supervision;
     private readonly ProviderDirectory _directory;
+    private readonly IProviderLinkStore _links;
     private readonly WorkloadMetrics _metrics;
     private readonly ProviderCommandQuota _quota;
     private readonly DeliveryTrust _trust;
@@ -61,9 +64,11 @@ public sealed class WorkloadSupervisor : BackgroundService
         TimeProvider time,
         IMeterFactory meters,
         ILogger<WorkloadSupervisor> logger,
-        Cluster.WorkloadSupervision supervision)
+        Cluster.WorkloadSupervision supervision,
+        IProviderLinkStore links)
     {
         _supervision = supervision;
+        _links = links;
         _directory = directory;
         _store = store;
         _time = time;
@@ -127,7 +132,7 @@ public sealed class WorkloadSupervisor : BackgroundService
     /// must be closed, and what it still has queued is dropped unread. On a node that does not supervise the workloads
     /// nothing is queued (true: the provider is not at fault; it is sent to the node that supervises).
     /// </summary>
-    internal bool TryPost(string providerId, Command command)
+    internal bool TryPost(string providerId, long linkEpoch, Command command)
     {
         if (!_supervision.IsHeld)
         {
@@ -143,7 +148,7 @@ public sealed class WorkloadSupervisor : BackgroundService
             }
         }
 
-        _commands.Writer.TryWrite(new QueuedByProvider(providerId, command));
+        _commands.Writer.TryWrite(new QueuedByProvider(providerId, linkEpoch, command));
         return true;
     }
 
@@ -157,7 +162,7 @@ public sealed class WorkloadSupervisor : BackgroundService
             await LoadAsync(stoppingToken);
             foreach (var session in _directory.Snapshot.Where(s => s.WorkloadCapacity is not null))
             {
-                TryPost(session.ProviderId, new ProviderUpCommand(session)); // linked before this node took over: their sessions are news to the supervisor
+                TryPost(session.ProviderId, session.LinkEpoch, new ProviderUpCommand(session)); // linked before this node took over: their sessions are news to the supervisor
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
@@ -252,7 +257,7 @@ public sealed class WorkloadSupervisor : BackgroundService
                     obey = _quota.Take(queued.ProviderId);
                 }
 
-                if (obey)
+                if (obey && await FromCurrentLinkAsync(queued, ct))
                 {
                     await DispatchAsync(queued.Command, ct);
                 }
@@ -297,6 +302,23 @@ public sealed class WorkloadSupervisor : BackgroundService
                 await _providers.ProviderGoneAsync(gone.Session, ct);
                 break;
         }
+    }
+
+    /// <summary>
+    /// A provider's reports (copy states, usage, receipts, checkpoints) count only over its current link: a link the
+    /// provider replaced (linked again, here or on another node, at a newer epoch) writes nothing more, even before this
+    /// node noticed and closed it. Read from the store per report: the supervisor is the one writer, so nothing moves the
+    /// link back between this check and its writes.
+    /// </summary>
+    private async ValueTask<bool> FromCurrentLinkAsync(QueuedByProvider queued, CancellationToken ct)
+    {
+        if (queued.LinkEpoch == 0 || LinkRules.IsCurrent(await _links.FindAsync(queued.ProviderId, ct), queued.LinkEpoch))
+        {
+            return true;
+        }
+
+        WorkloadSupervisorLog.RevokedLinkIgnored(_logger, queued.Command.GetType().Name, queued.ProviderId, queued.LinkEpoch);
+        return false;
     }
 
     /// <summary>Time passed: each open workload's deadlines, then its settlement when one is due, then the billing recovery sweep.</summary>

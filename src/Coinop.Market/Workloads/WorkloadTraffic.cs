@@ -136,7 +136,7 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
     /// <summary>Queues a command for the supervisor, or closes a session whose provider floods the queue (nothing it queued is obeyed).</summary>
     private string? Queue(ProviderSession session, Command command)
     {
-        if (supervisor.TryPost(session.ProviderId, command))
+        if (supervisor.TryPost(session.ProviderId, session.LinkEpoch, command))
         {
             return null;
         }

@@ -40,8 +40,12 @@ public interface IProviderLinkStore
 
     Task<IReadOnlyList<PublishedLink>> ListOpenAsync(CancellationToken cancellationToken);
 
-    /// <summary>The published capabilities (a <c>capabilities</c> protocol message) of these providers, with their versions.</summary>
-    Task<IReadOnlyList<(string ProviderId, long Epoch, long Version, string? Capabilities)>> CapabilitiesAsync(IReadOnlyCollection<string> providerIds,
+    /// <summary>
+    /// The open links of these providers with their published capabilities (a <c>capabilities</c> protocol message), each
+    /// read in one statement with the figures of the same row: a reader never pairs new capabilities with older figures
+    /// (the first publication of a link sets both at once).
+    /// </summary>
+    Task<IReadOnlyList<(PublishedLink Link, string? Capabilities)>> CapabilitiesAsync(IReadOnlyCollection<string> providerIds,
         CancellationToken cancellationToken);
 
     /// <summary>Writes the holder's figures; an update for a link the node no longer holds changes nothing.</summary>
@@ -59,6 +63,9 @@ public sealed class ProviderLinkStore(Database database) : IProviderLinkStore
     private const int MaxConflicts = 32;
 
     private const string LinkColumns = "provider_id AS ProviderId, node_id AS NodeId, epoch AS Epoch, linked_at AS LinkedAt, closed_at AS ClosedAt";
+
+    private const string PublishedColumns = LinkColumns + ", name AS Name, capabilities_version AS CapabilitiesVersion, accepting AS Accepting, "
+        + "in_flight AS InFlight, latency_ms AS LatencyMs, parked_until AS ParkedUntil, load_figures AS Load, updated_at AS UpdatedAt";
 
     public async Task<ProviderLink> ClaimAsync(string providerId, string nodeId, string name, DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -158,28 +165,25 @@ public sealed class ProviderLinkStore(Database database) : IProviderLinkStore
         database.ReadAsync<IReadOnlyList<PublishedLink>>(async c =>
         {
             var rows = await c.QueryAsync<LinkRow>(new CommandDefinition(
-                $"""
-                SELECT {LinkColumns}, name AS Name, capabilities_version AS CapabilitiesVersion, accepting AS Accepting, in_flight AS InFlight,
-                    latency_ms AS LatencyMs, parked_until AS ParkedUntil, load_figures AS Load, updated_at AS UpdatedAt
-                FROM provider_links WHERE closed_at IS NULL
-                """, cancellationToken: cancellationToken));
-            return [.. rows.Select(r => new PublishedLink(r.ToLink(), r.Name, r.CapabilitiesVersion,
-                new LinkFigures(r.Accepting != 0, (int)r.InFlight, r.LatencyMs, r.ParkedUntil is { } p ? DateTimeOffset.FromUnixTimeMilliseconds(p) : null, r.Load),
-                DateTimeOffset.FromUnixTimeMilliseconds(r.UpdatedAt)))];
+                $"SELECT {PublishedColumns} FROM provider_links WHERE closed_at IS NULL", cancellationToken: cancellationToken));
+            return [.. rows.Select(r => r.ToPublished())];
         }, cancellationToken);
 
-    public Task<IReadOnlyList<(string ProviderId, long Epoch, long Version, string? Capabilities)>> CapabilitiesAsync(IReadOnlyCollection<string> providerIds,
+    public Task<IReadOnlyList<(PublishedLink Link, string? Capabilities)>> CapabilitiesAsync(IReadOnlyCollection<string> providerIds,
         CancellationToken cancellationToken) =>
-        database.ReadAsync<IReadOnlyList<(string, long, long, string?)>>(async c =>
+        database.ReadAsync<IReadOnlyList<(PublishedLink, string?)>>(async c =>
         {
-            var result = new List<(string, long, long, string?)>(providerIds.Count);
+            var result = new List<(PublishedLink, string?)>(providerIds.Count);
             foreach (var chunk in providerIds.Chunk(200))
             {
                 var filter = database.Dialect == SqlDialect.Postgres ? "= ANY(@ids)" : "IN @ids"; // PostgreSQL takes the array as one parameter
-                var rows = await c.QueryAsync<CapabilitiesRow>(new CommandDefinition(
-                    $"SELECT provider_id AS ProviderId, epoch AS Epoch, capabilities_version AS Version, capabilities AS Capabilities FROM provider_links WHERE provider_id {filter}",
+                var rows = await c.QueryAsync<LinkRow>(new CommandDefinition(
+                    $"""
+                    SELECT {PublishedColumns}, capabilities AS Capabilities
+                    FROM provider_links WHERE provider_id {filter} AND closed_at IS NULL
+                    """,
                     new { ids = chunk }, cancellationToken: cancellationToken));
-                result.AddRange(rows.Select(r => (r.ProviderId, r.Epoch, r.Version, r.Capabilities)));
+                result.AddRange(rows.Select(r => (r.ToPublished(), r.Capabilities)));
             }
 
             return result;
@@ -256,15 +260,13 @@ public sealed class ProviderLinkStore(Database database) : IProviderLinkStore
         public string? Load { get; set; }
         public long UpdatedAt { get; set; }
 
+        public string? Capabilities { get; set; }
+
+        public PublishedLink ToPublished() => new(ToLink(), Name, CapabilitiesVersion,
+            new LinkFigures(Accepting != 0, (int)InFlight, LatencyMs, ParkedUntil is { } p ? DateTimeOffset.FromUnixTimeMilliseconds(p) : null, Load),
+            DateTimeOffset.FromUnixTimeMilliseconds(UpdatedAt));
+
         public ProviderLink ToLink() => new(ProviderId, NodeId, Epoch, DateTimeOffset.FromUnixTimeMilliseconds(LinkedAt),
             ClosedAt is { } closed ? DateTimeOffset.FromUnixTimeMilliseconds(closed) : null);
-    }
-
-    private sealed class CapabilitiesRow
-    {
-        public string ProviderId { get; set; } = "";
-        public long Epoch { get; set; }
-        public long Version { get; set; }
-        public string? Capabilities { get; set; }
     }
 }

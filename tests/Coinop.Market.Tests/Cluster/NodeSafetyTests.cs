@@ -154,7 +154,12 @@ public class NodeSafetyTests
         var work = TestNodes.Get<IWorkStore>(nodes[0]);
         async Task<Dictionary<string, string?>> HoldersAsync() =>
             (await work.ListOpenAsync(WorkKinds.NodeDuty, 100, ct)).ToDictionary(d => d.Item.Id, d => d.LeaseLapsed ? null : d.Holder?.OwnerId);
-        await Eventually.TrueAsync(async () => (await HoldersAsync()).Values.Count(h => h is not null) == 2, ct);
+        string[] duties = [ChangeStock.Duty, NodeTakeover.Duty, Market.Abuse.StaleRowSweep.Duty, Market.Inference.Responses.ResponsePruner.Duty, "melt_recovery"];
+        await Eventually.TrueAsync(async () =>
+        {
+            var held = await HoldersAsync();
+            return held.Count == duties.Length && duties.All(d => held.GetValueOrDefault("duty:" + d) is not null);
+        }, ct);
 
         var holders = await HoldersAsync();
         var stockHolder = holders["duty:" + ChangeStock.Duty]!;

@@ -163,10 +163,15 @@ public sealed class ResponsesService(IResponseStore store, IOptions<ResponsesOpt
     }
 }
 
-/// <summary>Deletes expired responses every <see cref="ResponsesOptions.PruneInterval"/>.</summary>
-public sealed class ResponsePruner(ResponsesService responses, IOptions<ResponsesOptions> options, TimeProvider time) : BackgroundService
+/// <summary>Deletes expired responses every <see cref="ResponsesOptions.PruneInterval"/>, on one node of the market at a time (the duty <see cref="Duty"/>).</summary>
+public sealed class ResponsePruner(ResponsesService responses, Cluster.NodeDuties duties, IOptions<ResponsesOptions> options, TimeProvider time) : BackgroundService
 {
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    /// <summary>The duty of pruning stored responses, held by one node at a time.</summary>
+    public const string Duty = "response_pruning";
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => duties.RunAsync(Duty, (_, held) => PruneAsync(held), stoppingToken);
+
+    private async Task PruneAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.Value.PruneInterval, time);
         try
