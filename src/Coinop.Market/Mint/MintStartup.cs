@@ -37,7 +37,7 @@ internal sealed class MintStartup(MintKeysets keysets, PendingMeltReconciler rec
 /// Resolves melts left PENDING (by a node that stopped mid-payment, or a payment still in flight): each is settled
 /// from what the Lightning backend says (<see cref="MeltResolution"/>): paid → inputs SPENT and change signed;
 /// definitively failed → locks released; in flight or unknown → still pending, asked again on the next pass; never
-/// sent and pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfterSeconds"/> → sent now.
+/// sent and pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfter"/> → sent now.
 /// </summary>
 internal sealed partial class PendingMeltReconciler(
     IMintQuoteStore quotes,
@@ -49,7 +49,7 @@ internal sealed partial class PendingMeltReconciler(
 {
     public async Task ReconcileAsync(CancellationToken cancellationToken)
     {
-        var grace = TimeSpan.FromSeconds(options.Value.PendingMeltRecoveryAfterSeconds);
+        var grace = options.Value.PendingMeltRecoveryAfter;
         IReadOnlyList<MeltQuoteRecord> pending;
         try
         {
