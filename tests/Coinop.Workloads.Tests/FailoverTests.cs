@@ -105,7 +105,7 @@ public sealed class FailoverTests
     public async Task A_market_restart_evicts_nothing_and_the_copy_keeps_running_under_the_new_market()
     {
         // Room for a slow deploy on a busy machine: providers stop cut-off copies after 10 s; the restarted market waits its failover TTL.
-        await using var cluster = await WorkloadCluster.StartAsync(providers: 2, configure: o => (o.WorkloadStopAfter, o.FailoverTtl) = (TimeSpan.FromSeconds(10), 20));
+        await using var cluster = await WorkloadCluster.StartAsync(providers: 2, configure: o => (o.WorkloadStopAfter, o.FailoverTtl) = (TimeSpan.FromSeconds(10), TimeSpan.FromSeconds(20)));
         var a = cluster.Providers[0];
         var workload = TestWorkload.Forever();
         using var watch = workload.Watch();

@@ -28,7 +28,7 @@ public sealed class PaidWorkloadTests
     internal static void Paid(MarketOptions o)
     {
         o.Free = false;
-        o.WorkloadSettleInterval = 0.5;
+        o.WorkloadSettleInterval = TimeSpan.FromSeconds(0.5);
     }
 
     [Theory]
@@ -255,7 +255,7 @@ public sealed class PaidWorkloadTests
         await using var cluster = await WorkloadCluster.StartAsync(providers: 2, dialect: dialect, marketProcess: true, providerArgs: OneSatPerSecond, configure: o =>
         {
             Paid(o);
-            (o.HeartbeatMinTtl, o.HeartbeatGrace, o.WorkloadStopAfter) = (1, 1, TimeSpan.FromSeconds(20));
+            (o.HeartbeatMinTtl, o.HeartbeatGrace, o.WorkloadStopAfter) = (TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(20));
         });
         var replicated = TestWorkload.Forever();
         var single = TestWorkload.Forever();

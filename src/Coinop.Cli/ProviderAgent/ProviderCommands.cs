@@ -31,7 +31,7 @@ public static class ProviderCommands
                 var urls = new List<string>();
                 foreach (var url in r.Tokens.SelectMany(t => t.Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)))
                 {
-                    if (Coinop.Core.Reconnect.MarketRotation.Normalize(url) is { } normalized)
+                    if (Coinop.Provider.Reconnect.MarketRotation.Normalize(url) is { } normalized)
                     {
                         urls.Add(normalized);
                     }
@@ -178,7 +178,7 @@ public static class ProviderCommands
                 Environment.SetEnvironmentVariable(InlineSocketCompletions, "1");
             }
 
-            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = Coinop.Core.Hosting.HostArguments.Default });
+            var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = Coinop.Runtime.Hosting.HostArguments.Default });
             HostLogging.Configure(builder.Logging);
             builder.Services.AddProviderAgent(Configure);
             using var host = builder.Build();

@@ -33,7 +33,7 @@ public static class SimBackendCommand
                 Urls = parse.GetValue(urls)!,
                 Models = names.Length > 0 || vision.Length > 0 ? [.. names] : [.. SimBackendOptions.DefaultModels],
                 VisionModels = [.. vision],
-                LatencyMs = parse.GetValue(latency),
+                Latency = TimeSpan.FromMilliseconds(parse.GetValue(latency)),
                 TokensPerSecond = parse.GetValue(tokensPerSecond),
                 ContextWindow = parse.GetValue(contextWindow),
             };

@@ -84,7 +84,7 @@ public static class UpCommand
             throw new CliException($"cannot listen on {marketUrl}: {ex.Message} (is another market running? try --port)");
         }
 
-        var providerBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = Coinop.Core.Hosting.HostArguments.Default });
+        var providerBuilder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = Coinop.Runtime.Hosting.HostArguments.Default });
         Quiet(providerBuilder.Services, providerBuilder.Logging);
         providerBuilder.Services.AddProviderAgent(o =>
         {

@@ -32,9 +32,9 @@ public static class ProviderGatewaySetup
     }
 
     private static HeartbeatTimings Timings(MarketOptions o) => new(
-        TimeSpan.FromSeconds(o.HeartbeatMinTtl),
-        TimeSpan.FromSeconds(o.HeartbeatMaxTtl),
+        o.HeartbeatMinTtl,
+        o.HeartbeatMaxTtl,
         o.MaxHeartbeatsPerSecond,
-        TimeSpan.FromSeconds(o.HeartbeatGrace),
-        TimeSpan.FromSeconds(o.FailoverTtl));
+        o.HeartbeatGrace,
+        o.FailoverTtl);
 }

@@ -2,10 +2,10 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Collections.Frozen;
 using System.Net.WebSockets;
-using Coinop.Core.Links;
 using Coinop.Core.Pricing;
 using Coinop.Core.Protocol;
 using Coinop.Core.Routing;
+using Coinop.Runtime.Links;
 using Microsoft.Extensions.Logging;
 
 namespace Coinop.Market.Gateway;

@@ -22,12 +22,12 @@ namespace Coinop.Market.Hosting;
 public static class MarketHost
 {
     /// <summary>Validates options the way the host will, so the CLI can report a bad flag in one line.</summary>
-    public static void Validate(MarketOptions options) => Coinop.Core.Hosting.OptionsCheck.ThrowIfInvalid(options);
+    public static void Validate(MarketOptions options) => Coinop.Runtime.Hosting.OptionsCheck.ThrowIfInvalid(options);
 
     public static WebApplication Build(MarketOptions options, Action<WebApplicationBuilder>? configure = null)
     {
         Validate(options);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Coinop.Core.Hosting.HostArguments.Default });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Coinop.Runtime.Hosting.HostArguments.Default });
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
         builder.WebHost.ConfigureKestrel(k =>
         {

@@ -84,8 +84,8 @@ public sealed class MarketOptions : IValidatableObject
     public int MaxContext { get; set; } = 131_072;
 
     /// <summary>Deadline of an inference request when the consumer names none.</summary>
-    [Range(1, 86_400)]
-    public int RequestTimeoutSeconds { get; set; } = 600;
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromMinutes(10);
 
     // Abuse guards (see Abuse/ClientRateLimits and Abuse/StaleRowSweep).
 
@@ -115,21 +115,21 @@ public sealed class MarketOptions : IValidatableObject
     [Range(typeof(TimeSpan), "01:00:00", "3650.00:00:00")]
     public TimeSpan IdleProviderRetention { get; set; } = TimeSpan.FromDays(7);
 
-    // Heartbeats (seconds), after Nomad's defaults.
-    [Range(0.1, 86_400)]
-    public double HeartbeatMinTtl { get; set; } = 10;
+    // Heartbeats, after Nomad's defaults.
+    [Range(typeof(TimeSpan), "00:00:00.1", "1.00:00:00")]
+    public TimeSpan HeartbeatMinTtl { get; set; } = TimeSpan.FromSeconds(10);
 
-    [Range(0.1, 86_400)]
-    public double HeartbeatMaxTtl { get; set; } = 600;
+    [Range(typeof(TimeSpan), "00:00:00.1", "1.00:00:00")]
+    public TimeSpan HeartbeatMaxTtl { get; set; } = TimeSpan.FromMinutes(10);
 
     [Range(0, 1_000_000)]
     public double MaxHeartbeatsPerSecond { get; set; } = 50;
 
-    [Range(0, 86_400)]
-    public double HeartbeatGrace { get; set; } = 10;
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan HeartbeatGrace { get; set; } = TimeSpan.FromSeconds(10);
 
-    [Range(0, 86_400)]
-    public double FailoverTtl { get; set; } = 300;
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan FailoverTtl { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// How long a provider keeps a workload copy running without an acknowledged heartbeat; the market replaces a silent
@@ -138,15 +138,15 @@ public sealed class MarketOptions : IValidatableObject
     [Range(typeof(TimeSpan), "00:00:00.3", "1.00:00:00")]
     public TimeSpan WorkloadStopAfter { get; set; } = Core.Workloads.WorkloadTimings.DefaultStopAfter;
 
-    // Workloads (seconds).
+    // Workloads.
 
     /// <summary>How often a checkpointed copy uploads its state directory.</summary>
-    [Range(0.1, 86_400)]
-    public double CheckpointInterval { get; set; } = 60;
+    [Range(typeof(TimeSpan), "00:00:00.1", "1.00:00:00")]
+    public TimeSpan CheckpointInterval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>How often a running paid workload's time is settled: charged to it and credited to its providers.</summary>
-    [Range(0.1, 86_400)]
-    public double WorkloadSettleInterval { get; set; } = 60;
+    [Range(typeof(TimeSpan), "00:00:00.1", "1.00:00:00")]
+    public TimeSpan WorkloadSettleInterval { get; set; } = TimeSpan.FromMinutes(1);
 
     /// <summary>
     /// Workload messages one provider may have waiting for the supervisor; a provider that queues more is disconnected

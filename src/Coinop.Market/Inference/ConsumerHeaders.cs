@@ -13,10 +13,10 @@ public static class ConsumerHeaders
     /// <summary>Seconds the consumer is willing to wait for the whole job.</summary>
     public const string Timeout = "X-Coinop-Timeout";
 
-    public static bool TryRead(HttpRequest request, int defaultTimeoutSeconds, out ModelPrice? ceiling, out TimeSpan timeout, out ApiError? error)
+    public static bool TryRead(HttpRequest request, TimeSpan defaultTimeout, out ModelPrice? ceiling, out TimeSpan timeout, out ApiError? error)
     {
         ceiling = null;
-        timeout = TimeSpan.FromSeconds(defaultTimeoutSeconds);
+        timeout = defaultTimeout;
         error = null;
         if (request.Headers.TryGetValue(MaxPrice, out var priceText))
         {

@@ -35,7 +35,7 @@ public sealed class InferencePipeline(
     {
         metrics.Request(route);
         var shape = route.Shape();
-        if (!ConsumerHeaders.TryRead(http.Request, market.RequestTimeoutSeconds, out var ceiling, out var timeout, out var headerError))
+        if (!ConsumerHeaders.TryRead(http.Request, market.RequestTimeout, out var ceiling, out var timeout, out var headerError))
         {
             await ReplyAsync(http, headerError!, shape);
             return;

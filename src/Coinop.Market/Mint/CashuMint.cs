@@ -202,7 +202,7 @@ public sealed partial class CashuMint(
             throw new CashuException(CashuErrorCode.AmountOutOfLimitRange, limit);
         }
 
-        var ttl = TimeSpan.FromSeconds(_options.MintQuoteTtlSeconds);
+        var ttl = _options.MintQuoteTtl;
         LightningInvoice invoice;
         try
         {
@@ -316,7 +316,7 @@ public sealed partial class CashuMint(
         var own = await quotes.FindMintQuoteByPaymentHashAsync(invoice.PaymentHashHex, cancellationToken);
         var feeReserve = MeltFees.FeeReserveSat(amountMsat, _options.FeeReservePercent, (ulong)_options.FeeReserveMinSat, internalSettlement: own is not null);
         var quote = new MeltQuoteRecord(NewQuoteId(), "bolt11", invoice.Text, invoice.PaymentHashHex, amount, feeReserve,
-            MintKeysets.Unit, MeltQuoteState.Unpaid, now, now + TimeSpan.FromSeconds(_options.MeltQuoteTtlSeconds), now);
+            MintKeysets.Unit, MeltQuoteState.Unpaid, now, now + _options.MeltQuoteTtl, now);
         await quotes.InsertMeltQuoteAsync(quote, cancellationToken);
         return ToResponse(quote);
     }

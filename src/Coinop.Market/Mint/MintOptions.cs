@@ -6,12 +6,12 @@ namespace Coinop.Market.Mint;
 public sealed class MintOptions
 {
     /// <summary>How long a mint quote's invoice can be paid (NUT-23 <c>expiry</c>).</summary>
-    [Range(1, 86_400)]
-    public double MintQuoteTtlSeconds { get; set; } = 600;
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MintQuoteTtl { get; set; } = TimeSpan.FromMinutes(10);
 
     /// <summary>How long a melt quote is valid.</summary>
-    [Range(1, 86_400)]
-    public double MeltQuoteTtlSeconds { get; set; } = 120;
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan MeltQuoteTtl { get; set; } = TimeSpan.FromMinutes(2);
 
     /// <summary>Most inputs (and Ys in a state check) per request (NUT error 11014).</summary>
     [Range(1, 10_000)]
@@ -72,8 +72,8 @@ public sealed class MintOptions
     public TimeSpan StartupReconcileTimeout { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>A melt left PENDING this long whose payment the node has no record of is sent again (no request of ours is still sending it).</summary>
-    [Range(1, 86_400)]
-    public double PendingMeltRecoveryAfterSeconds { get; set; } = 60;
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan PendingMeltRecoveryAfter { get; set; } = TimeSpan.FromMinutes(1);
 
     [Required]
     public string Name { get; set; } = "Coinop market mint";

@@ -39,7 +39,7 @@ internal sealed class MintStartup(MintKeysets keysets, PendingMeltReconciler rec
 /// Resolves melts left PENDING (by a node that stopped mid-payment, or a payment still in flight): each is settled
 /// from what the Lightning backend says (<see cref="MeltResolution"/>): paid → inputs SPENT and change signed;
 /// definitively failed → locks released; in flight or unknown → still pending, asked again on the next pass; never
-/// sent and pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfterSeconds"/> → sent now (only with
+/// sent and pending for longer than <see cref="MintOptions.PendingMeltRecoveryAfter"/> → sent now (only with
 /// <c>mayResend</c>: by the node holding the duty <see cref="MeltRecoveryService.Duty"/>). A settlement is applied once: it
 /// moves the quote out of PENDING first and writes nothing else when another pass did that already.
 /// </summary>
@@ -53,7 +53,7 @@ internal sealed partial class PendingMeltReconciler(
 {
     public async Task ReconcileAsync(CancellationToken cancellationToken, bool mayResend = true)
     {
-        var grace = TimeSpan.FromSeconds(options.Value.PendingMeltRecoveryAfterSeconds);
+        var grace = options.Value.PendingMeltRecoveryAfter;
         IReadOnlyList<MeltQuoteRecord> pending;
         try
         {

@@ -10,8 +10,8 @@ public sealed class PaymentsOptions
     public long MaxPaymentSat { get; set; } = 100_000_000;
 
     /// <summary>How far a signed provider request's timestamp may be from the market's clock.</summary>
-    [Range(1, 86_400)]
-    public int SignedRequestWindowSeconds { get; set; } = 300;
+    [Range(typeof(TimeSpan), "00:00:01", "1.00:00:00")]
+    public TimeSpan SignedRequestWindow { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>How often a node looks for its own holds and foreign redemptions that outlived their request.</summary>
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(60);

@@ -63,7 +63,7 @@ internal sealed class PaymentsRecovery(
             while (await timer.WaitForNextTickAsync(cancellationToken))
             {
                 var now = time.GetUtcNow();
-                var margin = TimeSpan.FromSeconds(market.RequestTimeoutSeconds) + TimeSpan.FromMinutes(1);
+                var margin = market.RequestTimeout + TimeSpan.FromMinutes(1);
                 try
                 {
                     await RecoverAsync(now - margin, now - options.Value.ForeignMintTimeout * 2, cancellationToken);

@@ -113,9 +113,9 @@ internal static class ProviderMoneyEndpoints
         }
 
         var now = time.GetUtcNow();
-        if (Math.Abs(now.ToUnixTimeMilliseconds() - signedAt) > options.SignedRequestWindowSeconds * 1000L)
+        if (Math.Abs(now.ToUnixTimeMilliseconds() - signedAt) > (long)options.SignedRequestWindow.TotalMilliseconds)
         {
-            return (null, PaymentErrors.Unauthorized($"the request's timestamp is more than {options.SignedRequestWindowSeconds} s from the market's clock"));
+            return (null, PaymentErrors.Unauthorized($"the request's timestamp is more than {options.SignedRequestWindow.TotalSeconds:0.###} s from the market's clock"));
         }
 
         var payload = ProviderRequestAuth.SigningPayload(identity.MarketId, http.Request.Method, http.Request.Path.Value ?? "", amountSat, signedAt, nonce);

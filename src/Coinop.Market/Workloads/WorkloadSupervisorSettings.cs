@@ -10,10 +10,10 @@ internal sealed record WorkloadSupervisorSettings(
 {
     public static WorkloadSupervisorSettings From(MarketOptions options) => new(
         options.WorkloadTimings.EnsureValid(),
-        TimeSpan.FromSeconds(options.CheckpointInterval),
+        options.CheckpointInterval,
         options.MaxCheckpointBytes,
-        TimeSpan.FromSeconds(options.FailoverTtl),
-        TimeSpan.FromSeconds(options.WorkloadSettleInterval),
+        options.FailoverTtl,
+        options.WorkloadSettleInterval,
         options.MaxProviderCpu,
         options.MaxProviderMemoryMb,
         new DeliveryTrustSettings(options.UnprovenProviderCpu, options.UnprovenProviderMemoryMb, options.CapacityProvingTime));

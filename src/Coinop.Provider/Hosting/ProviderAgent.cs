@@ -1,12 +1,12 @@
 using System.Net;
 using System.Net.WebSockets;
 using Coinop.Core.Protocol;
-using Coinop.Core.Reconnect;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Drain;
 using Coinop.Provider.Identity;
 using Coinop.Provider.Link;
 using Coinop.Provider.Load;
+using Coinop.Provider.Reconnect;
 using Coinop.Provider.Workloads;
 using Coinop.Provider.Workloads.Sandboxes;
 using Microsoft.Extensions.Hosting;

@@ -10,7 +10,7 @@ namespace Coinop.Provider.Hosting;
 public static class ProviderAgentSetup
 {
     /// <summary>Validates options the way the host will, so the CLI can report a bad flag in one line.</summary>
-    public static void Validate(ProviderOptions options) => Coinop.Core.Hosting.OptionsCheck.ThrowIfInvalid(options);
+    public static void Validate(ProviderOptions options) => Coinop.Runtime.Hosting.OptionsCheck.ThrowIfInvalid(options);
 
     public static IServiceCollection AddProviderAgent(this IServiceCollection services, Action<ProviderOptions> configure)
     {

@@ -120,7 +120,7 @@ public sealed class ProviderOptions : IValidatableObject
 
         foreach (var url in MarketUrls)
         {
-            if (Core.Reconnect.MarketRotation.Normalize(url) is null)
+            if (Reconnect.MarketRotation.Normalize(url) is null)
             {
                 yield return new ValidationResult($"--market '{url}' is not an http(s) URL", [nameof(MarketUrls)]);
             }

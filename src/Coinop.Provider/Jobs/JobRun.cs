@@ -1,9 +1,9 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
-using Coinop.Core.Links;
 using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
+using Coinop.Runtime.Links;
 
 namespace Coinop.Provider.Jobs;
 

@@ -1,13 +1,13 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using Coinop.Core.Identity;
-using Coinop.Core.Links;
 using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
 using Coinop.Provider.Identity;
 using Coinop.Provider.Jobs;
 using Coinop.Provider.Workloads;
+using Coinop.Runtime.Links;
 
 namespace Coinop.Provider.Link;
 

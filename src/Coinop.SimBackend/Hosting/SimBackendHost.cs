@@ -14,12 +14,12 @@ namespace Coinop.SimBackend.Hosting;
 public static class SimBackendHost
 {
     /// <summary>Validates options the way the host will, so the CLI can report a bad flag in one line.</summary>
-    public static void Validate(SimBackendOptions options) => Coinop.Core.Hosting.OptionsCheck.ThrowIfInvalid(options);
+    public static void Validate(SimBackendOptions options) => Coinop.Runtime.Hosting.OptionsCheck.ThrowIfInvalid(options);
 
     public static WebApplication Build(SimBackendOptions options, TimeProvider? time = null, Action<WebApplicationBuilder>? configure = null)
     {
         Validate(options);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Coinop.Core.Hosting.HostArguments.Default });
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = Coinop.Runtime.Hosting.HostArguments.Default });
         builder.WebHost.UseUrls(options.Urls.Split(';', StringSplitOptions.RemoveEmptyEntries));
         builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
         builder.Services.AddSingleton(new Simulator(options, time ?? TimeProvider.System));

@@ -20,9 +20,9 @@ public sealed class SimBackendOptions : IValidatableObject
     /// <summary>Keep the bodies of the last requests (<see cref="Simulator.RecentRequests"/>), for tests that check what a backend received.</summary>
     public bool RecordRequests { get; set; }
 
-    /// <summary>Time to first token in milliseconds.</summary>
-    [Range(0, 3_600_000)]
-    public int LatencyMs { get; set; }
+    /// <summary>Time to first token (<c>--latency</c>, in milliseconds on the command line).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan Latency { get; set; }
 
     /// <summary>Output pacing; 0 emits every token at once.</summary>
     [Range(0, 1_000_000)]

@@ -22,7 +22,7 @@ public sealed class Simulator
         Time = time;
         _models = options.Models.Concat(options.VisionModels).ToDictionary(m => m, m => JsonEncodedText.Encode(m).EncodedUtf8Bytes.ToArray(), StringComparer.Ordinal);
         _vision = new HashSet<string>(options.VisionModels, StringComparer.Ordinal);
-        FirstTokenDelay = TimeSpan.FromMilliseconds(options.LatencyMs);
+        FirstTokenDelay = options.Latency;
         TokenInterval = options.TokensPerSecond > 0 ? TimeSpan.FromSeconds(1 / options.TokensPerSecond) : TimeSpan.Zero;
     }
 

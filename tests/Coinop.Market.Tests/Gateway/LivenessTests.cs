@@ -48,7 +48,7 @@ public class LivenessTests
 
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         // A long heartbeat TTL keeps the returning provider's own deadline out of the way of the failover one.
-        await using var second = await MarketUnderTest.StartAsync(o => o.HeartbeatMinTtl = 600, dataDir: dir.Path,
+        await using var second = await MarketUnderTest.StartAsync(o => o.HeartbeatMinTtl = TimeSpan.FromMinutes(10), dataDir: dir.Path,
             builder: b => b.Services.AddSingleton<TimeProvider>(time), cancellationToken: ct);
         var liveness = second.App.Services.GetRequiredService<ProviderLiveness>();
         Assert.Equal(ProviderLivenessState.PresumedOnline, liveness.StateOf(gone.ProviderId));

@@ -170,7 +170,7 @@ public class ErrorTests
     {
         var ct = TestContext.Current.CancellationToken;
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var market = await MarketUnderTest.StartAsync(o => o.HeartbeatMinTtl = 600, builder: b => b.Services.AddSingleton<TimeProvider>(time), cancellationToken: ct);
+        await using var market = await MarketUnderTest.StartAsync(o => o.HeartbeatMinTtl = TimeSpan.FromMinutes(10), builder: b => b.Services.AddSingleton<TimeProvider>(time), cancellationToken: ct);
         await using var provider = await market.ProviderAsync("llama3", ct, script: Scripts.Hang());
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions")
         {

@@ -48,7 +48,7 @@ public class MeltSafetyTests
         await using var market = await TestMarket.StartAsync(services: s =>
         {
             s.AddSingleton<ILightningBackend>(backend);
-            s.Configure<MintOptions>(o => o.PendingMeltRecoveryAfterSeconds = 1);
+            s.Configure<MintOptions>(o => o.PendingMeltRecoveryAfter = TimeSpan.FromSeconds(1));
         });
         var proofs = await market.MintProofsAsync(32);
         var invoice = market.Lightning.Invoice(20_000);

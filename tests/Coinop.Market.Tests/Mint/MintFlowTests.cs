@@ -344,7 +344,7 @@ public class MeltRecoveryTests
 
         // The new process's backend never saw the payment ("unknown"): the proofs stay locked and recovery sends the
         // payment (a backend refuses a second payment of one hash, so this cannot pay twice); then they are spent.
-        await using var restarted = await TestMarket.StartAsync(dataDir: dir, services: s => s.Configure<MintOptions>(o => o.PendingMeltRecoveryAfterSeconds = 1));
+        await using var restarted = await TestMarket.StartAsync(dataDir: dir, services: s => s.Configure<MintOptions>(o => o.PendingMeltRecoveryAfter = TimeSpan.FromSeconds(1)));
         var paid = await Coinop.TestKit.Eventually.WaitAsync(() => restarted.Mint.GetMeltQuoteAsync(quoteId, ct)!, q => q!.State != MeltQuoteState.Pending,
             "the pending melt to be recovered", cancellationToken: ct);
         Assert.Equal(MeltQuoteState.Paid, paid.State);

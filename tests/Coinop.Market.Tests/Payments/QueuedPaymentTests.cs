@@ -21,7 +21,7 @@ public class QueuedPaymentTests
     {
         var ct = TestContext.Current.CancellationToken;
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var market = await PaidMarket.StartAsync(configure: o => o.HeartbeatMinTtl = 600, builder: b => b.Services.AddSingleton<TimeProvider>(time));
+        await using var market = await PaidMarket.StartAsync(configure: o => o.HeartbeatMinTtl = TimeSpan.FromMinutes(10), builder: b => b.Services.AddSingleton<TimeProvider>(time));
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var provider = await CapacityQueueTests.GatedProviderAsync(market.Market, 1, gate, ct);
         var blocker = PostAsync(market, await market.TokenAsync(25), ct);
@@ -66,7 +66,7 @@ public class QueuedPaymentTests
     {
         var ct = TestContext.Current.CancellationToken;
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var market = await PaidMarket.StartAsync(configure: o => o.HeartbeatMinTtl = 600, builder: b => b.Services.AddSingleton<TimeProvider>(time));
+        await using var market = await PaidMarket.StartAsync(configure: o => o.HeartbeatMinTtl = TimeSpan.FromMinutes(10), builder: b => b.Services.AddSingleton<TimeProvider>(time));
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var busy = await CapacityQueueTests.GatedProviderAsync(market.Market, 1, gate, ct);
         var blocker = PostAsync(market, await market.TokenAsync(25), ct);

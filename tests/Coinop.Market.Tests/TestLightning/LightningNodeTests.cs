@@ -64,7 +64,7 @@ public class LightningNodeTests
         await using var market = await StartMarketAsync(kind, node, o =>
         {
             o.MeltWaitTime = TimeSpan.FromSeconds(1);
-            o.PendingMeltRecoveryAfterSeconds = 1;
+            o.PendingMeltRecoveryAfter = TimeSpan.FromSeconds(1);
         });
         var proofs = await MintViaNodeAsync(market, node, 16);
         var active = (await market.Mint.GetActiveKeysetAsync(ct)).Id;

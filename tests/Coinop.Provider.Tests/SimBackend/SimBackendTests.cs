@@ -173,7 +173,7 @@ public class SimBackendTests
     public async Task Latency_and_pacing_follow_the_clock()
     {
         var time = new FakeTimeProvider();
-        await using var sim = await SimServer.StartAsync(o => (o.LatencyMs, o.TokensPerSecond) = (500, 10), time);
+        await using var sim = await SimServer.StartAsync(o => (o.Latency, o.TokensPerSecond) = (TimeSpan.FromMilliseconds(500), 10), time);
         using var http = new HttpClient();
         var pending = http.PostAsync(sim.Url + "/v1/chat/completions", new StringContent(Chat("[[sim:tokens=6]]"), Encoding.UTF8, "application/json"), Ct);
         await Eventually.WaitAsync(() => Task.FromResult<int?>(sim.Simulator.Active), a => a == 1, "the request to arrive", cancellationToken: Ct);

@@ -44,10 +44,10 @@ public sealed class WorkloadCluster : IAsyncDisposable
     /// </summary>
     public static void ShortTimings(MarketOptions o)
     {
-        o.HeartbeatMinTtl = 1;
-        o.HeartbeatGrace = 1;
-        o.FailoverTtl = 6;
-        o.CheckpointInterval = 0.5;
+        o.HeartbeatMinTtl = TimeSpan.FromSeconds(1);
+        o.HeartbeatGrace = TimeSpan.FromSeconds(1);
+        o.FailoverTtl = TimeSpan.FromSeconds(6);
+        o.CheckpointInterval = TimeSpan.FromSeconds(0.5);
     }
 
     // Short: a copy's port-bridge socket lives under its provider's data dir, and unix socket paths hold 107 bytes.
@@ -167,8 +167,8 @@ public sealed class WorkloadCluster : IAsyncDisposable
             string[] args =
             [
                 "market", "--urls", options.Urls, "--data", options.DataDir, "--fee-percent", F(options.FeePercent),
-                "--heartbeat-min-ttl", F(options.HeartbeatMinTtl), "--heartbeat-grace", F(options.HeartbeatGrace),
-                "--workload-stop-after", F(options.WorkloadStopAfter.TotalSeconds) + "s", "--checkpoint-interval", F(options.CheckpointInterval), "--workload-settle-interval", F(options.WorkloadSettleInterval),
+                "--heartbeat-min-ttl", F(options.HeartbeatMinTtl.TotalSeconds), "--heartbeat-grace", F(options.HeartbeatGrace.TotalSeconds),
+                "--workload-stop-after", F(options.WorkloadStopAfter.TotalSeconds) + "s", "--checkpoint-interval", F(options.CheckpointInterval.TotalSeconds), "--workload-settle-interval", F(options.WorkloadSettleInterval.TotalSeconds),
                 .. options.Free ? ["--free"] : Array.Empty<string>(), .. options.Postgres is { } pg ? ["--postgres", pg] : Array.Empty<string>(),
             ];
             _marketProcess = ChildProcess.StartCoinop("market", args, new Dictionary<string, string> { ["COINOP_LOG_LEVEL"] = "Information" });

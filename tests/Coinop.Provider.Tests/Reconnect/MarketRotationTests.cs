@@ -1,6 +1,6 @@
-using Coinop.Core.Reconnect;
+using Coinop.Provider.Reconnect;
 
-namespace Coinop.Core.Tests.Reconnect;
+namespace Coinop.Provider.Tests.Reconnect;
 
 public class MarketRotationTests
 {

@@ -1,4 +1,4 @@
-namespace Coinop.Core.Hosting;
+namespace Coinop.Runtime.Hosting;
 
 /// <summary>Arguments every Coinop host is built with.</summary>
 public static class HostArguments

@@ -1,4 +1,4 @@
-namespace Coinop.Core.Reconnect;
+namespace Coinop.Provider.Reconnect;
 
 /// <summary>
 /// The market nodes a provider links to, one at a time: the URLs it was given (<c>--market</c>, in order), then the nodes

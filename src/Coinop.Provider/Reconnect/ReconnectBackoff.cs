@@ -1,4 +1,4 @@
-namespace Coinop.Core.Reconnect;
+namespace Coinop.Provider.Reconnect;
 
 /// <summary>
 /// Provider reconnect delays: exponential from 1 s to 60 s with a uniform 0.8–1.2 jitter. Failures before

@@ -1,6 +1,6 @@
 using System.Threading.Channels;
 
-namespace Coinop.Core.Links;
+namespace Coinop.Runtime.Links;
 
 /// <summary>
 /// The send side of one link (a WebSocket between a provider and the market): frames leave one at a time, in the

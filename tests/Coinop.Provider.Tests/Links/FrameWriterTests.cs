@@ -2,9 +2,9 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text;
-using Coinop.Core.Links;
+using Coinop.Runtime.Links;
 
-namespace Coinop.Core.Tests.Links;
+namespace Coinop.Provider.Tests.Links;
 
 public class FrameWriterTests
 {

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 
-namespace Coinop.Core.Links;
+namespace Coinop.Runtime.Links;
 
 /// <summary>A frame waiting to go out on a link: a control message, a pooled chunk, or the close.</summary>
 public readonly struct OutgoingFrame

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Coinop.Core.Hosting;
+namespace Coinop.Runtime.Hosting;
 
 /// <summary>
 /// Validates an options object the way its host will (data annotations and <see cref="IValidatableObject"/>), so a
