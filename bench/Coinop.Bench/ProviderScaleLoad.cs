@@ -22,7 +22,7 @@ public static partial class ProviderScaleLoad
     public static async Task RunAsync(string market, int pid, int count, int idleSeconds, int sources)
     {
         using var http = new HttpClient { BaseAddress = new Uri(market), Timeout = TimeSpan.FromMinutes(2) };
-        await SettleAsync(http);
+        await SettleAsync();
         var before = await MemoryAsync(http, pid);
         Console.WriteLine($"market before: RSS {before.Rss / 1048576.0:N1} MiB, GC heap {before.Heap / 1048576.0:N1} MiB");
 
@@ -61,11 +61,13 @@ public static partial class ProviderScaleLoad
         }
 
         await WaitOnlineAsync(http, linked);
-        await SettleAsync(http);
+        await SettleAsync();
         var after = await MemoryAsync(http, pid);
         Console.WriteLine($"market after: RSS {after.Rss / 1048576.0:N1} MiB, GC heap {after.Heap / 1048576.0:N1} MiB");
         Console.WriteLine($"memory per idle provider: RSS {(after.Rss - before.Rss) / 1024.0 / linked:N1} KB, GC heap {(after.Heap - before.Heap) / 1024.0 / linked:N1} KB");
 
+        // The connection storm's garbage and JIT settle first: the window measures steady idle heartbeats.
+        await Task.Delay(TimeSpan.FromSeconds(30));
         var beatsBefore = providers.Sum(p => p?.Heartbeats ?? 0);
         var cpuBefore = CpuSeconds(pid);
         var idle = Stopwatch.StartNew();
@@ -124,15 +126,15 @@ public static partial class ProviderScaleLoad
     }
 
     /// <summary>Lets the market's GC settle: a few seconds of quiet, so "after" is comparable with "before".</summary>
-    private static Task SettleAsync(HttpClient http) => Task.Delay(TimeSpan.FromSeconds(5));
+    private static Task SettleAsync() => Task.Delay(TimeSpan.FromSeconds(5));
 
     private static async Task<(long Rss, long Heap)> MemoryAsync(HttpClient http, int pid)
     {
         var rss = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
         var kb = long.Parse(rss.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
         var metrics = await http.GetStringAsync("/metrics");
-        var heap = HeapGauge().Match(metrics);
-        return (kb * 1024, heap.Success ? (long)double.Parse(heap.Groups[1].Value, CultureInfo.InvariantCulture) : 0);
+        var heap = HeapGauge().Matches(metrics).Sum(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)); // one series per generation
+        return (kb * 1024, (long)heap);
     }
 
     private static double CpuSeconds(int pid)

@@ -1,4 +1,3 @@
-using Coinop.Market.Gateway;
 using Microsoft.AspNetCore.Http;
 
 namespace Coinop.Market.Inference;
