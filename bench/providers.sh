@@ -14,8 +14,8 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 
-dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet >/dev/null
-dotnet build "$root/bench/Coinop.Bench" -c Release -o "$work/bench" --nologo -v quiet >/dev/null
+dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet
+dotnet build "$root/bench/Coinop.Bench" -c Release -o "$work/bench" --nologo -v quiet
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export COINOP_LOG_LEVEL=Warning
 dotnet "$work/cli/coinop.dll" market --urls "http://127.0.0.1:$port" --data "$work/market" --free >"$work/market.log" 2>&1 & pids+=($!); marketpid=$!

@@ -13,8 +13,11 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 
-dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet >/dev/null
-dotnet build "$root/bench/Coinop.LoadTest" -c Release -o "$work/load" --nologo -v quiet >/dev/null
+# BUILT=DIR reuses DIR/cli and DIR/load from an earlier run (KEEP=1 keeps them).
+if [ -n "${BUILT:-}" ]; then ln -s "$BUILT/cli" "$work/cli"; ln -s "$BUILT/load" "$work/load"; else
+  dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet
+  dotnet build "$root/bench/Coinop.LoadTest" -c Release -o "$work/load" --nologo -v quiet
+fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 load() { dotnet "$work/load/Coinop.LoadTest.dll" "$@"; }
 

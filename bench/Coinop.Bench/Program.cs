@@ -8,7 +8,14 @@ if (args is ["cpu", ..])
 {
     var bench = new ProofVerificationBenchmarks();
     bench.Setup();
-    Measure("verify a proof (hash_to_curve, k·Y, compare)", 20_000, () => bench.VerifyProof() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
+    // Side by side, interleaved twice so a machine whose speed drifts affects all three alike.
+    for (var round = 0; round < 2; round++)
+    {
+        Measure("verify a proof: libsecp256k1 (Secp256k1.Net, what Coinop uses)", 20_000, () => bench.VerifyProof() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
+        Measure("verify a proof: BouncyCastle (before)", 10_000, () => bench.Comparison.BouncyCastleVerify() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
+        Measure("verify a proof: NBitcoin.Secp256k1 (managed)", 10_000, () => bench.Comparison.ManagedVerify() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
+    }
+
     Measure("hash_to_curve alone", 20_000, () => bench.HashToCurve());
     Measure("sign an output with its DLEQ proof", 5_000, () => bench.SignWithDleq());
     Measure("make a proof of change for the mint itself", 5_000, () => bench.IssueToSelf());

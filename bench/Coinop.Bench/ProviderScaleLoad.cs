@@ -66,6 +66,8 @@ public static partial class ProviderScaleLoad
         Console.WriteLine($"market after: RSS {after.Rss / 1048576.0:N1} MiB, GC heap {after.Heap / 1048576.0:N1} MiB");
         Console.WriteLine($"memory per idle provider: RSS {(after.Rss - before.Rss) / 1024.0 / linked:N1} KB, GC heap {(after.Heap - before.Heap) / 1024.0 / linked:N1} KB");
 
+        // The connection storm's garbage and JIT settle first: the window measures steady idle heartbeats.
+        await Task.Delay(TimeSpan.FromSeconds(30));
         var beatsBefore = providers.Sum(p => p?.Heartbeats ?? 0);
         var cpuBefore = CpuSeconds(pid);
         var idle = Stopwatch.StartNew();
@@ -131,8 +133,8 @@ public static partial class ProviderScaleLoad
         var rss = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
         var kb = long.Parse(rss.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
         var metrics = await http.GetStringAsync("/metrics");
-        var heap = HeapGauge().Match(metrics);
-        return (kb * 1024, heap.Success ? (long)double.Parse(heap.Groups[1].Value, CultureInfo.InvariantCulture) : 0);
+        var heap = HeapGauge().Matches(metrics).Sum(m => double.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)); // one series per generation
+        return (kb * 1024, (long)heap);
     }
 
     private static double CpuSeconds(int pid)

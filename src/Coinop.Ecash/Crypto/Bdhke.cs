@@ -2,8 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
-using Org.BouncyCastle.Math;
-using ECPoint = Org.BouncyCastle.Math.EC.ECPoint;
+using Scalar = NBitcoin.Secp256k1.Scalar;
 
 namespace Coinop.Ecash.Crypto;
 
@@ -15,10 +14,9 @@ namespace Coinop.Ecash.Crypto;
 public static class Bdhke
 {
     private static readonly byte[] DomainSeparator = "Secp256k1_HashToCurve_Cashu_"u8.ToArray();
-    private static readonly BigInteger FieldPrime = Secp256k1.Curve.Field.Characteristic;
 
     /// <summary>Maps a message to a curve point: the first <c>02 || SHA256(SHA256(domain || msg) || counter_le32)</c> on the curve.</summary>
-    public static ECPoint HashToCurve(ReadOnlySpan<byte> message)
+    public static CurvePoint HashToCurve(ReadOnlySpan<byte> message)
     {
         var rented = ArrayPool<byte>.Shared.Rent(DomainSeparator.Length + message.Length);
         Span<byte> input = stackalloc byte[36];
@@ -33,38 +31,24 @@ public static class Bdhke
             ArrayPool<byte>.Shared.Return(rented);
         }
 
-        Span<byte> hash = stackalloc byte[32];
+        // libsecp256k1 parses 02 || x in one square root and refuses x ≥ p or an x with no point (half of them).
+        Span<byte> candidate = stackalloc byte[33];
+        candidate[0] = 2;
         for (uint counter = 0; counter < uint.MaxValue; counter++)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(input[32..], counter);
-            SHA256.HashData(input, hash);
-            var x = new BigInteger(1, hash.ToArray());
-            if (x.CompareTo(FieldPrime) >= 0)
+            SHA256.HashData(input, candidate[1..]);
+            if (Secp256k1.TryParsePoint(candidate, out var point))
             {
-                continue;
+                return point;
             }
-
-            // Solve y² = x³ + 7 directly: cheaper than letting DecodePoint throw for the half of x that has no root.
-            var fx = Secp256k1.Curve.FromBigInteger(x);
-            var y = fx.Square().Multiply(fx).Add(Secp256k1.Curve.B).Sqrt();
-            if (y is null)
-            {
-                continue;
-            }
-
-            if (y.TestBitZero())
-            {
-                y = y.Negate(); // the 02 prefix means even y
-            }
-
-            return Secp256k1.Curve.CreatePoint(x, y.ToBigInteger());
         }
 
         throw new CryptographicException("hash_to_curve found no point"); // unreachable in practice
     }
 
     /// <summary>hash_to_curve of a proof secret (its UTF-8 bytes).</summary>
-    public static ECPoint HashToCurve(string secret)
+    public static CurvePoint HashToCurve(string secret)
     {
         var max = Encoding.UTF8.GetMaxByteCount(secret.Length);
         if (max <= 512)
@@ -81,29 +65,22 @@ public static class Bdhke
     public static byte[] Y(string secret) => Secp256k1.Compressed(HashToCurve(secret));
 
     /// <summary>Wallet: <c>B_ = Y + rG</c>.</summary>
-    public static ECPoint Blind(ECPoint y, BigInteger r) => y.Add(Secp256k1.MultiplyG(r)).Normalize();
+    public static CurvePoint Blind(CurvePoint y, in Scalar r) =>
+        Secp256k1.AddMultipleOfG(y, r) ?? throw new CryptographicException("the blinding factor cancels Y"); // r = -log(Y): never by chance
 
-    public static ECPoint Blind(string secret, BigInteger r) => Blind(HashToCurve(secret), r);
+    public static CurvePoint Blind(string secret, in Scalar r) => Blind(HashToCurve(secret), r);
 
     /// <summary>Mint: <c>C_ = kB_</c>.</summary>
-    public static ECPoint Sign(BigInteger k, ECPoint blinded) => blinded.Multiply(k).Normalize();
+    public static CurvePoint Sign(in Scalar k, CurvePoint blinded) => Secp256k1.Multiply(blinded, k);
 
-    /// <summary>Wallet: <c>C = C_ - rK</c>.</summary>
-    public static ECPoint Unblind(ECPoint blindSignature, BigInteger r, ECPoint mintKey) =>
-        blindSignature.Subtract(mintKey.Multiply(r)).Normalize();
+    /// <summary>Wallet: <c>C = C_ - rK</c>; null when that is infinity (a mint that signed with something else than K).</summary>
+    public static CurvePoint? Unblind(CurvePoint blindSignature, in Scalar r, CurvePoint mintKey) =>
+        Secp256k1.Subtract(blindSignature, Secp256k1.Multiply(mintKey, r));
 
     /// <summary>Mint: does <paramref name="signature"/> (compressed <c>C</c>) equal <c>k · hash_to_curve(secret)</c>?</summary>
     /// <remarks>Compares encodings, so <c>C</c> is never decompressed (a square root saved per proof).</remarks>
-    public static bool Verify(BigInteger k, ECPoint y, ReadOnlySpan<byte> signature)
-    {
-        if (signature.Length != 33)
-        {
-            return false;
-        }
+    public static bool Verify(in Scalar k, CurvePoint y, ReadOnlySpan<byte> signature) =>
+        signature.Length == 33 && Secp256k1.Multiply(y, k).CompressedSpan.SequenceEqual(signature);
 
-        var expected = y.Multiply(k).Normalize();
-        return !expected.IsInfinity && expected.GetEncoded(true).AsSpan().SequenceEqual(signature);
-    }
-
-    public static bool Verify(BigInteger k, string secret, ReadOnlySpan<byte> signature) => Verify(k, HashToCurve(secret), signature);
+    public static bool Verify(in Scalar k, string secret, ReadOnlySpan<byte> signature) => Verify(k, HashToCurve(secret), signature);
 }

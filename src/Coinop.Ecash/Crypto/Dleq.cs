@@ -1,12 +1,11 @@
 using System.Security.Cryptography;
 using System.Text;
-using Org.BouncyCastle.Math;
-using ECPoint = Org.BouncyCastle.Math.EC.ECPoint;
+using Scalar = NBitcoin.Secp256k1.Scalar;
 
 namespace Coinop.Ecash.Crypto;
 
-/// <summary>A NUT-12 discrete-log-equality proof: <c>e</c>, <c>s</c> and, when a wallet passes it on, the blinding factor <c>r</c>.</summary>
-public readonly record struct DleqValues(BigInteger E, BigInteger S);
+/// <summary>A NUT-12 discrete-log-equality proof: <c>e</c> and <c>s</c>.</summary>
+public readonly record struct DleqValues(Scalar E, Scalar S);
 
 /// <summary>
 /// NUT-12: the mint proves it signed <c>B_</c> with the same key <c>a</c> as its published <c>A = aG</c>, so a
@@ -17,7 +16,7 @@ public static class Dleq
     private static readonly byte[] NonceTag = "Cashu_DLEQ_R_v1"u8.ToArray();
 
     /// <summary>Creates the proof with the deterministic, rejection-sampled nonce the spec recommends.</summary>
-    public static DleqValues Create(BigInteger a, ECPoint publicKey, ECPoint blinded, ECPoint blindSignature)
+    public static DleqValues Create(in Scalar a, CurvePoint publicKey, CurvePoint blinded, CurvePoint blindSignature)
     {
         var aBytes = Secp256k1.ScalarBytes(a);
         var data = new byte[NonceTag.Length + 65 * 3 + 1];
@@ -28,16 +27,16 @@ public static class Dleq
         for (var ctr = 0; ctr < 256; ctr++)
         {
             data[^1] = (byte)ctr;
-            var r = new BigInteger(1, HMACSHA256.HashData(aBytes, data));
-            if (r.SignValue == 0 || r.CompareTo(Secp256k1.N) >= 0)
+            var r = new Scalar(HMACSHA256.HashData(aBytes, data), out var overflow);
+            if (overflow != 0 || r.IsZero)
             {
                 continue;
             }
 
             var r1 = Secp256k1.MultiplyG(r);
-            var r2 = blinded.Multiply(r).Normalize();
-            var e = new BigInteger(1, HashE(r1, r2, publicKey, blindSignature));
-            var s = r.Add(e.Multiply(a)).Mod(Secp256k1.N);
+            var r2 = Secp256k1.Multiply(blinded, r);
+            var e = Secp256k1.ScalarFromHash(HashE(r1, r2, publicKey, blindSignature));
+            var s = r + e * a;
             return new DleqValues(e, s);
         }
 
@@ -45,33 +44,35 @@ public static class Dleq
     }
 
     /// <summary>Checks a proof on a blind signature: <c>e == hash(sG - eA, sB_ - eC_, A, C_)</c>.</summary>
-    public static bool Verify(ECPoint publicKey, ECPoint blinded, ECPoint blindSignature, DleqValues proof)
+    public static bool Verify(CurvePoint publicKey, CurvePoint blinded, CurvePoint blindSignature, DleqValues proof)
     {
-        if (proof.S.SignValue <= 0 || proof.S.CompareTo(Secp256k1.N) >= 0 || proof.E.SignValue <= 0)
+        if (proof.S.IsZero || proof.E.IsZero)
         {
             return false;
         }
 
-        var r1 = Secp256k1.MultiplyG(proof.S).Subtract(publicKey.Multiply(proof.E)).Normalize();
-        var r2 = blinded.Multiply(proof.S).Subtract(blindSignature.Multiply(proof.E)).Normalize();
-        if (r1.IsInfinity || r2.IsInfinity)
+        var r1 = Secp256k1.Subtract(Secp256k1.MultiplyG(proof.S), Secp256k1.Multiply(publicKey, proof.E));
+        var r2 = Secp256k1.Subtract(Secp256k1.Multiply(blinded, proof.S), Secp256k1.Multiply(blindSignature, proof.E));
+        if (r1 is null || r2 is null)
         {
             return false;
         }
 
-        return new BigInteger(1, HashE(r1, r2, publicKey, blindSignature)).Equals(proof.E);
+        // e is compared as the hash's 32 bytes: a hash at or above n can never equal a parsed e.
+        var hash = HashE(r1, r2, publicKey, blindSignature);
+        return hash.AsSpan().SequenceEqual(Secp256k1.ScalarBytes(proof.E));
     }
 
     /// <summary>Checks a proof carried in a <see cref="Proof"/>: rebuilds <c>B_ = Y + rG</c> and <c>C_ = C + rA</c> first.</summary>
-    public static bool VerifyProof(ECPoint publicKey, string secret, ECPoint signature, DleqValues proof, BigInteger r)
+    public static bool VerifyProof(CurvePoint publicKey, string secret, CurvePoint signature, DleqValues proof, in Scalar r)
     {
-        var blinded = Bdhke.Blind(secret, r);
-        var blindSignature = signature.Add(publicKey.Multiply(r)).Normalize();
-        return Verify(publicKey, blinded, blindSignature, proof);
+        var blinded = Secp256k1.AddMultipleOfG(Bdhke.HashToCurve(secret), r);
+        var blindSignature = Secp256k1.Add(signature, Secp256k1.Multiply(publicKey, r));
+        return blinded is not null && blindSignature is not null && Verify(publicKey, blinded, blindSignature, proof);
     }
 
     /// <summary><c>hash_e</c>: SHA-256 of the concatenated lowercase hex of each point's uncompressed encoding.</summary>
-    public static byte[] HashE(params ReadOnlySpan<ECPoint> points)
+    public static byte[] HashE(params ReadOnlySpan<CurvePoint> points)
     {
         var text = new StringBuilder(130 * points.Length);
         foreach (var p in points)

@@ -1,37 +1,100 @@
 using System.Diagnostics.CodeAnalysis;
-using Org.BouncyCastle.Asn1.X9;
-using Org.BouncyCastle.Crypto.EC;
-using Org.BouncyCastle.Math;
-using Org.BouncyCastle.Math.EC;
-using Org.BouncyCastle.Math.EC.Multiplier;
+using Scalar = NBitcoin.Secp256k1.Scalar;
+using Native = Secp256k1Net.Secp256k1;
+using NativeFlags = Secp256k1Net.Secp256k1EcFlags;
 
 namespace Coinop.Ecash.Crypto;
 
 /// <summary>
-/// The secp256k1 curve (BouncyCastle's custom implementation, several times faster than the generic one)
-/// and the parsing rules Cashu needs: points as 33-byte SEC1 compressed keys, scalars as 32-byte big-endian.
+/// A point of secp256k1 other than infinity, held as libsecp256k1's 64-byte public key object (parsed once, so no
+/// square root or inversion is paid twice). Immutable; equal when the points are equal.
+/// </summary>
+public sealed class CurvePoint : IEquatable<CurvePoint>
+{
+    private readonly byte[] _native;
+    private byte[]? _compressed;
+
+    internal CurvePoint(byte[] native) => _native = native;
+
+    /// <summary>libsecp256k1's public key object (valid in this process only).</summary>
+    internal ReadOnlySpan<byte> Native => _native;
+
+    /// <summary>The 33-byte SEC1 compressed encoding, computed once.</summary>
+    internal ReadOnlySpan<byte> CompressedSpan => _compressed ??= Secp256k1.Serialize(_native, compressed: true);
+
+    public bool Equals(CurvePoint? other) => other is not null && CompressedSpan.SequenceEqual(other.CompressedSpan);
+
+    public override bool Equals(object? obj) => Equals(obj as CurvePoint);
+
+    public override int GetHashCode() => BitConverter.ToInt32(CompressedSpan[1..5]);
+
+    public override string ToString() => Convert.ToHexStringLower(CompressedSpan);
+}
+
+/// <summary>
+/// secp256k1 for Cashu: points through libsecp256k1 itself (the native library the Secp256k1.Net package ships:
+/// constant-time multiplications, several times faster than a managed curve), scalars as NBitcoin.Secp256k1's
+/// <see cref="Scalar"/> (arithmetic mod n). Points parse from 33-byte SEC1 compressed keys only, scalars from 32-byte
+/// big-endian hex in [1, n).
 /// </summary>
 public static class Secp256k1
 {
-    private static readonly X9ECParameters Parameters = CustomNamedCurves.GetByName("secp256k1");
-    private static readonly FixedPointCombMultiplier BaseMultiplier = new();
-    private static readonly Lazy<PublicScalarTable> GTable = new(() => new PublicScalarTable(Parameters.G));
+    private const int NativeSize = 64;
 
-    public static ECCurve Curve { get; } = Parameters.Curve;
+    [ThreadStatic]
+    private static Native? _lib;
 
-    public static ECPoint G { get; } = Parameters.G;
+    /// <summary>libsecp256k1 with a context of this thread's own (contexts are cheap; their tables are static).</summary>
+    private static Native Lib => _lib ??= new Native();
 
-    /// <summary>The group order n.</summary>
-    public static BigInteger N { get; } = Parameters.N;
+    /// <summary>The generator.</summary>
+    public static CurvePoint G { get; } = MultiplyG(Scalar.One);
 
-    /// <summary>k·G with the fixed-point comb (precomputed tables on G, lookups in constant time).</summary>
-    public static ECPoint MultiplyG(BigInteger k) => BaseMultiplier.Multiply(G, k).Normalize();
+    /// <summary>k·G (libsecp256k1's constant-time generator multiplication); k must not be zero.</summary>
+    public static CurvePoint MultiplyG(in Scalar k)
+    {
+        Span<byte> bytes = stackalloc byte[32];
+        k.WriteToSpan(bytes);
+        var native = new byte[NativeSize];
+        return Lib.EcPubkeyCreate(native, bytes) ? new CurvePoint(native) : throw new ArgumentOutOfRangeException(nameof(k), "the scalar is zero");
+    }
 
-    /// <summary>k·G for a scalar that is not secret, about three times faster than <see cref="MultiplyG"/> (see <see cref="PublicScalarTable"/>).</summary>
-    public static ECPoint MultiplyGPublic(BigInteger k) => GTable.Value.Multiply(k);
+    /// <summary>k·P (constant time in k); k must not be zero.</summary>
+    public static CurvePoint Multiply(CurvePoint point, in Scalar k)
+    {
+        Span<byte> bytes = stackalloc byte[32];
+        k.WriteToSpan(bytes);
+        var native = point.Native.ToArray();
+        return Lib.EcPubkeyTweakMul(native, bytes) ? new CurvePoint(native) : throw new ArgumentOutOfRangeException(nameof(k), "the scalar is zero");
+    }
 
-    /// <summary>Parses a compressed point (02/03 prefix, 33 bytes); rejects anything else, including infinity.</summary>
-    public static bool TryParsePoint(ReadOnlySpan<byte> bytes, [NotNullWhen(true)] out ECPoint? point)
+    /// <summary>P + t·G (one call into libsecp256k1); null when the sum is infinity.</summary>
+    public static CurvePoint? AddMultipleOfG(CurvePoint point, in Scalar t)
+    {
+        Span<byte> bytes = stackalloc byte[32];
+        t.WriteToSpan(bytes);
+        var native = point.Native.ToArray();
+        return Lib.EcPubkeyTweakAdd(native, bytes) ? new CurvePoint(native) : null;
+    }
+
+    /// <summary>P + Q; null when the sum is infinity.</summary>
+    public static CurvePoint? Add(CurvePoint p, CurvePoint q)
+    {
+        var native = new byte[NativeSize];
+        return Lib.EcPubkeyCombine(native, [p.Native.ToArray(), q.Native.ToArray()]) ? new CurvePoint(native) : null;
+    }
+
+    public static CurvePoint Negate(CurvePoint point)
+    {
+        var native = point.Native.ToArray();
+        return Lib.EcPubkeyNegate(native) ? new CurvePoint(native) : throw new InvalidOperationException("libsecp256k1 refused to negate a point");
+    }
+
+    /// <summary>P − Q; null when P = Q.</summary>
+    public static CurvePoint? Subtract(CurvePoint p, CurvePoint q) => Add(p, Negate(q));
+
+    /// <summary>Parses a compressed point (02/03 prefix, 33 bytes, x on the curve); rejects anything else.</summary>
+    public static bool TryParsePoint(ReadOnlySpan<byte> bytes, [NotNullWhen(true)] out CurvePoint? point)
     {
         point = null;
         if (bytes.Length != 33 || (bytes[0] != 2 && bytes[0] != 3))
@@ -39,43 +102,39 @@ public static class Secp256k1
             return false;
         }
 
-        try
-        {
-            var p = Curve.DecodePoint(bytes.ToArray());
-            if (p.IsInfinity || !p.IsValid())
-            {
-                return false;
-            }
-
-            point = p;
-            return true;
-        }
-        catch (ArgumentException)
+        var native = new byte[NativeSize];
+        if (!Lib.EcPubkeyParse(native, bytes))
         {
             return false;
         }
+
+        point = new CurvePoint(native);
+        return true;
     }
 
-    public static bool TryParsePoint(string? hex, [NotNullWhen(true)] out ECPoint? point)
+    public static bool TryParsePoint(string? hex, [NotNullWhen(true)] out CurvePoint? point)
     {
         point = null;
-        return hex is { Length: 66 } && Hex.TryDecode(hex, out var bytes) && TryParsePoint(bytes, out point);
+        Span<byte> bytes = stackalloc byte[33];
+        return hex is { Length: 66 } && Convert.FromHexString(hex, bytes, out _, out var written) == System.Buffers.OperationStatus.Done && written == 33
+            && TryParsePoint(bytes, out point);
     }
 
-    public static ECPoint ParsePoint(string hex) =>
+    public static CurvePoint ParsePoint(string hex) =>
         TryParsePoint(hex, out var p) ? p : throw new FormatException($"'{Trim(hex)}' is not a compressed secp256k1 point");
 
     /// <summary>Parses a 32-byte big-endian scalar in [1, n).</summary>
-    public static bool TryParseScalar(string? hex, [NotNullWhen(true)] out BigInteger? scalar)
+    public static bool TryParseScalar(string? hex, out Scalar scalar)
     {
-        scalar = null;
-        if (hex is not { Length: 64 } || !Hex.TryDecode(hex, out var bytes))
+        scalar = Scalar.Zero;
+        Span<byte> bytes = stackalloc byte[32];
+        if (hex is not { Length: 64 } || Convert.FromHexString(hex, bytes, out _, out var written) != System.Buffers.OperationStatus.Done || written != 32)
         {
             return false;
         }
 
-        var k = new BigInteger(1, bytes);
-        if (k.SignValue == 0 || k.CompareTo(N) >= 0)
+        var k = new Scalar(bytes, out var overflow);
+        if (overflow != 0 || k.IsZero)
         {
             return false;
         }
@@ -84,49 +143,50 @@ public static class Secp256k1
         return true;
     }
 
-    public static BigInteger ParseScalar(string hex) =>
+    public static Scalar ParseScalar(string hex) =>
         TryParseScalar(hex, out var k) ? k : throw new FormatException($"'{Trim(hex)}' is not a secp256k1 scalar");
 
     /// <summary>A scalar from any 32 bytes (a hash), reduced mod n.</summary>
-    public static BigInteger ScalarFromHash(ReadOnlySpan<byte> hash) => new BigInteger(1, hash.ToArray()).Mod(N);
+    public static Scalar ScalarFromHash(ReadOnlySpan<byte> hash) => new(hash, out _);
 
     /// <summary>A fresh uniformly random scalar in [1, n).</summary>
-    public static BigInteger RandomScalar()
+    public static Scalar RandomScalar()
     {
         Span<byte> bytes = stackalloc byte[32];
         while (true)
         {
             System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
-            var k = new BigInteger(1, bytes.ToArray());
-            if (k.SignValue > 0 && k.CompareTo(N) < 0)
+            var k = new Scalar(bytes, out var overflow);
+            if (overflow == 0 && !k.IsZero)
             {
                 return k;
             }
         }
     }
 
-    public static byte[] Compressed(ECPoint point) => point.Normalize().GetEncoded(true);
+    public static byte[] Compressed(CurvePoint point) => point.CompressedSpan.ToArray();
 
-    public static string CompressedHex(ECPoint point) => Convert.ToHexStringLower(Compressed(point));
+    public static string CompressedHex(CurvePoint point) => Convert.ToHexStringLower(point.CompressedSpan);
 
-    public static byte[] Uncompressed(ECPoint point) => point.Normalize().GetEncoded(false);
+    public static byte[] Uncompressed(CurvePoint point) => Serialize(point.Native, compressed: false);
 
     /// <summary>A scalar as 32 big-endian bytes.</summary>
-    public static byte[] ScalarBytes(BigInteger k) => BigIntegers32(k);
+    public static byte[] ScalarBytes(in Scalar k) => k.ToBytes();
 
-    public static string ScalarHex(BigInteger k) => Convert.ToHexStringLower(BigIntegers32(k));
-
-    private static byte[] BigIntegers32(BigInteger k)
+    public static string ScalarHex(in Scalar k)
     {
-        var raw = k.ToByteArrayUnsigned();
-        if (raw.Length == 32)
-        {
-            return raw;
-        }
+        Span<byte> bytes = stackalloc byte[32];
+        k.WriteToSpan(bytes);
+        return Convert.ToHexStringLower(bytes);
+    }
 
-        var padded = new byte[32];
-        raw.CopyTo(padded, 32 - raw.Length);
-        return padded;
+    internal static byte[] Serialize(ReadOnlySpan<byte> native, bool compressed)
+    {
+        var output = new byte[compressed ? 33 : 65];
+        nuint length = (nuint)output.Length;
+        return Lib.EcPubkeySerialize(output, ref length, native, compressed ? NativeFlags.Compressed : NativeFlags.Uncompressed) && length == (nuint)output.Length
+            ? output
+            : throw new InvalidOperationException("libsecp256k1 could not serialize a point");
     }
 
     private static string Trim(string? s) => s is null ? "null" : s.Length > 80 ? s[..80] + "…" : s;

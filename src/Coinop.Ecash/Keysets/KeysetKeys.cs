@@ -1,20 +1,19 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Coinop.Ecash.Crypto;
-using Org.BouncyCastle.Math.EC;
 
 namespace Coinop.Ecash.Keysets;
 
 /// <summary>The public keys of a keyset by amount, parsed and checked (NUT-01: compressed points, power-of-two amounts).</summary>
 public sealed class KeysetKeys
 {
-    private KeysetKeys(SortedDictionary<ulong, ECPoint> points, SortedDictionary<ulong, string> hex)
+    private KeysetKeys(SortedDictionary<ulong, CurvePoint> points, SortedDictionary<ulong, string> hex)
     {
         Points = points;
         Hex = hex;
     }
 
-    public IReadOnlyDictionary<ulong, ECPoint> Points { get; }
+    public IReadOnlyDictionary<ulong, CurvePoint> Points { get; }
 
     /// <summary>The same keys as lowercase compressed hex (what ids are derived from).</summary>
     public IReadOnlyDictionary<ulong, string> Hex { get; }
@@ -23,7 +22,7 @@ public sealed class KeysetKeys
     public static bool TryParse(IReadOnlyDictionary<string, string> keys, [NotNullWhen(true)] out KeysetKeys? parsed, out string error)
     {
         parsed = null;
-        var points = new SortedDictionary<ulong, ECPoint>();
+        var points = new SortedDictionary<ulong, CurvePoint>();
         var hex = new SortedDictionary<ulong, string>();
         if (keys.Count == 0)
         {

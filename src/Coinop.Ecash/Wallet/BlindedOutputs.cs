@@ -2,12 +2,12 @@ using System.Security.Cryptography;
 using Coinop.Ecash.Crypto;
 using Coinop.Ecash.Keysets;
 using Coinop.Ecash.MintApi;
-using BigInteger = Org.BouncyCastle.Math.BigInteger;
+using Scalar = NBitcoin.Secp256k1.Scalar;
 
 namespace Coinop.Ecash.Wallet;
 
 /// <summary>An output a wallet created: the secret and blinding factor it must keep to unblind the mint's signature.</summary>
-public sealed record PendingOutput(ulong Amount, string KeysetId, string Secret, BigInteger R, BlindedMessage Message);
+public sealed record PendingOutput(ulong Amount, string KeysetId, string Secret, Scalar R, BlindedMessage Message);
 
 /// <summary>
 /// The wallet side of BDHKE: makes outputs (random 32-byte hex secrets, random blinding factors) and turns the
@@ -40,7 +40,7 @@ public static class BlindedOutputs
 
     /// <summary>Reads outputs written by <see cref="ToJson"/>.</summary>
     public static List<PendingOutput> FromJson(string json) =>
-        [.. (System.Text.Json.JsonSerializer.Deserialize<List<SavedOutput>>(json) ?? []).Select(o => new PendingOutput(o.Amount, o.KeysetId, o.Secret, new BigInteger(o.R, 16), o.Message))];
+        [.. (System.Text.Json.JsonSerializer.Deserialize<List<SavedOutput>>(json) ?? []).Select(o => new PendingOutput(o.Amount, o.KeysetId, o.Secret, Secp256k1.ParseScalar(o.R), o.Message))];
 
     /// <summary>
     /// Unblinds <paramref name="signatures"/> (one per output, same order; a mint may assign amounts as for NUT-08
@@ -89,7 +89,8 @@ public static class BlindedOutputs
                 throw new CashuException(CashuErrorCode.ProofVerificationFailed, "the mint returned a signature without a DLEQ proof");
             }
 
-            var c = Bdhke.Unblind(blindSignature, output.R, mintKey);
+            var c = Bdhke.Unblind(blindSignature, output.R, mintKey)
+                ?? throw new CashuException(CashuErrorCode.ProofVerificationFailed, "the mint's signature unblinds to nothing: signature rejected");
             proofs.Add(new Proof { Amount = sig.Amount, Id = sig.Id, Secret = output.Secret, C = Secp256k1.CompressedHex(c), Dleq = dleq });
         }
 

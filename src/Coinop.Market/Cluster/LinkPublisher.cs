@@ -64,7 +64,9 @@ public sealed class LinkPublisher(
             var figures = new LinkFigures(session.Accepting, session.InFlight, Math.Round(session.LatencyEstimateMs, 1), session.ParkedUntil, null);
             _published.TryGetValue(session, out var last);
             var newCapabilities = !ReferenceEquals(last?.Capabilities, capabilities);
-            if (!newCapabilities && last is not null && !Differs(last.Figures, figures) && ReferenceEquals(last.Load, session.Load))
+            // Load compares by value: every heartbeat brings a new LoadFigures, and an idle provider's are all equal
+            // (10,000 idle providers would otherwise cost a store write per heartbeat).
+            if (!newCapabilities && last is not null && !Differs(last.Figures, figures) && Equals(last.Load, session.Load))
             {
                 continue;
             }

@@ -284,14 +284,24 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
 
     private async Task<string> ReadLoopAsync(CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        byte[]? buffer = null;
         try
         {
             while (true)
             {
+                // An idle link holds no receive buffer (10,000 idle providers would pin 160 MB): a zero-byte read waits for
+                // the next message and a buffer is rented once data is there, kept while messages follow back to back.
+                var waiting = _socket.ReceiveAsync(Memory<byte>.Empty, cancellationToken);
+                if (!waiting.IsCompleted && buffer is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = null;
+                }
+
+                var result = await waiting;
+                buffer ??= ArrayPool<byte>.Shared.Rent(16 * 1024);
                 var length = 0;
-                ValueWebSocketReceiveResult result;
-                do
+                while (!result.EndOfMessage)
                 {
                     if (length == buffer.Length)
                     {
@@ -314,7 +324,6 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
                         return "protocol: binary frame too large";
                     }
                 }
-                while (!result.EndOfMessage);
 
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
@@ -334,13 +343,16 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
                 {
                     // A large text frame (a big capabilities list) should not pin a large buffer for the session's life.
                     ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+                    buffer = null;
                 }
             }
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            if (buffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
     }
 

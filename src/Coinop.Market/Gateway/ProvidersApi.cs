@@ -133,8 +133,8 @@ public static class ProvidersApi
                 Cluster.RemoteProvider remote => View(remote, queues),
                 _ => null,
             };
-            var shown = view ?? new ProviderView(record.Id, record.Name, false, [], new LoadView(0, 0, 0, 0, 0, 0), null, record.LastSeenAt);
-            views[i] = shown with { PublicKey = Convert.ToBase64String(record.PublicKey) };
+            view ??= new ProviderView(record.Id, record.Name, false, [], new LoadView(0, 0, 0, 0, 0, 0), null, record.LastSeenAt);
+            views[i] = view with { PublicKey = Convert.ToBase64String(record.PublicKey) };
         }
 
         if (records.Count == limit)

@@ -14,7 +14,6 @@ using Coinop.Storage;
 using Coinop.Storage.Mint;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using ECPoint = Org.BouncyCastle.Math.EC.ECPoint;
 
 namespace Coinop.Market.Mint;
 
@@ -659,7 +658,7 @@ public sealed partial class CashuMint(
 
     private sealed record ValidInputs(IReadOnlyList<ValidInput> Proofs, ulong Amount, ulong Fee, string Unit);
 
-    private sealed record ValidOutput(BlindedMessage Message, ECPoint Point, LoadedKeyset Keyset);
+    private sealed record ValidOutput(BlindedMessage Message, CurvePoint Point, LoadedKeyset Keyset);
 
     private async Task<ValidInputs> ValidateInputsAsync(IReadOnlyList<Proof> inputs, CancellationToken cancellationToken)
     {

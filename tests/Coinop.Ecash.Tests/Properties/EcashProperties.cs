@@ -123,12 +123,12 @@ public class EcashProperties
         Gen.Select(Gen.String[1, 64], Gen.Byte.Array[32], Gen.Byte.Array[32]).Sample(t =>
         {
             var (secret, kBytes, otherBytes) = t;
-            var k = Secp256k1.ScalarFromHash(kBytes).Add(Org.BouncyCastle.Math.BigInteger.One);
-            var other = Secp256k1.ScalarFromHash(otherBytes).Add(Org.BouncyCastle.Math.BigInteger.Two);
+            var k = Secp256k1.ScalarFromHash(kBytes) + NBitcoin.Secp256k1.Scalar.One;
+            var other = Secp256k1.ScalarFromHash(otherBytes) + new NBitcoin.Secp256k1.Scalar(2u);
             var r = Secp256k1.RandomScalar();
             var blinded = Bdhke.Blind(secret, r);
             var c = Bdhke.Unblind(Bdhke.Sign(k, blinded), r, Secp256k1.MultiplyG(k));
-            var cBytes = Secp256k1.Compressed(c);
+            var cBytes = Secp256k1.Compressed(c!);
             Assert.True(Bdhke.Verify(k, secret, cBytes));
             Assert.Equal(k.Equals(other), Bdhke.Verify(other, secret, cBytes));
             Assert.False(Bdhke.Verify(k, secret + "!", cBytes));

@@ -48,7 +48,7 @@ public class Nut12VectorTests
         var publicKey = Secp256k1.ParsePoint(inputs["A"]);
         var blinded = Secp256k1.ParsePoint(inputs["B_"]);
         Assert.True(Dleq.Verify(publicKey, blinded, Secp256k1.ParsePoint(signature.C), proof));
-        Assert.False(Dleq.Verify(publicKey, blinded, Secp256k1.ParsePoint(signature.C), proof with { S = proof.S.Add(Org.BouncyCastle.Math.BigInteger.One) }));
+        Assert.False(Dleq.Verify(publicKey, blinded, Secp256k1.ParsePoint(signature.C), proof with { S = proof.S + NBitcoin.Secp256k1.Scalar.One }));
     }
 
     [Fact]

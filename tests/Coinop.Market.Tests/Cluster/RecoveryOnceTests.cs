@@ -25,7 +25,7 @@ public class RecoveryOnceTests
             s.Configure<MintOptions>(o =>
             {
                 o.MeltRecheckInterval = TimeSpan.FromHours(1); // only the passes below
-                o.PendingMeltRecoveryAfterSeconds = 3600;
+                o.PendingMeltRecoveryAfter = TimeSpan.FromHours(1);
             });
         });
         var preimage = Convert.ToHexStringLower(new byte[32]);

@@ -56,6 +56,37 @@ public class ProviderRegistryStoreTests
 
     [Theory]
     [MemberData(nameof(Stores.Dialects), MemberType = typeof(Stores))]
+    public async Task Pages_in_id_order_cover_every_provider_once(SqlDialect dialect)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var store = await Stores.CreateAsync(dialect, ct);
+        var registry = new ProviderRegistryStore(store.Database);
+        var ids = new[] { "pq2", "pa7", "pz3", "pb2", "pm5" };
+        foreach (var id in ids)
+        {
+            await registry.UpsertSeenAsync(Provider(id), ct);
+        }
+
+        var seen = new List<string>();
+        string? cursor = null;
+        while (true)
+        {
+            var page = await registry.ListPageAsync(cursor, 2, ct);
+            seen.AddRange(page.Select(p => p.Id));
+            if (page.Count < 2)
+            {
+                break;
+            }
+
+            cursor = page[^1].Id;
+        }
+
+        Assert.Equal(ids.Order(StringComparer.Ordinal), seen);
+        Assert.Empty(await registry.ListPageAsync("pz3", 10, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores.Dialects), MemberType = typeof(Stores))]
     public async Task Reset_marks_every_provider_offline_and_says_which_were_online(SqlDialect dialect)
     {
         var ct = TestContext.Current.CancellationToken;
