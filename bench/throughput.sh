@@ -9,6 +9,8 @@
 # 3. Streaming at SRATE req/s: time to the first `data:` event (the simulator answers at once), and the gaps between
 #    events when the simulator paces its tokens 2 ms apart ([[sim:slow=2]]).
 # Usage: bench/throughput.sh [SECONDS=10] [CONNECTIONS=32] [RATE=1000] [LAT_SECONDS=15] [ROUNDS=3] [SRATE=200]
+# With BASELINE_CLI=DIR (a directory holding another build's coinop.dll, e.g. of main) a fourth target, "before",
+# runs that build's market + provider on the same simulator: before/after side by side in the same run.
 # Installs wrk and nginx-light with apt-get when they are missing (needs root). Reports go to bench/results/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,6 +66,15 @@ EOF
 "$nginx_bin" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" & pids+=($!); nginxpid=$!
 wait_http "http://127.0.0.1:$proxy/v1/models" sim-small
 wait_http "http://127.0.0.1:$market/v1/models" sim-small
+targets=(direct nginx coinop)
+if [ -n "${BASELINE_CLI:-}" ]; then
+  before=$(free_port)
+  dotnet "$BASELINE_CLI/coinop.dll" market --urls "http://127.0.0.1:$before" --data "$work/before" --free >"$work/before.log" 2>&1 & pids+=($!); beforepid=$!
+  wait_http "http://127.0.0.1:$before/healthz" ""
+  dotnet "$BASELINE_CLI/coinop.dll" provider --market "http://127.0.0.1:$before" --backend "openai=http://127.0.0.1:$sim" --data "$work/before-provider" --max-concurrent 4096 >"$work/before-provider.log" 2>&1 & pids+=($!); beforeprov=$!
+  wait_http "http://127.0.0.1:$before/v1/models" sim-small
+  targets+=(before)
+fi
 
 cat >"$work/post.lua" <<'EOF'
 wrk.method = "POST"
@@ -90,10 +101,10 @@ print(" ".join(str(tree(int(p)) / os.sysconf("SC_CLK_TCK")) for p in sys.argv[1:
 PY
 }
 
-declare -A url=([direct]="http://127.0.0.1:$sim" [nginx]="http://127.0.0.1:$proxy" [coinop]="http://127.0.0.1:$market")
+declare -A url=([direct]="http://127.0.0.1:$sim" [nginx]="http://127.0.0.1:$proxy" [coinop]="http://127.0.0.1:$market" [before]="http://127.0.0.1:${before:-0}")
 # The load test reads one process's CPU (not its children): nginx's workers are left to the saturation figures.
-declare -A lpids=([direct]="$simpid" [nginx]="$simpid" [coinop]="$marketpid,$provpid,$simpid")
-declare -A procs=([direct]="$simpid" [nginx]="$nginxpid $simpid" [coinop]="$marketpid $provpid $simpid")
+declare -A lpids=([direct]="$simpid" [nginx]="$simpid" [coinop]="$marketpid,$provpid,$simpid" [before]="${beforepid:-0},${beforeprov:-0},$simpid")
+declare -A procs=([direct]="$simpid" [nginx]="$nginxpid $simpid" [coinop]="$marketpid $provpid $simpid" [before]="${beforepid:-0} ${beforeprov:-0} $simpid")
 
 saturate() { # target round
   local t=$1 r=$2 before after wrkcpu
@@ -109,7 +120,7 @@ total = int(re.search(r"(\d+) requests in", text).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 errs = re.search(r"Socket errors: (.*)", text)
-names = {"direct": ["simulator"], "nginx": ["nginx", "simulator"], "coinop": ["market", "provider", "simulator"]}[t]
+names = {"direct": ["simulator"], "nginx": ["nginx", "simulator"], "coinop": ["market", "provider", "simulator"], "before": ["market", "provider", "simulator"]}[t]
 cpu = {n: round((float(a) - float(b)) * 1000 / total, 4) for n, b, a in zip(names, before.split(), after.split())}
 u, s = open(wrktime).read().split()[-2:]
 cpu["wrk"] = round((float(u) + float(s)) * 1000 / total, 4)
@@ -122,46 +133,57 @@ PY
 
 echo "== saturation: wrk -t1 -c$conns, ${seconds}s per target, $rounds rounds interleaved"
 # A short warm-up of each path first (JIT, connection pools).
-for t in direct nginx coinop; do wrk -t1 -c"$conns" -d3s -s "$work/post.lua" "${url[$t]}/v1/chat/completions" >/dev/null; done
-for r in $(seq 1 "$rounds"); do for t in direct nginx coinop; do saturate "$t" "$r"; done; done
+for t in "${targets[@]}"; do wrk -t1 -c"$conns" -d3s -s "$work/post.lua" "${url[$t]}/v1/chat/completions" >/dev/null; done
+for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do saturate "$t" "$r"; done; done
 
-echo "== latency: open loop at $rate req/s, ${lat_seconds}s per target"
+echo "== latency: open loop at $rate req/s, ${lat_seconds}s per target, $rounds rounds interleaved"
 load() { dotnet "$work/load/Coinop.LoadTest.dll" "$@" >/dev/null; }
-for t in direct nginx coinop; do
-  load --label "$t" --url "${url[$t]}" --rate "$rate" --seconds "$lat_seconds" --pids "${lpids[$t]}" --json "$out/latency1k-$t.json"
-done
-echo "== streaming: $srate req/s, time to first event (simulator answers at once), then event gaps (2 ms pacing)"
-for t in direct nginx coinop; do
-  load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --stream --json "$out/ttft-$t.json"
-  load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --stream --prompt "[[sim:slow=2]] Say something short." --json "$out/gaps-$t.json"
-done
+for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do
+  load --label "$t" --url "${url[$t]}" --rate "$rate" --seconds "$lat_seconds" --pids "${lpids[$t]}" --json "$out/latency1k-$t-$r.json"
+done; done
+echo "== streaming at $srate req/s: whole answers, then time to first event (the simulator answers at once), then event gaps (2 ms pacing)"
+for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do
+  load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --json "$out/whole-$t-$r.json"
+  load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --stream --json "$out/ttft-$t-$r.json"
+  load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --stream --prompt "[[sim:slow=2]] Say something short." --json "$out/gaps-$t-$r.json"
+done; done
 
-python3 - "$out" "$rounds" <<'PY'
+python3 - "$out" "$rounds" "${targets[@]}" <<'PY'
 import json, statistics, sys
-d, rounds = sys.argv[1], int(sys.argv[2])
-T = ("direct", "nginx", "coinop")
-sat = {t: [json.load(open(f"{d}/throughput-{t}-{r}.json")) for r in range(1, rounds + 1)] for t in T}
-rng = lambda xs: f"{min(xs):.0f}-{max(xs):.0f}" if len(xs) > 1 else f"{xs[0]:.0f}"
-print("\nsaturation requests/s (range over rounds), median CPU ms per request per process")
+d, rounds, T = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+R = range(1, rounds + 1)
+med = statistics.median
+rng = lambda xs, f="{:.0f}": f"{f.format(min(xs))}..{f.format(max(xs))}" if len(xs) > 1 else f.format(xs[0])
+sat = {t: [json.load(open(f"{d}/throughput-{t}-{r}.json")) for r in R] for t in T}
+print(f"\nsaturation requests/s (range over {rounds} rounds), median CPU ms per request per process")
 for t in T:
     rps = [x["rps"] for x in sat[t]]
-    procs = sat[t][0]["cpu_ms_per_request"].keys()
-    cpu = {p: round(statistics.median(x["cpu_ms_per_request"][p] for x in sat[t]), 4) for p in procs}
+    cpu = {p: round(med(x["cpu_ms_per_request"][p] for x in sat[t]), 4) for p in sat[t][0]["cpu_ms_per_request"]}
     print(f"  {t:7} {rng(rps):>13} req/s   non-2xx {sum(x['non_2xx'] for x in sat[t])}   {cpu}")
-ratios = [c["rps"] / n["rps"] for c, n in zip(sat["coinop"], sat["nginx"])]
-print(f"  coinop / nginx requests/s per round: {', '.join(f'{x:.2f}' for x in ratios)} (target >= 0.5)")
-lat = {t: json.load(open(f"{d}/latency1k-{t}.json")) for t in T}
-print(f"\nlatency at {lat['direct']['rate']} req/s: p50 / p99 ms (errors)")
+for t in [x for x in T if x in ("coinop", "before")]:
+    ratios = [c["rps"] / n["rps"] for c, n in zip(sat[t], sat["nginx"])]
+    print(f"  {t} / nginx requests/s per round: {', '.join(f'{x:.2f}' for x in ratios)} (target >= 0.5)")
+def runs(kind):
+    return {t: [json.load(open(f"{d}/{kind}-{t}-{r}.json")) for r in R] for t in T}
+def added(rs, key, base):
+    return [a[key] - b[key] for a, b in zip(rs, base)]
+lat = runs("latency1k")
+print(f"\nopen loop at {lat['direct'][0]['rate']} req/s: p50 / p99 ms per round; added vs direct and vs nginx (median of rounds, range)")
 for t in T:
-    print(f"  {t:7} {lat[t]['p50_ms']:.3f} / {lat[t]['p99_ms']:.3f}  ({lat[t]['errors']})  CPU ms/request {lat[t]['cpu_ms_per_request']}")
-for t in ("nginx", "coinop"):
-    print(f"  {t} adds {lat[t]['p50_ms'] - lat['direct']['p50_ms']:+.3f} p50 / {lat[t]['p99_ms'] - lat['direct']['p99_ms']:+.3f} p99 vs direct")
-print(f"  coinop adds {lat['coinop']['p50_ms'] - lat['nginx']['p50_ms']:+.3f} p50 / {lat['coinop']['p99_ms'] - lat['nginx']['p99_ms']:+.3f} p99 vs nginx (targets vs direct: p50 <= 0.15, p99 <= 0.5)")
-tt = {t: json.load(open(f"{d}/ttft-{t}.json")) for t in T}
-gp = {t: json.load(open(f"{d}/gaps-{t}.json")) for t in T}
-print("\nstreaming: time to first event p50 / p99 ms; event gaps at 2 ms pacing p50 / p99 / max ms")
+    print(f"  {t:7} p50 {rng([x['p50_ms'] for x in lat[t]], '{:.3f}')}  p99 {rng([x['p99_ms'] for x in lat[t]], '{:.3f}')}  errors {sum(x['errors'] for x in lat[t])}  CPU ms/request {lat[t][0]['cpu_ms_per_request']}")
+for t in T[1:]:
+    for base in ("direct", "nginx"):
+        if base == t: continue
+        p50, p99 = added(lat[t], "p50_ms", lat[base]), added(lat[t], "p99_ms", lat[base])
+        print(f"  {t} adds p50 {med(p50):+.3f} ({rng(p50, '{:+.3f}')}), p99 {med(p99):+.3f} ({rng(p99, '{:+.3f}')}) vs {base}")
+print("  targets (coinop vs direct): p50 <= +0.15 ms, p99 <= +0.5 ms")
+wh, tt, gp = runs("whole"), runs("ttft"), runs("gaps")
+print(f"\nstreaming at {tt['direct'][0]['rate']} req/s: whole answer p50, time to first event p50 / p99, event gaps at 2 ms pacing p50 / p99 (ms, per round)")
 for t in T:
-    print(f"  {t:7} TTFT {tt[t]['ttft_p50_ms']:.3f} / {tt[t]['ttft_p99_ms']:.3f}   gaps {gp[t]['event_gap_p50_ms']:.3f} / {gp[t]['event_gap_p99_ms']:.3f} / {gp[t]['event_gap_max_ms']:.3f}   errors {tt[t]['errors']}+{gp[t]['errors']}")
-for t in ("nginx", "coinop"):
-    print(f"  {t} adds TTFT {tt[t]['ttft_p50_ms'] - tt['direct']['ttft_p50_ms']:+.3f} p50 / {tt[t]['ttft_p99_ms'] - tt['direct']['ttft_p99_ms']:+.3f} p99 vs direct (target for coinop: p50 <= 0.3)")
+    print(f"  {t:7} whole {rng([x['p50_ms'] for x in wh[t]], '{:.3f}')}  TTFT {rng([x['ttft_p50_ms'] for x in tt[t]], '{:.3f}')} / {rng([x['ttft_p99_ms'] for x in tt[t]], '{:.3f}')}"
+          f"  gaps {rng([x['event_gap_p50_ms'] for x in gp[t]], '{:.3f}')} / {rng([x['event_gap_p99_ms'] for x in gp[t]], '{:.3f}')}  errors {sum(x['errors'] for x in wh[t] + tt[t] + gp[t])}")
+for t in T[1:]:
+    w = added(wh[t], "p50_ms", wh["direct"]); f = added(tt[t], "ttft_p50_ms", tt["direct"]); g = added(gp[t], "event_gap_p99_ms", gp["direct"])
+    print(f"  {t} adds: whole answer p50 {med(w):+.3f} ({rng(w, '{:+.3f}')}), TTFT p50 {med(f):+.3f} ({rng(f, '{:+.3f}')}), gap p99 {med(g):+.3f} vs direct")
+print("  target (coinop): TTFT p50 <= +0.3 ms")
 PY

@@ -34,6 +34,10 @@ public sealed class Database : IAsyncDisposable
     /// </summary>
     private readonly SemaphoreSlim? _sqliteWriter;
 
+    /// <summary>Native SQLite connections whose pragmas are set (weak: a connection the pool closes drops out).</summary>
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _configured = [];
+    private static readonly object Configured = new();
+
     private Database(SqlDialect dialect, string connectionString, NpgsqlDataSource? postgres)
     {
         Dialect = dialect;
@@ -83,11 +87,20 @@ public sealed class Database : IAsyncDisposable
 
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
+        // The pragmas hold for the native connection's life, and the pool hands the same one out again: set them once
+        // per native connection, not on every open (they were three statements parsed and run per transaction).
+        var handle = connection.Handle!;
+        if (_configured.TryGetValue(handle, out _))
+        {
+            return connection;
+        }
+
         await using var pragma = connection.CreateCommand();
         // NORMAL is durable across process crashes in WAL mode (a kill -9 loses nothing committed);
         // busy_timeout lets concurrent writers queue instead of failing.
         pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
         await pragma.ExecuteNonQueryAsync(cancellationToken);
+        _configured.AddOrUpdate(handle, Configured);
         return connection;
     }
 

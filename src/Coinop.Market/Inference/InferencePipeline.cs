@@ -241,6 +241,13 @@ public sealed class InferencePipeline(
             while (true)
             {
                 var e = await attempt.Events.ReadAsync(wait.Token);
+                if (e.Kind != AttemptEventKind.Chunk)
+                {
+                    // Off the session reader's thread (the event may have been handed over inline): settling and
+                    // failing over must not hold up the other jobs' frames on that link.
+                    await Task.Yield();
+                }
+
                 switch (e.Kind)
                 {
                     case AttemptEventKind.Chunk:
@@ -295,11 +302,13 @@ public sealed class InferencePipeline(
         }
         catch (ProviderOutputException ex)
         {
+            await Task.Yield();
             session.CancelJob(attempt, "bad_output");
             return await ProviderFailure(run, session, relay, ex.Message);
         }
         catch (OperationCanceledException)
         {
+            await Task.Yield(); // maybe on a timer's or the reader's thread
             if (run.Http.RequestAborted.IsCancellationRequested)
             {
                 session.CancelJob(attempt, "consumer_gone");
