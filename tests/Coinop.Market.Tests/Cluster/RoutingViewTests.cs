@@ -7,7 +7,6 @@ using Coinop.Storage;
 using Coinop.Storage.Cluster;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Coinop.Market.Tests.Cluster;
