@@ -28,23 +28,25 @@ dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet 
 dotnet build "$root/bench/Coinop.LoadTest" -c Release -o "$work/load" --nologo -v quiet >/dev/null
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 300); do curl -fsS "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
-coinop() { dotnet "$work/cli/coinop.dll" "$@"; }
+# Started with `&` straight from dotnet (not through a shell function): $! is then the process itself, whose CPU is
+# measured and which kill -9 kills (a function's subshell would be measured and killed instead, leaving the node up).
+coinop=(dotnet "$work/cli/coinop.dll")
 load() { dotnet "$work/load/Coinop.LoadTest.dll" --rate "$rate" --seconds "$seconds" "$@"; }
 export COINOP_LOG_LEVEL=Warning
 
 fresh_db() { psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; psql_admin -c "CREATE DATABASE $db" >/dev/null; }
 # start_node NAME PORT PUBLIC_URL: starts a node (prints its pid)
 start_node() {
-  coinop market --urls "http://127.0.0.1:$2" --node-url "http://127.0.0.1:$2" --public-url "$3" --data "$work/$1" --postgres "$conn" --free \
+  "${coinop[@]}" market --urls "http://127.0.0.1:$2" --node-url "http://127.0.0.1:$2" --public-url "$3" --data "$work/$1" --postgres "$conn" --free \
     >"$work/$1.log" 2>&1 & echo $!
 }
 start_provider() { # NAME MARKET_URLS
-  coinop provider --market "$2" --backend "openai=http://127.0.0.1:$sim" --data "$work/$1" --name "$1" --max-concurrent 4096 >"$work/$1.log" 2>&1 & echo $!
+  "${coinop[@]}" provider --market "$2" --backend "openai=http://127.0.0.1:$sim" --data "$work/$1" --name "$1" --max-concurrent 4096 >"$work/$1.log" 2>&1 & echo $!
 }
 routable() { for _ in $(seq 1 300); do curl -fsS "$1/v1/models" 2>/dev/null | grep -q sim-small && return 0; sleep 0.1; done; echo "no provider at $1" >&2; exit 1; }
 
 sim=$(free_port)
-coinop sim-backend --urls "http://127.0.0.1:$sim" --latency 0 --tokens-per-second 0 >"$work/sim.log" 2>&1 & simpid=$!; pids+=($simpid)
+"${coinop[@]}" sim-backend --urls "http://127.0.0.1:$sim" --latency 0 --tokens-per-second 0 >"$work/sim.log" 2>&1 & simpid=$!; pids+=($simpid)
 wait_http "http://127.0.0.1:$sim/v1/models"
 
 echo "== 1. forwarded vs local latency ($rate req/s, ${seconds}s, $rounds rounds)"
@@ -122,7 +124,8 @@ os.kill(victim, signal.SIGKILL)
 killed = time.monotonic()
 provider_at = duties_at = None
 while provider_at is None or duties_at is None:
-    if time.monotonic() - killed > 120: sys.exit("no takeover within 120 s")
+    if time.monotonic() - killed > 120:
+        sys.exit(f"no takeover within 120 s (provider served again: {provider_at}; duties: {holder_of_duties()})")
     if provider_at is None and served():
         provider_at = time.monotonic() - killed
     if duties_at is None:
