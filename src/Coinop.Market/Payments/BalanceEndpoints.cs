@@ -52,9 +52,9 @@ internal static class BalanceEndpoints
         await Results.Json(new { api_key = key, balance_msat = accepted.CreditedMsat }).ExecuteAsync(http);
     }
 
-    private static async Task InfoAsync(HttpContext http, Cashier cashier, PaymentIntake intake)
+    private static async Task InfoAsync(HttpContext http, Cashier cashier, HoldChange holdChange, PaymentIntake intake)
     {
-        if (await AccountAsync(http, cashier, intake) is not { } account)
+        if (await AccountAsync(http, holdChange, intake) is not { } account)
         {
             return;
         }
@@ -62,7 +62,7 @@ internal static class BalanceEndpoints
         await Results.Json(new { balance_msat = await cashier.BalanceAsync(account, http.RequestAborted) ?? 0 }).ExecuteAsync(http);
     }
 
-    private static async Task TopUpAsync(HttpContext http, Cashier cashier, PaymentIntake intake)
+    private static async Task TopUpAsync(HttpContext http, Cashier cashier, HoldChange holdChange, PaymentIntake intake)
     {
         var (text, error) = await ReadTokenAsync(http.Request);
         if (text is null)
@@ -71,7 +71,7 @@ internal static class BalanceEndpoints
             return;
         }
 
-        if (await AccountAsync(http, cashier, intake) is not { } account)
+        if (await AccountAsync(http, holdChange, intake) is not { } account)
         {
             return;
         }
@@ -94,14 +94,14 @@ internal static class BalanceEndpoints
             .ExecuteAsync(http);
     }
 
-    private static async Task RefundAsync(HttpContext http, Cashier cashier, PaymentIntake intake)
+    private static async Task RefundAsync(HttpContext http, Payouts payouts, HoldChange holdChange, PaymentIntake intake)
     {
-        if (await AccountAsync(http, cashier, intake) is not { } account)
+        if (await AccountAsync(http, holdChange, intake) is not { } account)
         {
             return;
         }
 
-        var refund = await cashier.RefundAsync(account, CancellationToken.None);
+        var refund = await payouts.RefundAsync(account, CancellationToken.None);
         if (refund is null)
         {
             await ReplyAsync(http, PaymentErrors.InvalidApiKey());
@@ -127,7 +127,7 @@ internal static class BalanceEndpoints
     }
 
     /// <summary>The balance the request's Bearer credential names (a token key opens its balance on first use), or an error reply.</summary>
-    private static async Task<string?> AccountAsync(HttpContext http, Cashier cashier, PaymentIntake intake)
+    private static async Task<string?> AccountAsync(HttpContext http, HoldChange holdChange, PaymentIntake intake)
     {
         if (PaymentIntake.Bearer(http.Request) is not { } bearer)
         {
@@ -137,7 +137,7 @@ internal static class BalanceEndpoints
 
         if (!bearer.StartsWith(PaymentKeys.ApiKeyPrefix, StringComparison.Ordinal) && PaymentIntake.PayerAccountOf(bearer) is { } tokenAccount)
         {
-            await cashier.CollectChangeAsync(tokenAccount, CancellationToken.None);
+            await holdChange.CollectChangeAsync(tokenAccount, CancellationToken.None);
         }
 
         var lookup = await intake.ResolveBalanceAsync(bearer, http.RequestAborted);

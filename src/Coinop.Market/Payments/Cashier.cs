@@ -13,79 +13,24 @@ using Microsoft.Extensions.Options;
 
 namespace Coinop.Market.Payments;
 
-/// <summary>A token checked without any network call: well formed, in sat, of an accepted mint, of a sane amount.</summary>
-public sealed record CheckedToken(Token Token, string Text, string Key, string Mint, bool OurMint, long AmountSat);
-
-/// <summary>The result of <see cref="Cashier.CheckToken"/>: the token, or why it cannot pay (a Cashu error code).</summary>
-public sealed record TokenCheck(CheckedToken? Token, int ErrorCode = 0, string? Error = null);
-
-/// <summary>Where the value of an accepted token goes.</summary>
-public abstract record TokenCredit;
-
-/// <summary>Into a hold for request <paramref name="RequestId"/>, if it is worth at least <paramref name="MinimumMsat"/>.</summary>
-public sealed record CreditHold(Guid RequestId, long MinimumMsat) : TokenCredit;
-
-/// <summary>Into a balance account.</summary>
-public sealed record CreditBalance(string Account) : TokenCredit;
-
-public enum AcceptOutcome
-{
-    /// <summary>The token pays for the request: its whole value is held until the request settles.</summary>
-    Held,
-
-    /// <summary>The token's value is in the named balance.</summary>
-    Credited,
-
-    /// <summary>The token was taken but is worth less than the hold needed: its value is in the token's own balance.</summary>
-    CreditedToTokenBalance,
-
-    /// <summary>The token cannot pay (<see cref="TokenAcceptance.ErrorCode"/> says why); nothing was taken.</summary>
-    Refused,
-
-    /// <summary>The token's mint did not answer.</summary>
-    MintUnavailable,
-}
-
-public sealed record TokenAcceptance(AcceptOutcome Outcome, long CreditedMsat = 0, int ErrorCode = 0, string? Error = null)
-{
-    public static TokenAcceptance Refuse(int code, string error) => new(AcceptOutcome.Refused, 0, code, error);
-
-    public static TokenAcceptance Unavailable(string mint) => new(AcceptOutcome.MintUnavailable, 0, 0, mint);
-}
-
 /// <summary>How a settled hold was split. <see cref="ChangeToken"/> is the ecash given back when a token paid.</summary>
 public sealed record SettledHold(long ChargeMsat, long ProviderMsat, long FeeMsat, long ChangeSat, string? ChangeToken);
-
-/// <summary>A balance refund. <see cref="ChangeUnavailable"/> names the mint whose ecash it could not be paid in (nothing moved).</summary>
-public sealed record BalanceRefund(long AmountSat, string? Token, long RemainingMsat, string? ChangeUnavailable = null);
-
-public enum PayoutStatus
-{
-    Paid,
-    NothingOwed,
-    MoreThanOwed,
-    Replayed,
-
-    /// <summary>Another payout for the same provider was in flight (or committed under us): nothing was paid.</summary>
-    Conflict,
-}
-
-public sealed record PayoutResult(PayoutStatus Status, long AmountSat = 0, string? Token = null, long OwedMsat = 0, ProviderRequestRecord? Original = null);
 
 /// <summary>
 /// Every movement of the market's money, each one store transaction that moves the ledger together with the event
 /// that causes it: taking a token (the proofs are spent at our mint, or swapped at another accepted mint, in the
 /// transaction that credits the ledger), holding a reservation, settling a job (provider share, fee, change
-/// issued as ecash), releasing a hold, refunding a balance, paying a provider out.
+/// issued as ecash), releasing a hold. Change is made by <see cref="HoldChange"/>; refunds and payouts are
+/// <see cref="Payouts"/>; which mint a balance holds is <see cref="PayerMints"/>.
 /// </summary>
 public sealed class Cashier(
     Database database,
     ILedgerStore ledger,
     IPaymentHoldStore holds,
-    IProviderRequestStore providerRequests,
     CashuMint mint,
     ForeignMints foreign,
-    ForeignChange foreignChange,
+    PayerMints payerMints,
+    HoldChange holdChange,
     IForeignPaymentStore foreignStore,
     ChangeStock change,
     NodeIdentity node,
@@ -99,11 +44,6 @@ public sealed class Cashier(
 
     /// <summary>Holds this process opened and has not closed: the sweep leaves them alone.</summary>
     private readonly ConcurrentDictionary<string, byte> _open = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, byte> _payouts = new(StringComparer.Ordinal);
-
-    /// <summary>The mints whose ecash pays here: ours first, then <c>--accept-mint</c>.</summary>
-    public IReadOnlyList<string> AcceptedMints =>
-        [Token.NormalizeMintUrl(mint.MintUrl), .. market.AcceptMints.Select(Token.NormalizeMintUrl).Where(m => !IsOurs(m))];
 
     /// <summary>Checks a token without any network call: format, unit, mint, amount.</summary>
     public TokenCheck CheckToken(string text)
@@ -125,10 +65,10 @@ public sealed class Cashier(
         }
 
         var mintUrl = Token.NormalizeMintUrl(token.Mint);
-        if (!AcceptedMints.Contains(mintUrl, StringComparer.OrdinalIgnoreCase))
+        if (!payerMints.AcceptedMints.Contains(mintUrl, StringComparer.OrdinalIgnoreCase))
         {
             return new TokenCheck(null, CashuErrorCode.KeysetUnknown,
-                $"this market does not accept ecash of {mintUrl}; it accepts {string.Join(", ", AcceptedMints)}");
+                $"this market does not accept ecash of {mintUrl}; it accepts {string.Join(", ", payerMints.AcceptedMints)}");
         }
 
         if (token.Amount is not { } amount || amount == 0 || amount > (ulong)_options.MaxPaymentSat)
@@ -136,7 +76,7 @@ public sealed class Cashier(
             return new TokenCheck(null, CashuErrorCode.AmountOutOfLimitRange, $"a payment must be between 1 and {_options.MaxPaymentSat} sat");
         }
 
-        return new TokenCheck(new CheckedToken(token, text, PaymentKeys.TokenKey(token), mintUrl, IsOurs(mintUrl), (long)amount));
+        return new TokenCheck(new CheckedToken(token, text, PaymentKeys.TokenKey(token), mintUrl, payerMints.IsOurs(mintUrl), (long)amount));
     }
 
     /// <summary>
@@ -146,7 +86,7 @@ public sealed class Cashier(
     /// </summary>
     public async Task<TokenAcceptance> AcceptAsync(CheckedToken token, TokenCredit credit, CancellationToken cancellationToken)
     {
-        if (credit is CreditBalance target && await OtherMintAsync(target.Account, token, cancellationToken) is { } balanceMint)
+        if (credit is CreditBalance target && await payerMints.OtherMintAsync(target.Account, token, cancellationToken) is { } balanceMint)
         {
             return TokenAcceptance.Refuse(CashuErrorCode.KeysetUnknown,
                 $"this balance holds ecash of {balanceMint}: it takes only that mint's ecash (its refunds are paid in it)");
@@ -280,7 +220,7 @@ public sealed class Cashier(
             var share = Settlement.ProviderShare(charge, market.FeePercent);
             var asToken = hold.Payer == HoldPayer.Token && changeAsToken;
             var (changeSat, remainder) = asToken ? Settlement.Change(hold.AmountMsat, charge) : (0, 0);
-            var token = changeSat > 0 ? await IssueAsync(c, t, id, hold.ReleaseTo, changeSat, cancellationToken) : null;
+            var token = changeSat > 0 ? await holdChange.MakeAsync(c, t, id, hold.ReleaseTo, changeSat, cancellationToken) : null;
             if (changeSat > 0 && token is null)
             {
                 // Change in the payer's mint could not be made from the notes the market holds: it waits in the token's balance.
@@ -351,59 +291,6 @@ public sealed class Cashier(
         return (count, msat);
     }
 
-    /// <summary>
-    /// Collects into <paramref name="account"/> the change of holds it paid (a token's own balance) that may never have
-    /// reached the consumer — a stream left before its end, a response lost with its connection: each change token is
-    /// redeemed at our mint in the transaction that credits the balance and marks the change collected, so it is
-    /// collected once. Change the consumer did receive and spend cannot be redeemed again: it is only marked. Returns
-    /// the msat collected.
-    /// </summary>
-    public async Task<long> CollectChangeAsync(string account, CancellationToken cancellationToken)
-    {
-        long collected = 0;
-        foreach (var change in await holds.UncollectedChangeAsync(account, cancellationToken))
-        {
-            RedeemResult? redeemed = null;
-            try
-            {
-                if (TokenCodec.TryDecode(change.Token, out var token, out _) && token is not null && !IsOurs(Token.NormalizeMintUrl(token.Mint)))
-                {
-                    continue; // change in another mint's ecash cannot be taken back without that mint: it stays the consumer's (known gap)
-                }
-
-                if (token is not null)
-                {
-                    redeemed = await mint.RedeemAsync((await mint.ResolveTokenAsync(token, cancellationToken)).Proofs, async (c, t, spent, ct) =>
-                    {
-                        var now = time.GetUtcNow();
-                        if (!await holds.MarkChangeCollectedAsync(c, t, change.RequestId, now, ct))
-                        {
-                            throw new CashuException(CashuErrorCode.ProofsAlreadySpent, "collected meanwhile");
-                        }
-
-                        await ledger.PostAsync(c, t, "collect", change.RequestId,
-                            [new LedgerTransfer(LedgerAccounts.Refunded, account, checked((long)spent.NetAmount * 1000))], now, ct);
-                    }, CancellationToken.None);
-                }
-            }
-            catch (CashuException)
-            {
-                // Its keyset is gone from this mint: the change cannot be redeemed here.
-            }
-
-            if (redeemed is { Succeeded: true })
-            {
-                collected += (long)redeemed.NetAmount * 1000;
-                continue;
-            }
-
-            // Spent by the consumer (it got there after all) or collected meanwhile: nothing to move, only to remember.
-            await database.WriteAsync((c, t) => holds.MarkChangeCollectedAsync(c, t, change.RequestId, time.GetUtcNow(), cancellationToken), cancellationToken);
-        }
-
-        return collected;
-    }
-
     /// <summary>Resolves this node's foreign redemptions left pending (see <see cref="ForeignMints.RecoverAsync"/>).</summary>
     public Task RecoverForeignAsync(DateTimeOffset before, CancellationToken cancellationToken, string? nodeId = null) =>
         // The request the token paid for is gone: its value goes to the token's own balance.
@@ -433,128 +320,7 @@ public sealed class Cashier(
         return (count, msat);
     }
 
-    /// <summary>
-    /// Empties a balance to its last whole sat as a token of our mint. The sub-sat remainder stays in the balance
-    /// (the key keeps working; a top-up makes it spendable again). Null when there is no such balance.
-    /// </summary>
-    public async Task<BalanceRefund?> RefundAsync(string account, CancellationToken cancellationToken)
-    {
-        for (var attempt = 1; ; attempt++)
-        {
-            try
-            {
-                return await database.WriteAsync<BalanceRefund?>(async (c, t) =>
-                {
-                    if (await ledger.BalanceAsync(c, t, account, cancellationToken) is not { } balance)
-                    {
-                        return null;
-                    }
 
-                    var sats = balance / 1000;
-                    if (sats == 0)
-                    {
-                        return new BalanceRefund(0, null, balance);
-                    }
-
-                    string? token;
-                    if (await MintOfAsync(c, t, account, cancellationToken) is { } other)
-                    {
-                        // A balance funded by another mint's ecash is paid back in it, from the notes the market holds of that mint.
-                        token = await foreignChange.TakeAsync(c, t, other, PaymentKeys.TokenKeyOf(account), sats, "refund:" + account, cancellationToken);
-                        if (token is null)
-                        {
-                            return new BalanceRefund(0, null, balance, other);
-                        }
-                    }
-                    else
-                    {
-                        token = (await mint.IssueAsync(c, t, (ulong)sats, cancellationToken)).Token;
-                    }
-
-                    await ledger.PostAsync(c, t, "refund", account, [new LedgerTransfer(account, LedgerAccounts.Refunded, sats * 1000)], time.GetUtcNow(),
-                        cancellationToken);
-                    return new BalanceRefund(sats, token, balance - sats * 1000);
-                }, cancellationToken);
-            }
-            catch (Exception ex) when (ex is InsufficientFundsException or ForeignChangeTakenException && attempt < 3)
-            {
-                // A reservation took part of the balance between our read and our debit, or another refund took the notes
-                // chosen for this one (PostgreSQL): read again.
-            }
-        }
-    }
-
-    /// <summary>
-    /// Pays a provider the request's amount (default: every whole sat owed) as a token of our mint, recording
-    /// the signed request under its nonce in the same transaction: a nonce pays once, a replay gets
-    /// <see cref="PayoutStatus.Replayed"/> with the original request.
-    /// </summary>
-    public async Task<PayoutResult> PayoutAsync(ProviderRequestRecord request, CancellationToken cancellationToken)
-    {
-        // One payout per provider at a time on this node; a second one answers Conflict rather than racing the first
-        // to the same balance (on PostgreSQL the loser's debit would fail inside its transaction).
-        if (!_payouts.TryAdd(request.ProviderId, 0))
-        {
-            return new PayoutResult(PayoutStatus.Conflict);
-        }
-
-        try
-        {
-            return await PayoutOnceAsync(request, cancellationToken);
-        }
-        catch (InsufficientFundsException)
-        {
-            // Another node paid the same balance out between our read and our debit: the transaction rolled back.
-            return new PayoutResult(PayoutStatus.Conflict);
-        }
-        finally
-        {
-            _payouts.TryRemove(request.ProviderId, out _);
-        }
-    }
-
-    private async Task<PayoutResult> PayoutOnceAsync(ProviderRequestRecord request, CancellationToken cancellationToken)
-    {
-        var account = LedgerAccounts.Provider(request.ProviderId);
-        var result = await database.WriteAsync(async (c, t) =>
-        {
-            if (!await providerRequests.TryRecordAsync(c, t, request, cancellationToken))
-            {
-                return new PayoutResult(PayoutStatus.Replayed);
-            }
-
-            var owed = await ledger.BalanceAsync(c, t, account, cancellationToken) ?? 0;
-            var sats = request.AmountSat ?? owed / 1000;
-            if (sats <= 0)
-            {
-                return new PayoutResult(PayoutStatus.NothingOwed, 0, null, owed);
-            }
-
-            if (sats > owed / 1000)
-            {
-                return new PayoutResult(PayoutStatus.MoreThanOwed, sats, null, owed);
-            }
-
-            await ledger.PostAsync(c, t, "payout", request.Nonce, [new LedgerTransfer(account, LedgerAccounts.PaidOut, sats * 1000)], time.GetUtcNow(),
-                cancellationToken);
-            var issued = await mint.IssueAsync(c, t, (ulong)sats, cancellationToken);
-            await providerRequests.SetResultAsync(c, t, request.Nonce, issued.Token, cancellationToken);
-            return new PayoutResult(PayoutStatus.Paid, sats, issued.Token, owed - sats * 1000);
-        }, cancellationToken);
-        return result.Status == PayoutStatus.Replayed
-            ? result with { Original = await providerRequests.FindAsync(request.Nonce, cancellationToken) }
-            : result;
-    }
-
-    /// <summary>Records a signed read-only request's nonce (so it cannot be replayed); false when the nonce was used.</summary>
-    public Task<bool> RecordProviderRequestAsync(ProviderRequestRecord request, CancellationToken cancellationToken) =>
-        database.WriteAsync((c, t) => providerRequests.TryRecordAsync(c, t, request, cancellationToken), cancellationToken);
-
-    public Task<ProviderEarnings> EarningsAsync(string providerId, CancellationToken cancellationToken) => ledger.EarningsAsync(providerId, cancellationToken);
-
-    public Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken) => ledger.SummaryAsync(cancellationToken);
-
-    private bool IsOurs(string mintUrl) => string.Equals(mintUrl, Token.NormalizeMintUrl(mint.MintUrl), StringComparison.OrdinalIgnoreCase);
 
     private async Task<string?> ReleaseAsync(string id, bool giveChange, CancellationToken cancellationToken)
     {
@@ -570,7 +336,7 @@ public sealed class Cashier(
             }
 
             var (changeSat, remainder) = giveChange && hold.Payer == HoldPayer.Token ? Settlement.Change(hold.AmountMsat, 0) : (0, hold.AmountMsat);
-            token = changeSat > 0 ? await IssueAsync(c, t, id, hold.ReleaseTo, changeSat, cancellationToken) : null;
+            token = changeSat > 0 ? await holdChange.MakeAsync(c, t, id, hold.ReleaseTo, changeSat, cancellationToken) : null;
             if (changeSat > 0 && token is null)
             {
                 (changeSat, remainder) = (0, hold.AmountMsat); // no change in the payer's mint now: the value waits in its balance
@@ -589,46 +355,7 @@ public sealed class Cashier(
         return token;
     }
 
-    /// <summary>
-    /// Change for a hold, in the mint whose ecash its payer's balance holds: ours from the change stock; another accepted
-    /// mint's from the notes its token was swapped into (<see cref="ForeignChange"/>), null when they cannot make it.
-    /// </summary>
-    private async Task<string?> IssueAsync(DbConnection c, DbTransaction t, string requestId, string payerAccount, long sats, CancellationToken cancellationToken)
-    {
-        var token = await MintOfAsync(c, t, payerAccount, cancellationToken) is { } other
-            ? await foreignChange.TakeAsync(c, t, other, PaymentKeys.TokenKeyOf(payerAccount), sats, requestId, cancellationToken)
-            : await change.TakeAsync(c, t, sats, cancellationToken);
-        if (token is not null)
-        {
-            await holds.SetChangeTokenAsync(c, t, requestId, token, cancellationToken);
-        }
 
-        return token;
-    }
-
-    /// <summary>Whether this market takes another mint's ecash at all (<c>--accept-mint</c>).</summary>
-    public bool AcceptsOtherMints => market.AcceptMints.Count > 0;
-
-    /// <summary>The mint whose ecash a balance holds (and its refunds are paid in): another accepted mint's, or ours.</summary>
-    public async Task<string> MintOfBalanceAsync(string account, CancellationToken cancellationToken) =>
-        (AcceptsOtherMints ? await foreignStore.BalanceMintAsync(account, cancellationToken) : null) ?? Token.NormalizeMintUrl(mint.MintUrl);
-
-    /// <summary>The other accepted mint whose ecash a balance holds; null for ours (and always, on a market that accepts no other mint).</summary>
-    internal async Task<string?> MintOfAsync(DbConnection c, DbTransaction t, string account, CancellationToken cancellationToken) =>
-        market.AcceptMints.Count == 0 ? null : await foreignStore.BalanceMintAsync(c, t, account, cancellationToken);
-
-    /// <summary>The mint an existing balance holds ecash of, when the token is of another one (null: it may be credited there).</summary>
-    private async Task<string?> OtherMintAsync(string account, CheckedToken token, CancellationToken cancellationToken)
-    {
-        if (await ledger.BalanceAsync(account, cancellationToken) is null)
-        {
-            return null; // a new balance takes the mint of its first token
-        }
-
-        var held = market.AcceptMints.Count == 0 ? null : await foreignStore.BalanceMintAsync(account, cancellationToken);
-        var ours = Token.NormalizeMintUrl(mint.MintUrl);
-        return string.Equals(held ?? ours, token.Mint, StringComparison.OrdinalIgnoreCase) ? null : held ?? ours;
-    }
 
     /// <summary>
     /// Credits a token's value inside the transaction that took it: into a hold when it covers the hold's minimum,
@@ -640,7 +367,7 @@ public sealed class Cashier(
         var now = time.GetUtcNow();
         var reference = tokenKey;
         if (credit is CreditBalance target && await ledger.BalanceAsync(c, t, target.Account, cancellationToken) is not null
-            && !string.Equals(await MintOfAsync(c, t, target.Account, cancellationToken), foreignMint, StringComparison.OrdinalIgnoreCase))
+            && !string.Equals(await payerMints.MintOfAsync(c, t, target.Account, cancellationToken), foreignMint, StringComparison.OrdinalIgnoreCase))
         {
             credit = null; // the balance took another mint's ecash meanwhile: this token's value goes to its own balance
         }

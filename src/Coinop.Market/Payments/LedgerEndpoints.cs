@@ -15,17 +15,17 @@ internal static class LedgerEndpoints
     public static void Map(IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/api/ledger/summary", SummaryAsync);
-        endpoints.MapGet("/api/payments/info", (Cashier cashier, MarketIdentity identity, MarketOptions market) => Results.Json(new
+        endpoints.MapGet("/api/payments/info", (PayerMints payerMints, MarketIdentity identity, MarketOptions market) => Results.Json(new
         {
             market_id = identity.MarketId,
             free = market.Free,
-            mints = cashier.AcceptedMints,
+            mints = payerMints.AcceptedMints,
             unit = "sat",
             fee_percent = market.FeePercent,
         }));
     }
 
-    private static async Task SummaryAsync(HttpContext http, Cashier cashier, MarketIdentity identity)
+    private static async Task SummaryAsync(HttpContext http, Payouts payouts, MarketIdentity identity)
     {
         if (!Web.AdminAuth.IsAdmin(http.Request, identity.AdminToken))
         {
@@ -34,7 +34,7 @@ internal static class LedgerEndpoints
             return;
         }
 
-        var s = await cashier.SummaryAsync(http.RequestAborted);
+        var s = await payouts.SummaryAsync(http.RequestAborted);
         await Results.Json(new
         {
             received_msat = s.ReceivedMsat,

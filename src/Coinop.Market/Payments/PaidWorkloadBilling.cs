@@ -14,7 +14,7 @@ namespace Coinop.Market.Payments;
 /// token alone (at least one second's worth). The money then lives in the workload's account (<see cref="WorkloadCashier"/>).
 /// Only the credential that paid at submit (the token, or the <c>sk-</c> key) may cancel the workload or collect its refund.
 /// </summary>
-public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, WorkloadCashier workloads) : IWorkloadBilling
+public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, PayerMints payerMints, WorkloadCashier workloads) : IWorkloadBilling
 {
     public ValueTask<WorkloadPayment> AuthorizeAsync(WorkloadBillingRequest request, CancellationToken cancellationToken) =>
         PayAsync(request, submit: true, cancellationToken);
@@ -89,7 +89,7 @@ public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, W
                 "say how much time to add ({\"duration_seconds\": N}), or pay with an X-Cashu token: its value buys the time"));
         }
 
-        if (!submit && cashier.AcceptsOtherMints && await OtherMintAsync(request, cancellationToken) is { } otherMint)
+        if (!submit && payerMints.AcceptsOtherMints && await OtherMintAsync(request, cancellationToken) is { } otherMint)
         {
             return WorkloadPayment.Refuse(otherMint);
         }
@@ -132,11 +132,11 @@ public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, W
         else if (PaymentIntake.Bearer(request.Http) is { } bearer)
         {
             payingIn = PaymentIntake.PayerAccountOf(bearer) is { } payer && await cashier.BalanceAsync(payer, cancellationToken) is not null
-                ? await cashier.MintOfBalanceAsync(payer, cancellationToken)
+                ? await payerMints.MintOfBalanceAsync(payer, cancellationToken)
                 : cashier.CheckToken(bearer).Token?.Mint;
         }
 
-        var paidIn = await cashier.MintOfBalanceAsync(account.PayerAccount, cancellationToken);
+        var paidIn = await payerMints.MintOfBalanceAsync(account.PayerAccount, cancellationToken);
         return payingIn is null || string.Equals(payingIn, paidIn, StringComparison.OrdinalIgnoreCase)
             ? null
             : PaymentErrors.InvalidPayment(Coinop.Ecash.MintApi.CashuErrorCode.KeysetUnknown,

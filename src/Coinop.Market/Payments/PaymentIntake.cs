@@ -28,7 +28,7 @@ public sealed record IntakeResult(bool Held, bool Token, long HeldMsat, string? 
 /// or a Cashu token used as the key; exactly the amount asked). No payment gets a 402 with a NUT-18 payment request;
 /// a bad token a 400 with its Cashu error code.
 /// </summary>
-public sealed class PaymentIntake(Cashier cashier, PaymentsMetrics metrics)
+public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, PaymentsMetrics metrics)
 {
     public const string HeaderName = "X-Cashu";
 
@@ -168,7 +168,7 @@ public sealed class PaymentIntake(Cashier cashier, PaymentsMetrics metrics)
         {
             Amount = (ulong)Settlement.CeilSat(amountMsat),
             Unit = "sat",
-            Mints = cashier.AcceptedMints,
+            Mints = payerMints.AcceptedMints,
             Description = ask.Description,
         };
         return IntakeResult.Refuse(PaymentErrors.PaymentRequired(message), [new(HeaderName, request.Encode())]);

@@ -26,6 +26,9 @@ public static class PaymentsSetup
         services.AddSingleton<ForeignChange>();
         services.AddSingleton<BackgroundCpu>();
         services.AddSingleton<ChangeStock>();
+        services.AddSingleton<PayerMints>();
+        services.AddSingleton<HoldChange>();
+        services.AddSingleton<Payouts>();
         services.AddSingleton<Cashier>();
         services.AddSingleton<PaymentIntake>();
         services.AddSingleton<PaidInferenceBilling>();

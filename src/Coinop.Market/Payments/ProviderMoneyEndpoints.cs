@@ -29,7 +29,7 @@ internal static class ProviderMoneyEndpoints
         endpoints.MapPost(PayoutPath, PayoutAsync);
     }
 
-    private static async Task EarningsAsync(HttpContext http, Cashier cashier, MarketIdentity identity, IOptions<PaymentsOptions> options, TimeProvider time)
+    private static async Task EarningsAsync(HttpContext http, Payouts payouts, MarketIdentity identity, IOptions<PaymentsOptions> options, TimeProvider time)
     {
         var (request, error) = Verify(http, null, identity, options.Value, time);
         if (request is null)
@@ -38,13 +38,13 @@ internal static class ProviderMoneyEndpoints
             return;
         }
 
-        if (!await cashier.RecordProviderRequestAsync(request, http.RequestAborted))
+        if (!await payouts.RecordProviderRequestAsync(request, http.RequestAborted))
         {
             await Results.Json(ReplayBody(), statusCode: StatusCodes.Status409Conflict).ExecuteAsync(http);
             return;
         }
 
-        var earnings = await cashier.EarningsAsync(request.ProviderId, http.RequestAborted);
+        var earnings = await payouts.EarningsAsync(request.ProviderId, http.RequestAborted);
         await Results.Json(new
         {
             provider_id = earnings.ProviderId,
@@ -55,7 +55,7 @@ internal static class ProviderMoneyEndpoints
         }).ExecuteAsync(http);
     }
 
-    private static async Task PayoutAsync(HttpContext http, Cashier cashier, MarketIdentity identity, IOptions<PaymentsOptions> options, TimeProvider time)
+    private static async Task PayoutAsync(HttpContext http, Payouts payouts, MarketIdentity identity, IOptions<PaymentsOptions> options, TimeProvider time)
     {
         var (amount, bodyError) = await ReadAmountAsync(http.Request);
         if (bodyError is not null)
@@ -71,7 +71,7 @@ internal static class ProviderMoneyEndpoints
             return;
         }
 
-        var result = await cashier.PayoutAsync(request, CancellationToken.None);
+        var result = await payouts.PayoutAsync(request, CancellationToken.None);
         switch (result.Status)
         {
             case PayoutStatus.Paid:

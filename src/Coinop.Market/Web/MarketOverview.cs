@@ -63,7 +63,7 @@ public sealed class MarketOverview(
     MarketIdentity identity,
     MarketOptions options,
     CashuMint mint,
-    Cashier cashier,
+    PayerMints payerMints,
     ILightningBackend lightning,
     TimeProvider time)
 {
@@ -149,7 +149,7 @@ public sealed class MarketOverview(
             .OrderBy(m => m.Model, StringComparer.Ordinal)
             .ToList();
         return new OverviewView(identity.MarketId, now, options.Free, options.FeePercent,
-            new MintView(mint.MintUrl, lightning.IsDemoMoney, lightning.Name, cashier.AcceptedMints),
+            new MintView(mint.MintUrl, lightning.IsDemoMoney, lightning.Name, payerMints.AcceptedMints),
             summaries, providers, throughput);
     }
 }
