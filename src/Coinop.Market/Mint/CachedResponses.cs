@@ -14,7 +14,7 @@ namespace Coinop.Market.Mint;
 /// quote that is paid (or still paying) with the same inputs, now spent (or pending), and the same blank outputs, the quote. Nothing is revealed that
 /// restore and the quote's own URL do not already give.
 /// </summary>
-internal sealed class CachedResponses(CashuMint mint, IMintQuoteStore quotes)
+internal sealed class CachedResponses(MintSwap swap, Minting minting, Melting melting, ProofStates proofStates, IMintQuoteStore quotes)
 {
     /// <summary>The endpoints announced in <c>/v1/info</c> under <c>"19"</c>.</summary>
     public static readonly (string Method, string Path)[] Endpoints = [("POST", "/v1/swap"), ("POST", "/v1/mint/bolt11"), ("POST", "/v1/melt/bolt11")];
@@ -23,7 +23,7 @@ internal sealed class CachedResponses(CashuMint mint, IMintQuoteStore quotes)
     {
         try
         {
-            return await mint.SwapAsync(request, cancellationToken);
+            return await swap.SwapAsync(request, cancellationToken);
         }
         catch (CashuException ex) when (ex.Code is CashuErrorCode.ProofsAlreadySpent or CashuErrorCode.OutputsAlreadySigned)
         {
@@ -41,12 +41,12 @@ internal sealed class CachedResponses(CashuMint mint, IMintQuoteStore quotes)
     {
         try
         {
-            return await mint.MintAsync(request, cancellationToken);
+            return await minting.MintAsync(request, cancellationToken);
         }
         catch (CashuException ex) when (ex.Code is CashuErrorCode.QuoteAlreadyIssued or CashuErrorCode.OutputsAlreadySigned)
         {
             if (await SignaturesOfAsync(request.Outputs, cancellationToken) is { } signatures
-                && (await mint.GetMintQuoteAsync(request.Quote, cancellationToken)).State == MintQuoteState.Issued)
+                && (await minting.GetMintQuoteAsync(request.Quote, cancellationToken)).State == MintQuoteState.Issued)
             {
                 return new SignaturesResponse(signatures);
             }
@@ -59,11 +59,11 @@ internal sealed class CachedResponses(CashuMint mint, IMintQuoteStore quotes)
     {
         try
         {
-            return await mint.MeltAsync(request, cancellationToken);
+            return await melting.MeltAsync(request, cancellationToken);
         }
         catch (CashuException ex) when (ex.Code is CashuErrorCode.InvoiceAlreadyPaid or CashuErrorCode.QuotePending)
         {
-            var quote = await mint.GetMeltQuoteAsync(request.Quote, cancellationToken);
+            var quote = await melting.GetMeltQuoteAsync(request.Quote, cancellationToken);
             if (quote.State != MeltQuoteState.Unpaid
                 && await SameChangeOutputsAsync(request, cancellationToken)
                 && await InputsAreAsync(request.Inputs, quote.State == MeltQuoteState.Paid ? ProofState.Spent : ProofState.Pending, cancellationToken))
@@ -92,7 +92,7 @@ internal sealed class CachedResponses(CashuMint mint, IMintQuoteStore quotes)
             return false;
         }
 
-        var states = await mint.CheckStateAsync(new CheckStateRequest([.. inputs.Select(p => Convert.ToHexStringLower(Bdhke.Y(p.Secret)))]), cancellationToken);
+        var states = await proofStates.CheckStateAsync(new CheckStateRequest([.. inputs.Select(p => Convert.ToHexStringLower(Bdhke.Y(p.Secret)))]), cancellationToken);
         return states.States.All(s => s.State == state);
     }
 
@@ -103,7 +103,7 @@ internal sealed class CachedResponses(CashuMint mint, IMintQuoteStore quotes)
             return null;
         }
 
-        var restored = await mint.RestoreAsync(new RestoreRequest(outputs), cancellationToken);
+        var restored = await proofStates.RestoreAsync(new RestoreRequest(outputs), cancellationToken);
         return restored.Signatures.Count == outputs.Count ? restored.Signatures : null;
     }
 }

@@ -23,27 +23,27 @@ internal static class MintEndpoints
     public static void Map(IEndpointRouteBuilder endpoints)
     {
         var v1 = endpoints.MapGroup("/mint/v1").AddEndpointFilter(CashuErrors);
-        v1.MapGet("/info", (CashuMint mint) => Reply(mint.GetInfo()));
-        v1.MapGet("/keys", async (CashuMint mint, CancellationToken ct) => Reply(await mint.GetActiveKeysAsync(ct)));
-        v1.MapGet("/keys/{keysetId}", async (string keysetId, CashuMint mint, CancellationToken ct) => Reply(await mint.GetKeysAsync(keysetId, ct)));
-        v1.MapGet("/keysets", async (CashuMint mint, CancellationToken ct) => Reply(await mint.GetKeysetsAsync(ct)));
+        v1.MapGet("/info", (MintInfo mint) => Reply(mint.GetInfo()));
+        v1.MapGet("/keys", async (MintInfo mint, CancellationToken ct) => Reply(await mint.GetActiveKeysAsync(ct)));
+        v1.MapGet("/keys/{keysetId}", async (string keysetId, MintInfo mint, CancellationToken ct) => Reply(await mint.GetKeysAsync(keysetId, ct)));
+        v1.MapGet("/keysets", async (MintInfo mint, CancellationToken ct) => Reply(await mint.GetKeysetsAsync(ct)));
         v1.MapPost("/swap", async (HttpRequest request, CachedResponses mint, CancellationToken ct) =>
             Reply(await mint.SwapAsync(await ReadAsync<SwapRequest>(request, ct), ct)));
-        v1.MapPost("/mint/quote/bolt11", async (HttpRequest request, CashuMint mint, CancellationToken ct) =>
+        v1.MapPost("/mint/quote/bolt11", async (HttpRequest request, Minting mint, CancellationToken ct) =>
             Reply(await mint.CreateMintQuoteAsync(await ReadAsync<MintQuoteRequest>(request, ct), ct)));
-        v1.MapGet("/mint/quote/bolt11/{quoteId}", async (string quoteId, CashuMint mint, CancellationToken ct) =>
+        v1.MapGet("/mint/quote/bolt11/{quoteId}", async (string quoteId, Minting mint, CancellationToken ct) =>
             Reply(await mint.GetMintQuoteAsync(quoteId, ct)));
         v1.MapPost("/mint/bolt11", async (HttpRequest request, CachedResponses mint, CancellationToken ct) =>
             Reply(await mint.MintAsync(await ReadAsync<MintRequest>(request, ct), ct)));
-        v1.MapPost("/melt/quote/bolt11", async (HttpRequest request, CashuMint mint, CancellationToken ct) =>
+        v1.MapPost("/melt/quote/bolt11", async (HttpRequest request, Melting mint, CancellationToken ct) =>
             Reply(await mint.CreateMeltQuoteAsync(await ReadAsync<MeltQuoteRequest>(request, ct), ct)));
-        v1.MapGet("/melt/quote/bolt11/{quoteId}", async (string quoteId, CashuMint mint, CancellationToken ct) =>
+        v1.MapGet("/melt/quote/bolt11/{quoteId}", async (string quoteId, Melting mint, CancellationToken ct) =>
             Reply(await mint.GetMeltQuoteAsync(quoteId, ct)));
         v1.MapPost("/melt/bolt11", async (HttpRequest request, CachedResponses mint, CancellationToken ct) =>
             Reply(await mint.MeltAsync(await ReadAsync<MeltRequest>(request, ct), ct)));
-        v1.MapPost("/checkstate", async (HttpRequest request, CashuMint mint, CancellationToken ct) =>
+        v1.MapPost("/checkstate", async (HttpRequest request, ProofStates mint, CancellationToken ct) =>
             Reply(await mint.CheckStateAsync(await ReadAsync<CheckStateRequest>(request, ct), ct)));
-        v1.MapPost("/restore", async (HttpRequest request, CashuMint mint, CancellationToken ct) =>
+        v1.MapPost("/restore", async (HttpRequest request, ProofStates mint, CancellationToken ct) =>
             Reply(await mint.RestoreAsync(await ReadAsync<RestoreRequest>(request, ct), ct)));
         endpoints.Map("/mint/v1/ws", (HttpContext context, MintSubscriptions subscriptions) => subscriptions.HandleAsync(context));
     }

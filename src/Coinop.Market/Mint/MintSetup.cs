@@ -24,6 +24,13 @@ public static class MintSetup
         services.AddSingleton<IMintProofStore, MintProofStore>();
         services.AddSingleton<MintKeysets>();
         services.AddSingleton<MintMetrics>();
+        services.AddSingleton<MintCore>();
+        services.AddSingleton<MintInfo>();
+        services.AddSingleton<MintSwap>();
+        services.AddSingleton<Minting>();
+        services.AddSingleton<MeltSettlement>();
+        services.AddSingleton<Melting>();
+        services.AddSingleton<ProofStates>();
         services.AddSingleton<CashuMint>();
         services.AddSingleton<CachedResponses>();
         services.AddSingleton<MintSubscriptions>();

@@ -45,7 +45,7 @@ internal sealed class MintStartup(MintKeysets keysets, PendingMeltReconciler rec
 /// </summary>
 internal sealed partial class PendingMeltReconciler(
     IMintQuoteStore quotes,
-    CashuMint mint,
+    MeltSettlement settlement,
     ILightningBackend lightning,
     IOptions<MintOptions> options,
     TimeProvider time,
@@ -79,7 +79,7 @@ internal sealed partial class PendingMeltReconciler(
                     payment = await lightning.PayInvoiceAsync(Ecash.Lightning.Bolt11Invoice.Parse(quote.Request), quote.FeeReserve, cancellationToken);
                 }
 
-                var settled = await mint.SettleMeltAsync(quote.Id, payment, cancellationToken);
+                var settled = await settlement.SettleMeltAsync(quote.Id, payment, cancellationToken);
                 if (settled.State != MeltQuoteState.Pending)
                 {
                     LogRecovered(logger, quote.Id, payment.State, settled.State);

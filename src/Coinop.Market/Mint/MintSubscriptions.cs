@@ -20,7 +20,7 @@ namespace Coinop.Market.Mint;
 /// <see cref="MintOptions.SubscriptionConnectionsPerClient"/> connections: a hostile wallet cannot make its sockets cost
 /// more than that. Past a cap the wallet gets a JSON-RPC error (code <see cref="LimitExceeded"/>) saying which.
 /// </summary>
-public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptions> options, TimeProvider time, ILogger<MintSubscriptions> logger)
+public sealed partial class MintSubscriptions(Minting minting, Melting melting, ProofStates proofStates, IOptions<MintOptions> options, TimeProvider time, ILogger<MintSubscriptions> logger)
 {
     public const int MaxWatched = 100;
     public const int MaxMessageBytes = 64 * 1024;
@@ -299,19 +299,19 @@ public sealed partial class MintSubscriptions(CashuMint mint, IOptions<MintOptio
             case "bolt11_mint_quote":
                 foreach (var quote in subscription.Filters)
                 {
-                    states.Add((quote, Node(await mint.GetMintQuoteAsync(quote, cancellationToken))));
+                    states.Add((quote, Node(await minting.GetMintQuoteAsync(quote, cancellationToken))));
                 }
 
                 break;
             case "bolt11_melt_quote":
                 foreach (var quote in subscription.Filters)
                 {
-                    states.Add((quote, Node(await mint.GetMeltQuoteAsync(quote, cancellationToken))));
+                    states.Add((quote, Node(await melting.GetMeltQuoteAsync(quote, cancellationToken))));
                 }
 
                 break;
             default:
-                var checkedStates = await mint.CheckStateAsync(new CheckStateRequest(subscription.Filters), cancellationToken);
+                var checkedStates = await proofStates.CheckStateAsync(new CheckStateRequest(subscription.Filters), cancellationToken);
                 states.AddRange(checkedStates.States.Select(s => (s.Y, Node(s))));
                 break;
         }

@@ -42,8 +42,8 @@ public class RecoveryOnceTests
             // One pass hears "paid", the other "failed" (a backend that changed its mind between two questions): whichever
             // moves the quote out of PENDING first decides, and the other writes nothing.
             using var start = new Barrier(2);
-            var paid = Task.Run(() => { start.SignalAndWait(ct); return market.CashuMint.SettleMeltAsync(quote.Quote, new PaymentResult(PaymentState.Paid, 0, preimage), ct); }, ct);
-            var failed = Task.Run(() => { start.SignalAndWait(ct); return market.CashuMint.SettleMeltAsync(quote.Quote, new PaymentResult(PaymentState.Failed, Error: "no route"), ct); }, ct);
+            var paid = Task.Run(() => { start.SignalAndWait(ct); return market.App.Services.GetRequiredService<MeltSettlement>().SettleMeltAsync(quote.Quote, new PaymentResult(PaymentState.Paid, 0, preimage), ct); }, ct);
+            var failed = Task.Run(() => { start.SignalAndWait(ct); return market.App.Services.GetRequiredService<MeltSettlement>().SettleMeltAsync(quote.Quote, new PaymentResult(PaymentState.Failed, Error: "no route"), ct); }, ct);
             await Task.WhenAll(paid, failed);
 
             var final = await market.Mint.GetMeltQuoteAsync(quote.Quote, ct);
