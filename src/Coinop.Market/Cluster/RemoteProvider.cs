@@ -204,9 +204,9 @@ public sealed class RemoteProvider : IRoutableProvider
         var offers = ReferenceEquals(caps, current.Capabilities) ? current.Offers : OffersOf(caps);
         Holder = holder;
         _state = new State(caps, offers, link.Figures, capabilities is null ? current.CapabilitiesVersion : capabilitiesVersion, link.UpdatedAt);
-        if (!ReferenceEquals(offers, current.Offers))
+        if (!ReferenceEquals(offers, current.Offers) || link.Figures.Accepting != current.Figures.Accepting)
         {
-            Gateway.OfferChanges.Changed(); // routing's per-model index is rebuilt
+            Gateway.OfferChanges.Changed(); // routing's per-model index (built from accepting providers) is rebuilt
         }
     }
 

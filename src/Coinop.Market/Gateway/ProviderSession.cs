@@ -412,6 +412,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
                 return null;
             case DrainNotice:
                 _draining = true;
+                OfferChanges.Changed(); // no longer accepting: the offer index (and /v1/models) drops it
                 GatewayLog.ProviderDraining(_logger, ProviderId);
                 return null;
             case WorkloadHeartbeat or WorkloadExited or WorkloadLost or WorkloadUsage or WorkloadReceipt or WorkloadCheckpoint when _workloads is not null:
