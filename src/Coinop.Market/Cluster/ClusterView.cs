@@ -194,9 +194,9 @@ public sealed class ClusterView : BackgroundService, IRoutableProviders, IHosted
     private async Task ReadAsync(CancellationToken cancellationToken)
     {
         var nodes = await _nodes.ListAsync(cancellationToken);
-        var listed = await _links.ListOpenAsync(cancellationToken);
-        var now = _time.GetUtcNow();
         var me = _registry.NodeId;
+        var listed = await _links.ListOpenElsewhereAsync(me, cancellationToken); // this node's own links are its sessions
+        var now = _time.GetUtcNow();
         var byNode = nodes.ToDictionary(n => n.NodeId, StringComparer.Ordinal);
         _nodeList = nodes;
 

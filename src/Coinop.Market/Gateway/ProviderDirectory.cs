@@ -1,14 +1,21 @@
+using System.Collections.Concurrent;
+
 namespace Coinop.Market.Gateway;
 
 /// <summary>
 /// The providers connected to this market node. Routing reads <see cref="Snapshot"/>, a copy-on-write array,
-/// so picking a provider takes no lock; connects and disconnects (rare) rebuild it under a lock.
+/// so picking a provider takes no lock; connects and disconnects (rare) rebuild it under a lock. Sessions whose routing
+/// figures changed are queued for <c>Cluster.LinkPublisher</c> (<see cref="TakeChanged"/>).
 /// </summary>
 public sealed class ProviderDirectory
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, ProviderSession> _byId = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<ProviderSession> _changed = new();
+    private readonly Action<ProviderSession> _enqueueChanged;
     private ProviderSession[] _snapshot = [];
+
+    public ProviderDirectory() => _enqueueChanged = _changed.Enqueue;
 
     /// <summary>Every connected session (capabilities or not); never mutated, replaced as a whole.</summary>
     public ProviderSession[] Snapshot => Volatile.Read(ref _snapshot);
@@ -23,6 +30,7 @@ public sealed class ProviderDirectory
             _byId.TryGetValue(session.ProviderId, out var previous);
             _byId[session.ProviderId] = session;
             Volatile.Write(ref _snapshot, [.. _byId.Values]);
+            session.ObserveFigures(_enqueueChanged);
             return previous;
         }
     }
@@ -40,6 +48,19 @@ public sealed class ProviderDirectory
             _byId.Remove(session.ProviderId);
             Volatile.Write(ref _snapshot, [.. _byId.Values]);
             return true;
+        }
+    }
+
+    /// <summary>
+    /// Takes the sessions whose published figures may have changed since they were last taken (each at most once per
+    /// change, in no particular order; a session may have left the directory since). Idle sessions are never listed.
+    /// </summary>
+    public void TakeChanged(List<ProviderSession> into)
+    {
+        while (_changed.TryDequeue(out var session))
+        {
+            session.TakeFiguresChange();
+            into.Add(session);
         }
     }
 

@@ -22,6 +22,14 @@ public sealed class ProviderGateway(
     ILoggerFactory loggerFactory,
     IProviderWorkloads? workloads = null) : IHostedService
 {
+    /// <summary>
+    /// No WebSocket keep-alive on provider links: the provider's heartbeats (every TTL/2, acknowledged) already carry
+    /// traffic both ways and decide liveness (TTL + grace, then 4408). A keep-alive was one timer and one frame per link
+    /// every 15 s, 667 frames/s at 10,000 providers, and it detected nothing (an unanswered pong fails no sooner than TCP).
+    /// A proxy in front must let a link idle longer than the largest TTL + grace (docs/operations.md).
+    /// </summary>
+    private static readonly WebSocketAcceptContext ProviderLink = new() { KeepAliveInterval = TimeSpan.Zero };
+
     private readonly ILogger _logger = loggerFactory.CreateLogger<ProviderGateway>();
     private CancellationTokenRegistration _stopping;
 
@@ -49,7 +57,7 @@ public sealed class ProviderGateway(
             return;
         }
 
-        using var socket = await context.WebSockets.AcceptWebSocketAsync();
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(ProviderLink);
         var aborted = context.RequestAborted;
         try
         {

@@ -41,6 +41,9 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
     private int _inFlight;
     private int _closeRequested;
     private long _lastSeenUnixMs;
+    private Action<ProviderSession>? _changeSink;
+    private int _changeQueued;
+    private long _linkEpoch;
 
     public ProviderSession(string providerId, string name, WebSocket socket, TimeProvider time, int maxTextFrame, ILogger logger,
         IProviderWorkloads? workloads = null)
@@ -67,7 +70,15 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
     public string Name { get; }
 
     /// <summary>The fencing epoch of this link in the store (set once the link is recorded, before jobs are routed to it).</summary>
-    public long LinkEpoch { get; set; }
+    public long LinkEpoch
+    {
+        get => Interlocked.Read(ref _linkEpoch);
+        set
+        {
+            Interlocked.Exchange(ref _linkEpoch, value);
+            FiguresChanged();
+        }
+    }
 
     /// <summary>Null until the provider sent its capabilities; nothing is routed to it before.</summary>
     public CapabilitiesMessage? Capabilities => _capabilities;
@@ -142,12 +153,17 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
 
             if (Interlocked.CompareExchange(ref _inFlight, current + 1, current) == current)
             {
+                FiguresChanged();
                 return true;
             }
         }
     }
 
-    public void ReleaseSlot() => Interlocked.Decrement(ref _inFlight);
+    public void ReleaseSlot()
+    {
+        Interlocked.Decrement(ref _inFlight);
+        FiguresChanged();
+    }
 
     public void RecordSuccess(double timeToFirstByteMs)
     {
@@ -156,6 +172,8 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
             _latency.Observe(timeToFirstByteMs);
             _parking.RecordSuccess();
         }
+
+        FiguresChanged();
     }
 
     /// <summary>The operator parks the provider until <paramref name="until"/> (a time already past un-parks it).</summary>
@@ -165,14 +183,44 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
         {
             _parking.ParkUntil(until);
         }
+
+        FiguresChanged();
     }
 
     /// <returns>True when this failure parked the provider.</returns>
     public bool RecordFailure()
     {
+        bool parked;
         lock (_routingGate)
         {
-            return _parking.RecordFailure();
+            parked = _parking.RecordFailure();
+        }
+
+        FiguresChanged();
+        return parked;
+    }
+
+    /// <summary>
+    /// From now on <paramref name="sink"/> is called (once until <see cref="TakeFiguresChange"/>) whenever a figure
+    /// other nodes route by may have changed: capabilities, accepting, jobs in flight, latency, parking, load, epoch. So
+    /// publishing costs nothing while providers are idle, however many are linked. Called once now.
+    /// </summary>
+    internal void ObserveFigures(Action<ProviderSession> sink)
+    {
+        _changeSink = sink;
+        Volatile.Write(ref _changeQueued, 0);
+        FiguresChanged();
+    }
+
+    /// <summary>The observer takes the change it was told of; a change after this call tells it again.</summary>
+    internal void TakeFiguresChange() => Volatile.Write(ref _changeQueued, 0);
+
+    /// <summary>Tells the observer, unless it was told already and has not taken the change yet.</summary>
+    internal void FiguresChanged()
+    {
+        if (_changeSink is { } sink && Volatile.Read(ref _changeQueued) == 0 && Interlocked.Exchange(ref _changeQueued, 1) == 0)
+        {
+            sink(this);
         }
     }
 
@@ -226,6 +274,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
         _frames.TrySend(OutgoingFrame.Close((WebSocketCloseStatus)status, reason));
         _frames.Complete();
         FailAllJobs(reason);
+        FiguresChanged(); // no longer accepting
     }
 
     /// <summary>Tells the provider to stop every job (market shutting down), then closes the socket.</summary>
@@ -391,7 +440,12 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
             case CapabilitiesMessage capabilities:
                 return Apply(capabilities);
             case HeartbeatMessage heartbeat when heartbeat.Load is not null:
-                _load = heartbeat.Load;
+                if (!heartbeat.Load.Equals(_load))
+                {
+                    _load = heartbeat.Load;
+                    FiguresChanged(); // an idle provider's load is the same every time: no write to publish
+                }
+
                 HeartbeatReceived?.Invoke(this);
                 return null;
             case JobDone done when done.Usage is not null:
@@ -412,6 +466,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
                 return null;
             case DrainNotice:
                 _draining = true;
+                FiguresChanged();
                 OfferChanges.Changed(); // no longer accepting: the offer index (and /v1/models) drops it
                 GatewayLog.ProviderDraining(_logger, ProviderId);
                 return null;
@@ -450,6 +505,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
 
         _offers = offers.ToFrozenDictionary(StringComparer.Ordinal);
         _capabilities = capabilities;
+        FiguresChanged();
         OfferChanges.Changed();
         GatewayLog.CapabilitiesReceived(_logger, ProviderId, offers.Count, capabilities.MaxConcurrent);
         return capabilities.Workloads is not null ? _workloads?.OnCapabilities(this) : null;

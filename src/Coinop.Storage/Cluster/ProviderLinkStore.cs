@@ -41,6 +41,12 @@ public interface IProviderLinkStore
     Task<IReadOnlyList<PublishedLink>> ListOpenAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// The open links held by nodes other than <paramref name="nodeId"/> (what a node routes to through others, and how it
+    /// learns that a provider it holds linked again elsewhere). A node's own links are not read: with one node, nothing is.
+    /// </summary>
+    Task<IReadOnlyList<PublishedLink>> ListOpenElsewhereAsync(string nodeId, CancellationToken cancellationToken);
+
+    /// <summary>
     /// The open links of these providers with their published capabilities (a <c>capabilities</c> protocol message), each
     /// read in one statement with the figures of the same row: a reader never pairs new capabilities with older figures
     /// (the first publication of a link sets both at once).
@@ -131,8 +137,12 @@ public sealed class ProviderLinkStore(Database database) : IProviderLinkStore
         database.WriteAsync<IReadOnlyList<ProviderLink>>(async (c, t) =>
         {
             var byId = nodes.ToDictionary(n => n.NodeId, StringComparer.Ordinal);
+            // Only links of nodes not live now are read (the rule below decides): every link of a live node, 10,000 on one
+            // node, read every pass cost more than everything else an idle node does.
+            var live = nodes.Where(n => n.IsLiveAt(now)).Select(n => n.NodeId).ToArray();
+            var filter = live.Length == 0 ? "" : database.Dialect == SqlDialect.Postgres ? " AND node_id <> ALL(@live)" : " AND node_id NOT IN @live";
             var open = await c.QueryAsync<LinkRow>(new CommandDefinition(
-                $"SELECT {LinkColumns} FROM provider_links WHERE closed_at IS NULL", transaction: t, cancellationToken: cancellationToken));
+                $"SELECT {LinkColumns} FROM provider_links WHERE closed_at IS NULL{filter}", new { live }, t, cancellationToken: cancellationToken));
             var closed = new List<ProviderLink>();
             foreach (var row in open)
             {
@@ -159,6 +169,14 @@ public sealed class ProviderLinkStore(Database database) : IProviderLinkStore
             await c.ExecuteAsync(new CommandDefinition(
                 "UPDATE provider_links SET accepting = 0, in_flight = 0 WHERE node_id = @nodeId AND closed_at IS NULL", new { nodeId }, t, cancellationToken: cancellationToken));
             return [.. rows.Select(r => (r.ProviderId, r.Epoch))];
+        }, cancellationToken);
+
+    public Task<IReadOnlyList<PublishedLink>> ListOpenElsewhereAsync(string nodeId, CancellationToken cancellationToken) =>
+        database.ReadAsync<IReadOnlyList<PublishedLink>>(async c =>
+        {
+            var rows = await c.QueryAsync<LinkRow>(new CommandDefinition(
+                $"SELECT {PublishedColumns} FROM provider_links WHERE closed_at IS NULL AND node_id <> @nodeId", new { nodeId }, cancellationToken: cancellationToken));
+            return [.. rows.Select(r => r.ToPublished())];
         }, cancellationToken);
 
     public Task<IReadOnlyList<PublishedLink>> ListOpenAsync(CancellationToken cancellationToken) =>

@@ -102,10 +102,12 @@ public class RoutingViewTests
 
         public Func<bool>? Hidden { get; set; }
 
-        public async Task<IReadOnlyList<PublishedLink>> ListOpenAsync(CancellationToken cancellationToken)
+        public Task<IReadOnlyList<PublishedLink>> ListOpenAsync(CancellationToken cancellationToken) => inner.ListOpenAsync(cancellationToken);
+
+        public async Task<IReadOnlyList<PublishedLink>> ListOpenElsewhereAsync(string nodeId, CancellationToken cancellationToken)
         {
             var hide = Hidden?.Invoke() == true; // decided when the read starts
-            var listed = await inner.ListOpenAsync(cancellationToken);
+            var listed = await inner.ListOpenElsewhereAsync(nodeId, cancellationToken);
             if (AfterListing is { } after)
             {
                 await after();
