@@ -56,8 +56,9 @@ internal sealed record CheckpointCommand(string ProviderId, string WorkloadId, l
 internal sealed record ProviderUpCommand(ProviderSession Session) : Command;
 
 /// <summary>A command a provider's session queued, counted against that provider's bound (<see cref="ProviderCommandQuota"/>).</summary>
-/// <remarks><see cref="LinkEpoch"/> is the epoch of the link it came over: only the provider's current link is obeyed.</remarks>
-internal sealed record QueuedByProvider(string ProviderId, long LinkEpoch, Command Command) : Command;
+/// <remarks><see cref="LinkEpoch"/> is the epoch of the link it came over: only the provider's current link is obeyed.
+/// <see cref="Sequence"/> orders it among every command providers queued (see <see cref="ConfirmedLinks"/>).</remarks>
+internal sealed record QueuedByProvider(string ProviderId, long LinkEpoch, Command Command, long Sequence) : Command;
 
 /// <summary>A provider's session ended.</summary>
 internal sealed record ProviderGoneCommand(ProviderSession Session) : Command;

@@ -49,6 +49,8 @@ public sealed class WorkloadSupervisor : BackgroundService
     private readonly ProviderCommandQuota _quota;
     private readonly DeliveryTrust _trust;
     private readonly Lock _quotaGate = new();
+    private readonly ConfirmedLinks _confirmed = new();
+    private long _queuedByProviders;
     private int _tickQueued;
 
     public WorkloadSupervisor(
@@ -148,7 +150,7 @@ public sealed class WorkloadSupervisor : BackgroundService
             }
         }
 
-        _commands.Writer.TryWrite(new QueuedByProvider(providerId, linkEpoch, command));
+        _commands.Writer.TryWrite(new QueuedByProvider(providerId, linkEpoch, command, Interlocked.Increment(ref _queuedByProviders)));
         return true;
     }
 
@@ -299,6 +301,7 @@ public sealed class WorkloadSupervisor : BackgroundService
                 await _providers.ProviderUpAsync(up.Session, ct);
                 break;
             case ProviderGoneCommand gone:
+                _confirmed.Forget(gone.Session.ProviderId);
                 await _providers.ProviderGoneAsync(gone.Session, ct);
                 break;
         }
@@ -307,16 +310,25 @@ public sealed class WorkloadSupervisor : BackgroundService
     /// <summary>
     /// A provider's reports (copy states, usage, receipts, checkpoints) count only over its current link: a link the
     /// provider replaced (linked again, here or on another node, at a newer epoch) writes nothing more, even before this
-    /// node noticed and closed it. Read from the store per report: the supervisor is the one writer, so nothing moves the
-    /// link back between this check and its writes.
+    /// node noticed and closed it. Read from the store after the report arrived (one read answers for the reports of that
+    /// link queued before it: <see cref="ConfirmedLinks"/>); epochs only grow, so nothing moves the link back between this
+    /// check and the supervisor's writes.
     /// </summary>
     private async ValueTask<bool> FromCurrentLinkAsync(QueuedByProvider queued, CancellationToken ct)
     {
-        if (queued.LinkEpoch == 0 || LinkRules.IsCurrent(await _links.FindAsync(queued.ProviderId, ct), queued.LinkEpoch))
+        if (queued.LinkEpoch == 0 || _confirmed.Covers(queued.ProviderId, queued.LinkEpoch, queued.Sequence))
         {
             return true;
         }
 
+        var upTo = Interlocked.Read(ref _queuedByProviders); // every message queued so far arrived before this read
+        if (LinkRules.IsCurrent(await _links.FindAsync(queued.ProviderId, ct), queued.LinkEpoch))
+        {
+            _confirmed.Confirmed(queued.ProviderId, queued.LinkEpoch, upTo);
+            return true;
+        }
+
+        _confirmed.Forget(queued.ProviderId);
         WorkloadSupervisorLog.RevokedLinkIgnored(_logger, queued.Command.GetType().Name, queued.ProviderId, queued.LinkEpoch);
         return false;
     }

@@ -87,6 +87,10 @@ public class ProviderLinkStoreTests
         Assert.Equal([("p2", 1L)], back);
         Assert.False((await links.ListOpenAsync(ct)).Single(l => l.Link.ProviderId == "p2").Figures.Accepting);
 
+        // Each node reads only the links the other holds.
+        Assert.Equal(["p2"], (await links.ListOpenElsewhereAsync("n1", ct)).Select(l => l.Link.ProviderId));
+        Assert.Equal(["p1"], (await links.ListOpenElsewhereAsync("n2", ct)).Select(l => l.Link.ProviderId));
+
         // n1 keeps heartbeating, n2 does not: at +11 s only n2's link is closed.
         Assert.True(await nodes.HeartbeatAsync("n1", "i1", Now.AddSeconds(5), Now.AddSeconds(15), null, ct));
         Assert.False(await nodes.HeartbeatAsync("n1", "other-run", Now.AddSeconds(5), Now.AddSeconds(15), null, ct));
@@ -95,6 +99,7 @@ public class ProviderLinkStoreTests
         Assert.False((await registry.FindAsync("p2", ct))!.Online);
         Assert.True((await registry.FindAsync("p1", ct))!.Online);
         Assert.Equal(["p1"], (await links.ListOpenAsync(ct)).Select(l => l.Link.ProviderId));
+        Assert.Empty(await links.ListOpenElsewhereAsync("n1", ct));
 
         // Nothing held, long gone: forgotten. n1 still holds a link: kept.
         Assert.Equal(1, await nodes.PruneAsync(Now.AddDays(2), ct));
