@@ -23,16 +23,33 @@ public enum ProviderLivenessState
 /// Heartbeat deadlines and the online/offline record of providers. A connected provider is silent once TTL +
 /// grace passes without a heartbeat (its socket is then closed with 4408); a closed socket is offline at once;
 /// after a restart, providers the store says were online get the failover TTL to come back.
+/// <para>Connected providers share one timer, set for the earliest deadline in a queue: a heartbeat only moves its
+/// provider's deadline, and an entry whose deadline moved is put back in the queue when its old one comes. So 10,000
+/// providers cost one timer and a few queue operations a second, not 10,000 timers the runtime scans.</para>
 /// </summary>
-public sealed class ProviderLiveness(
-    TimeProvider time,
-    HeartbeatTimings timings,
-    ProviderDirectory directory,
-    IProviderLinks links,
-    ILogger<ProviderLiveness> logger) : IHostedService, IDisposable
+public sealed class ProviderLiveness : IHostedService, IDisposable
 {
+    private readonly TimeProvider time;
+    private readonly HeartbeatTimings timings;
+    private readonly ProviderDirectory directory;
+    private readonly IProviderLinks links;
+    private readonly ILogger<ProviderLiveness> logger;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
+    private readonly PriorityQueue<Entry, long> _deadlines = new();
+    private readonly ITimer _timer;
+    private long _timerDue = long.MaxValue;
+    private int _goneQueued;
+
+    public ProviderLiveness(TimeProvider time, HeartbeatTimings timings, ProviderDirectory directory, IProviderLinks links, ILogger<ProviderLiveness> logger)
+    {
+        this.time = time;
+        this.timings = timings;
+        this.directory = directory;
+        this.links = links;
+        this.logger = logger;
+        _timer = time.CreateTimer(_ => OnDeadline(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
 
     /// <summary>The TTL handed to providers now: it grows with the number of connected providers.</summary>
     public TimeSpan CurrentTtl => timings.TtlFor(directory.Count);
@@ -68,29 +85,106 @@ public sealed class ProviderLiveness(
     /// <summary>The session authenticated: online, silent after <paramref name="ttl"/> + grace without a heartbeat.</summary>
     public void Connected(ProviderSession session, TimeSpan ttl)
     {
-        var entry = new Entry(ProviderLivenessState.Online, session, session.LinkEpoch);
-        entry.Timer = time.CreateTimer(_ => Silent(session), null, timings.DeadlineAfter(ttl), Timeout.InfiniteTimeSpan);
+        var entry = new Entry(ProviderLivenessState.Online, session, session.LinkEpoch) { Deadline = DeadlineAfter(ttl) };
         lock (_gate)
         {
             if (_entries.Remove(session.ProviderId, out var previous))
             {
                 previous.Timer?.Dispose();
+                Forget(previous);
             }
 
             _entries[session.ProviderId] = entry;
+            _deadlines.Enqueue(entry, entry.Deadline);
+            ArmTimer();
         }
     }
 
     /// <summary>A heartbeat arrived: the deadline moves to <paramref name="ttl"/> + grace from now.</summary>
     public void Beat(ProviderSession session, TimeSpan ttl)
     {
+        var deadline = DeadlineAfter(ttl);
         lock (_gate)
         {
             if (_entries.TryGetValue(session.ProviderId, out var e) && ReferenceEquals(e.Session, session))
             {
-                e.Timer?.Change(timings.DeadlineAfter(ttl), Timeout.InfiniteTimeSpan);
+                e.Deadline = deadline; // its place in the queue stays: when that comes, it is put back at this one
             }
         }
+    }
+
+    private long DeadlineAfter(TimeSpan ttl) => time.GetUtcNow().UtcTicks + timings.DeadlineAfter(ttl).Ticks;
+
+    /// <summary>The earliest queued deadline came: sessions past theirs are silent, the others go back in at their new one.</summary>
+    private void OnDeadline()
+    {
+        List<ProviderSession>? silent = null;
+        lock (_gate)
+        {
+            _timerDue = long.MaxValue;
+            var now = time.GetUtcNow().UtcTicks;
+            while (_deadlines.TryPeek(out var entry, out var queuedAt) && queuedAt <= now)
+            {
+                _deadlines.Dequeue();
+                if (entry.Gone)
+                {
+                    _goneQueued--;
+                    continue;
+                }
+
+                if (entry.Deadline > now)
+                {
+                    _deadlines.Enqueue(entry, entry.Deadline);
+                }
+                else
+                {
+                    entry.Gone = true; // out of the queue already
+                    (silent ??= []).Add(entry.Session!);
+                }
+            }
+
+            ArmTimer();
+        }
+
+        foreach (var session in silent ?? [])
+        {
+            Silent(session);
+        }
+    }
+
+    /// <summary>
+    /// Under the gate: a disconnected entry keeps its place in the queue until its deadline (at most TTL + grace); once
+    /// such entries outnumber the live ones the queue is rebuilt, so providers that connect and leave quickly cannot
+    /// grow it.
+    /// </summary>
+    private void Forget(Entry entry)
+    {
+        if (entry.Gone || entry.State != ProviderLivenessState.Online)
+        {
+            return;
+        }
+
+        entry.Gone = true;
+        if (++_goneQueued > _deadlines.Count / 2 + 64)
+        {
+            var live = _deadlines.UnorderedItems.Where(i => !i.Element.Gone).ToList();
+            _deadlines.Clear();
+            _deadlines.EnqueueRange(live);
+            _goneQueued = 0;
+        }
+    }
+
+    /// <summary>Under the gate: the timer fires at the earliest queued deadline (changed only when that moved earlier or passed).</summary>
+    private void ArmTimer()
+    {
+        if (!_deadlines.TryPeek(out _, out var next) || next >= _timerDue)
+        {
+            return;
+        }
+
+        _timerDue = next;
+        var due = TimeSpan.FromTicks(Math.Max(0, next - time.GetUtcNow().UtcTicks));
+        _timer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>
@@ -108,6 +202,7 @@ public sealed class ProviderLiveness(
             }
 
             e.Timer?.Dispose();
+            Forget(e);
             _entries.Remove(session.ProviderId);
         }
 
@@ -159,6 +254,7 @@ public sealed class ProviderLiveness(
 
     public void Dispose()
     {
+        _timer.Dispose();
         lock (_gate)
         {
             foreach (var e in _entries.Values)
@@ -167,6 +263,7 @@ public sealed class ProviderLiveness(
             }
 
             _entries.Clear();
+            _deadlines.Clear();
         }
     }
 
@@ -179,6 +276,13 @@ public sealed class ProviderLiveness(
         /// <summary>The link epoch the entry stands for (closing the link is fenced on it).</summary>
         public long Epoch { get; } = epoch;
 
+        /// <summary>The failover timer of a provider presumed online (connected ones share the liveness timer).</summary>
         public ITimer? Timer { get; set; }
+
+        /// <summary>UTC ticks after which a connected provider is silent.</summary>
+        public long Deadline { get; set; }
+
+        /// <summary>Disconnected or replaced: its place in the deadline queue is skipped.</summary>
+        public bool Gone { get; set; }
     }
 }

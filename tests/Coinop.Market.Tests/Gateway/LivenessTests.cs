@@ -34,6 +34,42 @@ public class LivenessTests
     }
 
     [Fact]
+    public async Task Each_provider_is_held_to_its_own_deadline_and_a_replaced_session_leaves_none_behind()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var market = await MarketUnderTest.StartAsync(builder: b => b.Services.AddSingleton<TimeProvider>(time), cancellationToken: ct);
+        var liveness = market.App.Services.GetRequiredService<ProviderLiveness>();
+        await using var beating = await market.ProviderAsync("llama3", ct, name: "beating");
+        await using var silent = await market.ProviderAsync("llama3", ct, name: "silent");
+        await using var replaced = await market.ProviderAsync("llama3", ct, name: "replaced");
+
+        // All three are due at +20 s (10 s TTL + 10 s grace). At +15 s one heartbeats and one links again (a new session,
+        // due at +35 s): the first session's deadline must not close the second.
+        time.Advance(TimeSpan.FromSeconds(15));
+        await beating.HeartbeatAsync(ct);
+        await using var again = await TestProvider.ConnectAsync(market.Url, "replaced", replaced.Key, cancellationToken: ct);
+        Assert.NotNull(again.AuthOk);
+
+        time.Advance(TimeSpan.FromSeconds(6));
+        Assert.Equal((WebSocketCloseStatus)CloseCodes.HeartbeatTimeout, (await silent.Closed.WaitAsync(ct)).Status);
+        Assert.Equal(ProviderLivenessState.Offline, liveness.StateOf(silent.ProviderId));
+        Assert.Equal(ProviderLivenessState.Online, liveness.StateOf(beating.ProviderId));
+        Assert.Equal(ProviderLivenessState.Online, liveness.StateOf(again.ProviderId));
+        Assert.Equal((WebSocketCloseStatus)CloseCodes.Replaced, (await replaced.Closed.WaitAsync(ct)).Status);
+
+        time.Advance(TimeSpan.FromSeconds(13)); // +34 s
+        Assert.Equal(ProviderLivenessState.Online, liveness.StateOf(beating.ProviderId));
+        Assert.Equal(ProviderLivenessState.Online, liveness.StateOf(again.ProviderId));
+
+        time.Advance(TimeSpan.FromSeconds(2)); // +36 s: both past their deadline
+        Assert.Equal((WebSocketCloseStatus)CloseCodes.HeartbeatTimeout, (await beating.Closed.WaitAsync(ct)).Status);
+        Assert.Equal((WebSocketCloseStatus)CloseCodes.HeartbeatTimeout, (await again.Closed.WaitAsync(ct)).Status);
+        Assert.Equal(ProviderLivenessState.Offline, liveness.StateOf(beating.ProviderId));
+        Assert.Equal(ProviderLivenessState.Offline, liveness.StateOf(again.ProviderId));
+    }
+
+    [Fact]
     public async Task After_a_restart_providers_that_were_online_are_presumed_alive_for_the_failover_TTL()
     {
         var ct = TestContext.Current.CancellationToken;
