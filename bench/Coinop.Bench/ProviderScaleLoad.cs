@@ -26,6 +26,13 @@ public static partial class ProviderScaleLoad
         var before = await MemoryAsync(http, pid);
         Console.WriteLine($"market before: RSS {before.Rss / 1048576.0:N1} MiB, GC heap {before.Heap / 1048576.0:N1} MiB");
 
+        // What the market's own periodic work costs with no provider linked: the floor under the idle figure below.
+        var empty = Stopwatch.StartNew();
+        var emptyCpu = CpuSeconds(pid);
+        await Task.Delay(TimeSpan.FromSeconds(Math.Min(idleSeconds, 20)));
+        emptyCpu = CpuSeconds(pid) - emptyCpu;
+        Console.WriteLine($"no provider {empty.Elapsed.TotalSeconds:N0} s: market CPU {emptyCpu:N2} s = {emptyCpu * 100 / empty.Elapsed.TotalSeconds:N2}% of one core");
+
         var providers = new ScaleProvider[count];
         var connect = Stopwatch.StartNew();
         var failures = 0;
