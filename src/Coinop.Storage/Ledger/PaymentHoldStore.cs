@@ -120,9 +120,11 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
             """,
             new { requestId, extraMsat }, t, cancellationToken: cancellationToken)))?.ToRecord();
 
-    public Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken) =>
-        c.ExecuteAsync(new CommandDefinition(
-            "UPDATE payment_holds SET change_token = @token WHERE request_id = @requestId", new { requestId, token }, t, cancellationToken: cancellationToken));
+    public async Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken)
+    {
+        using var update = database.Statement(c, t, "UPDATE payment_holds SET change_token = @token WHERE request_id = @requestId");
+        await update.Set("requestId", requestId).Set("token", token).ExecuteAsync(cancellationToken);
+    }
 
     public Task<PaymentHold?> FindAsync(string requestId, CancellationToken cancellationToken) =>
         database.ReadAsync(async c => (await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
