@@ -177,14 +177,23 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         foreach (var (account, (credit, debit)) in totals)
         {
             var kind = LedgerAccounts.KindOf(account);
-            if (credit > 0 && (kind is "balance" or "provider" || account.StartsWith(LedgerAccounts.WorkloadPrefix, StringComparison.Ordinal)))
-            {
-                await OpenAsync(c, t, account, now, cancellationToken);
-            }
-
+            var opened = credit > 0 && (kind is "balance" or "provider" || account.StartsWith(LedgerAccounts.WorkloadPrefix, StringComparison.Ordinal));
             int updated;
-            using (var update = database.Statement(c, t, UpdateAccount))
+            if (opened && debit == 0)
             {
+                // Only credited (a provider's share, what returns to a balance): opened and credited in one statement.
+                using var upsert = database.Statement(c, t, CreditAccount);
+                updated = await upsert.Set("account", account).Set("kind", kind).Set("now", now.ToUnixTimeMilliseconds()).Set("credit", credit)
+                    .ExecuteAsync(cancellationToken);
+            }
+            else
+            {
+                if (opened)
+                {
+                    await OpenAsync(c, t, account, now, cancellationToken);
+                }
+
+                using var update = database.Statement(c, t, UpdateAccount);
                 updated = await update.Set("account", account).Set("credit", credit).Set("debit", debit).ExecuteAsync(cancellationToken);
             }
 
@@ -225,6 +234,12 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         """
         UPDATE ledger_accounts SET credited_msat = credited_msat + @credit, debited_msat = debited_msat + @debit
         WHERE account = @account AND (kind = 'source' OR credited_msat + @credit - debited_msat - @debit >= 0)
+        """;
+
+    private const string CreditAccount =
+        """
+        INSERT INTO ledger_accounts (account, kind, created_at, credited_msat) VALUES (@account, @kind, @now, @credit)
+        ON CONFLICT (account) DO UPDATE SET credited_msat = ledger_accounts.credited_msat + excluded.credited_msat
         """;
 
     private static readonly string[] JournalInserts = [.. Enumerable.Range(0, 9).Select(BuildJournalInsert)];
