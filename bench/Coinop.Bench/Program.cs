@@ -8,14 +8,49 @@ if (args is ["cpu", ..])
 {
     var bench = new ProofVerificationBenchmarks();
     bench.Setup();
-    // Side by side, interleaved twice so a machine whose speed drifts affects all three alike.
-    for (var round = 0; round < 2; round++)
+    // Proof verification now and as it was before (same libsecp256k1 calls, with the allocations and copies it had),
+    // interleaved round by round (order alternating) so a machine whose speed drifts affects both alike.
+    var rounds = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 6;
+    var (now, before) = (new List<double>(), new List<double>());
+    for (var round = 0; round < rounds; round++)
     {
-        Measure("verify a proof: libsecp256k1 (Secp256k1.Net, what Coinop uses)", 20_000, () => bench.VerifyProof() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
-        Measure("verify a proof: BouncyCastle (before)", 10_000, () => bench.Comparison.BouncyCastleVerify() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
-        Measure("verify a proof: NBitcoin.Secp256k1 (managed)", 10_000, () => bench.Comparison.ManagedVerify() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
+        var first = round % 2 == 0;
+        if (first)
+        {
+            now.Add(Measure("verify a proof: now", 20_000, () => bench.VerifyProof() ? 0 : throw new InvalidOperationException("a valid proof did not verify")));
+        }
+
+        before.Add(Measure("verify a proof: before", 20_000, () => bench.VerifyProofBefore() ? 0 : throw new InvalidOperationException("a valid proof did not verify")));
+        if (!first)
+        {
+            now.Add(Measure("verify a proof: now", 20_000, () => bench.VerifyProof() ? 0 : throw new InvalidOperationException("a valid proof did not verify")));
+        }
     }
 
+    static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2) / 2 + values.Order().ElementAt((values.Count - 1) / 2) / 2;
+    Console.WriteLine($"verify a proof, per CPU-second over {rounds} rounds: now median {Median(now):N0} ({now.Min():N0}-{now.Max():N0}), " +
+        $"before median {Median(before):N0} ({before.Min():N0}-{before.Max():N0}); now/before per round {string.Join(", ", now.Zip(before, (a, b) => (a / b).ToString("0.000", System.Globalization.CultureInfo.InvariantCulture)))}");
+
+    Measure("verify a proof: BouncyCastle (before libsecp256k1)", 10_000, () => bench.Comparison.BouncyCastleVerify() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
+    Measure("verify a proof: NBitcoin.Secp256k1 (managed)", 10_000, () => bench.Comparison.ManagedVerify() ? 0 : throw new InvalidOperationException("a valid proof did not verify"));
+
+    // Where a verification's time goes: libsecp256k1's multiplication, the square roots of hash_to_curve, SHA-256.
+    var lib = new Secp256k1Net.Secp256k1();
+    var point = Coinop.Ecash.Crypto.Secp256k1.Compressed(Coinop.Ecash.Crypto.Bdhke.HashToCurve("coinop"));
+    var (native, product, key, block, digest) = (new byte[64], new byte[64], new byte[32], new byte[36], new byte[32]);
+    key[0] = 0x5a;
+    key[31] = 7;
+    Measure("  of which one point parse (a square root; hash_to_curve needs two on average)", 50_000, () => lib.EcPubkeyParse(native, point));
+    Measure("  of which k·Y (pubkey_tweak_mul)", 20_000, () =>
+    {
+        native.CopyTo(product, 0);
+        return lib.EcPubkeyTweakMul(product, key);
+    });
+    Measure("  of which one SHA-256 of 36 bytes (hash_to_curve needs three on average)", 200_000, () =>
+    {
+        System.Security.Cryptography.SHA256.HashData(block, digest);
+        return 0;
+    });
     Measure("hash_to_curve alone", 20_000, () => bench.HashToCurve());
     Measure("sign an output with its DLEQ proof", 5_000, () => bench.SignWithDleq());
     Measure("make a proof of change for the mint itself", 5_000, () => bench.IssueToSelf());
@@ -23,7 +58,7 @@ if (args is ["cpu", ..])
     return;
 }
 
-static void Measure(string name, int count, Func<object> operation)
+static double Measure(string name, int count, Func<object> operation)
 {
     for (var i = 0; i < count / 10 + 500; i++)
     {
@@ -41,6 +76,7 @@ static void Measure(string name, int count, Func<object> operation)
     process.Refresh();
     var seconds = (process.TotalProcessorTime - cpu).TotalSeconds;
     Console.WriteLine($"{name}: {count / seconds:N0} per CPU-second ({seconds * 1e6 / count:N1} µs CPU each; wall {wall.Elapsed.TotalSeconds:N2} s for {count:N0})");
+    return count / seconds;
 }
 
 // `translation` measures the CPU a request's translation costs, side by side with the pass-through it replaces.
@@ -74,6 +110,27 @@ if (args is ["providers", var marketUrl, var marketPid, ..])
 {
     int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
     await ProviderScaleLoad.RunAsync(marketUrl, int.Parse(marketPid, System.Globalization.CultureInfo.InvariantCulture), Arg(3, 10_000), Arg(4, 60), Arg(5, 4));
+    return;
+}
+
+// `verify-loop SECONDS`: only the mint's proof verification, in a loop (for perf record).
+if (args is ["verify-loop", var loopSeconds])
+{
+    var bench = new ProofVerificationBenchmarks();
+    bench.Setup();
+    var until = Stopwatch.StartNew();
+    long n = 0;
+    while (until.Elapsed.TotalSeconds < double.Parse(loopSeconds, System.Globalization.CultureInfo.InvariantCulture))
+    {
+        for (var i = 0; i < 1000; i++)
+        {
+            _ = bench.VerifyProof() ? 0 : throw new InvalidOperationException("a valid proof did not verify");
+        }
+
+        n += 1000;
+    }
+
+    Console.WriteLine($"{n / until.Elapsed.TotalSeconds:N0} per wall-second");
     return;
 }
 

@@ -21,6 +21,9 @@ public class ProofVerificationBenchmarks
     /// <summary>The same verification in BouncyCastle and NBitcoin.Secp256k1 (managed), for side-by-side figures.</summary>
     public CurveComparison Comparison { get; private set; } = null!;
 
+    /// <summary>The same libsecp256k1 verification as the mint did it before its allocation-free path.</summary>
+    public VerificationBefore Before { get; private set; } = null!;
+
     [GlobalSetup]
     public void Setup()
     {
@@ -30,6 +33,7 @@ public class ProofVerificationBenchmarks
         var signatures = outputs.Select(o => _keyset.Sign(o.Amount, Secp256k1.ParsePoint(o.Message.B))).ToList();
         _proofs = [.. BlindedOutputs.Unblind(outputs, signatures, _ => keys)];
         Comparison = new CurveComparison(_keyset, _proofs);
+        Before = new VerificationBefore(_keyset);
     }
 
     [Benchmark(Description = "verify one proof (hash_to_curve + k·Y == C)")]
@@ -38,6 +42,9 @@ public class ProofVerificationBenchmarks
         var proof = _proofs[_next++ & 255];
         return _keyset.Verify(proof);
     }
+
+    [Benchmark(Description = "verify one proof, as before the allocation-free path")]
+    public bool VerifyProofBefore() => Before.Verify(_proofs[_next++ & 255]);
 
     [Benchmark(Description = "hash_to_curve alone")]
     public object HashToCurve() => Bdhke.HashToCurve(_proofs[_next++ & 255].Secret);

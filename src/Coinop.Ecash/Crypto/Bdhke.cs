@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -18,17 +17,20 @@ public static class Bdhke
     /// <summary>Maps a message to a curve point: the first <c>02 || SHA256(SHA256(domain || msg) || counter_le32)</c> on the curve.</summary>
     public static CurvePoint HashToCurve(ReadOnlySpan<byte> message)
     {
-        var rented = ArrayPool<byte>.Shared.Rent(DomainSeparator.Length + message.Length);
         Span<byte> input = stackalloc byte[36];
-        try
+        if (DomainSeparator.Length + message.Length <= 1024 + 64)
         {
-            DomainSeparator.CopyTo(rented, 0);
-            message.CopyTo(rented.AsSpan(DomainSeparator.Length));
-            SHA256.HashData(rented.AsSpan(0, DomainSeparator.Length + message.Length), input[..32]);
+            Span<byte> prefixed = stackalloc byte[DomainSeparator.Length + message.Length];
+            DomainSeparator.CopyTo(prefixed);
+            message.CopyTo(prefixed[DomainSeparator.Length..]);
+            SHA256.HashData(prefixed, input[..32]);
         }
-        finally
+        else
         {
-            ArrayPool<byte>.Shared.Return(rented);
+            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            hash.AppendData(DomainSeparator);
+            hash.AppendData(message);
+            hash.GetHashAndReset(input[..32]);
         }
 
         // libsecp256k1 parses 02 || x in one square root and refuses x ≥ p or an x with no point (half of them).
@@ -79,8 +81,12 @@ public static class Bdhke
 
     /// <summary>Mint: does <paramref name="signature"/> (compressed <c>C</c>) equal <c>k · hash_to_curve(secret)</c>?</summary>
     /// <remarks>Compares encodings, so <c>C</c> is never decompressed (a square root saved per proof).</remarks>
-    public static bool Verify(in Scalar k, CurvePoint y, ReadOnlySpan<byte> signature) =>
-        signature.Length == 33 && Secp256k1.Multiply(y, k).CompressedSpan.SequenceEqual(signature);
+    public static bool Verify(in Scalar k, CurvePoint y, ReadOnlySpan<byte> signature)
+    {
+        Span<byte> key = stackalloc byte[32];
+        k.WriteToSpan(key);
+        return Secp256k1.MultiplyEquals(y.Native, key, signature);
+    }
 
     public static bool Verify(in Scalar k, string secret, ReadOnlySpan<byte> signature) => Verify(k, HashToCurve(secret), signature);
 }

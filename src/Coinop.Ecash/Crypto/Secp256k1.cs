@@ -16,6 +16,13 @@ public sealed class CurvePoint : IEquatable<CurvePoint>
 
     internal CurvePoint(byte[] native) => _native = native;
 
+    /// <summary>A point parsed from its compressed encoding, which is kept: serializing it again would give the same bytes.</summary>
+    internal CurvePoint(byte[] native, byte[] compressed)
+    {
+        _native = native;
+        _compressed = compressed;
+    }
+
     /// <summary>libsecp256k1's public key object (valid in this process only).</summary>
     internal ReadOnlySpan<byte> Native => _native;
 
@@ -32,8 +39,8 @@ public sealed class CurvePoint : IEquatable<CurvePoint>
 }
 
 /// <summary>
-/// secp256k1 for Cashu: points through libsecp256k1 itself (the native library the Secp256k1.Net package ships:
-/// constant-time multiplications, several times faster than a managed curve), scalars as NBitcoin.Secp256k1's
+/// secp256k1 for Cashu: points through libsecp256k1 itself (the native library the Secp256k1.Net package ships,
+/// several times faster than a managed curve), scalars as NBitcoin.Secp256k1's
 /// <see cref="Scalar"/> (arithmetic mod n). Points parse from 33-byte SEC1 compressed keys only, scalars from 32-byte
 /// big-endian hex in [1, n).
 /// </summary>
@@ -59,7 +66,10 @@ public static class Secp256k1
         return Lib.EcPubkeyCreate(native, bytes) ? new CurvePoint(native) : throw new ArgumentOutOfRangeException(nameof(k), "the scalar is zero");
     }
 
-    /// <summary>k·P (constant time in k); k must not be zero.</summary>
+    /// <summary>
+    /// k·P through pubkey_tweak_mul, which is libsecp256k1's variable-time multiplication (its time depends on k's
+    /// digits, as in every Cashu mint built on libsecp256k1); k must not be zero.
+    /// </summary>
     public static CurvePoint Multiply(CurvePoint point, in Scalar k)
     {
         Span<byte> bytes = stackalloc byte[32];
@@ -97,19 +107,41 @@ public static class Secp256k1
     public static bool TryParsePoint(ReadOnlySpan<byte> bytes, [NotNullWhen(true)] out CurvePoint? point)
     {
         point = null;
-        if (bytes.Length != 33 || (bytes[0] != 2 && bytes[0] != 3))
+        Span<byte> native = stackalloc byte[NativeSize];
+        if (!TryParseNative(bytes, native))
         {
-            return false;
+            return false; // half of hash_to_curve's candidates end here: nothing allocated for them
         }
 
-        var native = new byte[NativeSize];
-        if (!Lib.EcPubkeyParse(native, bytes))
-        {
-            return false;
-        }
-
-        point = new CurvePoint(native);
+        // libsecp256k1 refuses x ≥ p, so these bytes are the point's canonical encoding.
+        point = new CurvePoint(native.ToArray(), bytes.ToArray());
         return true;
+    }
+
+    /// <summary>Parses a compressed point into libsecp256k1's 64-byte object.</summary>
+    internal static bool TryParseNative(ReadOnlySpan<byte> bytes, Span<byte> native) =>
+        bytes.Length == 33 && (bytes[0] == 2 || bytes[0] == 3) && Lib.EcPubkeyParse(native, bytes);
+
+    /// <summary>
+    /// Whether k·P is the point <paramref name="compressed"/> encodes, without allocating: the product is serialized
+    /// and compared byte for byte, so an encoding that is not canonical or not on the curve never matches and is never
+    /// parsed. k·P here is libsecp256k1's pubkey_tweak_mul (its variable-time multiplication, as every Cashu mint built
+    /// on libsecp256k1 uses to verify).
+    /// </summary>
+    internal static bool MultiplyEquals(ReadOnlySpan<byte> native, ReadOnlySpan<byte> k, ReadOnlySpan<byte> compressed)
+    {
+        if (compressed.Length != 33)
+        {
+            return false;
+        }
+
+        Span<byte> product = stackalloc byte[NativeSize];
+        native.CopyTo(product);
+        Span<byte> encoded = stackalloc byte[33];
+        nuint length = 33;
+        return Lib.EcPubkeyTweakMul(product, k)
+            && Lib.EcPubkeySerialize(encoded, ref length, product, NativeFlags.Compressed) && length == 33
+            && encoded.SequenceEqual(compressed);
     }
 
     public static bool TryParsePoint(string? hex, [NotNullWhen(true)] out CurvePoint? point)

@@ -145,9 +145,12 @@ public sealed class MintKeyset
     public bool Verify(Proof proof) => Verify(proof, Bdhke.HashToCurve(proof.Secret));
 
     /// <summary>As <see cref="Verify(Proof)"/> with <c>Y</c> already computed (the mint needs Y for the spent set anyway).</summary>
-    public bool Verify(Proof proof, CurvePoint y) =>
-        TryGetKey(proof.Amount, out var key)
-        && proof.C is { Length: 66 }
-        && Hex.TryDecode(proof.C, out var c)
-        && Bdhke.Verify(key.PrivateKey, y, c);
+    public bool Verify(Proof proof, CurvePoint y)
+    {
+        Span<byte> c = stackalloc byte[33];
+        return TryGetKey(proof.Amount, out var key)
+            && proof.C is { Length: 66 }
+            && Convert.FromHexString(proof.C, c, out _, out var written) == System.Buffers.OperationStatus.Done && written == 33
+            && Bdhke.Verify(key.PrivateKey, y, c);
+    }
 }

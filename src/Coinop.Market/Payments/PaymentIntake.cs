@@ -50,7 +50,11 @@ public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, Paymen
                 $"{ask.Subject} costs {upTo}{Settlement.CeilSat(minimumMsat)} sat: pay with a Cashu token in the X-Cashu header (the payment request is in this response's X-Cashu header){(balanceMsat is null ? "" : " or with a balance key")}");
         }
 
-        var balance = await ResolveBalanceAsync(bearer, cancellationToken);
+        // An sk- key goes straight to the reservation, which finds no account for an unknown key: only a refused
+        // reservation pays for the read that tells an unknown key from a low balance.
+        var balance = bearer.StartsWith(PaymentKeys.ApiKeyPrefix, StringComparison.Ordinal)
+            ? new BalanceLookup(PaymentKeys.ApiKeyAccount(bearer), null)
+            : await ResolveBalanceAsync(bearer, cancellationToken);
         if (balance.Error is { } error)
         {
             metrics.Refused(error.Code);
@@ -59,6 +63,13 @@ public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, Paymen
 
         if (!await cashier.ReserveAsync(balance.Account!, holdId, charge, CancellationToken.None))
         {
+            if (await cashier.BalanceAsync(balance.Account!, cancellationToken) is null)
+            {
+                var unknown = PaymentErrors.InvalidApiKey();
+                metrics.Refused(unknown.Code);
+                return IntakeResult.Refuse(unknown);
+            }
+
             metrics.Refused("balance_too_low");
             return PaymentRequired(minimumMsat, ask,
                 $"the balance is too low: {ask.Subject} takes {upTo}{charge} msat; top it up, or pay with an X-Cashu token");

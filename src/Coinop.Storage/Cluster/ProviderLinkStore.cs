@@ -238,8 +238,20 @@ public sealed class ProviderLinkStore(Database database) : IProviderLinkStore
         var sql = database.Dialect == SqlDialect.Postgres
             ? $"SELECT {LinkColumns} FROM provider_links WHERE provider_id = @providerId FOR SHARE"
             : $"SELECT {LinkColumns} FROM provider_links WHERE provider_id = @providerId";
-        var row = await c.QuerySingleOrDefaultAsync<LinkRow>(new CommandDefinition(sql, new { providerId }, t, cancellationToken: cancellationToken));
-        return LinkRules.IsCurrent(row?.ToLink(), epoch);
+        // On every paid request's settle: a statement kept prepared (see Database.Statement), read by hand.
+        using var select = database.Statement(c, t, sql);
+        await using var reader = await select.Set("providerId", providerId).ReaderAsync(cancellationToken);
+        var link = await reader.ReadAsync(cancellationToken)
+            ? new LinkRow
+            {
+                ProviderId = reader.GetString(0),
+                NodeId = reader.GetString(1),
+                Epoch = reader.GetInt64(2),
+                LinkedAt = reader.GetInt64(3),
+                ClosedAt = reader.IsDBNull(4) ? null : reader.GetInt64(4),
+            }.ToLink()
+            : null;
+        return LinkRules.IsCurrent(link, epoch);
     }
 
     private static async Task<ProviderLink?> ReadAsync(DbConnection c, DbTransaction t, string providerId, CancellationToken cancellationToken) =>

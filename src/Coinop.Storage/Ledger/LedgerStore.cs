@@ -177,52 +177,90 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         foreach (var (account, (credit, debit)) in totals)
         {
             var kind = LedgerAccounts.KindOf(account);
-            if (credit > 0 && (kind is "balance" or "provider" || account.StartsWith(LedgerAccounts.WorkloadPrefix, StringComparison.Ordinal)))
+            var opened = credit > 0 && (kind is "balance" or "provider" || account.StartsWith(LedgerAccounts.WorkloadPrefix, StringComparison.Ordinal));
+            int updated;
+            if (opened && debit == 0)
             {
-                await OpenAsync(c, t, account, now, cancellationToken);
+                // Only credited (a provider's share, what returns to a balance): opened and credited in one statement.
+                using var upsert = database.Statement(c, t, CreditAccount);
+                updated = await upsert.Set("account", account).Set("kind", kind).Set("now", now.ToUnixTimeMilliseconds()).Set("credit", credit)
+                    .ExecuteAsync(cancellationToken);
+            }
+            else
+            {
+                if (opened)
+                {
+                    await OpenAsync(c, t, account, now, cancellationToken);
+                }
+
+                using var update = database.Statement(c, t, UpdateAccount);
+                updated = await update.Set("account", account).Set("credit", credit).Set("debit", debit).ExecuteAsync(cancellationToken);
             }
 
-            var updated = await c.ExecuteAsync(new CommandDefinition(
-                """
-                UPDATE ledger_accounts SET credited_msat = credited_msat + @credit, debited_msat = debited_msat + @debit
-                WHERE account = @account AND (kind = 'source' OR credited_msat + @credit - debited_msat - @debit >= 0)
-                """,
-                new { account, credit, debit }, t, cancellationToken: cancellationToken));
             if (updated != 1)
             {
                 throw new InsufficientFundsException(account);
             }
         }
 
-        // One statement for the journal rows.
-        var sql = new StringBuilder("INSERT INTO ledger_entries (at, event, reference, from_account, to_account, amount_msat) VALUES ");
-        var parameters = new DynamicParameters();
-        parameters.Add("at", at);
-        parameters.Add("event", @event);
-        parameters.Add("reference", reference);
+        // One statement for the journal rows (its text depends only on their number, so it stays prepared).
+        using var journal = database.Statement(c, t, JournalInsert(moves.Count));
+        journal.Set("at", at).Set("event", @event).Set("reference", reference);
         for (var i = 0; i < moves.Count; i++)
         {
-            var n = i.ToString(CultureInfo.InvariantCulture);
-            sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"(@at, @event, @reference, @f{n}, @t{n}, @a{n})");
-            parameters.Add("f" + n, moves[i].From);
-            parameters.Add("t" + n, moves[i].To);
-            parameters.Add("a" + n, moves[i].AmountMsat);
+            journal.Set(Numbered("f", i), moves[i].From).Set(Numbered("t", i), moves[i].To).Set(Numbered("a", i), moves[i].AmountMsat);
         }
 
-        await c.ExecuteAsync(new CommandDefinition(sql.ToString(), parameters, t, cancellationToken: cancellationToken));
+        await journal.ExecuteAsync(cancellationToken);
     }
 
-    public async Task<bool> OpenAsync(DbConnection c, DbTransaction t, string account, DateTimeOffset now, CancellationToken cancellationToken) =>
-        await c.ExecuteAsync(new CommandDefinition(
-            "INSERT INTO ledger_accounts (account, kind, created_at) VALUES (@account, @kind, @now) ON CONFLICT (account) DO NOTHING",
-            new { account, kind = LedgerAccounts.KindOf(account), now = now.ToUnixTimeMilliseconds() }, t, cancellationToken: cancellationToken)) == 1;
+    public async Task<bool> OpenAsync(DbConnection c, DbTransaction t, string account, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        using var insert = database.Statement(c, t,
+            "INSERT INTO ledger_accounts (account, kind, created_at) VALUES (@account, @kind, @now) ON CONFLICT (account) DO NOTHING");
+        return await insert.Set("account", account).Set("kind", LedgerAccounts.KindOf(account)).Set("now", now.ToUnixTimeMilliseconds()).ExecuteAsync(cancellationToken) == 1;
+    }
 
     public Task<long?> BalanceAsync(string account, CancellationToken cancellationToken) =>
         database.ReadAsync(c => BalanceAsync(c, null, account, cancellationToken), cancellationToken);
 
-    public Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken) =>
-        c.ExecuteScalarAsync<long?>(new CommandDefinition(
-            "SELECT credited_msat - debited_msat FROM ledger_accounts WHERE account = @account", new { account }, t, cancellationToken: cancellationToken));
+    public async Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken)
+    {
+        using var select = database.Statement(c, t, "SELECT credited_msat - debited_msat FROM ledger_accounts WHERE account = @account");
+        return await select.Set("account", account).ScalarAsync(cancellationToken) is { } value and not DBNull ? Convert.ToInt64(value, CultureInfo.InvariantCulture) : null;
+    }
+
+    private const string UpdateAccount =
+        """
+        UPDATE ledger_accounts SET credited_msat = credited_msat + @credit, debited_msat = debited_msat + @debit
+        WHERE account = @account AND (kind = 'source' OR credited_msat + @credit - debited_msat - @debit >= 0)
+        """;
+
+    private const string CreditAccount =
+        """
+        INSERT INTO ledger_accounts (account, kind, created_at, credited_msat) VALUES (@account, @kind, @now, @credit)
+        ON CONFLICT (account) DO UPDATE SET credited_msat = ledger_accounts.credited_msat + excluded.credited_msat
+        """;
+
+    private static readonly string[] JournalInserts = [.. Enumerable.Range(0, 9).Select(BuildJournalInsert)];
+
+    private static string JournalInsert(int rows) => rows < JournalInserts.Length ? JournalInserts[rows] : BuildJournalInsert(rows);
+
+    private static string BuildJournalInsert(int rows)
+    {
+        var sql = new StringBuilder("INSERT INTO ledger_entries (at, event, reference, from_account, to_account, amount_msat) VALUES ");
+        for (var i = 0; i < rows; i++)
+        {
+            sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"(@at, @event, @reference, @f{i}, @t{i}, @a{i})");
+        }
+
+        return sql.ToString();
+    }
+
+    private static readonly string[][] Names = [.. new[] { "f", "t", "a" }.Select(p => Enumerable.Range(0, 8).Select(i => p + i.ToString(CultureInfo.InvariantCulture)).ToArray())];
+
+    private static string Numbered(string prefix, int i) =>
+        i < 8 ? Names[prefix switch { "f" => 0, "t" => 1, _ => 2 }][i] : prefix + i.ToString(CultureInfo.InvariantCulture);
 
     public Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken) =>
         database.ReadAsync(async c =>

@@ -78,28 +78,37 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
     private const string Columns =
         "request_id AS RequestId, node_id AS NodeId, payer AS Payer, release_to AS ReleaseTo, amount_msat AS AmountMsat, state AS State, created_at AS CreatedAt";
 
-    public Task InsertAsync(DbConnection c, DbTransaction t, PaymentHold hold, CancellationToken cancellationToken) =>
-        c.ExecuteAsync(new CommandDefinition(
+    public async Task InsertAsync(DbConnection c, DbTransaction t, PaymentHold hold, CancellationToken cancellationToken)
+    {
+        using var insert = database.Statement(c, t,
             """
             INSERT INTO payment_holds (request_id, node_id, payer, release_to, amount_msat, state, created_at)
             VALUES (@RequestId, @NodeId, @Payer, @ReleaseTo, @AmountMsat, @State, @CreatedAt)
-            """,
-            new { hold.RequestId, hold.NodeId, hold.Payer, hold.ReleaseTo, hold.AmountMsat, hold.State, CreatedAt = hold.CreatedAt.ToUnixTimeMilliseconds() },
-            t, cancellationToken: cancellationToken));
+            """);
+        await insert.Set("RequestId", hold.RequestId).Set("NodeId", hold.NodeId).Set("Payer", hold.Payer).Set("ReleaseTo", hold.ReleaseTo)
+            .Set("AmountMsat", hold.AmountMsat).Set("State", hold.State).Set("CreatedAt", hold.CreatedAt.ToUnixTimeMilliseconds()).ExecuteAsync(cancellationToken);
+    }
 
     public async Task<PaymentHold?> TryCloseAsync(DbConnection c, DbTransaction t, string requestId, HoldOutcome outcome, DateTimeOffset now,
         CancellationToken cancellationToken)
     {
-        var row = await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(
+        using var close = database.Statement(c, t,
             $"""
             UPDATE payment_holds SET state = @State, closed_at = @now, cost_msat = @CostMsat, provider_id = @ProviderId, change_sat = @ChangeSat
             WHERE request_id = @requestId AND state = 'HELD'
             RETURNING {Columns}
-            """,
-            new { requestId, outcome.State, outcome.CostMsat, outcome.ProviderId, outcome.ChangeSat, now = now.ToUnixTimeMilliseconds() },
-            t, cancellationToken: cancellationToken));
+            """);
+        close.Set("requestId", requestId).Set("State", outcome.State).Set("CostMsat", outcome.CostMsat).Set("ProviderId", outcome.ProviderId)
+            .Set("ChangeSat", outcome.ChangeSat).Set("now", now.ToUnixTimeMilliseconds());
+        await using var reader = await close.ReaderAsync(cancellationToken);
+        if (!await reader.ReadAsync(cancellationToken))
+        {
+            return null;
+        }
+
         // RETURNING gives the new state; callers want the hold as it was when they closed it.
-        return row is null ? null : row.ToRecord() with { State = HoldState.Held };
+        return new PaymentHold(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetInt64(4), HoldState.Held,
+            DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(6)));
     }
 
     public async Task<PaymentHold?> TryGrowAsync(DbConnection c, DbTransaction t, string requestId, long extraMsat, CancellationToken cancellationToken) =>
@@ -111,9 +120,11 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
             """,
             new { requestId, extraMsat }, t, cancellationToken: cancellationToken)))?.ToRecord();
 
-    public Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken) =>
-        c.ExecuteAsync(new CommandDefinition(
-            "UPDATE payment_holds SET change_token = @token WHERE request_id = @requestId", new { requestId, token }, t, cancellationToken: cancellationToken));
+    public async Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken)
+    {
+        using var update = database.Statement(c, t, "UPDATE payment_holds SET change_token = @token WHERE request_id = @requestId");
+        await update.Set("requestId", requestId).Set("token", token).ExecuteAsync(cancellationToken);
+    }
 
     public Task<PaymentHold?> FindAsync(string requestId, CancellationToken cancellationToken) =>
         database.ReadAsync(async c => (await c.QuerySingleOrDefaultAsync<Row>(new CommandDefinition(

@@ -50,24 +50,21 @@ public sealed class MintProofStore(Database database) : IMintProofStore
         }
 
         var state = pending ? "PENDING" : "SPENT";
-        return await c.ExecuteAsync(new CommandDefinition(
+        using var insert = database.Statement(c, t,
             """
             INSERT INTO mint_proofs (y, keyset_id, amount, secret, c, witness, state, melt_quote_id, updated_at)
             VALUES (@Y, @KeysetId, @Amount, @Secret, @C, @Witness, @State, @MeltQuoteId, @Now)
             ON CONFLICT (y) DO NOTHING
-            """,
-            proofs.Select(p => new
-            {
-                p.Y,
-                p.KeysetId,
-                Amount = StoredAmount.ToColumn(p.Amount),
-                p.Secret,
-                p.C,
-                p.Witness,
-                State = state,
-                MeltQuoteId = meltQuoteId,
-                Now = now.ToUnixTimeMilliseconds(),
-            }), t, cancellationToken: cancellationToken));
+            """);
+        var inserted = 0;
+        foreach (var p in proofs)
+        {
+            inserted += await insert.Set("Y", p.Y).Set("KeysetId", p.KeysetId).Set("Amount", StoredAmount.ToColumn(p.Amount)).Set("Secret", p.Secret)
+                .Set("C", p.C).Set("Witness", p.Witness).Set("State", state).Set("MeltQuoteId", meltQuoteId).Set("Now", now.ToUnixTimeMilliseconds())
+                .ExecuteAsync(cancellationToken);
+        }
+
+        return inserted;
     }
 
     public Task<int> SettlePendingAsync(DbConnection c, DbTransaction t, string meltQuoteId, DateTimeOffset now, CancellationToken cancellationToken) =>

@@ -35,11 +35,17 @@ public sealed class ChangeStockStore(Database database) : IChangeStockStore
             proofs.Select(p => new { p.Secret, p.Amount, p.KeysetId, p.C, p.Dleq, now = now.ToUnixTimeMilliseconds() }), t,
             cancellationToken: cancellationToken));
 
-    public Task<StockedProof?> TakeAsync(DbConnection c, DbTransaction t, long amount, CancellationToken cancellationToken) =>
-        c.QuerySingleOrDefaultAsync<StockedProof?>(new CommandDefinition(
+    public async Task<StockedProof?> TakeAsync(DbConnection c, DbTransaction t, long amount, CancellationToken cancellationToken)
+    {
+        using var take = database.Statement(c, t,
             $"""
             DELETE FROM change_stock
             WHERE secret = (SELECT secret FROM change_stock WHERE amount = @amount LIMIT 1{(database.Dialect == SqlDialect.Postgres ? " FOR UPDATE SKIP LOCKED" : "")})
-            RETURNING secret AS Secret, amount AS Amount, keyset_id AS KeysetId, c AS C, dleq AS Dleq
-            """, new { amount }, t, cancellationToken: cancellationToken));
+            RETURNING secret, amount, keyset_id, c, dleq
+            """);
+        await using var reader = await take.Set("amount", amount).ReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new StockedProof(reader.GetString(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4))
+            : null;
+    }
 }

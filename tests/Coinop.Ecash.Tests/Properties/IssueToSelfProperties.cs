@@ -44,6 +44,62 @@ public class IssueToSelfProperties
         }, iter: 200);
     }
 
+    /// <summary>
+    /// The mint's verification (hash_to_curve, k·Y compared with C as bytes, nothing allocated) against NBitcoin.Secp256k1:
+    /// the same Y for every secret, a C made there verifies, and every other C a payer could send is refused (the other
+    /// parity, another prefix, a bit flipped in x, an x at or above p, a wrong length, non-hex text).
+    /// </summary>
+    [Fact]
+    public void Proof_verification_agrees_with_an_independent_implementation_and_refuses_every_other_C()
+    {
+        var p = Convert.FromHexString("fffffffffffffffffffffffffffffffffffffffffffffffffffffffefffffc2f");
+        Gen.Select(Gen.String[1, 100], Scalars, Gen.Int[0, 255]).Sample((secret, k, bit) =>
+        {
+            var y = ReferenceHashToCurve(secret);
+            Assert.Equal(Hex(y), Secp256k1.CompressedHex(Bdhke.HashToCurve(secret)));
+            var c = Convert.FromHexString(Hex(ECMultContext.Instance.Mult(y.ToGroupElementJacobian(), k, null).ToGroupElement()));
+            Assert.True(Bdhke.Verify(k, secret, c));
+
+            byte[] With(Action<byte[]> change)
+            {
+                var copy = (byte[])c.Clone();
+                change(copy);
+                return copy;
+            }
+
+            Assert.False(Bdhke.Verify(k, secret, With(b => b[0] ^= 1))); // 02 <-> 03: -C
+            Assert.False(Bdhke.Verify(k, secret, With(b => b[0] = 4)));
+            Assert.False(Bdhke.Verify(k, secret, With(b => b[0] = 0)));
+            Assert.False(Bdhke.Verify(k, secret, With(b => b[1 + bit / 8] ^= (byte)(1 << (bit % 8)))));
+            Assert.False(Bdhke.Verify(k, secret, With(b => p.CopyTo(b, 1))));
+            Assert.False(Bdhke.Verify(k, secret, c[..32]));
+            Assert.False(Bdhke.Verify(k, secret, [.. c, 0]));
+        }, iter: 200);
+
+        var proof = BlindedOutputs.Unblind(BlindedOutputs.Create(Keyset.Id, [8]) is var outputs ? outputs : null!,
+            [Keyset.Sign(8, Secp256k1.ParsePoint(outputs[0].Message.B))], _ => PublicKeys)[0];
+        Assert.True(Keyset.Verify(proof));
+        Assert.True(Keyset.Verify(proof with { C = proof.C.ToUpperInvariant() })); // the same bytes
+        Assert.False(Keyset.Verify(proof with { C = "zz" + proof.C[2..] }));
+        Assert.False(Keyset.Verify(proof with { C = proof.C[..64] }));
+        Assert.False(Keyset.Verify(proof with { C = proof.C + "00" }));
+        Assert.False(Keyset.Verify(proof with { Amount = 16 }));
+    }
+
+    /// <summary>NUT-00 hash_to_curve written against NBitcoin.Secp256k1's field and group types.</summary>
+    private static GE ReferenceHashToCurve(string secret)
+    {
+        var msgHash = System.Security.Cryptography.SHA256.HashData([.. "Secp256k1_HashToCurve_Cashu_"u8, .. System.Text.Encoding.UTF8.GetBytes(secret)]);
+        for (uint counter = 0; ; counter++)
+        {
+            var hash = System.Security.Cryptography.SHA256.HashData([.. msgHash, .. BitConverter.GetBytes(counter)]); // little-endian here
+            if (FE.TryCreate(hash, out var x) && GE.TryCreateXOVariable(x, odd: false, out var point))
+            {
+                return point;
+            }
+        }
+    }
+
     private static Scalar PowerOfTwo(int bit)
     {
         var bytes = new byte[32];
