@@ -304,7 +304,10 @@ public sealed class Database : IAsyncDisposable
 /// </summary>
 public readonly struct Statement(DbCommand command, bool owned) : IDisposable
 {
-    /// <summary>Sets a parameter (null is SQL NULL), adding it on the command's first use.</summary>
+    /// <summary>
+    /// Sets a parameter (null is SQL NULL), adding it on the command's first use. Name it as the SQL does (<c>@name</c>):
+    /// Microsoft.Data.Sqlite binds a bare name only after trying it with each prefix.
+    /// </summary>
     public Statement Set(string name, object? value)
     {
         var parameters = command.Parameters;

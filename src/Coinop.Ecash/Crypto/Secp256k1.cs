@@ -68,7 +68,7 @@ public static class Secp256k1
 
     /// <summary>
     /// k·P through pubkey_tweak_mul, which is libsecp256k1's variable-time multiplication (its time depends on k's
-    /// digits, as in every Cashu mint built on libsecp256k1); k must not be zero.
+    /// digits; libsecp256k1 exports a constant-time one only inside ECDH); k must not be zero.
     /// </summary>
     public static CurvePoint Multiply(CurvePoint point, in Scalar k)
     {
@@ -125,8 +125,7 @@ public static class Secp256k1
     /// <summary>
     /// Whether k·P is the point <paramref name="compressed"/> encodes, without allocating: the product is serialized
     /// and compared byte for byte, so an encoding that is not canonical or not on the curve never matches and is never
-    /// parsed. k·P here is libsecp256k1's pubkey_tweak_mul (its variable-time multiplication, as every Cashu mint built
-    /// on libsecp256k1 uses to verify).
+    /// parsed. k·P here is libsecp256k1's pubkey_tweak_mul (its variable-time multiplication).
     /// </summary>
     internal static bool MultiplyEquals(ReadOnlySpan<byte> native, ReadOnlySpan<byte> k, ReadOnlySpan<byte> compressed)
     {

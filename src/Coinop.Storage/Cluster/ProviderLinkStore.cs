@@ -240,7 +240,7 @@ public sealed class ProviderLinkStore(Database database) : IProviderLinkStore
             : $"SELECT {LinkColumns} FROM provider_links WHERE provider_id = @providerId";
         // On every paid request's settle: a statement kept prepared (see Database.Statement), read by hand.
         using var select = database.Statement(c, t, sql);
-        await using var reader = await select.Set("providerId", providerId).ReaderAsync(cancellationToken);
+        await using var reader = await select.Set("@providerId", providerId).ReaderAsync(cancellationToken);
         var link = await reader.ReadAsync(cancellationToken)
             ? new LinkRow
             {

@@ -183,7 +183,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
             {
                 // Only credited (a provider's share, what returns to a balance): opened and credited in one statement.
                 using var upsert = database.Statement(c, t, CreditAccount);
-                updated = await upsert.Set("account", account).Set("kind", kind).Set("now", now.ToUnixTimeMilliseconds()).Set("credit", credit)
+                updated = await upsert.Set("@account", account).Set("@kind", kind).Set("@now", now.ToUnixTimeMilliseconds()).Set("@credit", credit)
                     .ExecuteAsync(cancellationToken);
             }
             else
@@ -194,7 +194,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
                 }
 
                 using var update = database.Statement(c, t, UpdateAccount);
-                updated = await update.Set("account", account).Set("credit", credit).Set("debit", debit).ExecuteAsync(cancellationToken);
+                updated = await update.Set("@account", account).Set("@credit", credit).Set("@debit", debit).ExecuteAsync(cancellationToken);
             }
 
             if (updated != 1)
@@ -205,7 +205,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
 
         // One statement for the journal rows (its text depends only on their number, so it stays prepared).
         using var journal = database.Statement(c, t, JournalInsert(moves.Count));
-        journal.Set("at", at).Set("event", @event).Set("reference", reference);
+        journal.Set("@at", at).Set("@event", @event).Set("@reference", reference);
         for (var i = 0; i < moves.Count; i++)
         {
             journal.Set(Numbered("f", i), moves[i].From).Set(Numbered("t", i), moves[i].To).Set(Numbered("a", i), moves[i].AmountMsat);
@@ -218,7 +218,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
     {
         using var insert = database.Statement(c, t,
             "INSERT INTO ledger_accounts (account, kind, created_at) VALUES (@account, @kind, @now) ON CONFLICT (account) DO NOTHING");
-        return await insert.Set("account", account).Set("kind", LedgerAccounts.KindOf(account)).Set("now", now.ToUnixTimeMilliseconds()).ExecuteAsync(cancellationToken) == 1;
+        return await insert.Set("@account", account).Set("@kind", LedgerAccounts.KindOf(account)).Set("@now", now.ToUnixTimeMilliseconds()).ExecuteAsync(cancellationToken) == 1;
     }
 
     public Task<long?> BalanceAsync(string account, CancellationToken cancellationToken) =>
@@ -227,7 +227,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
     public async Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken)
     {
         using var select = database.Statement(c, t, "SELECT credited_msat - debited_msat FROM ledger_accounts WHERE account = @account");
-        return await select.Set("account", account).ScalarAsync(cancellationToken) is { } value and not DBNull ? Convert.ToInt64(value, CultureInfo.InvariantCulture) : null;
+        return await select.Set("@account", account).ScalarAsync(cancellationToken) is { } value and not DBNull ? Convert.ToInt64(value, CultureInfo.InvariantCulture) : null;
     }
 
     private const string UpdateAccount =
@@ -257,10 +257,10 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         return sql.ToString();
     }
 
-    private static readonly string[][] Names = [.. new[] { "f", "t", "a" }.Select(p => Enumerable.Range(0, 8).Select(i => p + i.ToString(CultureInfo.InvariantCulture)).ToArray())];
+    private static readonly string[][] Names = [.. new[] { "f", "t", "a" }.Select(p => Enumerable.Range(0, 8).Select(i => "@" + p + i.ToString(CultureInfo.InvariantCulture)).ToArray())];
 
     private static string Numbered(string prefix, int i) =>
-        i < 8 ? Names[prefix switch { "f" => 0, "t" => 1, _ => 2 }][i] : prefix + i.ToString(CultureInfo.InvariantCulture);
+        i < 8 ? Names[prefix switch { "f" => 0, "t" => 1, _ => 2 }][i] : "@" + prefix + i.ToString(CultureInfo.InvariantCulture);
 
     public Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken) =>
         database.ReadAsync(async c =>

@@ -85,8 +85,8 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
             INSERT INTO payment_holds (request_id, node_id, payer, release_to, amount_msat, state, created_at)
             VALUES (@RequestId, @NodeId, @Payer, @ReleaseTo, @AmountMsat, @State, @CreatedAt)
             """);
-        await insert.Set("RequestId", hold.RequestId).Set("NodeId", hold.NodeId).Set("Payer", hold.Payer).Set("ReleaseTo", hold.ReleaseTo)
-            .Set("AmountMsat", hold.AmountMsat).Set("State", hold.State).Set("CreatedAt", hold.CreatedAt.ToUnixTimeMilliseconds()).ExecuteAsync(cancellationToken);
+        await insert.Set("@RequestId", hold.RequestId).Set("@NodeId", hold.NodeId).Set("@Payer", hold.Payer).Set("@ReleaseTo", hold.ReleaseTo)
+            .Set("@AmountMsat", hold.AmountMsat).Set("@State", hold.State).Set("@CreatedAt", hold.CreatedAt.ToUnixTimeMilliseconds()).ExecuteAsync(cancellationToken);
     }
 
     public async Task<PaymentHold?> TryCloseAsync(DbConnection c, DbTransaction t, string requestId, HoldOutcome outcome, DateTimeOffset now,
@@ -98,8 +98,8 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
             WHERE request_id = @requestId AND state = 'HELD'
             RETURNING {Columns}
             """);
-        close.Set("requestId", requestId).Set("State", outcome.State).Set("CostMsat", outcome.CostMsat).Set("ProviderId", outcome.ProviderId)
-            .Set("ChangeSat", outcome.ChangeSat).Set("now", now.ToUnixTimeMilliseconds());
+        close.Set("@requestId", requestId).Set("@State", outcome.State).Set("@CostMsat", outcome.CostMsat).Set("@ProviderId", outcome.ProviderId)
+            .Set("@ChangeSat", outcome.ChangeSat).Set("@now", now.ToUnixTimeMilliseconds());
         await using var reader = await close.ReaderAsync(cancellationToken);
         if (!await reader.ReadAsync(cancellationToken))
         {
@@ -123,7 +123,7 @@ public sealed class PaymentHoldStore(Database database) : IPaymentHoldStore
     public async Task SetChangeTokenAsync(DbConnection c, DbTransaction t, string requestId, string token, CancellationToken cancellationToken)
     {
         using var update = database.Statement(c, t, "UPDATE payment_holds SET change_token = @token WHERE request_id = @requestId");
-        await update.Set("requestId", requestId).Set("token", token).ExecuteAsync(cancellationToken);
+        await update.Set("@requestId", requestId).Set("@token", token).ExecuteAsync(cancellationToken);
     }
 
     public Task<PaymentHold?> FindAsync(string requestId, CancellationToken cancellationToken) =>

@@ -59,8 +59,8 @@ public sealed class MintProofStore(Database database) : IMintProofStore
         var inserted = 0;
         foreach (var p in proofs)
         {
-            inserted += await insert.Set("Y", p.Y).Set("KeysetId", p.KeysetId).Set("Amount", StoredAmount.ToColumn(p.Amount)).Set("Secret", p.Secret)
-                .Set("C", p.C).Set("Witness", p.Witness).Set("State", state).Set("MeltQuoteId", meltQuoteId).Set("Now", now.ToUnixTimeMilliseconds())
+            inserted += await insert.Set("@Y", p.Y).Set("@KeysetId", p.KeysetId).Set("@Amount", StoredAmount.ToColumn(p.Amount)).Set("@Secret", p.Secret)
+                .Set("@C", p.C).Set("@Witness", p.Witness).Set("@State", state).Set("@MeltQuoteId", meltQuoteId).Set("@Now", now.ToUnixTimeMilliseconds())
                 .ExecuteAsync(cancellationToken);
         }
 

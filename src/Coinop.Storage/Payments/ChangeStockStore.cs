@@ -43,7 +43,7 @@ public sealed class ChangeStockStore(Database database) : IChangeStockStore
             WHERE secret = (SELECT secret FROM change_stock WHERE amount = @amount LIMIT 1{(database.Dialect == SqlDialect.Postgres ? " FOR UPDATE SKIP LOCKED" : "")})
             RETURNING secret, amount, keyset_id, c, dleq
             """);
-        await using var reader = await take.Set("amount", amount).ReaderAsync(cancellationToken);
+        await using var reader = await take.Set("@amount", amount).ReaderAsync(cancellationToken);
         return await reader.ReadAsync(cancellationToken)
             ? new StockedProof(reader.GetString(0), reader.GetInt64(1), reader.GetString(2), reader.GetString(3), reader.IsDBNull(4) ? null : reader.GetString(4))
             : null;

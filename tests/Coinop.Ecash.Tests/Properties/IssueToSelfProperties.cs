@@ -72,7 +72,7 @@ public class IssueToSelfProperties
             Assert.False(Bdhke.Verify(k, secret, With(b => b[0] = 0)));
             Assert.False(Bdhke.Verify(k, secret, With(b => b[1 + bit / 8] ^= (byte)(1 << (bit % 8)))));
             Assert.False(Bdhke.Verify(k, secret, With(b => p.CopyTo(b, 1))));
-            Assert.False(Bdhke.Verify(k, secret, c[..32]));
+            Assert.False(Bdhke.Verify(k, secret, c.AsSpan(0, 32)));
             Assert.False(Bdhke.Verify(k, secret, [.. c, 0]));
         }, iter: 200);
 
