@@ -25,6 +25,12 @@ public sealed record BillingReservation(
 {
     public static BillingReservation Free { get; } = new(true);
 
+    /// <summary>
+    /// Nothing is held (a free market, a free offer): settling and releasing touch no store, so the pipeline may settle
+    /// on the thread that received the result instead of handing it over to another.
+    /// </summary>
+    public bool HoldsNothing => Accepted && State is null;
+
     public static BillingReservation Refuse(ApiError error, IReadOnlyList<KeyValuePair<string, string>>? headers = null) =>
         new(false, null, error, headers);
 }

@@ -97,7 +97,9 @@ public sealed class InferenceJob
     {
         Require(State == JobState.Queued && Attempts < MaxAttempts, "dispatch");
         var owner = new LeaseOwner(providerId, $"attempt-{Attempts + 1}");
-        _work = Apply(WorkKernel.Claim(_work, owner, Guid.NewGuid().ToString("N"), _lease, now), "dispatch");
+        // The lease lives only in this object, so its token needs to be unique, not unguessable: no random draw (on
+        // Linux each Guid.NewGuid is a read of /dev/urandom, a syscall per attempt).
+        _work = Apply(WorkKernel.Claim(_work, owner, $"{Id:N}-{Attempts + 1}", _lease, now), "dispatch");
         _holder = _work.Lease!.Proof;
         ProviderId = providerId;
         Attempts++;
