@@ -77,7 +77,7 @@ public static class Bdhke
 
     /// <summary>Wallet: <c>C = C_ - rK</c>; null when that is infinity (a mint that signed with something else than K).</summary>
     public static CurvePoint? Unblind(CurvePoint blindSignature, in Scalar r, CurvePoint mintKey) =>
-        Secp256k1.Subtract(blindSignature, Secp256k1.Multiply(mintKey, r));
+        Secp256k1.Subtract(blindSignature, Secp256k1.MultiplySecret(mintKey, r));
 
     /// <summary>Mint: does <paramref name="signature"/> (compressed <c>C</c>) equal <c>k · hash_to_curve(secret)</c>?</summary>
     /// <remarks>Compares encodings, so <c>C</c> is never decompressed (a square root saved per proof).</remarks>

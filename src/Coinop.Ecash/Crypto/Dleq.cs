@@ -34,7 +34,7 @@ public static class Dleq
             }
 
             var r1 = Secp256k1.MultiplyG(r);
-            var r2 = Secp256k1.Multiply(blinded, r);
+            var r2 = Secp256k1.MultiplySecret(blinded, r); // the nonce: constant time
             var e = Secp256k1.ScalarFromHash(HashE(r1, r2, publicKey, blindSignature));
             var s = r + e * a;
             return new DleqValues(e, s);
@@ -67,7 +67,7 @@ public static class Dleq
     public static bool VerifyProof(CurvePoint publicKey, string secret, CurvePoint signature, DleqValues proof, in Scalar r)
     {
         var blinded = Secp256k1.AddMultipleOfG(Bdhke.HashToCurve(secret), r);
-        var blindSignature = Secp256k1.Add(signature, Secp256k1.Multiply(publicKey, r));
+        var blindSignature = Secp256k1.Add(signature, Secp256k1.MultiplySecret(publicKey, r));
         return blinded is not null && blindSignature is not null && Verify(publicKey, blinded, blindSignature, proof);
     }
 

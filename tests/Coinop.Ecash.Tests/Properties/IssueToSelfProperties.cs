@@ -22,7 +22,7 @@ public class IssueToSelfProperties
 
     /// <summary>
     /// libsecp256k1 (native, what the mint and wallet use) against NBitcoin.Secp256k1's managed port, an independent
-    /// implementation: k·G, k·P, P + t·G, P + Q and P - Q agree for random and edge scalars.
+    /// implementation: k·G, k·P (variable-time and constant-time), P + t·G, P + Q and P - Q agree for random and edge scalars.
     /// </summary>
     [Fact]
     public void Point_operations_agree_with_an_independent_implementation()
@@ -34,6 +34,7 @@ public class IssueToSelfProperties
             var kP = ECMultContext.Instance.Mult(reference.ToGroupElementJacobian(), k, null).ToGroupElement();
             Assert.Equal(Hex(ECMultGenContext.Instance.MultGen(k).ToGroupElement()), Secp256k1.CompressedHex(Secp256k1.MultiplyG(k)));
             Assert.Equal(Hex(kP), Secp256k1.CompressedHex(Secp256k1.Multiply(point, k)));
+            Assert.Equal(Hex(kP), Secp256k1.CompressedHex(Secp256k1.MultiplySecret(point, k)));
             var sum = Secp256k1.AddMultipleOfG(point, t);
             var tG = ECMultGenContext.Instance.MultGen(t);
             Assert.Equal(Hex(tG.AddVariable(reference).ToGroupElement()), sum is null ? "infinity" : Secp256k1.CompressedHex(sum));
