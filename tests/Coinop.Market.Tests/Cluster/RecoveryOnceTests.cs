@@ -3,6 +3,7 @@ using Coinop.Ecash.MintApi;
 using Coinop.Ecash.Wallet;
 using Coinop.Market.Mint;
 using Coinop.Market.Mint.Lightning;
+using Coinop.Market.Tests.TestLightning;
 using Coinop.Storage;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -63,25 +64,14 @@ public class RecoveryOnceTests
     }
 
     /// <summary>The fake backend, except that a payment never gets an answer (the call dies) and checks hear "in flight".</summary>
-    private sealed class UnansweredLightning(FakeLightningBackend inner) : ILightningBackend
+    private sealed class UnansweredLightning(FakeLightningBackend inner) : PaymentsOverFake(inner)
     {
-        public string Name => "unanswered";
+        public override string Name => "unanswered";
 
-        public bool IsDemoMoney => true;
-
-        public Task<Coinop.Ecash.Lightning.Bolt11Network> GetNetworkAsync(CancellationToken cancellationToken) => inner.GetNetworkAsync(cancellationToken);
-
-        public Task<LightningInvoice> CreateInvoiceAsync(ulong amountSat, string? description, TimeSpan expiry, CancellationToken cancellationToken) =>
-            inner.CreateInvoiceAsync(amountSat, description, expiry, cancellationToken);
-
-        public Task<InvoiceState> CheckInvoiceAsync(string paymentHash, CancellationToken cancellationToken) => inner.CheckInvoiceAsync(paymentHash, cancellationToken);
-
-        public IAsyncEnumerable<InvoicePaid> WatchInvoicesAsync(string? cursor, CancellationToken cancellationToken) => inner.WatchInvoicesAsync(cursor, cancellationToken);
-
-        public Task<PaymentResult> PayInvoiceAsync(Coinop.Ecash.Lightning.Bolt11Invoice invoice, ulong maxFeeSat, CancellationToken cancellationToken) =>
+        public override Task<PaymentResult> PayInvoiceAsync(Coinop.Ecash.Lightning.Bolt11Invoice invoice, ulong maxFeeSat, CancellationToken cancellationToken) =>
             throw new IOException("connection reset during the payment");
 
-        public Task<PaymentResult> CheckPaymentAsync(string paymentHash, CancellationToken cancellationToken) =>
+        public override Task<PaymentResult> CheckPaymentAsync(string paymentHash, CancellationToken cancellationToken) =>
             Task.FromResult(new PaymentResult(PaymentState.Pending));
     }
 }

@@ -2,6 +2,7 @@ using Coinop.Ecash.Crypto;
 using Coinop.Ecash.MintApi;
 using Coinop.Market.Mint;
 using Coinop.Market.Mint.Lightning;
+using Coinop.Market.Tests.TestLightning;
 using Coinop.TestKit;
 using CsCheck;
 using Microsoft.Extensions.DependencyInjection;
@@ -80,7 +81,7 @@ public class MeltSafetyTests
     }
 
     /// <summary>A Lightning backend whose payment answers are scripted; everything else is the fake backend's.</summary>
-    private sealed class ScriptedLightning(FakeLightningBackend inner) : ILightningBackend
+    private sealed class ScriptedLightning(FakeLightningBackend inner) : PaymentsOverFake(inner)
     {
         private int _checksAnswered;
 
@@ -90,23 +91,12 @@ public class MeltSafetyTests
 
         public int ChecksAnswered => Volatile.Read(ref _checksAnswered);
 
-        public string Name => "scripted";
+        public override string Name => "scripted";
 
-        public bool IsDemoMoney => true;
-
-        public Task<Coinop.Ecash.Lightning.Bolt11Network> GetNetworkAsync(CancellationToken cancellationToken) => inner.GetNetworkAsync(cancellationToken);
-
-        public Task<LightningInvoice> CreateInvoiceAsync(ulong amountSat, string? description, TimeSpan expiry, CancellationToken cancellationToken) =>
-            inner.CreateInvoiceAsync(amountSat, description, expiry, cancellationToken);
-
-        public Task<InvoiceState> CheckInvoiceAsync(string paymentHash, CancellationToken cancellationToken) => inner.CheckInvoiceAsync(paymentHash, cancellationToken);
-
-        public IAsyncEnumerable<InvoicePaid> WatchInvoicesAsync(string? cursor, CancellationToken cancellationToken) => inner.WatchInvoicesAsync(cursor, cancellationToken);
-
-        public Task<PaymentResult> PayInvoiceAsync(Coinop.Ecash.Lightning.Bolt11Invoice invoice, ulong maxFeeSat, CancellationToken cancellationToken) =>
+        public override Task<PaymentResult> PayInvoiceAsync(Coinop.Ecash.Lightning.Bolt11Invoice invoice, ulong maxFeeSat, CancellationToken cancellationToken) =>
             Task.FromResult(PayAnswers.TryDequeue(out var answer) ? answer() : new PaymentResult(PaymentState.Pending));
 
-        public Task<PaymentResult> CheckPaymentAsync(string paymentHash, CancellationToken cancellationToken)
+        public override Task<PaymentResult> CheckPaymentAsync(string paymentHash, CancellationToken cancellationToken)
         {
             // With nothing scripted the node still has no news: in flight.
             var answer = CheckAnswers.TryDequeue(out var a) ? a : new PaymentResult(PaymentState.Pending);
