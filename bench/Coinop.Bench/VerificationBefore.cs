@@ -8,8 +8,9 @@ using Coinop.Ecash.Keysets;
 namespace Coinop.Bench;
 
 /// <summary>
-/// The mint's proof verification as it was before the allocation-free path (same libsecp256k1 calls: hash_to_curve,
-/// pubkey_tweak_mul, serialize, compare), kept here so one run measures before and after side by side.
+/// The mint's proof verification as it was before the allocation-free path and before CurveX's Legendre test (same
+/// libsecp256k1 calls: hash_to_curve parsing every candidate, pubkey_tweak_mul, serialize, compare), kept here so one
+/// run measures before and after side by side.
 /// </summary>
 public sealed class VerificationBefore(MintKeyset keyset)
 {
@@ -41,7 +42,8 @@ public sealed class VerificationBefore(MintKeyset keyset)
         return Lib.EcPubkeySerialize(encoded, ref length, product, Secp256k1Net.Secp256k1EcFlags.Compressed) && encoded.AsSpan().SequenceEqual(c);
     }
 
-    private static byte[] HashToCurve(string secret)
+    /// <summary>hash_to_curve as before CurveX: every candidate parsed by libsecp256k1 (a square root each).</summary>
+    internal static byte[] HashToCurve(string secret)
     {
         var max = Encoding.UTF8.GetMaxByteCount(secret.Length);
         Span<byte> buffer = stackalloc byte[max];

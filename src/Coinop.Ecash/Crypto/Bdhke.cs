@@ -33,14 +33,15 @@ public static class Bdhke
             hash.GetHashAndReset(input[..32]);
         }
 
-        // libsecp256k1 parses 02 || x in one square root and refuses x ≥ p or an x with no point (half of them).
+        // Half of all x have no point: a Legendre symbol rules those out cheaply (CurveX); libsecp256k1 parses the
+        // rest (02 || x, one square root) and has the last word.
         Span<byte> candidate = stackalloc byte[33];
         candidate[0] = 2;
         for (uint counter = 0; counter < uint.MaxValue; counter++)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(input[32..], counter);
             SHA256.HashData(input, candidate[1..]);
-            if (Secp256k1.TryParsePoint(candidate, out var point))
+            if (CurveX.MayHavePoint(candidate[1..]) && Secp256k1.TryParsePoint(candidate, out var point))
             {
                 return point;
             }
