@@ -119,6 +119,15 @@ if (args is ["workload-heartbeat", ..])
     return;
 }
 
+// `ledger [ROUNDS] [REQUESTS] [PRELOAD]`: a balance-key request's two store transactions in process, schema and
+// checkpointing before and after, side by side (LedgerStoreLoad).
+if (args is ["ledger", ..])
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    await LedgerStoreLoad.RunAsync(Arg(1, 5), Arg(2, 3000), Arg(3, 5000));
+    return;
+}
+
 // `providers URL PID [COUNT] [IDLE_SECONDS] [SOURCES]`: idle providers linked to a market process (bench/providers.sh).
 if (args is ["providers", var marketUrl, var marketPid, ..])
 {

@@ -61,9 +61,23 @@ public sealed class Database : IAsyncDisposable
     /// <summary>Describes the store for logs and health output, without secrets.</summary>
     public string Description { get; private init; } = "";
 
-    /// <summary>A SQLite database file (created if missing) in WAL mode.</summary>
-    public static Database Sqlite(string path)
+    /// <summary>SQLite's default: a commit that leaves this many pages in the WAL checkpoints it, on the writer's own request.</summary>
+    public const int DefaultWalAutocheckpointPages = 1000;
+
+    /// <summary>How many WAL pages a commit may leave before it checkpoints the WAL itself (SQLite's wal_autocheckpoint).</summary>
+    private int _walAutocheckpointPages = DefaultWalAutocheckpointPages;
+
+    /// <summary>Write transactions committed so far (a checkpointer skips its turn when none came since its last).</summary>
+    private long _commits;
+
+    /// <summary>
+    /// A SQLite database file (created if missing) in WAL mode. <paramref name="walAutocheckpointPages"/> is where a
+    /// commit checkpoints the WAL itself: raise it when something calls <see cref="CheckpointAsync"/> in the background,
+    /// and it stays the bound on the WAL's size should that fall behind.
+    /// </summary>
+    public static Database Sqlite(string path, int walAutocheckpointPages = DefaultWalAutocheckpointPages)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(walAutocheckpointPages, 1);
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
         var builder = new SqliteConnectionStringBuilder
@@ -73,7 +87,7 @@ public sealed class Database : IAsyncDisposable
             Pooling = true,
             DefaultTimeout = 30,
         };
-        return new Database(SqlDialect.Sqlite, builder.ToString(), null) { Description = "sqlite:" + full };
+        return new Database(SqlDialect.Sqlite, builder.ToString(), null) { Description = "sqlite:" + full, _walAutocheckpointPages = walAutocheckpointPages };
     }
 
     /// <summary>A PostgreSQL database shared by market nodes.</summary>
@@ -108,7 +122,8 @@ public sealed class Database : IAsyncDisposable
         await using var pragma = connection.CreateCommand();
         // NORMAL is durable across process crashes in WAL mode (a kill -9 loses nothing committed);
         // busy_timeout lets concurrent writers queue instead of failing.
-        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;";
+        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint="
+            + _walAutocheckpointPages.ToString(System.Globalization.CultureInfo.InvariantCulture) + ";";
         await pragma.ExecuteNonQueryAsync(cancellationToken);
         _configured.AddOrUpdate(handle, Configured);
         return connection;
@@ -139,6 +154,7 @@ public sealed class Database : IAsyncDisposable
                     {
                         var result = await work(connection, transaction);
                         await transaction.CommitAsync(cancellationToken);
+                        Interlocked.Increment(ref _commits);
                         return result;
                     }
                     catch (Exception ex) when (attempt < 5 && IsTransient(ex))
@@ -223,6 +239,31 @@ public sealed class Database : IAsyncDisposable
         _writer = null;
     }
 
+    /// <summary>Write transactions this process committed so far.</summary>
+    public long Commits => Interlocked.Read(ref _commits);
+
+    /// <summary>
+    /// Copies the WAL's committed pages into the database file (SQLite's PASSIVE checkpoint, with its fsyncs) on a
+    /// connection of its own, so writers do not do it on a request's path; the next writer after a complete one starts
+    /// the WAL over. Never waits for readers or the writer: what they still use is left for the next one. Null on
+    /// PostgreSQL, which checkpoints on its own.
+    /// </summary>
+    public async Task<WalCheckpoint?> CheckpointAsync(CancellationToken cancellationToken)
+    {
+        if (Dialect != SqlDialect.Sqlite)
+        {
+            return null;
+        }
+
+        await using var connection = await OpenAsync(cancellationToken);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "PRAGMA wal_checkpoint(PASSIVE)";
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        return await reader.ReadAsync(cancellationToken)
+            ? new WalCheckpoint(reader.GetInt64(0) != 0, reader.GetInt64(1), reader.GetInt64(2))
+            : null;
+    }
+
     public Task WriteAsync(Func<DbConnection, DbTransaction, Task> work, CancellationToken cancellationToken) =>
         WriteAsync<bool>(async (c, t) =>
         {
@@ -297,6 +338,12 @@ public sealed class Database : IAsyncDisposable
         }
     }
 }
+
+/// <summary>
+/// What a WAL checkpoint found: the pages in the WAL and how many of them are now in the database file (all, unless a
+/// reader or the writer still used the rest). Both are -1 when the database is not in WAL mode.
+/// </summary>
+public sealed record WalCheckpoint(bool Busy, long WalPages, long CheckpointedPages);
 
 /// <summary>
 /// One statement to run (see <see cref="Database.Statement"/>): parameters by name, then execute. Disposing it disposes

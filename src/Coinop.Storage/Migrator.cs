@@ -13,9 +13,13 @@ public static class Migrator
 {
     private const long PostgresLockKey = 0x436f696e6f70; // "Coinop"
 
-    public static async Task<int> MigrateAsync(Database database, CancellationToken cancellationToken)
+    public static Task<int> MigrateAsync(Database database, CancellationToken cancellationToken) =>
+        MigrateAsync(database, long.MaxValue, cancellationToken);
+
+    /// <summary>Applies the migrations up to <paramref name="upToVersion"/> (tests of a migration start from the schema before it).</summary>
+    public static async Task<int> MigrateAsync(Database database, long upToVersion, CancellationToken cancellationToken)
     {
-        var scripts = LoadScripts(database.Dialect);
+        var scripts = LoadScripts(database.Dialect).Where(s => s.Version <= upToVersion).ToList();
         if (database.Dialect == SqlDialect.Sqlite)
         {
             await using var c = await database.OpenAsync(cancellationToken);

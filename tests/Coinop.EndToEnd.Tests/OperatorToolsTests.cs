@@ -115,6 +115,46 @@ public class OperatorToolsTests
     }
 
     [Fact]
+    public async Task Provider_serves_its_metrics_at_metrics_listen_and_nothing_else()
+    {
+        await using var cluster = new Cluster();
+        var (_, sim) = await cluster.StartSimulatorAsync("sim");
+        var (_, market) = await cluster.StartMarketAsync("market");
+        var port = Ports.GetFree();
+        var (_, id) = await cluster.StartProviderAsync("provider", market, "--backend", $"openai={sim}", "--metrics-listen", $"127.0.0.1:{port}");
+        await cluster.WaitOnlineAsync(market, id);
+        var wallet = cluster.Dir("wallet");
+        Assert.Equal(0, (await RunAsync(cluster, "wallet", "--data", wallet, "mint", "500", "--mint", market)).Code);
+        var (chat, chatOutput) = await RunAsync(cluster, "chat", "--market", market, "--wallet", wallet, "--model", "sim-small", "hello");
+        Assert.True(chat == 0, chatOutput);
+
+        var metrics = await Eventually.WaitAsync<string>(
+            async () => await cluster.Http.GetStringAsync($"http://127.0.0.1:{port}/metrics", TestContext.Current.CancellationToken),
+            text => text!.Contains("coinop_provider_jobs_total{", StringComparison.Ordinal) && text.Contains("outcome=\"done\"", StringComparison.Ordinal),
+            "the agent's job counter on its metrics endpoint", cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Contains("coinop_provider_bytes_relayed", metrics, StringComparison.Ordinal);
+        Assert.Contains("dotnet_gc_", metrics, StringComparison.Ordinal); // the runtime's meter too
+        using var other = await cluster.Http.GetAsync($"http://127.0.0.1:{port}/", TestContext.Current.CancellationToken);
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task A_metrics_address_the_agent_cannot_use_is_one_line_and_no_agent()
+    {
+        await using var cluster = new Cluster();
+        var (bad, badOutput) = await RunAsync(cluster, "provider", "--market", "http://127.0.0.1:9", "--data", cluster.Dir("p1"), "--metrics-listen", "localhost");
+        Assert.NotEqual(0, bad);
+        Assert.StartsWith("coinop: --metrics-listen 'localhost' is not an address and port", Assert.Single(badOutput.Trim().Split('\n')), StringComparison.Ordinal);
+
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var (busy, busyOutput) = await RunAsync(cluster, "provider", "--market", "http://127.0.0.1:9", "--data", cluster.Dir("p2"), "--metrics-listen", $"127.0.0.1:{port}");
+        Assert.NotEqual(0, busy);
+        Assert.StartsWith($"coinop: --metrics-listen 127.0.0.1:{port}: ", Assert.Single(busyOutput.Trim().Split('\n')), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Provider_status_of_a_directory_no_agent_ran_in_is_one_line_and_an_error()
     {
         await using var cluster = new Cluster();

@@ -8,13 +8,17 @@ public static class Stores
 {
     public static TheoryData<SqlDialect> Dialects => [SqlDialect.Sqlite, SqlDialect.Postgres];
 
-    public static async Task<TestStore> CreateAsync(SqlDialect dialect, CancellationToken cancellationToken = default)
+    public static Task<TestStore> CreateAsync(SqlDialect dialect, CancellationToken cancellationToken = default) =>
+        CreateAsync(dialect, long.MaxValue, cancellationToken);
+
+    /// <summary>A fresh store with the migrations up to <paramref name="upToVersion"/> applied.</summary>
+    public static async Task<TestStore> CreateAsync(SqlDialect dialect, long upToVersion, CancellationToken cancellationToken = default)
     {
         if (dialect == SqlDialect.Sqlite)
         {
             var dir = new TempDirectory("coinop-store");
             var db = Database.Sqlite(Path.Combine(dir.Path, "market.db"));
-            await Migrator.MigrateAsync(db, cancellationToken);
+            await Migrator.MigrateAsync(db, upToVersion, cancellationToken);
             return new TestStore(db, dir, null);
         }
 
@@ -28,7 +32,7 @@ public static class Stores
 
         var builder = new NpgsqlConnectionStringBuilder(PostgresServer.ConnectionString) { Database = name };
         var pg = Database.Postgres(builder.ConnectionString);
-        await Migrator.MigrateAsync(pg, cancellationToken);
+        await Migrator.MigrateAsync(pg, upToVersion, cancellationToken);
         return new TestStore(pg, null, name);
     }
 }

@@ -133,11 +133,15 @@ public static class ProviderCommands
             Description = "Host name or address consumers reach workload ports at (put into access receipts; default 127.0.0.1)",
         };
         var usageWindow = CliOptions.Duration("--usage-window", "Length of each signed usage record of a workload copy; default 10s");
+        var metricsListen = new Option<string?>("--metrics-listen")
+        {
+            Description = "Serve the agent's metrics as Prometheus text at http://ADDRESS:PORT/metrics (e.g. 127.0.0.1:9464; default: none)",
+        };
 
         var command = new Command("provider", "Run a provider agent next to local inference servers (SIGTERM or Ctrl-C drains it)")
         {
             market, backends, data, name, prices, maxConcurrent, enroll, drainTimeout, workloads, unsafeNoSandbox, egress, pids, tmp, disk, cpu, memory, workloadPrice, workloadHost,
-            usageWindow,
+            usageWindow, metricsListen,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -162,11 +166,16 @@ public static class ProviderCommands
                 o.WorkloadPrice = parse.GetValue(workloadPrice) ?? o.WorkloadPrice;
                 o.WorkloadPublicHost = parse.GetValue(workloadHost) ?? o.WorkloadPublicHost;
                 o.WorkloadUsageWindow = parse.GetValue(usageWindow) ?? o.WorkloadUsageWindow;
+                o.MetricsListen = parse.GetValue(metricsListen);
             }
 
             var options = new ProviderOptions();
             Configure(options);
             ProviderAgentSetup.Validate(options);
+            if (options.MetricsListen is { } listen)
+            {
+                ThrowIfTaken(System.Net.IPEndPoint.Parse(listen));
+            }
 
             // The agent is an I/O relay: what runs after a socket read or write is short and never blocks (workload
             // messages go to their own queue), so completions may run on the socket engine's threads instead of
@@ -204,6 +213,23 @@ public static class ProviderCommands
         // A drain takes up to --drain-timeout (30 s by default); systemd waits longer before it kills.
         command.Subcommands.Add(InstallServiceCommand.Create("provider", "Coinop provider agent", "coinop-provider", "/var/lib/coinop/provider", TimeSpan.FromSeconds(120), isProvider: true));
         return command;
+    }
+
+    /// <summary>
+    /// Says in one line that the metrics address cannot be had, before the host starts (whose own failure would log a
+    /// stack trace); one taken in between still stops the agent with an error.
+    /// </summary>
+    private static void ThrowIfTaken(System.Net.IPEndPoint endpoint)
+    {
+        using var probe = new System.Net.Sockets.TcpListener(endpoint);
+        try
+        {
+            probe.Start();
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            throw new CliException($"--metrics-listen {endpoint}: {ex.Message}");
+        }
     }
 
     private static Command CreateDrain()

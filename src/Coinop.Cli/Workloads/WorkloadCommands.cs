@@ -1,15 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Coinop.Cli.Shared;
-using Coinop.Core.Identity;
 using Coinop.Core.Sealing;
 using Coinop.Core.Text;
 using Coinop.Core.Workloads;
-using Coinop.Market.Gateway;
 using Coinop.Market.Workloads;
 using NSec.Cryptography;
 
@@ -25,7 +22,6 @@ namespace Coinop.Cli.Workloads;
 public static class WorkloadCommands
 {
     private const string DefaultData = ".coinop/consumer";
-    private const string Memo = "coinop workload";
 
     /// <summary>What one workload payment sends at most unless <c>--max-sat</c> says otherwise.</summary>
     public const ulong DefaultMaxSat = 1000;
@@ -43,7 +39,7 @@ public static class WorkloadCommands
         var context = new WorkloadContext(market, data, wallet, maxSat);
         command.Subcommands.Add(CreateSubmit(context));
         command.Subcommands.Add(CreateStatus(context));
-        command.Subcommands.Add(CreateLogs(context));
+        command.Subcommands.Add(WorkloadLogs.Create(context));
         command.Subcommands.Add(CreateCancel(context));
         command.Subcommands.Add(CreateTopUp(context));
         command.Subcommands.Add(CreateList(context));
@@ -115,14 +111,14 @@ public static class WorkloadCommands
                 checkpointKey = CheckpointKey.Create();
                 // The workload id is part of every sealed key's context, so the keys are sealed for an id chosen here.
                 id = WorkloadIds.New();
-                sealedKeys = await SealToProvidersAsync(client, id, checkpointKey, ct);
+                sealedKeys = await CheckpointSealing.SealToProvidersAsync(client, id, checkpointKey, ct);
             }
 
             var request = new SubmitWorkloadRequest(words[0], words[1..], parse.GetValue(cpu), parse.GetValue(memory),
                 (parse.GetValue(duration) ?? TimeSpan.FromHours(1)).TotalSeconds, parse.GetValue(port), parse.GetValue(restart)!.ToString(),
                 parse.GetValue(standby), parse.GetValue(checkpointed), parse.GetValue(provider), sealToKey, sealedKeys, id.Length > 0 ? id : null,
                 parse.GetValue(isolation));
-            var (view, payment) = await PaidAsync(client, parse.GetValue(wallet)!, parse.GetValue(maxSat), HttpMethod.Post, "api/workloads",
+            var (view, payment) = await WorkloadPayments.PaidAsync(client, parse.GetValue(wallet)!, parse.GetValue(maxSat), HttpMethod.Post, "api/workloads",
                 () => JsonContent.Create(request, WorkloadJsonContext.Default.SubmitWorkloadRequest), ct);
             if (checkpointKey is not null)
             {
@@ -155,105 +151,6 @@ public static class WorkloadCommands
         return command;
     }
 
-    /// <summary>
-    /// Sends a request that a paid market may answer with 402: then pays the payment request from the wallet and sends
-    /// it again with the token (<paramref name="token"/>, when given, pays at once). A paid attempt that fails gets its
-    /// ecash back into the wallet (the market's change, or reclaimed) before the error is raised.
-    /// </summary>
-    private static async Task<(WorkloadView View, MarketPayment? Payment)> PaidAsync(WorkloadClient client, string walletDir, ulong maxSat, HttpMethod method, string path,
-        Func<HttpContent?> body, CancellationToken ct, MarketPayment? token = null)
-    {
-        using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
-        var payment = token;
-        var response = await client.SendRawAsync(method, path, body(), payment?.Token, null, ct);
-        if (payment is null && response.StatusCode == HttpStatusCode.PaymentRequired)
-        {
-            payment = await MarketPayment.PayAsync(response, client.Http, walletDir, mints, Memo, maxSat, ct)
-                ?? throw new CliException("the market asks for payment but names no amount");
-            response.Dispose();
-            response = await client.SendRawAsync(method, path, body(), payment.Token, null, ct);
-        }
-
-        using (response)
-        {
-            if (payment is null || response.IsSuccessStatusCode)
-            {
-                return (await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.WorkloadView, ct), payment);
-            }
-
-            // Runs to the end even after Ctrl-C: the ecash is the consumer's money.
-            var back = await payment.FinishAsync(MarketPayment.ChangeIn(response), completed: false, CancellationToken.None);
-            Console.Error.WriteLine($"coinop: {back} of {payment.Amount} sat back into the wallet");
-            return (await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.WorkloadView, ct), payment);
-        }
-    }
-
-    /// <summary>Takes a refund into the wallet and says what came back; a refund taken before is only reported.</summary>
-    private static async Task ReceiveRefundAsync(WorkloadClient client, string walletDir, RefundView refund)
-    {
-        if (refund.Token is not { } token)
-        {
-            Console.WriteLine($"refund     {refund.RefundMsat} msat (less than a sat: nothing to give back)");
-            return;
-        }
-
-        using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
-        try
-        {
-            var sats = await MarketPayment.ReceiveAsync(token, walletDir, mints, client.Http, CancellationToken.None);
-            Console.WriteLine($"refund     {refund.RefundMsat} msat: {sats} sat back into the wallet");
-        }
-        catch (CliException)
-        {
-            if (!await IsSpentAsync(mints, token))
-            {
-                throw;
-            }
-
-            Console.WriteLine($"refund     {refund.RefundMsat} msat (already taken)");
-        }
-    }
-
-    private static async Task<bool> IsSpentAsync(HttpClient http, string token)
-    {
-        var decoded = Ecash.Tokens.TokenCodec.Decode(token);
-        var mint = new Coinop.Ecash.MintClient.CashuMintClient(http, decoded.Mint);
-        var states = await mint.CheckStateAsync([.. decoded.Proofs.Select(p => Convert.ToHexStringLower(Ecash.Crypto.Bdhke.Y(p.Secret)))], CancellationToken.None);
-        return states.States.All(s => s.State == Ecash.MintApi.ProofState.Spent);
-    }
-
-    /// <summary>
-    /// Seals the checkpoint key to every online provider offering workloads whose sealing key is bound to its identity
-    /// (signature checked against the identity key, whose hash must be the provider id), so the market cannot slip in a
-    /// key of its own; the market then places the workload only on these providers.
-    /// </summary>
-    private static async Task<Dictionary<string, string>> SealToProvidersAsync(WorkloadClient client, string workloadId, byte[] key, CancellationToken ct)
-    {
-        var providers = await client.GetAsync("api/providers", GatewayJsonContext.Default.ProviderViewArray, ct);
-        var sealedKeys = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var p in providers)
-        {
-            if (p is not { Online: true, PublicKey: { } identity, Workloads: { SealingKey: { } sealing, SealingKeySignature: { } signature } })
-            {
-                continue;
-            }
-
-            var identityKey = Convert.FromBase64String(identity);
-            var sealingKey = Convert.FromBase64String(sealing);
-            if (identityKey.Length == 32 && ProviderAuth.ProviderIdFor(identityKey) == p.Id
-                && ProviderSealingKey.VerifyBinding(identityKey, sealingKey, Convert.FromBase64String(signature)))
-            {
-                sealedKeys[p.Id] = Convert.ToBase64String(CheckpointKey.SealTo(sealingKey, workloadId, key));
-            }
-            else
-            {
-                Console.Error.WriteLine($"coinop: provider {p.Id} publishes a sealing key that is not bound to its identity; skipped");
-            }
-        }
-
-        return sealedKeys.Count > 0 ? sealedKeys : throw new CliException("no online provider offers workloads with a verifiable sealing key");
-    }
-
     private static Command CreateStatus(WorkloadContext options)
     {
         var id = IdArgument();
@@ -278,7 +175,7 @@ public static class WorkloadCommands
             if (view.Refund is not null && new ConsumerKeys(parse.GetValue(options.Data)!).LoadPayer(workloadId) is { } payer)
             {
                 using var response = await client.SendRawAsync(HttpMethod.Get, "api/workloads/" + Uri.EscapeDataString(workloadId) + "/refund", null, null, payer, ct);
-                await ReceiveRefundAsync(client, parse.GetValue(options.Wallet)!, await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.RefundView, ct));
+                await WorkloadPayments.ReceiveRefundAsync(client, parse.GetValue(options.Wallet)!, await WorkloadClient.ReadAsync(response, WorkloadJsonContext.Default.RefundView, ct));
             }
 
             return 0;
@@ -335,77 +232,6 @@ public static class WorkloadCommands
         return view;
     }
 
-    private static Command CreateLogs(WorkloadContext options)
-    {
-        var id = IdArgument();
-        var follow = new Option<bool>("--follow", "-f") { Description = "Keep printing output until the workload ends" };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object per line: each piece of output with its seq, epoch, stream, time and base64 data, then {\"end\"...}" };
-        var command = new Command("logs", "Print a workload's output (stdout and stderr, as the copies wrote them)") { id, follow, json };
-        command.SetAction(async (parse, ct) =>
-        {
-            using var client = options.Client(parse);
-            var path = "api/workloads/" + Uri.EscapeDataString(parse.GetValue(id)!) + "/logs";
-            using var stdout = Console.OpenStandardOutput();
-            using var stderr = Console.OpenStandardError();
-            var asJson = parse.GetValue(json);
-            Task Write(LogEntryView entry) => asJson ? WriteJsonLineAsync(entry, stdout, ct) : WriteAsync(entry, stdout, stderr, ct);
-            if (parse.GetValue(follow))
-            {
-                await foreach (var (name, payload) in client.EventsAsync(path + "?follow=true", ct))
-                {
-                    if (name == "log" && JsonSerializer.Deserialize(payload, WorkloadJsonContext.Default.LogEntryView) is { } entry)
-                    {
-                        await Write(entry);
-                    }
-                    else if (name == "end")
-                    {
-                        if (asJson && JsonSerializer.Deserialize(payload, WorkloadJsonContext.Default.LogEndView) is { } end)
-                        {
-                            await stdout.WriteAsync(System.Text.Encoding.UTF8.GetBytes(
-                                JsonSerializer.Serialize(new JsonObjectEnd(end), WorkloadCliJson.Default.JsonObjectEnd) + "\n"), ct);
-                        }
-
-                        return 0;
-                    }
-                }
-
-                throw new CliException("the market ended the log stream early");
-            }
-
-            var after = 0L;
-            while (true)
-            {
-                var page = await client.GetAsync($"{path}?after={after}", WorkloadJsonContext.Default.LogsView, ct);
-                foreach (var entry in page.Entries)
-                {
-                    await Write(entry);
-                }
-
-                if (page.Entries.Count == 0)
-                {
-                    return 0;
-                }
-
-                after = page.Next;
-            }
-        });
-        return command;
-    }
-
-    private static async Task WriteJsonLineAsync(LogEntryView entry, Stream stdout, CancellationToken ct)
-    {
-        await stdout.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(entry, WorkloadJsonContext.Default.LogEntryView), ct);
-        await stdout.WriteAsync("\n"u8.ToArray(), ct);
-        await stdout.FlushAsync(ct);
-    }
-
-    private static async Task WriteAsync(LogEntryView entry, Stream stdout, Stream stderr, CancellationToken ct)
-    {
-        var target = entry.Stream == "stderr" ? stderr : stdout;
-        await target.WriteAsync(Convert.FromBase64String(entry.Data), ct);
-        await target.FlushAsync(ct);
-    }
-
     private static Command CreateCancel(WorkloadContext options)
     {
         var id = IdArgument();
@@ -430,7 +256,7 @@ public static class WorkloadCommands
 
             if (view.Refund is { } refund)
             {
-                await ReceiveRefundAsync(client, parse.GetValue(options.Wallet)!, refund);
+                await WorkloadPayments.ReceiveRefundAsync(client, parse.GetValue(options.Wallet)!, refund);
             }
 
             return 0;
@@ -468,13 +294,13 @@ public static class WorkloadCommands
                 // A token of that value pays at once; the market's accepted mints say where it may come from.
                 using var mints = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
                 var info = await client.GetAsync("api/payments/info", WorkloadCliJson.Default.PaymentsInfo, ct);
-                var payment = await MarketPayment.PayAmountAsync(info.Mints, sats, client.Http, walletDir, mints, Memo, parse.GetValue(options.MaxSat), ct);
-                result = await PaidAsync(client, walletDir, parse.GetValue(options.MaxSat), HttpMethod.Post, path, () => null, ct, payment);
+                var payment = await MarketPayment.PayAmountAsync(info.Mints, sats, client.Http, walletDir, mints, WorkloadPayments.Memo, parse.GetValue(options.MaxSat), ct);
+                result = await WorkloadPayments.PaidAsync(client, walletDir, parse.GetValue(options.MaxSat), HttpMethod.Post, path, () => null, ct, payment);
             }
             else
             {
                 var extra = parse.GetValue(duration) ?? TimeSpan.FromHours(1);
-                result = await PaidAsync(client, walletDir, parse.GetValue(options.MaxSat), HttpMethod.Post, path,
+                result = await WorkloadPayments.PaidAsync(client, walletDir, parse.GetValue(options.MaxSat), HttpMethod.Post, path,
                     () => JsonContent.Create(new TopUpRequest(extra.TotalSeconds), WorkloadJsonContext.Default.TopUpRequest), ct);
             }
 
@@ -552,15 +378,7 @@ public static class WorkloadCommands
         return command;
     }
 
-    private static Argument<string> IdArgument() => new("id") { Description = "The workload id (printed by submit)" };
-
-    /// <summary>The options every workload command reads.</summary>
-    private sealed record WorkloadContext(Option<string> Market, Option<string> Data, Option<string> Wallet, Option<ulong> MaxSat)
-    {
-        /// <summary>A client of the market that carries this data directory's owner key.</summary>
-        public WorkloadClient Client(ParseResult parse) =>
-            new(parse.GetValue(Market)!, new ConsumerKeys(parse.GetValue(Data)!).LoadOrCreateOwnerKey());
-    }
+    internal static Argument<string> IdArgument() => new("id") { Description = "The workload id (printed by submit)" };
 
     private static bool IsX25519PublicKey(string text)
     {
@@ -572,9 +390,6 @@ public static class WorkloadCommands
 
 /// <summary>What <c>GET /api/payments/info</c> tells a paying client: the mints whose ecash the market takes.</summary>
 internal sealed record PaymentsInfo(IReadOnlyList<string> Mints);
-
-/// <summary>The last line of <c>workload logs --json --follow</c>: how the workload ended.</summary>
-internal sealed record JsonObjectEnd(LogEndView End);
 
 /// <summary><c>workload access --json</c>: the opened receipt.</summary>
 internal sealed record AccessJson(string Host, int Port, string Credential, DateTimeOffset ValidUntil, long Epoch, string Provider);

@@ -103,6 +103,14 @@ public sealed class MarketOptions : IValidatableObject
     /// <summary>Limit loopback clients too (off: local tools, tests and a reverse proxy on the same host come from loopback).</summary>
     public bool RateLimitLoopback { get; set; }
 
+    /// <summary>
+    /// How often a SQLite store's WAL is checkpointed in the background (when anything was written): the writers then never
+    /// checkpoint on a request's path, and on power loss (not a process crash, which loses nothing committed) at most
+    /// about this much of the latest commits can be lost, as SQLite's synchronous=NORMAL allows.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan WalCheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
     /// <summary>How often stale unauthenticated rows (unpaid quotes, request nonces, idle providers) are pruned.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
     public TimeSpan StaleRowSweepInterval { get; set; } = TimeSpan.FromMinutes(10);

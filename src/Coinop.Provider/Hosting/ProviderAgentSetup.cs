@@ -21,6 +21,15 @@ public static class ProviderAgentSetup
             .ValidateDataAnnotations()
             .ValidateOnStart();
         services.TryAddSingleton<ProviderMetrics>();
+        var probe = new ProviderOptions();
+        configure(probe);
+        if (probe.MetricsListen is not null)
+        {
+            // Started before the agent: a port that cannot be had stops the agent before it goes online.
+            services.AddOpenTelemetry().WithMetrics(MetricsEndpoint.AddTo);
+            services.AddHostedService<MetricsEndpoint>();
+        }
+
         services.AddSingleton<ProviderAgent>();
         // The status file (coinop provider status): its writer starts before the agent and stops after it, so its last
         // write shows the agent stopped. Warnings and errors the agent logs go into it too.
@@ -30,8 +39,6 @@ public static class ProviderAgentSetup
         services.AddHostedService(sp => sp.GetRequiredService<ProviderAgent>());
 
         // The host must give the drain its full deadline plus time to close the link.
-        var probe = new ProviderOptions();
-        configure(probe);
         services.Configure<HostOptions>(o =>
         {
             var needed = probe.DrainTimeout + TimeSpan.FromSeconds(15);

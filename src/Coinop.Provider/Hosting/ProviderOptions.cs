@@ -104,6 +104,12 @@ public sealed class ProviderOptions : IValidatableObject
     /// </summary>
     public TimeSpan WorkloadUsageWindow { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Where to serve the agent's metrics (<c>--metrics-listen</c>, an address and port such as <c>127.0.0.1:9464</c>);
+    /// null serves none.
+    /// </summary>
+    public string? MetricsListen { get; set; }
+
     /// <summary>The <c>/provider/connect</c> WebSocket URL of a market node's base URL.</summary>
     public static Uri ConnectUrlFor(string marketUrl)
     {
@@ -197,6 +203,11 @@ public sealed class ProviderOptions : IValidatableObject
         if (WorkloadUsageWindow < TimeSpan.FromMilliseconds(100) || WorkloadUsageWindow > TimeSpan.FromDays(1))
         {
             yield return new ValidationResult("--usage-window must be between 100ms and 1d", [nameof(WorkloadUsageWindow)]);
+        }
+
+        if (MetricsListen is { } listen && (!System.Net.IPEndPoint.TryParse(listen, out var endpoint) || endpoint.Port == 0))
+        {
+            yield return new ValidationResult($"--metrics-listen '{listen}' is not an address and port (such as 127.0.0.1:9464)", [nameof(MetricsListen)]);
         }
 
         foreach (var duplicate in Backends.GroupBy(b => b).Where(g => g.Count() > 1))

@@ -20,16 +20,20 @@ internal sealed class JobRun
     private readonly BackendEndpoint _backend;
     private readonly AgentContext _agent;
     private readonly Func<OutgoingFrame, ValueTask<bool>> _send;
+    private readonly Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> _sendTogether;
     private readonly CancellationTokenSource _stop;
     private volatile string? _abortReason;
 
     /// <param name="send">Queues a frame on the market link; false when the link is gone (the frame is released).</param>
-    public JobRun(JobMessage job, BackendEndpoint backend, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send, CancellationToken session)
+    /// <param name="sendTogether">Queues two frames in order, in one write when the link is idle; false when the link is gone.</param>
+    public JobRun(JobMessage job, BackendEndpoint backend, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send,
+        Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> sendTogether, CancellationToken session)
     {
         _job = job;
         _backend = backend;
         _agent = agent;
         _send = send;
+        _sendTogether = sendTogether;
         _stop = CancellationTokenSource.CreateLinkedTokenSource(session);
         Window = new SendWindow(job.WindowBytes);
     }
@@ -112,6 +116,11 @@ internal sealed class JobRun
 
             var usage = new UsageScanner(response.Content.Headers.ContentType?.MediaType == "text/event-stream");
             await using var stream = await response.Content.ReadAsStreamAsync(ct);
+
+            // A body of known length (a whole answer) is known to be complete on its last read: that chunk and job_done
+            // then leave together, one write and one wake-up of the market instead of two. Streams are relayed as read.
+            var remainingBody = response.Content.Headers.ContentLength ?? -1;
+            var doneSent = false;
             while (true)
             {
                 // Read only what the window lets us send: a stalled consumer stalls the backend, not our memory.
@@ -145,7 +154,9 @@ internal sealed class JobRun
                 Window.Consume(read);
                 usage.Feed(buffer.AsSpan(ChunkFrame.HeaderSize, read));
                 ChunkFrame.WriteHeader(buffer, _job.JobId, _job.Fence);
-                if (!await _send(OutgoingFrame.Chunk(buffer, ChunkFrame.HeaderSize + read)))
+                var chunk = OutgoingFrame.Chunk(buffer, ChunkFrame.HeaderSize + read);
+                var last = remainingBody > 0 && (remainingBody -= read) == 0;
+                if (!(last ? await _sendTogether(chunk, Done(usage, started)) : await _send(chunk)))
                 {
                     _stop.Cancel();
                     ct.ThrowIfCancellationRequested();
@@ -153,16 +164,19 @@ internal sealed class JobRun
 
                 outputSent = true;
                 _agent.Metrics.Relayed(read);
-            }
-
-            if (!usage.Found)
-            {
-                ProviderLog.UsageMissing(_agent.Logger, _job.JobId);
+                if (last)
+                {
+                    doneSent = true;
+                    break;
+                }
             }
 
             outputTokens = usage.Usage.OutputTokens;
             failed = false;
-            await _send(OutgoingFrame.Text(ProtocolJson.Serialize(new JobDone(_job.JobId, _job.Fence, usage.Usage, (long)time.GetElapsedTime(started).TotalMilliseconds))));
+            if (!doneSent)
+            {
+                await _send(Done(usage, started));
+            }
         }
         catch (OperationCanceledException) when (_stop.IsCancellationRequested)
         {
@@ -195,6 +209,17 @@ internal sealed class JobRun
             _agent.Metrics.JobEnded(outcome, duration);
             _stop.Dispose();
         }
+    }
+
+    private OutgoingFrame Done(UsageScanner usage, long started)
+    {
+        if (!usage.Found)
+        {
+            ProviderLog.UsageMissing(_agent.Logger, _job.JobId);
+        }
+
+        var duration = (long)_agent.Time.GetElapsedTime(started).TotalMilliseconds;
+        return OutgoingFrame.Text(ProtocolJson.Serialize(new JobDone(_job.JobId, _job.Fence, usage.Usage, duration)));
     }
 
     private async Task FailAsync(string code, string message, bool outputSent)

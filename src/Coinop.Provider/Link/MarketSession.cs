@@ -1,4 +1,6 @@
 using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using Coinop.Core.Identity;
 using Coinop.Core.Protocol;
@@ -31,7 +33,9 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
 
     private readonly AgentContext _agent;
     private readonly ClientWebSocket _socket = new();
+    private readonly HttpMessageInvoker _dialer;
     private readonly FrameWriter _frames;
+    private LinkStream? _link;
     private readonly ConcurrentDictionary<Guid, JobRun> _jobs = new();
     private readonly CancellationTokenSource _end = new();
     private readonly SemaphoreSlim _capabilitiesGate = new(1, 1);
@@ -49,7 +53,9 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
         _agent = agent;
         MarketUrl = marketUrl;
         _clock = new LinkClock(agent.Time, agent.Options.LinkGrace);
-        _frames = new FrameWriter(OutgoingCapacity, SendFrameAsync, _socket.Abort);
+        // The link's TCP connection is ours (a LinkStream) so frames sent together leave in one write.
+        _dialer = new HttpMessageInvoker(new SocketsHttpHandler { ConnectCallback = DialAsync, AutomaticDecompression = DecompressionMethods.None });
+        _frames = new FrameWriter(OutgoingCapacity, SendFrameAsync, _socket.Abort, new HeldWrites(this));
         _socket.Options.SetRequestHeader("User-Agent", "coinop-provider/" + agent.AgentVersion);
         _socket.Options.KeepAliveInterval = KeepAliveInterval;
     }
@@ -81,7 +87,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
             {
                 try
                 {
-                    await _socket.ConnectAsync(ProviderOptions.ConnectUrlFor(MarketUrl), handshakeLinked.Token);
+                    await _socket.ConnectAsync(ProviderOptions.ConnectUrlFor(MarketUrl), _dialer, handshakeLinked.Token);
                     writer = _frames.RunAsync();
                     var refused = await HandshakeAsync(handshakeLinked.Token);
                     if (refused is not null)
@@ -160,7 +166,29 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
     /// Disposes the socket. The end token and the capabilities gate are left to the collector: a capabilities
     /// update started just before the end may still touch them, and neither holds a timer or a handle.
     /// </summary>
-    public void Dispose() => _socket.Dispose();
+    public void Dispose()
+    {
+        _socket.Dispose();
+        _dialer.Dispose();
+    }
+
+    private async ValueTask<Stream> DialAsync(SocketsHttpConnectionContext context, CancellationToken ct)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(context.DnsEndPoint, ct);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+
+        var link = new LinkStream(new NetworkStream(socket, ownsSocket: true));
+        _link = link;
+        return link;
+    }
 
     /// <returns>null when authenticated; otherwise why not.</returns>
     private async Task<SessionOutcome?> HandshakeAsync(CancellationToken ct)
@@ -314,7 +342,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
             return;
         }
 
-        var run = new JobRun(job, backend!, _agent, frame => SendAsync(frame), _end.Token);
+        var run = new JobRun(job, backend!, _agent, frame => SendAsync(frame), (first, then) => _frames.SendAsync(first, then), _end.Token);
 
         // A job id that is already running came back with a new fence: the old attempt is stale.
         if (_jobs.TryGetValue(job.JobId, out var stale))
@@ -503,6 +531,20 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
         WebSocketException { InnerException: HttpRequestException inner } => inner.Message,
         _ => ex.Message,
     };
+
+    /// <summary>Holds writes on the link's connection once it is dialled (a frame sent before that cannot be held, and needs not be).</summary>
+    private sealed class HeldWrites(MarketSession session) : IWriteHolding
+    {
+        private LinkStream? _holding;
+
+        public void Hold()
+        {
+            _holding = session._link;
+            _holding?.Hold();
+        }
+
+        public ValueTask WriteHeldAsync() => _holding?.WriteHeldAsync() ?? ValueTask.CompletedTask;
+    }
 
     private readonly record struct Received(WebSocketMessageType Type, ReadOnlyMemory<byte> Payload, bool Close, WebSocketCloseStatus? CloseStatus, string? CloseDescription);
 }

@@ -7,12 +7,18 @@ namespace Coinop.Runtime.Links;
 /// order they were handed over. A caller that finds nothing queued and nobody sending sends its frame itself;
 /// otherwise the frame waits in a bounded queue that <see cref="RunAsync"/> drains. Sending in the caller saves the
 /// hand-over to the writer loop — a thread wake-up per frame, a large part of what relaying a request costs. Close
-/// frames always go through the queue; nothing goes out after one, nor after a failed send.
+/// frames always go through the queue; nothing goes out after one, nor after a failed send. With an
+/// <see cref="IWriteHolding"/> transport, frames sent together (<see cref="SendAsync(OutgoingFrame, OutgoingFrame, CancellationToken)"/>)
+/// or found queued together by the writer loop leave in one write; a frame is never held back to wait for another.
 /// </summary>
 public sealed class FrameWriter
 {
+    /// <summary>The most frames the writer loop gathers into one write.</summary>
+    private const int MaxGathered = 64;
+
     private readonly Func<OutgoingFrame, ValueTask> _send;
     private readonly Action _failed;
+    private readonly IWriteHolding? _holding;
     private readonly Channel<OutgoingFrame> _queue;
     private readonly Lock _turnGate = new();
     private bool _turnTaken;
@@ -23,10 +29,12 @@ public sealed class FrameWriter
 
     /// <param name="send">Sends one frame on the socket (a close frame closes its output).</param>
     /// <param name="failed">Called once when a send failed: the link is broken (typically: abort the socket).</param>
-    public FrameWriter(int capacity, Func<OutgoingFrame, ValueTask> send, Action failed)
+    /// <param name="holding">The transport under <paramref name="send"/>, when it can gather several frames into one write.</param>
+    public FrameWriter(int capacity, Func<OutgoingFrame, ValueTask> send, Action failed, IWriteHolding? holding = null)
     {
         _send = send;
         _failed = failed;
+        _holding = holding;
         _queue = Channel.CreateBounded<OutgoingFrame>(new BoundedChannelOptions(capacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     }
 
@@ -54,6 +62,27 @@ public sealed class FrameWriter
             frame.Release();
             return false;
         }
+    }
+
+    /// <summary>
+    /// Sends or queues two frames in order; when the link is idle they go out back to back, in one write if its
+    /// transport can hold writes. False (both released) when the link is closing; false after <paramref name="first"/>
+    /// went out when <paramref name="then"/> could not.
+    /// </summary>
+    public async ValueTask<bool> SendAsync(OutgoingFrame first, OutgoingFrame then, CancellationToken cancellationToken = default)
+    {
+        if (then.CloseStatus is null && TryTakeTurn(first))
+        {
+            return await SendInTurnAsync(first, then);
+        }
+
+        if (!await SendAsync(first, cancellationToken))
+        {
+            then.Release();
+            return false;
+        }
+
+        return await SendAsync(then, cancellationToken);
     }
 
     /// <summary>Sends or queues <paramref name="frame"/> without waiting; false (frame released) when the queue is full or the link closing.</summary>
@@ -97,23 +126,38 @@ public sealed class FrameWriter
             await foreach (var frame in _queue.Reader.ReadAllAsync())
             {
                 await TakeTurnAsync();
+                var more = true;
                 try
                 {
-                    await _send(frame);
+                    // Frames already waiting behind this one go out with it, in one write when the transport can hold.
+                    var gather = _holding is not null && _queue.Reader.Count > 0;
+                    if (gather)
+                    {
+                        _holding!.Hold();
+                    }
+
+                    more = await SendQueuedAsync(frame);
+                    for (var gathered = 1; gather && more && gathered < MaxGathered && _queue.Reader.TryRead(out var next); gathered++)
+                    {
+                        more = await SendQueuedAsync(next);
+                    }
+
+                    if (gather)
+                    {
+                        await _holding!.WriteHeldAsync();
+                    }
                 }
                 catch (Exception)
                 {
                     Fail();
-                    break;
+                    more = false;
                 }
                 finally
                 {
-                    frame.Release();
-                    Interlocked.Decrement(ref _pending);
                     ReleaseTurn();
                 }
 
-                if (frame.CloseStatus is not null)
+                if (!more)
                 {
                     break;
                 }
@@ -127,6 +171,22 @@ public sealed class FrameWriter
                 left.Release();
             }
         }
+    }
+
+    /// <summary>Sends one frame taken from the queue; false after a close frame.</summary>
+    private async ValueTask<bool> SendQueuedAsync(OutgoingFrame frame)
+    {
+        try
+        {
+            await _send(frame);
+        }
+        finally
+        {
+            frame.Release();
+            Interlocked.Decrement(ref _pending);
+        }
+
+        return frame.CloseStatus is null;
     }
 
     /// <summary>The caller may send now: not a close, nothing queued or in the writer's hands, nobody sending, not closing.</summary>
@@ -178,6 +238,34 @@ public sealed class FrameWriter
         }
 
         waiting?.TrySetResult();
+    }
+
+    private async ValueTask<bool> SendInTurnAsync(OutgoingFrame first, OutgoingFrame then)
+    {
+        try
+        {
+            _holding?.Hold();
+            await _send(first);
+            await _send(then);
+            if (_holding is not null)
+            {
+                await _holding.WriteHeldAsync();
+            }
+
+            return true;
+        }
+        catch (Exception)
+        {
+            Fail();
+            return false;
+        }
+        finally
+        {
+            first.Release();
+            then.Release();
+
+            ReleaseTurn();
+        }
     }
 
     private async ValueTask<bool> SendInTurnAsync(OutgoingFrame frame)

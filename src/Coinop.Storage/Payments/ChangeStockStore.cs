@@ -40,7 +40,7 @@ public sealed class ChangeStockStore(Database database) : IChangeStockStore
         using var take = database.Statement(c, t,
             $"""
             DELETE FROM change_stock
-            WHERE secret = (SELECT secret FROM change_stock WHERE amount = @amount LIMIT 1{(database.Dialect == SqlDialect.Postgres ? " FOR UPDATE SKIP LOCKED" : "")})
+            WHERE amount = @amount AND secret = (SELECT secret FROM change_stock WHERE amount = @amount LIMIT 1{(database.Dialect == SqlDialect.Postgres ? " FOR UPDATE SKIP LOCKED" : "")})
             RETURNING secret, amount, keyset_id, c, dleq
             """);
         await using var reader = await take.Set("@amount", amount).ReaderAsync(cancellationToken);

@@ -134,8 +134,9 @@ public sealed class MarketReportStore(Database database) : IMarketReportStore
         database.ReadAsync<IReadOnlyList<PayoutEntry>>(async c =>
         {
             var rows = await c.QueryAsync<EntryRow>(new CommandDefinition(
-                "SELECT at AS At, from_account AS Account, amount_msat AS Amount, reference AS Reference, event AS Event FROM ledger_entries WHERE to_account = @paidOut ORDER BY id DESC LIMIT @limit",
-                new { paidOut = LedgerAccounts.PaidOut, limit }, cancellationToken: cancellationToken));
+                // The literal matches the partial index ledger_entries_paid_out (a parameter would not let SQLite use it).
+                $"SELECT at AS At, from_account AS Account, amount_msat AS Amount, reference AS Reference, event AS Event FROM ledger_entries WHERE to_account = '{LedgerAccounts.PaidOut}' ORDER BY id DESC LIMIT @limit",
+                new { limit }, cancellationToken: cancellationToken));
             return [.. rows.Select(r => new PayoutEntry(DateTimeOffset.FromUnixTimeMilliseconds(r.At),
                 r.Account.StartsWith(LedgerAccounts.ProviderPrefix, StringComparison.Ordinal) ? r.Account[LedgerAccounts.ProviderPrefix.Length..] : r.Account,
                 r.Amount, r.Reference))];
@@ -203,15 +204,22 @@ public sealed class MarketReportStore(Database database) : IMarketReportStore
     public Task<IReadOnlyList<BalanceMovement>> MovementsAsync(string account, int limit, CancellationToken cancellationToken) =>
         database.ReadAsync<IReadOnlyList<BalanceMovement>>(async c =>
         {
-            // A request moves a balance twice (reserve, then settle or release): one line per reference, netted.
+            // A request moves a balance twice (reserve, then settle or release): one line per reference, netted. Only
+            // balance accounts' entries are indexed by account (ledger_entries_balance_from/_to); the substr terms repeat
+            // those indexes' conditions so both dialects use them.
+            if (!account.StartsWith(LedgerAccounts.BalancePrefix, StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"'{account}' is not a balance account", nameof(account));
+            }
+
             var rows = await c.QueryAsync<MovementRow>(new CommandDefinition(
                 """
                 SELECT reference AS Reference, MIN(event) AS Event, MAX(at) AS At, MAX(id) AS LastId,
                        CAST(SUM(CASE WHEN to_account = @account THEN amount_msat ELSE -amount_msat END) AS BIGINT) AS Amount
                 FROM (
-                    SELECT id, at, event, reference, to_account, amount_msat FROM ledger_entries WHERE to_account = @account
+                    SELECT id, at, event, reference, to_account, amount_msat FROM ledger_entries WHERE to_account = @account AND substr(to_account, 1, 8) = 'balance:'
                     UNION ALL
-                    SELECT id, at, event, reference, to_account, amount_msat FROM ledger_entries WHERE from_account = @account
+                    SELECT id, at, event, reference, to_account, amount_msat FROM ledger_entries WHERE from_account = @account AND substr(from_account, 1, 8) = 'balance:'
                 ) moves GROUP BY reference ORDER BY MAX(id) DESC LIMIT @limit
                 """,
                 new { account, limit }, cancellationToken: cancellationToken));

@@ -40,6 +40,33 @@ public class JobTests
     }
 
     [Fact]
+    public async Task A_stream_is_relayed_event_by_event_while_the_backend_is_still_generating()
+    {
+        var simTime = new FakeTimeProvider();
+        await using var rig = await Rig.StartAsync(simTime: simTime);
+        var transcript = await rig.Link.SendJobAsync(TestJobs.Chat("slowly [[sim:tokens=3]] [[sim:slow=1000]]"));
+
+        // The backend sent its opening events and waits a second of its frozen clock before the next token: what it
+        // sent must reach the market now, not together with what follows (no frame is held back for company).
+        await transcript.WaitForBytesAsync(1);
+        Assert.StartsWith("data: ", Encoding.UTF8.GetString(transcript.Output), StringComparison.Ordinal);
+        Assert.False(transcript.Ended.IsCompleted);
+        var before = transcript.Chunks;
+
+        // Let every token come due. The backend reads its clock and then sets its timer, so a timer set just after an
+        // advance waits one more: advance again until the stream ends.
+        for (var i = 0; i < 20 && !transcript.Ended.IsCompleted; i++)
+        {
+            simTime.Advance(TimeSpan.FromSeconds(10));
+            await Task.WhenAny(transcript.Ended, Task.Delay(TimeSpan.FromMilliseconds(100), Ct));
+        }
+
+        var done = Assert.IsType<JobDone>(await transcript.EndedWithin());
+        Assert.True(transcript.Chunks > before);
+        Assert.Equal(3, done.Usage.OutputTokens);
+    }
+
+    [Fact]
     public async Task Relays_json_answers_and_embeddings_with_their_usage()
     {
         await using var rig = await Rig.StartAsync(simTime: new FakeTimeProvider());

@@ -140,6 +140,58 @@ public class FrameWriterTests
         }
     }
 
+    [Fact]
+    public async Task Two_frames_sent_together_on_an_idle_link_leave_in_one_write()
+    {
+        var link = new FakeLink { Holding = new FakeHolding() };
+        var writer = link.Writer(capacity: 4);
+
+        Assert.True(await writer.SendAsync(Pooled("last chunk"), Text("done"), TestContext.Current.CancellationToken));
+        Assert.True(await writer.SendAsync(Text("alone"), TestContext.Current.CancellationToken));
+
+        Assert.Equal(["last chunk", "done", "alone"], link.Sent);
+        Assert.Equal([["last chunk", "done"], ["alone"]], link.Holding.Writes);
+    }
+
+    [Fact]
+    public async Task Frames_queued_behind_a_send_go_out_together_in_order_and_none_waits_for_another()
+    {
+        var link = new FakeLink { Holding = new FakeHolding() };
+        var writer = link.Writer(capacity: 8);
+        var stall = link.StallNext();
+        var first = writer.SendAsync(Text("1"), TestContext.Current.CancellationToken);
+        await stall.Entered.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+        Assert.True(writer.TrySend(Text("2")));
+        var pair = writer.SendAsync(Text("3"), Text("4"), TestContext.Current.CancellationToken);
+        Assert.True(writer.TrySend(Text("5")));
+
+        var run = writer.RunAsync();
+        stall.Release.SetResult();
+        Assert.True(await first);
+        Assert.True(await pair);
+        await link.Holding.WaitForWritesAsync(2);
+        Assert.Equal(["1", "2", "3", "4", "5"], link.Sent);
+        Assert.Equal([["1"], ["2", "3", "4", "5"]], link.Holding.Writes);
+
+        // A lone frame is not held back to wait for company.
+        Assert.True(writer.TrySend(Text("6")));
+        await link.Holding.WaitForWritesAsync(3);
+        Assert.Equal(["6"], link.Holding.Writes[^1]);
+        writer.Complete();
+        await run.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+    }
+
+    [Fact]
+    public async Task A_pair_on_a_closing_link_is_released_and_refused()
+    {
+        var link = new FakeLink { Holding = new FakeHolding() };
+        var writer = link.Writer(capacity: 4);
+        writer.Complete();
+
+        Assert.False(await writer.SendAsync(Pooled("chunk"), Text("done"), TestContext.Current.CancellationToken));
+        Assert.Empty(link.Sent);
+    }
+
     private static OutgoingFrame Text(string text) => OutgoingFrame.Text(Encoding.UTF8.GetBytes(text));
 
     private static OutgoingFrame Pooled(string text)
@@ -166,7 +218,10 @@ public class FrameWriterTests
 
         public List<string> Sent => [.. _sent];
 
-        public FrameWriter Writer(int capacity) => new(capacity, SendAsync, () => Failures++);
+        /// <summary>Set: the link's transport holds writes, and records which frames left in each write.</summary>
+        public FakeHolding? Holding { get; init; }
+
+        public FrameWriter Writer(int capacity) => new(capacity, SendAsync, () => Failures++, Holding);
 
         public Stall StallNext() => _stall = new Stall();
 
@@ -199,12 +254,85 @@ public class FrameWriterTests
                     await Task.Yield();
                 }
 
-                _sent.Enqueue(frame.CloseStatus is null ? Encoding.UTF8.GetString(frame.Payload.Span) : "close:" + frame.CloseReason);
+                var text = frame.CloseStatus is null ? Encoding.UTF8.GetString(frame.Payload.Span) : "close:" + frame.CloseReason;
+                Holding?.Written(text);
+                _sent.Enqueue(text);
                 _progress.Release();
             }
             finally
             {
                 Interlocked.Decrement(ref _inSend);
+            }
+        }
+    }
+
+    /// <summary>A transport that holds writes: a frame sent while not held is a write of its own.</summary>
+    private sealed class FakeHolding : IWriteHolding
+    {
+        private readonly Lock _gate = new();
+        private readonly List<List<string>> _writes = [];
+        private readonly SemaphoreSlim _wrote = new(0);
+        private List<string>? _held;
+
+        public async Task WaitForWritesAsync(int count)
+        {
+            while (Writes.Count < count)
+            {
+                await _wrote.WaitAsync(TestContext.Current.CancellationToken).WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            }
+        }
+
+        public List<List<string>> Writes
+        {
+            get
+            {
+                lock (_gate)
+                {
+                    return [.. _writes.Select(w => w.ToList())];
+                }
+            }
+        }
+
+        public void Hold()
+        {
+            lock (_gate)
+            {
+                Assert.Null(_held);
+                _held = [];
+            }
+        }
+
+        public ValueTask WriteHeldAsync()
+        {
+            lock (_gate)
+            {
+                Assert.NotNull(_held);
+                if (_held.Count > 0)
+                {
+                    _writes.Add(_held);
+                }
+
+                _held = null;
+            }
+
+            _wrote.Release();
+
+            return ValueTask.CompletedTask;
+        }
+
+        public void Written(string frame)
+        {
+            lock (_gate)
+            {
+                if (_held is not null)
+                {
+                    _held.Add(frame);
+                }
+                else
+                {
+                    _writes.Add([frame]);
+                    _wrote.Release();
+                }
             }
         }
     }

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using System.Globalization;
+using Coinop.Storage;
+using Coinop.Storage.Ledger;
+
+namespace Coinop.Bench;
+
+/// <summary>
+/// `ledger [ROUNDS] [REQUESTS] [PRELOAD]`: what a balance-key request costs the store, in process (no HTTP): the
+/// reserve and the settle transactions a paid request runs (the statements <c>Cashier</c> runs: the balance into a
+/// hold, then the hold closed with the charge split between provider and fee and the rest back to the balance), on a
+/// SQLite file, one request after another. Three stores side by side, rounds interleaved (order rotating): the schema
+/// before migration 0100 with SQLite's own checkpoints (every 1,000 pages, by the committing writer); the schema after
+/// it; and the schema after it with the writers' checkpoints pushed to 4,096 pages and a background checkpointer every
+/// 250 ms, as the market runs it. Each store first takes PRELOAD requests, so its indexes have some depth.
+/// </summary>
+public static class LedgerStoreLoad
+{
+    private sealed record Setup(string Name, long UpToVersion, int AutocheckpointPages, bool Background);
+
+    public static async Task RunAsync(int rounds, int requests, int preload)
+    {
+        Setup[] setups =
+        [
+            new("before (schema 0095, writer checkpoints every 1000 pages)", 95, Database.DefaultWalAutocheckpointPages, false),
+            new("lean journal (0100), writer checkpoints", long.MaxValue, Database.DefaultWalAutocheckpointPages, false),
+            new("lean journal + background checkpoints", long.MaxValue, 4096, true),
+        ];
+        var dir = Directory.CreateTempSubdirectory("coinop-ledger-bench-");
+        try
+        {
+            var stores = new List<(Setup Setup, Database Db, List<double> Latencies, List<double> Cpu)>();
+            foreach (var setup in setups)
+            {
+                var db = Database.Sqlite(Path.Combine(dir.FullName, stores.Count + ".db"), setup.AutocheckpointPages);
+                await Migrator.MigrateAsync(db, setup.UpToVersion, CancellationToken.None);
+                await FundAsync(db);
+                stores.Add((setup, db, [], []));
+            }
+
+            using var stop = new CancellationTokenSource();
+            var checkpointers = stores.Where(s => s.Setup.Background).Select(s => CheckpointLoopAsync(s.Db, stop.Token)).ToList();
+            var id = 0;
+            foreach (var store in stores)
+            {
+                for (var i = 0; i < preload; i++)
+                {
+                    await RequestAsync(store.Db, id++);
+                }
+            }
+
+            for (var round = 0; round < rounds; round++)
+            {
+                for (var k = 0; k < stores.Count; k++)
+                {
+                    var store = stores[(k + round) % stores.Count];
+                    using var process = Process.GetCurrentProcess();
+                    var cpu = process.TotalProcessorTime;
+                    var latencies = new double[requests];
+                    for (var i = 0; i < requests; i++)
+                    {
+                        var started = Stopwatch.GetTimestamp();
+                        await RequestAsync(store.Db, id++);
+                        latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                    }
+
+                    process.Refresh();
+                    store.Latencies.AddRange(latencies);
+                    var cpuMs = (process.TotalProcessorTime - cpu).TotalMilliseconds / requests;
+                    store.Cpu.Add(cpuMs);
+                    Array.Sort(latencies);
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"round {round + 1} {store.Setup.Name}: p50 {latencies[requests / 2]:0.000} ms, p99 {latencies[requests * 99 / 100]:0.000} ms, CPU {cpuMs:0.000} ms a request"));
+                }
+            }
+
+            await stop.CancelAsync();
+            await Task.WhenAll(checkpointers);
+            foreach (var store in stores)
+            {
+                var all = store.Latencies.Order().ToArray();
+                var cpu = store.Cpu.Order().ToArray();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{store.Setup.Name}: reserve + settle p50 {all[all.Length / 2]:0.000} ms, p90 {all[all.Length * 9 / 10]:0.000}, p99 {all[all.Length * 99 / 100]:0.000}, " +
+                    $"max {all[^1]:0.0}; process CPU a request median {cpu[cpu.Length / 2]:0.000} ms ({cpu[0]:0.000}-{cpu[^1]:0.000}); WAL file {new FileInfo(DbPath(dir, stores.IndexOf(store)) + "-wal").Length / 1024} KiB"));
+                await store.Db.DisposeAsync();
+            }
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static string DbPath(DirectoryInfo dir, int index) => Path.Combine(dir.FullName, index + ".db");
+
+    private const string Balance = "balance:kbench";
+
+    private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(1_800_000_000_000);
+
+    private static Task FundAsync(Database db) =>
+        db.WriteAsync((c, t) => new LedgerStore(db).PostAsync(c, t, "payment", "fund", [new(LedgerAccounts.Received, Balance, 1_000_000_000_000)], Now, CancellationToken.None),
+            CancellationToken.None);
+
+    /// <summary>One request's two transactions, as <c>Cashier.ReserveAsync</c> and <c>Cashier.SettleAsync</c> run them.</summary>
+    private static async Task RequestAsync(Database db, int n)
+    {
+        var ledger = new LedgerStore(db);
+        var holds = new PaymentHoldStore(db);
+        var id = Guid.CreateVersion7(Now.AddMilliseconds(n)).ToString();
+        var now = Now.AddMilliseconds(n);
+        await db.WriteAsync(async (c, t) =>
+        {
+            await ledger.PostAsync(c, t, "reserve", id, [new LedgerTransfer(Balance, LedgerAccounts.Holds, 20_000)], now, CancellationToken.None);
+            await holds.InsertAsync(c, t, new PaymentHold(id, "node-bench", HoldPayer.Balance, Balance, 20_000, HoldState.Held, now), CancellationToken.None);
+        }, CancellationToken.None);
+        await db.WriteAsync(async (c, t) =>
+        {
+            var hold = await holds.TryCloseAsync(c, t, id, new HoldOutcome(HoldState.Settled, 3_000, "p1"), now, CancellationToken.None)
+                ?? throw new InvalidOperationException("the hold was not held");
+            await ledger.PostAsync(c, t, "settle", id,
+            [
+                new(LedgerAccounts.Holds, LedgerAccounts.Spent, 3_000),
+                new(LedgerAccounts.Spent, LedgerAccounts.Provider("p1"), 2_700),
+                new(LedgerAccounts.Spent, LedgerAccounts.Fee, 300),
+                new(LedgerAccounts.Holds, hold.ReleaseTo, hold.AmountMsat - 3_000),
+            ], now, CancellationToken.None);
+        }, CancellationToken.None);
+    }
+
+    /// <summary>The market's WalCheckpointer, reduced to its loop: every 250 ms, one PASSIVE checkpoint.</summary>
+    private static async Task CheckpointLoopAsync(Database db, CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250), TimeProvider.System);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                await db.CheckpointAsync(stop);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Done.
+        }
+    }
+}
