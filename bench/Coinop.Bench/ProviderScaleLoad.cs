@@ -154,10 +154,13 @@ public static partial class ProviderScaleLoad
     [GeneratedRegex(@"^dotnet_gc_last_collection_heap_size_bytes(?:\{[^}]*\})?\s+(\S+)", RegexOptions.Multiline)]
     private static partial Regex HeapGauge();
 
-    /// <summary>The agent's WebSocket keep-alive (one unsolicited pong per interval); KEEPALIVE_S overrides it to measure another.</summary>
+    /// <summary>
+    /// The agent's WebSocket keep-alive (one unsolicited pong per interval, as MarketSession sets it: 120 s; it was
+    /// ClientWebSocket's default 30 s before); KEEPALIVE_S overrides it to measure another.
+    /// </summary>
     private static readonly TimeSpan KeepAlive = Environment.GetEnvironmentVariable("KEEPALIVE_S") is { Length: > 0 } s
         ? TimeSpan.FromSeconds(double.Parse(s, CultureInfo.InvariantCulture))
-        : TimeSpan.FromSeconds(30);
+        : TimeSpan.FromSeconds(120);
 
     /// <summary>One idle provider: the real handshake and capabilities, then heartbeats every TTL/2 until disposed.</summary>
     private sealed class ScaleProvider : IDisposable

@@ -23,6 +23,14 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
     private const int MaxIncomingMessage = 64 * 1024 * 1024;
     private const int OutgoingCapacity = 256;
 
+    /// <summary>
+    /// The link's WebSocket keep-alive (an unsolicited pong), which only keeps NAT and load-balancer mappings open when
+    /// heartbeats are far apart (every TTL/2: up to 300 s on a market with many providers); 120 s is half the shortest
+    /// common idle timeout (4 min). ClientWebSocket's default of 30 s made these pongs two thirds of the frames a market
+    /// with 10,000 idle providers receives (docs/benchmarks.md).
+    /// </summary>
+    internal static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(120);
+
     private readonly AgentContext _agent;
     private readonly ClientWebSocket _socket = new();
     private readonly HttpMessageInvoker _dialer;
@@ -49,6 +57,7 @@ internal sealed class MarketSession : IDisposable, IWorkloadLink
         _dialer = new HttpMessageInvoker(new SocketsHttpHandler { ConnectCallback = DialAsync, AutomaticDecompression = DecompressionMethods.None });
         _frames = new FrameWriter(OutgoingCapacity, SendFrameAsync, _socket.Abort, new HeldWrites(this));
         _socket.Options.SetRequestHeader("User-Agent", "coinop-provider/" + agent.AgentVersion);
+        _socket.Options.KeepAliveInterval = KeepAliveInterval;
     }
 
     public bool Authenticated => _authenticated;
