@@ -30,32 +30,34 @@ public enum ProviderLivenessState
 /// </summary>
 public sealed class ProviderLiveness : IHostedService, IDisposable
 {
-    private readonly TimeProvider time;
-    private readonly HeartbeatTimings timings;
-    private readonly ProviderDirectory directory;
-    private readonly IProviderLinks links;
-    private readonly ILogger<ProviderLiveness> logger;
+    private readonly TimeProvider _time;
+    private readonly HeartbeatTimings _timings;
+    private readonly ProviderDirectory _directory;
+    private readonly IProviderLinks _links;
+    private readonly ILogger<ProviderLiveness> _logger;
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly PriorityQueue<Entry, long> _deadlines = new();
     private readonly ITimer _timer;
     private readonly long _slot;
+    private readonly long _origin;
     private long _timerDue = long.MaxValue;
     private int _goneQueued;
 
     public ProviderLiveness(TimeProvider time, HeartbeatTimings timings, ProviderDirectory directory, IProviderLinks links, ILogger<ProviderLiveness> logger)
     {
-        this.time = time;
-        this.timings = timings;
-        this.directory = directory;
-        this.links = links;
-        this.logger = logger;
-        _timer = time.CreateTimer(_ => OnDeadline(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _slot = Math.Min(TimeSpan.TicksPerSecond, timings.Grace.Ticks / 10);
+        _time = time;
+        _timings = timings;
+        _directory = directory;
+        _links = links;
+        _logger = logger;
+        _timer = _time.CreateTimer(_ => OnDeadline(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _slot = Math.Min(TimeSpan.TicksPerSecond, _timings.Grace.Ticks / 10);
+        _origin = time.GetTimestamp();
     }
 
     /// <summary>The TTL handed to providers now: it grows with the number of connected providers.</summary>
-    public TimeSpan CurrentTtl => timings.TtlFor(directory.Count);
+    public TimeSpan CurrentTtl => _timings.TtlFor(_directory.Count);
 
     public ProviderLivenessState StateOf(string providerId)
     {
@@ -68,7 +70,7 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
     /// <summary>Providers linked to this node before its restart are presumed alive for the failover TTL.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var leftOver = await links.LeftOverAsync(cancellationToken);
+        var leftOver = await _links.LeftOverAsync(cancellationToken);
         lock (_gate)
         {
             foreach (var (id, epoch) in leftOver)
@@ -76,7 +78,7 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
                 if (!_entries.ContainsKey(id))
                 {
                     var entry = new Entry(ProviderLivenessState.PresumedOnline, null, epoch);
-                    entry.Timer = time.CreateTimer(_ => FailoverExpired(id), null, timings.FailoverTtl, Timeout.InfiniteTimeSpan);
+                    entry.Timer = _time.CreateTimer(_ => FailoverExpired(id), null, _timings.FailoverTtl, Timeout.InfiniteTimeSpan);
                     _entries[id] = entry;
                 }
             }
@@ -116,7 +118,10 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
         }
     }
 
-    private long DeadlineAfter(TimeSpan ttl) => time.GetUtcNow().UtcTicks + timings.DeadlineAfter(ttl).Ticks;
+    private long DeadlineAfter(TimeSpan ttl) => Now() + _timings.DeadlineAfter(ttl).Ticks;
+
+    /// <summary>Ticks on the monotonic clock since this started: deadlines must not move when the wall clock is stepped.</summary>
+    private long Now() => _time.GetElapsedTime(_origin).Ticks;
 
     /// <summary>The earliest queued deadline came: sessions past theirs are silent, the others go back in at their new one.</summary>
     private void OnDeadline()
@@ -125,7 +130,7 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
         lock (_gate)
         {
             _timerDue = long.MaxValue;
-            var now = time.GetUtcNow().UtcTicks;
+            var now = Now();
             while (_deadlines.TryPeek(out var entry, out var queuedAt) && queuedAt <= now)
             {
                 _deadlines.Dequeue();
@@ -201,7 +206,7 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
         }
 
         _timerDue = next;
-        var due = TimeSpan.FromTicks(Math.Max(0, next - time.GetUtcNow().UtcTicks));
+        var due = TimeSpan.FromTicks(Math.Max(0, next - Now()));
         _timer.Change(due, Timeout.InfiniteTimeSpan);
     }
 
@@ -232,7 +237,7 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
 
     private void Silent(ProviderSession session)
     {
-        GatewayLog.ProviderSilent(logger, session.ProviderId);
+        GatewayLog.ProviderSilent(_logger, session.ProviderId);
         session.Close(Core.Protocol.CloseCodes.HeartbeatTimeout, "heartbeat timeout");
         // Offline now, not when the close handshake ends: a silent peer may never answer it.
         Disconnected(session);
@@ -253,7 +258,7 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
             epoch = e.Epoch;
         }
 
-        GatewayLog.ProviderNotBack(logger, providerId);
+        GatewayLog.ProviderNotBack(_logger, providerId);
         MarkOfflineInStore(providerId, epoch);
     }
 
@@ -262,11 +267,11 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
     {
         try
         {
-            await links.UnlinkAsync(providerId, epoch, CancellationToken.None);
+            await _links.UnlinkAsync(providerId, epoch, CancellationToken.None);
         }
         catch (Exception ex)
         {
-            GatewayLog.StoreUpdateFailed(logger, providerId, ex);
+            GatewayLog.StoreUpdateFailed(_logger, providerId, ex);
         }
     });
 
@@ -297,7 +302,7 @@ public sealed class ProviderLiveness : IHostedService, IDisposable
         /// <summary>The failover timer of a provider presumed online (connected ones share the liveness timer).</summary>
         public ITimer? Timer { get; set; }
 
-        /// <summary>UTC ticks after which a connected provider is silent.</summary>
+        /// <summary>Monotonic ticks (see <see cref="Now"/>) after which a connected provider is silent.</summary>
         public long Deadline { get; set; }
 
         /// <summary>Disconnected or replaced: its place in the deadline queue is skipped.</summary>

@@ -70,6 +70,46 @@ public class LivenessTests
     }
 
     [Fact]
+    public async Task A_step_of_the_wall_clock_neither_closes_a_provider_that_beats_nor_spares_one_that_is_silent()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var time = new SteppedWallClock(new FakeTimeProvider(DateTimeOffset.UtcNow));
+        await using var market = await MarketUnderTest.StartAsync(builder: b => b.Services.AddSingleton<TimeProvider>(time), cancellationToken: ct);
+        var liveness = market.App.Services.GetRequiredService<ProviderLiveness>();
+        await using var provider = await market.ProviderAsync("llama3", ct);
+
+        // Due at +20 s; a heartbeat at +15 s moves that to +35 s. Then NTP steps the wall clock an hour ahead.
+        time.Monotonic.Advance(TimeSpan.FromSeconds(15));
+        await provider.HeartbeatAsync(ct);
+        time.Step = TimeSpan.FromHours(1);
+
+        time.Monotonic.Advance(TimeSpan.FromSeconds(6)); // +21 s: the first deadline's turn comes; 14 s are left
+        Assert.Equal(ProviderLivenessState.Online, liveness.StateOf(provider.ProviderId));
+        Assert.False(provider.Closed.IsCompleted);
+
+        time.Step = -TimeSpan.FromHours(2); // and back, past where it was: silence is still found on time
+        time.Monotonic.Advance(TimeSpan.FromSeconds(16)); // +37 s
+        Assert.Equal((WebSocketCloseStatus)CloseCodes.HeartbeatTimeout, (await provider.Closed.WaitAsync(ct)).Status);
+    }
+
+    /// <summary>A clock whose wall time can be stepped (as NTP does) while its monotonic time and timers run on.</summary>
+    private sealed class SteppedWallClock(FakeTimeProvider monotonic) : TimeProvider
+    {
+        public FakeTimeProvider Monotonic { get; } = monotonic;
+
+        public TimeSpan Step { get; set; }
+
+        public override DateTimeOffset GetUtcNow() => Monotonic.GetUtcNow() + Step;
+
+        public override long GetTimestamp() => Monotonic.GetTimestamp();
+
+        public override long TimestampFrequency => Monotonic.TimestampFrequency;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            Monotonic.CreateTimer(callback, state, dueTime, period);
+    }
+
+    [Fact]
     public async Task After_a_restart_providers_that_were_online_are_presumed_alive_for_the_failover_TTL()
     {
         var ct = TestContext.Current.CancellationToken;
