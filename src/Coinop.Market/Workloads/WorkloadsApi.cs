@@ -1,4 +1,3 @@
-using System.Text;
 using System.Text.Json;
 using Coinop.Core.Pricing;
 using Coinop.Core.Text;
@@ -12,7 +11,7 @@ namespace Coinop.Market.Workloads;
 
 /// <summary>
 /// The consumer's workload API: submit, list, show, follow output, cancel, top up, collect the refund, read the sealed
-/// access receipt. A workload belongs to its submitter: every request about it must carry the owner key it was submitted
+/// access receipt (following output is <see cref="WorkloadLogsApi"/>). A workload belongs to its submitter: every request about it must carry the owner key it was submitted
 /// with (<see cref="WorkloadOwnerKey.Header"/>; made and returned at submit when the request sent none), and the list
 /// shows only the key's own workloads. On a paid market submit and top-up are paid like requests (<c>X-Cashu</c> or a
 /// Bearer balance; no payment → 402 with a payment request), and cancel and refund also need the credential that paid.
@@ -22,14 +21,11 @@ namespace Coinop.Market.Workloads;
 public static class WorkloadsApi
 {
     private const int MaxListed = 500;
-    private const int LogPage = 500;
-    private const int MaxSealedKey = 1024;
 
     /// <summary>Where ecash given back (a refund, a payment returned whole) travels, as it does for requests.</summary>
     private const string RefundHeader = "X-Cashu";
 
     private static readonly TimeSpan DefaultDuration = TimeSpan.FromHours(1);
-    private static readonly TimeSpan MaxDuration = TimeSpan.FromDays(3650);
 
     public static async Task SubmitAsync(HttpContext http, WorkloadSupervisor supervisor, IWorkloadBilling billing, IWorkloadUsageStore usage, IWorkloadCheckpointStore checkpoints,
         IWorkloadReceiptStore receipts, IProviderRegistryStore registry)
@@ -51,7 +47,7 @@ public static class WorkloadsApi
             return;
         }
 
-        if (Validate(request) is { } problem)
+        if (SubmitWorkloadRules.Problem(request) is { } problem)
         {
             await BadRequest(http, problem);
             return;
@@ -244,7 +240,7 @@ public static class WorkloadsApi
         }
 
         var request = http.Request.ContentLength == 0 ? new TopUpRequest(null) : await ReadAsync(http, WorkloadJsonContext.Default.TopUpRequest);
-        if (request is null || (request.DurationSeconds is { } seconds && (!double.IsFinite(seconds) || seconds < 1 || seconds > MaxDuration.TotalSeconds)))
+        if (request is null || (request.DurationSeconds is { } seconds && (!double.IsFinite(seconds) || seconds < 1 || seconds > SubmitWorkloadRules.MaxDuration.TotalSeconds)))
         {
             await BadRequest(http, "the body must be {\"duration_seconds\": N} with N from 1 to 315360000 (or empty, when an X-Cashu token pays)");
             return;
@@ -303,149 +299,6 @@ public static class WorkloadsApi
             WorkloadJsonContext.Default.AccessView, cancellationToken: http.RequestAborted);
     }
 
-    /// <summary>
-    /// The output so far (<c>?after=SEQ</c> to continue) as JSON, or followed as server-sent events (<c>?follow=true</c> or
-    /// <c>Accept: text/event-stream</c>): one <c>log</c> event per chunk, then <c>end</c> once the workload is finished
-    /// and everything it printed was sent.
-    /// </summary>
-    public static async Task LogsAsync(HttpContext http, string id, IWorkloadStore store, IWorkloadLogStore logs, WorkloadLogFeed feed)
-    {
-        var ct = http.RequestAborted;
-        if (await WorkloadOwners.FindOwnedAsync(http, id, store) is not { } stored)
-        {
-            return;
-        }
-
-        var query = http.Request.Query;
-        var after = 0L;
-        if (query.TryGetValue("after", out var afterText) && !long.TryParse(afterText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out after))
-        {
-            await BadRequest(http, "'after' must be a sequence number");
-            return;
-        }
-
-        var follow = query.TryGetValue("follow", out var followText)
-            ? string.Equals(followText, "true", StringComparison.OrdinalIgnoreCase) || followText == "1"
-            : http.Request.Headers.Accept.Any(a => a?.Contains("text/event-stream", StringComparison.OrdinalIgnoreCase) == true);
-        if (!follow)
-        {
-            var page = await logs.ReadAsync(id, after, LogPage, ct);
-            await http.Response.WriteAsJsonAsync(new LogsView([.. page.Select(WorkloadViews.Entry)], page.Count > 0 ? page[^1].Seq : after, stored.Workload.State),
-                WorkloadJsonContext.Default.LogsView, cancellationToken: ct);
-            return;
-        }
-
-        http.Response.ContentType = "text/event-stream";
-        http.Response.Headers.CacheControl = "no-cache";
-        await http.Response.Body.FlushAsync(ct);
-        try
-        {
-            var flushed = false;
-            while (true)
-            {
-                // Listen before reading, so output stored between the read and the wait still wakes us.
-                var woken = feed.WaitAsync(id, ct);
-                var finished = (await store.FindAsync(id, ct))!.Workload;
-                if (finished.IsTerminal && !flushed)
-                {
-                    // Its last output may still be queued for the store: read only once that is stored.
-                    await feed.FlushedAsync(ct);
-                    flushed = true;
-                }
-
-                var page = await logs.ReadAsync(id, after, LogPage, ct);
-                foreach (var entry in page)
-                {
-                    await WriteEventAsync(http, "log", JsonSerializer.Serialize(WorkloadViews.Entry(entry), WorkloadJsonContext.Default.LogEntryView), ct);
-                    after = entry.Seq;
-                }
-
-                await http.Response.Body.FlushAsync(ct);
-                if (page.Count == LogPage)
-                {
-                    continue;
-                }
-
-                if (finished.IsTerminal)
-                {
-                    feed.Signal(id); // nothing will wake this workload's followers again: drop the wait it set up
-                    await WriteEventAsync(http, "end", JsonSerializer.Serialize(new LogEndView(finished.State, finished.Reason), WorkloadJsonContext.Default.LogEndView), ct);
-                    await http.Response.Body.FlushAsync(ct);
-                    return;
-                }
-
-                await woken;
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            // The consumer stopped following.
-        }
-    }
-
-    private static async Task WriteEventAsync(HttpContext http, string name, string data, CancellationToken ct) =>
-        await http.Response.Body.WriteAsync(Encoding.UTF8.GetBytes($"event: {name}\ndata: {data}\n\n"), ct);
-
-    private static string? Validate(SubmitWorkloadRequest r)
-    {
-        if (string.IsNullOrWhiteSpace(r.Command))
-        {
-            return "'command' is required";
-        }
-
-        if (r.Args is not null && r.Args.Any(a => a is null))
-        {
-            return "'args' must be strings";
-        }
-
-        if (r.DurationSeconds is { } d && (!double.IsFinite(d) || d < 1 || d > MaxDuration.TotalSeconds))
-        {
-            return "'duration_seconds' must be from 1 to 315360000";
-        }
-
-        if (r.Cpu is { } cpu && !double.IsFinite(cpu))
-        {
-            return "'cpu' must be a number of cores";
-        }
-
-        if (r.SealTo is not null && !(System.Buffers.Text.Base64.IsValid(r.SealTo, out var sealToBytes) && sealToBytes == 32))
-        {
-            return "'seal_to' must be a base64 X25519 public key (32 bytes)";
-        }
-
-        if (r.Port is not null && r.SealTo is null)
-        {
-            return "a workload with a port needs 'seal_to': the consumer's X25519 public key its access receipt is sealed to";
-        }
-
-        if (r.Checkpointed == true && (r.SealedKeys is null || r.SealedKeys.Count == 0))
-        {
-            return "a checkpointed workload needs 'sealed_keys': its checkpoint key sealed to each provider that may run it";
-        }
-
-        if (r.SealedKeys is { } keys && keys.Any(k => k.Key is not { Length: > 0 and <= 64 } || k.Value is not { Length: > 0 and <= MaxSealedKey } || !System.Buffers.Text.Base64.IsValid(k.Value)))
-        {
-            return "'sealed_keys' must map provider ids to base64 sealed keys";
-        }
-
-        if (r.Id is not null && !WorkloadIds.TryParse(r.Id, out _))
-        {
-            return "'id' must be 32 lowercase hex digits (a random GUID)";
-        }
-
-        if (r.Provider is { Length: > 256 })
-        {
-            return "'provider' is too long";
-        }
-
-        if (r.Isolation is not null && !WireEnum.TryParse<WorkloadIsolation>(r.Isolation, out _))
-        {
-            return "'isolation' must be 'sandbox' (bubblewrap or docker, the default) or 'none' (any provider, also one without a sandbox)";
-        }
-
-        return null;
-    }
-
     /// <summary>The workload's view for its owner; the refund's token only for the payer; the owner key only when the market just made it.</summary>
     private static async Task WriteViewAsync(HttpContext http, StoredWorkload stored, IWorkloadBilling billing, IWorkloadUsageStore usage,
         IWorkloadCheckpointStore checkpoints, IWorkloadReceiptStore receipts, bool payer = false, string? madeOwnerKey = null)
@@ -494,7 +347,7 @@ public static class WorkloadsApi
         }
     }
 
-    private static Task BadRequest(HttpContext http, string message) => Error(http, new ApiError(400, "invalid_request_error", "invalid_workload", message));
+    internal static Task BadRequest(HttpContext http, string message) => Error(http, new ApiError(400, "invalid_request_error", "invalid_workload", message));
 
-    private static Task Error(HttpContext http, ApiError error) => error.WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
+    internal static Task Error(HttpContext http, ApiError error) => error.WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
 }

@@ -39,7 +39,7 @@ public static class WorkloadsSetup
         endpoints.MapDelete("/api/workloads/{id}", WorkloadsApi.CancelAsync);
         endpoints.MapPost("/api/workloads/{id}/topup", WorkloadsApi.TopUpAsync);
         endpoints.MapGet("/api/workloads/{id}/refund", WorkloadsApi.RefundAsync);
-        endpoints.MapGet("/api/workloads/{id}/logs", WorkloadsApi.LogsAsync);
+        endpoints.MapGet("/api/workloads/{id}/logs", WorkloadLogsApi.LogsAsync);
         endpoints.MapGet("/api/workloads/{id}/access", WorkloadsApi.AccessAsync);
         return endpoints;
     }

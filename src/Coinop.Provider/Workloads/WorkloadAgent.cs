@@ -9,22 +9,13 @@ using NSec.Cryptography;
 
 namespace Coinop.Provider.Workloads;
 
-/// <summary>The market link as the workload agent uses it: control messages and binary chunks.</summary>
-internal interface IWorkloadLink
-{
-    ValueTask<bool> SendAsync(ProtocolMessage message, CancellationToken cancellationToken);
-
-    /// <summary>Sends <c>[kind][id][epoch](lead)data</c>; a <paramref name="droppable"/> chunk is dropped rather than waited for when the link is busy.</summary>
-    ValueTask<bool> SendChunkAsync(byte kind, Guid id, long epoch, byte? lead, ReadOnlyMemory<byte> data, bool droppable, CancellationToken cancellationToken);
-}
-
 /// <summary>
 /// The provider's half of the workload protocol, alive across market sessions: the shell around two sans-IO rules.
 /// It runs what the market starts through <see cref="WorkloadHost"/> and heartbeats every copy and standby; the
 /// single-writer rule of docs/durability.md is <see cref="StopAfterRule"/> (a copy is killed once <c>stop_after</c>
 /// passed since the send of the last heartbeat the market acknowledged, on the monotonic clock; a stopped copy is never
 /// restarted here, only a new <c>workload_start</c> runs anything), and exits, losses, usage records and receipts go
-/// through <see cref="ReportOutbox{TReport}"/> (delivered at least once, in order, across reconnects). Output goes out
+/// through <see cref="WorkloadReports"/> (delivered at least once, in order, across reconnects). Output goes out
 /// only while a link is up. After every (re)connect a heartbeat reports what runs here, so the market can stop whatever
 /// is no longer current.
 /// </summary>
@@ -43,18 +34,14 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly CopyUploads _uploads;
 
-    // Everything below up to _link is guarded by _gate.
+    private readonly WorkloadReports _reports = new();
+
+    // Everything below up to _heartbeatNow is guarded by _gate.
     private readonly Lock _gate = new();
     private readonly StopAfterRule _rule = new();
-    private readonly ReportOutbox<ProtocolMessage> _outbox = new();
     private readonly Dictionary<string, CopyResources> _resources = new(StringComparer.Ordinal);
     private readonly HashSet<string> _standbys = new(StringComparer.Ordinal);
-    private readonly List<(long UpTo, TaskCompletionSource Done)> _flushWaiters = [];
     private TaskCompletionSource _heartbeatNow = NewSignal();
-    private TaskCompletionSource _linkChanged = NewSignal();
-    private TaskCompletionSource _reportAdded = NewSignal();
-    private IWorkloadLink? _link;
-    private long _seq;
 
     private readonly Channel<ProtocolMessage> _inbox = Channel.CreateUnbounded<ProtocolMessage>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
@@ -73,7 +60,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         _time = time;
         _origin = time.GetTimestamp();
         _logger = logger;
-        _uploads = new CopyUploads(host, CurrentLink, time, logger);
+        _uploads = new CopyUploads(host, () => _reports.Link, time, logger);
         Incarnation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
         _capacity = new WorkloadCapacity(host.Isolation, hostOptions.CpuCores, hostOptions.MemoryMb, options.WorkloadPrice.CpuMsatPerCoreSecond,
             options.WorkloadPrice.MemoryMsatPerGbSecond, Convert.ToBase64String(SealedBox.ExportPublicKey(sealingKey)), Convert.ToBase64String(sealingBinding),
@@ -91,7 +78,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         var ct = _stopping.Token;
         _loops = Task.WhenAll(
             Task.Run(() => InboxLoopAsync(ct), ct),
-            Task.Run(() => OutboxLoopAsync(ct), ct),
+            Task.Run(() => _reports.SendLoopAsync(ct), ct),
             Task.Run(() => HeartbeatLoopAsync(ct), ct),
             Task.Run(() => WatchdogLoopAsync(ct), ct),
             Task.Run(() => EventsLoopAsync(ct), ct),
@@ -101,37 +88,23 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     /// <summary>A session authenticated and sent capabilities: workload traffic may flow; report what runs here at once.</summary>
     public void Attach(IWorkloadLink link)
     {
+        _reports.Attach(link);
         lock (_gate)
         {
-            _link = link;
-            _outbox.Attach(link); // reports a previous link took but never proved delivered go again first
-            Fire(ref _linkChanged);
             _heartbeatNow.TrySetResult();
         }
     }
 
-    public void Detach(IWorkloadLink link)
-    {
-        lock (_gate)
-        {
-            if (ReferenceEquals(_link, link))
-            {
-                _link = null;
-            }
-
-            _outbox.Detach(link);
-        }
-    }
+    public void Detach(IWorkloadLink link) => _reports.Detach(link);
 
     /// <summary>A workload message from the market on <paramref name="from"/>. Acknowledgements apply at once; starts, stops and releases run in order.</summary>
     public void OnMessage(IWorkloadLink from, ProtocolMessage message)
     {
         if (message is WorkloadAck ack)
         {
+            _reports.Acknowledged(from, ack.Seq);
             lock (_gate)
             {
-                // Frames on one link arrive in order: an answered heartbeat proves every report sent before it arrived.
-                _outbox.Acknowledged(from, ack.Seq);
                 _rule.Acknowledged(ack.Seq, ack.Renewed);
             }
         }
@@ -173,14 +146,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
                 return;
             }
 
-            var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            lock (_gate)
-            {
-                _flushWaiters.Add((_outbox.LastAdded, flushed));
-                CompleteFlushWaiters();
-            }
-
-            await flushed.Task.WaitAsync(deadline.Token);
+            await _reports.SentAsync().WaitAsync(deadline.Token);
             WorkloadAgentLog.Drained(_logger, copies.Count);
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
@@ -361,8 +327,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
 
                 await Task.WhenAny(now, Task.Delay(TimeSpan.FromTicks(Interlocked.Read(ref _heartbeatIntervalTicks)), _time, ct));
                 ct.ThrowIfCancellationRequested();
-                IWorkloadLink? link;
-                WorkloadHeartbeat heartbeat;
+                bool wanted;
                 lock (_gate)
                 {
                     var forced = _heartbeatNow.Task.IsCompleted;
@@ -371,14 +336,18 @@ internal sealed class WorkloadAgent : IAsyncDisposable
                         _heartbeatNow = NewSignal();
                     }
 
-                    link = _link;
-                    // Idle heartbeats go on while reports wait for the acknowledgement that proves them delivered.
-                    if (link is null || (!forced && _rule.Count == 0 && _standbys.Count == 0 && _outbox.Unconfirmed == 0))
-                    {
-                        continue;
-                    }
+                    wanted = forced || _rule.Count > 0 || _standbys.Count > 0;
+                }
 
-                    var seq = ++_seq;
+                // Idle heartbeats go on while reports wait for the acknowledgement that proves them delivered.
+                if (!_reports.TryNextHeartbeat(wanted, out var link, out var seq))
+                {
+                    continue;
+                }
+
+                WorkloadHeartbeat heartbeat;
+                lock (_gate)
+                {
                     heartbeat = new WorkloadHeartbeat(seq, Incarnation, _rule.Heartbeat(seq, Now()), [.. _standbys]);
                 }
 
@@ -471,78 +440,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         copy?.Reported.TrySetResult();
     }
 
-    /// <summary>Sends what the outbox says, on the link it says; a report taken by a link is proven delivered by a later answered heartbeat.</summary>
-    private async Task OutboxLoopAsync(CancellationToken ct)
-    {
-        try
-        {
-            while (true)
-            {
-                (ProtocolMessage Report, object Link)? next;
-                Task linkChanged, added;
-                lock (_gate)
-                {
-                    next = _outbox.Next();
-                    linkChanged = _linkChanged.Task;
-                    added = _reportAdded.Task;
-                }
-
-                if (next is not { } send)
-                {
-                    await Task.WhenAny(linkChanged, added).WaitAsync(ct);
-                    continue;
-                }
-
-                if (await ((IWorkloadLink)send.Link).SendAsync(send.Report, ct))
-                {
-                    lock (_gate)
-                    {
-                        _outbox.Sent(send.Report, send.Link, _seq + 1);
-                        CompleteFlushWaiters();
-                    }
-
-                    continue;
-                }
-
-                await linkChanged.WaitAsync(ct); // wait for the next session
-            }
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-        }
-    }
-
-    /// <summary>Under the gate: drains waiting for reports to go out are told once they did.</summary>
-    private void CompleteFlushWaiters()
-    {
-        _flushWaiters.RemoveAll(w =>
-        {
-            if (!_outbox.Flushed(w.UpTo))
-            {
-                return false;
-            }
-
-            w.Done.TrySetResult();
-            return true;
-        });
-    }
-
-    private IWorkloadLink? CurrentLink()
-    {
-        lock (_gate)
-        {
-            return _link;
-        }
-    }
-
-    private void Report(ProtocolMessage message)
-    {
-        lock (_gate)
-        {
-            _outbox.Add(message);
-            Fire(ref _reportAdded);
-        }
-    }
+    private void Report(ProtocolMessage message) => _reports.Add(message);
 
     /// <summary>The monotonic clock the rule reads: time since this agent was created.</summary>
     private TimeSpan Now() => _time.GetElapsedTime(_origin);
@@ -556,22 +454,4 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     }
 
     private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>Completes the signal and arms a new one (under the gate).</summary>
-    private static void Fire(ref TaskCompletionSource signal)
-    {
-        signal.TrySetResult();
-        signal = NewSignal();
-    }
-
-    /// <summary>What the shell holds for one copy besides the rule's view of it: its checkpoint loop and the signal a drain waits on.</summary>
-    private sealed class CopyResources(long epoch)
-    {
-        public long Epoch { get; } = epoch;
-
-        public CancellationTokenSource CheckpointLoop { get; } = new();
-
-        /// <summary>Completes once the copy's end was put in the outbox (a drain waits for it).</summary>
-        public TaskCompletionSource Reported { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
 }
