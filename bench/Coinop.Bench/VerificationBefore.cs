@@ -50,14 +50,14 @@ public sealed class VerificationBefore(MintKeyset keyset)
         return Ecash.Crypto.Secp256k1.CompressedHex(c) + Ecash.Crypto.Secp256k1.ScalarHex(dleq.E) + Ecash.Crypto.Secp256k1.ScalarHex(dleq.S);
     }
 
-    /// <summary>A proof of change for the mint itself as before: C = kY and C_ = kB_, both by pubkey_tweak_mul.</summary>
+    /// <summary>A proof of change for the mint itself as before: B_ = Y + rG by pubkey_tweak_add, C = kY and C_ = kB_ both by pubkey_tweak_mul.</summary>
     public string IssueToSelfBefore(ulong amount)
     {
         Assert(keyset.TryGetKey(amount, out var key));
         var secret = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
         var r = Ecash.Crypto.Secp256k1.RandomScalar();
         var y = Ecash.Crypto.Bdhke.HashToCurve(secret);
-        var blinded = Ecash.Crypto.Bdhke.Blind(y, r);
+        var blinded = Ecash.Crypto.Secp256k1.AddMultipleOfG(y, r)!;
         var blindSignature = Ecash.Crypto.Secp256k1.Multiply(blinded, key.PrivateKey);
         var c = Ecash.Crypto.Secp256k1.Multiply(y, key.PrivateKey);
         var dleq = Ecash.Crypto.Dleq.Create(key.PrivateKey, key.PublicKey, blinded, blindSignature);

@@ -64,8 +64,12 @@ public static class Bdhke
     public static byte[] Y(string secret) => Secp256k1.Compressed(HashToCurve(secret));
 
     /// <summary>Wallet: <c>B_ = Y + rG</c>.</summary>
+    /// <remarks>
+    /// rG by libsecp256k1's constant-time generator multiplication, then one addition: r is secret (it links B_ to Y),
+    /// and pubkey_tweak_add would multiply by it in variable time.
+    /// </remarks>
     public static CurvePoint Blind(CurvePoint y, in Scalar r) =>
-        Secp256k1.AddMultipleOfG(y, r) ?? throw new CryptographicException("the blinding factor cancels Y"); // r = -log(Y): never by chance
+        Secp256k1.Add(y, Secp256k1.MultiplyG(r)) ?? throw new CryptographicException("the blinding factor cancels Y"); // r = -log(Y): never by chance
 
     public static CurvePoint Blind(string secret, in Scalar r) => Blind(HashToCurve(secret), r);
 

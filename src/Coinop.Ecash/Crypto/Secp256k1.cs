@@ -101,7 +101,7 @@ public static class Secp256k1
         return Lib.EcPubkeyParse(native, uncompressed) ? new CurvePoint(native) : throw new InvalidOperationException("libsecp256k1 returned a point it cannot parse");
     }
 
-    /// <summary>P + t·G (one call into libsecp256k1); null when the sum is infinity.</summary>
+    /// <summary>P + t·G (one call into libsecp256k1, variable time in t: for public t); null when the sum is infinity.</summary>
     public static CurvePoint? AddMultipleOfG(CurvePoint point, in Scalar t)
     {
         Span<byte> bytes = stackalloc byte[32];
