@@ -19,8 +19,8 @@ internal static unsafe partial class NativeEcdh
 
     /// <summary>
     /// Writes k·P as x || y (32 bytes each, big-endian) to <paramref name="product"/>; false when k is zero or not
-    /// below n. <paramref name="native"/> must be a public key object libsecp256k1 parsed (anything else aborts the
-    /// process in libsecp256k1's argument checks).
+    /// below n. <paramref name="native"/> must be a public key object libsecp256k1 made (a parsed point, a product): an
+    /// all-zero object trips its argument check, whose default handler on this context aborts the process.
     /// </summary>
     public static bool Multiply(ReadOnlySpan<byte> native, ReadOnlySpan<byte> k, Span<byte> product)
     {
