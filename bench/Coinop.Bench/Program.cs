@@ -8,8 +8,8 @@ if (args is ["cpu", ..])
 {
     var bench = new ProofVerificationBenchmarks();
     bench.Setup();
-    // Proof verification now and as it was before (same libsecp256k1 calls, with the allocations and copies it had),
-    // interleaved round by round (order alternating) so a machine whose speed drifts affects both alike.
+    // Proof verification now (k·Y in constant time) and as it was before (k·Y by libsecp256k1's variable-time
+    // pubkey_tweak_mul), interleaved round by round (order alternating) so a machine whose speed drifts affects both alike.
     var rounds = args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 6;
     var (now, before) = (new List<double>(), new List<double>());
     // Both variants run untimed first, long enough for tiered JIT to reach its optimized code (a first round measured
@@ -49,8 +49,16 @@ if (args is ["cpu", ..])
     var (native, product, key, block, digest) = (new byte[64], new byte[64], new byte[32], new byte[36], new byte[32]);
     key[0] = 0x5a;
     key[31] = 7;
-    Measure("  of which one point parse (a square root; hash_to_curve needs two on average)", 50_000, () => lib.EcPubkeyParse(native, point));
-    Measure("  of which k·Y (pubkey_tweak_mul)", 20_000, () =>
+    Measure("  of which one point parse (a square root; hash_to_curve needs one, CurveX rules out the rest)", 50_000, () => lib.EcPubkeyParse(native, point));
+    var y = Coinop.Ecash.Crypto.Bdhke.HashToCurve("coinop");
+    Secp256k1Net.EcdhHashFunction keepX = (output, x, _, _) =>
+    {
+        x.CopyTo(output);
+        return 1;
+    };
+    Measure("  of which k·Y in constant time (secp256k1_ecdh, called directly: what the mint does)", 20_000, () => Coinop.Ecash.Crypto.NativeEcdh.Multiply(y.Native, key, product));
+    Measure("  k·Y in constant time through Secp256k1.Net's Ecdh and its delegate", 20_000, () => lib.Ecdh(digest, y.Native, key, keepX, IntPtr.Zero));
+    Measure("  k·Y in variable time (pubkey_tweak_mul, before)", 20_000, () =>
     {
         native.CopyTo(product, 0);
         return lib.EcPubkeyTweakMul(product, key);
@@ -60,14 +68,28 @@ if (args is ["cpu", ..])
         System.Security.Cryptography.SHA256.HashData(block, digest);
         return 0;
     });
-    for (var round = 0; round < 2; round++)
+    for (var round = 0; round < 4; round++)
     {
-        Measure("hash_to_curve alone", 20_000, () => bench.HashToCurve());
-        Measure("hash_to_curve as before (every candidate parsed)", 20_000, () => bench.HashToCurveBefore());
+        if (round % 2 == 0)
+        {
+            Measure("hash_to_curve alone", 20_000, () => bench.HashToCurve());
+        }
+
+        Measure("hash_to_curve as before (SHA256.HashData for every hash)", 20_000, () => bench.HashToCurveBefore());
+        if (round % 2 == 1)
+        {
+            Measure("hash_to_curve alone", 20_000, () => bench.HashToCurve());
+        }
     }
 
-    Measure("sign an output with its DLEQ proof", 5_000, () => bench.SignWithDleq());
-    Measure("make a proof of change for the mint itself", 5_000, () => bench.IssueToSelf());
+    for (var round = 0; round < 2; round++)
+    {
+        Measure("sign an output with its DLEQ proof", 5_000, () => bench.SignWithDleq());
+        Measure("sign an output with its DLEQ proof, as before (k·B_ in variable time)", 5_000, () => bench.SignWithDleqBefore());
+        Measure("make a proof of change for the mint itself", 5_000, () => bench.IssueToSelf());
+        Measure("make a proof of change for the mint itself, as before (two variable-time k·P)", 5_000, () => bench.IssueToSelfBefore());
+    }
+
     Measure("the same by blind, sign, unblind", 5_000, () => bench.IssueByRoundTrip());
     return;
 }

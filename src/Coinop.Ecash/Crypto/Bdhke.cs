@@ -14,24 +14,19 @@ public static class Bdhke
 {
     private static readonly byte[] DomainSeparator = "Secp256k1_HashToCurve_Cashu_"u8.ToArray();
 
+    // One SHA-256 object per thread, reset after each hash: about 0.15 µs less per hash than SHA256.HashData, which
+    // sets up and frees OpenSSL's digest context every call (hash_to_curve hashes three times on average).
+    [ThreadStatic]
+    private static IncrementalHash? _sha256;
+
     /// <summary>Maps a message to a curve point: the first <c>02 || SHA256(SHA256(domain || msg) || counter_le32)</c> on the curve.</summary>
     public static CurvePoint HashToCurve(ReadOnlySpan<byte> message)
     {
+        var sha256 = _sha256 ??= IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         Span<byte> input = stackalloc byte[36];
-        if (DomainSeparator.Length + message.Length <= 1024 + 64)
-        {
-            Span<byte> prefixed = stackalloc byte[DomainSeparator.Length + message.Length];
-            DomainSeparator.CopyTo(prefixed);
-            message.CopyTo(prefixed[DomainSeparator.Length..]);
-            SHA256.HashData(prefixed, input[..32]);
-        }
-        else
-        {
-            using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            hash.AppendData(DomainSeparator);
-            hash.AppendData(message);
-            hash.GetHashAndReset(input[..32]);
-        }
+        sha256.AppendData(DomainSeparator);
+        sha256.AppendData(message);
+        sha256.GetHashAndReset(input[..32]);
 
         // Half of all x have no point: a Legendre symbol rules those out cheaply (CurveX); libsecp256k1 parses the
         // rest (02 || x, one square root) and has the last word.
@@ -40,7 +35,8 @@ public static class Bdhke
         for (uint counter = 0; counter < uint.MaxValue; counter++)
         {
             BinaryPrimitives.WriteUInt32LittleEndian(input[32..], counter);
-            SHA256.HashData(input, candidate[1..]);
+            sha256.AppendData(input);
+            sha256.GetHashAndReset(candidate[1..]);
             if (CurveX.MayHavePoint(candidate[1..]) && Secp256k1.TryParsePoint(candidate, out var point))
             {
                 return point;
@@ -68,25 +64,32 @@ public static class Bdhke
     public static byte[] Y(string secret) => Secp256k1.Compressed(HashToCurve(secret));
 
     /// <summary>Wallet: <c>B_ = Y + rG</c>.</summary>
+    /// <remarks>
+    /// rG by libsecp256k1's constant-time generator multiplication, then one addition: r is secret (it links B_ to Y),
+    /// and pubkey_tweak_add would multiply by it in variable time.
+    /// </remarks>
     public static CurvePoint Blind(CurvePoint y, in Scalar r) =>
-        Secp256k1.AddMultipleOfG(y, r) ?? throw new CryptographicException("the blinding factor cancels Y"); // r = -log(Y): never by chance
+        Secp256k1.Add(y, Secp256k1.MultiplyG(r)) ?? throw new CryptographicException("the blinding factor cancels Y"); // r = -log(Y): never by chance
 
     public static CurvePoint Blind(string secret, in Scalar r) => Blind(HashToCurve(secret), r);
 
-    /// <summary>Mint: <c>C_ = kB_</c>.</summary>
-    public static CurvePoint Sign(in Scalar k, CurvePoint blinded) => Secp256k1.Multiply(blinded, k);
+    /// <summary>Mint: <c>C_ = kB_</c>, in constant time (k is the mint's private key; B_ is anyone's choice).</summary>
+    public static CurvePoint Sign(in Scalar k, CurvePoint blinded) => Secp256k1.MultiplySecret(blinded, k);
 
     /// <summary>Wallet: <c>C = C_ - rK</c>; null when that is infinity (a mint that signed with something else than K).</summary>
     public static CurvePoint? Unblind(CurvePoint blindSignature, in Scalar r, CurvePoint mintKey) =>
         Secp256k1.Subtract(blindSignature, Secp256k1.MultiplySecret(mintKey, r));
 
     /// <summary>Mint: does <paramref name="signature"/> (compressed <c>C</c>) equal <c>k · hash_to_curve(secret)</c>?</summary>
-    /// <remarks>Compares encodings, so <c>C</c> is never decompressed (a square root saved per proof).</remarks>
+    /// <remarks>
+    /// k·Y in constant time (k is the mint's private key); compares encodings in fixed time, so <c>C</c> is never
+    /// decompressed (a square root saved per proof).
+    /// </remarks>
     public static bool Verify(in Scalar k, CurvePoint y, ReadOnlySpan<byte> signature)
     {
         Span<byte> key = stackalloc byte[32];
         k.WriteToSpan(key);
-        return Secp256k1.MultiplyEquals(y.Native, key, signature);
+        return Secp256k1.MultiplySecretEquals(y.Native, key, signature);
     }
 
     public static bool Verify(in Scalar k, string secret, ReadOnlySpan<byte> signature) => Verify(k, HashToCurve(secret), signature);

@@ -67,9 +67,9 @@ public static class Secp256k1
     }
 
     /// <summary>
-    /// k·P through pubkey_tweak_mul, libsecp256k1's variable-time multiplication (its time depends on k's digits), for
-    /// public scalars and the mint's fixed keys (the same k every time: its timing is one constant, nothing to average
-    /// over); a secret that is new each time goes through <see cref="MultiplySecret"/>. k must not be zero.
+    /// k·P through pubkey_tweak_mul, libsecp256k1's variable-time multiplication (its time and memory accesses depend
+    /// on k's digits): for public scalars only (DLEQ verification's e and s). Anything secret, the mint's keys above
+    /// all, goes through <see cref="MultiplySecret"/>. k must not be zero.
     /// </summary>
     public static CurvePoint Multiply(CurvePoint point, in Scalar k)
     {
@@ -80,40 +80,28 @@ public static class Secp256k1
     }
 
     /// <summary>
-    /// k·P in constant time, for a scalar that is secret and new each time (a DLEQ nonce, a wallet's blinding factor):
-    /// variable-time multiplication leaks a little of each such scalar through timing, and a few bits of many nonces
-    /// are enough to recover the key they sign with (lattice attacks). libsecp256k1 exports its constant-time k·P only
-    /// inside ECDH; the hash callback here hands back the point itself. About 25% slower than <see cref="Multiply"/>.
+    /// k·P in constant time (libsecp256k1's ECDH multiplication, <see cref="NativeEcdh"/>), for every secret scalar:
+    /// the mint's private keys, DLEQ nonces, a wallet's blinding factors. A variable-time multiplication leaks the
+    /// scalar's digits through timing and cache accesses (a fixed key included: a co-located process reads the table
+    /// lookups), and a few bits of many nonces are enough to recover the key they sign with. About 25% slower than
+    /// <see cref="Multiply"/>. k must not be zero.
     /// </summary>
     public static CurvePoint MultiplySecret(CurvePoint point, in Scalar k)
     {
         Span<byte> bytes = stackalloc byte[32];
         k.WriteToSpan(bytes);
-        Span<byte> x = stackalloc byte[32];
-        if (!Lib.Ecdh(x, point.Native, bytes, KeepProduct, IntPtr.Zero))
+        Span<byte> uncompressed = stackalloc byte[65];
+        uncompressed[0] = 4;
+        if (!NativeEcdh.Multiply(point.Native, bytes, uncompressed[1..]))
         {
             throw new ArgumentOutOfRangeException(nameof(k), "the scalar is zero");
         }
 
-        // The callback ran on this thread, inside the call: the thread's buffer holds 04 || x || y of the product.
         var native = new byte[NativeSize];
-        return Lib.EcPubkeyParse(native, _product) ? new CurvePoint(native) : throw new InvalidOperationException("libsecp256k1 returned a point it cannot parse");
+        return Lib.EcPubkeyParse(native, uncompressed) ? new CurvePoint(native) : throw new InvalidOperationException("libsecp256k1 returned a point it cannot parse");
     }
 
-    [ThreadStatic]
-    private static byte[]? _product;
-
-    private static readonly Secp256k1Net.EcdhHashFunction KeepProduct = (output, x, y, _) =>
-    {
-        var product = _product ??= new byte[65];
-        product[0] = 4;
-        x.CopyTo(product.AsSpan(1));
-        y.CopyTo(product.AsSpan(33));
-        x.CopyTo(output);
-        return 1;
-    };
-
-    /// <summary>P + t·G (one call into libsecp256k1); null when the sum is infinity.</summary>
+    /// <summary>P + t·G (one call into libsecp256k1, variable time in t: for public t); null when the sum is infinity.</summary>
     public static CurvePoint? AddMultipleOfG(CurvePoint point, in Scalar t)
     {
         Span<byte> bytes = stackalloc byte[32];
@@ -158,24 +146,29 @@ public static class Secp256k1
         bytes.Length == 33 && (bytes[0] == 2 || bytes[0] == 3) && Lib.EcPubkeyParse(native, bytes);
 
     /// <summary>
-    /// Whether k·P is the point <paramref name="compressed"/> encodes, without allocating: the product is serialized
-    /// and compared byte for byte, so an encoding that is not canonical or not on the curve never matches and is never
-    /// parsed. k·P here is libsecp256k1's pubkey_tweak_mul (its variable-time multiplication).
+    /// Whether k·P is the point <paramref name="compressed"/> encodes, without allocating: k·P in constant time
+    /// (<see cref="NativeEcdh"/>; k is the mint's private key), its affine x and the parity of y laid out as a
+    /// compressed encoding and compared in fixed time with <paramref name="compressed"/> (a comparison that stopped at
+    /// the first differing byte would tell a forger how much of a guessed C is right). An encoding that is not
+    /// canonical or not on the curve never matches and is never parsed.
     /// </summary>
-    internal static bool MultiplyEquals(ReadOnlySpan<byte> native, ReadOnlySpan<byte> k, ReadOnlySpan<byte> compressed)
+    internal static bool MultiplySecretEquals(ReadOnlySpan<byte> native, ReadOnlySpan<byte> k, ReadOnlySpan<byte> compressed)
     {
         if (compressed.Length != 33)
         {
             return false;
         }
 
-        Span<byte> product = stackalloc byte[NativeSize];
-        native.CopyTo(product);
+        Span<byte> product = stackalloc byte[64];
+        if (!NativeEcdh.Multiply(native, k, product))
+        {
+            return false;
+        }
+
         Span<byte> encoded = stackalloc byte[33];
-        nuint length = 33;
-        return Lib.EcPubkeyTweakMul(product, k)
-            && Lib.EcPubkeySerialize(encoded, ref length, product, NativeFlags.Compressed) && length == 33
-            && encoded.SequenceEqual(compressed);
+        encoded[0] = (byte)(2 | (product[63] & 1));
+        product[..32].CopyTo(encoded[1..]);
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(encoded, compressed);
     }
 
     public static bool TryParsePoint(string? hex, [NotNullWhen(true)] out CurvePoint? point)

@@ -130,8 +130,11 @@ public sealed class MintKeyset
         var r = Secp256k1.RandomScalar();
         var y = Bdhke.HashToCurve(secret);
         var blinded = Bdhke.Blind(y, r);
-        var blindSignature = Bdhke.Sign(key.PrivateKey, blinded);
-        var c = Bdhke.Sign(key.PrivateKey, y); // = C_ - rK
+        // C = kY and C_ = kB_ = kY + rkG = C + (rk)G: one constant-time multiplication by an arbitrary point and one
+        // by the generator (libsecp256k1's precomputed tables make that about 2.5 times cheaper), instead of two.
+        var c = Bdhke.Sign(key.PrivateKey, y);
+        var blindSignature = Secp256k1.Add(c, Secp256k1.MultiplyG(r * key.PrivateKey))
+            ?? throw new CryptographicException("C_ is infinity"); // only if B_ were: Blind has already refused that
         var dleq = Dleq.Create(key.PrivateKey, key.PublicKey, blinded, blindSignature);
         var (e, s) = (Secp256k1.ScalarHex(dleq.E), Secp256k1.ScalarHex(dleq.S));
         return new SelfIssuedProof(

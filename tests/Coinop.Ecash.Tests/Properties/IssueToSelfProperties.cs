@@ -46,7 +46,7 @@ public class IssueToSelfProperties
     }
 
     /// <summary>
-    /// The mint's verification (hash_to_curve, k·Y compared with C as bytes, nothing allocated) against NBitcoin.Secp256k1:
+    /// The mint's verification (hash_to_curve, k·Y in constant time compared with C in fixed time, nothing allocated) against NBitcoin.Secp256k1:
     /// the same Y for every secret, a C made there verifies, and every other C a payer could send is refused (the other
     /// parity, another prefix, a bit flipped in x, an x at or above p, a wrong length, non-hex text).
     /// </summary>
