@@ -128,6 +128,13 @@ if (args is ["ledger", ..])
     return;
 }
 
+// `payment-parsing [ROUNDS]`: decoding an X-Cashu token and naming a balance key's account, per call (PaymentParsing).
+if (args is ["payment-parsing", ..])
+{
+    PaymentParsing.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3);
+    return;
+}
+
 // `providers URL PID [COUNT] [IDLE_SECONDS] [SOURCES]`: idle providers linked to a market process (bench/providers.sh).
 if (args is ["providers", var marketUrl, var marketPid, ..])
 {
