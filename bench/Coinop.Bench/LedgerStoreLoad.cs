@@ -12,13 +12,16 @@ namespace Coinop.Bench;
 /// SQLite file, one request after another. Three stores side by side, rounds interleaved (order rotating): the schema
 /// before migration 0100 with SQLite's own checkpoints (every 1,000 pages, by the committing writer); the schema after
 /// it; and the schema after it with the writers' checkpoints pushed to 4,096 pages and a background checkpointer every
-/// 250 ms, as the market runs it. Each store first takes PRELOAD requests, so its indexes have some depth.
+/// 250 ms, as the market runs it. Each store first takes PRELOAD requests, so its indexes have some depth. With PACE_MS
+/// the requests are spaced that far apart (`ledger [ROUNDS] [REQUESTS] [PRELOAD] [PACE_MS]`).
 /// </summary>
 public static class LedgerStoreLoad
 {
     private sealed record Setup(string Name, long UpToVersion, int AutocheckpointPages, bool Background);
 
-    public static async Task RunAsync(int rounds, int requests, int preload)
+    /// <param name="paceMs">Pause between requests (0: back to back). At 10 ms, as at 100 requests/s, each request finds the
+    /// CPU's caches cold, as it does in the market.</param>
+    public static async Task RunAsync(int rounds, int requests, int preload, int paceMs = 0)
     {
         Setup[] setups =
         [
@@ -62,6 +65,10 @@ public static class LedgerStoreLoad
                         var started = Stopwatch.GetTimestamp();
                         await RequestAsync(store.Db, id++);
                         latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
+                        if (paceMs > 0)
+                        {
+                            await Task.Delay(paceMs);
+                        }
                     }
 
                     process.Refresh();

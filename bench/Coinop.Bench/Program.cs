@@ -141,12 +141,27 @@ if (args is ["workload-heartbeat", ..])
     return;
 }
 
-// `ledger [ROUNDS] [REQUESTS] [PRELOAD]`: a balance-key request's two store transactions in process, schema and
+// `ledger [ROUNDS] [REQUESTS] [PRELOAD] [PACE_MS]`: a balance-key request's two store transactions in process, schema and
 // checkpointing before and after, side by side (LedgerStoreLoad).
 if (args is ["ledger", ..])
 {
     int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
-    await LedgerStoreLoad.RunAsync(Arg(1, 5), Arg(2, 3000), Arg(3, 5000));
+    await LedgerStoreLoad.RunAsync(Arg(1, 5), Arg(2, 3000), Arg(3, 5000), Arg(4, 0));
+    return;
+}
+
+// `payment-parsing [ROUNDS]`: decoding an X-Cashu token and naming a balance key's account, per call (PaymentParsing).
+if (args is ["payment-parsing", ..])
+{
+    PaymentParsing.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 3);
+    return;
+}
+
+// `sqlite-transaction [ROUNDS] [COUNT]`: the fixed cost of one SQLite write transaction (SqliteTransactionCost).
+if (args is ["sqlite-transaction", ..])
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    SqliteTransactionCost.Run(Arg(1, 5), Arg(2, 5000));
     return;
 }
 

@@ -21,7 +21,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
     public const string HeaderName = PaymentIntake.HeaderName;
 
     public long? BudgetMsat(HttpRequest http) =>
-        http.Headers.TryGetValue(HeaderName, out var header) && header.Count == 1 && cashier.CheckToken(header.ToString()).Token is { } token
+        http.Headers.TryGetValue(HeaderName, out var header) && header.Count == 1 && intake.CheckToken(http, header.ToString()).Token is { } token
             ? token.AmountSat * 1000
             : null;
 

@@ -39,7 +39,7 @@ public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, Paymen
         var upTo = ask.UpTo ? "up to " : "";
         if (http.Headers.TryGetValue(HeaderName, out var header) && header.Count > 0)
         {
-            return await HoldTokenAsync(holdId, header.ToString(), minimumMsat, ask, cancellationToken);
+            return await HoldTokenAsync(CheckToken(http, header.ToString()), holdId, minimumMsat, ask, cancellationToken);
         }
 
         var bearer = Bearer(http);
@@ -134,11 +134,27 @@ public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, Paymen
         return value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) && value.Length > 7 ? value[7..].Trim() : null;
     }
 
+    /// <summary>
+    /// <see cref="Cashier.CheckToken"/> of a request's <c>X-Cashu</c> token, made once per request: routing asks for the
+    /// token's value (its budget) before the hold takes it, and both would otherwise decode it and hash its proofs.
+    /// </summary>
+    public TokenCheck CheckToken(HttpRequest http, string text)
+    {
+        var features = http.HttpContext.Features;
+        if (features.Get<XCashuCheck>() is { } earlier && string.Equals(earlier.Text, text, StringComparison.Ordinal))
+        {
+            return earlier.Check;
+        }
+
+        var check = cashier.CheckToken(text);
+        features.Set(new XCashuCheck(text, check));
+        return check;
+    }
+
     private static bool IsToken(string value) => value.StartsWith("cashu", StringComparison.Ordinal);
 
-    private async Task<IntakeResult> HoldTokenAsync(Guid holdId, string text, long minimumMsat, PaymentAsk ask, CancellationToken cancellationToken)
+    private async Task<IntakeResult> HoldTokenAsync(TokenCheck check, Guid holdId, long minimumMsat, PaymentAsk ask, CancellationToken cancellationToken)
     {
-        var check = cashier.CheckToken(text);
         if (check.Token is not { } token)
         {
             metrics.Refused("invalid_token");
@@ -185,6 +201,9 @@ public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, Paymen
         return IntakeResult.Refuse(PaymentErrors.PaymentRequired(message), [new(HeaderName, request.Encode())]);
     }
 }
+
+/// <summary>A request's X-Cashu token (its text) and its check, kept on the request.</summary>
+internal sealed record XCashuCheck(string Text, TokenCheck Check);
 
 /// <summary>The balance account a credential names, or why it names none.</summary>
 public sealed record BalanceLookup(string? Account, ApiError? Error);
