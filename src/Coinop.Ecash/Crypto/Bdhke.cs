@@ -69,7 +69,10 @@ public static class Bdhke
     /// and pubkey_tweak_add would multiply by it in variable time.
     /// </remarks>
     public static CurvePoint Blind(CurvePoint y, in Scalar r) =>
-        Secp256k1.Add(y, Secp256k1.MultiplyG(r)) ?? throw new CryptographicException("the blinding factor cancels Y"); // r = -log(Y): never by chance
+        TryBlind(y, r) ?? throw new CryptographicException("the blinding factor cancels Y"); // r = -log(Y): never by chance
+
+    /// <summary><c>B_ = Y + rG</c> as <see cref="Blind(CurvePoint, in Scalar)"/> makes it; null when that is infinity.</summary>
+    public static CurvePoint? TryBlind(CurvePoint y, in Scalar r) => Secp256k1.Add(y, Secp256k1.MultiplyG(r));
 
     public static CurvePoint Blind(string secret, in Scalar r) => Blind(HashToCurve(secret), r);
 

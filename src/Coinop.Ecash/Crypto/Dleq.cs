@@ -66,7 +66,7 @@ public static class Dleq
     /// <summary>Checks a proof carried in a <see cref="Proof"/>: rebuilds <c>B_ = Y + rG</c> and <c>C_ = C + rA</c> first.</summary>
     public static bool VerifyProof(CurvePoint publicKey, string secret, CurvePoint signature, DleqValues proof, in Scalar r)
     {
-        var blinded = Secp256k1.AddMultipleOfG(Bdhke.HashToCurve(secret), r);
+        var blinded = Bdhke.TryBlind(Bdhke.HashToCurve(secret), r); // B_ exactly as the wallet made it
         var blindSignature = Secp256k1.Add(signature, Secp256k1.MultiplySecret(publicKey, r));
         return blinded is not null && blindSignature is not null && Verify(publicKey, blinded, blindSignature, proof);
     }
