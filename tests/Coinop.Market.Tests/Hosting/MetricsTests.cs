@@ -9,6 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Coinop.Market.Tests.Hosting;
 
+[Collection(ExactMetricsCollection.Name)]
 public class MetricsTests
 {
     [Fact]

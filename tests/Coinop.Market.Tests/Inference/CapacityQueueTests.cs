@@ -17,6 +17,7 @@ namespace Coinop.Market.Tests.Inference;
 /// queue; a full queue answers 429 with Retry-After; a consumer who leaves frees its place; routing skips offers that
 /// cannot serve what a request needs.
 /// </summary>
+[Collection(ExactMetricsCollection.Name)]
 public class CapacityQueueTests
 {
     private static string Chat(string content, string extra = "") =>

@@ -12,6 +12,7 @@ namespace Coinop.Market.Tests.Workloads;
 /// The workload supervisor's queue is bounded per provider (issue 9, item 9): a provider that floods it over a real
 /// WebSocket is disconnected, what it queued is dropped unread, and other providers are served.
 /// </summary>
+[Collection(ExactMetricsCollection.Name)]
 public class CommandFloodTests
 {
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
