@@ -12,7 +12,7 @@ namespace Coinop.Provider.Workloads;
 /// <summary>
 /// The provider's half of the workload protocol, alive across market sessions: the shell around two sans-IO rules.
 /// It runs what the market starts through <see cref="WorkloadHost"/> and heartbeats every copy and standby; the
-/// single-writer rule of docs/durability.md is <see cref="StopAfterRule"/> (a copy is killed once <c>stop_after</c>
+/// single-writer rule of docs/durability.md is <see cref="StopAfterRule"/>, kept in <see cref="HeldCopies"/> (a copy is killed once <c>stop_after</c>
 /// passed since the send of the last heartbeat the market acknowledged, on the monotonic clock; a stopped copy is never
 /// restarted here, only a new <c>workload_start</c> runs anything), and exits, losses, usage records and receipts go
 /// through <see cref="WorkloadReports"/> (delivered at least once, in order, across reconnects). Output goes out
@@ -30,18 +30,11 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     private readonly Key _sealingKey;
     private readonly WorkloadCapacity _capacity;
     private readonly TimeProvider _time;
-    private readonly long _origin;
     private readonly ILogger _logger;
     private readonly CopyUploads _uploads;
 
     private readonly WorkloadReports _reports = new();
-
-    // Everything below up to _heartbeatNow is guarded by _gate.
-    private readonly Lock _gate = new();
-    private readonly StopAfterRule _rule = new();
-    private readonly Dictionary<string, CopyResources> _resources = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _standbys = new(StringComparer.Ordinal);
-    private TaskCompletionSource _heartbeatNow = NewSignal();
+    private readonly HeldCopies _held;
 
     private readonly Channel<ProtocolMessage> _inbox = Channel.CreateUnbounded<ProtocolMessage>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _stopping = new();
@@ -58,7 +51,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         _signingKey = signingKey;
         _sealingKey = sealingKey;
         _time = time;
-        _origin = time.GetTimestamp();
+        _held = new HeldCopies(time);
         _logger = logger;
         _uploads = new CopyUploads(host, () => _reports.Link, time, logger);
         Incarnation = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
@@ -89,10 +82,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     public void Attach(IWorkloadLink link)
     {
         _reports.Attach(link);
-        lock (_gate)
-        {
-            _heartbeatNow.TrySetResult();
-        }
+        _held.RequestHeartbeat();
     }
 
     public void Detach(IWorkloadLink link) => _reports.Detach(link);
@@ -103,10 +93,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         if (message is WorkloadAck ack)
         {
             _reports.Acknowledged(from, ack.Seq);
-            lock (_gate)
-            {
-                _rule.Acknowledged(ack.Seq, ack.Renewed);
-            }
+            _held.Acknowledged(ack.Seq, ack.Renewed);
         }
         else
         {
@@ -122,18 +109,10 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     public async Task DrainAsync(TimeSpan timeout, bool deliver = true)
     {
         _draining = true;
-        List<CopyRef> copies;
-        List<Task> reported;
-        lock (_gate)
+        var (copies, reported, standbys) = _held.StopAll(WorkloadLost.ProviderDraining);
+        foreach (var standby in standbys)
         {
-            copies = _rule.StopAll(WorkloadLost.ProviderDraining);
-            reported = [.. copies.Select(c => _resources.TryGetValue(c.WorkloadId, out var r) ? r.Reported.Task : Task.CompletedTask)];
-            foreach (var standby in _standbys)
-            {
-                _host.ReleaseStandby(standby);
-            }
-
-            _standbys.Clear();
+            _host.ReleaseStandby(standby);
         }
 
         using var deadline = new CancellationTokenSource(timeout, _time);
@@ -191,10 +170,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
                             Stop(stop);
                             break;
                         case WorkloadRelease release:
-                            lock (_gate)
-                            {
-                                _standbys.Remove(release.WorkloadId);
-                            }
+                            _held.RemoveStandby(release.WorkloadId);
 
                             _host.ReleaseStandby(release.WorkloadId);
                             break;
@@ -221,10 +197,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
 
         if (_host.ReserveStandby(start.WorkloadId, start.Epoch, start.Spec.CpuCores, start.Spec.MemoryMb))
         {
-            lock (_gate)
-            {
-                _standbys.Add(start.WorkloadId);
-            }
+            _held.AddStandby(start.WorkloadId);
         }
         else
         {
@@ -245,29 +218,16 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         }
 
         var copy = new CopyResources(start.Epoch);
-        lock (_gate)
+        if (_held.TryStart(id, start.Epoch, TimeSpan.FromMilliseconds(start.Timings.StopAfterMs), copy) is { } refusal)
         {
-            if (_rule.Start(id, start.Epoch, TimeSpan.FromMilliseconds(start.Timings.StopAfterMs), Now()) is { } refusal)
-            {
-                Report(new WorkloadLost(id, start.Epoch, $"{WorkloadLost.StartFailed}: {refusal}"));
-                return;
-            }
-
-            _resources[id] = copy; // watched from now on: a start that hangs is stopped by the rule as well
-            _standbys.Remove(id);
+            Report(new WorkloadLost(id, start.Epoch, $"{WorkloadLost.StartFailed}: {refusal}"));
+            return;
         }
 
         var result = await _host.StartAsync(prepared.Spec, prepared.Checkpoint, prepared.Key, ct);
         if (!result.Started)
         {
-            lock (_gate)
-            {
-                _rule.StartFailed(id, start.Epoch);
-                if (_resources.TryGetValue(id, out var current) && current == copy)
-                {
-                    _resources.Remove(id);
-                }
-            }
+            _held.StartFailed(id, start.Epoch, copy);
 
             copy.Reported.TrySetResult();
             Report(new WorkloadLost(id, start.Epoch, $"{WorkloadLost.StartFailed}: {result.Error}"));
@@ -289,11 +249,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
 
     private void Stop(WorkloadStop stop)
     {
-        lock (_gate)
-        {
-            _rule.StopByMarket(stop.WorkloadId, stop.Epoch);
-            _standbys.Remove(stop.WorkloadId);
-        }
+        _held.StopByMarket(stop.WorkloadId, stop.Epoch);
 
         _ = StopCopyAsync(stop.WorkloadId, stop.Epoch, grace: null);
     }
@@ -319,25 +275,9 @@ internal sealed class WorkloadAgent : IAsyncDisposable
         {
             while (!ct.IsCancellationRequested)
             {
-                Task now;
-                lock (_gate)
-                {
-                    now = _heartbeatNow.Task;
-                }
-
-                await Task.WhenAny(now, Task.Delay(TimeSpan.FromTicks(Interlocked.Read(ref _heartbeatIntervalTicks)), _time, ct));
+                await Task.WhenAny(_held.HeartbeatRequested, Task.Delay(TimeSpan.FromTicks(Interlocked.Read(ref _heartbeatIntervalTicks)), _time, ct));
                 ct.ThrowIfCancellationRequested();
-                bool wanted;
-                lock (_gate)
-                {
-                    var forced = _heartbeatNow.Task.IsCompleted;
-                    if (forced)
-                    {
-                        _heartbeatNow = NewSignal();
-                    }
-
-                    wanted = forced || _rule.Count > 0 || _standbys.Count > 0;
-                }
+                var wanted = _held.TakeHeartbeatWanted();
 
                 // Idle heartbeats go on while reports wait for the acknowledgement that proves them delivered.
                 if (!_reports.TryNextHeartbeat(wanted, out var link, out var seq))
@@ -345,13 +285,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
                     continue;
                 }
 
-                WorkloadHeartbeat heartbeat;
-                lock (_gate)
-                {
-                    heartbeat = new WorkloadHeartbeat(seq, Incarnation, _rule.Heartbeat(seq, Now()), [.. _standbys]);
-                }
-
-                await link.SendAsync(heartbeat, ct);
+                await link.SendAsync(_held.Heartbeat(seq, Incarnation), ct);
             }
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -367,13 +301,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
             while (!ct.IsCancellationRequested)
             {
                 await Task.Delay(WatchInterval, _time, ct);
-                List<DueCopy> due;
-                lock (_gate)
-                {
-                    due = _rule.Due(Now());
-                }
-
-                foreach (var copy in due)
+                foreach (var copy in _held.Due())
                 {
                     WorkloadAgentLog.StoppedByRule(_logger, copy.WorkloadId, copy.Epoch, copy.Silent.TotalMilliseconds);
                     _ = StopCopyAsync(copy.WorkloadId, copy.Epoch, TimeSpan.Zero);
@@ -410,17 +338,7 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     /// <summary>A copy's process ended: the rule says what the market hears (its exit, its loss, or nothing when the market stopped it).</summary>
     private void Ended(Workloads.WorkloadExited exited)
     {
-        CopyEnd? end;
-        CopyResources? copy = null;
-        lock (_gate)
-        {
-            end = _rule.Ended(exited.WorkloadId, exited.Epoch);
-            if (end is not null && _resources.Remove(exited.WorkloadId, out var removed))
-            {
-                copy = removed;
-            }
-        }
-
+        var (end, copy) = _held.Ended(exited.WorkloadId, exited.Epoch);
         if (end is not { } ended)
         {
             return; // an older copy a newer start replaced: the market already moved on
@@ -442,9 +360,6 @@ internal sealed class WorkloadAgent : IAsyncDisposable
 
     private void Report(ProtocolMessage message) => _reports.Add(message);
 
-    /// <summary>The monotonic clock the rule reads: time since this agent was created.</summary>
-    private TimeSpan Now() => _time.GetElapsedTime(_origin);
-
     private void UseTimings(WorkloadLinkTimings? timings)
     {
         if (timings is { HeartbeatIntervalMs: > 0 })
@@ -452,6 +367,4 @@ internal sealed class WorkloadAgent : IAsyncDisposable
             Interlocked.Exchange(ref _heartbeatIntervalTicks, TimeSpan.FromMilliseconds(timings.HeartbeatIntervalMs).Ticks);
         }
     }
-
-    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
