@@ -19,7 +19,7 @@ namespace Coinop.Provider.Workloads;
 /// for that workload is refused, as is a second start, or a start after a stop, for the same epoch. A start for a
 /// newer epoch first stops the older copy and waits for it to be gone. A stop for epoch E stops the copy only when
 /// its epoch is at most E, so a late stop never takes down a newer copy, and it burns E so a late start for E is
-/// refused.
+/// refused. <see cref="CopyAdmission"/> keeps these rules and the capacity; the host runs what it admits.
 /// </para>
 /// </summary>
 public sealed partial class WorkloadHost : IAsyncDisposable
@@ -31,9 +31,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ILogger<WorkloadHost> _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly Dictionary<string, EpochState> _epochs = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ManagedCopy> _copies = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, Reservation> _standbys = new(StringComparer.Ordinal);
+    private readonly CopyAdmission _admission;
     private readonly Channel<WorkloadEvent> _events = Channel.CreateUnbounded<WorkloadEvent>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<WorkloadLog> _logs = Channel.CreateBounded<WorkloadLog>(
         new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true });
@@ -48,6 +46,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         _signingKey = signingKey;
         _time = time;
         _logger = logger;
+        _admission = new CopyAdmission(options);
         Directory.CreateDirectory(CopiesRoot);
     }
 
@@ -77,8 +76,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         _gate.Wait();
         try
         {
-            var (cores, memory) = Used();
-            return new WorkloadCapacityView(_options.CpuCores, _options.MemoryMb, cores, memory, _copies.Count, _standbys.Count);
+            return _admission.Capacity();
         }
         finally
         {
@@ -86,23 +84,13 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         }
     }
 
-    /// <summary>Cores and memory held by running copies and standby reservations (under the gate), leaving out the ones being replaced.</summary>
-    private (double Cores, long MemoryMb) Used(ManagedCopy? exceptCopy = null, Reservation? exceptStandby = null)
-    {
-        var copies = _copies.Values.Where(c => c != exceptCopy).ToList();
-        var standbys = _standbys.Values.Where(r => r != exceptStandby).ToList();
-        return (copies.Sum(c => c.Spec.CpuCores) + standbys.Sum(r => r.CpuCores), copies.Sum(c => c.Spec.MemoryMb) + standbys.Sum(r => r.MemoryMb));
-    }
-
-    private bool Fits(double cores, long memoryMb) => cores <= _options.CpuCores + 1e-9 && memoryMb <= _options.MemoryMb;
-
     /// <summary>The running copy of a workload, if any (its epoch, pid and bridge port).</summary>
     public (long Epoch, IRunningCopy? Copy, int? BridgePort)? Find(string workloadId)
     {
         _gate.Wait();
         try
         {
-            return _copies.TryGetValue(workloadId, out var c) ? (c.Spec.Epoch, c.Copy, c.Bridge?.Port) : null;
+            return _admission.Find(workloadId) is { } c ? (c.Spec.Epoch, c.Copy, c.Bridge?.Port) : null;
         }
         finally
         {
@@ -128,31 +116,12 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var state = _epochs.TryGetValue(spec.WorkloadId, out var s) ? s : new EpochState(-1, false);
-            if (spec.Epoch < state.Highest)
+            if (_admission.TryAdmit(spec, () => new ManagedCopy(spec, Path.Combine(CopiesRoot, $"{spec.WorkloadId}-e{spec.Epoch}")), out var admitted, out previous) is { } refused)
             {
-                return StartResult.Refused(StartRefusal.StaleEpoch, $"epoch {spec.Epoch} is older than epoch {state.Highest} already seen");
+                return refused;
             }
 
-            if (spec.Epoch == state.Highest && state.Used)
-            {
-                return StartResult.Refused(StartRefusal.EpochAlreadyUsed, $"epoch {spec.Epoch} was already started or stopped here");
-            }
-
-            previous = _copies.GetValueOrDefault(spec.WorkloadId);
-            // A standby reservation for this workload becomes the running copy's capacity.
-            var reservation = _standbys.GetValueOrDefault(spec.WorkloadId);
-            var (cores, memory) = Used(previous, reservation);
-            if (!Fits(cores + spec.CpuCores, memory + spec.MemoryMb))
-            {
-                return StartResult.Refused(StartRefusal.OverCapacity,
-                    $"needs {spec.CpuCores} cores and {spec.MemoryMb} MB; {_options.CpuCores - cores:0.##} cores and {_options.MemoryMb - memory} MB free");
-            }
-
-            _epochs[spec.WorkloadId] = new EpochState(spec.Epoch, true);
-            _standbys.Remove(spec.WorkloadId);
-            managed = new ManagedCopy(spec, Path.Combine(CopiesRoot, $"{spec.WorkloadId}-e{spec.Epoch}"));
-            _copies[spec.WorkloadId] = managed;
+            managed = admitted!;
         }
         finally
         {
@@ -218,19 +187,8 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var state = _epochs.TryGetValue(workloadId, out var s) ? s : new EpochState(-1, false);
-            if (epoch > state.Highest || (epoch == state.Highest && !state.Used))
-            {
-                _epochs[workloadId] = new EpochState(epoch, true);
-            }
-
-            if (_standbys.TryGetValue(workloadId, out var reservation) && reservation.Epoch <= epoch)
-            {
-                _standbys.Remove(workloadId);
-            }
-
-            copy = _copies.GetValueOrDefault(workloadId);
-            if (copy is null || copy.Spec.Epoch > epoch)
+            copy = _admission.Stop(workloadId, epoch);
+            if (copy is null)
             {
                 return false;
             }
@@ -251,7 +209,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            all = [.. _copies.Values];
+            all = [.. _admission.Copies];
         }
         finally
         {
@@ -267,20 +225,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         _gate.Wait();
         try
         {
-            if (_epochs.TryGetValue(workloadId, out var state) && epoch < state.Highest)
-            {
-                return false;
-            }
-
-            var existing = _standbys.GetValueOrDefault(workloadId);
-            var (cores, memory) = Used(exceptStandby: existing);
-            if (!Fits(cores + cpuCores, memory + memoryMb))
-            {
-                return false;
-            }
-
-            _standbys[workloadId] = new Reservation(epoch, cpuCores, memoryMb);
-            return true;
+            return _admission.Reserve(workloadId, epoch, cpuCores, memoryMb);
         }
         finally
         {
@@ -293,7 +238,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         _gate.Wait();
         try
         {
-            _standbys.Remove(workloadId);
+            _admission.Release(workloadId);
         }
         finally
         {
@@ -311,7 +256,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            copy = _copies.GetValueOrDefault(workloadId);
+            copy = _admission.Find(workloadId);
         }
         finally
         {
@@ -413,10 +358,7 @@ public sealed partial class WorkloadHost : IAsyncDisposable
         await _gate.WaitAsync().ConfigureAwait(false);
         try
         {
-            if (_copies.TryGetValue(managed.Spec.WorkloadId, out var current) && current == managed)
-            {
-                _copies.Remove(managed.Spec.WorkloadId);
-            }
+            _admission.Forget(managed);
         }
         finally
         {
@@ -441,8 +383,4 @@ public sealed partial class WorkloadHost : IAsyncDisposable
 
         managed.MarkGone();
     }
-
-    private readonly record struct EpochState(long Highest, bool Used);
-
-    private sealed record Reservation(long Epoch, double CpuCores, long MemoryMb);
 }
