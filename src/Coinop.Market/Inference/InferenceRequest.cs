@@ -15,7 +15,7 @@ namespace Coinop.Market.Inference;
 /// </summary>
 public sealed class InferenceRequest : IDisposable
 {
-    private const int MaxModelLength = 256;
+    private readonly InferenceRequestCheck _checked;
     private byte[]? _body;
     private JsonDocument? _document;
     private JsonDocument? _forOpenAiBackend;
@@ -24,6 +24,7 @@ public sealed class InferenceRequest : IDisposable
     private InferenceRequest(InferenceRoute route, byte[] body, int length, JsonDocument document)
     {
         Route = route;
+        _checked = new InferenceRequestCheck(route);
         _body = body;
         BodyLength = length;
         _document = document;
@@ -31,18 +32,18 @@ public sealed class InferenceRequest : IDisposable
 
     public InferenceRoute Route { get; }
 
-    public string Model { get; private set; } = "";
+    public string Model => _checked.Model;
 
-    public bool Stream { get; private set; }
+    public bool Stream => _checked.Stream;
 
     /// <summary>The consumer asked for the usage chunk at the end of a stream (OpenAI <c>stream_options.include_usage</c>).</summary>
-    public bool IncludeUsage { get; private set; }
+    public bool IncludeUsage => _checked.IncludeUsage;
 
     /// <summary>The output limit the consumer set, if any: the largest of the limits it names (backends differ in which they honour).</summary>
-    public long? MaxTokens { get; private set; }
+    public long? MaxTokens => _checked.MaxTokens;
 
     /// <summary>How many outputs the request asks for (<c>n</c> × the prompts of a prompt array; see <see cref="OutputAsk"/>).</summary>
-    public int Outputs { get; private set; } = 1;
+    public int Outputs => _checked.Outputs;
 
     /// <summary>What the reservation for this request is based on.</summary>
     public Coinop.Core.Pricing.ReservationBasis ReservationBasis => new(InputTokenEstimate, Route == InferenceRoute.Embeddings ? 0 : MaxTokens, Outputs);
@@ -53,13 +54,13 @@ public sealed class InferenceRequest : IDisposable
     public bool Translatable => Anthropic?.NeedsNative is null;
 
     /// <summary>The request carries images: only offers that declare vision can serve it.</summary>
-    public bool HasImages { get; private set; }
+    public bool HasImages => _checked.HasImages;
 
     /// <summary>For <c>/v1/messages</c>: what the request asks of a provider.</summary>
-    public AnthropicShape? Anthropic { get; private set; }
+    public AnthropicShape? Anthropic => _checked.Anthropic;
 
     /// <summary>For <c>/v1/responses</c>: what the request asks of a provider and the market.</summary>
-    public ResponsesShape? Responses { get; private set; }
+    public ResponsesShape? Responses => _checked.Responses;
 
     /// <summary>For <c>/v1/responses</c>: its place in its conversation, set by <see cref="ResponsesService.ResolveAsync"/>.</summary>
     public ResponsesTurn? Turn { get; set; }
@@ -99,13 +100,7 @@ public sealed class InferenceRequest : IDisposable
         }
 
         var request = new InferenceRequest(route, body, length, document);
-        var error = route switch
-        {
-            InferenceRoute.Messages => request.CheckAnthropic(),
-            InferenceRoute.Responses => request.CheckResponses(),
-            _ => request.CheckOpenAi(),
-        };
-        if (error is not null)
+        if (request._checked.Check(request.Root) is { } error)
         {
             request.Dispose();
             return (null, error);
@@ -168,204 +163,6 @@ public sealed class InferenceRequest : IDisposable
         InferenceRoute.Messages or InferenceRoute.Responses => InferenceRoute.ChatCompletions.Path(),
         _ => Route.Path(),
     };
-
-    private ApiError? CheckOpenAi()
-    {
-        var root = Root;
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            return ApiError.InvalidBody("the body must be a JSON object");
-        }
-
-        if (CheckModel(root) is { } modelError)
-        {
-            return modelError;
-        }
-
-        if (Route == InferenceRoute.Embeddings)
-        {
-            if (!root.TryGetProperty("input", out var input) || input.ValueKind is not (JsonValueKind.String or JsonValueKind.Array))
-            {
-                return ApiError.InvalidBody("'input' is required: a string or an array");
-            }
-
-            return null; // embeddings never stream
-        }
-
-        if (Route == InferenceRoute.ChatCompletions)
-        {
-            if (!root.TryGetProperty("messages", out var messages) || messages.ValueKind != JsonValueKind.Array || messages.GetArrayLength() == 0)
-            {
-                return ApiError.InvalidBody("'messages' is required: a non-empty array");
-            }
-
-            foreach (var message in messages.EnumerateArray())
-            {
-                if (message.ValueKind != JsonValueKind.Object || !message.TryGetProperty("role", out var role) || role.ValueKind != JsonValueKind.String)
-                {
-                    return ApiError.InvalidBody("every message must be an object with a string 'role'");
-                }
-
-                HasImages |= HasImageParts(message);
-            }
-        }
-        else if (!root.TryGetProperty("prompt", out var prompt) || prompt.ValueKind is not (JsonValueKind.String or JsonValueKind.Array))
-        {
-            return ApiError.InvalidBody("'prompt' is required: a string or an array");
-        }
-
-        if (CheckStream(root) is { } streamError)
-        {
-            return streamError;
-        }
-
-        if (root.TryGetProperty("stream_options", out var options) && options.ValueKind != JsonValueKind.Null)
-        {
-            if (options.ValueKind != JsonValueKind.Object)
-            {
-                return ApiError.InvalidBody("'stream_options' must be an object");
-            }
-
-            if (options.TryGetProperty("include_usage", out var includeUsage))
-            {
-                if (includeUsage.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null))
-                {
-                    return ApiError.InvalidBody("'stream_options.include_usage' must be a boolean");
-                }
-
-                IncludeUsage = includeUsage.ValueKind == JsonValueKind.True;
-            }
-        }
-
-        if ((CheckMaxTokens(root, "max_completion_tokens", required: false) ?? CheckMaxTokens(root, "max_tokens", required: false)) is { } limitError)
-        {
-            return limitError;
-        }
-
-        if (OutputAsk.Read(root, Route, out var outputs, out var nPredict) is { } askError)
-        {
-            return askError;
-        }
-
-        Outputs = outputs;
-        MaxTokens = nPredict is { } predict ? Math.Max(MaxTokens ?? 0, predict) : MaxTokens;
-        return null;
-    }
-
-    private ApiError? CheckAnthropic()
-    {
-        var root = Root;
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            return ApiError.InvalidBody("the body must be a JSON object");
-        }
-
-        if ((CheckModel(root) ?? CheckMaxTokens(root, "max_tokens", required: true) ?? CheckStream(root)) is { } error)
-        {
-            return error;
-        }
-
-        if (AnthropicCheck.Check(root, out var shape) is { } bodyError)
-        {
-            return bodyError;
-        }
-
-        Anthropic = shape;
-        HasImages = shape.Images;
-        return null;
-    }
-
-    private ApiError? CheckResponses()
-    {
-        var root = Root;
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            return ApiError.InvalidBody("the body must be a JSON object");
-        }
-
-        if ((CheckModel(root) ?? CheckStream(root)) is { } error)
-        {
-            return error;
-        }
-
-        if (ResponsesCheck.Check(root, out var shape) is { } bodyError)
-        {
-            return bodyError;
-        }
-
-        Responses = shape;
-        HasImages = shape.Images;
-        MaxTokens = shape.MaxOutputTokens;
-        return null;
-    }
-
-    /// <summary>An OpenAI chat message with an <c>image_url</c> part.</summary>
-    private static bool HasImageParts(JsonElement message)
-    {
-        if (!message.TryGetProperty("content", out var content) || content.ValueKind != JsonValueKind.Array)
-        {
-            return false;
-        }
-
-        foreach (var part in content.EnumerateArray())
-        {
-            if (part.ValueKind == JsonValueKind.Object && part.TryGetProperty("type", out var type) && type.ValueKind == JsonValueKind.String && type.ValueEquals("image_url"))
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private ApiError? CheckModel(JsonElement root)
-    {
-        if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.String)
-        {
-            return ApiError.InvalidBody("'model' is required: a string");
-        }
-
-        var name = model.GetString()!;
-        if (name.Length is 0 or > MaxModelLength)
-        {
-            return ApiError.InvalidBody($"'model' must be 1 to {MaxModelLength} characters");
-        }
-
-        Model = name;
-        return null;
-    }
-
-    private ApiError? CheckStream(JsonElement root)
-    {
-        if (!root.TryGetProperty("stream", out var stream))
-        {
-            return null;
-        }
-
-        if (stream.ValueKind is not (JsonValueKind.True or JsonValueKind.False or JsonValueKind.Null))
-        {
-            return ApiError.InvalidBody("'stream' must be a boolean");
-        }
-
-        Stream = stream.ValueKind == JsonValueKind.True;
-        return null;
-    }
-
-    private ApiError? CheckMaxTokens(JsonElement root, string name, bool required)
-    {
-        if (!root.TryGetProperty(name, out var value) || value.ValueKind == JsonValueKind.Null)
-        {
-            return required ? ApiError.InvalidBody($"'{name}' is required: a positive integer") : null;
-        }
-
-        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out var tokens) || tokens < 1)
-        {
-            return ApiError.InvalidBody($"'{name}' must be a positive integer");
-        }
-
-        MaxTokens = Math.Max(MaxTokens ?? 0, tokens);
-        return null;
-    }
 
     private static void WriteWithUsageRequested(JsonElement root, Utf8JsonWriter json)
     {
