@@ -41,10 +41,7 @@ public sealed class ResponsesSseRelay(ConsumerOutput output, ResponsesTurn turn,
 
     public override void Finish(BillingSettlement settlement)
     {
-        if (settlement.StreamTrailer is { } trailer)
-        {
-            WriteComment(trailer);
-        }
+        WriteTrailer(settlement);
 
         _translator.WriteEnd(Writer);
     }

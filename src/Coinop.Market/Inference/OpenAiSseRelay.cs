@@ -1,0 +1,51 @@
+using System.Buffers;
+
+namespace Coinop.Market.Inference;
+
+/// <summary>
+/// An OpenAI stream, relayed event by event. The market always asks the backend for the usage chunk; it reads
+/// usage from it and strips it again when the consumer did not ask. <c>[DONE]</c> is held back so billing's
+/// trailer can go just before it.
+/// </summary>
+public sealed class OpenAiSseRelay(ConsumerOutput output, bool consumerWantsUsage) : SseRelay(output)
+{
+    protected override void OnEvent(ReadOnlySpan<byte> sseEvent)
+    {
+        var data = DataOf(sseEvent);
+        if (data.SequenceEqual("[DONE]"u8))
+        {
+            return;
+        }
+
+        if (Coinop.Core.Inference.UsageProbe.MayHoldUsage(data) && UsageScanner.TryRead(data, anthropic: false, out var usage, out var emptyChoices))
+        {
+            Usage = usage;
+            if (!consumerWantsUsage && emptyChoices)
+            {
+                return;
+            }
+        }
+
+        if (CarriesText(data))
+        {
+            OutputTokens++;
+        }
+
+        Writer.Write(sseEvent);
+    }
+
+    public override void Finish(BillingSettlement settlement)
+    {
+        WriteTrailer(settlement);
+
+        Writer.Write("data: [DONE]\n\n"u8);
+    }
+
+    public override void WriteError(ApiError error)
+    {
+        var writer = Writer;
+        writer.Write("data: "u8);
+        error.WriteJson(writer, ErrorShape.OpenAi);
+        writer.Write("\n\n"u8);
+    }
+}
