@@ -1,6 +1,4 @@
-using System.Globalization;
 using System.Text;
-using NBitcoin.Secp256k1;
 using SHA256 = System.Security.Cryptography.SHA256;
 
 namespace Coinop.Ecash.Lightning;
@@ -90,7 +88,7 @@ public sealed record Bolt11Invoice
             return false;
         }
 
-        if (!TryParseHrp(hrp, out var network, out var amountMsat, out error))
+        if (!Bolt11Prefix.TryParse(hrp, out var network, out var amountMsat, out error))
         {
             return false;
         }
@@ -216,7 +214,7 @@ public sealed record Bolt11Invoice
         var preimage = new List<byte>(Encoding.UTF8.GetBytes(hrp));
         preimage.AddRange(Bech32Words.ConvertBits(words.AsSpan(0, words.Length - signatureWords), 5, 8, pad: true));
         var digest = SHA256.HashData([.. preimage]);
-        if (!TryCheckSignature(digest, signature, recoveryId, nodeId, out var payee, out error))
+        if (!Bolt11Signature.TryCheck(digest, signature, recoveryId, nodeId, out var payee, out error))
         {
             return false;
         }
@@ -235,138 +233,6 @@ public sealed record Bolt11Invoice
             PayeeNodeId = payee,
             MinFinalCltvExpiryDelta = cltv,
         };
-        return true;
-    }
-
-    private static bool TryCheckSignature(byte[] digest, byte[] signature, int recoveryId, byte[]? nodeId, out byte[] payee, out string? error)
-    {
-        payee = [];
-        if (nodeId is not null)
-        {
-            // With an explicit payee key: verify, and refuse a high-S signature (BOLT 11).
-            if (!ECPubKey.TryCreate(nodeId, Context.Instance, out _, out var key) || key is null)
-            {
-                error = "the payee key (tag n) is not a valid public key";
-                return false;
-            }
-
-            if (!SecpECDSASignature.TryCreateFromCompact(signature.AsSpan(0, 64), out var sig) || sig is null)
-            {
-                error = "the signature is malformed";
-                return false;
-            }
-
-            if (sig.s.IsHigh)
-            {
-                error = "the signature is not low-S";
-                return false;
-            }
-
-            if (!key.SigVerify(sig, digest))
-            {
-                error = "the signature does not match the payee key";
-                return false;
-            }
-
-            payee = nodeId;
-            error = null;
-            return true;
-        }
-
-        // Recovery accepts a high-S signature (BOLT 11): as (r, n - s) it recovers the same key with the other parity.
-        var compact = signature.AsSpan(0, 64).ToArray();
-        if (!SecpECDSASignature.TryCreateFromCompact(compact, out var plain) || plain is null)
-        {
-            error = "the signature is malformed";
-            return false;
-        }
-
-        if (plain.s.IsHigh && plain.TryNormalize(out var low) && low is not null)
-        {
-            low.WriteCompactToSpan(compact);
-            recoveryId ^= 1;
-        }
-
-        if (!SecpRecoverableECDSASignature.TryCreateFromCompact(compact, recoveryId, out var recoverable) || recoverable is null
-            || !ECPubKey.TryRecover(Context.Instance, recoverable, digest, out var recovered) || recovered is null)
-        {
-            error = "the signature is not recoverable";
-            return false;
-        }
-
-        payee = recovered.ToBytes(compressed: true);
-        error = null;
-        return true;
-    }
-
-    private static bool TryParseHrp(string hrp, out Bolt11Network network, out ulong? amountMsat, out string? error)
-    {
-        network = default;
-        amountMsat = null;
-        if (!hrp.StartsWith("ln", StringComparison.Ordinal))
-        {
-            error = "not a Lightning invoice (the prefix is not 'ln')";
-            return false;
-        }
-
-        // Longest prefixes first: "bcrt" before "bc", "tbs" before "tb".
-        (string Prefix, Bolt11Network Network)[] networks =
-            [("bcrt", Bolt11Network.Regtest), ("bc", Bolt11Network.Mainnet), ("tbs", Bolt11Network.Signet), ("tb", Bolt11Network.Testnet)];
-        var rest = hrp[2..];
-        var match = networks.FirstOrDefault(n => rest.StartsWith(n.Prefix, StringComparison.Ordinal)
-            && (rest.Length == n.Prefix.Length || char.IsAsciiDigit(rest[n.Prefix.Length])));
-        if (match.Prefix is null)
-        {
-            error = $"unknown currency prefix 'ln{rest}'";
-            return false;
-        }
-
-        network = match.Network;
-        var amount = rest[match.Prefix.Length..];
-        error = null;
-        if (amount.Length == 0)
-        {
-            return true;
-        }
-
-        var multiplier = char.IsAsciiLetter(amount[^1]) ? amount[^1] : ' ';
-        var digits = multiplier == ' ' ? amount : amount[..^1];
-        if (digits.Length is 0 or > 30 || !digits.All(char.IsAsciiDigit) || !UInt128.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
-        {
-            error = $"the amount '{amount}' is not a number";
-            return false;
-        }
-
-        // msat per unit of each multiplier (1 BTC = 10^11 msat); pico amounts must be whole msat (a multiple of 10p).
-        if (value > ulong.MaxValue * (UInt128)10)
-        {
-            error = "the amount is out of range";
-            return false;
-        }
-
-        UInt128? msat = multiplier switch
-        {
-            ' ' => value * 100_000_000_000,
-            'm' => value * 100_000_000,
-            'u' => value * 100_000,
-            'n' => value * 100,
-            'p' when value % 10 == 0 => value / 10,
-            'p' => null,
-            _ => null,
-        };
-        if (msat is null)
-        {
-            error = multiplier == 'p' ? "the amount is not a whole number of millisatoshi" : $"unknown amount multiplier '{multiplier}'";
-            return false;
-        }
-
-        if (msat > ulong.MaxValue || msat == 0)
-        {
-            error = "the amount is out of range";
-            return false;
-        }
-
-        amountMsat = (ulong)msat.Value;
         return true;
     }
 
@@ -404,20 +270,4 @@ public sealed record Bolt11Invoice
     }
 
     private static byte[] Bytes(ReadOnlySpan<byte> words) => Bech32Words.ConvertBits(words, 5, 8, pad: false);
-}
-
-/// <summary>The Bitcoin networks of BOLT 11 currency prefixes.</summary>
-public enum Bolt11Network
-{
-    /// <summary><c>lnbc</c></summary>
-    Mainnet,
-
-    /// <summary><c>lntb</c></summary>
-    Testnet,
-
-    /// <summary><c>lntbs</c></summary>
-    Signet,
-
-    /// <summary><c>lnbcrt</c></summary>
-    Regtest,
 }
