@@ -1,69 +1,9 @@
 using System.Data.Common;
 using System.Security.Cryptography;
-using Coinop.Core.Text;
 using Coinop.Core.Work;
 using Dapper;
 
 namespace Coinop.Storage.Work;
-
-/// <summary>One history entry of a work item: what happened, at which fence, written by whom.</summary>
-public sealed record WorkEvent(long Seq, string WorkId, DateTimeOffset At, string Kind, long Fence, string Writer, LeaseOwner? Owner, string? Detail);
-
-/// <summary>What one sweep pass did.</summary>
-/// <param name="Terminalised">Items it closed (deadline passed, death evidence, reconciled abandon request).</param>
-/// <param name="Released">Items whose lapsed (or dead holder's) lease it released for another claim.</param>
-/// <param name="Lapsed">Started owner-bound items whose lease lapsed without evidence: left open, for an operator.</param>
-public sealed record WorkSweepReport(IReadOnlyList<string> Terminalised, IReadOnlyList<string> Released, IReadOnlyList<string> Lapsed);
-
-/// <summary>What draining one owner did.</summary>
-/// <param name="Deferred">Its started work that another owner holds a live lease on; drain again later.</param>
-public sealed record OwnerDrainReport(IReadOnlyList<string> Abandoned, IReadOnlyList<string> Released, IReadOnlyList<string> Deferred);
-
-/// <summary>
-/// The durable-work kernel's store: the <see cref="WorkKernel"/> rules applied atomically. Every change reads the
-/// row, decides with the kernel, and writes with <c>UPDATE … WHERE id AND version AND fence AND terminal IS NULL</c>,
-/// so of two market nodes deciding on the same row only one write lands (the other re-reads and decides again), a
-/// stale fence changes nothing, and a terminal row is never written again. Each change appends its history entry in
-/// the same transaction.
-/// </summary>
-public interface IWorkStore
-{
-    Task<WorkDecision> RegisterAsync(WorkRegistration registration, CancellationToken cancellationToken);
-
-    Task<WorkDecision> ClaimAsync(string id, LeaseOwner owner, LeaseTimings timings, CancellationToken cancellationToken);
-
-    /// <summary>Hands a just-revoked fence to a named successor (see <see cref="WorkKernel.Grant"/>).</summary>
-    Task<WorkDecision> GrantAsync(string id, long expectedFence, LeaseOwner owner, LeaseTimings timings, CancellationToken cancellationToken);
-
-    Task<WorkDecision> RenewAsync(string id, LeaseProof proof, LeaseTimings timings, CancellationToken cancellationToken);
-
-    Task<WorkDecision> RecordStartedAsync(string id, LeaseProof proof, CancellationToken cancellationToken);
-
-    Task<WorkDecision> WriteProgressAsync(string id, LeaseProof proof, string progress, CancellationToken cancellationToken);
-
-    Task<WorkDecision> WriteUsageAsync(string id, LeaseProof proof, string usage, CancellationToken cancellationToken);
-
-    Task<WorkDecision> CompleteAsync(string id, LeaseProof proof, WorkTerminalKind kind, string? reason, CancellationToken cancellationToken);
-
-    /// <summary>The market's own verdict, without a lease (consumer cancel, the workload supervisor).</summary>
-    Task<WorkDecision> FinishAsync(string id, WorkTerminalKind kind, string? reason, CancellationToken cancellationToken);
-
-    Task<WorkDecision> RequestAbandonAsync(string id, string requestedBy, string? reason, CancellationToken cancellationToken);
-
-    Task<WorkDecision> RevokeAsync(string id, long expectedFence, string reason, CancellationToken cancellationToken);
-
-    /// <summary>One recovery pass over open items that may need it (at most <paramref name="limit"/> of them).</summary>
-    Task<WorkSweepReport> SweepAsync(IReadOnlyCollection<DeathEvidence> deaths, int limit, CancellationToken cancellationToken);
-
-    /// <summary>Closes or hands over everything <paramref name="owner"/> (any incarnation) holds or started.</summary>
-    Task<OwnerDrainReport> DrainOwnerAsync(LeaseOwner owner, CancellationToken cancellationToken);
-
-    Task<ObservedWork?> ObserveAsync(string id, CancellationToken cancellationToken);
-
-    Task<IReadOnlyList<ObservedWork>> ListOpenAsync(string? kind, int limit, CancellationToken cancellationToken);
-
-    Task<IReadOnlyList<WorkEvent>> HistoryAsync(string id, CancellationToken cancellationToken);
-}
 
 /// <summary>The SQL implementation, shared by both dialects.</summary>
 public sealed class WorkStore(Database database, TimeProvider time) : IWorkStore
@@ -315,91 +255,6 @@ public sealed class WorkStore(Database database, TimeProvider time) : IWorkStore
     private DateTimeOffset Now() => DateTimeOffset.FromUnixTimeMilliseconds(time.GetUtcNow().ToUnixTimeMilliseconds());
 
     private static string NewToken() => RandomNumberGenerator.GetHexString(32, lowercase: true);
-
-    private sealed class WorkRow
-    {
-        public string Id { get; set; } = "";
-        public string Kind { get; set; } = "";
-        public string Disposition { get; set; } = "";
-        public long Fence { get; set; }
-        public long Version { get; set; }
-        public string? LeaseOwnerId { get; set; }
-        public string? LeaseIncarnationId { get; set; }
-        public string? LeaseToken { get; set; }
-        public long? LeaseClaimedAt { get; set; }
-        public long? LeaseExpiresAt { get; set; }
-        public string? StartedOwnerId { get; set; }
-        public string? StartedIncarnationId { get; set; }
-        public long? StartedAt { get; set; }
-        public long? Deadline { get; set; }
-        public string? AbandonRequestedBy { get; set; }
-        public long? AbandonRequestedAt { get; set; }
-        public string? AbandonReason { get; set; }
-        public string? Terminal { get; set; }
-        public long? TerminalAt { get; set; }
-        public string? TerminalReason { get; set; }
-        public string? AbandonWriter { get; set; }
-        public string? AbandonedOwnerId { get; set; }
-        public string? AbandonedIncarnationId { get; set; }
-        public string? AbandonEvidence { get; set; }
-        public string? Progress { get; set; }
-        public long CreatedAt { get; set; }
-        public long UpdatedAt { get; set; }
-
-        public static WorkRow From(WorkItem item, long version, DateTimeOffset now) => new()
-        {
-            Id = item.Id,
-            Kind = item.Kind,
-            Disposition = WireEnum.Name(item.Disposition),
-            Fence = item.Fence,
-            Version = version,
-            LeaseOwnerId = item.Lease?.Owner.OwnerId,
-            LeaseIncarnationId = item.Lease?.Owner.IncarnationId,
-            LeaseToken = item.Lease?.Token,
-            LeaseClaimedAt = item.Lease?.ClaimedAt.ToUnixTimeMilliseconds(),
-            LeaseExpiresAt = item.Lease?.ExpiresAt.ToUnixTimeMilliseconds(),
-            StartedOwnerId = item.Started?.Owner.OwnerId,
-            StartedIncarnationId = item.Started?.Owner.IncarnationId,
-            StartedAt = item.Started?.At.ToUnixTimeMilliseconds(),
-            Deadline = item.Deadline?.ToUnixTimeMilliseconds(),
-            AbandonRequestedBy = item.AbandonRequest?.RequestedBy,
-            AbandonRequestedAt = item.AbandonRequest?.At.ToUnixTimeMilliseconds(),
-            AbandonReason = item.AbandonRequest?.Reason,
-            Terminal = item.Terminal is { } terminal ? WireEnum.Name(terminal.Kind) : null,
-            TerminalAt = item.Terminal?.At.ToUnixTimeMilliseconds(),
-            TerminalReason = item.Terminal?.Reason,
-            AbandonWriter = item.Terminal?.Abandon is { } abandon ? WireEnum.Name(abandon.Writer) : null,
-            AbandonedOwnerId = item.Terminal?.Abandon?.Owner?.OwnerId,
-            AbandonedIncarnationId = item.Terminal?.Abandon?.Owner?.IncarnationId,
-            AbandonEvidence = item.Terminal?.Abandon?.Evidence,
-            Progress = item.Progress,
-            CreatedAt = item.CreatedAt.ToUnixTimeMilliseconds(),
-            UpdatedAt = now.ToUnixTimeMilliseconds(),
-        };
-
-        public WorkItem ToItem() => new(
-            Id,
-            Kind,
-            WireEnum.Parse<RecoveryDisposition>(Disposition),
-            Fence,
-            LeaseOwnerId is null
-                ? null
-                : new WorkLease(new LeaseOwner(LeaseOwnerId, LeaseIncarnationId!), LeaseToken!, Fence, Time(LeaseClaimedAt!.Value), Time(LeaseExpiresAt!.Value)),
-            StartedOwnerId is null ? null : new WorkStarted(new LeaseOwner(StartedOwnerId, StartedIncarnationId!), Time(StartedAt!.Value)),
-            Deadline is { } deadline ? Time(deadline) : null,
-            AbandonRequestedBy is null ? null : new AbandonRequest(AbandonRequestedBy, Time(AbandonRequestedAt!.Value), AbandonReason),
-            Terminal is null
-                ? null
-                : new WorkTerminal(WireEnum.Parse<WorkTerminalKind>(Terminal), Time(TerminalAt!.Value), TerminalReason,
-                    AbandonWriter is null
-                        ? null
-                        : new AbandonEvidence(WireEnum.Parse<Coinop.Core.Work.AbandonWriter>(AbandonWriter),
-                            AbandonedOwnerId is null ? null : new LeaseOwner(AbandonedOwnerId, AbandonedIncarnationId!), AbandonEvidence ?? "")),
-            Progress,
-            Time(CreatedAt));
-
-        private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
-    }
 
     private sealed class EventRow
     {
