@@ -1,25 +1,18 @@
+using System.Text.Json;
 using Coinop.Core.Protocol;
 using Coinop.Market.Inference.Anthropic;
 
 namespace Coinop.Market.Inference;
 
 /// <summary>An OpenAI chat stream rewritten as an Anthropic message stream by <see cref="AnthropicStreamTranslator"/>.</summary>
-public sealed class AnthropicFromOpenAiSseRelay(ConsumerOutput output, AnthropicReply reply) : SseRelay(output)
+public sealed class AnthropicFromOpenAiSseRelay(ConsumerOutput output, AnthropicReply reply) : TranslatedSseRelay(output)
 {
     private readonly AnthropicStreamTranslator _translator = new(reply);
-    private readonly ChunkParser _parser = new();
     private TokenUsage? _billed;
 
-    protected override void OnEvent(ReadOnlySpan<byte> sseEvent)
+    protected override void OnChunk(JsonElement chunk)
     {
-        var data = DataOf(sseEvent);
-        if (data.IsEmpty || data.SequenceEqual("[DONE]"u8))
-        {
-            return;
-        }
-
-        using var chunk = _parser.Parse(data);
-        OutputTokens += _translator.OnChunk(chunk.RootElement, Writer);
+        OutputTokens += _translator.OnChunk(chunk, Writer);
         Usage = _translator.Usage;
     }
 
@@ -33,7 +26,6 @@ public sealed class AnthropicFromOpenAiSseRelay(ConsumerOutput output, Anthropic
     {
         _translator.Finish(Writer, _billed);
         WriteTrailer(settlement);
-
         _translator.Stop(Writer);
     }
 
@@ -42,7 +34,6 @@ public sealed class AnthropicFromOpenAiSseRelay(ConsumerOutput output, Anthropic
     protected override void Dispose(bool disposing)
     {
         _translator.Dispose();
-        _parser.Dispose();
         base.Dispose(disposing);
     }
 }

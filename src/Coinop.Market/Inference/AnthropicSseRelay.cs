@@ -33,7 +33,6 @@ public sealed class AnthropicSseRelay(ConsumerOutput output) : SseRelay(output)
     public override void Finish(BillingSettlement settlement)
     {
         WriteTrailer(settlement);
-
         Writer.Write("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"u8);
     }
 

@@ -37,7 +37,6 @@ public sealed class OpenAiSseRelay(ConsumerOutput output, bool consumerWantsUsag
     public override void Finish(BillingSettlement settlement)
     {
         WriteTrailer(settlement);
-
         Writer.Write("data: [DONE]\n\n"u8);
     }
 

@@ -1,23 +1,16 @@
+using System.Text.Json;
 using Coinop.Core.Protocol;
 
 namespace Coinop.Market.Inference.Responses;
 
 /// <summary>An OpenAI chat stream rewritten as the Responses event sequence by <see cref="ResponsesStreamTranslator"/>, stored when complete.</summary>
-public sealed class ResponsesSseRelay(ConsumerOutput output, ResponsesTurn turn, ResponseDraft draft) : SseRelay(output)
+public sealed class ResponsesSseRelay(ConsumerOutput output, ResponsesTurn turn, ResponseDraft draft) : TranslatedSseRelay(output)
 {
     private readonly ResponsesStreamTranslator _translator = new(draft);
-    private readonly ChunkParser _parser = new();
 
-    protected override void OnEvent(ReadOnlySpan<byte> sseEvent)
+    protected override void OnChunk(JsonElement chunk)
     {
-        var data = DataOf(sseEvent);
-        if (data.IsEmpty || data.SequenceEqual("[DONE]"u8))
-        {
-            return;
-        }
-
-        using var chunk = _parser.Parse(data);
-        OutputTokens += _translator.OnChunk(chunk.RootElement, Writer);
+        OutputTokens += _translator.OnChunk(chunk, Writer);
         Usage = _translator.Usage;
     }
 
@@ -42,7 +35,6 @@ public sealed class ResponsesSseRelay(ConsumerOutput output, ResponsesTurn turn,
     public override void Finish(BillingSettlement settlement)
     {
         WriteTrailer(settlement);
-
         _translator.WriteEnd(Writer);
     }
 
@@ -51,7 +43,6 @@ public sealed class ResponsesSseRelay(ConsumerOutput output, ResponsesTurn turn,
     protected override void Dispose(bool disposing)
     {
         _translator.Dispose();
-        _parser.Dispose();
         base.Dispose(disposing);
     }
 }
