@@ -34,7 +34,8 @@ public sealed class TenantLimitTests
 
             var hogDone = await cluster.WaitForStateAsync(hogId, "failed");
             hogOutput = await LifecycleTests.WaitForOutputAsync(cluster, hogId, "disk cap");
-            var otherNow = await cluster.GetAsync(otherId);
+            // Its output can arrive before its report that it runs: wait for the state, not only the line.
+            var otherNow = await cluster.WaitForStateAsync(otherId, "live");
 
             TestContext.Current.TestOutputHelper?.WriteLine(hogOutput);
             Assert.Contains("tmp full at 8 MiB: No space left on device", hogOutput, StringComparison.Ordinal);
