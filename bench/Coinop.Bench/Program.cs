@@ -157,6 +157,15 @@ if (args is ["payment-parsing", ..])
     return;
 }
 
+// `account-statements [ROUNDS] [COUNT] [PACE_MS]`: a settle's five account changes as one statement or five (AccountStatementCost).
+if (args is ["account-statements", ..])
+{
+    AccountStatementCost.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5,
+        args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 5000,
+        args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 0);
+    return;
+}
+
 // `sqlite-transaction [ROUNDS] [COUNT]`: the fixed cost of one SQLite write transaction (SqliteTransactionCost).
 if (args is ["sqlite-transaction", ..])
 {

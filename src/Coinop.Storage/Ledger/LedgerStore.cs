@@ -122,9 +122,9 @@ public interface ILedgerStore
 {
     /// <summary>
     /// Writes <paramref name="transfers"/> to the journal and the account totals. Accounts are updated in name order
-    /// (no deadlocks between transactions), all in one conditional statement (see <see cref="AccountPostings"/>): if
-    /// one would go below zero the method throws <see cref="InsufficientFundsException"/> and the caller's transaction
-    /// must roll back. Balance and provider accounts are opened when first credited.
+    /// (no deadlocks between transactions) with conditional updates (see <see cref="AccountPostings"/>): if one would go
+    /// below zero the method throws <see cref="InsufficientFundsException"/> and the caller's transaction must roll
+    /// back. Balance, provider and workload accounts are opened when first credited.
     /// </summary>
     Task PostAsync(DbConnection c, DbTransaction t, string @event, string reference, IReadOnlyList<LedgerTransfer> transfers, DateTimeOffset now,
         CancellationToken cancellationToken);
@@ -159,10 +159,72 @@ public sealed class LedgerStore(Database database) : ILedgerStore
             return;
         }
 
-        // Every existing account's change in one conditional statement (was one statement per account: five in a settle).
-        // An account it did not change is missing or would go below zero: the posting fails, unless the account is one
-        // the posting may open (never below zero, see AccountPostings): then it is opened with its totals.
         var postings = AccountPostings.Of(moves);
+        if (database.Dialect == SqlDialect.Postgres)
+        {
+            await ChangeAccountsTogetherAsync(c, t, postings, now, cancellationToken);
+        }
+        else
+        {
+            await ChangeAccountsOneByOneAsync(c, t, postings, now, cancellationToken);
+        }
+
+        // One statement for the journal rows (its text depends only on their number, so it stays prepared).
+        using var journal = database.Statement(c, t, JournalInsert(moves.Count));
+        journal.Set("@at", now.ToUnixTimeMilliseconds()).Set("@event", @event).Set("@reference", reference);
+        for (var i = 0; i < moves.Count; i++)
+        {
+            journal.Set(Numbered(EntryFrom, i), moves[i].From).Set(Numbered(EntryTo, i), moves[i].To).Set(Numbered(EntryAmount, i), moves[i].AmountMsat);
+        }
+
+        await journal.ExecuteAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// SQLite: one prepared one-row statement per account. In process and cold (as at 100 requests/s) that is cheaper
+    /// than one statement for all of them, which stages its VALUES and RETURNING rows in temporary b-trees
+    /// (`Coinop.Bench account-statements`, see docs/benchmarks.md).
+    /// </summary>
+    private async Task ChangeAccountsOneByOneAsync(DbConnection c, DbTransaction t, IReadOnlyList<AccountPosting> postings, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        foreach (var p in postings)
+        {
+            int updated;
+            if (p.MayOpen && p.DebitMsat == 0)
+            {
+                // Only credited (a provider's share, what returns to a balance): opened and credited in one statement.
+                using var upsert = database.Statement(c, t, OpenAccount);
+                updated = await upsert.Set("@account", p.Account).Set("@kind", p.Kind).Set("@now", now.ToUnixTimeMilliseconds()).Set("@credit", p.CreditMsat)
+                    .Set("@debit", 0L).ExecuteAsync(cancellationToken);
+            }
+            else
+            {
+                if (p.MayOpen)
+                {
+                    await OpenAsync(c, t, p.Account, now, cancellationToken);
+                }
+
+                using var update = database.Statement(c, t, UpdateAccount);
+                updated = await update.Set("@account", p.Account).Set("@credit", p.CreditMsat).Set("@debit", p.DebitMsat).ExecuteAsync(cancellationToken);
+            }
+
+            if (updated != 1)
+            {
+                throw new InsufficientFundsException(p.Account);
+            }
+        }
+    }
+
+    /// <summary>
+    /// PostgreSQL: every existing account's change in one conditional statement, one round trip instead of one per
+    /// account (five in a settle). An account it did not change is missing or would go below zero: the posting fails,
+    /// unless the account is one the posting may open (never below zero, see <see cref="AccountPostings"/>): then it is
+    /// opened with its totals, or added to if another transaction opened it meanwhile.
+    /// </summary>
+    private async Task ChangeAccountsTogetherAsync(DbConnection c, DbTransaction t, IReadOnlyList<AccountPosting> postings, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
         var changed = new HashSet<string>(postings.Count, StringComparer.Ordinal);
         using (var accounts = database.Statement(c, t, AccountsUpdate(postings.Count)))
         {
@@ -179,36 +241,22 @@ public sealed class LedgerStore(Database database) : ILedgerStore
             }
         }
 
-        if (changed.Count != postings.Count)
+        foreach (var p in postings)
         {
-            foreach (var p in postings)
+            if (changed.Contains(p.Account))
             {
-                if (changed.Contains(p.Account))
-                {
-                    continue;
-                }
-
-                if (!p.MayOpen)
-                {
-                    throw new InsufficientFundsException(p.Account);
-                }
-
-                // Missing when the update ran; on PostgreSQL another transaction may have opened it since: then added to.
-                using var open = database.Statement(c, t, OpenAccount);
-                await open.Set("@account", p.Account).Set("@kind", p.Kind).Set("@now", now.ToUnixTimeMilliseconds()).Set("@credit", p.CreditMsat)
-                    .Set("@debit", p.DebitMsat).ExecuteAsync(cancellationToken);
+                continue;
             }
-        }
 
-        // One statement for the journal rows (its text depends only on their number, so it stays prepared).
-        using var journal = database.Statement(c, t, JournalInsert(moves.Count));
-        journal.Set("@at", now.ToUnixTimeMilliseconds()).Set("@event", @event).Set("@reference", reference);
-        for (var i = 0; i < moves.Count; i++)
-        {
-            journal.Set(Numbered(EntryFrom, i), moves[i].From).Set(Numbered(EntryTo, i), moves[i].To).Set(Numbered(EntryAmount, i), moves[i].AmountMsat);
-        }
+            if (!p.MayOpen)
+            {
+                throw new InsufficientFundsException(p.Account);
+            }
 
-        await journal.ExecuteAsync(cancellationToken);
+            using var open = database.Statement(c, t, OpenAccount);
+            await open.Set("@account", p.Account).Set("@kind", p.Kind).Set("@now", now.ToUnixTimeMilliseconds()).Set("@credit", p.CreditMsat)
+                .Set("@debit", p.DebitMsat).ExecuteAsync(cancellationToken);
+        }
     }
 
     public async Task<bool> OpenAsync(DbConnection c, DbTransaction t, string account, DateTimeOffset now, CancellationToken cancellationToken)
@@ -227,9 +275,16 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         return await select.Set("@account", account).ScalarAsync(cancellationToken) is { } value and not DBNull ? Convert.ToInt64(value, CultureInfo.InvariantCulture) : null;
     }
 
+    private const string UpdateAccount =
+        """
+        UPDATE ledger_accounts SET credited_msat = credited_msat + @credit, debited_msat = debited_msat + @debit
+        WHERE account = @account AND (kind = 'source' OR credited_msat + @credit - debited_msat - @debit >= 0)
+        """;
+
     /// <summary>
-    /// The accounts' change, one VALUES row per account (account, credit, debit) in name order, each applied only when
-    /// it leaves the account at zero or more (the source excepted); returns the accounts it changed.
+    /// The accounts' change, one VALUES row per account (account, credit, debit) in name order (PostgreSQL's plan, a
+    /// nested loop over the VALUES, locks the rows in that order), each applied only when it leaves the account at zero
+    /// or more (the source excepted); returns the accounts it changed.
     /// </summary>
     private static string BuildAccountsUpdate(int rows)
     {
