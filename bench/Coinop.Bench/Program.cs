@@ -157,6 +157,15 @@ if (args is ["payment-parsing", ..])
     return;
 }
 
+// `ledger-postgres [ROUNDS] [REQUESTS] [PACE_MS]`: a balance-key request's two store transactions on PostgreSQL, the
+// accounts changed one statement each (before) and in one statement (after), taking turns (LedgerPostgresLoad).
+if (args is ["ledger-postgres", ..])
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    await LedgerPostgresLoad.RunAsync(Arg(1, 3), Arg(2, 500), Arg(3, 0));
+    return;
+}
+
 // `account-statements [ROUNDS] [COUNT] [PACE_MS]`: a settle's five account changes as one statement or five (AccountStatementCost).
 if (args is ["account-statements", ..])
 {

@@ -179,7 +179,10 @@ public sealed class Database : IAsyncDisposable
                     {
                         if (writer.State != ConnectionState.Open || SQLitePCL.raw.sqlite3_get_autocommit(writer.Handle) == 0)
                         {
-                            DropWriter(); // broken, or left inside a transaction a rollback could not end: the next writer opens a fresh one
+                            // Broken, or left inside a transaction a rollback could not end: the next writer opens a fresh one,
+                            // and this one is closed, not pooled (the library does not know of the transaction it is in).
+                            SqliteConnection.ClearPool(writer);
+                            DropWriter();
                         }
                     }
                 }
