@@ -2,8 +2,8 @@ namespace Coinop.Storage.Ledger;
 
 /// <summary>
 /// What one posting does to one account: the msat credited and debited to it, and whether the posting may open it
-/// (an account that does not exist yet is then created with these totals; otherwise the posting fails on it). An
-/// account it may open it never takes below what it held, so the posting cannot fail on that account.
+/// (an account that does not exist yet is then created with these totals; otherwise the posting fails on it). A
+/// posting never takes an account it may open below what that account held, so it cannot fail on such an account.
 /// </summary>
 public readonly record struct AccountPosting(string Account, string Kind, long CreditMsat, long DebitMsat, bool MayOpen);
 
