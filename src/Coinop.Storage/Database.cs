@@ -48,9 +48,6 @@ public sealed class Database : IAsyncDisposable
 
     private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
 
-    /// <summary>The writer's transaction statements, kept prepared with it.</summary>
-    private SqliteCommand? _begin, _commit, _rollback;
-
     private Database(SqlDialect dialect, string connectionString, NpgsqlDataSource? postgres)
     {
         Dialect = dialect;
@@ -136,10 +133,6 @@ public sealed class Database : IAsyncDisposable
     /// Runs <paramref name="work"/> in one write transaction and commits it. SQLite takes the write lock at the
     /// start (BEGIN IMMEDIATE) so read-then-write never deadlocks; PostgreSQL runs READ COMMITTED and relies on
     /// conditional updates and unique keys. Serialization failures and deadlocks are retried a few times.
-    /// On SQLite the transaction is the writer connection's own, begun and committed by statements kept prepared on it
-    /// (Microsoft.Data.Sqlite's <c>BeginTransaction</c> and <c>Commit</c> prepare three statements anew each time: cold, as
-    /// at 100 requests/s, ≈ 40 µs a transaction), so the <see cref="DbTransaction"/> handed to <paramref name="work"/> is
-    /// null there: hand it on to commands as it is, and use it for nothing else.
     /// </summary>
     public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
@@ -152,44 +145,11 @@ public sealed class Database : IAsyncDisposable
 
             try
             {
-                if (_sqliteWriter is not null)
+                var connection = _sqliteWriter is not null ? await WriterAsync(cancellationToken) : await OpenAsync(cancellationToken);
+                try
                 {
-                    var writer = await WriterAsync(cancellationToken);
-                    try
-                    {
-                        _begin!.ExecuteNonQuery();
-                        try
-                        {
-                            var result = await work(writer, null!);
-                            _commit!.ExecuteNonQuery();
-                            Interlocked.Increment(ref _commits);
-                            return result;
-                        }
-                        catch (Exception ex) when (attempt < 5 && IsTransient(ex))
-                        {
-                            RollBackWriter(writer);
-                        }
-                        catch
-                        {
-                            RollBackWriter(writer);
-                            throw;
-                        }
-                    }
-                    finally
-                    {
-                        if (writer.State != ConnectionState.Open || SQLitePCL.raw.sqlite3_get_autocommit(writer.Handle) == 0)
-                        {
-                            // Broken, or left inside a transaction a rollback could not end: the next writer opens a fresh one,
-                            // and this one is closed, not pooled (the library does not know of the transaction it is in).
-                            SqliteConnection.ClearPool(writer);
-                            DropWriter();
-                        }
-                    }
-                }
-                else
-                {
-                    await using var connection = await OpenAsync(cancellationToken);
-                    await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellationToken);
+                    await using var transaction = await connection.BeginTransactionAsync(
+                        Dialect == SqlDialect.Sqlite ? IsolationLevel.Serializable : IsolationLevel.ReadCommitted, cancellationToken);
                     try
                     {
                         var result = await work(connection, transaction);
@@ -205,6 +165,17 @@ public sealed class Database : IAsyncDisposable
                     {
                         await SafeRollbackAsync(transaction);
                         throw;
+                    }
+                }
+                finally
+                {
+                    if (_sqliteWriter is null)
+                    {
+                        await connection.DisposeAsync();
+                    }
+                    else if (connection.State != ConnectionState.Open || SQLitePCL.raw.sqlite3_get_autocommit(((SqliteConnection)connection).Handle) == 0)
+                    {
+                        DropWriter(); // broken, or left inside a transaction a rollback could not end: the next writer opens a fresh one
                     }
                 }
             }
@@ -226,13 +197,6 @@ public sealed class Database : IAsyncDisposable
     {
         if (connection is SqliteConnection sqlite && ReferenceEquals(sqlite, _writer))
         {
-            // The writer's transaction is its own (see WriteAsync): a statement that finds none (SQLite ended it after an
-            // I/O or disk-full error) would commit on its own. Refused instead.
-            if (SQLitePCL.raw.sqlite3_get_autocommit(sqlite.Handle) != 0)
-            {
-                throw new InvalidOperationException("the write transaction has ended; its statements must not run on their own");
-            }
-
             if (!_prepared.TryGetValue(sql, out var kept))
             {
                 kept = sqlite.CreateCommand();
@@ -250,7 +214,7 @@ public sealed class Database : IAsyncDisposable
         return new Statement(command, owned: true);
     }
 
-    private async ValueTask<SqliteConnection> WriterAsync(CancellationToken cancellationToken)
+    private async ValueTask<DbConnection> WriterAsync(CancellationToken cancellationToken)
     {
         if (_writer is { State: ConnectionState.Open } open)
         {
@@ -260,33 +224,7 @@ public sealed class Database : IAsyncDisposable
         DropWriter();
         var connection = (SqliteConnection)await OpenAsync(cancellationToken);
         _writer = connection;
-        _begin = Kept(connection, "BEGIN IMMEDIATE");
-        _commit = Kept(connection, "COMMIT");
-        _rollback = Kept(connection, "ROLLBACK");
         return connection;
-
-        static SqliteCommand Kept(SqliteConnection connection, string sql)
-        {
-            var command = connection.CreateCommand();
-            command.CommandText = sql;
-            return command;
-        }
-    }
-
-    /// <summary>Ends the writer's transaction, unless SQLite already did; a writer a rollback cannot end is dropped afterwards.</summary>
-    private void RollBackWriter(SqliteConnection writer)
-    {
-        try
-        {
-            if (writer.State == ConnectionState.Open && SQLitePCL.raw.sqlite3_get_autocommit(writer.Handle) == 0)
-            {
-                _rollback!.ExecuteNonQuery();
-            }
-        }
-        catch (Exception)
-        {
-            // The connection may be broken; WriteAsync drops it.
-        }
     }
 
     private void DropWriter()
@@ -297,10 +235,6 @@ public sealed class Database : IAsyncDisposable
         }
 
         _prepared.Clear();
-        _begin?.Dispose();
-        _commit?.Dispose();
-        _rollback?.Dispose();
-        (_begin, _commit, _rollback) = (null, null, null);
         _writer?.Dispose();
         _writer = null;
     }

@@ -81,36 +81,4 @@ public class DatabaseTests
             return await update.Set("@value", value).ExecuteAsync(ct);
         }
     }
-
-    /// <summary>
-    /// SQLite's writer runs its own BEGIN IMMEDIATE and COMMIT: when the transaction ends under the work (SQLite rolls
-    /// back by itself after an I/O or disk-full error; here a ROLLBACK stands in for it), the work's next statement is
-    /// refused rather than committed on its own, and the writer goes on afterwards.
-    /// </summary>
-    [Fact]
-    public async Task A_statement_after_sqlite_ended_the_write_transaction_is_refused_not_committed_alone()
-    {
-        var ct = TestContext.Current.CancellationToken;
-        await using var store = await Stores.CreateAsync(SqlDialect.Sqlite, ct);
-        var meta = new MarketMetaStore(store.Database);
-        await meta.SetAsync("k", "start", ct);
-        var database = store.Database;
-
-        await Assert.ThrowsAsync<InvalidOperationException>(() => database.WriteAsync(async (c, t) =>
-        {
-            await SetAsync(c, t, "rolled back");
-            await c.ExecuteAsync("ROLLBACK", transaction: t);
-            await SetAsync(c, t, "alone");
-        }, ct));
-        Assert.Equal("start", await meta.GetAsync("k", ct));
-
-        await database.WriteAsync((c, t) => SetAsync(c, t, "after"), ct);
-        Assert.Equal("after", await meta.GetAsync("k", ct));
-
-        async Task SetAsync(System.Data.Common.DbConnection c, System.Data.Common.DbTransaction t, string value)
-        {
-            using var update = database.Statement(c, t, "UPDATE market_meta SET value = @value WHERE key = 'k'");
-            Assert.Equal(1, await update.Set("@value", value).ExecuteAsync(ct));
-        }
-    }
 }
