@@ -157,6 +157,24 @@ if (args is ["payment-parsing", ..])
     return;
 }
 
+// `ledger-postgres [ROUNDS] [REQUESTS] [PACE_MS]`: a balance-key request's two store transactions on PostgreSQL, the
+// accounts changed one statement each (before) and in one statement (after), taking turns (LedgerPostgresLoad).
+if (args is ["ledger-postgres", ..])
+{
+    int Arg(int i, int fallback) => args.Length > i ? int.Parse(args[i], System.Globalization.CultureInfo.InvariantCulture) : fallback;
+    await LedgerPostgresLoad.RunAsync(Arg(1, 3), Arg(2, 500), Arg(3, 0));
+    return;
+}
+
+// `account-statements [ROUNDS] [COUNT] [PACE_MS]`: a settle's five account changes as one statement or five (AccountStatementCost).
+if (args is ["account-statements", ..])
+{
+    AccountStatementCost.Run(args.Length > 1 ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 5,
+        args.Length > 2 ? int.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 5000,
+        args.Length > 3 ? int.Parse(args[3], System.Globalization.CultureInfo.InvariantCulture) : 0);
+    return;
+}
+
 // `sqlite-transaction [ROUNDS] [COUNT]`: the fixed cost of one SQLite write transaction (SqliteTransactionCost).
 if (args is ["sqlite-transaction", ..])
 {

@@ -122,9 +122,9 @@ public interface ILedgerStore
 {
     /// <summary>
     /// Writes <paramref name="transfers"/> to the journal and the account totals. Accounts are updated in name order
-    /// (no deadlocks between transactions) with a conditional update per account: if one would go below zero the
-    /// method throws <see cref="InsufficientFundsException"/> and the caller's transaction must roll back. Balance and
-    /// provider accounts are opened when first credited.
+    /// (no deadlocks between transactions) with conditional updates (see <see cref="AccountPostings"/>): if one would go
+    /// below zero the method throws <see cref="InsufficientFundsException"/> and the caller's transaction must roll
+    /// back. Balance, provider and workload accounts are opened when first credited.
     /// </summary>
     Task PostAsync(DbConnection c, DbTransaction t, string @event, string reference, IReadOnlyList<LedgerTransfer> transfers, DateTimeOffset now,
         CancellationToken cancellationToken);
@@ -159,59 +159,104 @@ public sealed class LedgerStore(Database database) : ILedgerStore
             return;
         }
 
-        // Totals per account first: a clearing account is credited and debited in one update, as its CHECK requires.
-        var totals = new SortedDictionary<string, (long Credit, long Debit)>(StringComparer.Ordinal);
-        foreach (var m in moves)
+        var postings = AccountPostings.Of(moves);
+        if (database.Dialect == SqlDialect.Postgres)
         {
-            ArgumentOutOfRangeException.ThrowIfNegative(m.AmountMsat);
-            if (m.From == m.To)
-            {
-                throw new ArgumentException($"a transfer from {m.From} to itself");
-            }
-
-            totals[m.From] = (totals.GetValueOrDefault(m.From).Credit, checked(totals.GetValueOrDefault(m.From).Debit + m.AmountMsat));
-            totals[m.To] = (checked(totals.GetValueOrDefault(m.To).Credit + m.AmountMsat), totals.GetValueOrDefault(m.To).Debit);
+            await ChangeAccountsTogetherAsync(c, t, postings, now, cancellationToken);
         }
-
-        var at = now.ToUnixTimeMilliseconds();
-        foreach (var (account, (credit, debit)) in totals)
+        else
         {
-            var kind = LedgerAccounts.KindOf(account);
-            var opened = credit > 0 && (kind is "balance" or "provider" || account.StartsWith(LedgerAccounts.WorkloadPrefix, StringComparison.Ordinal));
-            int updated;
-            if (opened && debit == 0)
-            {
-                // Only credited (a provider's share, what returns to a balance): opened and credited in one statement.
-                using var upsert = database.Statement(c, t, CreditAccount);
-                updated = await upsert.Set("@account", account).Set("@kind", kind).Set("@now", now.ToUnixTimeMilliseconds()).Set("@credit", credit)
-                    .ExecuteAsync(cancellationToken);
-            }
-            else
-            {
-                if (opened)
-                {
-                    await OpenAsync(c, t, account, now, cancellationToken);
-                }
-
-                using var update = database.Statement(c, t, UpdateAccount);
-                updated = await update.Set("@account", account).Set("@credit", credit).Set("@debit", debit).ExecuteAsync(cancellationToken);
-            }
-
-            if (updated != 1)
-            {
-                throw new InsufficientFundsException(account);
-            }
+            await ChangeAccountsOneByOneAsync(c, t, postings, now, cancellationToken);
         }
 
         // One statement for the journal rows (its text depends only on their number, so it stays prepared).
         using var journal = database.Statement(c, t, JournalInsert(moves.Count));
-        journal.Set("@at", at).Set("@event", @event).Set("@reference", reference);
+        journal.Set("@at", now.ToUnixTimeMilliseconds()).Set("@event", @event).Set("@reference", reference);
         for (var i = 0; i < moves.Count; i++)
         {
-            journal.Set(Numbered("f", i), moves[i].From).Set(Numbered("t", i), moves[i].To).Set(Numbered("a", i), moves[i].AmountMsat);
+            journal.Set(Numbered(EntryFrom, i), moves[i].From).Set(Numbered(EntryTo, i), moves[i].To).Set(Numbered(EntryAmount, i), moves[i].AmountMsat);
         }
 
         await journal.ExecuteAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// SQLite: one prepared one-row statement per account. In process and cold (as at 100 requests/s) that is cheaper
+    /// than one statement for all of them, which stages its VALUES and RETURNING rows in temporary b-trees
+    /// (`Coinop.Bench account-statements`, see docs/benchmarks.md).
+    /// </summary>
+    private async Task ChangeAccountsOneByOneAsync(DbConnection c, DbTransaction t, IReadOnlyList<AccountPosting> postings, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        foreach (var p in postings)
+        {
+            int updated;
+            if (p.MayOpen && p.DebitMsat == 0)
+            {
+                // Only credited (a provider's share, what returns to a balance): opened and credited in one statement.
+                using var upsert = database.Statement(c, t, OpenAccount);
+                updated = await upsert.Set("@account", p.Account).Set("@kind", p.Kind).Set("@now", now.ToUnixTimeMilliseconds()).Set("@credit", p.CreditMsat)
+                    .Set("@debit", 0L).ExecuteAsync(cancellationToken);
+            }
+            else
+            {
+                if (p.MayOpen)
+                {
+                    await OpenAsync(c, t, p.Account, now, cancellationToken);
+                }
+
+                using var update = database.Statement(c, t, UpdateAccount);
+                updated = await update.Set("@account", p.Account).Set("@credit", p.CreditMsat).Set("@debit", p.DebitMsat).ExecuteAsync(cancellationToken);
+            }
+
+            if (updated != 1)
+            {
+                throw new InsufficientFundsException(p.Account);
+            }
+        }
+    }
+
+    /// <summary>
+    /// PostgreSQL: every existing account's change in one conditional statement, one round trip instead of one per
+    /// account (five in a settle). An account it did not change is missing or would go below zero: the posting fails,
+    /// unless the account is one the posting may open (never below zero, see <see cref="AccountPostings"/>): then it is
+    /// opened with its totals, or added to if another transaction opened it meanwhile.
+    /// </summary>
+    private async Task ChangeAccountsTogetherAsync(DbConnection c, DbTransaction t, IReadOnlyList<AccountPosting> postings, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var changed = new HashSet<string>(postings.Count, StringComparer.Ordinal);
+        using (var accounts = database.Statement(c, t, AccountsUpdate(postings.Count)))
+        {
+            for (var i = 0; i < postings.Count; i++)
+            {
+                var p = postings[i];
+                accounts.Set(Numbered(AccountName, i), p.Account).Set(Numbered(AccountCredit, i), p.CreditMsat).Set(Numbered(AccountDebit, i), p.DebitMsat);
+            }
+
+            await using var reader = await accounts.ReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                changed.Add(reader.GetString(0));
+            }
+        }
+
+        foreach (var p in postings)
+        {
+            if (changed.Contains(p.Account))
+            {
+                continue;
+            }
+
+            if (!p.MayOpen)
+            {
+                throw new InsufficientFundsException(p.Account);
+            }
+
+            using var open = database.Statement(c, t, OpenAccount);
+            await open.Set("@account", p.Account).Set("@kind", p.Kind).Set("@now", now.ToUnixTimeMilliseconds()).Set("@credit", p.CreditMsat)
+                .Set("@debit", p.DebitMsat).ExecuteAsync(cancellationToken);
+        }
     }
 
     public async Task<bool> OpenAsync(DbConnection c, DbTransaction t, string account, DateTimeOffset now, CancellationToken cancellationToken)
@@ -236,10 +281,38 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         WHERE account = @account AND (kind = 'source' OR credited_msat + @credit - debited_msat - @debit >= 0)
         """;
 
-    private const string CreditAccount =
+    /// <summary>
+    /// The accounts' change, one VALUES row per account (account, credit, debit) in name order (PostgreSQL's plan, a
+    /// nested loop over the VALUES, locks the rows in that order), each applied only when it leaves the account at zero
+    /// or more (the source excepted); returns the accounts it changed.
+    /// </summary>
+    private static string BuildAccountsUpdate(int rows)
+    {
+        var sql = new StringBuilder("UPDATE ledger_accounts SET credited_msat = credited_msat + v.column2, debited_msat = debited_msat + v.column3 FROM (VALUES ");
+        for (var i = 0; i < rows; i++)
+        {
+            sql.Append(i == 0 ? "" : ", ").Append(CultureInfo.InvariantCulture, $"(@n{i}, @c{i}, @d{i})");
+        }
+
+        return sql.Append(
+            """
+            ) AS v
+            WHERE ledger_accounts.account = v.column1
+                AND (ledger_accounts.kind = 'source' OR ledger_accounts.credited_msat + v.column2 - ledger_accounts.debited_msat - v.column3 >= 0)
+            RETURNING ledger_accounts.account
+            """).ToString();
+    }
+
+    private static readonly string[] AccountsUpdates = [.. Enumerable.Range(0, 9).Select(BuildAccountsUpdate)];
+
+    private static string AccountsUpdate(int rows) => rows < AccountsUpdates.Length ? AccountsUpdates[rows] : BuildAccountsUpdate(rows);
+
+    /// <summary>Opens an account with a posting's totals (credited at least what is debited, so the CHECKs hold), or adds them to it.</summary>
+    private const string OpenAccount =
         """
-        INSERT INTO ledger_accounts (account, kind, created_at, credited_msat) VALUES (@account, @kind, @now, @credit)
-        ON CONFLICT (account) DO UPDATE SET credited_msat = ledger_accounts.credited_msat + excluded.credited_msat
+        INSERT INTO ledger_accounts (account, kind, created_at, credited_msat, debited_msat) VALUES (@account, @kind, @now, @credit, @debit)
+        ON CONFLICT (account) DO UPDATE SET
+            credited_msat = ledger_accounts.credited_msat + excluded.credited_msat, debited_msat = ledger_accounts.debited_msat + excluded.debited_msat
         """;
 
     private static readonly string[] JournalInserts = [.. Enumerable.Range(0, 9).Select(BuildJournalInsert)];
@@ -257,10 +330,14 @@ public sealed class LedgerStore(Database database) : ILedgerStore
         return sql.ToString();
     }
 
-    private static readonly string[][] Names = [.. new[] { "f", "t", "a" }.Select(p => Enumerable.Range(0, 8).Select(i => "@" + p + i.ToString(CultureInfo.InvariantCulture)).ToArray())];
+    private const int EntryFrom = 0, EntryTo = 1, EntryAmount = 2, AccountName = 3, AccountCredit = 4, AccountDebit = 5;
 
-    private static string Numbered(string prefix, int i) =>
-        i < 8 ? Names[prefix switch { "f" => 0, "t" => 1, _ => 2 }][i] : "@" + prefix + i.ToString(CultureInfo.InvariantCulture);
+    private static readonly string[] Prefixes = ["f", "t", "a", "n", "c", "d"];
+
+    /// <summary>Parameter names by prefix and row, made once.</summary>
+    private static readonly string[][] Names = [.. Prefixes.Select(p => Enumerable.Range(0, 8).Select(i => "@" + p + i.ToString(CultureInfo.InvariantCulture)).ToArray())];
+
+    private static string Numbered(int prefix, int i) => i < 8 ? Names[prefix][i] : "@" + Prefixes[prefix] + i.ToString(CultureInfo.InvariantCulture);
 
     public Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken) =>
         database.ReadAsync(async c =>
