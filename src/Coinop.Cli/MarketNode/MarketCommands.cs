@@ -132,6 +132,8 @@ public static class MarketCommands
                 CapacityProvingTime = parse.GetValue(provingTime) ?? Coinop.Market.Workloads.DeliveryTrustSettings.DefaultProvingTime,
                 ResponseRetention = parse.GetValue(responseRetention) ?? TimeSpan.FromHours(1),
             };
+            // Socket completions run on the socket engine threads, before the first socket (docs/architecture.md, "Threads").
+            Coinop.Runtime.Threading.SocketThreads.PreferInlineCompletions();
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);
             Console.WriteLine($"coinop market listening on {string.Join(", ", app.Urls)} ({(options.Free ? "free" : "paid")}, enrollment {options.Enrollment.ToString().ToLowerInvariant()}, "
