@@ -8,7 +8,9 @@ namespace Coinop.Runtime.Threading;
 /// instead of after a hand-over to the thread pool: the market relays a request from socket to socket with no thread
 /// wake-up in between. An engine thread serves every socket registered with it (a process has one per core), so code on it
 /// must never wait: before a SQLite statement, file I/O, a lock that can wait or a synchronous wait, it leaves with
-/// <see cref="LeaveAsync"/>. Asynchronous socket I/O (Kestrel, WebSockets, HttpClient, Npgsql's async calls) may stay.
+/// <see cref="LeaveAsync"/>. Asynchronous socket I/O (Kestrel, WebSockets, HttpClient) may stay. The switch is per process and
+/// holds for every library's sockets: a process whose libraries block inside their own socket continuations (Npgsql does,
+/// when a command is cancelled) must not turn it on.
 /// </summary>
 public static class SocketThreads
 {
@@ -66,21 +68,6 @@ public static class SocketThreads
     /// Await it before anything that can block.
     /// </summary>
     public static LeaveAwaitable LeaveAsync() => default;
-
-    /// <summary>
-    /// A check for code that blocks (a synchronous store, a wait): throws when called on a socket engine thread while
-    /// <see cref="Strict"/> (tests), so a path that forgot to leave fails where it is instead of stalling other connections.
-    /// </summary>
-    public static void MayBlockHere(string what)
-    {
-        if (Strict && IsCurrent)
-        {
-            throw new InvalidOperationException($"{what} would block a socket engine thread; await SocketThreads.LeaveAsync() first");
-        }
-    }
-
-    /// <summary>Tests set this: <see cref="MayBlockHere"/> throws on an engine thread instead of letting the call block it.</summary>
-    public static bool Strict { get; set; }
 
     /// <summary>The awaitable of <see cref="LeaveAsync"/>.</summary>
     public readonly struct LeaveAwaitable
