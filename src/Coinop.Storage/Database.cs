@@ -1,6 +1,5 @@
 using System.Data;
 using System.Data.Common;
-using Coinop.Runtime.Threading;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -110,8 +109,6 @@ public sealed class Database : IAsyncDisposable
             return await _postgres.OpenConnectionAsync(cancellationToken);
         }
 
-        // SQLite's calls are synchronous (its Async methods too): never on a socket engine thread.
-        await SocketThreads.LeaveAsync();
         var connection = new SqliteConnection(_connectionString);
         await connection.OpenAsync(cancellationToken);
         // The pragmas hold for the native connection's life, and the pool hands the same one out again: set them once
@@ -139,11 +136,6 @@ public sealed class Database : IAsyncDisposable
     /// </summary>
     public async Task<T> WriteAsync<T>(Func<DbConnection, DbTransaction, Task<T>> work, CancellationToken cancellationToken)
     {
-        if (_sqliteWriter is not null)
-        {
-            await SocketThreads.LeaveAsync(); // the kept writer connection is reused without OpenAsync
-        }
-
         for (var attempt = 1; ; attempt++)
         {
             if (_sqliteWriter is not null && !await _sqliteWriter.WaitAsync(WriterWait, cancellationToken))

@@ -132,15 +132,6 @@ public static class MarketCommands
                 CapacityProvingTime = parse.GetValue(provingTime) ?? Coinop.Market.Workloads.DeliveryTrustSettings.DefaultProvingTime,
                 ResponseRetention = parse.GetValue(responseRetention) ?? TimeSpan.FromHours(1),
             };
-            // Socket completions run on the socket engine threads (set before the first socket; docs/architecture.md,
-            // "Threads"), but not beside PostgreSQL: Npgsql sends a cancelled command's cancel request with synchronous
-            // socket calls from inside its own read continuation, which would then block an engine thread, and deadlock
-            // it until a timeout when the cancel socket is registered with that same engine.
-            if (options.Postgres is null)
-            {
-                Coinop.Runtime.Threading.SocketThreads.PreferInlineCompletions();
-            }
-
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);
             Console.WriteLine($"coinop market listening on {string.Join(", ", app.Urls)} ({(options.Free ? "free" : "paid")}, enrollment {options.Enrollment.ToString().ToLowerInvariant()}, "

@@ -6,7 +6,6 @@ using Coinop.Market.Mint;
 using Coinop.Market.Payments;
 using Coinop.Market.Web;
 using Coinop.Market.Workloads;
-using Coinop.Runtime.Threading;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -38,15 +37,7 @@ public static class MarketHost
         // Socket I/O goes straight to the thread pool instead of through Kestrel's own I/O queues: each queue is one
         // more thread hop (and wake-up) per read and write, which on a small machine cost ~20% of the market's CPU per
         // relayed request (docs/benchmarks.md). The queues only pay off with many cores and many connections.
-        // With the runtime's inline socket completions (SocketThreads) Kestrel's pipes run inline too: a request is read,
-        // relayed to its provider and answered on the socket engine thread that received it, with no thread-pool hop per
-        // hop. Code that can block leaves that thread first (SocketThreads.LeaveAsync). Inline scheduling alone, with
-        // completions handed to the thread pool, was measured slower (docs/benchmarks.md): both or neither.
-        builder.WebHost.UseSockets(o =>
-        {
-            o.IOQueueCount = 0;
-            o.UnsafePreferInlineScheduling = SocketThreads.InlineCompletions;
-        });
+        builder.WebHost.UseSockets(o => o.IOQueueCount = 0);
         builder.WebHost.UseShutdownTimeout(TimeSpan.FromSeconds(15));
 
         builder.Services.AddSingleton(options);

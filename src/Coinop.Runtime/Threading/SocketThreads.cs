@@ -23,8 +23,6 @@ public static class SocketThreads
     [ThreadStatic]
     private static int t_kind; // 0 unknown, 1 engine thread, 2 any other
 
-    private static long s_left;
-
     /// <summary>
     /// True when socket continuations run inline on the engine threads in this process (the variable is "1"). Meaningful
     /// once the first socket is registered; before that it says what will happen.
@@ -47,9 +45,6 @@ public static class SocketThreads
             return kind == 1;
         }
     }
-
-    /// <summary>How many times code left an engine thread through <see cref="LeaveAsync"/> (for metrics).</summary>
-    public static long Left => Interlocked.Read(ref s_left);
 
     /// <summary>
     /// Turns inline completions on for this process unless the environment already decides (a value set by the operator
@@ -86,13 +81,11 @@ public static class SocketThreads
 
         public void OnCompleted(Action continuation)
         {
-            Interlocked.Increment(ref s_left);
             ThreadPool.QueueUserWorkItem(static c => c(), continuation, preferLocal: false);
         }
 
         public void UnsafeOnCompleted(Action continuation)
         {
-            Interlocked.Increment(ref s_left);
             ThreadPool.UnsafeQueueUserWorkItem(static c => c(), continuation, preferLocal: false);
         }
     }
