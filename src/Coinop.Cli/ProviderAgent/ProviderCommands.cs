@@ -16,9 +16,6 @@ public static class ProviderCommands
 {
     private const string DefaultData = ".coinop/provider";
 
-    /// <summary>The runtime's switch for running socket completions on the socket engine's threads (read from the environment only).</summary>
-    private const string InlineSocketCompletions = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
-
     public static Command Create()
     {
         var market = new Option<string[]>("--market")
@@ -182,10 +179,7 @@ public static class ProviderCommands
             // being handed to the thread pool. That halves the agent's context switches per relayed request and
             // cuts its CPU by about a third (docs/benchmarks.md). The runtime reads the switch once, at the first
             // socket, which is after this; a value set by the user wins.
-            if (Environment.GetEnvironmentVariable(InlineSocketCompletions) is null)
-            {
-                Environment.SetEnvironmentVariable(InlineSocketCompletions, "1");
-            }
+            Coinop.Runtime.Threading.SocketThreads.PreferInlineCompletions();
 
             var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = Coinop.Runtime.Hosting.HostArguments.Default });
             HostLogging.Configure(builder.Logging);
