@@ -23,12 +23,21 @@ public class DiesWithAgentTests
         agent.KillHard();
 
         // A pid counts as gone when it is absent or now names a different (newer) process.
-        await Eventually.WaitAsync(
-            () => Task.FromResult<List<int>?>([.. pids.Where(p => ProcFs.ReadStat(p)?.StartTicks == starts[p])]),
-            alive => alive!.Count == 0,
-            "the copy's processes to die with the agent",
-            TimeSpan.FromSeconds(30),
-            TestContext.Current.CancellationToken);
+        try
+        {
+            await Eventually.WaitAsync(
+                () => Task.FromResult<List<int>?>([.. pids.Where(p => ProcFs.ReadStat(p)?.StartTicks == starts[p])]),
+                alive => alive!.Count == 0,
+                "the copy's processes to die with the agent",
+                TimeSpan.FromSeconds(30),
+                TestContext.Current.CancellationToken);
+        }
+        catch (TimeoutException ex)
+        {
+            // Say what survived and in which state (stopped, zombie, whose child), so a failure explains itself.
+            var survivors = pids.Where(p => ProcFs.ReadStat(p)?.StartTicks == starts[p]).Select(Describe);
+            throw new TimeoutException($"{ex.Message}\nstill running: {string.Join("; ", survivors)}", ex);
+        }
 
         // The dead agent's cgroups are swept by the next agent that starts on this machine (a test running beside
         // this one may already have done it).
@@ -36,6 +45,19 @@ public class DiesWithAgentTests
         {
             Assert.NotEqual(LimitEnforcement.Approximate, Cgroups.Detect().Mode);
             Assert.Empty(AgentGroups(agent.Pid));
+        }
+    }
+
+    private static string Describe(int pid)
+    {
+        try
+        {
+            var status = File.ReadAllLines($"/proc/{pid}/status").Where(l => l.StartsWith("Name:", StringComparison.Ordinal) || l.StartsWith("State:", StringComparison.Ordinal) || l.StartsWith("PPid:", StringComparison.Ordinal) || l.StartsWith("SigPnd:", StringComparison.Ordinal) || l.StartsWith("ShdPnd:", StringComparison.Ordinal));
+            return $"{pid} [{string.Join(", ", status.Select(l => l.Replace('\t', ' ')))}]";
+        }
+        catch (IOException)
+        {
+            return $"{pid} (gone)";
         }
     }
 
