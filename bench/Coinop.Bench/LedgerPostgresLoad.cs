@@ -97,12 +97,7 @@ public static class LedgerPostgresLoad
             var hold = await holds.TryCloseAsync(c, t, id, new HoldOutcome(HoldState.Settled, 3_000, "p1"), now, CancellationToken.None)
                 ?? throw new InvalidOperationException("the hold was not held");
             await post(c, t, "settle", id,
-            [
-                new(LedgerAccounts.Holds, LedgerAccounts.Spent, 3_000),
-                new(LedgerAccounts.Spent, LedgerAccounts.Provider("p1"), 2_700),
-                new(LedgerAccounts.Spent, LedgerAccounts.Fee, 300),
-                new(LedgerAccounts.Holds, hold.ReleaseTo, hold.AmountMsat - 3_000),
-            ], now, CancellationToken.None);
+            LedgerStoreLoad.SettleTransfers(hold), now, CancellationToken.None);
         }, CancellationToken.None);
     }
 

@@ -126,14 +126,18 @@ public static class LedgerStoreLoad
             var hold = await holds.TryCloseAsync(c, t, id, new HoldOutcome(HoldState.Settled, 3_000, "p1"), now, CancellationToken.None)
                 ?? throw new InvalidOperationException("the hold was not held");
             await ledger.PostAsync(c, t, "settle", id,
-            [
-                new(LedgerAccounts.Holds, LedgerAccounts.Spent, 3_000),
-                new(LedgerAccounts.Spent, LedgerAccounts.Provider("p1"), 2_700),
-                new(LedgerAccounts.Spent, LedgerAccounts.Fee, 300),
-                new(LedgerAccounts.Holds, hold.ReleaseTo, hold.AmountMsat - 3_000),
-            ], now, CancellationToken.None);
+            SettleTransfers(hold), now, CancellationToken.None);
         }, CancellationToken.None);
     }
+
+    /// <summary>What a paid request's settle posts: 3 sat charged, 90% to the provider, 10% fee, the rest back.</summary>
+    internal static LedgerTransfer[] SettleTransfers(PaymentHold hold) =>
+    [
+        new(LedgerAccounts.Holds, LedgerAccounts.Spent, 3_000),
+        new(LedgerAccounts.Spent, LedgerAccounts.Provider("p1"), 2_700),
+        new(LedgerAccounts.Spent, LedgerAccounts.Fee, 300),
+        new(LedgerAccounts.Holds, hold.ReleaseTo, hold.AmountMsat - 3_000),
+    ];
 
     /// <summary>The market's WalCheckpointer, reduced to its loop: every 250 ms, one PASSIVE checkpoint.</summary>
     private static async Task CheckpointLoopAsync(Database db, CancellationToken stop)
