@@ -10,7 +10,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 return args switch
 {
-    ["agent", var kind, var dir] => await AgentAsync(kind, dir),
+    ["agent", var kind, var dir] => await AgentAsync(kind, dir, Cgroups.Detect()),
+    ["agent", var kind, var dir, "no-cgroups"] => await AgentAsync(kind, dir, Cgroups.None("no cgroups asked for")),
     ["echo", var port] => await EchoAsync(int.Parse(port, System.Globalization.CultureInfo.InvariantCulture)),
     ["bridge-attack", var dir, var target] => await BridgeAttackAsync(dir, target),
     _ => Usage(),
@@ -18,15 +19,14 @@ return args switch
 
 static int Usage()
 {
-    Console.Error.WriteLine("usage: coinop-workload-probe agent bubblewrap|process DIR | echo PORT | bridge-attack DIR HOST_SOCKET");
+    Console.Error.WriteLine("usage: coinop-workload-probe agent bubblewrap|process DIR [no-cgroups] | echo PORT | bridge-attack DIR HOST_SOCKET");
     return 2;
 }
 
 // Starts a long-running copy, prints every pid of it, then waits to be killed.
-static async Task<int> AgentAsync(string kind, string dir)
+static async Task<int> AgentAsync(string kind, string dir, Cgroups cgroups)
 {
     var options = new LocalSandboxOptions();
-    var cgroups = Cgroups.Detect();
     var sandbox = kind == "bubblewrap"
         ? await LocalSandbox.CreateBubblewrapAsync(options, cgroups, TimeProvider.System, NullLogger.Instance, CancellationToken.None)
         : LocalSandbox.CreateProcess(options, cgroups, TimeProvider.System, NullLogger.Instance);

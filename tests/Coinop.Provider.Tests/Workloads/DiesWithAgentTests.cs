@@ -7,12 +7,18 @@ namespace Coinop.Provider.Tests.Workloads;
 public class DiesWithAgentTests
 {
     [Theory]
-    [InlineData("bubblewrap")]
-    [InlineData("process")]
-    public async Task A_copy_dies_when_its_agent_is_killed_with_sigkill(string kind)
+    [InlineData("bubblewrap", false)]
+    [InlineData("process", false)]
+    [InlineData("bubblewrap", true)]
+    [InlineData("process", true)]
+    public async Task A_copy_dies_when_its_agent_is_killed_with_sigkill(string kind, bool hangupIgnored)
     {
         using var dir = new TempDirectory();
-        await using var agent = ChildProcess.Start("probe-agent", Probe.DotnetHost, [Probe.Dll, "agent", kind, dir.Path]);
+        // An agent run under nohup (or a service manager that ignores SIGHUP) hands its children SIGHUP ignored. No
+        // cgroups there: the next agent to start sweeps a dead agent's groups, which would kill survivors for it.
+        await using var agent = hangupIgnored
+            ? ChildProcess.Start("probe-agent", "/usr/bin/env", ["--ignore-signal=HUP", Probe.DotnetHost, Probe.Dll, "agent", kind, dir.Path, "no-cgroups"])
+            : ChildProcess.Start("probe-agent", Probe.DotnetHost, [Probe.Dll, "agent", kind, dir.Path]);
         var line = await agent.WaitForLineAsync("copy-pids:", TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
         var pids = line["copy-pids:".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
         // bubblewrap: launcher, its init, the shell and sleep; process: the shell and sleep.

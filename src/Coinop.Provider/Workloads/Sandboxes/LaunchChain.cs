@@ -15,7 +15,7 @@ namespace Coinop.Provider.Workloads.Sandboxes;
 /// chain is named by absolute path: the workload's own PATH cannot put another in its place. Environment: only what the
 /// spec sets plus PATH, HOME and the <c>COINOP_*</c> variables.
 /// </summary>
-internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, string? setsid, string? bwrap, string prlimit, string? dotnetHost, bool root)
+internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, string? setsid, string? env, string? bwrap, string prlimit, string? dotnetHost, bool root)
 {
     public const string SandboxWorkDir = "/work";
     public const string SandboxStateDir = "/state";
@@ -118,7 +118,10 @@ internal sealed class LaunchChain(LocalSandboxOptions options, string setpriv, s
         }
         else
         {
-            argv.Add(setsid!);
+            // The supervisor's parent-death signal is SIGHUP, which it traps. An agent started with SIGHUP ignored (nohup,
+            // some service managers) passes that on, and a shell cannot trap a signal ignored on entry: the copy would
+            // outlive its agent. coreutils' env puts SIGHUP back to its default first.
+            argv.AddRange([setsid!, env!, "--default-signal=HUP"]);
         }
 
         argv.AddRange(["/bin/sh", "-c", WorkloadScript, "coinop-workload",

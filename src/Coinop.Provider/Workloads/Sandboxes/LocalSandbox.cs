@@ -73,7 +73,7 @@ public sealed partial class LocalSandbox : ISandbox
         _dotnetHost = FindDotnetHost();
         _root = LinuxNative.IsRoot;
         _users = new CopyUsers(options.Limits.FirstCopyUid, options.Limits.CopyUidCount);
-        _chain = new LaunchChain(options, setpriv, setsid, bwrap, Require("prlimit"), _dotnetHost, _root);
+        _chain = new LaunchChain(options, setpriv, setsid, setsid is null ? null : FindOnPath("env") ?? "/usr/bin/env", bwrap, Require("prlimit"), _dotnetHost, _root);
     }
 
     public string Kind => _chain.Bubblewrap ? "bubblewrap" : "none";
