@@ -5,16 +5,16 @@ using Coinop.Runtime.Threading;
 namespace Coinop.Provider.Tests.Links;
 
 /// <summary>
-/// The guard behind the rule "nothing waits on a socket engine thread" (this test process runs socket completions inline,
-/// as the agent and a SQLite market do): it must recognise an engine thread, or SQLite would silently run on one.
+/// This test process runs socket completions inline, as <c>coinop provider</c> does (InlineSocketCompletions): the
+/// agent's tests exercise its production threading only if the switch really took effect.
 /// </summary>
 public sealed class SocketThreadsTests
 {
     [Fact]
-    public async Task A_receive_that_completes_later_continues_on_an_engine_thread_and_LeaveAsync_moves_it_to_the_pool()
+    public async Task A_receive_that_completes_later_continues_on_a_socket_engine_thread()
     {
         var ct = TestContext.Current.CancellationToken;
-        Assert.True(SocketThreads.InlineCompletions);
+        Assert.Equal("1", Environment.GetEnvironmentVariable(SocketThreads.InlineCompletionsVariable));
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(1);
@@ -25,21 +25,15 @@ public sealed class SocketThreadsTests
         var buffer = new byte[1];
         var receiving = server.ReceiveAsync(buffer, SocketFlags.None, ct);
         Assert.False(receiving.IsCompleted); // nothing sent yet: it completes from the engine's event loop
-        var onEngine = ContinueAsync(receiving);
+        var thread = ContinueAsync(receiving);
         await client.SendAsync(new byte[] { 1 }, SocketFlags.None, ct);
-        var (before, after) = await onEngine;
 
-        Assert.True(before, "a socket continuation did not run on an engine thread");
-        Assert.False(after, "LeaveAsync did not leave the engine thread");
-        Assert.False(SocketThreads.IsCurrent);
-        Assert.True(SocketThreads.LeaveAsync().GetAwaiter().IsCompleted); // off an engine thread: no hop
+        Assert.Equal(SocketThreads.EngineThreadName, await thread);
     }
 
-    private static async Task<(bool Before, bool After)> ContinueAsync(ValueTask<int> receiving)
+    private static async Task<string?> ContinueAsync(ValueTask<int> receiving)
     {
         await receiving.ConfigureAwait(false); // not through the test framework's context: where the socket completes it
-        var before = SocketThreads.IsCurrent;
-        await SocketThreads.LeaveAsync();
-        return (before, SocketThreads.IsCurrent);
+        return Thread.CurrentThread.Name;
     }
 }
