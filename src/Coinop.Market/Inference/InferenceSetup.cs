@@ -28,6 +28,7 @@ public static class InferenceSetup
         services.AddSingleton<JobAdmission>();
         services.AddSingleton<Gateway.IModelQueueDepths>(sp => sp.GetRequiredService<CapacityQueue>());
         services.AddHostedService<CapacitySweep>();
+        services.AddSingleton<AttemptRunner>();
         services.AddSingleton<InferencePipeline>();
         services.AddSingleton<IJobRecordStore, JobRecordStore>();
         services.AddOptions<ResponsesOptions>().Configure<MarketOptions>((o, market) => o.Retention = market.ResponseRetention);

@@ -28,7 +28,7 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
     // Synchronous continuations: the request's task takes a chunk on the session reader's thread, straight from the
     // frame, instead of a thread-pool hop (a wake-up, on an idle pool) per chunk before the consumer sees it. The
     // request yields to the thread pool before anything heavier than relaying (settling, failing over, errors), so the
-    // reader is held only for the relay and the flush. See InferencePipeline.RunAttemptAsync.
+    // reader is held only for the relay and the flush. See AttemptRunner.RunAsync.
     private readonly Channel<AttemptEvent> _events = Channel.CreateUnbounded<AttemptEvent>(
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
     private readonly int _grantThreshold;
