@@ -36,7 +36,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
         var ask = new PaymentAsk("this request", UpTo: true,
             string.Create(CultureInfo.InvariantCulture, $"Coinop request, up to {reservationMsat} msat; change comes back"));
         var started = time.GetTimestamp();
-        var held = await intake.HoldAsync(request.Http, request.JobId, reservationMsat, reservationMsat, ask, cancellationToken);
+        var held = await intake.HoldAsync(request.Http, request.JobId, reservationMsat, reservationMsat, ask, cancellationToken, balanceInProcess: true);
         if (!held.Held)
         {
             return BillingReservation.Refuse(held.Refusal!, held.Headers);

@@ -92,6 +92,8 @@ internal sealed class PaymentsRecovery(
         }
 
         var (count, msat) = await cashier.ReleaseAbandonedAsync(holdsBefore, cancellationToken);
+        var (reserved, reservedMsat) = cashier.SweepReservations(holdsBefore);
+        (count, msat) = (count + reserved, msat + reservedMsat);
         if (count > 0)
         {
             PaymentsLog.HoldsReleased(logger, count, msat);
