@@ -285,7 +285,25 @@ public sealed class Cashier(
     {
         BalanceReservation? taken = null;
         SettledHold? settled = null;
-        await database.WriteAsync(async (c, t) =>
+        try
+        {
+            await SettleAsync();
+        }
+        finally
+        {
+            // Should the settle fail for good, the reservation ends with the money still in the balance: what a durable hold
+            // whose settle failed comes to when it is released.
+            taken ??= reservations.Take(id);
+        }
+
+        if (settled is not null)
+        {
+            metrics.Charged(settled.ChargeMsat);
+        }
+
+        return settled;
+
+        Task SettleAsync() => database.WriteAsync(async (c, t) =>
         {
             settled = null;
             if (linkEpoch > 0 && !await links.IsCurrentAsync(c, t, providerId, linkEpoch, cancellationToken))
@@ -293,8 +311,7 @@ public sealed class Cashier(
                 throw new ProviderLinkRevokedException(providerId, linkEpoch);
             }
 
-            // Kept across a retry of this transaction. Should the settle fail for good, the reservation is gone with the
-            // money still in the balance: what the sweep of a durable hold whose settle failed comes to.
+            // Kept across a retry of this transaction.
             taken ??= reservations.Take(id);
             if (taken is null)
             {
@@ -311,12 +328,6 @@ public sealed class Cashier(
             ], time.GetUtcNow(), cancellationToken);
             settled = new SettledHold(charge, share, charge - share, 0, null);
         }, cancellationToken);
-        if (settled is not null)
-        {
-            metrics.Charged(settled.ChargeMsat);
-        }
-
-        return settled;
     }
 
     /// <summary>
