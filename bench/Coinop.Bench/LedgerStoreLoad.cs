@@ -12,12 +12,14 @@ namespace Coinop.Bench;
 /// SQLite file, one request after another. Three stores side by side, rounds interleaved (order rotating): the schema
 /// before migration 0100 with SQLite's own checkpoints (every 1,000 pages, by the committing writer); the schema after
 /// it; and the schema after it with the writers' checkpoints pushed to 4,096 pages and a background checkpointer every
-/// 250 ms, as the market runs it. Each store first takes PRELOAD requests, so its indexes have some depth. With PACE_MS
+/// 250 ms, as the market runs it; and the last with the reservation kept in process (<c>BalanceReservations</c>: a read
+/// in the writer's turn, no transaction) and the settle debiting the balance directly, as a single-node SQLite market
+/// runs a balance-key request now. Each store first takes PRELOAD requests, so its indexes have some depth. With PACE_MS
 /// the requests are spaced that far apart (`ledger [ROUNDS] [REQUESTS] [PRELOAD] [PACE_MS]`).
 /// </summary>
 public static class LedgerStoreLoad
 {
-    private sealed record Setup(string Name, long UpToVersion, int AutocheckpointPages, bool Background);
+    private sealed record Setup(string Name, long UpToVersion, int AutocheckpointPages, bool Background, bool InProcess = false);
 
     /// <param name="paceMs">Pause between requests (0: back to back). At 10 ms, as at 100 requests/s, each request finds the
     /// CPU's caches cold, as it does in the market.</param>
@@ -28,17 +30,18 @@ public static class LedgerStoreLoad
             new("before (schema 0095, writer checkpoints every 1000 pages)", 95, Database.DefaultWalAutocheckpointPages, false),
             new("lean journal (0100), writer checkpoints", long.MaxValue, Database.DefaultWalAutocheckpointPages, false),
             new("lean journal + background checkpoints", long.MaxValue, 4096, true),
+            new("reservation in process + background checkpoints", long.MaxValue, 4096, true, InProcess: true),
         ];
         var dir = Directory.CreateTempSubdirectory("coinop-ledger-bench-");
         try
         {
-            var stores = new List<(Setup Setup, Database Db, List<double> Latencies, List<double> Cpu)>();
+            var stores = new List<Store>();
             foreach (var setup in setups)
             {
                 var db = Database.Sqlite(Path.Combine(dir.FullName, stores.Count + ".db"), setup.AutocheckpointPages);
                 await Migrator.MigrateAsync(db, setup.UpToVersion, CancellationToken.None);
                 await FundAsync(db);
-                stores.Add((setup, db, [], []));
+                stores.Add(new Store(setup, db, [], [], new BalanceReservations()));
             }
 
             using var stop = new CancellationTokenSource();
@@ -48,7 +51,7 @@ public static class LedgerStoreLoad
             {
                 for (var i = 0; i < preload; i++)
                 {
-                    await RequestAsync(store.Db, id++);
+                    await RequestAsync(store, id++);
                 }
             }
 
@@ -63,7 +66,7 @@ public static class LedgerStoreLoad
                     for (var i = 0; i < requests; i++)
                     {
                         var started = Stopwatch.GetTimestamp();
-                        await RequestAsync(store.Db, id++);
+                        await RequestAsync(store, id++);
                         latencies[i] = Stopwatch.GetElapsedTime(started).TotalMilliseconds;
                         if (paceMs > 0)
                         {
@@ -97,6 +100,35 @@ public static class LedgerStoreLoad
         {
             dir.Delete(recursive: true);
         }
+    }
+
+    private sealed record Store(Setup Setup, Database Db, List<double> Latencies, List<double> Cpu, BalanceReservations Reservations);
+
+    private static Task RequestAsync(Store store, int n) =>
+        store.Setup.InProcess ? InProcessRequestAsync(store.Db, store.Reservations, n) : RequestAsync(store.Db, n);
+
+    /// <summary>One request as <c>Cashier</c> runs it with the reservation kept in process: a read in the writer's turn, one transaction.</summary>
+    private static async Task InProcessRequestAsync(Database db, BalanceReservations reservations, int n)
+    {
+        var ledger = new LedgerStore(db, reservations);
+        var id = Guid.CreateVersion7(Now.AddMilliseconds(n)).ToString();
+        var now = Now.AddMilliseconds(n);
+        if (!await db.UnderWriterAsync(async c => await ledger.PostedBalanceAsync(c, null, Balance, CancellationToken.None) is { } posted
+                && reservations.TryReserve(id, Balance, 20_000, posted, now), CancellationToken.None))
+        {
+            throw new InvalidOperationException("the reservation was refused");
+        }
+
+        await db.WriteAsync(async (c, t) =>
+        {
+            var taken = reservations.Take(id) ?? throw new InvalidOperationException("the reservation was not held");
+            await ledger.PostAsync(c, t, "settle", id,
+            [
+                new(taken.Account, LedgerAccounts.Spent, 3_000),
+                new(LedgerAccounts.Spent, LedgerAccounts.Provider("p1"), 2_700),
+                new(LedgerAccounts.Spent, LedgerAccounts.Fee, 300),
+            ], now, CancellationToken.None);
+        }, CancellationToken.None);
     }
 
     private static string DbPath(DirectoryInfo dir, int index) => Path.Combine(dir.FullName, index + ".db");

@@ -46,6 +46,9 @@ public sealed class Database : IAsyncDisposable
     /// </summary>
     private SqliteConnection? _writer;
 
+    /// <summary>The exclusive lock on the SQLite file's sibling <c>.lock</c>, when this process claimed the store.</summary>
+    private FileStream? _claim;
+
     private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
 
     private Database(SqlDialect dialect, string connectionString, NpgsqlDataSource? postgres)
@@ -75,11 +78,17 @@ public sealed class Database : IAsyncDisposable
     /// commit checkpoints the WAL itself: raise it when something calls <see cref="CheckpointAsync"/> in the background,
     /// and it stays the bound on the WAL's size should that fall behind.
     /// </summary>
-    public static Database Sqlite(string path, int walAutocheckpointPages = DefaultWalAutocheckpointPages)
+    /// <param name="exclusive">
+    /// Claims the file for this process (an exclusive lock on <c>PATH.lock</c>, held until disposed and released by the
+    /// kernel when the process dies): a second process asking for it fails with <see cref="StoreInUseException"/>. For a
+    /// process that keeps part of the store's state in memory (a market's balance reservations).
+    /// </param>
+    public static Database Sqlite(string path, int walAutocheckpointPages = DefaultWalAutocheckpointPages, bool exclusive = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(walAutocheckpointPages, 1);
         var full = Path.GetFullPath(path);
         Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var claim = exclusive ? ClaimSqlite(full) : null;
         var builder = new SqliteConnectionStringBuilder
         {
             DataSource = full,
@@ -87,7 +96,31 @@ public sealed class Database : IAsyncDisposable
             Pooling = true,
             DefaultTimeout = 30,
         };
-        return new Database(SqlDialect.Sqlite, builder.ToString(), null) { Description = "sqlite:" + full, _walAutocheckpointPages = walAutocheckpointPages };
+        return new Database(SqlDialect.Sqlite, builder.ToString(), null)
+        {
+            Description = "sqlite:" + full,
+            _walAutocheckpointPages = walAutocheckpointPages,
+            _claim = claim,
+        };
+    }
+
+    /// <summary>
+    /// Claims a SQLite database file for this process until the returned stream is disposed (an exclusive lock on
+    /// <c>PATH.lock</c> that the kernel drops when the process dies); <see cref="StoreInUseException"/> when another holds it.
+    /// </summary>
+    public static FileStream ClaimSqlite(string path)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        try
+        {
+            // FileShare.None takes an exclusive advisory lock (flock).
+            return new FileStream(full + ".lock", FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new StoreInUseException(full, ex);
+        }
     }
 
     /// <summary>A PostgreSQL database shared by market nodes.</summary>
@@ -185,6 +218,35 @@ public sealed class Database : IAsyncDisposable
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(5 * attempt * attempt), cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// SQLite: runs <paramref name="work"/> in the writer's turn, on the writer connection, outside any transaction:
+    /// nothing of this process commits meanwhile, so a read there sees the store as the next write will. For checks that
+    /// must be decided against the same state as every write (<see cref="Ledger.BalanceReservations"/>) without the
+    /// cost of a transaction. Only sound while this process is the store's one writer (<see cref="Sqlite"/> with
+    /// <c>exclusive</c>).
+    /// </summary>
+    public async Task<T> UnderWriterAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (_sqliteWriter is null)
+        {
+            throw new InvalidOperationException("only a SQLite store has one writer turn");
+        }
+
+        if (!await _sqliteWriter.WaitAsync(WriterWait, cancellationToken))
+        {
+            throw new SqliteException($"database is locked: no turn to write within {WriterWait.TotalSeconds:0} s", 5);
+        }
+
+        try
+        {
+            return await work(await WriterAsync(cancellationToken));
+        }
+        finally
+        {
+            _sqliteWriter.Release();
         }
     }
 
@@ -335,9 +397,14 @@ public sealed class Database : IAsyncDisposable
             }
 
             SqliteConnection.ClearAllPools();
+            _claim?.Dispose();
         }
     }
 }
+
+/// <summary>Another process claimed this SQLite store (see <see cref="Database.Sqlite"/>).</summary>
+public sealed class StoreInUseException(string path, Exception inner)
+    : IOException($"{path} is in use by another coinop market process: one market per SQLite database (several nodes share a store with --postgres)", inner);
 
 /// <summary>
 /// What a WAL checkpoint found: the pages in the WAL and how many of them are now in the database file (all, unless a

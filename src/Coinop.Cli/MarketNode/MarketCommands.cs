@@ -132,6 +132,20 @@ public static class MarketCommands
                 CapacityProvingTime = parse.GetValue(provingTime) ?? Coinop.Market.Workloads.DeliveryTrustSettings.DefaultProvingTime,
                 ResponseRetention = parse.GetValue(responseRetention) ?? TimeSpan.FromHours(1),
             };
+            if (options.Postgres is not { Length: > 0 })
+            {
+                // Told in one line before the host starts (its start would log the failure with a stack trace); the host
+                // then claims the store for the process's life.
+                try
+                {
+                    Database.ClaimSqlite(Path.Combine(options.DataDir, "market.db")).Dispose();
+                }
+                catch (StoreInUseException ex)
+                {
+                    throw new CliException(ex.Message);
+                }
+            }
+
             await using var app = MarketHost.Build(options, b => HostLogging.Configure(b.Logging));
             await app.StartAsync(ct);
             Console.WriteLine($"coinop market listening on {string.Join(", ", app.Urls)} ({(options.Free ? "free" : "paid")}, enrollment {options.Enrollment.ToString().ToLowerInvariant()}, "

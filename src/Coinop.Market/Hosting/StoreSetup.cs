@@ -19,7 +19,8 @@ public static class StoreSetup
     {
         services.AddSingleton(_ => options.Postgres is { Length: > 0 } pg
             ? Database.Postgres(pg)
-            : Database.Sqlite(Path.Combine(options.DataDir, "market.db"), WalAutocheckpointPages));
+            // Claimed for this process: the market keeps balance reservations in memory (see BalanceReservations).
+            : Database.Sqlite(Path.Combine(options.DataDir, "market.db"), WalAutocheckpointPages, exclusive: true));
         services.AddSingleton<StorageMetrics>();
         if (options.Postgres is not { Length: > 0 })
         {

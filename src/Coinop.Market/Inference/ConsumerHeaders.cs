@@ -13,6 +13,9 @@ public static class ConsumerHeaders
     /// <summary>Seconds the consumer is willing to wait for the whole job.</summary>
     public const string Timeout = "X-Coinop-Timeout";
 
+    /// <summary>The longest deadline a consumer may ask for.</summary>
+    public static readonly TimeSpan LongestTimeout = TimeSpan.FromDays(1);
+
     public static bool TryRead(HttpRequest request, TimeSpan defaultTimeout, out ModelPrice? ceiling, out TimeSpan timeout, out ApiError? error)
     {
         ceiling = null;
@@ -39,7 +42,7 @@ public static class ConsumerHeaders
         {
             if (timeoutText.Count != 1
                 || !double.TryParse(timeoutText[0], NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var seconds)
-                || seconds <= 0 || seconds > 86_400)
+                || seconds <= 0 || seconds > LongestTimeout.TotalSeconds)
             {
                 error = ApiError.InvalidHeader($"{Timeout}: '{timeoutText}' is not a number of seconds between 0 and 86400");
                 return false;

@@ -38,6 +38,7 @@ public sealed class Cashier(
     MarketOptions market,
     IOptions<PaymentsOptions> options,
     PaymentsMetrics metrics,
+    BalanceReservations reservations,
     TimeProvider time)
 {
     private readonly PaymentsOptions _options = options.Value;
@@ -132,10 +133,23 @@ public sealed class Cashier(
     /// <summary>An account's balance in msat (null when there is no such account).</summary>
     public Task<long?> BalanceAsync(string account, CancellationToken cancellationToken) => ledger.BalanceAsync(account, cancellationToken);
 
-    /// <summary>Moves <paramref name="amountMsat"/> from a balance into a hold for the request; false when the balance is too low.</summary>
-    public async Task<bool> ReserveAsync(string account, Guid requestId, long amountMsat, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reserves <paramref name="amountMsat"/> of a balance for the request; false when the balance is too low. With
+    /// <paramref name="inProcess"/> on SQLite (one market process per store) the reservation is kept in this process
+    /// (<see cref="BalanceReservations"/>, no store transaction); otherwise the amount moves into a durable hold.
+    /// </summary>
+    public async Task<bool> ReserveAsync(string account, Guid requestId, long amountMsat, CancellationToken cancellationToken, bool inProcess = false)
     {
         var id = requestId.ToString();
+        if (inProcess && database.Dialect == SqlDialect.Sqlite)
+        {
+            // A durable hold of a process that dies is released at its next start, so this has the same outcome: no money
+            // moves. Decided in the writer's turn, against the balance as every debit sees it.
+            return await database.UnderWriterAsync(async c =>
+                await ledger.PostedBalanceAsync(c, null, account, cancellationToken) is { } posted
+                && reservations.TryReserve(id, account, amountMsat, posted, time.GetUtcNow()), cancellationToken);
+        }
+
         _open[id] = 0;
         try
         {
@@ -166,6 +180,13 @@ public sealed class Cashier(
     public async Task<bool> GrowHoldAsync(Guid requestId, long extraMsat, CancellationToken cancellationToken)
     {
         var id = requestId.ToString();
+        if (reservations.Find(id) is { } reserved)
+        {
+            return await database.UnderWriterAsync(async c =>
+                await ledger.PostedBalanceAsync(c, null, reserved.Account, cancellationToken) is { } posted
+                && reservations.TryGrow(id, extraMsat, posted), cancellationToken);
+        }
+
         try
         {
             return await database.WriteAsync(async (c, t) =>
@@ -197,6 +218,11 @@ public sealed class Cashier(
         bool changeAsToken = true, long linkEpoch = 0)
     {
         var id = requestId.ToString();
+        if (reservations.Find(id) is not null)
+        {
+            return await SettleReservationAsync(id, costMsat, reservationMsat, providerId, linkEpoch, cancellationToken);
+        }
+
         SettledHold? settled = null;
         await database.WriteAsync(async (c, t) =>
         {
@@ -250,6 +276,61 @@ public sealed class Cashier(
     }
 
     /// <summary>
+    /// Settles a reservation kept in process: in one transaction its cost goes from the balance to the provider and the
+    /// fee, and the reservation ends. It is taken out before the debit, which must leave what other requests reserve:
+    /// the balance held the reservation, so the debit of at most it cannot fail on that.
+    /// </summary>
+    private async Task<SettledHold?> SettleReservationAsync(string id, long costMsat, long reservationMsat, string providerId, long linkEpoch,
+        CancellationToken cancellationToken)
+    {
+        BalanceReservation? taken = null;
+        SettledHold? settled = null;
+        try
+        {
+            await SettleAsync();
+        }
+        finally
+        {
+            // Should the settle fail for good, the reservation ends with the money still in the balance: what a durable hold
+            // whose settle failed comes to when it is released.
+            taken ??= reservations.Take(id);
+        }
+
+        if (settled is not null)
+        {
+            metrics.Charged(settled.ChargeMsat);
+        }
+
+        return settled;
+
+        Task SettleAsync() => database.WriteAsync(async (c, t) =>
+        {
+            settled = null;
+            if (linkEpoch > 0 && !await links.IsCurrentAsync(c, t, providerId, linkEpoch, cancellationToken))
+            {
+                throw new ProviderLinkRevokedException(providerId, linkEpoch);
+            }
+
+            // Kept across a retry of this transaction.
+            taken ??= reservations.Take(id);
+            if (taken is null)
+            {
+                return; // released or swept meanwhile
+            }
+
+            var charge = Math.Min(Settlement.Charge(costMsat, reservationMsat), taken.AmountMsat);
+            var share = Settlement.ProviderShare(charge, market.FeePercent);
+            await ledger.PostAsync(c, t, "settle", id,
+            [
+                new(taken.Account, LedgerAccounts.Spent, charge),
+                new(LedgerAccounts.Spent, LedgerAccounts.Provider(providerId), share),
+                new(LedgerAccounts.Spent, LedgerAccounts.Fee, charge - share),
+            ], time.GetUtcNow(), cancellationToken);
+            settled = new SettledHold(charge, share, charge - share, 0, null);
+        }, cancellationToken);
+    }
+
+    /// <summary>
     /// Asks the change stock to replace change a settle took. Callers do this once the response carrying the change
     /// has gone out: making change is CPU work (about 0.3 ms a proof) that should not delay that response.
     /// </summary>
@@ -262,7 +343,18 @@ public sealed class Cashier(
     /// already closed.
     /// </summary>
     public Task<string?> ReleaseAsync(Guid requestId, bool giveChange, CancellationToken cancellationToken) =>
-        ReleaseAsync(requestId.ToString(), giveChange, cancellationToken);
+        // A reservation kept in process ends without a transaction: its money never left the balance.
+        reservations.Take(requestId.ToString()) is not null ? Task.FromResult<string?>(null) : ReleaseAsync(requestId.ToString(), giveChange, cancellationToken);
+
+    /// <summary>
+    /// Ends the reservations kept in process made before <paramref name="before"/>: requests that outlived any request
+    /// (as <see cref="ReleaseAbandonedAsync"/> releases such durable holds). Returns how many and how much.
+    /// </summary>
+    public (int Count, long Msat) SweepReservations(DateTimeOffset before)
+    {
+        var swept = reservations.Sweep(before);
+        return (swept.Count, swept.Sum(r => r.AmountMsat));
+    }
 
     /// <summary>A hold this process opened was closed by the caller (inside another transaction): the sweep may look at it again.</summary>
     public void Forget(Guid requestId) => _open.TryRemove(requestId.ToString(), out _);

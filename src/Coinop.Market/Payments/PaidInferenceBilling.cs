@@ -9,8 +9,8 @@ namespace Coinop.Market.Payments;
 /// input estimate and the output limit at that offer's price, within the operator's bounds) through
 /// <see cref="PaymentIntake"/>: from an <c>X-Cashu</c> token given with the request (NUT-24; its whole value is held),
 /// or from a balance named by <c>Authorization: Bearer</c>. No payment gets a 402 with a NUT-18 payment request. A
-/// retry on another provider re-reserves for that provider's offer (a balance adds the difference to the hold; a
-/// token covers it from its held value or that provider is skipped). On completion the billed cost is charged (at
+/// retry on another provider re-reserves for that provider's offer (a balance adds the difference to its reservation,
+/// kept in process on single-node SQLite, see <see cref="Cashier.ReserveAsync"/>; a token covers it from its held value or that provider is skipped). On completion the billed cost is charged (at
 /// most the reservation) and a token payer's change comes back in the <c>X-Cashu</c> response header, or for a stream
 /// as the SSE comment <c>: X-Cashu &lt;token&gt;</c> before its end (and as an HTTP trailer when the client sent
 /// <c>TE: trailers</c> over HTTP/2). A job that fails before any output costs nothing; one that breaks after output
@@ -36,7 +36,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
         var ask = new PaymentAsk("this request", UpTo: true,
             string.Create(CultureInfo.InvariantCulture, $"Coinop request, up to {reservationMsat} msat; change comes back"));
         var started = time.GetTimestamp();
-        var held = await intake.HoldAsync(request.Http, request.JobId, reservationMsat, reservationMsat, ask, cancellationToken);
+        var held = await intake.HoldAsync(request.Http, request.JobId, reservationMsat, reservationMsat, ask, cancellationToken, balanceInProcess: true);
         if (!held.Held)
         {
             return BillingReservation.Refuse(held.Refusal!, held.Headers);

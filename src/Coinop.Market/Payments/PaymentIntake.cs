@@ -34,7 +34,9 @@ public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, Paymen
 
     /// <param name="minimumMsat">What a token must be worth (the payment request asks for it in whole sats).</param>
     /// <param name="balanceMsat">What a balance is charged; null when this payment can only be made with a token.</param>
-    public async Task<IntakeResult> HoldAsync(HttpRequest http, Guid holdId, long minimumMsat, long? balanceMsat, PaymentAsk ask, CancellationToken cancellationToken)
+    /// <param name="balanceInProcess">A balance's reservation may be kept in process (see <see cref="Cashier.ReserveAsync"/>).</param>
+    public async Task<IntakeResult> HoldAsync(HttpRequest http, Guid holdId, long minimumMsat, long? balanceMsat, PaymentAsk ask, CancellationToken cancellationToken,
+        bool balanceInProcess = false)
     {
         var upTo = ask.UpTo ? "up to " : "";
         if (http.Headers.TryGetValue(HeaderName, out var header) && header.Count > 0)
@@ -61,7 +63,7 @@ public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, Paymen
             return IntakeResult.Refuse(error);
         }
 
-        if (!await cashier.ReserveAsync(balance.Account!, holdId, charge, CancellationToken.None))
+        if (!await cashier.ReserveAsync(balance.Account!, holdId, charge, CancellationToken.None, balanceInProcess))
         {
             if (await cashier.BalanceAsync(balance.Account!, cancellationToken) is null)
             {

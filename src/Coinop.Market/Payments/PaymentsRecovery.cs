@@ -1,4 +1,5 @@
 using Coinop.Market.Hosting;
+using Coinop.Market.Inference;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -92,6 +93,10 @@ internal sealed class PaymentsRecovery(
         }
 
         var (count, msat) = await cashier.ReleaseAbandonedAsync(holdsBefore, cancellationToken);
+        // A reservation kept in process belongs to a request of this process that may still be running (a consumer may ask
+        // for a deadline of a day): only one older than any request can be is left over.
+        var (reserved, reservedMsat) = cashier.SweepReservations(time.GetUtcNow() - ConsumerHeaders.LongestTimeout - TimeSpan.FromMinutes(1));
+        (count, msat) = (count + reserved, msat + reservedMsat);
         if (count > 0)
         {
             PaymentsLog.HoldsReleased(logger, count, msat);

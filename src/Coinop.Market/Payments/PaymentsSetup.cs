@@ -15,6 +15,7 @@ public static class PaymentsSetup
     public static IServiceCollection AddPayments(this IServiceCollection services)
     {
         services.AddOptions<PaymentsOptions>().ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<BalanceReservations>();
         services.AddSingleton<ILedgerStore, LedgerStore>();
         services.AddSingleton<IPaymentHoldStore, PaymentHoldStore>();
         services.AddSingleton<IProviderRequestStore, ProviderRequestStore>();

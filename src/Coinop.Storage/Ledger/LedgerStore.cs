@@ -132,10 +132,16 @@ public interface ILedgerStore
     /// <summary>Opens an empty account; false when it already exists.</summary>
     Task<bool> OpenAsync(DbConnection c, DbTransaction t, string account, DateTimeOffset now, CancellationToken cancellationToken);
 
-    /// <summary>An account's balance in msat, or null when there is no such account.</summary>
+    /// <summary>
+    /// An account's balance in msat, less what requests in flight reserve of it in process (see
+    /// <see cref="BalanceReservations"/>): what its owner may spend or withdraw. Null when there is no such account.
+    /// </summary>
     Task<long?> BalanceAsync(string account, CancellationToken cancellationToken);
 
     Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken);
+
+    /// <summary>An account's balance as posted (credited − debited), reservations not subtracted; null when there is no such account.</summary>
+    Task<long?> PostedBalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken);
 
     Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken);
 
@@ -148,7 +154,11 @@ public interface ILedgerStore
     Task<IReadOnlyList<string>> AuditAsync(CancellationToken cancellationToken);
 }
 
-public sealed class LedgerStore(Database database) : ILedgerStore
+/// <param name="reservations">
+/// Balance reservations kept in process (a single-node SQLite market): every SQLite posting leaves each account it
+/// debits at least what is reserved of it, and balances read are net of them.
+/// </param>
+public sealed class LedgerStore(Database database, BalanceReservations? reservations = null) : ILedgerStore
 {
     public async Task PostAsync(DbConnection c, DbTransaction t, string @event, string reference, IReadOnlyList<LedgerTransfer> transfers,
         DateTimeOffset now, CancellationToken cancellationToken)
@@ -205,8 +215,11 @@ public sealed class LedgerStore(Database database) : ILedgerStore
                     await OpenAsync(c, t, p.Account, now, cancellationToken);
                 }
 
+                // What requests in flight reserve of the account stays in it (the settle of a reservation took its own out first).
+                var floor = p.DebitMsat > 0 && reservations is not null ? reservations.ReservedMsat(p.Account) : 0;
                 using var update = database.Statement(c, t, UpdateAccount);
-                updated = await update.Set("@account", p.Account).Set("@credit", p.CreditMsat).Set("@debit", p.DebitMsat).ExecuteAsync(cancellationToken);
+                updated = await update.Set("@account", p.Account).Set("@credit", p.CreditMsat).Set("@debit", p.DebitMsat).Set("@floor", floor)
+                    .ExecuteAsync(cancellationToken);
             }
 
             if (updated != 1)
@@ -269,7 +282,10 @@ public sealed class LedgerStore(Database database) : ILedgerStore
     public Task<long?> BalanceAsync(string account, CancellationToken cancellationToken) =>
         database.ReadAsync(c => BalanceAsync(c, null, account, cancellationToken), cancellationToken);
 
-    public async Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken)
+    public async Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken) =>
+        await PostedBalanceAsync(c, t, account, cancellationToken) is { } posted ? posted - (reservations?.ReservedMsat(account) ?? 0) : null;
+
+    public async Task<long?> PostedBalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken)
     {
         using var select = database.Statement(c, t, "SELECT credited_msat - debited_msat FROM ledger_accounts WHERE account = @account");
         return await select.Set("@account", account).ScalarAsync(cancellationToken) is { } value and not DBNull ? Convert.ToInt64(value, CultureInfo.InvariantCulture) : null;
@@ -278,7 +294,7 @@ public sealed class LedgerStore(Database database) : ILedgerStore
     private const string UpdateAccount =
         """
         UPDATE ledger_accounts SET credited_msat = credited_msat + @credit, debited_msat = debited_msat + @debit
-        WHERE account = @account AND (kind = 'source' OR credited_msat + @credit - debited_msat - @debit >= 0)
+        WHERE account = @account AND (kind = 'source' OR credited_msat + @credit - debited_msat - @debit >= @floor)
         """;
 
     /// <summary>
