@@ -137,8 +137,52 @@ public sealed class FailoverTests
         }
     }
 
+    [Fact]
+    public async Task A_market_down_for_less_than_stop_after_is_reached_before_the_copies_stop_however_far_the_backoff_escalated()
+    {
+        // Copies stop 25 s after the last acknowledged heartbeat. With the market down, the agent's reconnect backoff
+        // doubles from 1 s: its 5th failure comes at least 12.8 s in and, escalated, would wait at least 12.8 s more, past
+        // every deadline. The market is back by then; its copy must not be stopped for an outage that short.
+        var stopAfter = TimeSpan.FromSeconds(25);
+        await using var cluster = await WorkloadCluster.StartAsync(providers: 1, configure: o => o.WorkloadStopAfter = stopAfter);
+        var a = cluster.Providers[0];
+        var workload = TestWorkload.Forever();
+        using var watch = workload.Watch();
+        try
+        {
+            var id = (string)(await cluster.SubmitAsync(workload.Request()))["id"]!;
+            await cluster.WaitForStateAsync(id, "live", a.Id, epoch: 1);
+            var copy = (await watch.WaitForEpochAsync(1)).Single();
+            var attempts = a.Process.Output.Split('\n').Count(l => l.Contains(ReconnectingIn, StringComparison.Ordinal)) + 6;
+
+            // Every heartbeat the market acknowledged was sent before this: the copy's deadline is at most stopAfter away.
+            var downAt = DateTimeOffset.UtcNow;
+            await cluster.StopMarketAsync();
+            // The session's end, then five failed attempts; then the market is back.
+            await a.Process.WaitForLineAsync(l => l.Contains(ReconnectingIn, StringComparison.Ordinal) && --attempts == 0, TimeSpan.FromSeconds(60),
+                TestContext.Current.CancellationToken);
+            await cluster.StartMarketAgainAsync();
+
+            // A heartbeat acknowledged after the deadline is one the agent sent for a copy it had not stopped.
+            var (view, _) = await Eventually.WaitAsync(async () => (View: await cluster.GetAsync(id), Lease: await cluster.CopyLeaseAsync(id)),
+                r => (string?)r.View["state"] is not ("live" or "suspect") || r.Lease?.ExpiresAt - cluster.Options.WorkloadTimings.CopyLease.Ttl > downAt + stopAfter,
+                "a heartbeat of the copy acknowledged after its deadline", TimeSpan.FromSeconds(60), TestContext.Current.CancellationToken);
+            Assert.DoesNotContain("stopped by the rule", a.Process.Output, StringComparison.Ordinal);
+            Assert.Equal(("live", 1L), ((string?)view["state"], (long)view["epoch"]!));
+            Assert.Equal(copy.Pid, watch.Current.Single().Pid);
+            watch.AssertSingleWriter();
+        }
+        catch (Exception ex) when (ex is not Xunit.Sdk.XunitException)
+        {
+            throw new InvalidOperationException(ex.Message + "\n" + cluster.Diagnostics(), ex);
+        }
+    }
+
     internal static string[] States(System.Text.Json.Nodes.JsonObject workload) =>
         [.. workload["history"]!.AsArray().Select(h => (string)h!["state"]!)];
+
+    /// <summary>What the agent prints each time its link ends or an attempt fails, before waiting to try again.</summary>
+    private const string ReconnectingIn = "; reconnecting in ";
 
     private static string AfterLast(string text, string marker)
     {

@@ -150,6 +150,7 @@ public sealed class ProviderAgent : BackgroundService
                 // delay; failing before auth escalates once every node failed in a row.
                 rotation.Learn(session.Nodes);
                 var delay = outcome.Authenticated || outcome.Planned ? rotation.AfterSession() : rotation.AfterFailure();
+                delay = ReconnectBackoff.BeforeCopiesStop(delay, context.Workloads?.UntilFirstStop);
                 rotation.MoveTo(session.WorkloadNode); // workloads are supervised on one node: go there (only if it is a known node)
                 ProviderLog.Disconnected(_logger, outcome.Reason, (long)delay.TotalMilliseconds, rotation.Current);
                 await Task.Delay(delay, _time, stoppingToken);

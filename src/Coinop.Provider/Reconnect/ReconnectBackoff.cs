@@ -3,10 +3,14 @@ namespace Coinop.Provider.Reconnect;
 /// <summary>
 /// Provider reconnect delays: exponential from 1 s to 60 s with a uniform 0.8–1.2 jitter. Failures before
 /// authentication escalate the delay; a connection that authenticated, or a planned close by the market,
-/// resets it so a deploy does not push providers into long waits.
+/// resets it so a deploy does not push providers into long waits. While copies run here, no delay reaches past
+/// their stop deadline (<see cref="BeforeCopiesStop"/>).
 /// </summary>
 public sealed class ReconnectBackoff
 {
+    /// <summary>The shortest delay <see cref="BeforeCopiesStop"/> makes: close to a deadline, attempts come no faster than this.</summary>
+    public static readonly TimeSpan MinBeforeCopiesStop = TimeSpan.FromMilliseconds(100);
+
     private readonly Func<double> _unitRandom;
     private int _failures;
 
@@ -39,6 +43,26 @@ public sealed class ReconnectBackoff
     }
 
     public void Reset() => _failures = 0;
+
+    /// <summary>
+    /// The delay before the next attempt when the first of the copies running here stops in
+    /// <paramref name="untilFirstStop"/> unless the market acknowledges a heartbeat (docs/durability.md): at most half
+    /// of that, so a market that is back before the deadline is reached before it. The escalated backoff alone
+    /// overshoots an outage by up to its own length (a market back after 9 s, the next attempt after 16 s) and
+    /// stopped copies a shorter outage than stop-after should have spared. Null (no copy) or a deadline already
+    /// passed: <paramref name="delay"/> unchanged.
+    /// </summary>
+    public static TimeSpan BeforeCopiesStop(TimeSpan delay, TimeSpan? untilFirstStop)
+    {
+        if (untilFirstStop is not { } left || left <= TimeSpan.Zero)
+        {
+            return delay;
+        }
+
+        var half = left / 2;
+        var cap = half > MinBeforeCopiesStop ? half : MinBeforeCopiesStop;
+        return delay < cap ? delay : cap;
+    }
 
     /// <summary>The initial delay, jittered, without touching the failure count (moving on to another market node).</summary>
     public TimeSpan InitialJittered() => Jitter(Initial);

@@ -141,6 +141,15 @@ internal sealed class HeldCopies(TimeProvider time)
         }
     }
 
+    /// <summary>How long until the first running copy's stop deadline (negative once passed); null when none runs.</summary>
+    public TimeSpan? UntilFirstStop()
+    {
+        lock (_gate)
+        {
+            return _rule.NextDeadline() - Now();
+        }
+    }
+
     /// <summary>The copies whose stop deadline passed.</summary>
     public List<DueCopy> Due()
     {

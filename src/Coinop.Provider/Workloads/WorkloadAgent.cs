@@ -66,6 +66,9 @@ internal sealed class WorkloadAgent : IAsyncDisposable
     /// <summary>What goes into <c>capabilities.workloads</c>.</summary>
     public WorkloadCapacity Capacity => _capacity;
 
+    /// <summary>How long until the first copy here stops unless the market acknowledges a heartbeat; null when none runs.</summary>
+    public TimeSpan? UntilFirstStop => _held.UntilFirstStop();
+
     public void Start()
     {
         var ct = _stopping.Token;

@@ -1,4 +1,5 @@
 using Coinop.Provider.Reconnect;
+using CsCheck;
 
 namespace Coinop.Provider.Tests.Reconnect;
 
@@ -30,5 +31,57 @@ public class ReconnectBackoffTests
     {
         var backoff = new ReconnectBackoff(unitRandom: () => unit);
         Assert.Equal(factor * 1000, backoff.NextAfterFailure().TotalMilliseconds, 1);
+    }
+
+    [Fact]
+    public void While_copies_run_no_attempt_is_put_off_past_half_the_time_left_before_they_stop()
+    {
+        // Four failures in: the backoff says 16 s; a copy stops in 10 s unless the market hears from us.
+        Assert.Equal(TimeSpan.FromSeconds(5), ReconnectBackoff.BeforeCopiesStop(TimeSpan.FromSeconds(16), TimeSpan.FromSeconds(10)));
+        Assert.Equal(TimeSpan.FromSeconds(2), ReconnectBackoff.BeforeCopiesStop(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(10)));
+        Assert.Equal(ReconnectBackoff.MinBeforeCopiesStop, ReconnectBackoff.BeforeCopiesStop(TimeSpan.FromSeconds(16), TimeSpan.FromMilliseconds(50)));
+        // No copy, or its deadline passed (it is being stopped): the backoff as it is.
+        Assert.Equal(TimeSpan.FromSeconds(16), ReconnectBackoff.BeforeCopiesStop(TimeSpan.FromSeconds(16), null));
+        Assert.Equal(TimeSpan.FromSeconds(16), ReconnectBackoff.BeforeCopiesStop(TimeSpan.FromSeconds(16), TimeSpan.FromSeconds(-1)));
+    }
+
+    /// <summary>
+    /// The provider's loop as <c>ProviderAgent</c> runs it, against a market that is unreachable until <c>back</c>: a copy
+    /// whose stop deadline is <c>deadline</c> away when the link drops survives when the market returns at least two
+    /// minimum delays before it; the attempt that reaches it comes within half of what was left, and no delay is ever
+    /// longer than the backoff's or, before the deadline, shorter than the minimum.
+    /// </summary>
+    [Fact]
+    public void A_market_back_before_the_copies_stop_deadline_is_reached_before_it()
+    {
+        var min = ReconnectBackoff.MinBeforeCopiesStop.TotalSeconds;
+        Gen.Select(Gen.Double[1, 600], Gen.Double[0, 1], Gen.Int[0, 29], Gen.Double[0, 1].Array[64]).Sample((deadline, backAt, failuresBefore, jitters) =>
+        {
+            var back = backAt * (deadline - 2 * min);
+            var j = 0;
+            var backoff = new ReconnectBackoff(unitRandom: () => jitters[j++ % jitters.Length]);
+            for (var i = 0; i < failuresBefore; i++)
+            {
+                backoff.NextAfterFailure(); // the link may drop at any point of an escalation
+            }
+
+            var t = 0.0;
+            var delay = ReconnectBackoff.BeforeCopiesStop(backoff.NextAfterSession(), TimeSpan.FromSeconds(deadline - t));
+            while (true)
+            {
+                t += delay.TotalSeconds;
+                if (t >= back)
+                {
+                    break; // this attempt connects
+                }
+
+                var backed = backoff.NextAfterFailure();
+                delay = ReconnectBackoff.BeforeCopiesStop(backed, TimeSpan.FromSeconds(deadline - t));
+                Assert.True(delay <= backed && delay.TotalSeconds >= Math.Min(backed.TotalSeconds, min) - 1e-9, $"delay {delay} from {backed} at {t}");
+            }
+
+            Assert.True(t < deadline, $"reconnected at {t:0.###} s, after the copy stopped at {deadline:0.###} s (market back at {back:0.###} s)");
+            Assert.True(t <= back + (deadline - back) / 2 + 1e-9, $"reconnected at {t:0.###} s; the market was back at {back:0.###} s, the copy stops at {deadline:0.###} s");
+        });
     }
 }

@@ -6,9 +6,11 @@ using System.Globalization;
 using System.Net.Http.Headers;
 using Coinop.Market.Gateway;
 using Coinop.Market.Hosting;
+using Coinop.Core.Work;
 using Coinop.Core.Workloads;
 using Coinop.Storage;
 using Coinop.Storage.Ledger;
+using Coinop.Storage.Work;
 using Coinop.TestKit;
 using Npgsql;
 using Microsoft.AspNetCore.Builder;
@@ -136,11 +138,20 @@ public sealed class WorkloadCluster : IAsyncDisposable
     /// <summary>Stops the market (a deploy: sockets closed with 1001) and starts it again on the same address and store.</summary>
     public async Task RestartMarketAsync()
     {
+        await StopMarketAsync();
+        await StartMarketAgainAsync();
+    }
+
+    /// <summary>Stops the in-process market (sockets closed with 1001); its address refuses connections until <see cref="StartMarketAgainAsync"/>.</summary>
+    public async Task StopMarketAsync()
+    {
         await _market!.StopAsync(Ct);
         await _market.DisposeAsync();
         _market = null;
-        await StartMarketAsync(_options!);
     }
+
+    /// <summary>Starts the stopped market again on the same address and store.</summary>
+    public Task StartMarketAgainAsync() => StartMarketAsync(_options!);
 
     /// <summary>Kills the child-process market with SIGKILL (nothing is flushed or closed), then starts it again on the same address and store.</summary>
     public async Task KillAndRestartMarketAsync()
@@ -245,6 +256,13 @@ public sealed class WorkloadCluster : IAsyncDisposable
     {
         await using var store = _options!.Postgres is { } pg ? Database.Postgres(pg) : Database.Sqlite(Path.Combine(_options.DataDir, "market.db"));
         return await new LedgerStore(store).EarningsAsync(providerId, Ct);
+    }
+
+    /// <summary>The kernel's lease on the workload's current copy, from the store (null when none is held).</summary>
+    public async Task<WorkLease?> CopyLeaseAsync(string workloadId)
+    {
+        await using var store = _options!.Postgres is { } pg ? Database.Postgres(pg) : Database.Sqlite(Path.Combine(_options.DataDir, "market.db"));
+        return (await new WorkStore(store, TimeProvider.System).ObserveAsync(workloadId, Ct))?.Item.Lease;
     }
 
     /// <summary>Submits a workload through <c>POST /api/workloads</c>; returns its view.</summary>
