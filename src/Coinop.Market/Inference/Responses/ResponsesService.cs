@@ -96,7 +96,7 @@ public sealed class ResponsesService(IResponseStore store, IOptions<ResponsesOpt
             var conversation = new ArrayBufferWriter<byte>(turn.History.Length + turn.InputMessages.Length + 1024);
             using (var json = new Utf8JsonWriter(conversation, TranslationJson.Options))
             {
-                draft.WriteConversation(turn.History.Span, turn.InputMessages.Span, json);
+                ResponseConversation.Write(draft, turn.History.Span, turn.InputMessages.Span, json);
             }
 
             var now = time.GetUtcNow();

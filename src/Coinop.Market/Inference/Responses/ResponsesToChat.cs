@@ -29,8 +29,8 @@ public static class ResponsesToChat
             json.WriteEndObject();
         }
 
-        ResponseDraft.CopyElements(history, json);
-        ResponseDraft.CopyElements(inputMessages, json);
+        ResponseConversation.CopyElements(history, json);
+        ResponseConversation.CopyElements(inputMessages, json);
         json.WriteEndArray();
         if (request.TryGetProperty("max_output_tokens", out var max) && max.ValueKind == JsonValueKind.Number)
         {
