@@ -76,7 +76,7 @@ public sealed class ResponsesService(IResponseStore store, IOptions<ResponsesOpt
         var input = new ArrayBufferWriter<byte>(request.BodyLength + 64);
         using (var json = new Utf8JsonWriter(input, TranslationJson.Options))
         {
-            ResponsesToChat.WriteInputMessages(request.Root, json);
+            ResponsesInput.WriteMessages(request.Root, json);
         }
 
         request.Turn = new ResponsesTurn("resp_" + Guid.CreateVersion7(now).ToString("N"), now, payer, history, input.WrittenSpan.ToArray(), shape.Store, this);
