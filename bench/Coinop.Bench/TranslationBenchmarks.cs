@@ -134,7 +134,7 @@ public class TranslationBenchmarks
             var input = new System.Buffers.ArrayBufferWriter<byte>();
             using (var json = new System.Text.Json.Utf8JsonWriter(input))
             {
-                ResponsesToChat.WriteInputMessages(request.Root, json);
+                ResponsesInput.WriteMessages(request.Root, json);
             }
 
             request.Turn = new ResponsesTurn("resp_bench", DateTimeOffset.UnixEpoch, null, [], input.WrittenSpan.ToArray(), store: false, null!);

@@ -1,69 +1,12 @@
 using System.Data.Common;
 using System.Globalization;
-using System.Text.Json;
-using System.Text.Json.Serialization;
 using Coinop.Core.Text;
 using Coinop.Core.Workloads;
 using Dapper;
 
 namespace Coinop.Storage.Workloads;
 
-/// <summary>
-/// What the consumer agreed to beyond the spec: the provider it pinned, the X25519 key access receipts are sealed
-/// to, the per-second rate it pays (its quote: the copy's and the standbys' rates at submit) and how much it paid so
-/// far (msat; 0 on a free market).
-/// </summary>
-public sealed record WorkloadTerms(string? PinnedProvider, string? SealTo, decimal RateMsatPerSecond, long PaidMsat);
-
-/// <summary>
-/// A workload as stored: the state machine's record, the row version it was read at, its terms, and the rate (msat
-/// per second) of each provider that served it, fixed when that provider was placed.
-/// </summary>
-public sealed record StoredWorkload(Workload Workload, long Version, WorkloadTerms Terms, IReadOnlyDictionary<string, decimal> Rates);
-
-/// <summary>More writes of the caller (say, moving the payment for a lease) inside the transaction that saves a workload.</summary>
-public delegate Task WorkloadSaveHook(DbConnection c, DbTransaction t, Workload saved, CancellationToken cancellationToken);
-
-/// <summary>
-/// Workloads, their append-only history, their standbys and the checkpoint keys consumers sealed to providers. A
-/// save is a compare-and-set on the row version and never touches a terminal row, so of two writers only one lands
-/// and a finished workload stays finished.
-/// </summary>
-public interface IWorkloadStore
-{
-    /// <summary>
-    /// Inserts a new workload with its history, standbys, sealed keys and providers' rates, running <paramref name="hook"/>
-    /// in the same transaction; false when the id exists.
-    /// </summary>
-    Task<bool> InsertAsync(Workload workload, WorkloadTerms terms, IReadOnlyDictionary<string, string> sealedKeys, IReadOnlyDictionary<string, decimal> rates,
-        CancellationToken cancellationToken, WorkloadSaveHook? hook = null);
-
-    /// <summary>
-    /// Writes <paramref name="next"/> if the row is still at <paramref name="before"/>'s version and not terminal; appends only
-    /// new history and rates of providers not rated before. <paramref name="hook"/> runs in the same transaction.
-    /// </summary>
-    Task<StoredWorkload?> SaveAsync(StoredWorkload before, Workload next, WorkloadTerms terms, IReadOnlyDictionary<string, decimal> rates,
-        CancellationToken cancellationToken, WorkloadSaveHook? hook = null);
-
-    Task<StoredWorkload?> FindAsync(string id, CancellationToken cancellationToken);
-
-    /// <summary>Newest first; only those not finished when <paramref name="openOnly"/>.</summary>
-    Task<IReadOnlyList<StoredWorkload>> ListAsync(bool openOnly, int limit, CancellationToken cancellationToken);
-
-    /// <summary>The workloads owned by <paramref name="ownerHash"/> (see <c>WorkloadOwnerKey</c>), newest first.</summary>
-    Task<IReadOnlyList<StoredWorkload>> ListOwnedAsync(string ownerHash, int limit, CancellationToken cancellationToken);
-
-    /// <summary>The hash of the owner key the workload was submitted with; null for a workload that predates owner keys.</summary>
-    Task<string?> OwnerHashAsync(string workloadId, CancellationToken cancellationToken);
-
-    /// <summary>The checkpoint key the consumer sealed to <paramref name="providerId"/> for this workload (base64), if any.</summary>
-    Task<string?> SealedKeyAsync(string workloadId, string providerId, CancellationToken cancellationToken);
-
-    /// <summary>The providers holding a sealed checkpoint key of this workload.</summary>
-    Task<IReadOnlyList<string>> KeyHoldersAsync(string workloadId, CancellationToken cancellationToken);
-}
-
-/// <summary>The SQL implementation, shared by both dialects.</summary>
+/// <summary>The SQL implementation of <see cref="IWorkloadStore"/>, shared by both dialects; rows map through <see cref="WorkloadRow"/>.</summary>
 public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkloadStore
 {
     private const string TerminalStates = "('failed', 'completed', 'cancelled')";
@@ -267,135 +210,18 @@ public sealed class WorkloadStore(Database database, TimeProvider time) : IWorkl
             return $"@id{i}";
         }).ToList();
         var inList = string.Join(", ", names);
-        var history = (await c.QueryAsync<HistoryRow>(new CommandDefinition(
+        var history = (await c.QueryAsync<WorkloadHistoryRow>(new CommandDefinition(
                 $"SELECT workload_id AS WorkloadId, state AS State, provider AS Provider, at AS At FROM workload_history WHERE workload_id IN ({inList}) ORDER BY workload_id, seq",
                 parameters, cancellationToken: cancellationToken)))
             .ToLookup(h => h.WorkloadId);
-        var standbys = (await c.QueryAsync<StandbyRow>(new CommandDefinition(
+        var standbys = (await c.QueryAsync<WorkloadStandbyRow>(new CommandDefinition(
                 $"SELECT workload_id AS WorkloadId, provider_id AS ProviderId, last_heard AS LastHeard FROM workload_standbys WHERE workload_id IN ({inList}) ORDER BY workload_id, provider_id",
                 parameters, cancellationToken: cancellationToken)))
             .ToLookup(s => s.WorkloadId);
-        var rates = (await c.QueryAsync<RateRow>(new CommandDefinition(
+        var rates = (await c.QueryAsync<WorkloadRateRow>(new CommandDefinition(
                 $"SELECT workload_id AS WorkloadId, provider_id AS ProviderId, msat_per_second AS MsatPerSecond FROM workload_rates WHERE workload_id IN ({inList})",
                 parameters, cancellationToken: cancellationToken)))
             .ToLookup(r => r.WorkloadId);
         return [.. rows.Select(r => r.ToStored(history[r.Id], standbys[r.Id], rates[r.Id]))];
     }
-
-    private static DateTimeOffset Time(long ms) => DateTimeOffset.FromUnixTimeMilliseconds(ms);
-
-    private sealed class WorkloadRow
-    {
-        public string Id { get; set; } = "";
-        public long Version { get; set; }
-        public string Command { get; set; } = "";
-        public string Args { get; set; } = "[]";
-        public double CpuCores { get; set; }
-        public long MemoryMb { get; set; }
-        public long DurationMs { get; set; }
-        public int? Port { get; set; }
-        public string Restart { get; set; } = "";
-        public int StandbysWanted { get; set; }
-        public int Checkpointed { get; set; }
-        public string Isolation { get; set; } = "sandbox";
-        public string? PinnedProvider { get; set; }
-        public string? SealTo { get; set; }
-        public string RateMsatPerSecond { get; set; } = "0";
-        public long PaidMsat { get; set; }
-        public string State { get; set; } = "";
-        public long Since { get; set; }
-        public string? Reason { get; set; }
-        public string? Provider { get; set; }
-        public long Epoch { get; set; }
-        public string? RevokingProvider { get; set; }
-        public long? RevokingEpoch { get; set; }
-        public int? RevokingCrashed { get; set; }
-        public long LastContact { get; set; }
-        public int Attempts { get; set; }
-        public long PaidUntil { get; set; }
-        public string? CheckpointId { get; set; }
-        public long CreatedAt { get; set; }
-        public long UpdatedAt { get; set; }
-
-        public static WorkloadRow From(Workload w, WorkloadTerms terms, long version, DateTimeOffset now) => new()
-        {
-            Id = w.Id,
-            Version = version,
-            Command = w.Spec.Command,
-            Args = JsonSerializer.Serialize(w.Spec.Args.ToArray(), WorkloadStoreJson.Default.StringArray),
-            CpuCores = w.Spec.CpuCores,
-            MemoryMb = w.Spec.MemoryMb,
-            DurationMs = (long)w.Spec.Duration.TotalMilliseconds,
-            Port = w.Spec.Port,
-            Restart = w.Spec.Restart.ToString(),
-            StandbysWanted = w.Spec.Standbys,
-            Checkpointed = w.Spec.Checkpointed ? 1 : 0,
-            Isolation = WireEnum.Name(w.Spec.Isolation),
-            PinnedProvider = terms.PinnedProvider,
-            SealTo = terms.SealTo,
-            RateMsatPerSecond = terms.RateMsatPerSecond.ToString(CultureInfo.InvariantCulture),
-            PaidMsat = terms.PaidMsat,
-            State = WireEnum.Name(w.State),
-            Since = w.Since.ToUnixTimeMilliseconds(),
-            Reason = w.Reason,
-            Provider = w.Provider,
-            Epoch = w.Epoch,
-            RevokingProvider = w.Revoking?.Provider,
-            RevokingEpoch = w.Revoking?.Epoch,
-            RevokingCrashed = w.Revoking is { } r ? (r.Crashed ? 1 : 0) : null,
-            LastContact = w.LastContact.ToUnixTimeMilliseconds(),
-            Attempts = w.Attempts,
-            PaidUntil = w.PaidUntil.ToUnixTimeMilliseconds(),
-            CheckpointId = w.Checkpoint,
-            CreatedAt = w.CreatedAt.ToUnixTimeMilliseconds(),
-            UpdatedAt = now.ToUnixTimeMilliseconds(),
-        };
-
-        public StoredWorkload ToStored(IEnumerable<HistoryRow> history, IEnumerable<StandbyRow> standbys, IEnumerable<RateRow> rates)
-        {
-            if (!RestartPolicy.TryParse(Restart, out var restart, out var error))
-            {
-                throw new InvalidOperationException($"workload {Id} has a bad restart policy in the store: {error}");
-            }
-
-            var spec = new WorkloadSpec(Command, JsonSerializer.Deserialize(Args, WorkloadStoreJson.Default.StringArray) ?? [], CpuCores, MemoryMb,
-                TimeSpan.FromMilliseconds(DurationMs), Port, restart, StandbysWanted, Checkpointed != 0, WireEnum.Parse<WorkloadIsolation>(Isolation));
-            var workload = new Workload(Id, spec, WireEnum.Parse<WorkloadState>(State), Time(Since), Reason, Provider, Epoch,
-                RevokingProvider is null ? null : new PendingRevoke(RevokingProvider, RevokingEpoch!.Value, RevokingCrashed == 1),
-                Time(LastContact),
-                [.. standbys.Select(s => new WorkloadStandby(s.ProviderId, Time(s.LastHeard)))],
-                Attempts, Time(PaidUntil), CheckpointId,
-                [.. history.Select(h => new WorkloadHistoryEntry(WireEnum.Parse<WorkloadState>(h.State), h.Provider, Time(h.At)))],
-                Time(CreatedAt));
-            var terms = new WorkloadTerms(PinnedProvider, SealTo, Rate(RateMsatPerSecond), PaidMsat);
-            return new StoredWorkload(workload, Version, terms, rates.ToDictionary(r => r.ProviderId, r => Rate(r.MsatPerSecond), StringComparer.Ordinal));
-        }
-    }
-
-    private static decimal Rate(string text) => decimal.Parse(text, NumberStyles.Number, CultureInfo.InvariantCulture);
-
-    private sealed class RateRow
-    {
-        public string WorkloadId { get; set; } = "";
-        public string ProviderId { get; set; } = "";
-        public string MsatPerSecond { get; set; } = "0";
-    }
-
-    private sealed class HistoryRow
-    {
-        public string WorkloadId { get; set; } = "";
-        public string State { get; set; } = "";
-        public string? Provider { get; set; }
-        public long At { get; set; }
-    }
-
-    private sealed class StandbyRow
-    {
-        public string WorkloadId { get; set; } = "";
-        public string ProviderId { get; set; } = "";
-        public long LastHeard { get; set; }
-    }
 }
-
-[JsonSerializable(typeof(string[]))]
-internal sealed partial class WorkloadStoreJson : JsonSerializerContext;

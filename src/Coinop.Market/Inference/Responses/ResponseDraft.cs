@@ -1,33 +1,8 @@
-using System.Text;
 using System.Text.Json;
 using Coinop.Core.Protocol;
 using Coinop.Market.Inference.Chat;
 
 namespace Coinop.Market.Inference.Responses;
-
-public enum ResponseItemKind
-{
-    Reasoning,
-    Message,
-    FunctionCall,
-}
-
-/// <summary>One output item of a response as it is made: reasoning, an assistant message, or a function call.</summary>
-public sealed class ResponseItem(ResponseItemKind kind, string id)
-{
-    public ResponseItemKind Kind { get; } = kind;
-
-    public string Id { get; } = id;
-
-    /// <summary>The reasoning or message text, or the function call's arguments.</summary>
-    public StringBuilder Text { get; } = new();
-
-    public string? CallId { get; init; }
-
-    public string? Name { get; init; }
-
-    public bool Done { get; set; }
-}
 
 /// <summary>
 /// A response being made for one Responses request: its id and time, the request it answers (for the fields a response
@@ -136,7 +111,7 @@ public sealed class ResponseDraft(string id, long createdAt, JsonElement request
         json.WriteStartArray("output");
         foreach (var item in Output)
         {
-            WriteItem(item, json);
+            item.WriteTo(json);
         }
 
         json.WriteEndArray();
@@ -192,143 +167,6 @@ public sealed class ResponseDraft(string id, long createdAt, JsonElement request
         json.WriteEndObject();
     }
 
-    /// <summary>One output item, with its status (<c>in_progress</c> until it is done).</summary>
-    public static void WriteItem(ResponseItem item, Utf8JsonWriter json)
-    {
-        var status = item.Done ? "completed" : "in_progress";
-        json.WriteStartObject();
-        json.WriteString("id", item.Id);
-        switch (item.Kind)
-        {
-            case ResponseItemKind.Reasoning:
-                json.WriteString("type", "reasoning");
-                json.WriteStartArray("summary");
-                json.WriteEndArray();
-                json.WriteStartArray("content");
-                if (item.Done)
-                {
-                    WriteReasoningPart(item.Text.ToString(), json);
-                }
-
-                json.WriteEndArray();
-                json.WriteString("status", status);
-                break;
-            case ResponseItemKind.Message:
-                json.WriteString("type", "message");
-                json.WriteString("status", status);
-                json.WriteString("role", "assistant");
-                json.WriteStartArray("content");
-                if (item.Done)
-                {
-                    WriteTextPart(item.Text.ToString(), json);
-                }
-
-                json.WriteEndArray();
-                break;
-            default:
-                json.WriteString("type", "function_call");
-                json.WriteString("status", status);
-                json.WriteString("arguments", item.Done ? item.Text.ToString() : "");
-                json.WriteString("call_id", item.CallId);
-                json.WriteString("name", item.Name);
-                break;
-        }
-
-        json.WriteEndObject();
-    }
-
-    public static void WriteTextPart(string text, Utf8JsonWriter json)
-    {
-        json.WriteStartObject();
-        json.WriteString("type", "output_text");
-        json.WriteString("text", text);
-        json.WriteStartArray("annotations");
-        json.WriteEndArray();
-        json.WriteStartArray("logprobs");
-        json.WriteEndArray();
-        json.WriteEndObject();
-    }
-
-    public static void WriteReasoningPart(string text, Utf8JsonWriter json)
-    {
-        json.WriteStartObject();
-        json.WriteString("type", "reasoning_text");
-        json.WriteString("text", text);
-        json.WriteEndObject();
-    }
-
-    /// <summary>
-    /// The conversation after this response, as chat messages (what a later request's <c>previous_response_id</c>
-    /// continues): the earlier conversation, this request's input, and the answer as one assistant message.
-    /// </summary>
-    public void WriteConversation(ReadOnlySpan<byte> history, ReadOnlySpan<byte> inputMessages, Utf8JsonWriter json)
-    {
-        json.WriteStartArray();
-        CopyElements(history, json);
-        CopyElements(inputMessages, json);
-
-        var text = new StringBuilder();
-        var calls = new List<ResponseItem>();
-        foreach (var item in Output)
-        {
-            if (item.Kind == ResponseItemKind.Message)
-            {
-                text.Append(item.Text);
-            }
-            else if (item.Kind == ResponseItemKind.FunctionCall)
-            {
-                calls.Add(item);
-            }
-        }
-
-        json.WriteStartObject();
-        json.WriteString("role", "assistant");
-        if (text.Length == 0 && calls.Count > 0)
-        {
-            json.WriteNull("content");
-        }
-        else
-        {
-            json.WriteString("content", text.ToString());
-        }
-
-        if (calls.Count > 0)
-        {
-            json.WriteStartArray("tool_calls");
-            foreach (var call in calls)
-            {
-                json.WriteStartObject();
-                json.WriteString("id", call.CallId);
-                json.WriteString("type", "function");
-                json.WriteStartObject("function");
-                json.WriteString("name", call.Name);
-                json.WriteString("arguments", call.Text.ToString());
-                json.WriteEndObject();
-                json.WriteEndObject();
-            }
-
-            json.WriteEndArray();
-        }
-
-        json.WriteEndObject();
-        json.WriteEndArray();
-    }
-
-    /// <summary>Writes the elements of a JSON array (nothing for an empty span).</summary>
-    public static void CopyElements(ReadOnlySpan<byte> array, Utf8JsonWriter json)
-    {
-        if (array.IsEmpty)
-        {
-            return;
-        }
-
-        var reader = new Utf8JsonReader(array);
-        using var document = JsonDocument.ParseValue(ref reader);
-        foreach (var message in document.RootElement.EnumerateArray())
-        {
-            message.WriteTo(json);
-        }
-    }
 
     private void WriteTools(Utf8JsonWriter json)
     {

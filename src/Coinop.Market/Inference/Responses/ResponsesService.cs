@@ -76,7 +76,7 @@ public sealed class ResponsesService(IResponseStore store, IOptions<ResponsesOpt
         var input = new ArrayBufferWriter<byte>(request.BodyLength + 64);
         using (var json = new Utf8JsonWriter(input, TranslationJson.Options))
         {
-            ResponsesToChat.WriteInputMessages(request.Root, json);
+            ResponsesInput.WriteMessages(request.Root, json);
         }
 
         request.Turn = new ResponsesTurn("resp_" + Guid.CreateVersion7(now).ToString("N"), now, payer, history, input.WrittenSpan.ToArray(), shape.Store, this);
@@ -96,7 +96,7 @@ public sealed class ResponsesService(IResponseStore store, IOptions<ResponsesOpt
             var conversation = new ArrayBufferWriter<byte>(turn.History.Length + turn.InputMessages.Length + 1024);
             using (var json = new Utf8JsonWriter(conversation, TranslationJson.Options))
             {
-                draft.WriteConversation(turn.History.Span, turn.InputMessages.Span, json);
+                ResponseConversation.Write(draft, turn.History.Span, turn.InputMessages.Span, json);
             }
 
             var now = time.GetUtcNow();

@@ -174,7 +174,7 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
         {
             json.WriteNumber("output_index", index);
             json.WritePropertyName("item");
-            ResponseDraft.WriteItem(item, json);
+            item.WriteTo(json);
         });
         if (kind != ResponseItemKind.FunctionCall)
         {
@@ -186,11 +186,11 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
                 json.WritePropertyName("part");
                 if (kind == ResponseItemKind.Message)
                 {
-                    ResponseDraft.WriteTextPart("", json);
+                    ResponseItem.WriteTextPart("", json);
                 }
                 else
                 {
-                    ResponseDraft.WriteReasoningPart("", json);
+                    ResponseItem.WriteReasoningPart("", json);
                 }
             });
         }
@@ -215,7 +215,7 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
                     json.WriteNumber("content_index", 0);
                     json.WriteString("text", text);
                 });
-                PartDone(item, index, json => ResponseDraft.WriteReasoningPart(text, json));
+                PartDone(item, index, json => ResponseItem.WriteReasoningPart(text, json));
                 break;
             case ResponseItemKind.Message:
                 Event("response.output_text.done", json =>
@@ -227,7 +227,7 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
                     json.WriteStartArray("logprobs");
                     json.WriteEndArray();
                 });
-                PartDone(item, index, json => ResponseDraft.WriteTextPart(text, json));
+                PartDone(item, index, json => ResponseItem.WriteTextPart(text, json));
                 break;
             default:
                 Event("response.function_call_arguments.done", json =>
@@ -245,7 +245,7 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
         {
             json.WriteNumber("output_index", index);
             json.WritePropertyName("item");
-            ResponseDraft.WriteItem(item, json);
+            item.WriteTo(json);
         });
         _open = null;
     }
