@@ -38,7 +38,7 @@ public sealed class Cashier(
     MarketOptions market,
     IOptions<PaymentsOptions> options,
     PaymentsMetrics metrics,
-    BalanceReservations reservations,
+    InProcessReservations reservations,
     TimeProvider time)
 {
     private readonly PaymentsOptions _options = options.Value;
@@ -141,13 +141,9 @@ public sealed class Cashier(
     public async Task<bool> ReserveAsync(string account, Guid requestId, long amountMsat, CancellationToken cancellationToken, bool inProcess = false)
     {
         var id = requestId.ToString();
-        if (inProcess && database.Dialect == SqlDialect.Sqlite)
+        if (inProcess && reservations.Available)
         {
-            // A durable hold of a process that dies is released at its next start, so this has the same outcome: no money
-            // moves. Decided in the writer's turn, against the balance as every debit sees it.
-            return await database.UnderWriterAsync(async c =>
-                await ledger.PostedBalanceAsync(c, null, account, cancellationToken) is { } posted
-                && reservations.TryReserve(id, account, amountMsat, posted, time.GetUtcNow()), cancellationToken);
+            return await reservations.ReserveAsync(account, id, amountMsat, cancellationToken);
         }
 
         _open[id] = 0;
@@ -180,11 +176,9 @@ public sealed class Cashier(
     public async Task<bool> GrowHoldAsync(Guid requestId, long extraMsat, CancellationToken cancellationToken)
     {
         var id = requestId.ToString();
-        if (reservations.Find(id) is { } reserved)
+        if (reservations.Holds(id))
         {
-            return await database.UnderWriterAsync(async c =>
-                await ledger.PostedBalanceAsync(c, null, reserved.Account, cancellationToken) is { } posted
-                && reservations.TryGrow(id, extraMsat, posted), cancellationToken);
+            return await reservations.GrowAsync(id, extraMsat, cancellationToken);
         }
 
         try
@@ -218,9 +212,9 @@ public sealed class Cashier(
         bool changeAsToken = true, long linkEpoch = 0)
     {
         var id = requestId.ToString();
-        if (reservations.Find(id) is not null)
+        if (reservations.Holds(id))
         {
-            return await SettleReservationAsync(id, costMsat, reservationMsat, providerId, linkEpoch, cancellationToken);
+            return await reservations.SettleAsync(id, costMsat, reservationMsat, providerId, linkEpoch, cancellationToken);
         }
 
         SettledHold? settled = null;
@@ -276,61 +270,6 @@ public sealed class Cashier(
     }
 
     /// <summary>
-    /// Settles a reservation kept in process: in one transaction its cost goes from the balance to the provider and the
-    /// fee, and the reservation ends. It is taken out before the debit, which must leave what other requests reserve:
-    /// the balance held the reservation, so the debit of at most it cannot fail on that.
-    /// </summary>
-    private async Task<SettledHold?> SettleReservationAsync(string id, long costMsat, long reservationMsat, string providerId, long linkEpoch,
-        CancellationToken cancellationToken)
-    {
-        BalanceReservation? taken = null;
-        SettledHold? settled = null;
-        try
-        {
-            await SettleAsync();
-        }
-        finally
-        {
-            // Should the settle fail for good, the reservation ends with the money still in the balance: what a durable hold
-            // whose settle failed comes to when it is released.
-            taken ??= reservations.Take(id);
-        }
-
-        if (settled is not null)
-        {
-            metrics.Charged(settled.ChargeMsat);
-        }
-
-        return settled;
-
-        Task SettleAsync() => database.WriteAsync(async (c, t) =>
-        {
-            settled = null;
-            if (linkEpoch > 0 && !await links.IsCurrentAsync(c, t, providerId, linkEpoch, cancellationToken))
-            {
-                throw new ProviderLinkRevokedException(providerId, linkEpoch);
-            }
-
-            // Kept across a retry of this transaction.
-            taken ??= reservations.Take(id);
-            if (taken is null)
-            {
-                return; // released or swept meanwhile
-            }
-
-            var charge = Math.Min(Settlement.Charge(costMsat, reservationMsat), taken.AmountMsat);
-            var share = Settlement.ProviderShare(charge, market.FeePercent);
-            await ledger.PostAsync(c, t, "settle", id,
-            [
-                new(taken.Account, LedgerAccounts.Spent, charge),
-                new(LedgerAccounts.Spent, LedgerAccounts.Provider(providerId), share),
-                new(LedgerAccounts.Spent, LedgerAccounts.Fee, charge - share),
-            ], time.GetUtcNow(), cancellationToken);
-            settled = new SettledHold(charge, share, charge - share, 0, null);
-        }, cancellationToken);
-    }
-
-    /// <summary>
     /// Asks the change stock to replace change a settle took. Callers do this once the response carrying the change
     /// has gone out: making change is CPU work (about 0.3 ms a proof) that should not delay that response.
     /// </summary>
@@ -344,17 +283,7 @@ public sealed class Cashier(
     /// </summary>
     public Task<string?> ReleaseAsync(Guid requestId, bool giveChange, CancellationToken cancellationToken) =>
         // A reservation kept in process ends without a transaction: its money never left the balance.
-        reservations.Take(requestId.ToString()) is not null ? Task.FromResult<string?>(null) : ReleaseAsync(requestId.ToString(), giveChange, cancellationToken);
-
-    /// <summary>
-    /// Ends the reservations kept in process made before <paramref name="before"/>: requests that outlived any request
-    /// (as <see cref="ReleaseAbandonedAsync"/> releases such durable holds). Returns how many and how much.
-    /// </summary>
-    public (int Count, long Msat) SweepReservations(DateTimeOffset before)
-    {
-        var swept = reservations.Sweep(before);
-        return (swept.Count, swept.Sum(r => r.AmountMsat));
-    }
+        reservations.Release(requestId.ToString()) ? Task.FromResult<string?>(null) : ReleaseAsync(requestId.ToString(), giveChange, cancellationToken);
 
     /// <summary>A hold this process opened was closed by the caller (inside another transaction): the sweep may look at it again.</summary>
     public void Forget(Guid requestId) => _open.TryRemove(requestId.ToString(), out _);

@@ -15,6 +15,7 @@ namespace Coinop.Market.Payments;
 /// </summary>
 internal sealed class PaymentsRecovery(
     Cashier cashier,
+    InProcessReservations reservations,
     MarketOptions market,
     IOptions<PaymentsOptions> options,
     TimeProvider time,
@@ -95,7 +96,7 @@ internal sealed class PaymentsRecovery(
         var (count, msat) = await cashier.ReleaseAbandonedAsync(holdsBefore, cancellationToken);
         // A reservation kept in process belongs to a request of this process that may still be running (a consumer may ask
         // for a deadline of a day): only one older than any request can be is left over.
-        var (reserved, reservedMsat) = cashier.SweepReservations(time.GetUtcNow() - ConsumerHeaders.LongestTimeout - TimeSpan.FromMinutes(1));
+        var (reserved, reservedMsat) = reservations.Sweep(time.GetUtcNow() - ConsumerHeaders.LongestTimeout - TimeSpan.FromMinutes(1));
         (count, msat) = (count + reserved, msat + reservedMsat);
         if (count > 0)
         {

@@ -16,6 +16,7 @@ public static class PaymentsSetup
     {
         services.AddOptions<PaymentsOptions>().ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<BalanceReservations>();
+        services.AddSingleton<InProcessReservations>();
         services.AddSingleton<ILedgerStore, LedgerStore>();
         services.AddSingleton<IPaymentHoldStore, PaymentHoldStore>();
         services.AddSingleton<IProviderRequestStore, ProviderRequestStore>();
