@@ -130,6 +130,11 @@ public sealed class ApiTests
         var body = await response.Content.ReadAsStringAsync(Ct);
         Assert.True(response.StatusCode == status, $"expected {(int)status}, got {(int)response.StatusCode}: {body}");
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        if (status == HttpStatusCode.ServiceUnavailable)
+        {
+            Assert.True(response.Headers.RetryAfter?.Delta > TimeSpan.Zero, $"a 503 without Retry-After: {body}"); // the consumer may come back
+        }
+
         var error = JsonDocument.Parse(body).RootElement.GetProperty("error").GetProperty("message").GetString();
         Assert.Contains(message, error, StringComparison.Ordinal);
     }

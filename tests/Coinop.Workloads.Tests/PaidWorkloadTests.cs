@@ -310,6 +310,12 @@ public sealed class PaidWorkloadTests
         {
             throw new InvalidOperationException(ex.Message + "\n" + cluster.Diagnostics(), ex);
         }
+        catch (Xunit.Sdk.XunitException)
+        {
+            // An assertion's message carries no process output; this test's failures under load were undiagnosable without it.
+            TestContext.Current.TestOutputHelper?.WriteLine(cluster.Diagnostics());
+            throw;
+        }
     }
 
     [Fact]

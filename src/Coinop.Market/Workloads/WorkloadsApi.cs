@@ -16,7 +16,7 @@ namespace Coinop.Market.Workloads;
 /// shows only the key's own workloads. On a paid market submit and top-up are paid like requests (<c>X-Cashu</c> or a
 /// Bearer balance; no payment → 402 with a payment request), and cancel and refund also need the credential that paid.
 /// Bad input is a 400 with a JSON error, no owner key a 401, someone else's a 403, an unknown id a 404, no room on any
-/// provider a 503; nothing here throws at a consumer.
+/// provider a 503 with <c>Retry-After</c>; nothing here throws at a consumer.
 /// </summary>
 public static class WorkloadsApi
 {
@@ -87,7 +87,7 @@ public static class WorkloadsApi
         var (plan, unplaced) = await supervisor.PlanAsync(spec, pinned, holders, ct);
         if (plan is null)
         {
-            await Error(http, new ApiError(503, "service_unavailable", "no_capacity", unplaced!));
+            await NoCapacity(http, unplaced!);
             return;
         }
 
@@ -116,9 +116,9 @@ public static class WorkloadsApi
         if (outcome.Workload is null)
         {
             await GiveBackAsync(http, billing, payment);
-            await Error(http, outcome.Capacity
-                ? new ApiError(503, "service_unavailable", "no_capacity", outcome.Problem!)
-                : new ApiError(409, "invalid_request_error", "not_started", outcome.Problem!));
+            await (outcome.Capacity
+                ? NoCapacity(http, outcome.Problem!)
+                : Error(http, new ApiError(409, "invalid_request_error", "not_started", outcome.Problem!)));
             return;
         }
 
@@ -345,6 +345,16 @@ public static class WorkloadsApi
         {
             return null;
         }
+    }
+
+    /// <summary>
+    /// No provider has room now: 503 with <c>Retry-After</c>. Room comes back as providers reconnect (within their ~1 s
+    /// reconnect delay) or workloads end, so a consumer may retry; the problem says what was missing.
+    /// </summary>
+    private static Task NoCapacity(HttpContext http, string problem)
+    {
+        http.Response.Headers.RetryAfter = "1";
+        return Error(http, new ApiError(503, "service_unavailable", "no_capacity", problem));
     }
 
     internal static Task BadRequest(HttpContext http, string message) => Error(http, new ApiError(400, "invalid_request_error", "invalid_workload", message));

@@ -149,8 +149,11 @@ public sealed class ProviderAgent : BackgroundService
                 // A session that authenticated, or a close the market planned (a deploy), starts over at the initial
                 // delay; failing before auth escalates once every node failed in a row.
                 rotation.Learn(session.Nodes);
-                var delay = outcome.Authenticated || outcome.Planned ? rotation.AfterSession() : rotation.AfterFailure();
-                delay = ReconnectBackoff.BeforeCopiesStop(delay, context.Workloads?.UntilFirstStop);
+                // While copies run, no attempt waits past half the time left before the first of them stops.
+                var untilCopiesStop = context.Workloads?.UntilFirstStop;
+                var delay = outcome.Authenticated || outcome.Planned
+                    ? ReconnectBackoff.BeforeCopiesStop(rotation.AfterSession(), untilCopiesStop)
+                    : rotation.AfterFailure(untilCopiesStop);
                 rotation.MoveTo(session.WorkloadNode); // workloads are supervised on one node: go there (only if it is a known node)
                 ProviderLog.Disconnected(_logger, outcome.Reason, (long)delay.TotalMilliseconds, rotation.Current);
                 await Task.Delay(delay, _time, stoppingToken);

@@ -94,19 +94,20 @@ public sealed class MarketRotation
 
     /// <summary>
     /// Dialing or authenticating failed: move on to the next node. Within a round of the list the initial delay applies;
-    /// once every URL failed in a row the backoff escalates. Returns the delay.
+    /// once every URL failed in a row the backoff escalates. Returns the delay, brought forward for copies that stop in
+    /// <paramref name="untilCopiesStop"/> (<see cref="ReconnectBackoff.BeforeCopiesStop"/>).
     /// </summary>
-    public TimeSpan AfterFailure()
+    public TimeSpan AfterFailure(TimeSpan? untilCopiesStop = null)
     {
         Advance();
         _failedThisRound++;
         if (_failedThisRound >= _urls.Count)
         {
             _failedThisRound = 0;
-            return _backoff.NextAfterFailure();
+            return _backoff.NextAfterFailure(untilCopiesStop);
         }
 
-        return _backoff.InitialJittered();
+        return ReconnectBackoff.BeforeCopiesStop(_backoff.InitialJittered(), untilCopiesStop);
     }
 
     /// <summary>

@@ -27,12 +27,21 @@ public sealed class ReconnectBackoff
 
     public int ConsecutiveFailures => _failures;
 
-    /// <summary>The delay before the next attempt, after an attempt that failed before authentication.</summary>
-    public TimeSpan NextAfterFailure()
+    /// <summary>
+    /// The delay before the next attempt, after an attempt that failed before authentication; brought forward for copies
+    /// that stop in <paramref name="untilCopiesStop"/> (<see cref="BeforeCopiesStop"/>). Only a delay the backoff chose
+    /// escalates it: the attempts brought forward near a deadline must not leave a minute's wait once the copies stopped.
+    /// </summary>
+    public TimeSpan NextAfterFailure(TimeSpan? untilCopiesStop = null)
     {
-        var delay = BaseDelay(_failures);
-        _failures = Math.Min(_failures + 1, 30);
-        return Jitter(delay);
+        var delay = Jitter(BaseDelay(_failures));
+        var next = BeforeCopiesStop(delay, untilCopiesStop);
+        if (next == delay)
+        {
+            _failures = Math.Min(_failures + 1, 30);
+        }
+
+        return next;
     }
 
     /// <summary>The delay after a session that authenticated or was closed on purpose: back to the initial delay.</summary>

@@ -49,7 +49,7 @@ public class ReconnectBackoffTests
     /// The provider's loop as <c>ProviderAgent</c> runs it, against a market that is unreachable until <c>back</c>: a copy
     /// whose stop deadline is <c>deadline</c> away when the link drops survives when the market returns at least two
     /// minimum delays before it; the attempt that reaches it comes within half of what was left, and no delay is ever
-    /// longer than the backoff's or, before the deadline, shorter than the minimum.
+    /// shorter than the minimum.
     /// </summary>
     [Fact]
     public void A_market_back_before_the_copies_stop_deadline_is_reached_before_it()
@@ -75,13 +75,28 @@ public class ReconnectBackoffTests
                     break; // this attempt connects
                 }
 
-                var backed = backoff.NextAfterFailure();
-                delay = ReconnectBackoff.BeforeCopiesStop(backed, TimeSpan.FromSeconds(deadline - t));
-                Assert.True(delay <= backed && delay.TotalSeconds >= Math.Min(backed.TotalSeconds, min) - 1e-9, $"delay {delay} from {backed} at {t}");
+                delay = backoff.NextAfterFailure(TimeSpan.FromSeconds(deadline - t));
+                Assert.True(delay.TotalSeconds >= min - 1e-9, $"delay {delay} at {t}");
             }
 
             Assert.True(t < deadline, $"reconnected at {t:0.###} s, after the copy stopped at {deadline:0.###} s (market back at {back:0.###} s)");
             Assert.True(t <= back + (deadline - back) / 2 + 1e-9, $"reconnected at {t:0.###} s; the market was back at {back:0.###} s, the copy stops at {deadline:0.###} s");
         });
+    }
+
+    [Fact]
+    public void Attempts_brought_forward_for_copies_do_not_escalate_the_backoff()
+    {
+        var backoff = new ReconnectBackoff(unitRandom: () => 0.5);
+        backoff.NextAfterFailure();
+        backoff.NextAfterFailure(); // 1 s, 2 s: the next one the backoff chooses is 4 s
+        for (var left = 3.0; left > 0.05; left /= 2)
+        {
+            Assert.True(backoff.NextAfterFailure(TimeSpan.FromSeconds(left)) < TimeSpan.FromSeconds(4));
+        }
+
+        // The copies stopped: the wait is where the backoff was, not a minute after a dozen quick attempts.
+        Assert.Equal(TimeSpan.FromSeconds(4), backoff.NextAfterFailure());
+        Assert.Equal(TimeSpan.FromSeconds(8), backoff.NextAfterFailure());
     }
 }
