@@ -50,7 +50,7 @@ public sealed class Payouts(
             {
                 return await database.WriteAsync<BalanceRefund?>(async (c, t) =>
                 {
-                    if (await ledger.BalanceAsync(c, t, account, cancellationToken) is not { } balance)
+                    if (await ledger.BalanceToDebitAsync(c, t, account, cancellationToken) is not { } balance)
                     {
                         return null;
                     }
@@ -83,8 +83,8 @@ public sealed class Payouts(
             }
             catch (Exception ex) when (ex is InsufficientFundsException or ForeignChangeTakenException && attempt < 3)
             {
-                // A reservation took part of the balance between our read and our debit, or another refund took the notes
-                // chosen for this one (PostgreSQL): read again.
+                // Another refund took the notes chosen for this one (PostgreSQL): read again. (The balance read stays true
+                // until the debit: BalanceToDebitAsync locks the account's row there.)
             }
         }
     }
@@ -128,7 +128,7 @@ public sealed class Payouts(
                 return new PayoutResult(PayoutStatus.Replayed);
             }
 
-            var owed = await ledger.BalanceAsync(c, t, account, cancellationToken) ?? 0;
+            var owed = await ledger.BalanceToDebitAsync(c, t, account, cancellationToken) ?? 0;
             var sats = request.AmountSat ?? owed / 1000;
             if (sats <= 0)
             {

@@ -143,6 +143,14 @@ public interface ILedgerStore
     /// <summary>An account's balance as posted (credited − debited), reservations not subtracted; null when there is no such account.</summary>
     Task<long?> PostedBalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// <see cref="BalanceAsync(DbConnection, DbTransaction?, string, CancellationToken)"/> for a transaction that goes on
+    /// to debit what it read (a refund, a payout): on PostgreSQL the account's row stays locked until the transaction
+    /// ends, so a reservation on another connection cannot take part of it between the read and the debit (SQLite's one
+    /// writer already excludes that).
+    /// </summary>
+    Task<long?> BalanceToDebitAsync(DbConnection c, DbTransaction t, string account, CancellationToken cancellationToken);
+
     Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken);
 
     Task<ProviderEarnings> EarningsAsync(string providerId, CancellationToken cancellationToken);
@@ -285,9 +293,24 @@ public sealed class LedgerStore(Database database, BalanceReservations? reservat
     public async Task<long?> BalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken) =>
         await PostedBalanceAsync(c, t, account, cancellationToken) is { } posted ? posted - (reservations?.ReservedMsat(account) ?? 0) : null;
 
-    public async Task<long?> PostedBalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken)
+    public async Task<long?> BalanceToDebitAsync(DbConnection c, DbTransaction t, string account, CancellationToken cancellationToken)
     {
-        using var select = database.Statement(c, t, "SELECT credited_msat - debited_msat FROM ledger_accounts WHERE account = @account");
+        if (database.Dialect != SqlDialect.Postgres)
+        {
+            return await BalanceAsync(c, t, account, cancellationToken);
+        }
+
+        return await ReadBalanceAsync(c, t, account, SelectBalance + " FOR UPDATE", cancellationToken);
+    }
+
+    public Task<long?> PostedBalanceAsync(DbConnection c, DbTransaction? t, string account, CancellationToken cancellationToken) =>
+        ReadBalanceAsync(c, t, account, SelectBalance, cancellationToken);
+
+    private const string SelectBalance = "SELECT credited_msat - debited_msat FROM ledger_accounts WHERE account = @account";
+
+    private async Task<long?> ReadBalanceAsync(DbConnection c, DbTransaction? t, string account, string sql, CancellationToken cancellationToken)
+    {
+        using var select = database.Statement(c, t, sql);
         return await select.Set("@account", account).ScalarAsync(cancellationToken) is { } value and not DBNull ? Convert.ToInt64(value, CultureInfo.InvariantCulture) : null;
     }
 

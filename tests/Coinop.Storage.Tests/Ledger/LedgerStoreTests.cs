@@ -55,6 +55,52 @@ public class LedgerStoreTests
         Assert.Equal(1_000, (await ledger.SummaryAsync(ct)).BalancesMsat);
     }
 
+    /// <summary>
+    /// A refund reads a balance and debits what it read. On PostgreSQL a reservation on another connection could take
+    /// part of the balance in between (seen: a refund racing a burst of requests answered 500 once its retries ran
+    /// out); the read made to debit keeps the account's row locked until its transaction ends. A plain read does not.
+    /// </summary>
+    [Fact]
+    public async Task A_balance_read_to_debit_keeps_the_account_from_other_writers_until_its_transaction_ends_on_PostgreSQL()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var store = await Stores.CreateAsync(SqlDialect.Postgres, ct);
+        var ledger = new LedgerStore(store.Database);
+        var carol = LedgerAccounts.Balance("carol");
+        await store.Database.WriteAsync((c, t) => ledger.PostAsync(c, t, "payment", "t1", [new(LedgerAccounts.Received, carol, 3_000)], Now, ct), ct);
+
+        Assert.True(await LockedWhileReadAsync(read: (c, t) => ledger.BalanceToDebitAsync(c, t, carol, ct)));
+        Assert.False(await LockedWhileReadAsync(read: (c, t) => ledger.BalanceAsync(c, t, carol, ct)));
+
+        // Whether another writer finds the account's row locked (NOWAIT: an answer at once, no waiting) while the
+        // transaction that read it is still open.
+        async Task<bool> LockedWhileReadAsync(Func<System.Data.Common.DbConnection, System.Data.Common.DbTransaction, Task<long?>> read)
+        {
+            var probed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var reader = store.Database.WriteAsync(async (c, t) =>
+            {
+                Assert.Equal(3_000, await read(c, t));
+                probed.SetResult(await ProbeAsync());
+            }, ct);
+            await reader;
+            return await probed.Task;
+        }
+
+        async Task<bool> ProbeAsync()
+        {
+            await using var other = await store.Database.OpenAsync(ct);
+            try
+            {
+                await other.ExecuteAsync("SELECT 1 FROM ledger_accounts WHERE account = @carol FOR UPDATE NOWAIT", new { carol });
+                return false;
+            }
+            catch (Npgsql.PostgresException ex) when (ex.SqlState == Npgsql.PostgresErrorCodes.LockNotAvailable)
+            {
+                return true;
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Stores.Dialects), MemberType = typeof(Stores))]
     public async Task A_hold_closes_once_even_when_closings_race(SqlDialect dialect)
