@@ -171,9 +171,9 @@ public sealed class Database : IAsyncDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            if (_sqliteWriter is not null && !await _sqliteWriter.WaitAsync(WriterWait, cancellationToken))
+            if (_sqliteWriter is not null)
             {
-                throw new SqliteException($"database is locked: no turn to write within {WriterWait.TotalSeconds:0} s", 5);
+                await TakeWriterTurnAsync(_sqliteWriter, cancellationToken);
             }
 
             try
@@ -221,6 +221,14 @@ public sealed class Database : IAsyncDisposable
         }
     }
 
+    private static async Task TakeWriterTurnAsync(SemaphoreSlim writer, CancellationToken cancellationToken)
+    {
+        if (!await writer.WaitAsync(WriterWait, cancellationToken))
+        {
+            throw new SqliteException($"database is locked: no turn to write within {WriterWait.TotalSeconds:0} s", 5);
+        }
+    }
+
     /// <summary>
     /// SQLite: runs <paramref name="work"/> in the writer's turn, on the writer connection, outside any transaction:
     /// nothing of this process commits meanwhile, so a read there sees the store as the next write will. For checks that
@@ -235,10 +243,7 @@ public sealed class Database : IAsyncDisposable
             throw new InvalidOperationException("only a SQLite store has one writer turn");
         }
 
-        if (!await _sqliteWriter.WaitAsync(WriterWait, cancellationToken))
-        {
-            throw new SqliteException($"database is locked: no turn to write within {WriterWait.TotalSeconds:0} s", 5);
-        }
+        await TakeWriterTurnAsync(_sqliteWriter, cancellationToken);
 
         try
         {

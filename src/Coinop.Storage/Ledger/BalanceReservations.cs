@@ -9,7 +9,7 @@ public sealed record BalanceReservation(string RequestId, string Account, long A
 /// so a reservation in memory has the same outcome and saves the request a store transaction. The rule, for every
 /// account: its posted balance − what is reserved of it ≥ 0. A reservation is granted only within what the posted
 /// balance leaves (<see cref="TryReserve"/>, <see cref="TryGrow"/>); every debit of the account must leave at least what
-/// is reserved for others (<see cref="MayDebit"/>, which the ledger's conditional update enforces); a request's settle
+/// is reserved for others (<see cref="ReservedMsat"/>, the floor the ledger's conditional update enforces); a request's settle
 /// takes its own reservation out (<see cref="Take"/>) before debiting its cost, so a granted reservation can always be
 /// settled for any cost up to it. Correct only while one process writes the store and every check and change happens
 /// in that store's one writer turn (SQLite's <see cref="Database.UnderWriterAsync{T}"/> or a write transaction).
@@ -106,13 +106,6 @@ public sealed class BalanceReservations
             return _byRequest.Remove(requestId, out var held) ? Remove(held) : null;
         }
     }
-
-    /// <summary>
-    /// True when debiting <paramref name="debitMsat"/> (and crediting <paramref name="creditMsat"/>) leaves an account
-    /// whose posted balance is <paramref name="postedBalanceMsat"/> at least what is reserved of it.
-    /// </summary>
-    public bool MayDebit(string account, long postedBalanceMsat, long debitMsat, long creditMsat = 0) =>
-        postedBalanceMsat + creditMsat - debitMsat >= ReservedMsat(account);
 
     /// <summary>
     /// Removes and returns the reservations made before <paramref name="before"/>: requests that outlived any request

@@ -70,7 +70,7 @@ public class BalanceReservationsProperties
                         if (reservations.Take(request) is { } taken)
                         {
                             var cost = Math.Min(step.Amount, taken.AmountMsat);
-                            if (taken.AmountMsat != granted[request] || !reservations.MayDebit(taken.Account, posted[taken.Account], cost))
+                            if (taken.AmountMsat != granted[request] || posted[taken.Account] - cost < reservations.ReservedMsat(taken.Account))
                             {
                                 return false;
                             }
@@ -86,7 +86,7 @@ public class BalanceReservationsProperties
                         break;
                     case 4:
                         // A withdrawal (or any other debit) takes the balance only down to what is reserved of it.
-                        if (reservations.MayDebit(account, posted[account], step.Amount))
+                        if (posted[account] - step.Amount >= reservations.ReservedMsat(account))
                         {
                             posted[account] -= step.Amount;
                         }
