@@ -7,7 +7,7 @@ namespace Coinop.Ecash.Crypto;
 /// k·P in constant time: libsecp256k1's <c>secp256k1_ecdh</c> (its <c>ecmult_const</c>, the only constant-time
 /// multiplication by an arbitrary point it exports), called directly on the library Secp256k1.Net ships, with a hash
 /// callback that hands back the product's affine x and y instead of hashing them. Calling it directly rather than
-/// through Secp256k1.Net's delegate saves about 0.8 µs of marshalling per multiplication (docs/benchmarks.md).
+/// through Secp256k1.Net's delegate saves its marshalling, under a microsecond per multiplication (docs/benchmarks.md).
 /// </summary>
 internal static unsafe partial class NativeEcdh
 {
