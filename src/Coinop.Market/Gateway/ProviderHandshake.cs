@@ -24,6 +24,7 @@ public sealed class ProviderHandshake(MarketIdentity identity, MarketOptions opt
 {
     public static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
     private const int MaxAuthFrame = 16 * 1024;
+    private const int MaxEnrollmentCode = 256;
 
     public async Task<HandshakeResult> RunAsync(WebSocket socket, CancellationToken cancellationToken)
     {
@@ -85,6 +86,11 @@ public sealed class ProviderHandshake(MarketIdentity identity, MarketOptions opt
         if (string.IsNullOrEmpty(answer.EnrollmentCode))
         {
             return HandshakeResult.Failed("enrollment_required");
+        }
+
+        if (answer.EnrollmentCode.Length > MaxEnrollmentCode || !ProviderText.IsClean(answer.EnrollmentCode))
+        {
+            return HandshakeResult.Failed("enrollment_code_unknown"); // no code the operator issued looks like this (and PostgreSQL refuses NUL)
         }
 
         return await store.EnrollWithCodeAsync(record, answer.EnrollmentCode, now, cancellationToken) switch
