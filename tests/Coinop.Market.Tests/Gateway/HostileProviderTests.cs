@@ -166,7 +166,8 @@ public class HostileProviderTests
     /// The gateway's rules, stated from the protocol's side: a frame that does not parse as a message a provider may send
     /// closes the link with 4400 (docs/protocol.md, Limits); a well-formed job frame (output, done, error) for a job the
     /// link does not hold under that fence is dropped silently (a provider that lost a job may still be sending); a
-    /// heartbeat is applied. Capabilities and workload messages are checked field by field: either.
+    /// heartbeat is applied. Capabilities and workload messages are checked field by field: either. A text frame that is
+    /// not UTF-8 never reaches the market (<see cref="CloseStatusFor"/>).
     /// </summary>
     internal static Rule Expected(Frame frame)
     {
@@ -176,6 +177,11 @@ public class HostileProviderTests
                 : kind == ChunkFrame.KindJobChunk ? Rule.Open
                 : kind == ChunkFrame.KindWorkloadLog && (frame.Bytes.Length == ChunkFrame.HeaderSize || frame.Bytes[ChunkFrame.HeaderSize] is not (1 or 2)) ? Rule.Close
                 : Rule.Either;
+        }
+
+        if (IsUtf8Failure(frame))
+        {
+            return Rule.Close; // before the market sees it, however lenient a JSON reader would be about it
         }
 
         return ProtocolJson.TryDeserialize(frame.Bytes) switch
