@@ -6,9 +6,10 @@ namespace Coinop.Market.Gateway;
 
 /// <summary>
 /// What a provider's capabilities message must be before the market routes by it: a bounded list of model offers with
-/// short, clean names (model, backend, agent version: no control characters, which PostgreSQL refuses) and non-negative prices, a concurrency of at least one, and, when it offers workloads, a finite capacity
-/// with prices under <see cref="WorkloadPrice.MaxRate"/> and a sealing key of the right size. The provider is hostile
-/// until proven otherwise; a message that fails here is a protocol error that closes its link.
+/// non-negative prices, a concurrency of at least one, and, when it offers workloads, a finite capacity with prices
+/// under <see cref="WorkloadPrice.MaxRate"/> and a sealing key of the right size. Every name (model, backend, agent
+/// version, isolation, incarnation) is short clean text: the market shows and stores them, and PostgreSQL refuses NUL.
+/// The provider is hostile until proven otherwise; a message that fails here is a protocol error that closes its link.
 /// </summary>
 internal static class CapabilitiesCheck
 {
