@@ -5,7 +5,9 @@ using System.Text;
 using System.Text.Json.Nodes;
 using Coinop.Core.Protocol;
 using Coinop.Core.Workloads;
+using Coinop.Market.Tests.Payments;
 using Coinop.Market.Tests.TestProviders;
+using Coinop.TestKit;
 using CsCheck;
 using static Coinop.Market.Tests.Gateway.HostileFrames;
 using static Coinop.Market.Tests.Gateway.HostileLink;
@@ -35,10 +37,29 @@ public class HostileWorkloadTests
 
     private sealed record WorkloadMisdeed(Report Report, int EpochShift);
 
-    [Fact]
-    public async Task Reports_usage_receipts_checkpoints_and_output_for_a_copy_another_provider_holds_change_nothing()
+    [Theory]
+    [MemberData(nameof(PaidMarket.Dialects), MemberType = typeof(PaidMarket))]
+    public async Task Reports_usage_receipts_checkpoints_and_output_for_a_copy_another_provider_holds_change_nothing(Coinop.Storage.SqlDialect dialect)
     {
-        await using var market = await MarketUnderTest.StartAsync(o => o.WorkloadStopAfter = TimeSpan.FromMinutes(10), cancellationToken: Ct);
+        var database = dialect == Coinop.Storage.SqlDialect.Postgres ? await TestMarket.CreatePostgresDatabaseAsync() : null;
+        try
+        {
+            await RunAsync(database is null ? null : new Npgsql.NpgsqlConnectionStringBuilder(PostgresServer.ConnectionString) { Database = database }.ConnectionString,
+                database is null ? Iterations / 2 : Iterations / 8);
+        }
+        finally
+        {
+            await PaidMarket.DropDatabaseAsync(database);
+        }
+    }
+
+    private static async Task RunAsync(string? postgres, int iterations)
+    {
+        await using var market = await MarketUnderTest.StartAsync(o =>
+        {
+            o.WorkloadStopAfter = TimeSpan.FromMinutes(10);
+            o.Postgres = postgres;
+        }, cancellationToken: Ct);
         await using var holder = await Workloads.PlacementClaimTests.WorkloadProviderAsync(market, "holder", 4, 8192);
         await using var hostile = await Workloads.PlacementClaimTests.WorkloadProviderAsync(market, "hostile", 4, 8192);
         var started = holder.WaitForAsync<WorkloadStart>(_ => true, afterNow: true);
@@ -82,7 +103,7 @@ public class HostileWorkloadTests
             using var logs = await SendAsync(HttpMethod.Get, $"/api/workloads/{copy.WorkloadId}/logs");
             var entries = JsonNode.Parse(await logs.Content.ReadAsStringAsync(Ct))!["entries"]!.AsArray();
             Assert.Empty(entries);
-        }, iter: Iterations / 2, threads: 1);
+        }, iter: iterations, threads: 1);
 
         Assert.DoesNotContain(holder.Received, m => m is WorkloadStop);
 
