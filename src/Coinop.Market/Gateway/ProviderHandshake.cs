@@ -24,7 +24,7 @@ public sealed class ProviderHandshake(MarketIdentity identity, MarketOptions opt
 {
     public static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(10);
     private const int MaxAuthFrame = 16 * 1024;
-    private const int MaxNameLength = 64;
+    private const int MaxEnrollmentCode = 256;
 
     public async Task<HandshakeResult> RunAsync(WebSocket socket, CancellationToken cancellationToken)
     {
@@ -70,11 +70,9 @@ public sealed class ProviderHandshake(MarketIdentity identity, MarketOptions opt
             return HandshakeResult.Failed("revoked");
         }
 
-        var name = string.IsNullOrWhiteSpace(answer.Name) ? providerId : answer.Name.Trim();
-        if (name.Length > MaxNameLength)
-        {
-            name = name[..MaxNameLength];
-        }
+        // Display only, but stored: no control characters or unpaired surrogates (PostgreSQL refuses NUL and those), and a
+        // cut that never splits a surrogate pair.
+        var name = ProviderText.Name(answer.Name, providerId);
 
         var now = time.GetUtcNow();
         var record = new ProviderRecord(providerId, publicKeyBytes, name, now, now, Online: true);
@@ -88,6 +86,11 @@ public sealed class ProviderHandshake(MarketIdentity identity, MarketOptions opt
         if (string.IsNullOrEmpty(answer.EnrollmentCode))
         {
             return HandshakeResult.Failed("enrollment_required");
+        }
+
+        if (answer.EnrollmentCode.Length > MaxEnrollmentCode || !ProviderText.IsClean(answer.EnrollmentCode))
+        {
+            return HandshakeResult.Failed("enrollment_code_unknown"); // no code the operator issued looks like this (and PostgreSQL refuses NUL)
         }
 
         return await store.EnrollWithCodeAsync(record, answer.EnrollmentCode, now, cancellationToken) switch

@@ -302,9 +302,10 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
             case CapabilitiesMessage capabilities:
                 return Apply(capabilities);
             case HeartbeatMessage heartbeat when heartbeat.Load is not null:
-                if (!heartbeat.Load.Equals(_load))
+                var load = LoadCheck.Bounded(heartbeat.Load); // shown and summed over providers: within what the figures can mean
+                if (!load.Equals(_load))
                 {
-                    _load = heartbeat.Load;
+                    _load = load;
                     FiguresChanged(); // an idle provider's load is the same every time: no write to publish
                 }
 
@@ -314,7 +315,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
                 _jobs.OnDone(done);
                 return null;
             case JobError failed when failed.Code is not null:
-                _jobs.OnError(failed);
+                _jobs.OnError(JobErrorCheck.Bounded(failed)); // its message reaches the consumer
                 return null;
             case DrainNotice:
                 _draining = true;

@@ -162,7 +162,30 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
             Usage = read;
         }
 
-        return body.TrimStart(" \t\r\n"u8) is [(byte)'{', ..];
+        return IsOneJsonObject(body);
+    }
+
+    /// <summary>
+    /// True when the body is exactly one well-formed JSON object: what a backend answers. Anything else (a body that
+    /// merely starts with a brace) is the provider's garbage, and neither reaches the consumer as a 200 nor is billed.
+    /// </summary>
+    private static bool IsOneJsonObject(ReadOnlySpan<byte> body)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 256 });
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return false;
+            }
+
+            reader.Skip();
+            return !reader.Read(); // trailing content other than whitespace throws
+        }
+        catch (JsonException)
+        {
+            return false;
+        }
     }
 
     public override async ValueTask FinishingAsync(TokenUsage usage, CancellationToken cancellationToken)

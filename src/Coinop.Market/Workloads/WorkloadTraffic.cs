@@ -42,7 +42,8 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
             case WorkloadExited e when WorkloadIds.TryParse(e.WorkloadId, out _):
                 return Queue(session, new ReportCommand(e.WorkloadId, new WorkloadInput.CopyExited(provider, e.Epoch, e.ExitCode)));
             case WorkloadLost l when WorkloadIds.TryParse(l.WorkloadId, out _) && l.Reason is { Length: > 0 and <= MaxReason }:
-                return Queue(session, new ReportCommand(l.WorkloadId, new WorkloadInput.CopyLost(provider, l.Epoch, l.Reason)));
+                // The reason is stored and shown: an agent's error text may carry newlines, never NUL (PostgreSQL refuses it).
+                return Queue(session, new ReportCommand(l.WorkloadId, new WorkloadInput.CopyLost(provider, l.Epoch, ProviderText.Clean(l.Reason))));
             case WorkloadUsage u when u.Record is not null:
                 // Signed by the provider's own identity key (its id is that key's hash), for this workload and epoch.
                 var record = UsageRecord.Verify(u.Record);
@@ -54,7 +55,8 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
                 }
 
                 return Queue(session, new UsageCommand(provider, record, u.Record));
-            case WorkloadReceipt r when WorkloadIds.TryParse(r.WorkloadId, out _) && r.Sealed is { Length: > 0 and <= MaxSealedReceipt }:
+            case WorkloadReceipt r when WorkloadIds.TryParse(r.WorkloadId, out _) && r.Sealed is { Length: > 0 and <= MaxSealedReceipt }
+                                        && System.Buffers.Text.Base64.IsValid(r.Sealed):
                 return Queue(session, new ReceiptCommand(provider, r.WorkloadId, r.Epoch, r.Sealed));
             case WorkloadCheckpoint c when WorkloadIds.TryParse(c.WorkloadId, out var workload):
                 return FinishUpload(session, workload, c);
