@@ -42,7 +42,17 @@ internal static class WebPages
     private static Task AdminPageAsync(HttpContext http, WebAssets assets, MarketIdentity identity) =>
         AdminAuth.IsAdmin(http.Request, identity.AdminToken)
             ? assets.ServeAsync(http, "admin.html")
-            : assets.ServeAsync(http, "admin-login.html", StatusCodes.Status401Unauthorized);
+            : RefuseAsync(http, assets);
+
+    /// <summary>
+    /// Not signed in: a browser (it asks for HTML) gets the sign-in form as the 401; any other client a JSON 401, as from
+    /// every other endpoint, so a script never has to parse a page to learn it was refused.
+    /// </summary>
+    private static Task RefuseAsync(HttpContext http, WebAssets assets) =>
+        http.Request.Headers.Accept.Any(a => a?.Contains("text/html", StringComparison.OrdinalIgnoreCase) == true)
+            ? assets.ServeAsync(http, "admin-login.html", StatusCodes.Status401Unauthorized)
+            : PaymentErrors.Unauthorized("send the admin token: sign in at /admin in a browser, or 'Authorization: Bearer <admin.token>' to /api/admin")
+                .WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
 
     private static async Task SignInAsync(HttpContext http, WebAssets assets, MarketIdentity identity, ILoggerFactory loggers)
     {
@@ -56,7 +66,7 @@ internal static class WebPages
         if (token is null || !AdminAuth.FixedEquals(token, identity.AdminToken))
         {
             WebLog.SignInRefused(loggers.CreateLogger(typeof(WebPages)), http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
-            await assets.ServeAsync(http, "admin-login.html", StatusCodes.Status401Unauthorized);
+            await RefuseAsync(http, assets);
             return;
         }
 
