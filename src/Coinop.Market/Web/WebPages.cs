@@ -59,8 +59,17 @@ internal static class WebPages
         string? token = null;
         if (http.Request.HasFormContentType)
         {
-            var form = await http.Request.ReadFormAsync(http.RequestAborted);
-            token = form["token"].FirstOrDefault()?.Trim();
+            try
+            {
+                var form = await http.Request.ReadFormAsync(http.RequestAborted);
+                token = form["token"].FirstOrDefault()?.Trim();
+            }
+            catch (Exception ex) when (ex is InvalidDataException || (ex is IOException && ex is not BadHttpRequestException && !http.RequestAborted.IsCancellationRequested))
+            {
+                // A form that ends mid-part or breaks the multipart limits: the client's mistake, not a 500.
+                await ApiError.InvalidBody("the sign-in form is malformed: send token=<admin.token> as a form").WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
+                return;
+            }
         }
 
         if (token is null || !AdminAuth.FixedEquals(token, identity.AdminToken))

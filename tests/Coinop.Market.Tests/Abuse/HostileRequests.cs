@@ -13,12 +13,14 @@ namespace Coinop.Market.Tests.Abuse;
 /// </summary>
 /// <param name="ParameterValues">What a route parameter becomes: garbage, and real ids of another tenant's things.</param>
 /// <param name="Credentials">Header sets: none, forged, and real ones (the operator's, an attacker's own balance) so that checks behind them are reached.</param>
-/// <param name="ValidBodies">A well-formed body for a route pattern, when known, for hostile variations on it.</param>
+/// <param name="ValidBodies">Well-formed bodies for a route pattern, when known: each is sent, the first is varied.</param>
+/// <param name="BodyCredentials">The credentials (indexes) each body variation is sent with.</param>
 /// <param name="Tokens">Forged and mutated Cashu tokens.</param>
 public sealed record HostileRequests(
     IReadOnlyList<string> ParameterValues,
     IReadOnlyList<(string Name, string Value)[]> Credentials,
-    IReadOnlyDictionary<string, string> ValidBodies,
+    IReadOnlyDictionary<string, string[]> ValidBodies,
+    IReadOnlyList<int> BodyCredentials,
     Gen<string> Tokens)
 {
     public const string JsonType = "application/json";
@@ -45,10 +47,15 @@ public sealed record HostileRequests(
 
     private static readonly string[] WrongKinds = ["null", "[]", "\"text\"", "123", "-1", "true", "{}", "[{}]", "1e400"];
 
-    /// <summary>Every fixed request for one route and method; parameters rotate through <see cref="ParameterValues"/>.</summary>
+    /// <summary>
+    /// Every fixed request for one route and method. Parameters rotate through <see cref="ParameterValues"/>; each
+    /// variation of a body is sent with each of <see cref="BodyCredentials"/> (one that pays, one that is the operator), so
+    /// the body is read by the code behind the credential check, not only refused before it.
+    /// </summary>
     public IEnumerable<HostileRequest> Fixed(SweptRoute route, string method)
     {
-        var valid = ValidBodies.GetValueOrDefault(route.Pattern) ?? """{"model":"llama3","token":"cashuB","amount":1,"id":"x"}""";
+        var valids = ValidBodies.GetValueOrDefault(route.Pattern) ?? ["""{"model":"llama3","token":"cashuB","amount":1,"id":"x"}"""];
+        var valid = valids[0];
         var validBytes = Encoding.UTF8.GetBytes(valid);
         var n = 0;
         string Path(string query = "")
@@ -58,21 +65,24 @@ public sealed record HostileRequests(
         }
 
         HostileRequest Make(byte[]? body, string? contentType = JsonType, string query = "", int credentials = 0) =>
-            new(method, Path(query), body, body is null ? null : contentType, Credentials[credentials % Credentials.Count]);
+            new(method, Path(query), body, body is null ? null : contentType, Credentials[credentials % Credentials.Count], route.Pattern);
 
-        // Every parameter value, every credential, every query: no body.
+        // Every parameter value, every credential with each valid body, every query.
         if (route.Parameters.Count > 0)
         {
             foreach (var value in ParameterValues)
             {
-                yield return new(method, route.Path(_ => value), null, null, []);
+                yield return new(method, route.Path(_ => value), null, null, [], route.Pattern);
             }
         }
 
         for (var c = 0; c < Credentials.Count; c++)
         {
             yield return Make(null, credentials: c);
-            yield return Make(validBytes, credentials: c);
+            foreach (var body in valids)
+            {
+                yield return Make(Encoding.UTF8.GetBytes(body), credentials: c);
+            }
         }
 
         foreach (var query in BadQueries)
@@ -80,51 +90,63 @@ public sealed record HostileRequests(
             yield return Make(null, query: query, credentials: 1);
         }
 
-        // Bodies: empty, invalid, truncated, wrong content types, wrong kinds of JSON.
-        yield return Make([]);
-        yield return Make("{"u8.ToArray());
-        yield return Make("{\"model\": "u8.ToArray());
-        yield return Make(validBytes[..(validBytes.Length / 2)]);
-        yield return Make(validBytes[..^1]);
-        yield return Make(validBytes, "text/plain");
-        yield return Make(validBytes, "application/x-www-form-urlencoded");
-        yield return Make("token=cashuBxyz&amount=-1&x=%ff"u8.ToArray(), "application/x-www-form-urlencoded", credentials: 2);
-        yield return Make("--b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nx\r\n--b--\r\n"u8.ToArray(), "multipart/form-data; boundary=b");
-        yield return Make(validBytes, "application/json; charset=utf-16");
-        yield return Make(validBytes, "application/json; charset=\"");
-        yield return Make(validBytes, "garbage/;;;");
-        yield return Make(validBytes, null);
+        foreach (var credentials in BodyCredentials)
+        {
+            foreach (var (body, contentType) in Bodies(valid, validBytes))
+            {
+                yield return Make(body, contentType, credentials: credentials);
+            }
+        }
+    }
+
+    /// <summary>Bodies: empty, invalid, truncated, wrong content types, wrong kinds of JSON, bad numbers, deep nesting, bad UTF-8, big.</summary>
+    private static IEnumerable<(byte[] Body, string? ContentType)> Bodies(string valid, byte[] validBytes)
+    {
+        yield return ([], JsonType);
+        yield return ("{"u8.ToArray(), JsonType);
+        yield return ("{\"model\": "u8.ToArray(), JsonType);
+        yield return (validBytes[..(validBytes.Length / 2)], JsonType);
+        yield return (validBytes[..^1], JsonType);
+        yield return (validBytes, "text/plain");
+        yield return (validBytes, "application/x-www-form-urlencoded");
+        yield return ("token=cashuBxyz&amount=-1&x=%ff"u8.ToArray(), "application/x-www-form-urlencoded");
+        yield return ("--b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nx\r\n--b--\r\n"u8.ToArray(), "multipart/form-data; boundary=b");
+        yield return ("--b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nx"u8.ToArray(), "multipart/form-data; boundary=b");
+        yield return (validBytes, "application/json; charset=utf-16");
+        yield return (validBytes, "application/json; charset=\"");
+        yield return (validBytes, "garbage/;;;");
+        yield return (validBytes, null);
         foreach (var kind in WrongKinds)
         {
-            yield return Make(Encoding.UTF8.GetBytes(kind), credentials: 2);
+            yield return (Encoding.UTF8.GetBytes(kind), JsonType);
         }
 
-        // Numbers: every number of the valid body made huge, negative, fractional; every string made a number and null.
+        // Every number of the valid body made huge, negative, fractional; every string made a number; every leaf null, an array, an object.
         foreach (var number in new[] { "18446744073709551616", "-1", "-9223372036854775808", "9223372036854775807", "1e400", "0.5", "-0", "1E+2" })
         {
-            yield return Make(Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.Number ? JsonNode.Parse(number) : v.DeepClone())), credentials: 2);
+            yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.Number ? JsonNode.Parse(number) : v.DeepClone())), JsonType);
         }
 
-        yield return Make(Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.String ? JsonValue.Create(-1) : v.DeepClone())), credentials: 2);
-        yield return Make(Encoding.UTF8.GetBytes(ReplaceLeaves(valid, _ => null)), credentials: 2);
-        yield return Make(Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => new JsonArray(v.DeepClone()))), credentials: 2);
-        yield return Make(Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => new JsonObject { ["x"] = v.DeepClone() })), credentials: 2);
+        yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.String ? JsonValue.Create(-1) : v.DeepClone())), JsonType);
+        yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, _ => null)), JsonType);
+        yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => new JsonArray(v.DeepClone()))), JsonType);
+        yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => new JsonObject { ["x"] = v.DeepClone() })), JsonType);
 
         // Structure: deep nesting, duplicate keys, invalid UTF-8, a big string.
-        yield return Make(Encoding.UTF8.GetBytes(new string('[', 5000) + new string(']', 5000)));
-        yield return Make(Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("{\"a\":", 500)) + "1" + new string('}', 500)));
+        yield return (Encoding.UTF8.GetBytes(new string('[', 5000) + new string(']', 5000)), JsonType);
+        yield return (Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("{\"a\":", 500)) + "1" + new string('}', 500)), JsonType);
         if (valid.StartsWith('{') && valid.Length > 2)
         {
-            yield return Make(Encoding.UTF8.GetBytes("{\"model\":1," + valid[1..^1] + ",\"model\":\"x\",\"token\":[]}"), credentials: 2);
+            yield return (Encoding.UTF8.GetBytes("{\"model\":1," + valid[1..^1] + ",\"model\":\"x\",\"token\":[]}"), JsonType);
         }
 
-        yield return Make([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0xc3, 0x28, 0x7d]);
-        yield return Make(Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.String ? JsonValue.Create(new string('x', 300_000)) : v.DeepClone())), credentials: 2);
+        yield return ([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0xc3, 0x28, 0x7d], JsonType);
+        yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.String ? JsonValue.Create(new string('x', 300_000)) : v.DeepClone())), JsonType);
     }
 
     /// <summary>A request with a method the route does not accept.</summary>
     public HostileRequest WrongMethod(SweptRoute route, string method) =>
-        new(method, route.Path(_ => ParameterValues[0]), "{}"u8.ToArray(), JsonType, Credentials[1]);
+        new(method, route.Path(_ => ParameterValues[0]), "{}"u8.ToArray(), JsonType, Credentials[1], route.Pattern);
 
     /// <summary>Random requests to the routes: method, parameters, query, body, content type and credentials drawn independently.</summary>
     public Gen<HostileRequest> Generated(IReadOnlyList<SweptRoute> routes)
@@ -141,8 +163,8 @@ public sealed record HostileRequests(
             var (r, methodPick, parameter, q, type, h, _) = args;
             var methods = r.SweptMethods;
             var method = methods[Math.Abs(methodPick % methods.Count)];
-            var body = ValidBodies.TryGetValue(r.Pattern, out var valid) ? HostileInput.JsonBodies(valid) : HostileInput.Json.Select(j => j?.ToJsonString() ?? "null");
-            return body.Select(b => new HostileRequest(method, r.Path(_ => ParameterValues[parameter]) + q, Encoding.UTF8.GetBytes(b), type, h));
+            var body = ValidBodies.TryGetValue(r.Pattern, out var valid) ? Gen.OneOf(valid).SelectMany(HostileInput.JsonBodies) : HostileInput.Json.Select(j => j?.ToJsonString() ?? "null");
+            return body.Select(b => new HostileRequest(method, r.Path(_ => ParameterValues[parameter]) + q, Encoding.UTF8.GetBytes(b), type, h, r.Pattern));
         });
     }
 

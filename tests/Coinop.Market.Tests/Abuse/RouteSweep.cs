@@ -28,7 +28,9 @@ public sealed record SweptRoute(string Pattern, IReadOnlyList<string>? Methods, 
 }
 
 /// <summary>One hostile request: what it is (for the failure message) and how to build it.</summary>
-public sealed record HostileRequest(string Method, string PathAndQuery, byte[]? Body, string? ContentType, IReadOnlyList<(string Name, string Value)> Headers)
+/// <param name="Route">The route pattern it was made for (for the statistics).</param>
+public sealed record HostileRequest(string Method, string PathAndQuery, byte[]? Body, string? ContentType, IReadOnlyList<(string Name, string Value)> Headers,
+    string Route = "")
 {
     public HttpRequestMessage Build()
     {
@@ -84,13 +86,19 @@ public static class RouteSweep
             .DistinctBy(r => r.ToString())
             .OrderBy(r => r.Pattern, StringComparer.Ordinal)];
 
-    /// <summary>Sends the request and returns what is wrong with the answer, or null.</summary>
-    public static async Task<string?> SendAsync(HttpClient http, HostileRequest hostile, CancellationToken cancellationToken)
+    /// <summary>Sends the request and returns what is wrong with the answer, or null; counts the answer's status under its route in <paramref name="statuses"/>.</summary>
+    public static async Task<string?> SendAsync(HttpClient http, HostileRequest hostile, IDictionary<string, int>? statuses, CancellationToken cancellationToken)
     {
         using var request = hostile.Build();
         // Headers first: a streaming answer (SSE) that is fine need not be read to its end, which may never come.
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         var status = (int)response.StatusCode;
+        if (statuses is not null)
+        {
+            var key = $"{hostile.Method} {hostile.Route} {status}";
+            statuses[key] = statuses.TryGetValue(key, out var n) ? n + 1 : 1;
+        }
+
         if (status < 400)
         {
             return null;

@@ -33,9 +33,10 @@ public class RouteSweepTests
         await using var provider = await ServingProviderAsync(market.Market);
         await using var decoy = await TestProvider.ConnectAsync(market.Url, "decoy", cancellationToken: Ct);
         var victim = await VictimAsync(market);
-        var attackerKey = (await market.PostJsonAsync("/v1/balance/create", new { token = await market.TokenAsync(300) })).GetProperty("api_key").GetString()!;
+        var attackerKey = (await market.PostJsonAsync("/v1/balance/create", new { token = await market.TokenAsync(2000) })).GetProperty("api_key").GetString()!;
 
-        var routes = RouteSweep.Routes(market.Market.App);
+        // Refunds last: they empty the attacker's balance, which pays for the requests to every other route.
+        var routes = RouteSweep.Routes(market.Market.App).OrderBy(r => r.Pattern.EndsWith("/refund", StringComparison.Ordinal)).ToList();
         Assert.True(routes.Count >= MinimumRoutes, $"the sweep found only {routes.Count} routes:\n{string.Join('\n', routes)}");
         foreach (var known in new[] { "/v1/chat/completions", "/api/workloads/{id}", "/mint/v1/swap", "/api/admin/providers/{id}/revoke", "/provider/connect", "/static/{*path}" })
         {
@@ -52,6 +53,7 @@ public class RouteSweepTests
         };
         using var http = new HttpClient(handler) { BaseAddress = new Uri(market.Url) };
         var failures = new List<string>();
+        var statuses = new SortedDictionary<string, int>(StringComparer.Ordinal);
         var sent = 0;
         foreach (var route in routes)
         {
@@ -60,14 +62,14 @@ public class RouteSweepTests
                 foreach (var request in hostile.Fixed(route, method))
                 {
                     sent++;
-                    if (await SendAsync(http, request) is { } failure)
+                    if (await SendAsync(http, request, statuses) is { } failure)
                     {
                         failures.Add($"{route}: {failure}");
                     }
                 }
             }
 
-            if (route.WrongMethod is { } wrong && await SendAsync(http, hostile.WrongMethod(route, wrong)) is { } methodFailure)
+            if (route.WrongMethod is { } wrong && await SendAsync(http, hostile.WrongMethod(route, wrong), statuses) is { } methodFailure)
             {
                 failures.Add($"{route}: {methodFailure}");
             }
@@ -80,11 +82,12 @@ public class RouteSweepTests
         // Random requests on top; CsCheck prints the seed of a failure (set CsCheck_Seed to replay it).
         await hostile.Generated(routes).SampleAsync(async request =>
         {
-            var failure = await SendAsync(http, request);
+            var failure = await SendAsync(http, request, statuses);
             Assert.True(failure is null, failure);
         }, iter: 1000, threads: 1);
 
         await AssertStillServingAsync(market, victim);
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join('\n', statuses.Select(s => $"{s.Value,6} × {s.Key}")));
     }
 
     /// <summary>A provider that serves <c>llama3</c> (chat and embeddings) and runs workloads, so inference and workload routes are live.</summary>
@@ -152,46 +155,55 @@ public class RouteSweepTests
 
         var output = $$"""{"amount":1,"id":"{{victim.KeysetId}}","B_":"{{HostileInput.Hex66}}"}""";
         var input = $$"""{"amount":1,"id":"{{victim.KeysetId}}","secret":"s","C":"{{HostileInput.Hex66}}"}""";
-        var bodies = new Dictionary<string, string>(StringComparer.Ordinal)
+        var bodies = new Dictionary<string, string[]>(StringComparer.Ordinal)
         {
-            ["/v1/chat/completions"] = PaidMarket.ChatBody(maxTokens: 20),
-            ["/v1/completions"] = """{"model":"llama3","prompt":"hi","max_tokens":20}""",
-            ["/v1/embeddings"] = """{"model":"llama3","input":["a","b"]}""",
-            ["/v1/messages"] = """{"model":"llama3","max_tokens":20,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}""",
-            ["/v1/messages/count_tokens"] = """{"model":"llama3","messages":[{"role":"user","content":"hi"}]}""",
-            ["/v1/responses"] = $$"""{"model":"llama3","input":"hi","max_output_tokens":20,"store":true,"previous_response_id":"{{victim.ResponseId}}"}""",
-            ["/v1/balance/create"] = $$"""{"token":"{{victim.SpentToken}}"}""",
-            ["/v1/balance/topup"] = $$"""{"token":"{{victim.SpentToken}}"}""",
-            ["/api/workloads"] = $$"""
+            ["/v1/chat/completions"] = [PaidMarket.ChatBody(maxTokens: 20), PaidMarket.ChatBody(stream: true, maxTokens: 20)],
+            ["/v1/completions"] = ["""{"model":"llama3","prompt":"hi","max_tokens":20}"""],
+            ["/v1/embeddings"] = ["""{"model":"llama3","input":["a","b"]}"""],
+            ["/v1/messages"] = ["""{"model":"llama3","max_tokens":20,"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}"""],
+            ["/v1/messages/count_tokens"] = ["""{"model":"llama3","messages":[{"role":"user","content":"hi"}]}"""],
+            ["/v1/responses"] =
+            [
+                """{"model":"llama3","input":"hi","max_output_tokens":20,"store":true}""",
+                $$"""{"model":"llama3","input":"hi","max_output_tokens":20,"previous_response_id":"{{victim.ResponseId}}"}""",
+            ],
+            ["/v1/balance/create"] = [$$"""{"token":"{{victim.SpentToken}}"}"""],
+            ["/v1/balance/topup"] = [$$"""{"token":"{{victim.SpentToken}}"}"""],
+            ["/api/workloads"] =
+            [
+                """
                 {"command":"sleep","args":["60"],"cpu":1,"memory_mb":256,"duration_seconds":60,"restart":"on-failure:3","standbys":0,"checkpointed":false,
-                 "provider":"{{decoyProvider}}","seal_to":null,"sealed_keys":{},"id":"{{victim.WorkloadId}}","isolation":"sandbox","port":null}
+                 "seal_to":null,"sealed_keys":{},"isolation":"sandbox","port":null}
                 """,
-            ["/api/workloads/{id}/topup"] = """{"duration_seconds":60}""",
-            ["/api/provider/payout"] = """{"amount":1}""",
-            ["/api/admin/providers/{id}/park"] = """{"seconds":60}""",
-            ["/api/admin/providers/{id}/revoke"] = """{"reason":"sweep"}""",
-            ["/api/admin/enrollment-codes"] = """{"uses":1,"valid_for_seconds":60}""",
-            ["/mint/v1/swap"] = $$"""{"inputs":[{{input}}],"outputs":[{{output}}]}""",
-            ["/mint/v1/mint/quote/bolt11"] = """{"amount":10,"unit":"sat","description":"d","pubkey":null}""",
-            ["/mint/v1/mint/bolt11"] = $$"""{"quote":"{{victim.QuoteId}}","outputs":[{{output}}],"signature":null}""",
-            ["/mint/v1/melt/quote/bolt11"] = """{"request":"lnbc10n1pfake","unit":"sat","options":{"amountless":{"amount_msat":1000}}}""",
-            ["/mint/v1/melt/bolt11"] = $$"""{"quote":"{{victim.QuoteId}}","inputs":[{{input}}],"outputs":[{{output}}]}""",
-            ["/mint/v1/checkstate"] = $$"""{"Ys":["{{HostileInput.Hex66}}"]}""",
-            ["/mint/v1/restore"] = $$"""{"outputs":[{{output}}]}""",
-            ["/internal/jobs"] = """{"type":"job","job_id":"00000000-0000-0000-0000-000000000001","model":"llama3","path":"/v1/chat/completions","window_bytes":65536}""",
+                $$"""{"command":"sleep","args":["60"],"duration_seconds":60,"provider":"{{decoyProvider}}","id":"{{victim.WorkloadId}}"}""",
+                $$"""{"command":"sleep","args":["60"],"duration_seconds":60,"id":"{{victim.WorkloadId}}"}""",
+            ],
+            ["/api/workloads/{id}/topup"] = ["""{"duration_seconds":60}"""],
+            ["/api/provider/payout"] = ["""{"amount":1}"""],
+            ["/api/admin/providers/{id}/park"] = ["""{"seconds":60}"""],
+            ["/api/admin/providers/{id}/revoke"] = ["""{"reason":"sweep"}"""],
+            ["/api/admin/enrollment-codes"] = ["""{"uses":1,"valid_for_seconds":60}"""],
+            ["/mint/v1/swap"] = [$$"""{"inputs":[{{input}}],"outputs":[{{output}}]}"""],
+            ["/mint/v1/mint/quote/bolt11"] = ["""{"amount":10,"unit":"sat","description":"d","pubkey":null}"""],
+            ["/mint/v1/mint/bolt11"] = [$$"""{"quote":"{{victim.QuoteId}}","outputs":[{{output}}],"signature":null}"""],
+            ["/mint/v1/melt/quote/bolt11"] = ["""{"request":"lnbc10n1pfake","unit":"sat","options":{"amountless":{"amount_msat":1000}}}"""],
+            ["/mint/v1/melt/bolt11"] = [$$"""{"quote":"{{victim.QuoteId}}","inputs":[{{input}}],"outputs":[{{output}}]}"""],
+            ["/mint/v1/checkstate"] = [$$"""{"Ys":["{{HostileInput.Hex66}}"]}"""],
+            ["/mint/v1/restore"] = [$$"""{"outputs":[{{output}}]}"""],
+            ["/internal/jobs"] = ["""{"type":"job","job_id":"00000000-0000-0000-0000-000000000001","model":"llama3","path":"/v1/chat/completions","window_bytes":65536}"""],
         };
 
-        return new HostileRequests(parameters, credentials, bodies, HostileInput.Tokens(victim.SpentTokenV3, victim.SpentToken));
+        return new HostileRequests(parameters, credentials, bodies, BodyCredentials: [2, 3], HostileInput.Tokens(victim.SpentTokenV3, victim.SpentToken));
     }
 
-    private static async Task<string?> SendAsync(HttpClient http, HostileRequest request)
+    private static async Task<string?> SendAsync(HttpClient http, HostileRequest request, IDictionary<string, int>? statuses = null)
     {
         // A bound on one request, so a route that hangs fails the sweep instead of the test run.
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
         timeout.CancelAfter(TimeSpan.FromSeconds(60));
         try
         {
-            return await RouteSweep.SendAsync(http, request, timeout.Token);
+            return await RouteSweep.SendAsync(http, request, statuses, timeout.Token);
         }
         catch (OperationCanceledException) when (!Ct.IsCancellationRequested)
         {
