@@ -90,6 +90,45 @@ public class RouteSweepTests
         TestContext.Current.TestOutputHelper?.WriteLine(string.Join('\n', statuses.Select(s => $"{s.Value,6} × {s.Key}")));
     }
 
+    /// <summary>What the sweep found, each kept as a focused check (status before the fix in the comment).</summary>
+    [Fact]
+    public async Task The_requests_the_sweep_found_answered_badly_are_clean_refusals()
+    {
+        await using var market = await MarketUnderTest.StartAsync(cancellationToken: Ct);
+        using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri(market.Url) };
+
+        // An amount that is not a number: was a 500 (JsonElement.TryGetInt64 throws on an array).
+        using (var payout = await http.PostAsync("/api/provider/payout", new StringContent("""{"amount":[1]}""", System.Text.Encoding.UTF8, "application/json"), Ct))
+        {
+            await RouteSweep.AssertCleanRefusalAsync(payout, HttpStatusCode.BadRequest);
+        }
+
+        // An empty catch-all route value, refused by minimal-API binding: was a 400 with no body.
+        using (var asset = await http.GetAsync("/static/", Ct))
+        {
+            await RouteSweep.AssertCleanRefusalAsync(asset, HttpStatusCode.BadRequest);
+        }
+
+        // A sign-in form cut off mid-part: was a 500 (ReadFormAsync's IOException).
+        using var form = new ByteArrayContent("--b\r\nContent-Disposition: form-data; name=\"token\"\r\n\r\nx"u8.ToArray());
+        form.Headers.TryAddWithoutValidation("Content-Type", "multipart/form-data; boundary=b");
+        using (var signIn = await http.PostAsync("/admin/login", form, Ct))
+        {
+            await RouteSweep.AssertCleanRefusalAsync(signIn, HttpStatusCode.BadRequest);
+        }
+
+        // A refused sign-in and the operator's page, to a client that does not ask for HTML: were the HTML sign-in page.
+        using (var wrong = await http.PostAsync("/admin/login", new FormUrlEncodedContent([new("token", "adm_guess")]), Ct))
+        {
+            await RouteSweep.AssertCleanRefusalAsync(wrong, HttpStatusCode.Unauthorized);
+        }
+
+        using (var page = await http.GetAsync("/admin", Ct))
+        {
+            await RouteSweep.AssertCleanRefusalAsync(page, HttpStatusCode.Unauthorized);
+        }
+    }
+
     /// <summary>A provider that serves <c>llama3</c> (chat and embeddings) and runs workloads, so inference and workload routes are live.</summary>
     private static async Task<TestProvider> ServingProviderAsync(MarketUnderTest market)
     {
