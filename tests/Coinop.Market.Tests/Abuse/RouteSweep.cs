@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
+using Coinop.TestKit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -127,60 +127,9 @@ public static class RouteSweep
             && (await response.Content.ReadAsByteArrayAsync(cancellationToken)).Length == 0;
     }
 
-    /// <summary>What is wrong with an error answer, or null when it is a clean refusal.</summary>
-    public static string? Verdict(int status, string? mediaType, string text, bool head)
-    {
-        if (mediaType is not ("application/json" or "application/problem+json"))
-        {
-            return $"a {status} without a JSON body";
-        }
-
-        if (head)
-        {
-            return status >= 500 ? $"a {status}" : null;
-        }
-
-        string? message;
-        string? code;
-        try
-        {
-            using var json = JsonDocument.Parse(text);
-            (message, code) = MessageOf(json.RootElement);
-        }
-        catch (JsonException)
-        {
-            return $"a {status} whose body is not JSON";
-        }
-
-        if (string.IsNullOrWhiteSpace(message))
-        {
-            return $"a {status} whose JSON carries no error message";
-        }
-
-        if (status >= 500 && !(status == 503 && code is not null && StateRefusals.Contains(code)))
-        {
-            return $"a server error ({status}, {code})";
-        }
-
-        return null;
-    }
-
-    /// <summary>The message and code of the market's error shapes: OpenAI's, Anthropic's, Cashu's (NUT-00) and RFC 7807.</summary>
-    private static (string? Message, string? Code) MessageOf(JsonElement root)
-    {
-        if (root.ValueKind != JsonValueKind.Object)
-        {
-            return (null, null);
-        }
-
-        string? Str(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
-        if (root.TryGetProperty("error", out var error))
-        {
-            return error.ValueKind == JsonValueKind.Object ? (Str(error, "message"), Str(error, "code")) : (Str(root, "error"), null);
-        }
-
-        return (Str(root, "detail") ?? Str(root, "title") ?? Str(root, "message"), root.TryGetProperty("code", out var c) ? c.ToString() : null);
-    }
+    /// <summary>What is wrong with an error answer, or null when it is a clean refusal (<see cref="ErrorAnswers"/>, with <see cref="StateRefusals"/>).</summary>
+    public static string? Verdict(int status, string? mediaType, string text, bool head) =>
+        ErrorAnswers.Problem(status, mediaType, text, head, (s, code) => s == 503 && code is not null && StateRefusals.Contains(code));
 
     private static async Task<string> ReadBoundedAsync(HttpResponseMessage response, CancellationToken cancellationToken)
     {
