@@ -128,6 +128,10 @@ public sealed record HostileRequests(
         }
 
         yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.String ? JsonValue.Create(-1) : v.DeepClone())), JsonType);
+        // Strings a store may refuse (PostgreSQL takes no NUL in text) or a decoder may choke on (a lone surrogate).
+        yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.String ? JsonValue.Create(v.GetValue<string>() + "\u0000x") : v.DeepClone())), JsonType);
+        yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => v.GetValueKind() == System.Text.Json.JsonValueKind.String ? JsonValue.Create("\u0000") : v.DeepClone())), JsonType);
+        yield return (Encoding.UTF8.GetBytes(valid.Replace("\":\"", "\":\"\\ud800", StringComparison.Ordinal)), JsonType);
         yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, _ => null)), JsonType);
         yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => new JsonArray(v.DeepClone()))), JsonType);
         yield return (Encoding.UTF8.GetBytes(ReplaceLeaves(valid, v => new JsonObject { ["x"] = v.DeepClone() })), JsonType);

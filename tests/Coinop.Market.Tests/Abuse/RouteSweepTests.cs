@@ -26,10 +26,11 @@ public class RouteSweepTests
 
     private static CancellationToken Ct => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task No_route_answers_hostile_input_with_a_server_error_or_an_error_that_is_not_json()
+    [Theory]
+    [MemberData(nameof(PaidMarket.Dialects), MemberType = typeof(PaidMarket))]
+    public async Task No_route_answers_hostile_input_with_a_server_error_or_an_error_that_is_not_json(Coinop.Storage.SqlDialect dialect)
     {
-        await using var market = await PaidMarket.StartAsync(configure: o => o.WorkloadStopAfter = TimeSpan.FromMinutes(10));
+        await using var market = await PaidMarket.StartAsync(dialect, configure: o => o.WorkloadStopAfter = TimeSpan.FromMinutes(10));
         await using var provider = await ServingProviderAsync(market.Market);
         await using var decoy = await TestProvider.ConnectAsync(market.Url, "decoy", cancellationToken: Ct);
         var victim = await VictimAsync(market);
@@ -127,6 +128,38 @@ public class RouteSweepTests
         {
             await RouteSweep.AssertCleanRefusalAsync(page, HttpStatusCode.Unauthorized);
         }
+    }
+
+    /// <summary>
+    /// An unpaired surrogate escape in any string of an inference, count_tokens or balance body was a 500
+    /// (GetString's InvalidOperationException); a NUL in a quote id a 500 on PostgreSQL (text refuses it).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(PaidMarket.Dialects), MemberType = typeof(PaidMarket))]
+    public async Task Strings_dotnet_or_the_store_cannot_take_are_clean_refusals(Coinop.Storage.SqlDialect dialect)
+    {
+        await using var market = await PaidMarket.StartAsync(dialect);
+        (string Path, string Body)[] cases =
+        [
+            ("/v1/chat/completions", """{"model":"llama3\ud800","messages":[{"role":"user","content":"hi"}]}"""),
+            ("/v1/chat/completions", """{"model":"llama3","messages":[{"role":"user","content":"hi \ud800"}]}"""),
+            ("/v1/messages", """{"model":"llama3","max_tokens":5,"messages":[{"role":"user","content":"\uDBFF"}]}"""),
+            ("/v1/responses", """{"model":"llama3","input":"\udc00 hi"}"""),
+            ("/v1/messages/count_tokens", """{"model":"\ud800","messages":[{"role":"user","content":"hi"}]}"""),
+            ("/v1/balance/create", """{"token":"\ud800cashuB"}"""),
+            ("/mint/v1/mint/bolt11", """{"quote":"abc\u0000","outputs":[]}"""),
+            ("/mint/v1/melt/bolt11", """{"quote":"abc\u0000","inputs":[]}"""),
+        ];
+        foreach (var (path, body) in cases)
+        {
+            using var response = await market.Http.PostAsync(path, new StringContent(body, System.Text.Encoding.UTF8, "application/json"), Ct);
+            await RouteSweep.AssertCleanRefusalAsync(response, HttpStatusCode.BadRequest);
+        }
+
+        // A well-formed pair (an emoji a client escaped) is no problem.
+        using var count = await market.Http.PostAsync("/v1/messages/count_tokens",
+            new StringContent("""{"model":"llama3","messages":[{"role":"user","content":"hi \ud83d\ude00"}]}""", System.Text.Encoding.UTF8, "application/json"), Ct);
+        Assert.Equal(HttpStatusCode.OK, count.StatusCode);
     }
 
     /// <summary>A provider that serves <c>llama3</c> (chat and embeddings) and runs workloads, so inference and workload routes are live.</summary>
