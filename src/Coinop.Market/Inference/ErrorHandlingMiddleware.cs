@@ -55,7 +55,8 @@ public sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorH
     {
         404 => new ApiError(404, "invalid_request_error", "unknown_endpoint", $"no endpoint {context.Request.Path}"),
         405 => new ApiError(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}"),
-        var status => new ApiError(status, status >= 500 ? "server_error" : "invalid_request_error", status >= 500 ? "internal_error" : "bad_request",
+        var status => new ApiError(status, status >= 500 ? "server_error" : "invalid_request_error",
+            ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } reason ? reason.ToLowerInvariant().Replace(' ', '_') : "error",
             $"{context.Request.Method} {context.Request.Path}: {ReasonPhrases.GetReasonPhrase(status).ToLowerInvariant()}"),
     };
 
