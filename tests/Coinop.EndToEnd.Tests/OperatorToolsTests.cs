@@ -25,13 +25,14 @@ public class OperatorToolsTests
     }
 
     [Theory]
-    [InlineData("market")]
-    [InlineData("provider")]
-    public async Task Install_service_writes_a_hardened_unit_that_systemd_accepts(string service)
+    [InlineData("market", "--public-url", "")]
+    [InlineData("provider", "--name", "--market=http://127.0.0.1:3338")] // a provider unit without its market would never start: refused
+    public async Task Install_service_writes_a_hardened_unit_that_systemd_accepts(string service, string flag, string required)
     {
+        string[] needed = required.Length == 0 ? [] : [required];
         await using var cluster = new Cluster();
         var data = Path.Combine(cluster.Dir("svc"), "data dir with 100% spaces");
-        var (dryCode, unit) = await RunAsync(cluster, service, "install-service", "--dry-run", "--data", data, "--", "--name", "it's $HOME");
+        var (dryCode, unit) = await RunAsync(cluster, [service, "install-service", "--dry-run", "--data", data, "--", flag, "it's $HOME", .. needed]);
         Assert.Equal(0, dryCode);
         Assert.StartsWith("# Written by coinop install-service", unit, StringComparison.Ordinal);
         foreach (var line in (string[])["NoNewPrivileges=true", "ProtectSystem=strict", "Restart=on-failure", "PrivateTmp=true", "[Install]"])
@@ -42,10 +43,10 @@ public class OperatorToolsTests
         var escaped = data.Replace("%", "%%", StringComparison.Ordinal);
         Assert.Contains($"ReadWritePaths=\"{escaped}\"\n", unit, StringComparison.Ordinal);
         Assert.Contains($"ExecStart=", unit, StringComparison.Ordinal);
-        Assert.Contains($" {service} --data \"{escaped}\" --name \"it's $$HOME\"", unit, StringComparison.Ordinal); // $ stays literal
+        Assert.Contains($" {service} --data \"{escaped}\" {flag} \"it's $$HOME\"", unit, StringComparison.Ordinal); // $ stays literal
 
         var units = cluster.Dir("units");
-        var (code, output) = await RunAsync(cluster, service, "install-service", "--data", data, "--unit-dir", units, "--name", "coinop-test-" + service);
+        var (code, output) = await RunAsync(cluster, [service, "install-service", "--data", data, "--unit-dir", units, "--name", "coinop-test-" + service, "--", .. needed]);
         Assert.True(code == 0, output);
         var path = Path.Combine(units, $"coinop-test-{service}.service");
         Assert.Contains($"systemctl daemon-reload && systemctl enable --now coinop-test-{service}.service", output, StringComparison.Ordinal);

@@ -37,6 +37,15 @@ public static class InstallServiceCommand
                 throw new CliException("give the data directory as install-service's --data, not after --", 2);
             }
 
+            // The flags go into the unit as they are: ones 'coinop <service>' refuses would make a unit that never starts.
+            var serviceCommand = parse.CommandResult.Command.Parents.OfType<Command>().First();
+            var check = serviceCommand.Parse(extra);
+            if (check.Errors.Count > 0 || check.CommandResult.Command != serviceCommand)
+            {
+                var why = check.Errors.Count > 0 ? check.Errors[0].Message : $"'{check.CommandResult.Command.Name}' is a command, not a flag";
+                throw new CliException($"'coinop {service} {string.Join(' ', extra)}' would not start: {why}", 2);
+            }
+
             var workloadsInSandbox = isProvider && !extra.Contains("docker", StringComparer.Ordinal); // bubblewrap makes namespaces
             var spec = new ServiceUnitSpec(description, [.. Self(), service, "--data", dataDir, .. extra], dataDir, parse.GetValue(user), stopTimeout,
                 MainProcessOnly: isProvider, RestrictNamespaces: !workloadsInSandbox);

@@ -154,12 +154,22 @@ public static class WorkloadCommands
         var command = new Command("topup", "Pay for more time (from the wallet, on a paid market)") { id, duration, amount, json };
         command.Validators.Add(r =>
         {
-            if (r.GetValue(duration) is not null && r.GetValue(amount) is not null)
+            (TimeSpan? Duration, ulong? Amount) given;
+            try
+            {
+                given = (r.GetValue(duration), r.GetValue(amount));
+            }
+            catch (InvalidOperationException)
+            {
+                return; // an option without a usable value ("--duration" alone, "--amount x"): its own error is the one reported
+            }
+
+            if (given.Duration is not null && given.Amount is not null)
             {
                 r.AddError("--duration and --amount exclude each other");
             }
 
-            if (r.GetValue(amount) is 0)
+            if (given.Amount is 0)
             {
                 r.AddError("--amount must be at least 1 sat");
             }

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Extensions.Logging;
 
 namespace Coinop.Market.Inference;
@@ -16,13 +17,11 @@ public sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorH
         try
         {
             await next(context);
-            if (context.Response.StatusCode is 404 or 405 && !context.Response.HasStarted && context.Response.ContentType is null)
+            if (context.Response.StatusCode >= 400 && !context.Response.HasStarted && context.Response.ContentType is null)
             {
-                // No endpoint (or not this method): still a JSON error a client can read.
-                var error = context.Response.StatusCode == 404
-                    ? new ApiError(404, "invalid_request_error", "unknown_endpoint", $"no endpoint {context.Request.Path}")
-                    : new ApiError(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}");
-                await error.WriteResponseAsync(context.Response, ShapeOf(context), context.RequestAborted);
+                // An error the framework answered without a body (no endpoint, not this method, a route value or query
+                // that minimal-API binding refused): still a JSON error a client can read, whatever route it was.
+                await BodilessError(context).WriteResponseAsync(context.Response, ShapeOf(context), context.RequestAborted);
             }
         }
         catch (BadHttpRequestException ex) when (!context.Response.HasStarted)
@@ -51,6 +50,15 @@ public sealed class ErrorHandlingMiddleware(RequestDelegate next, ILogger<ErrorH
             }
         }
     }
+
+    private static ApiError BodilessError(HttpContext context) => context.Response.StatusCode switch
+    {
+        404 => new ApiError(404, "invalid_request_error", "unknown_endpoint", $"no endpoint {context.Request.Path}"),
+        405 => new ApiError(405, "invalid_request_error", "method_not_allowed", $"{context.Request.Method} is not allowed on {context.Request.Path}"),
+        var status => new ApiError(status, status >= 500 ? "server_error" : "invalid_request_error",
+            ReasonPhrases.GetReasonPhrase(status) is { Length: > 0 } reason ? reason.ToLowerInvariant().Replace(' ', '_') : "error",
+            $"{context.Request.Method} {context.Request.Path}: {ReasonPhrases.GetReasonPhrase(status).ToLowerInvariant()}"),
+    };
 
     private static ErrorShape ShapeOf(HttpContext context) =>
         context.Request.Path.StartsWithSegments("/v1/messages", StringComparison.Ordinal) ? ErrorShape.Anthropic : ErrorShape.OpenAi;

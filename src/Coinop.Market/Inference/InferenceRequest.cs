@@ -99,6 +99,13 @@ public sealed class InferenceRequest : IDisposable
             return (null, ApiError.InvalidBody("the body is not valid JSON: " + ex.Message));
         }
 
+        if (!JsonStrings.AllReadable(body.AsSpan(0, length)))
+        {
+            document.Dispose();
+            ArrayPool<byte>.Shared.Return(body);
+            return (null, ApiError.InvalidBody(JsonStrings.Unreadable));
+        }
+
         var request = new InferenceRequest(route, body, length, document);
         if (request._checked.Check(request.Root) is { } error)
         {

@@ -83,12 +83,12 @@ public sealed partial class Melting(
     }
 
     public async Task<MeltQuoteResponse> GetMeltQuoteAsync(string quoteId, CancellationToken cancellationToken) =>
-        ToResponse(await quotes.FindMeltQuoteAsync(quoteId, cancellationToken) ?? throw UnknownQuote());
+        ToResponse((MintCore.MayBeQuoteId(quoteId) ? await quotes.FindMeltQuoteAsync(quoteId, cancellationToken) : null) ?? throw UnknownQuote());
 
     public async Task<MeltQuoteResponse> MeltAsync(MeltRequest request, CancellationToken cancellationToken)
     {
         Require(request.Quote is not null && request.Inputs is not null, "quote and inputs are required");
-        var quote = await quotes.FindMeltQuoteAsync(request.Quote!, cancellationToken) ?? throw UnknownQuote();
+        var quote = (MintCore.MayBeQuoteId(request.Quote!) ? await quotes.FindMeltQuoteAsync(request.Quote!, cancellationToken) : null) ?? throw UnknownQuote();
         switch (quote.State)
         {
             case MeltQuoteState.Paid:

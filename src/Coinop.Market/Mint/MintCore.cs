@@ -230,6 +230,12 @@ public sealed class MintCore(MintKeysets keysets, IMintProofStore proofs, IOptio
     /// <summary>160 random bits, hex: unguessable, and not derivable from the invoice.</summary>
     internal static string NewQuoteId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(20));
 
+    /// <summary>
+    /// Whether a quote id a wallet sent may be looked up at all: one with a NUL (PostgreSQL refuses it in text, a 500)
+    /// or longer than any id this mint makes is simply no quote of ours.
+    /// </summary>
+    internal static bool MayBeQuoteId(string quoteId) => quoteId.Length is > 0 and <= 128 && !quoteId.Contains('\0', StringComparison.Ordinal);
+
     internal static bool IsSpendingCondition(string secret)
     {
         if (!secret.StartsWith('['))

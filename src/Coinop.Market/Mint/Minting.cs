@@ -104,7 +104,7 @@ public sealed partial class Minting(
     /// <param name="answerWhenUnreachable">True: with the node down, answer the stored state; false: 503.</param>
     private async Task<MintQuoteRecord> RefreshMintQuoteAsync(string quoteId, bool answerWhenUnreachable, CancellationToken cancellationToken)
     {
-        var quote = await quotes.FindMintQuoteAsync(quoteId, cancellationToken) ?? throw UnknownQuote();
+        var quote = (MintCore.MayBeQuoteId(quoteId) ? await quotes.FindMintQuoteAsync(quoteId, cancellationToken) : null) ?? throw UnknownQuote();
         if (quote.State != MintQuoteState.Unpaid)
         {
             return quote;

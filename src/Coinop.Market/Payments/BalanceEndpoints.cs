@@ -172,6 +172,10 @@ internal static class BalanceEndpoints
         catch (JsonException)
         {
         }
+        catch (InvalidOperationException)
+        {
+            // GetString on an unpaired surrogate escape ("\ud800"): not a token either.
+        }
 
         return (null, ApiError.InvalidBody("the body must be a JSON object with a \"token\" (a cashuA or cashuB token)"));
     }

@@ -158,7 +158,8 @@ internal static class ProviderMoneyEndpoints
                 return (null, null);
             }
 
-            return amount.TryGetInt64(out var sats) && sats > 0 && sats <= long.MaxValue / 1000 ? (sats, null) : (null, error);
+            // TryGetInt64 throws on anything but a number: an array or a string is a bad body, not a 500.
+            return amount.ValueKind == JsonValueKind.Number && amount.TryGetInt64(out var sats) && sats > 0 && sats <= long.MaxValue / 1000 ? (sats, null) : (null, error);
         }
         catch (JsonException)
         {

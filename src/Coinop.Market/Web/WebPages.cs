@@ -42,21 +42,40 @@ internal static class WebPages
     private static Task AdminPageAsync(HttpContext http, WebAssets assets, MarketIdentity identity) =>
         AdminAuth.IsAdmin(http.Request, identity.AdminToken)
             ? assets.ServeAsync(http, "admin.html")
-            : assets.ServeAsync(http, "admin-login.html", StatusCodes.Status401Unauthorized);
+            : RefuseAsync(http, assets);
+
+    /// <summary>
+    /// Not signed in: a browser (it asks for HTML) gets the sign-in form as the 401; any other client a JSON 401, as from
+    /// every other endpoint, so a script never has to parse a page to learn it was refused.
+    /// </summary>
+    private static Task RefuseAsync(HttpContext http, WebAssets assets) =>
+        http.Request.Headers.Accept.Any(a => a?.Contains("text/html", StringComparison.OrdinalIgnoreCase) == true)
+            ? assets.ServeAsync(http, "admin-login.html", StatusCodes.Status401Unauthorized)
+            : PaymentErrors.Unauthorized("send the admin token: sign in at /admin in a browser, or 'Authorization: Bearer <admin.token>' to /api/admin")
+                .WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
 
     private static async Task SignInAsync(HttpContext http, WebAssets assets, MarketIdentity identity, ILoggerFactory loggers)
     {
         string? token = null;
         if (http.Request.HasFormContentType)
         {
-            var form = await http.Request.ReadFormAsync(http.RequestAborted);
-            token = form["token"].FirstOrDefault()?.Trim();
+            try
+            {
+                var form = await http.Request.ReadFormAsync(http.RequestAborted);
+                token = form["token"].FirstOrDefault()?.Trim();
+            }
+            catch (Exception ex) when (ex is InvalidDataException || (ex is IOException && ex is not BadHttpRequestException && !http.RequestAborted.IsCancellationRequested))
+            {
+                // A form that ends mid-part or breaks the multipart limits: the client's mistake, not a 500.
+                await ApiError.InvalidBody("the sign-in form is malformed: send token=<admin.token> as a form").WriteResponseAsync(http.Response, ErrorShape.OpenAi, http.RequestAborted);
+                return;
+            }
         }
 
         if (token is null || !AdminAuth.FixedEquals(token, identity.AdminToken))
         {
             WebLog.SignInRefused(loggers.CreateLogger(typeof(WebPages)), http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
-            await assets.ServeAsync(http, "admin-login.html", StatusCodes.Status401Unauthorized);
+            await RefuseAsync(http, assets);
             return;
         }
 

@@ -18,6 +18,8 @@ internal sealed partial class MetricsEndpoint(MeterProvider meters, IOptions<Pro
 {
     public const string Path = "/metrics";
 
+    private const string NotFoundBody = """{"error":{"message":"the agent serves only GET /metrics","type":"invalid_request_error","code":"unknown_endpoint"}}""";
+
     private WebApplication? _app;
 
     /// <summary>The meters the endpoint exports: every Coinop meter in the process, the runtime's and HttpClient's.</summary>
@@ -36,8 +38,10 @@ internal sealed partial class MetricsEndpoint(MeterProvider meters, IOptions<Pro
         app.UseOpenTelemetryPrometheusScrapingEndpoint(meters, context => context.Request.Path == Path, path: null, configureBranchedPipeline: null, optionsName: null);
         app.Run(context =>
         {
+            // A JSON error like every other Coinop answer, so a scraper pointed at the wrong path can read why.
             context.Response.StatusCode = StatusCodes.Status404NotFound;
-            return Task.CompletedTask;
+            context.Response.ContentType = "application/json";
+            return context.Response.WriteAsync(NotFoundBody, context.RequestAborted);
         });
         try
         {

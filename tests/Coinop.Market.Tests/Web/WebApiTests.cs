@@ -50,10 +50,20 @@ public sealed class WebApiTests
     {
         await using var market = await MarketUnderTest.StartAsync(cancellationToken: Ct);
         using var http = new HttpClient(new HttpClientHandler { UseCookies = false, AllowAutoRedirect = false }) { BaseAddress = new Uri(market.Url) };
-        using (var page = await http.GetAsync("/admin", Ct))
+        using (var pageRequest = new HttpRequestMessage(HttpMethod.Get, "/admin"))
         {
+            pageRequest.Headers.Add("Accept", "text/html,application/xhtml+xml,*/*;q=0.8"); // a browser's
+            using var page = await http.SendAsync(pageRequest, Ct);
             Assert.Equal(HttpStatusCode.Unauthorized, page.StatusCode);
             Assert.Contains("Operator sign-in", await page.Content.ReadAsStringAsync(Ct));
+        }
+
+        // A client that does not ask for a page (a script, curl) gets the refusal as JSON, like every other endpoint's.
+        using (var script = await http.GetAsync("/admin", Ct))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, script.StatusCode);
+            using var error = JsonDocument.Parse(await script.Content.ReadAsStringAsync(Ct));
+            Assert.Equal("unauthorized", error.RootElement.GetProperty("error").GetProperty("code").GetString());
         }
 
         using (var wrong = await http.PostAsync("/admin/login", new FormUrlEncodedContent([new("token", "adm_guess")]), Ct))

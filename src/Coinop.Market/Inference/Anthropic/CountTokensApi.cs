@@ -30,6 +30,12 @@ public static class CountTokensApi
             using var body = new MemoryStream();
             await http.Request.Body.CopyToAsync(new LimitedStream(body, limit), http.RequestAborted);
             document = JsonDocument.Parse(body.GetBuffer().AsMemory(0, (int)body.Length), new JsonDocumentOptions { MaxDepth = 64 });
+            if (!JsonStrings.AllReadable(body.GetBuffer().AsSpan(0, (int)body.Length)))
+            {
+                document.Dispose();
+                await ApiError.InvalidBody(JsonStrings.Unreadable).WriteResponseAsync(http.Response, ErrorShape.Anthropic, http.RequestAborted);
+                return;
+            }
         }
         catch (LimitExceededException)
         {
