@@ -18,7 +18,7 @@ namespace Coinop.Storage;
 internal sealed class SqliteWriter(Database database) : IAsyncDisposable
 {
     /// <summary>How long a writer waits for the one before it, like the busy timeout it replaces.</summary>
-    private static readonly TimeSpan TurnWait = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan WriterWait = TimeSpan.FromSeconds(30);
 
     private readonly SemaphoreSlim _turn = new(1, 1);
 
@@ -34,9 +34,9 @@ internal sealed class SqliteWriter(Database database) : IAsyncDisposable
     /// <summary>Waits for this process's turn to write; a SQLite BUSY error when none comes within the wait.</summary>
     public async Task TakeTurnAsync(CancellationToken cancellationToken)
     {
-        if (!await _turn.WaitAsync(TurnWait, cancellationToken))
+        if (!await _turn.WaitAsync(WriterWait, cancellationToken))
         {
-            throw new SqliteException($"database is locked: no turn to write within {TurnWait.TotalSeconds:0} s", 5);
+            throw new SqliteException($"database is locked: no turn to write within {WriterWait.TotalSeconds:0} s", 5);
         }
     }
 
@@ -98,7 +98,7 @@ internal sealed class SqliteWriter(Database database) : IAsyncDisposable
     /// </summary>
     public async ValueTask DisposeAsync()
     {
-        if (await _turn.WaitAsync(TurnWait))
+        if (await _turn.WaitAsync(WriterWait))
         {
             Drop();
             _turn.Release();
