@@ -11,11 +11,11 @@ namespace Coinop.Market.Payments;
 public sealed record SettledHold(long ChargeMsat, long ProviderMsat, long FeeMsat, long ChangeSat, string? ChangeToken);
 
 /// <summary>
-/// The holds of paid requests and workload payments, from a balance's reservation to its end: reserving (a durable
-/// hold, or one kept in process: <see cref="InProcessReservations"/>), growing it for a dearer retry, settling it
-/// (provider share, fee, change issued as ecash) and releasing it; and the sweeps that release holds whose requests
-/// died. Each is one store transaction that moves the ledger together with the hold. A token fills its hold in the
-/// transaction that takes it (<see cref="Cashier"/>); change is made by <see cref="HoldChange"/>.
+/// The holds of paid requests and workload payments, from reservation to settlement or release: reserving part of a
+/// balance (a durable hold, or one kept in process: <see cref="InProcessReservations"/>), growing it for a dearer
+/// retry, settling it (provider share, fee, change issued as ecash), releasing it; and the sweeps that release holds
+/// whose requests died. Each is one store transaction that moves the ledger together with the hold. A token fills its
+/// hold in the transaction that takes it (<see cref="Cashier"/>); change is made by <see cref="HoldChange"/>.
 /// </summary>
 public sealed class RequestHolds(
     Database database,
