@@ -10,7 +10,7 @@ namespace Coinop.Bench;
 
 /// <summary>
 /// `ledger-postgres [ROUNDS] [REQUESTS] [PACE_MS]` with COINOP_BENCH_POSTGRES (a connection string; a scratch database
-/// is made on that server and dropped after): a balance-key request's two store transactions (as <c>Cashier</c> runs
+/// is made on that server and dropped after): a balance-key request's two store transactions (as <c>RequestHolds</c> runs
 /// them) on PostgreSQL, the ledger's accounts changed one statement per account (as before, copied here) and in one
 /// statement (<see cref="LedgerStore"/>), taking turns request by request on the same database.
 /// </summary>

@@ -7,7 +7,7 @@ namespace Coinop.Bench;
 
 /// <summary>
 /// `ledger [ROUNDS] [REQUESTS] [PRELOAD]`: what a balance-key request costs the store, in process (no HTTP): the
-/// reserve and the settle transactions a paid request runs (the statements <c>Cashier</c> runs: the balance into a
+/// reserve and the settle transactions a paid request runs (the statements <c>RequestHolds</c> runs: the balance into a
 /// hold, then the hold closed with the charge split between provider and fee and the rest back to the balance), on a
 /// SQLite file, one request after another. Three stores side by side, rounds interleaved (order rotating): the schema
 /// before migration 0100 with SQLite's own checkpoints (every 1,000 pages, by the committing writer); the schema after
@@ -107,7 +107,7 @@ public static class LedgerStoreLoad
     private static Task RequestAsync(Store store, int n) =>
         store.Setup.InProcess ? InProcessRequestAsync(store.Db, store.Reservations, n) : RequestAsync(store.Db, n);
 
-    /// <summary>One request as <c>Cashier</c> runs it with the reservation kept in process: a read in the writer's turn, one transaction.</summary>
+    /// <summary>One request as <c>RequestHolds</c> runs it with the reservation kept in process: a read in the writer's turn, one transaction.</summary>
     private static async Task InProcessRequestAsync(Database db, BalanceReservations reservations, int n)
     {
         var ledger = new LedgerStore(db, reservations);
@@ -141,7 +141,7 @@ public static class LedgerStoreLoad
         db.WriteAsync((c, t) => new LedgerStore(db).PostAsync(c, t, "payment", "fund", [new(LedgerAccounts.Received, Balance, 1_000_000_000_000)], Now, CancellationToken.None),
             CancellationToken.None);
 
-    /// <summary>One request's two transactions, as <c>Cashier.ReserveAsync</c> and <c>Cashier.SettleAsync</c> run them.</summary>
+    /// <summary>One request's two transactions, as <c>RequestHolds.ReserveAsync</c> and <c>RequestHolds.SettleAsync</c> run them.</summary>
     private static async Task RequestAsync(Database db, int n)
     {
         var ledger = new LedgerStore(db);

@@ -13,50 +13,33 @@ public enum SqlDialect
 }
 
 /// <summary>
-/// The market's database: opens connections, runs write transactions with retry on contention, applies
-/// migrations. SQLite (WAL) is the embedded default; PostgreSQL lets several market nodes share one store.
+/// The market's database: opens connections (SQLite's pragmas, PostgreSQL's pool), runs write transactions with retry
+/// on contention (on SQLite in this process's writer turn, <see cref="SqliteWriter"/>) and reads. SQLite (WAL) is the
+/// embedded default; PostgreSQL lets several market nodes share one store.
 /// Every invariant that guards money or work lives in the schema (unique keys, conditional updates with
 /// fencing tokens), never only in process memory, so it holds across market nodes too.
 /// </summary>
 public sealed class Database : IAsyncDisposable
 {
-    /// <summary>How long a SQLite writer waits for the one before it, like the busy timeout it replaces.</summary>
-    private static readonly TimeSpan WriterWait = TimeSpan.FromSeconds(30);
-
     private readonly string _connectionString;
     private readonly NpgsqlDataSource? _postgres;
 
-    /// <summary>
-    /// SQLite has one writer at a time. Writers of this process queue here, asynchronously, rather than in SQLite's
-    /// busy handler, which blocks a thread-pool thread while it sleeps and retries (up to 100 ms between tries): with
-    /// enough writers waiting there, the pool had no thread left for the one holding the lock, and everything stalled
-    /// until the busy timeout. SQLite still enforces the lock; this only decides who asks for it next.
-    /// </summary>
-    private readonly SemaphoreSlim? _sqliteWriter;
+    /// <summary>SQLite has one writer at a time: this process's writers take turns on it (null on PostgreSQL).</summary>
+    private readonly SqliteWriter? _writer;
 
     /// <summary>Native SQLite connections whose pragmas are set (weak: a connection the pool closes drops out).</summary>
     private readonly System.Runtime.CompilerServices.ConditionalWeakTable<SQLitePCL.sqlite3, object> _configured = [];
     private static readonly object Configured = new();
 
-    /// <summary>
-    /// SQLite's one writer connection, kept open (used only by whoever holds <see cref="_sqliteWriter"/>), with the
-    /// commands of <see cref="Statement"/> kept prepared on it: a paid request runs about fifteen statements in two
-    /// transactions, and preparing each anew (Microsoft.Data.Sqlite keeps no statement cache across commands) was
-    /// most of their cost.
-    /// </summary>
-    private SqliteConnection? _writer;
-
     /// <summary>The exclusive lock on the SQLite file's sibling <c>.lock</c>, when this process claimed the store.</summary>
     private FileStream? _claim;
-
-    private readonly Dictionary<string, SqliteCommand> _prepared = new(StringComparer.Ordinal);
 
     private Database(SqlDialect dialect, string connectionString, NpgsqlDataSource? postgres)
     {
         Dialect = dialect;
         _connectionString = connectionString;
         _postgres = postgres;
-        _sqliteWriter = dialect == SqlDialect.Sqlite ? new SemaphoreSlim(1, 1) : null;
+        _writer = dialect == SqlDialect.Sqlite ? new SqliteWriter(this) : null;
     }
 
     public SqlDialect Dialect { get; }
@@ -171,14 +154,14 @@ public sealed class Database : IAsyncDisposable
     {
         for (var attempt = 1; ; attempt++)
         {
-            if (_sqliteWriter is not null)
+            if (_writer is not null)
             {
-                await TakeWriterTurnAsync(_sqliteWriter, cancellationToken);
+                await _writer.TakeTurnAsync(cancellationToken);
             }
 
             try
             {
-                var connection = _sqliteWriter is not null ? await WriterAsync(cancellationToken) : await OpenAsync(cancellationToken);
+                var connection = _writer is not null ? await _writer.ConnectionAsync(cancellationToken) : await OpenAsync(cancellationToken);
                 try
                 {
                     await using var transaction = await connection.BeginTransactionAsync(
@@ -202,30 +185,22 @@ public sealed class Database : IAsyncDisposable
                 }
                 finally
                 {
-                    if (_sqliteWriter is null)
+                    if (_writer is null)
                     {
                         await connection.DisposeAsync();
                     }
-                    else if (connection.State != ConnectionState.Open || SQLitePCL.raw.sqlite3_get_autocommit(((SqliteConnection)connection).Handle) == 0)
+                    else
                     {
-                        DropWriter(); // broken, or left inside a transaction a rollback could not end: the next writer opens a fresh one
+                        _writer.DropIfUnusable(connection);
                     }
                 }
             }
             finally
             {
-                _sqliteWriter?.Release();
+                _writer?.EndTurn();
             }
 
             await Task.Delay(TimeSpan.FromMilliseconds(5 * attempt * attempt), cancellationToken);
-        }
-    }
-
-    private static async Task TakeWriterTurnAsync(SemaphoreSlim writer, CancellationToken cancellationToken)
-    {
-        if (!await writer.WaitAsync(WriterWait, cancellationToken))
-        {
-            throw new SqliteException($"database is locked: no turn to write within {WriterWait.TotalSeconds:0} s", 5);
         }
     }
 
@@ -238,20 +213,20 @@ public sealed class Database : IAsyncDisposable
     /// </summary>
     public async Task<T> UnderWriterAsync<T>(Func<DbConnection, Task<T>> work, CancellationToken cancellationToken)
     {
-        if (_sqliteWriter is null)
+        if (_writer is null)
         {
             throw new InvalidOperationException("only a SQLite store has one writer turn");
         }
 
-        await TakeWriterTurnAsync(_sqliteWriter, cancellationToken);
+        await _writer.TakeTurnAsync(cancellationToken);
 
         try
         {
-            return await work(await WriterAsync(cancellationToken));
+            return await work(await _writer.ConnectionAsync(cancellationToken));
         }
         finally
         {
-            _sqliteWriter.Release();
+            _writer.EndTurn();
         }
     }
 
@@ -262,48 +237,15 @@ public sealed class Database : IAsyncDisposable
     /// </summary>
     public Statement Statement(DbConnection connection, DbTransaction? transaction, string sql)
     {
-        if (connection is SqliteConnection sqlite && ReferenceEquals(sqlite, _writer))
+        if (_writer is not null && _writer.TryStatement(connection, transaction, sql, out var kept))
         {
-            if (!_prepared.TryGetValue(sql, out var kept))
-            {
-                kept = sqlite.CreateCommand();
-                kept.CommandText = sql;
-                _prepared[sql] = kept;
-            }
-
-            kept.Transaction = (SqliteTransaction?)transaction;
-            return new Statement(kept, owned: false);
+            return kept;
         }
 
         var command = connection.CreateCommand();
         command.CommandText = sql;
         command.Transaction = transaction;
         return new Statement(command, owned: true);
-    }
-
-    private async ValueTask<DbConnection> WriterAsync(CancellationToken cancellationToken)
-    {
-        if (_writer is { State: ConnectionState.Open } open)
-        {
-            return open;
-        }
-
-        DropWriter();
-        var connection = (SqliteConnection)await OpenAsync(cancellationToken);
-        _writer = connection;
-        return connection;
-    }
-
-    private void DropWriter()
-    {
-        foreach (var command in _prepared.Values)
-        {
-            command.Dispose();
-        }
-
-        _prepared.Clear();
-        _writer?.Dispose();
-        _writer = null;
     }
 
     /// <summary>Write transactions this process committed so far.</summary>
@@ -395,10 +337,9 @@ public sealed class Database : IAsyncDisposable
         }
         else
         {
-            if (_sqliteWriter is not null && await _sqliteWriter.WaitAsync(WriterWait))
+            if (_writer is not null)
             {
-                DropWriter();
-                _sqliteWriter.Release();
+                await _writer.DisposeAsync();
             }
 
             SqliteConnection.ClearAllPools();
@@ -416,48 +357,3 @@ public sealed class StoreInUseException(string path, Exception inner)
 /// reader or the writer still used the rest). Both are -1 when the database is not in WAL mode.
 /// </summary>
 public sealed record WalCheckpoint(bool Busy, long WalPages, long CheckpointedPages);
-
-/// <summary>
-/// One statement to run (see <see cref="Database.Statement"/>): parameters by name, then execute. Disposing it disposes
-/// the command unless the database keeps it prepared.
-/// </summary>
-public readonly struct Statement(DbCommand command, bool owned) : IDisposable
-{
-    /// <summary>
-    /// Sets a parameter (null is SQL NULL), adding it on the command's first use. Name it as the SQL does (<c>@name</c>):
-    /// Microsoft.Data.Sqlite binds a bare name only after trying it with each prefix.
-    /// </summary>
-    public Statement Set(string name, object? value)
-    {
-        var parameters = command.Parameters;
-        var index = parameters.IndexOf(name);
-        DbParameter parameter;
-        if (index < 0)
-        {
-            parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameters.Add(parameter);
-        }
-        else
-        {
-            parameter = parameters[index];
-        }
-
-        parameter.Value = value ?? DBNull.Value;
-        return this;
-    }
-
-    public Task<int> ExecuteAsync(CancellationToken cancellationToken) => command.ExecuteNonQueryAsync(cancellationToken);
-
-    public Task<object?> ScalarAsync(CancellationToken cancellationToken) => command.ExecuteScalarAsync(cancellationToken);
-
-    public Task<DbDataReader> ReaderAsync(CancellationToken cancellationToken) => command.ExecuteReaderAsync(cancellationToken);
-
-    public void Dispose()
-    {
-        if (owned)
-        {
-            command.Dispose();
-        }
-    }
-}

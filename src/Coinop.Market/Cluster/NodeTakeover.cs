@@ -24,6 +24,7 @@ public sealed class NodeTakeover(
     IPaymentHoldStore holds,
     IForeignPaymentStore foreign,
     Cashier cashier,
+    RequestHolds requestHolds,
     IOptions<ClusterOptions> options,
     TimeProvider time,
     ILogger<NodeTakeover> logger) : BackgroundService
@@ -69,7 +70,7 @@ public sealed class NodeTakeover(
         {
             if (Dead(nodeId))
             {
-                var (count, msat) = await cashier.ReleaseHoldsOfAsync(nodeId, cancellationToken);
+                var (count, msat) = await requestHolds.ReleaseHoldsOfAsync(nodeId, cancellationToken);
                 ClusterLog.HoldsTakenOver(logger, count, msat, nodeId);
             }
         }

@@ -11,7 +11,7 @@ namespace Coinop.Market.Payments;
 /// <c>sk-</c> key; <c>GET /v1/balance/info</c>, <c>POST /v1/balance/topup {"token"}</c> and <c>POST /v1/balance/refund</c>
 /// act on the balance named by <c>Authorization: Bearer</c> (a key, or a Cashu token used as the key). A token used as
 /// the key first collects into its balance the change of whatever it paid for that may not have reached the consumer
-/// (see <see cref="Cashier.CollectChangeAsync"/>).
+/// (see <see cref="HoldChange.CollectChangeAsync"/>).
 /// </summary>
 internal static class BalanceEndpoints
 {

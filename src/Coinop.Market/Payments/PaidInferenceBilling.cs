@@ -10,13 +10,13 @@ namespace Coinop.Market.Payments;
 /// <see cref="PaymentIntake"/>: from an <c>X-Cashu</c> token given with the request (NUT-24; its whole value is held),
 /// or from a balance named by <c>Authorization: Bearer</c>. No payment gets a 402 with a NUT-18 payment request. A
 /// retry on another provider re-reserves for that provider's offer (a balance adds the difference to its reservation,
-/// kept in process on single-node SQLite, see <see cref="Cashier.ReserveAsync"/>; a token covers it from its held value or that provider is skipped). On completion the billed cost is charged (at
+/// kept in process on single-node SQLite, see <see cref="RequestHolds.ReserveAsync"/>; a token covers it from its held value or that provider is skipped). On completion the billed cost is charged (at
 /// most the reservation) and a token payer's change comes back in the <c>X-Cashu</c> response header, or for a stream
 /// as the SSE comment <c>: X-Cashu &lt;token&gt;</c> before its end (and as an HTTP trailer when the client sent
 /// <c>TE: trailers</c> over HTTP/2). A job that fails before any output costs nothing; one that breaks after output
 /// reached the consumer is charged for what was delivered, and the rest goes to the payer's balance.
 /// </summary>
-public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, PaymentsMetrics metrics, TimeProvider time) : IInferenceBilling
+public sealed class PaidInferenceBilling(RequestHolds holds, PaymentIntake intake, PaymentsMetrics metrics, TimeProvider time) : IInferenceBilling
 {
     public const string HeaderName = PaymentIntake.HeaderName;
 
@@ -65,7 +65,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
         if (reservationMsat > hold.HeldMsat)
         {
             // A token's whole value is already held: it covers no more. A balance adds the difference, if it has it.
-            if (hold.Token || !await cashier.GrowHoldAsync(hold.JobId, reservationMsat - hold.HeldMsat, cancellationToken))
+            if (hold.Token || !await holds.GrowHoldAsync(hold.JobId, reservationMsat - hold.HeldMsat, cancellationToken))
             {
                 return false;
             }
@@ -86,7 +86,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
 
         var cost = usage.Price.CostMsat(usage.Usage);
         var started = time.GetTimestamp();
-        var settled = await cashier.SettleAsync(hold.JobId, cost, hold.CapMsat, usage.ProviderId, cancellationToken, linkEpoch: usage.LinkEpoch);
+        var settled = await holds.SettleAsync(hold.JobId, cost, hold.CapMsat, usage.ProviderId, cancellationToken, linkEpoch: usage.LinkEpoch);
         metrics.Settled(hold.Token, time.GetElapsedTime(started));
         if (settled is null)
         {
@@ -102,9 +102,9 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
         // restock's elliptic-curve work otherwise lands right on this request's tail).
         hold.Http.Response.OnCompleted(static state =>
         {
-            ((Cashier)state).ReplenishChange();
+            ((RequestHolds)state).ReplenishChange();
             return Task.CompletedTask;
-        }, cashier);
+        }, holds);
 
         if (hold.TrailerDeclared && hold.Http.Response.HasStarted)
         {
@@ -129,7 +129,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
             // token's: spend or refund it with the same token as the Bearer key).
             try
             {
-                await cashier.SettleAsync(hold.JobId, delivered.Price.CostMsat(delivered.Usage), hold.CapMsat, delivered.ProviderId, cancellationToken,
+                await holds.SettleAsync(hold.JobId, delivered.Price.CostMsat(delivered.Usage), hold.CapMsat, delivered.ProviderId, cancellationToken,
                     changeAsToken: false, linkEpoch: delivered.LinkEpoch);
                 return;
             }
@@ -143,7 +143,7 @@ public sealed class PaidInferenceBilling(Cashier cashier, PaymentIntake intake, 
         // otherwise the value goes to the token's balance.
         var http = hold.Http;
         var giveChange = hold.Token && !http.Response.HasStarted && !http.RequestAborted.IsCancellationRequested;
-        var change = await cashier.ReleaseAsync(hold.JobId, giveChange, cancellationToken);
+        var change = await holds.ReleaseAsync(hold.JobId, giveChange, cancellationToken);
         if (change is not null && !http.Response.HasStarted)
         {
             http.Response.Headers[HeaderName] = change;

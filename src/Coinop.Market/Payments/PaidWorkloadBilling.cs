@@ -14,7 +14,7 @@ namespace Coinop.Market.Payments;
 /// token alone (at least one second's worth). The money then lives in the workload's account (<see cref="WorkloadCashier"/>).
 /// Only the credential that paid at submit (the token, or the <c>sk-</c> key) may cancel the workload or collect its refund.
 /// </summary>
-public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, PayerMints payerMints, WorkloadCashier workloads) : IWorkloadBilling
+public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, RequestHolds holds, PayerMints payerMints, WorkloadCashier workloads) : IWorkloadBilling
 {
     public ValueTask<WorkloadPayment> AuthorizeAsync(WorkloadBillingRequest request, CancellationToken cancellationToken) =>
         PayAsync(request, submit: true, cancellationToken);
@@ -31,13 +31,13 @@ public sealed class PaidWorkloadBilling(PaymentIntake intake, Cashier cashier, P
 
         if (applied)
         {
-            cashier.Forget(hold.HoldId);
+            holds.Forget(hold.HoldId);
             return null;
         }
 
         // Not applied: given back whole, as change on the response while the consumer waits for it, else to the payer's balance.
         var http = hold.Http;
-        return await cashier.ReleaseAsync(hold.HoldId, giveChange: hold.Token && !http.Response.HasStarted && !http.RequestAborted.IsCancellationRequested,
+        return await holds.ReleaseAsync(hold.HoldId, giveChange: hold.Token && !http.Response.HasStarted && !http.RequestAborted.IsCancellationRequested,
             cancellationToken);
     }
 

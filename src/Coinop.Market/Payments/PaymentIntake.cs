@@ -28,13 +28,13 @@ public sealed record IntakeResult(bool Held, bool Token, long HeldMsat, string? 
 /// or a Cashu token used as the key; exactly the amount asked). No payment gets a 402 with a NUT-18 payment request;
 /// a bad token a 400 with its Cashu error code.
 /// </summary>
-public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, PaymentsMetrics metrics)
+public sealed class PaymentIntake(Cashier cashier, RequestHolds holds, PayerMints payerMints, PaymentsMetrics metrics)
 {
     public const string HeaderName = "X-Cashu";
 
     /// <param name="minimumMsat">What a token must be worth (the payment request asks for it in whole sats).</param>
     /// <param name="balanceMsat">What a balance is charged; null when this payment can only be made with a token.</param>
-    /// <param name="balanceInProcess">A balance's reservation may be kept in process (see <see cref="Cashier.ReserveAsync"/>).</param>
+    /// <param name="balanceInProcess">A balance's reservation may be kept in process (see <see cref="RequestHolds.ReserveAsync"/>).</param>
     public async Task<IntakeResult> HoldAsync(HttpRequest http, Guid holdId, long minimumMsat, long? balanceMsat, PaymentAsk ask, CancellationToken cancellationToken,
         bool balanceInProcess = false)
     {
@@ -63,7 +63,7 @@ public sealed class PaymentIntake(Cashier cashier, PayerMints payerMints, Paymen
             return IntakeResult.Refuse(error);
         }
 
-        if (!await cashier.ReserveAsync(balance.Account!, holdId, charge, CancellationToken.None, balanceInProcess))
+        if (!await holds.ReserveAsync(balance.Account!, holdId, charge, CancellationToken.None, balanceInProcess))
         {
             if (await cashier.BalanceAsync(balance.Account!, cancellationToken) is null)
             {

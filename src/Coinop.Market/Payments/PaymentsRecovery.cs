@@ -15,6 +15,7 @@ namespace Coinop.Market.Payments;
 /// </summary>
 internal sealed class PaymentsRecovery(
     Cashier cashier,
+    RequestHolds holds,
     InProcessReservations reservations,
     MarketOptions market,
     IOptions<PaymentsOptions> options,
@@ -28,7 +29,7 @@ internal sealed class PaymentsRecovery(
     {
         // Nothing of this process is in flight yet: everything of this node is left over.
         var started = time.GetUtcNow();
-        var (count, msat) = await cashier.ReleaseAbandonedAsync(started, cancellationToken);
+        var (count, msat) = await holds.ReleaseAbandonedAsync(started, cancellationToken);
         if (count > 0)
         {
             PaymentsLog.HoldsReleased(logger, count, msat);
@@ -93,7 +94,7 @@ internal sealed class PaymentsRecovery(
             PaymentsLog.RecoveryFailed(logger, ex);
         }
 
-        var (count, msat) = await cashier.ReleaseAbandonedAsync(holdsBefore, cancellationToken);
+        var (count, msat) = await holds.ReleaseAbandonedAsync(holdsBefore, cancellationToken);
         // A reservation kept in process belongs to a request of this process that may still be running (a consumer may ask
         // for a deadline of a day): only one older than any request can be is left over.
         var (reserved, reservedMsat) = reservations.Sweep(time.GetUtcNow() - ConsumerHeaders.LongestTimeout - TimeSpan.FromMinutes(1));

@@ -31,6 +31,7 @@ public static class PaymentsSetup
         services.AddSingleton<PayerMints>();
         services.AddSingleton<HoldChange>();
         services.AddSingleton<Payouts>();
+        services.AddSingleton<RequestHolds>();
         services.AddSingleton<Cashier>();
         services.AddSingleton<PaymentIntake>();
         services.AddSingleton<PaidInferenceBilling>();

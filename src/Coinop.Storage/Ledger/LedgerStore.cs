@@ -1,122 +1,13 @@
 using System.Data.Common;
 using System.Globalization;
 using System.Text;
-using Dapper;
 
 namespace Coinop.Storage.Ledger;
-
-/// <summary>The ledger's accounts. Consumer balances and provider earnings have one account each, named by a prefix.</summary>
-public static class LedgerAccounts
-{
-    /// <summary>Money that came in from outside (accepted ecash). The only account whose balance goes below zero.</summary>
-    public const string Received = "received";
-
-    /// <summary>Reservations of requests in flight (one <c>payment_holds</c> row each).</summary>
-    public const string Holds = "holds";
-
-    /// <summary>The prefix of a paid workload's account: what is still held for it (paid and not yet consumed or refunded).</summary>
-    public const string WorkloadPrefix = "workload:";
-
-    /// <summary>A clearing account: what a job cost passes through it to the provider and the market fee in one transaction.</summary>
-    public const string Spent = "spent";
-
-    public const string Fee = "fee";
-
-    /// <summary>Ecash given back to consumers (change and balance refunds).</summary>
-    public const string Refunded = "refunded";
-
-    /// <summary>Ecash paid to providers.</summary>
-    public const string PaidOut = "paid_out";
-
-    public const string BalancePrefix = "balance:";
-
-    public const string ProviderPrefix = "provider:";
-
-    /// <summary>The balance account of a consumer key, given the key's hash (keys are never stored in clear).</summary>
-    public static string Balance(string keyHash) => BalancePrefix + keyHash;
-
-    public static string Provider(string providerId) => ProviderPrefix + providerId;
-
-    public static string Workload(string workloadId) => WorkloadPrefix + workloadId;
-
-    /// <summary>The kind of an account, as the schema's CHECKs know it.</summary>
-    public static string KindOf(string account) => account switch
-    {
-        Received => "source",
-        Holds => "hold",
-        _ when account.StartsWith(WorkloadPrefix, StringComparison.Ordinal) => "hold",
-        Spent => "clearing",
-        Fee or Refunded or PaidOut => "sink",
-        _ when account.StartsWith(BalancePrefix, StringComparison.Ordinal) => "balance",
-        _ when account.StartsWith(ProviderPrefix, StringComparison.Ordinal) => "provider",
-        _ => throw new ArgumentException($"'{account}' is not a ledger account", nameof(account)),
-    };
-}
-
-/// <summary>One movement of money between two accounts, in msat.</summary>
-public sealed record LedgerTransfer(string From, string To, long AmountMsat);
-
-/// <summary>
-/// The books at one instant. The equations hold at every commit: received = spent + refunded + balances + held;
-/// spent = provider_earned + fee; provider_earned = paid_out + owed. Held is what requests in flight reserve plus what
-/// paid workloads still hold.
-/// </summary>
-public sealed record LedgerSummary(
-    long ReceivedMsat,
-    long SpentMsat,
-    long RefundedMsat,
-    long BalancesMsat,
-    long HeldMsat,
-    long ProviderEarnedMsat,
-    long OwedMsat,
-    long FeeMsat,
-    long PaidOutMsat)
-{
-    /// <summary>The equations that do not hold (none in a healthy store), and any negative total.</summary>
-    public IReadOnlyList<string> Imbalances()
-    {
-        var problems = new List<string>();
-        if (ReceivedMsat != SpentMsat + RefundedMsat + BalancesMsat + HeldMsat)
-        {
-            problems.Add($"received {ReceivedMsat} != spent {SpentMsat} + refunded {RefundedMsat} + balances {BalancesMsat} + held {HeldMsat}");
-        }
-
-        if (SpentMsat != ProviderEarnedMsat + FeeMsat)
-        {
-            problems.Add($"spent {SpentMsat} != provider earned {ProviderEarnedMsat} + fee {FeeMsat}");
-        }
-
-        if (ProviderEarnedMsat != PaidOutMsat + OwedMsat)
-        {
-            problems.Add($"provider earned {ProviderEarnedMsat} != paid out {PaidOutMsat} + owed {OwedMsat}");
-        }
-
-        if (BalancesMsat < 0 || HeldMsat < 0 || OwedMsat < 0 || FeeMsat < 0 || RefundedMsat < 0 || PaidOutMsat < 0)
-        {
-            problems.Add($"a negative total: {this}");
-        }
-
-        return problems;
-    }
-}
-
-/// <summary>What a provider earned, was paid, and is owed, in msat.</summary>
-public sealed record ProviderEarnings(string ProviderId, long EarnedMsat, long PaidOutMsat)
-{
-    public long OwedMsat => EarnedMsat - PaidOutMsat;
-}
-
-/// <summary>An account would go below zero (a balance too low for a reservation, a payout larger than what is owed).</summary>
-public sealed class InsufficientFundsException(string account)
-    : Exception($"account {account} holds too little for this transfer")
-{
-    public string Account { get; } = account;
-}
 
 /// <summary>
 /// The double-entry ledger: accounts with running totals and an append-only journal. <see cref="PostAsync"/> runs
 /// inside the caller's transaction (the one that spends proofs, closes a hold or issues ecash), so money moves
-/// together with the event that moves it or not at all.
+/// together with the event that moves it or not at all. The reads of the whole books are <see cref="LedgerBooks"/>'s.
 /// </summary>
 public interface ILedgerStore
 {
@@ -168,6 +59,15 @@ public interface ILedgerStore
 /// </param>
 public sealed class LedgerStore(Database database, BalanceReservations? reservations = null) : ILedgerStore
 {
+    /// <summary>The reads of the whole books (reports, audits); this class moves money and reads single balances.</summary>
+    private readonly LedgerBooks _books = new(database);
+
+    public Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken) => _books.SummaryAsync(cancellationToken);
+
+    public Task<ProviderEarnings> EarningsAsync(string providerId, CancellationToken cancellationToken) => _books.EarningsAsync(providerId, cancellationToken);
+
+    public Task<IReadOnlyList<string>> AuditAsync(CancellationToken cancellationToken) => _books.AuditAsync(cancellationToken);
+
     public async Task PostAsync(DbConnection c, DbTransaction t, string @event, string reference, IReadOnlyList<LedgerTransfer> transfers,
         DateTimeOffset now, CancellationToken cancellationToken)
     {
@@ -377,98 +277,4 @@ public sealed class LedgerStore(Database database, BalanceReservations? reservat
     private static readonly string[][] Names = [.. Prefixes.Select(p => Enumerable.Range(0, 8).Select(i => "@" + p + i.ToString(CultureInfo.InvariantCulture)).ToArray())];
 
     private static string Numbered(int prefix, int i) => i < 8 ? Names[prefix][i] : "@" + Prefixes[prefix] + i.ToString(CultureInfo.InvariantCulture);
-
-    public Task<LedgerSummary> SummaryAsync(CancellationToken cancellationToken) =>
-        database.ReadAsync(async c =>
-        {
-            // One statement, so PostgreSQL answers from one snapshot.
-            var rows = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
-                """
-                SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts WHERE kind IN ('source', 'clearing', 'sink')
-                UNION ALL
-                SELECT kind AS Name, CAST(COALESCE(SUM(credited_msat), 0) AS BIGINT) AS Credited, CAST(COALESCE(SUM(debited_msat), 0) AS BIGINT) AS Debited
-                FROM ledger_accounts WHERE kind IN ('balance', 'provider', 'hold') GROUP BY kind
-                """, cancellationToken: cancellationToken))).ToDictionary(r => r.Name, StringComparer.Ordinal);
-            TotalsRow Get(string name) => rows.GetValueOrDefault(name) ?? new TotalsRow();
-            return new LedgerSummary(
-                ReceivedMsat: Get(LedgerAccounts.Received).Debited,
-                SpentMsat: Get(LedgerAccounts.Spent).Credited,
-                RefundedMsat: Get(LedgerAccounts.Refunded).Balance,
-                BalancesMsat: Get("balance").Balance,
-                HeldMsat: Get("hold").Balance,
-                ProviderEarnedMsat: Get("provider").Credited,
-                OwedMsat: Get("provider").Balance,
-                FeeMsat: Get(LedgerAccounts.Fee).Balance,
-                PaidOutMsat: Get(LedgerAccounts.PaidOut).Balance);
-        }, cancellationToken);
-
-    public Task<ProviderEarnings> EarningsAsync(string providerId, CancellationToken cancellationToken) =>
-        database.ReadAsync(async c =>
-        {
-            var row = await c.QuerySingleOrDefaultAsync<TotalsRow>(new CommandDefinition(
-                "SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts WHERE account = @account",
-                new { account = LedgerAccounts.Provider(providerId) }, cancellationToken: cancellationToken));
-            return new ProviderEarnings(providerId, row?.Credited ?? 0, row?.Debited ?? 0);
-        }, cancellationToken);
-
-    public Task<IReadOnlyList<string>> AuditAsync(CancellationToken cancellationToken) =>
-        // One snapshot: settlements committing between the reads would otherwise show as an imbalance.
-        database.ReadSnapshotAsync<IReadOnlyList<string>>(async (c, t) =>
-        {
-            var problems = new List<string>();
-            var accounts = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
-                "SELECT account AS Name, credited_msat AS Credited, debited_msat AS Debited FROM ledger_accounts", transaction: t, cancellationToken: cancellationToken)))
-                .ToDictionary(r => r.Name, StringComparer.Ordinal);
-            var journal = (await c.QueryAsync<TotalsRow>(new CommandDefinition(
-                """
-                SELECT account AS Name, CAST(SUM(credited) AS BIGINT) AS Credited, CAST(SUM(debited) AS BIGINT) AS Debited FROM (
-                    SELECT to_account AS account, amount_msat AS credited, 0 AS debited FROM ledger_entries
-                    UNION ALL
-                    SELECT from_account AS account, 0 AS credited, amount_msat AS debited FROM ledger_entries
-                ) moves GROUP BY account
-                """, transaction: t, cancellationToken: cancellationToken))).ToDictionary(r => r.Name, StringComparer.Ordinal);
-            foreach (var name in accounts.Keys.Union(journal.Keys))
-            {
-                var stored = accounts.GetValueOrDefault(name) ?? new TotalsRow();
-                var recomputed = journal.GetValueOrDefault(name) ?? new TotalsRow();
-                if (stored.Credited != recomputed.Credited || stored.Debited != recomputed.Debited)
-                {
-                    problems.Add($"{name}: stored +{stored.Credited}/-{stored.Debited}, journal +{recomputed.Credited}/-{recomputed.Debited}");
-                }
-            }
-
-            var held = await c.ExecuteScalarAsync<long?>(new CommandDefinition(
-                "SELECT CAST(SUM(amount_msat) AS BIGINT) FROM payment_holds WHERE state = 'HELD'", transaction: t, cancellationToken: cancellationToken)) ?? 0;
-            var holds = accounts.GetValueOrDefault(LedgerAccounts.Holds)?.Balance ?? 0;
-            if (held != holds)
-            {
-                problems.Add($"holds: account {holds}, HELD rows {held}");
-            }
-
-            var closed = await c.QueryAsync<string>(new CommandDefinition(
-                "SELECT workload_id FROM workload_accounts WHERE state = 'CLOSED'", transaction: t, cancellationToken: cancellationToken));
-            foreach (var workload in closed)
-            {
-                if (accounts.GetValueOrDefault(LedgerAccounts.Workload(workload)) is { Balance: not 0 } left)
-                {
-                    problems.Add($"workload {workload} is closed but its account holds {left.Balance} msat");
-                }
-            }
-
-            var total = accounts.Values.Aggregate(Int128.Zero, (sum, a) => sum + a.Credited - a.Debited);
-            if (total != 0)
-            {
-                problems.Add($"the accounts do not sum to zero ({total})");
-            }
-
-            return problems;
-        }, cancellationToken);
-
-    private sealed class TotalsRow
-    {
-        public string Name { get; set; } = "";
-        public long Credited { get; set; }
-        public long Debited { get; set; }
-        public long Balance => Credited - Debited;
-    }
 }

@@ -9,7 +9,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Coinop.Market.Tests.Payments;
 
 /// <summary>
-/// Conservation of money over random sequences of the cashier's operations against the real store: after every
+/// Conservation of money over random sequences of the cashier's and the request holds' operations against the real store: after every
 /// operation the ledger equations hold, what was received and what is held match a simple model, and the journal
 /// agrees with the account totals.
 /// </summary>
@@ -37,6 +37,7 @@ public class LedgerPropertyTests
     {
         await using var market = await PaidMarket.StartAsync(dialect, o => o.FeePercent = 7.5);
         var cashier = market.Services.GetRequiredService<Cashier>();
+        var requestHolds = market.Services.GetRequiredService<RequestHolds>();
         var payouts = market.Services.GetRequiredService<Payouts>();
         var ledger = market.Services.GetRequiredService<ILedgerStore>();
         var ops = Gen.Select(Gen.Enum<Kind>(), Gen.Int[0, 1000], Gen.Int[0, 1000], Gen.Int[0, 1000], (k, a, b, c) => new Op(k, a, b, c)).List[1, 20];
@@ -83,7 +84,7 @@ public class LedgerPropertyTests
                         var want = op.C * 50L + 1;
                         var had = await cashier.BalanceAsync(from, ct) ?? 0;
                         var reserveId = Guid.NewGuid();
-                        Assert.Equal(had >= want, await cashier.ReserveAsync(from, reserveId, want, ct));
+                        Assert.Equal(had >= want, await requestHolds.ReserveAsync(from, reserveId, want, ct));
                         if (had >= want)
                         {
                             holds.Add((reserveId, want, want, false));
@@ -96,7 +97,7 @@ public class LedgerPropertyTests
                         var extra = op.C * 40L + 1;
                         var payer = (await market.Services.GetRequiredService<IPaymentHoldStore>().FindAsync(growing.Id.ToString(), ct))!.ReleaseTo;
                         var before = await cashier.BalanceAsync(payer, ct) ?? 0;
-                        var grown = await cashier.GrowHoldAsync(growing.Id, extra, ct);
+                        var grown = await requestHolds.GrowHoldAsync(growing.Id, extra, ct);
                         Assert.Equal(!growing.Token && before >= extra, grown);
                         if (grown)
                         {
@@ -106,7 +107,7 @@ public class LedgerPropertyTests
                         break;
                     case Kind.Settle when holds.Count > 0:
                         var settling = holds[op.B % holds.Count];
-                        var settled = await cashier.SettleAsync(settling.Id, op.A * 37L, settling.Reserved, Providers[op.C % Providers.Length], ct);
+                        var settled = await requestHolds.SettleAsync(settling.Id, op.A * 37L, settling.Reserved, Providers[op.C % Providers.Length], ct);
                         Assert.NotNull(settled);
                         Assert.Equal(Math.Min(op.A * 37L, settling.Reserved), settled.ChargeMsat); // the cost, capped by the reservation
                         Assert.Equal((long)Math.Floor(settled.ChargeMsat * 0.925m), settled.ProviderMsat);
@@ -124,13 +125,13 @@ public class LedgerPropertyTests
                         }
 
                         holds.Remove(settling);
-                        Assert.Null(await cashier.SettleAsync(settling.Id, 1, 1, Providers[0], ct)); // once
+                        Assert.Null(await requestHolds.SettleAsync(settling.Id, 1, 1, Providers[0], ct)); // once
                         break;
                     case Kind.Release when holds.Count > 0:
                         var releasing = holds[op.B % holds.Count];
-                        await cashier.ReleaseAsync(releasing.Id, giveChange: op.A % 2 == 0, ct);
+                        await requestHolds.ReleaseAsync(releasing.Id, giveChange: op.A % 2 == 0, ct);
                         holds.Remove(releasing);
-                        Assert.Null(await cashier.ReleaseAsync(releasing.Id, true, ct)); // once: no second change
+                        Assert.Null(await requestHolds.ReleaseAsync(releasing.Id, true, ct)); // once: no second change
                         break;
                     case Kind.Refund when balances.Count > 0:
                         var refunded = await payouts.RefundAsync(balances[op.B % balances.Count], ct);
@@ -156,7 +157,7 @@ public class LedgerPropertyTests
             // Leave no hold open for the next sample's model.
             foreach (var hold in holds)
             {
-                await cashier.ReleaseAsync(hold.Id, giveChange: false, ct);
+                await requestHolds.ReleaseAsync(hold.Id, giveChange: false, ct);
             }
 
             Assert.Empty(await ledger.AuditAsync(ct));

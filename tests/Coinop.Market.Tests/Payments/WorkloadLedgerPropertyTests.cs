@@ -47,6 +47,7 @@ public class WorkloadLedgerPropertyTests
     {
         await using var market = await PaidMarket.StartAsync(dialect, o => o.FeePercent = 12.5);
         var cashier = market.Services.GetRequiredService<Cashier>();
+        var holds = market.Services.GetRequiredService<RequestHolds>();
         var workloads = market.Services.GetRequiredService<WorkloadCashier>();
         var store = market.Services.GetRequiredService<IWorkloadStore>();
         var ledger = market.Services.GetRequiredService<ILedgerStore>();
@@ -70,7 +71,7 @@ public class WorkloadLedgerPropertyTests
                         Assert.True(await store.InsertAsync(submitted, new WorkloadTerms(null, null, model.Quote.MsatPerSecond, sats * 1000), new Dictionary<string, string>(),
                             Rates.ToDictionary(r => r.ProviderId, r => r.MsatPerSecond), ct,
                             (c, t, w, ct2) => workloads.CommitAsync(c, t, paymentId, sats * 1000, w, payer, ct2)));
-                        cashier.Forget(paymentId);
+                        holds.Forget(paymentId);
                         model.Paid = sats * 1000;
                         received += sats * 1000;
                         models.Add(model);
@@ -86,13 +87,13 @@ public class WorkloadLedgerPropertyTests
                             // A finished workload takes no more money: the commit throws, the save rolls back, the payment is given back.
                             await Assert.ThrowsAsync<InvalidOperationException>(() => store.SaveAsync(stored, longer, stored.Terms, stored.Rates, ct,
                                 (c, t, w, ct2) => workloads.CommitAsync(c, t, topUpId, more * 1000, w, null, ct2)));
-                            Assert.NotNull(await cashier.ReleaseAsync(topUpId, giveChange: true, ct));
+                            Assert.NotNull(await holds.ReleaseAsync(topUpId, giveChange: true, ct));
                             break;
                         }
 
                         Assert.NotNull(await store.SaveAsync(stored, longer, stored.Terms, stored.Rates, ct,
                             (c, t, w, ct2) => workloads.CommitAsync(c, t, topUpId, more * 1000, w, null, ct2)));
-                        cashier.Forget(topUpId);
+                        holds.Forget(topUpId);
                         topped.Paid += more * 1000;
                         break;
                     case Kind.Settle when models.Count > 0:
