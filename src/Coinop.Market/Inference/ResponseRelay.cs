@@ -157,35 +157,14 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
             return true;
         }
 
-        if (UsageScanner.TryRead(body, anthropicNative, out var read, out _))
+        // One pass reads the usage and checks the body is exactly one JSON object: anything else (a body that merely
+        // starts with a brace) is the provider's garbage, and neither reaches the consumer as a 200 nor is billed.
+        if (UsageScanner.TryRead(body, anthropicNative, out var read, out _, out var oneObject))
         {
             Usage = read;
         }
 
-        return IsOneJsonObject(body);
-    }
-
-    /// <summary>
-    /// True when the body is exactly one well-formed JSON object: what a backend answers. Anything else (a body that
-    /// merely starts with a brace) is the provider's garbage, and neither reaches the consumer as a 200 nor is billed.
-    /// </summary>
-    private static bool IsOneJsonObject(ReadOnlySpan<byte> body)
-    {
-        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 256 });
-        try
-        {
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return false;
-            }
-
-            reader.Skip();
-            return !reader.Read(); // trailing content other than whitespace throws
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
+        return oneObject;
     }
 
     public override async ValueTask FinishingAsync(TokenUsage usage, CancellationToken cancellationToken)
