@@ -8,7 +8,10 @@
 # 2. Latency at RATE req/s (open loop, bench/Coinop.LoadTest): p50/p99 for each and what nginx and Coinop add.
 # 3. Streaming at SRATE req/s: time to the first `data:` event (the simulator answers at once), and the gaps between
 #    events when the simulator paces its tokens 2 ms apart ([[sim:slow=2]]).
+# 4. Sequential (closed loop, one request at a time, LAT_SECONDS per target): whole answer and time to the first
+#    `data:` event, each request finding every process idle - the issue's definition of added time to first token.
 # Usage: bench/throughput.sh [SECONDS=10] [CONNECTIONS=32] [RATE=1000] [LAT_SECONDS=15] [ROUNDS=3] [SRATE=200]
+# PARTS="saturation latency streaming sequential" (the default) picks which parts run; their summaries print.
 # With BASELINE_CLI=DIR (a directory holding another build's coinop.dll, e.g. of main) a fourth target, "before",
 # runs that build's market + provider on the same simulator: before/after side by side in the same run.
 # Installs wrk and nginx-light with apt-get when they are missing (needs root). Reports go to bench/results/.
@@ -131,59 +134,88 @@ print(f"{t:7} round {r}: {rps:9.0f} req/s  non-2xx {rep['non_2xx']}  CPU ms/requ
 PY
 }
 
+parts=" ${PARTS:-saturation latency streaming sequential} "
+part() { [[ "$parts" == *" $1 "* ]]; }
+if part saturation; then
 echo "== saturation: wrk -t1 -c$conns, ${seconds}s per target, $rounds rounds interleaved"
 # A short warm-up of each path first (JIT, connection pools).
 for t in "${targets[@]}"; do wrk -t1 -c"$conns" -d3s -s "$work/post.lua" "${url[$t]}/v1/chat/completions" >/dev/null; done
 for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do saturate "$t" "$r"; done; done
+fi
 
-echo "== latency: open loop at $rate req/s, ${lat_seconds}s per target, $rounds rounds interleaved"
 load() { dotnet "$work/load/Coinop.LoadTest.dll" "$@" >/dev/null; }
+if part latency; then
+echo "== latency: open loop at $rate req/s, ${lat_seconds}s per target, $rounds rounds interleaved"
 for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do
   load --label "$t" --url "${url[$t]}" --rate "$rate" --seconds "$lat_seconds" --pids "${lpids[$t]}" --json "$out/latency1k-$t-$r.json"
 done; done
+fi
+if part streaming; then
 echo "== streaming at $srate req/s: whole answers, then time to first event (the simulator answers at once), then event gaps (2 ms pacing)"
 for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do
   load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --json "$out/whole-$t-$r.json"
   load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --stream --json "$out/ttft-$t-$r.json"
   load --label "$t" --url "${url[$t]}" --rate "$srate" --seconds "$lat_seconds" --stream --prompt "[[sim:slow=2]] Say something short." --json "$out/gaps-$t-$r.json"
 done; done
+fi
+if part sequential; then
+echo "== sequential (one request at a time): whole answers, then time to first event, ${lat_seconds}s each per target"
+for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do
+  load --label "$t" --url "${url[$t]}" --sequential --warmup 2 --seconds "$lat_seconds" --json "$out/seqwhole-$t-$r.json"
+  load --label "$t" --url "${url[$t]}" --sequential --warmup 2 --seconds "$lat_seconds" --stream --json "$out/seqttft-$t-$r.json"
+done; done
+fi
 
-python3 - "$out" "$rounds" "${targets[@]}" <<'PY'
+python3 - "$out" "$rounds" "$parts" "${targets[@]}" <<'PY'
 import json, statistics, sys
-d, rounds, T = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+d, rounds, parts, T = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4:]
 R = range(1, rounds + 1)
 med = statistics.median
 rng = lambda xs, f="{:.0f}": f"{f.format(min(xs))}..{f.format(max(xs))}" if len(xs) > 1 else f.format(xs[0])
-sat = {t: [json.load(open(f"{d}/throughput-{t}-{r}.json")) for r in R] for t in T}
-print(f"\nsaturation requests/s (range over {rounds} rounds), median CPU ms per request per process")
-for t in T:
-    rps = [x["rps"] for x in sat[t]]
-    cpu = {p: round(med(x["cpu_ms_per_request"][p] for x in sat[t]), 4) for p in sat[t][0]["cpu_ms_per_request"]}
-    print(f"  {t:7} {rng(rps):>13} req/s   non-2xx {sum(x['non_2xx'] for x in sat[t])}   {cpu}")
-for t in [x for x in T if x in ("coinop", "before")]:
-    ratios = [c["rps"] / n["rps"] for c, n in zip(sat[t], sat["nginx"])]
-    print(f"  {t} / nginx requests/s per round: {', '.join(f'{x:.2f}' for x in ratios)} (target >= 0.5)")
+per = lambda xs: ", ".join(f"{x:+.3f}" for x in xs)
 def runs(kind):
     return {t: [json.load(open(f"{d}/{kind}-{t}-{r}.json")) for r in R] for t in T}
 def added(rs, key, base):
     return [a[key] - b[key] for a, b in zip(rs, base)]
-lat = runs("latency1k")
-print(f"\nopen loop at {lat['direct'][0]['rate']} req/s: p50 / p99 ms per round; added vs direct and vs nginx (median of rounds, range)")
-for t in T:
-    print(f"  {t:7} p50 {rng([x['p50_ms'] for x in lat[t]], '{:.3f}')}  p99 {rng([x['p99_ms'] for x in lat[t]], '{:.3f}')}  errors {sum(x['errors'] for x in lat[t])}  CPU ms/request {lat[t][0]['cpu_ms_per_request']}")
-for t in T[1:]:
-    for base in ("direct", "nginx"):
-        if base == t: continue
-        p50, p99 = added(lat[t], "p50_ms", lat[base]), added(lat[t], "p99_ms", lat[base])
-        print(f"  {t} adds p50 {med(p50):+.3f} ({rng(p50, '{:+.3f}')}), p99 {med(p99):+.3f} ({rng(p99, '{:+.3f}')}) vs {base}")
-print("  targets (coinop vs direct): p50 <= +0.15 ms, p99 <= +0.5 ms")
-wh, tt, gp = runs("whole"), runs("ttft"), runs("gaps")
-print(f"\nstreaming at {tt['direct'][0]['rate']} req/s: whole answer p50, time to first event p50 / p99, event gaps at 2 ms pacing p50 / p99 (ms, per round)")
-for t in T:
-    print(f"  {t:7} whole {rng([x['p50_ms'] for x in wh[t]], '{:.3f}')}  TTFT {rng([x['ttft_p50_ms'] for x in tt[t]], '{:.3f}')} / {rng([x['ttft_p99_ms'] for x in tt[t]], '{:.3f}')}"
-          f"  gaps {rng([x['event_gap_p50_ms'] for x in gp[t]], '{:.3f}')} / {rng([x['event_gap_p99_ms'] for x in gp[t]], '{:.3f}')}  errors {sum(x['errors'] for x in wh[t] + tt[t] + gp[t])}")
-for t in T[1:]:
-    w = added(wh[t], "p50_ms", wh["direct"]); f = added(tt[t], "ttft_p50_ms", tt["direct"]); g = added(gp[t], "event_gap_p99_ms", gp["direct"])
-    print(f"  {t} adds: whole answer p50 {med(w):+.3f} ({rng(w, '{:+.3f}')}), TTFT p50 {med(f):+.3f} ({rng(f, '{:+.3f}')}), gap p99 {med(g):+.3f} vs direct")
-print("  target (coinop): TTFT p50 <= +0.3 ms")
+if "saturation" in parts:
+    sat = {t: [json.load(open(f"{d}/throughput-{t}-{r}.json")) for r in R] for t in T}
+    print(f"\nsaturation requests/s (range over {rounds} rounds), median CPU ms per request per process")
+    for t in T:
+        rps = [x["rps"] for x in sat[t]]
+        cpu = {p: round(med(x["cpu_ms_per_request"][p] for x in sat[t]), 4) for p in sat[t][0]["cpu_ms_per_request"]}
+        print(f"  {t:7} {rng(rps):>13} req/s   non-2xx {sum(x['non_2xx'] for x in sat[t])}   {cpu}")
+    for t in [x for x in T if x in ("coinop", "before")]:
+        ratios = [c["rps"] / n["rps"] for c, n in zip(sat[t], sat["nginx"])]
+        print(f"  {t} / nginx requests/s per round: {', '.join(f'{x:.2f}' for x in ratios)} (target >= 0.5)")
+if "latency" in parts:
+    lat = runs("latency1k")
+    print(f"\nopen loop at {lat['direct'][0]['rate']} req/s: p50 / p99 ms per round; added vs direct and vs nginx (median of rounds, range)")
+    for t in T:
+        print(f"  {t:7} p50 {rng([x['p50_ms'] for x in lat[t]], '{:.3f}')}  p99 {rng([x['p99_ms'] for x in lat[t]], '{:.3f}')}  errors {sum(x['errors'] for x in lat[t])}  CPU ms/request {lat[t][0]['cpu_ms_per_request']}")
+    for t in T[1:]:
+        for base in ("direct", "nginx"):
+            if base == t: continue
+            p50, p99 = added(lat[t], "p50_ms", lat[base]), added(lat[t], "p99_ms", lat[base])
+            print(f"  {t} adds p50 {med(p50):+.3f} ({rng(p50, '{:+.3f}')}), p99 {med(p99):+.3f} ({rng(p99, '{:+.3f}')}) vs {base}")
+    print("  targets (coinop vs direct): p50 <= +0.15 ms, p99 <= +0.5 ms")
+# Streaming, open loop and sequential side by side: whole answer p50, time to first event p50 / p99, per round, and
+# what each proxy adds to them against the simulator directly and against nginx (median of rounds, then each round).
+def streaming(title, wh, tt, gp=None):
+    print(f"\n{title}: whole answer p50, time to first event p50 / p99 (ms, range over rounds)")
+    for t in T:
+        gaps = f"  gaps at 2 ms pacing {rng([x['event_gap_p50_ms'] for x in gp[t]], '{:.3f}')} / {rng([x['event_gap_p99_ms'] for x in gp[t]], '{:.3f}')}" if gp else ""
+        errors = sum(x["errors"] for x in wh[t] + tt[t] + (gp[t] if gp else []))
+        print(f"  {t:7} whole {rng([x['p50_ms'] for x in wh[t]], '{:.3f}')}  TTFT {rng([x['ttft_p50_ms'] for x in tt[t]], '{:.3f}')} / {rng([x['ttft_p99_ms'] for x in tt[t]], '{:.3f}')}{gaps}"
+              f"  requests {sum(x['requests'] for x in tt[t])}  errors {errors}")
+    for t in T[1:]:
+        for base in ("direct", "nginx"):
+            if base == t: continue
+            w = added(wh[t], "p50_ms", wh[base]); f = added(tt[t], "ttft_p50_ms", tt[base])
+            g = f", gap p99 {med(added(gp[t], 'event_gap_p99_ms', gp[base])):+.3f}" if gp else ""
+            print(f"  {t:7} adds vs {base:6}: whole p50 {med(w):+.3f} ({per(w)}), TTFT p50 {med(f):+.3f} ({per(f)}){g}")
+    print("  target (coinop vs direct): TTFT p50 <= +0.3 ms")
+if "streaming" in parts:
+    streaming(f"open loop at {runs('ttft')['direct'][0]['rate']} req/s", runs("whole"), runs("ttft"), runs("gaps"))
+if "sequential" in parts:
+    streaming("sequential (one request at a time)", runs("seqwhole"), runs("seqttft"))
 PY

@@ -5,14 +5,17 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
-// Usage: Coinop.LoadTest --url URL [--label NAME] [--rate 1000] [--seconds 20] [--warmup 5] [--model sim-small]
-//        [--stream] [--max-tokens 16] [--prompt TEXT] [--pids 123,456] [--header "K: V"]... [--x-cashu-file tokens.txt] [--json out.json]
+// Usage: Coinop.LoadTest --url URL [--label NAME] [--rate 1000 | --sequential [--count N]] [--seconds 20] [--warmup 5]
+//        [--model sim-small] [--stream] [--max-tokens 16] [--prompt TEXT] [--pids 123,456] [--header "K: V"]... [--x-cashu-file tokens.txt] [--json out.json]
 //        Coinop.LoadTest tokens --market URL --count N --sats A --out tokens.txt   (N tokens of A sat, one per line)
 //        Coinop.LoadTest balance --market URL --sats A                             (prints a funded sk- balance key)
 // Sends chat completions at a fixed rate (open loop: a slow response never delays the next send, so latency is
 // measured from the scheduled send time and queueing shows up instead of hiding) and reports percentiles, errors and
 // the CPU the given processes used per request. With --stream it also reports the time to the first `data:` event
 // (time to first token) and the gaps between consecutive events as they arrive.
+// With --sequential it is a closed loop instead: one request at a time, the next sent as soon as the last finished
+// (at most --count requests when given), so each request finds every process idle and nothing queues: latency is
+// measured from the actual send, and the report's rate is the rate achieved.
 if (args is ["tokens" or "balance", ..])
 {
     return await PaidSetup.RunAsync(args);
@@ -91,6 +94,11 @@ async Task<(long Ticks, bool Ok)> OneAsync(long scheduled)
 
 async Task<List<(long Ticks, bool Ok)>> RunAsync(double seconds)
 {
+    if (opts.Sequential)
+    {
+        return await RunSequentialAsync(seconds);
+    }
+
     var count = (int)(opts.Rate * seconds);
     var interval = Stopwatch.Frequency / opts.Rate;
     var tasks = new Task<(long, bool)>[count];
@@ -116,6 +124,19 @@ async Task<List<(long Ticks, bool Ok)>> RunAsync(double seconds)
     return [.. await Task.WhenAll(tasks)];
 }
 
+// Closed loop: the next request leaves when the last one has been read to its end.
+async Task<List<(long Ticks, bool Ok)>> RunSequentialAsync(double seconds)
+{
+    var results = new List<(long, bool)>();
+    var end = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+    while (Stopwatch.GetTimestamp() < end && (opts.Count <= 0 || results.Count < opts.Count))
+    {
+        results.Add(await OneAsync(Stopwatch.GetTimestamp()));
+    }
+
+    return results;
+}
+
 await RunAsync(opts.Warmup);
 firstEvent.Clear();
 eventGaps.Clear();
@@ -133,7 +154,8 @@ var report = new Dictionary<string, object?>
 {
     ["label"] = opts.Label,
     ["url"] = opts.Url,
-    ["rate"] = opts.Rate,
+    ["mode"] = opts.Sequential ? "sequential" : "open",
+    ["rate"] = opts.Sequential ? Math.Round(results.Count / wall.Elapsed.TotalSeconds, 1) : opts.Rate,
     ["seconds"] = opts.Seconds,
     ["requests"] = results.Count,
     ["errors"] = results.Count(r => !r.Ok),
@@ -166,8 +188,8 @@ static double? Percentile(IEnumerable<long> ticks, double q)
 
 return report["errors"] is int e && e > results.Count / 100 ? 1 : 0;
 
-internal sealed record Args(string Url, string Label, double Rate, double Seconds, double Warmup, string Model, bool Stream,
-    int MaxTokens, string Prompt, int[] Pids, List<(string, string)> Headers, string? TokenFile, string? JsonOut)
+internal sealed record Args(string Url, string Label, double Rate, bool Sequential, int Count, double Seconds, double Warmup, string Model,
+    bool Stream, int MaxTokens, string Prompt, int[] Pids, List<(string, string)> Headers, string? TokenFile, string? JsonOut)
 {
     public static Args Parse(string[] args)
     {
@@ -191,6 +213,8 @@ internal sealed record Args(string Url, string Label, double Rate, double Second
             Get("--url", "http://127.0.0.1:3338"),
             Get("--label", "run"),
             double.Parse(Get("--rate", "1000"), inv),
+            args.Contains("--sequential"),
+            int.Parse(Get("--count", "0"), inv),
             double.Parse(Get("--seconds", "20"), inv),
             double.Parse(Get("--warmup", "5"), inv),
             Get("--model", "sim-small"),
