@@ -201,18 +201,19 @@ if "latency" in parts:
 # Streaming, open loop and sequential side by side: whole answer p50, time to first event p50 / p99, per round, and
 # what each proxy adds to them against the simulator directly and against nginx (median of rounds, then each round).
 def streaming(title, wh, tt, gp=None):
-    print(f"\n{title}: whole answer p50, time to first event p50 / p99 (ms, range over rounds)")
+    print(f"\n{title}: whole answer p50, time to first event p50 / p99, streamed answer's end p50 (ms, range over rounds)")
     for t in T:
         gaps = f"  gaps at 2 ms pacing {rng([x['event_gap_p50_ms'] for x in gp[t]], '{:.3f}')} / {rng([x['event_gap_p99_ms'] for x in gp[t]], '{:.3f}')}" if gp else ""
         errors = sum(x["errors"] for x in wh[t] + tt[t] + (gp[t] if gp else []))
-        print(f"  {t:7} whole {rng([x['p50_ms'] for x in wh[t]], '{:.3f}')}  TTFT {rng([x['ttft_p50_ms'] for x in tt[t]], '{:.3f}')} / {rng([x['ttft_p99_ms'] for x in tt[t]], '{:.3f}')}{gaps}"
+        print(f"  {t:7} whole {rng([x['p50_ms'] for x in wh[t]], '{:.3f}')}  TTFT {rng([x['ttft_p50_ms'] for x in tt[t]], '{:.3f}')} / {rng([x['ttft_p99_ms'] for x in tt[t]], '{:.3f}')}"
+              f"  stream end {rng([x['p50_ms'] for x in tt[t]], '{:.3f}')}{gaps}"
               f"  requests {sum(x['requests'] for x in tt[t])}  errors {errors}")
     for t in T[1:]:
         for base in ("direct", "nginx"):
             if base == t: continue
-            w = added(wh[t], "p50_ms", wh[base]); f = added(tt[t], "ttft_p50_ms", tt[base])
+            w = added(wh[t], "p50_ms", wh[base]); f = added(tt[t], "ttft_p50_ms", tt[base]); e = added(tt[t], "p50_ms", tt[base])
             g = f", gap p99 {med(added(gp[t], 'event_gap_p99_ms', gp[base])):+.3f}" if gp else ""
-            print(f"  {t:7} adds vs {base:6}: whole p50 {med(w):+.3f} ({per(w)}), TTFT p50 {med(f):+.3f} ({per(f)}){g}")
+            print(f"  {t:7} adds vs {base:6}: whole p50 {med(w):+.3f} ({per(w)}), TTFT p50 {med(f):+.3f} ({per(f)}), stream end p50 {med(e):+.3f} ({per(e)}){g}")
     print("  target (coinop vs direct): TTFT p50 <= +0.3 ms")
 if "streaming" in parts:
     streaming(f"open loop at {runs('ttft')['direct'][0]['rate']} req/s", runs("whole"), runs("ttft"), runs("gaps"))
