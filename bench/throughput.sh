@@ -9,7 +9,9 @@
 # 3. Streaming at SRATE req/s: time to the first `data:` event (the simulator answers at once), and the gaps between
 #    events when the simulator paces its tokens 2 ms apart ([[sim:slow=2]]).
 # 4. Sequential (closed loop, one request at a time, LAT_SECONDS per target): whole answer and time to the first
-#    `data:` event, each request finding every process idle - the issue's definition of added time to first token.
+#    `data:` event, each request finding every process idle - the issue's definition of added time to first token;
+#    then the same with tokens paced 2 ms apart, so the first event travels alone (as from a real model) and every
+#    process has gone idle since the last request's end.
 # Usage: bench/throughput.sh [SECONDS=10] [CONNECTIONS=32] [RATE=1000] [LAT_SECONDS=15] [ROUNDS=3] [SRATE=200]
 # PARTS="saturation latency streaming sequential" (the default) picks which parts run; their summaries print.
 # With BASELINE_CLI=DIR (a directory holding another build's coinop.dll, e.g. of main) a fourth target, "before",
@@ -159,10 +161,11 @@ for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do
 done; done
 fi
 if part sequential; then
-echo "== sequential (one request at a time): whole answers, then time to first event, ${lat_seconds}s each per target"
+echo "== sequential (one request at a time): whole answers, time to first event, and time to first event when tokens are paced 2 ms apart, ${lat_seconds}s each per target"
 for r in $(seq 1 "$rounds"); do for t in "${targets[@]}"; do
   load --label "$t" --url "${url[$t]}" --sequential --warmup 2 --seconds "$lat_seconds" --json "$out/seqwhole-$t-$r.json"
   load --label "$t" --url "${url[$t]}" --sequential --warmup 2 --seconds "$lat_seconds" --stream --json "$out/seqttft-$t-$r.json"
+  load --label "$t" --url "${url[$t]}" --sequential --warmup 1 --seconds "$lat_seconds" --stream --prompt "[[sim:slow=2]] Say something short." --json "$out/seqpaced-$t-$r.json"
 done; done
 fi
 
@@ -219,4 +222,14 @@ if "streaming" in parts:
     streaming(f"open loop at {runs('ttft')['direct'][0]['rate']} req/s", runs("whole"), runs("ttft"), runs("gaps"))
 if "sequential" in parts:
     streaming("sequential (one request at a time)", runs("seqwhole"), runs("seqttft"))
+    sp = runs("seqpaced")
+    print("  paced 2 ms apart (the first event alone): time to first event p50 / p99 per round")
+    for t in T:
+        p50 = ", ".join(f"{x['ttft_p50_ms']:.3f}" for x in sp[t]); p99 = ", ".join(f"{x['ttft_p99_ms']:.3f}" for x in sp[t])
+        print(f"  {t:7} TTFT {p50} / {p99}  requests {sum(x['requests'] for x in sp[t])}  errors {sum(x['errors'] for x in sp[t])}")
+    for t in T[1:]:
+        for base in ("direct", "nginx"):
+            if base == t: continue
+            f = added(sp[t], "ttft_p50_ms", sp[base])
+            print(f"  {t:7} adds vs {base:6}: paced TTFT p50 {med(f):+.3f} ({per(f)})")
 PY
