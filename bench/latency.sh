@@ -2,6 +2,7 @@
 # Measures the market's added latency and CPU per request: the same load against the simulator directly, then
 # through a market node and a provider agent (all real processes on loopback). Prints JSON reports.
 # Usage: bench/latency.sh [RATE] [SECONDS] [extra load-test args...]
+# e.g. `bench/latency.sh 0 10 --sequential --stream`: one request at a time (RATE unused), time to first event.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rate="${1:-1000}"; seconds="${2:-20}"; shift $(( $# > 2 ? 2 : $# )) || true

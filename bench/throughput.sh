@@ -10,8 +10,8 @@
 #    events when the simulator paces its tokens 2 ms apart ([[sim:slow=2]]).
 # 4. Sequential (closed loop, one request at a time, LAT_SECONDS per target): whole answer and time to the first
 #    `data:` event, each request finding every process idle - the issue's definition of added time to first token;
-#    then the same with tokens paced 2 ms apart, so the first event travels alone (as from a real model) and every
-#    process has gone idle since the last request's end.
+#    then the same with tokens paced 2 ms apart, so the first event travels alone and the processes spend most of
+#    each request waiting (as in front of a real model).
 # Usage: bench/throughput.sh [SECONDS=10] [CONNECTIONS=32] [RATE=1000] [LAT_SECONDS=15] [ROUNDS=3] [SRATE=200]
 # PARTS="saturation latency streaming sequential" (the default) picks which parts run; their summaries print.
 # With BASELINE_CLI=DIR (a directory holding another build's coinop.dll, e.g. of main) a fourth target, "before",
