@@ -188,10 +188,7 @@ public sealed class AttemptRunner(
         var firstOutput = run.Job.State == JobState.Dispatched;
         try
         {
-            // Nothing follows the answer's end: completing the response sends a stream's last events and its chunked
-            // terminator in one write (a flush here left the terminator to a second send, and the consumer's client a
-            // second wake-up, when the request returned).
-            await run.Http.Response.CompleteAsync();
+            await FlushAsync(run, run.Http.RequestAborted);
         }
         catch (OperationCanceledException)
         {

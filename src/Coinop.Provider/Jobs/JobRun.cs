@@ -118,44 +118,23 @@ internal sealed class JobRun
             await using var stream = await response.Content.ReadAsStreamAsync(ct);
 
             // A body of known length (a whole answer) is known to be complete on its last read: that chunk and job_done
-            // then leave together, one write and one wake-up of the market instead of two. Streams are relayed as read
-            // (the chunk that ends one with [DONE] too, after a look at whether the backend's end came with it).
+            // then leave together, one write and one wake-up of the market instead of two. Streams are relayed as read.
             var remainingBody = response.Content.Headers.ContentLength ?? -1;
             var doneSent = false;
-            ReadAhead? ahead = null;
             while (true)
             {
-                byte[] buffer;
+                // Read only what the window lets us send: a stalled consumer stalls the backend, not our memory.
+                var credit = await Window.WaitAsync(MaxChunkPayload, ct);
+                var buffer = ArrayPool<byte>.Shared.Rent(ChunkFrame.HeaderSize + credit);
                 int read;
-                if (ahead is { } next)
+                try
                 {
-                    // The read after a stream's [DONE], already under way (its bytes are covered by the window).
-                    ahead = null;
-                    buffer = next.Buffer;
-                    try
-                    {
-                        read = await next.ReadAsync();
-                    }
-                    catch
-                    {
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        throw;
-                    }
+                    read = await stream.ReadAsync(buffer.AsMemory(ChunkFrame.HeaderSize, credit), ct);
                 }
-                else
+                catch
                 {
-                    // Read only what the window lets us send: a stalled consumer stalls the backend, not our memory.
-                    var credit = await Window.WaitAsync(MaxChunkPayload, ct);
-                    buffer = ArrayPool<byte>.Shared.Rent(ChunkFrame.HeaderSize + credit);
-                    try
-                    {
-                        read = await stream.ReadAsync(buffer.AsMemory(ChunkFrame.HeaderSize, credit), ct);
-                    }
-                    catch
-                    {
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        throw;
-                    }
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    throw;
                 }
 
                 if (read == 0)
@@ -177,20 +156,6 @@ internal sealed class JobRun
                 ChunkFrame.WriteHeader(buffer, _job.JobId, _job.Fence);
                 var chunk = OutgoingFrame.Chunk(buffer, ChunkFrame.HeaderSize + read);
                 var last = remainingBody > 0 && (remainingBody -= read) == 0;
-                if (remainingBody < 0 && EndsWithDone(buffer.AsSpan(ChunkFrame.HeaderSize, read)))
-                {
-                    // An OpenAI stream's [DONE] is its last event. When the backend's end is already here too (the next
-                    // read completes at once, empty), this chunk and job_done leave together: one write and one wake-up
-                    // of the market instead of two. Otherwise the chunk goes now and that read is the loop's next.
-                    ahead = ReadAhead.Start(stream, Window, ct);
-                    if (ahead is { Completed: 0 } empty)
-                    {
-                        ArrayPool<byte>.Shared.Return(empty.Buffer);
-                        ahead = null;
-                        last = true;
-                    }
-                }
-
                 if (!(last ? await _sendTogether(chunk, Done(usage, started)) : await _send(chunk)))
                 {
                     _stop.Cancel();
@@ -246,9 +211,6 @@ internal sealed class JobRun
         }
     }
 
-    /// <summary>True when backend output ends with OpenAI's end-of-stream event, <c>data: [DONE]</c>.</summary>
-    internal static bool EndsWithDone(ReadOnlySpan<byte> output) => output.TrimEnd("\r\n"u8).EndsWith("data: [DONE]"u8);
-
     private OutgoingFrame Done(UsageScanner usage, long started)
     {
         if (!usage.Found)
@@ -284,30 +246,4 @@ internal sealed class JobRun
 
         return buffer[..total];
     }
-}
-
-/// <summary>A backend read started before the previous chunk was sent, into a pooled buffer with room for the chunk header.</summary>
-internal readonly record struct ReadAhead(byte[] Buffer, int? Completed, Task<int>? Pending)
-{
-    private const int MaxBytes = 16 * 1024;
-
-    /// <summary>Starts the read, sized to the window's credit; null when there is none (the loop then waits for it).</summary>
-    public static ReadAhead? Start(Stream stream, SendWindow window, CancellationToken ct)
-    {
-        var credit = (int)Math.Min(window.Available, MaxBytes);
-        if (credit <= 0)
-        {
-            return null;
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(ChunkFrame.HeaderSize + credit);
-        return Of(buffer, stream.ReadAsync(buffer.AsMemory(ChunkFrame.HeaderSize, credit), ct));
-    }
-
-    /// <summary>The read's result, taken once.</summary>
-    public ValueTask<int> ReadAsync() => Completed is { } bytes ? ValueTask.FromResult(bytes) : new ValueTask<int>(Pending!);
-
-    // A value task is consumed once: a read that finished at once keeps its count, one still under way becomes a task.
-    private static ReadAhead Of(byte[] buffer, ValueTask<int> read) =>
-        read.IsCompletedSuccessfully ? new ReadAhead(buffer, read.Result, null) : new ReadAhead(buffer, null, read.AsTask());
 }
