@@ -9,7 +9,7 @@
 # 3. Streaming at SRATE req/s: time to the first `data:` event (the simulator answers at once), and the gaps between
 #    events when the simulator paces its tokens 2 ms apart ([[sim:slow=2]]).
 # 4. Sequential (closed loop, one request at a time, LAT_SECONDS per target): whole answer and time to the first
-#    `data:` event, each request finding every process idle - the issue's definition of added time to first token;
+#    `data:` event with no other request in flight - the issue's definition of added time to first token;
 #    then the same with tokens paced 2 ms apart, so the first event travels alone and the processes spend most of
 #    each request waiting (as in front of a real model).
 # Usage: bench/throughput.sh [SECONDS=10] [CONNECTIONS=32] [RATE=1000] [LAT_SECONDS=15] [ROUNDS=3] [SRATE=200]

@@ -14,8 +14,8 @@ using System.Text.Json;
 // the CPU the given processes used per request. With --stream it also reports the time to the first `data:` event
 // (time to first token) and the gaps between consecutive events as they arrive.
 // With --sequential it is a closed loop instead: one request at a time, the next sent as soon as the last finished
-// (at most --count requests when given), so each request finds every process idle and nothing queues: latency is
-// measured from the actual send, and the report's rate is the rate achieved.
+// (at most --count requests when given), so no other request is in flight and nothing queues: latency is measured
+// from the actual send, and the report's rate is the rate achieved.
 if (args is ["tokens" or "balance", ..])
 {
     return await PaidSetup.RunAsync(args);
