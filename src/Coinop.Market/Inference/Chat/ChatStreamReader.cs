@@ -47,7 +47,14 @@ public interface IChatStreamSink
 /// </summary>
 public sealed class ChatStreamReader(IChatStreamSink sink)
 {
+    /// <summary>
+    /// The most tool calls one answer may make (parallel calls run to a few dozen): each becomes a block or item the
+    /// translation keeps, so a stream of endless new indices is a provider failure, not work and memory without end.
+    /// </summary>
+    public const int MaxToolCalls = 256;
+
     private readonly List<StreamedToolCall> _calls = [];
+    private readonly Dictionary<int, StreamedToolCall> _byIndex = [];
 
     public string? FinishReason { get; private set; }
 
@@ -188,15 +195,7 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
     {
         if (delta.TryGetProperty("index", out var i) && i.ValueKind == JsonValueKind.Number && i.TryGetInt32(out var index))
         {
-            foreach (var known in _calls)
-            {
-                if (known.BackendIndex == index)
-                {
-                    return known;
-                }
-            }
-
-            return Add(index);
+            return _byIndex.TryGetValue(index, out var known) ? known : Add(index);
         }
 
         if (id is { Length: > 0 })
@@ -217,8 +216,15 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
 
     private StreamedToolCall Add(int backendIndex)
     {
+        if (_calls.Count == MaxToolCalls)
+        {
+            throw new ProviderOutputException($"the stream makes more than {MaxToolCalls} tool calls");
+        }
+
         var call = new StreamedToolCall(backendIndex, _calls.Count);
         _calls.Add(call);
+        // The first call under an index keeps it (a call found by id, or the last, may carry another's index).
+        _byIndex.TryAdd(backendIndex, call);
         return call;
     }
 }
