@@ -99,7 +99,7 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
         {
             InferenceRoute.Messages when native => new AnthropicSseRelay(output),
             InferenceRoute.Messages => new AnthropicFromOpenAiSseRelay(output, AnthropicReply.For(request.Root, messageId, request.Model)),
-            InferenceRoute.Responses => new ResponsesSseRelay(output, request.Turn!, request.Turn!.NewDraft(request.Root, request.Model)),
+            InferenceRoute.Responses => new ResponsesSseRelay(output, request.Turn!, request.Turn!.NewDraft(request.Root, request.Model), maxBufferedBytes),
             _ => new OpenAiSseRelay(output, request.IncludeUsage),
         };
     }

@@ -13,9 +13,9 @@ namespace Coinop.Market.Tests.Gateway;
 /// deltas (wrong types, huge and negative indices, hundreds of calls), absurd and repeated usage, an error mid-stream.
 /// The pieces are cut into frames at random byte positions, so characters and events straddle frames.
 /// </summary>
-internal static class HostileStreamFrames
+public static class HostileStreamFrames
 {
-    internal enum Api
+    public enum Api
     {
         Chat,
         Messages,

@@ -4,7 +4,10 @@ using Coinop.Core.Protocol;
 
 namespace Coinop.Market.Inference.Chat;
 
-/// <summary>A tool call as a chat stream builds it up: the backend's index and id, then the name, then argument pieces.</summary>
+/// <summary>
+/// A tool call as a chat stream builds it up: the backend's index and id, then the name, then argument pieces (handed on
+/// as they come; only those before the name are held, so a call's arguments cost no memory for the length of a stream).
+/// </summary>
 public sealed class StreamedToolCall(int backendIndex, int ordinal)
 {
     /// <summary>The <c>index</c> the backend gave its deltas.</summary>
@@ -19,9 +22,6 @@ public sealed class StreamedToolCall(int backendIndex, int ordinal)
 
     /// <summary>True once the sink was told it started (which needs its name).</summary>
     public bool Started { get; internal set; }
-
-    /// <summary>All arguments so far.</summary>
-    public StringBuilder Arguments { get; } = new();
 
     internal StringBuilder Pending { get; } = new();
 }
@@ -52,6 +52,9 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
     /// translation keeps, so a stream of endless new indices is a provider failure, not work and memory without end.
     /// </summary>
     public const int MaxToolCalls = 256;
+
+    /// <summary>The most argument text held for a call whose name has not come yet (backends send the name first).</summary>
+    public const int MaxPendingArguments = 1024 * 1024;
 
     private readonly List<StreamedToolCall> _calls = [];
     private readonly Dictionary<int, StreamedToolCall> _byIndex = [];
@@ -156,10 +159,13 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
         }
 
         var piece = ChatJson.Arguments(function);
-        call.Arguments.Append(piece);
         if (!call.Started)
         {
             call.Pending.Append(piece);
+            if (call.Pending.Length > MaxPendingArguments)
+            {
+                throw new ProviderOutputException("a tool call's arguments run on without its name");
+            }
             if (call.Name is null)
             {
                 return 0; // the start needs the name: wait for it
