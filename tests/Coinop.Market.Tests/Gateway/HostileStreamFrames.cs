@@ -20,6 +20,8 @@ public static class HostileStreamFrames
         Chat,
         Messages,
         Responses,
+        /// <summary>Anthropic Messages from a provider whose backend serves them itself (relayed, not translated).</summary>
+        MessagesNative,
     }
 
     internal enum Ending
@@ -132,6 +134,46 @@ public static class HostileStreamFrames
         Gen.OneOf(Gen.Const("-5"), Gen.Const("9223372036854775807"), Gen.Const("1e30"), Gen.Const("2.5"), Gen.Const("\"7\""), Gen.Const("-9223372036854775808"), Gen.Const("1000000000"))
             .Select(n => $"data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":{n},\"completion_tokens\":{n},\"total_tokens\":{n}}}}}\n\n"),
         Gen.Const("data: {\"choices\":[],\"usage\":\"lots\"}\n\n"));
+
+    private static string Native(string name, string json) => $"event: {name}\ndata: {json}\n\n";
+
+    /// <summary>Pieces of an Anthropic stream an honest native backend sends.</summary>
+    private static readonly Gen<string> NativeHonest = Gen.OneOf(
+        Gen.Const(Native("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"solo\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}")),
+        Gen.Const(Native("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")),
+        Gen.String[Gen.Char.AlphaNumeric, 1, 12].Select(t => Native("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + t + "\"}}")),
+        Gen.Const(Native("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"😀 é 模型\"}}")),
+        Gen.Const(Native("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}")),
+        Gen.Const(Native("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}")),
+        Gen.Const(Native("ping", "{\"type\":\"ping\"}")),
+        Gen.Const(Native("message_stop", "{\"type\":\"message_stop\"}")));
+
+    /// <summary>Pieces no honest native backend sends.</summary>
+    private static readonly Gen<string> NativeHostile = Gen.OneOf(
+        Gen.Const(Native("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\\ud800\"}}")),
+        Gen.Const(Native("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + RawMarker + "\"}}")),
+        Gen.Const(Native("bad name\u0001\u007f", "{\"type\":\"x\"}")),
+        Gen.Const(Native(new string('n', 100), "{\"type\":\"x\"}")),
+        Gen.Const(Native("content_block_delta", "not json")),
+        Gen.Const(Native("message_start", "{\"type\":\"message_start\",\"message\":7}")),
+        Gen.Const(Native("message_start", "{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":\"5\",\"output_tokens\":[1]}}}")),
+        Gen.OneOf(Gen.Const("-5"), Gen.Const("9223372036854775807"), Gen.Const("1e30"), Gen.Const("2.5"), Gen.Const("-9223372036854775808"))
+            .Select(n => Native("message_delta", "{\"type\":\"message_delta\",\"delta\":{},\"usage\":{\"input_tokens\":" + n + ",\"output_tokens\":" + n + "}}")),
+        Gen.Const(Native("error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"mid-stream\"}}")),
+        Gen.Const("event: content_block_delta\n\n"),
+        Gen.Const("data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"nameless\"}}\n\n"),
+        Gen.Const("event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"crlf\"}}\r\n\r\n"),
+        Gen.Const("event: ping\rdata: {\"type\":\"ping\"}\r\r"),
+        Gen.Const(Native("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + new string('z', 1_100_000) + "\"}}")));
+
+    internal static readonly Gen<Attack> NativeAttacks = Gen.Select(
+        Gen.Frequency((2, NativeHonest), (1, NativeHostile)).Array[1, 8],
+        Gen.Int[0, int.MaxValue].Array[0, 6],
+        Gen.Enum<Ending>(),
+        Gen.OneOf(Gen.Const(5L), Gen.Const(-1L), Gen.Const(long.MaxValue)),
+        Gen.OneOf(Gen.Const(7L), Gen.Const(-1L), Gen.Const(long.MaxValue)),
+        Gen.OneOf(Gen.Const(new byte[] { 0xff }), Gen.Const(new byte[] { 0xed, 0xa0, 0x80 })),
+        (pieces, cuts, ending, input, output, raw) => new Attack(pieces, cuts, ending, input, output) { Raw = raw });
 
     internal static readonly Gen<Attack> Attacks = Gen.Select(
         Gen.Frequency((2, Honest), (1, Hostile)).Array[1, 8],

@@ -59,6 +59,30 @@ public class HostileStreamRegressions
         await market.AssertBalancedAsync();
     }
 
+    [Theory]
+    [InlineData("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"a\\ud800\"}}\n\n")]
+    [InlineData("event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + RawMarker + "\"}}\n\n")]
+    [InlineData("event: content_block_delta\u0001\u00ff\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"x\"}}\n\n")]
+    public async Task A_native_Anthropic_stream_with_bad_unicode_or_a_bad_event_name_ends_with_a_clean_error_event(string bad)
+    {
+        await using var market = await PaidMarket.StartAsync();
+        var key = await FundedKeyAsync(market);
+        await using var hostile = await SoloAsync(market, async (job, run) =>
+        {
+            await run.SendAsync("event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[],\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\n");
+            await run.SendAsync(Bytes(bad));
+            await run.DoneAsync();
+        }, anthropicNative: true);
+
+        // Before: the count threw (the stream was aborted) or the bytes went through as they came.
+        var (status, body) = await PostAsync(market, Api.MessagesNative, key, stream: true);
+        Assert.Equal(HttpStatusCode.OK, status);
+        AssertCleanStream(Api.MessagesNative, body, body);
+        AssertEndsWithError(Api.MessagesNative, body);
+        Assert.DoesNotContain('\u0001', body);
+        await market.AssertBalancedAsync();
+    }
+
     public static TheoryData<Api, string> BadWholeAnswers => new()
     {
         { Api.Chat, "{\"choices\":[{\"index\":0,\"message\":{\"content\":\"a\\ud800b\"}}]}" },
@@ -306,7 +330,7 @@ public class HostileStreamRegressions
     private static byte[] Bytes(string text) =>
         new Attack([text], [], Ending.Done, 0, 0) { Raw = [0xff, 0xfe] }.Bytes;
 
-    private static async Task<TestProvider> SoloAsync(PaidMarket market, JobScript script)
+    private static async Task<TestProvider> SoloAsync(PaidMarket market, JobScript script, bool anthropicNative = false)
     {
         var hostile = await TestProvider.ConnectAsync(market.Url, "hostile", cancellationToken: Ct);
         hostile.Script = async (job, run) =>
@@ -320,7 +344,7 @@ public class HostileStreamRegressions
                 // The market cancelled the attempt (bad output).
             }
         };
-        await hostile.OfferAsync(Ct, 8, new ModelOffer(SoloModel, "vllm", SoloInputMsatPerMtok, SoloOutputMsatPerMtok, 8192, 8));
+        await hostile.OfferAsync(Ct, 8, new ModelOffer(SoloModel, "vllm", SoloInputMsatPerMtok, SoloOutputMsatPerMtok, 8192, 8, AnthropicNative: anthropicNative));
         return hostile;
     }
 

@@ -34,7 +34,11 @@ public class HostileStreamTests
         var key = await BalanceKeyAsync(market);
         var hostileKey = await FundedKeyAsync(market);
 
-        await Gen.Select(Attacks, Gen.Enum<Api>()).SampleAsync(
+        // OpenAI chat output through every API, or Anthropic events from a backend that serves Messages itself.
+        var attacks = Gen.OneOf(
+            Gen.Select(Attacks, Gen.Enum<Api>().Where(a => a != Api.MessagesNative)),
+            Gen.Select(NativeAttacks, Gen.Const(Api.MessagesNative)));
+        await attacks.SampleAsync(
             sample => RunAsync(market, honest, key, hostileKey, sample.Item1, sample.Item2, stream: true),
             iter: dialect == Coinop.Storage.SqlDialect.Sqlite ? Iterations : Iterations / 4, threads: 1);
 
@@ -50,7 +54,7 @@ public class HostileStreamTests
         var key = await BalanceKeyAsync(market);
         var hostileKey = await FundedKeyAsync(market);
 
-        await Gen.Select(Answers, Gen.Enum<Api>()).SampleAsync(
+        await Gen.Select(Answers, Gen.Enum<Api>().Where(a => a != Api.MessagesNative)).SampleAsync(
             sample => RunAsync(market, honest, key, hostileKey, sample.Item1, sample.Item2, stream: false),
             iter: dialect == Coinop.Storage.SqlDialect.Sqlite ? Iterations / 2 : Iterations / 8, threads: 1);
 
@@ -63,7 +67,7 @@ public class HostileStreamTests
     {
         await using var hostile = await TestProvider.ConnectAsync(market.Url, "hostile", cancellationToken: Ct);
         hostile.Script = (job, run) => ScriptAsync(hostile, job, run, attack);
-        await hostile.OfferAsync(Ct, 8, new ModelOffer(SoloModel, "vllm", SoloInputMsatPerMtok, SoloOutputMsatPerMtok, 8192, 8));
+        await hostile.OfferAsync(Ct, 8, new ModelOffer(SoloModel, "vllm", SoloInputMsatPerMtok, SoloOutputMsatPerMtok, 8192, 8, AnthropicNative: api == Api.MessagesNative));
         var ledger = market.Services.GetRequiredService<ILedgerStore>();
         var balanceBefore = await BalanceAsync(market, hostileKey);
         var earnedBefore = (await ledger.EarningsAsync(hostile.ProviderId, Ct)).EarnedMsat;
@@ -147,7 +151,7 @@ public class HostileStreamTests
     internal static (string Path, string Body) Request(Api api, bool stream) => api switch
     {
         Api.Chat => ("/v1/chat/completions", PaidMarket.ChatBody(stream, 100, SoloModel)),
-        Api.Messages => ("/v1/messages", $$"""{"model":"{{SoloModel}}","max_tokens":100,"stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}"""),
+        Api.Messages or Api.MessagesNative => ("/v1/messages", $$"""{"model":"{{SoloModel}}","max_tokens":100,"stream":{{(stream ? "true" : "false")}},"messages":[{"role":"user","content":"hi"}]}"""),
         _ => ("/v1/responses", $$"""{"model":"{{SoloModel}}","input":"hi","max_output_tokens":100,"stream":{{(stream ? "true" : "false")}}}"""),
     };
 
@@ -204,7 +208,7 @@ public class HostileStreamTests
                 Assert.True(done <= 1, "[DONE] twice: " + what);
                 Assert.True(lastData == "[DONE]" || (done == 0 && lastData?.Contains("\"error\"", StringComparison.Ordinal) == true), "the stream did not end with [DONE] or an error: " + what);
                 break;
-            case Api.Messages:
+            case Api.Messages or Api.MessagesNative:
                 Assert.True(lastName is "message_stop" or "error", "the stream did not end with message_stop or an error: " + what);
                 Assert.True(body.Split("event: message_stop\n").Length <= 2, "message_stop twice: " + what);
                 break;
