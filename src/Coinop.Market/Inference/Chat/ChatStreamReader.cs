@@ -166,6 +166,7 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
             {
                 throw new ProviderOutputException("a tool call's arguments run on without its name");
             }
+
             if (call.Name is null)
             {
                 return 0; // the start needs the name: wait for it
