@@ -24,6 +24,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
     private readonly PeakEwma _latency;
     private readonly Parking _parking;
     private volatile CapabilitiesMessage? _capabilities;
+    private byte[]? _capabilitiesFrame; // the frame _capabilities came in: read and written only by the reader loop
     private volatile FrozenDictionary<string, ModelOffer> _offers = FrozenDictionary<string, ModelOffer>.Empty;
     private volatile LoadFigures _load = LoadFigures.Idle;
     private volatile bool _draining;
@@ -296,11 +297,18 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
 
     private string? OnText(ReadOnlySpan<byte> frame)
     {
+        if (_capabilitiesFrame is { } applied && frame.SequenceEqual(applied))
+        {
+            // The capabilities in force, sent again (agents repeat them; a hostile one floods them): nothing changed, so
+            // nothing is parsed, checked, published or rebuilt. A length compare for any other frame.
+            return Unchanged();
+        }
+
         var message = ProtocolJson.TryDeserialize(frame);
         switch (message)
         {
             case CapabilitiesMessage capabilities:
-                return Apply(capabilities);
+                return Apply(capabilities, frame);
             case HeartbeatMessage heartbeat when heartbeat.Load is not null:
                 var load = LoadCheck.Bounded(heartbeat.Load); // shown and summed over providers: within what the figures can mean
                 if (!load.Equals(_load))
@@ -332,7 +340,7 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
         }
     }
 
-    private string? Apply(CapabilitiesMessage capabilities)
+    private string? Apply(CapabilitiesMessage capabilities, ReadOnlySpan<byte> frame)
     {
         if (CapabilitiesCheck.Problem(capabilities, out var offers) is { } problem)
         {
@@ -341,11 +349,15 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
 
         _offers = offers;
         _capabilities = capabilities;
+        _capabilitiesFrame = frame.ToArray();
         FiguresChanged();
         OfferChanges.Changed();
         GatewayLog.CapabilitiesReceived(_logger, ProviderId, offers.Count, capabilities.MaxConcurrent);
         return capabilities.Workloads is not null ? _workloads?.OnCapabilities(this) : null;
     }
+
+    /// <summary>The workload side still hears of repeated capabilities (its own bound applies); routing does not.</summary>
+    private string? Unchanged() => _capabilities?.Workloads is not null ? _workloads?.OnCapabilities(this) : null;
 
     private void Touch() => Interlocked.Exchange(ref _lastSeenUnixMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
 

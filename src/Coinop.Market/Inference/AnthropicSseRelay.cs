@@ -4,7 +4,10 @@ using Coinop.Core.Protocol;
 
 namespace Coinop.Market.Inference;
 
-/// <summary>An Anthropic stream from a native backend: relayed as it is, usage read on the way, <c>message_stop</c> held for the trailer.</summary>
+/// <summary>
+/// An Anthropic stream from a native backend: relayed event by event (its name and data line), usage read on the way,
+/// <c>message_stop</c> held for the trailer.
+/// </summary>
 public sealed class AnthropicSseRelay(ConsumerOutput output) : SseRelay(output)
 {
     private long _input;
@@ -13,22 +16,40 @@ public sealed class AnthropicSseRelay(ConsumerOutput output) : SseRelay(output)
     protected override void OnEvent(ReadOnlySpan<byte> sseEvent)
     {
         var name = NameOf(sseEvent);
-        if (name.SequenceEqual("message_stop"u8))
+        var data = DataOf(sseEvent);
+        if (data.IsEmpty || name.SequenceEqual("message_stop"u8))
         {
+            // An event without data is nothing an Anthropic client reads; message_stop is the market's to write, last.
             return;
+        }
+
+        if (!IsEventName(name))
+        {
+            throw new ProviderOutputException("an Anthropic stream event's name is not a name");
         }
 
         if (name.SequenceEqual("message_start"u8) || name.SequenceEqual("message_delta"u8))
         {
-            ReadUsage(DataOf(sseEvent));
+            ReadUsage(data);
         }
-        else if (name.SequenceEqual("content_block_delta"u8) && CarriesText(DataOf(sseEvent)))
+        else if (name.SequenceEqual("content_block_delta"u8) && CarriesText(data))
         {
             OutputTokens++;
         }
 
-        Writer.Write(sseEvent);
+        if (!name.IsEmpty)
+        {
+            var writer = Writer;
+            writer.Write("event: "u8);
+            writer.Write(name);
+            writer.Write("\n"u8);
+        }
+
+        WriteData(data);
     }
+
+    /// <summary>Event names are short words (<c>content_block_delta</c>): printable ASCII, so the line cannot be split or mangled.</summary>
+    private static bool IsEventName(ReadOnlySpan<byte> name) => name.Length <= 64 && !name.ContainsAnyExceptInRange((byte)0x21, (byte)0x7e);
 
     public override void Finish(BillingSettlement settlement)
     {

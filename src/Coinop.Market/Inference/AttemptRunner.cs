@@ -85,7 +85,9 @@ public sealed class AttemptRunner(
                         if (run.Output.Unflushed > 0)
                         {
                             await FlushAsync(run, run.Cancellation);
-                            run.DeliveredOutputTokens = relay.OutputTokens;
+                            // Charged if the stream breaks: the pieces relayed, never more than the market counts in the
+                            // text itself (a provider's empty tool-call starts or text-free events are pieces, not tokens).
+                            run.DeliveredOutputTokens = Math.Min(relay.OutputTokens, relay.CountedOutputTokens);
                         }
 
                         attempt.Consumed(e.Length);
@@ -232,7 +234,10 @@ public sealed class AttemptRunner(
         }
 
         var error = lifetime.ApplicationStopping.IsCancellationRequested ? ApiError.ShuttingDown() : ApiError.ProviderFailed(reason);
-        if (run.Job.Rerunnable && !lifetime.ApplicationStopping.IsCancellationRequested)
+        // Output written but not yet flushed (events of a frame before the one that broke it) binds the job as much as
+        // output flushed: it cannot be taken back, so another attempt's output would follow it, and a retry that finds no
+        // provider would end the started stream without its error event.
+        if (run.Job.Rerunnable && !run.Output.Started && !lifetime.ApplicationStopping.IsCancellationRequested)
         {
             return ValueTask.FromResult(new AttemptResult(AttemptOutcome.Retry, error, null));
         }

@@ -3,17 +3,18 @@ using System.Buffers;
 namespace Coinop.Market.Inference;
 
 /// <summary>
-/// An OpenAI stream, relayed event by event. The market always asks the backend for the usage chunk; it reads
-/// usage from it and strips it again when the consumer did not ask. <c>[DONE]</c> is held back so billing's
-/// trailer can go just before it.
+/// An OpenAI stream, relayed event by event (each as its one data line, whatever else the backend framed it with). The
+/// market always asks the backend for the usage chunk; it reads usage from it and strips it again when the consumer did
+/// not ask. The backend's <c>[DONE]</c> is dropped and the market's own ends the stream, after billing's trailer.
 /// </summary>
 public sealed class OpenAiSseRelay(ConsumerOutput output, bool consumerWantsUsage) : SseRelay(output)
 {
     protected override void OnEvent(ReadOnlySpan<byte> sseEvent)
     {
         var data = DataOf(sseEvent);
-        if (data.SequenceEqual("[DONE]"u8))
+        if (data.IsEmpty || data.SequenceEqual("[DONE]"u8))
         {
+            // Comments and data-less fields carry nothing a chat client reads; the market writes the one [DONE] itself.
             return;
         }
 
@@ -31,7 +32,7 @@ public sealed class OpenAiSseRelay(ConsumerOutput output, bool consumerWantsUsag
             OutputTokens++;
         }
 
-        Writer.Write(sseEvent);
+        WriteData(data);
     }
 
     public override void Finish(BillingSettlement settlement)

@@ -34,15 +34,20 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
     /// </summary>
     public long CountedOutputTokens => WireCount.OutputTokensOf(_textBytes, _textEvents);
 
-    /// <summary>Counts the generated text of one JSON document of backend output (a stream event's data, or a whole response).</summary>
-    protected void CountGenerated(ReadOnlySpan<byte> json, bool streamEvent)
+    /// <summary>
+    /// Counts the generated text of one JSON document of backend output (a stream event's data, or a whole response).
+    /// False when the document is not one JSON object of valid Unicode: nothing the market may relay or translate.
+    /// </summary>
+    protected bool CountGenerated(ReadOnlySpan<byte> json, bool streamEvent)
     {
-        var bytes = GeneratedText.Bytes(json);
+        var bytes = GeneratedText.Bytes(json, out var wellFormed);
         if (bytes > 0)
         {
             _textBytes += bytes;
             _textEvents += streamEvent ? 1 : 0;
         }
+
+        return wellFormed;
     }
 
     /// <summary>Takes the next bytes of backend output. Throws <see cref="ProviderOutputException"/> on unusable output.</summary>
@@ -94,7 +99,7 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
         {
             InferenceRoute.Messages when native => new AnthropicSseRelay(output),
             InferenceRoute.Messages => new AnthropicFromOpenAiSseRelay(output, AnthropicReply.For(request.Root, messageId, request.Model)),
-            InferenceRoute.Responses => new ResponsesSseRelay(output, request.Turn!, request.Turn!.NewDraft(request.Root, request.Model)),
+            InferenceRoute.Responses => new ResponsesSseRelay(output, request.Turn!, request.Turn!.NewDraft(request.Root, request.Model), maxBufferedBytes),
             _ => new OpenAiSseRelay(output, request.IncludeUsage),
         };
     }
@@ -143,7 +148,13 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
     public override bool Complete()
     {
         var body = _buffer.AsSpan(0, _length);
-        CountGenerated(body, streamEvent: false);
+        if (!CountGenerated(body, streamEvent: false))
+        {
+            // Not one JSON object of valid Unicode (a body that merely starts with a brace, an unpaired surrogate, bytes that
+            // are not UTF-8): the provider's garbage, neither relayed as a 200 nor billed, nor handed to a translation.
+            return false;
+        }
+
         if (translator is not null)
         {
             _translated = new ArrayBufferWriter<byte>(_length + 256);
@@ -157,14 +168,12 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
             return true;
         }
 
-        // One pass reads the usage and checks the body is exactly one JSON object: anything else (a body that merely
-        // starts with a brace) is the provider's garbage, and neither reaches the consumer as a 200 nor is billed.
-        if (UsageScanner.TryRead(body, anthropicNative, out var read, out _, out var oneObject))
+        if (UsageScanner.TryRead(body, anthropicNative, out var read, out _))
         {
             Usage = read;
         }
 
-        return oneObject;
+        return true;
     }
 
     public override async ValueTask FinishingAsync(TokenUsage usage, CancellationToken cancellationToken)

@@ -105,16 +105,29 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
         }
     }
 
-    /// <summary>Every event is metered here, whatever the relay then does with it.</summary>
+    /// <summary>
+    /// Every event is metered and checked here, whatever the relay then does with it: its data is <c>[DONE]</c> or one JSON
+    /// object of valid Unicode on one line (a CR inside would end the line for the consumer's parser), else the provider's
+    /// output is unusable. Relays write only the fields they read, so nothing else of the provider's framing reaches the consumer.
+    /// </summary>
     private void Event(ReadOnlySpan<byte> sseEvent)
     {
         var data = DataOf(sseEvent);
-        if (data is [(byte)'{', ..])
+        if (!data.IsEmpty && !data.SequenceEqual("[DONE]"u8) && (!CountGenerated(data, streamEvent: true) || data.Contains((byte)'\r')))
         {
-            CountGenerated(data, streamEvent: true);
+            throw new ProviderOutputException("a stream event's data is not one JSON object of valid Unicode");
         }
 
         OnEvent(sseEvent);
+    }
+
+    /// <summary>Writes one event of the consumer's stream: <c>data: DATA</c> and the blank line.</summary>
+    protected void WriteData(ReadOnlySpan<byte> data)
+    {
+        var writer = Writer;
+        writer.Write("data: "u8);
+        writer.Write(data);
+        writer.Write("\n\n"u8);
     }
 
     private void Keep(ReadOnlySpan<byte> rest)

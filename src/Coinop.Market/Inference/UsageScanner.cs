@@ -10,18 +10,10 @@ namespace Coinop.Market.Inference;
 public static class UsageScanner
 {
     /// <summary>OpenAI (<c>prompt_tokens</c>, <c>completion_tokens</c>) or Anthropic (<c>input_tokens</c>, <c>output_tokens</c>) usage at the top level.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> json, bool anthropic, out TokenUsage usage, out bool emptyChoices) =>
-        TryRead(json, anthropic, out usage, out emptyChoices, out _);
-
-    /// <summary>
-    /// As above; <paramref name="oneObject"/> tells, from the same pass, whether <paramref name="json"/> is exactly one
-    /// well-formed JSON object (what a backend answers; a body that merely starts with a brace is not).
-    /// </summary>
-    public static bool TryRead(ReadOnlySpan<byte> json, bool anthropic, out TokenUsage usage, out bool emptyChoices, out bool oneObject)
+    public static bool TryRead(ReadOnlySpan<byte> json, bool anthropic, out TokenUsage usage, out bool emptyChoices)
     {
         usage = TokenUsage.Zero;
         emptyChoices = false;
-        oneObject = false;
         var found = false;
         try
         {
@@ -64,9 +56,6 @@ public static class UsageScanner
                     reader.Skip();
                 }
             }
-
-            // The loop ends at the object's end (anything else there throws); trailing content other than whitespace throws.
-            oneObject = !reader.Read();
         }
         catch (JsonException)
         {

@@ -4,7 +4,10 @@ using Coinop.Core.Protocol;
 
 namespace Coinop.Market.Inference.Chat;
 
-/// <summary>A tool call as a chat stream builds it up: the backend's index and id, then the name, then argument pieces.</summary>
+/// <summary>
+/// A tool call as a chat stream builds it up: the backend's index and id, then the name, then argument pieces (handed on
+/// as they come; only those before the name are held, so a call's arguments cost no memory for the length of a stream).
+/// </summary>
 public sealed class StreamedToolCall(int backendIndex, int ordinal)
 {
     /// <summary>The <c>index</c> the backend gave its deltas.</summary>
@@ -19,9 +22,6 @@ public sealed class StreamedToolCall(int backendIndex, int ordinal)
 
     /// <summary>True once the sink was told it started (which needs its name).</summary>
     public bool Started { get; internal set; }
-
-    /// <summary>All arguments so far.</summary>
-    public StringBuilder Arguments { get; } = new();
 
     internal StringBuilder Pending { get; } = new();
 }
@@ -47,7 +47,17 @@ public interface IChatStreamSink
 /// </summary>
 public sealed class ChatStreamReader(IChatStreamSink sink)
 {
+    /// <summary>
+    /// The most tool calls one answer may make (parallel calls run to a few dozen): each becomes a block or item the
+    /// translation keeps, so a stream of endless new indices is a provider failure, not work and memory without end.
+    /// </summary>
+    public const int MaxToolCalls = 256;
+
+    /// <summary>The most argument text held for a call whose name has not come yet (backends send the name first).</summary>
+    public const int MaxPendingArguments = 1024 * 1024;
+
     private readonly List<StreamedToolCall> _calls = [];
+    private readonly Dictionary<int, StreamedToolCall> _byIndex = [];
 
     public string? FinishReason { get; private set; }
 
@@ -149,10 +159,14 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
         }
 
         var piece = ChatJson.Arguments(function);
-        call.Arguments.Append(piece);
         if (!call.Started)
         {
             call.Pending.Append(piece);
+            if (call.Pending.Length > MaxPendingArguments)
+            {
+                throw new ProviderOutputException("a tool call's arguments run on without its name");
+            }
+
             if (call.Name is null)
             {
                 return 0; // the start needs the name: wait for it
@@ -188,15 +202,7 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
     {
         if (delta.TryGetProperty("index", out var i) && i.ValueKind == JsonValueKind.Number && i.TryGetInt32(out var index))
         {
-            foreach (var known in _calls)
-            {
-                if (known.BackendIndex == index)
-                {
-                    return known;
-                }
-            }
-
-            return Add(index);
+            return _byIndex.TryGetValue(index, out var known) ? known : Add(index);
         }
 
         if (id is { Length: > 0 })
@@ -217,8 +223,15 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
 
     private StreamedToolCall Add(int backendIndex)
     {
+        if (_calls.Count == MaxToolCalls)
+        {
+            throw new ProviderOutputException($"the stream makes more than {MaxToolCalls} tool calls");
+        }
+
         var call = new StreamedToolCall(backendIndex, _calls.Count);
         _calls.Add(call);
+        // The first call under an index keeps it (a call found by id, or the last, may carry another's index).
+        _byIndex.TryAdd(backendIndex, call);
         return call;
     }
 }

@@ -4,9 +4,10 @@ using Coinop.Core.Protocol;
 namespace Coinop.Market.Inference.Responses;
 
 /// <summary>An OpenAI chat stream rewritten as the Responses event sequence by <see cref="ResponsesStreamTranslator"/>, stored when complete.</summary>
-public sealed class ResponsesSseRelay(ConsumerOutput output, ResponsesTurn turn, ResponseDraft draft) : TranslatedSseRelay(output)
+/// <remarks>The draft keeps at most <paramref name="maxKeptChars"/> of text, the bound of a whole answer.</remarks>
+public sealed class ResponsesSseRelay(ConsumerOutput output, ResponsesTurn turn, ResponseDraft draft, long maxKeptChars = long.MaxValue) : TranslatedSseRelay(output)
 {
-    private readonly ResponsesStreamTranslator _translator = new(draft);
+    private readonly ResponsesStreamTranslator _translator = new(draft, maxKeptChars);
 
     protected override void OnChunk(JsonElement chunk)
     {

@@ -27,9 +27,17 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
     private ResponseItem? _open;
     private int _openIndex = -1;
 
-    public ResponsesStreamTranslator(ResponseDraft draft)
+    private readonly long _maxKeptChars;
+    private long _keptChars;
+
+    /// <param name="maxKeptChars">
+    /// The most text the draft keeps (it is stored whole when complete); a stream that runs past it fails as a whole
+    /// answer past the buffered limit does, instead of growing the market's memory for as long as its deadline allows.
+    /// </param>
+    public ResponsesStreamTranslator(ResponseDraft draft, long maxKeptChars = long.MaxValue)
     {
         _draft = draft;
+        _maxKeptChars = maxKeptChars;
         _reader = new ChatStreamReader(this);
     }
 
@@ -107,6 +115,7 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
     void IChatStreamSink.Reasoning(string text)
     {
         Open(ResponseItemKind.Reasoning, null);
+        Keep(text.Length);
         _open!.Text.Append(text);
         var (item, index) = (_open, _openIndex);
         Event("response.reasoning_text.delta", json =>
@@ -121,6 +130,7 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
     void IChatStreamSink.Text(string text)
     {
         Open(ResponseItemKind.Message, null);
+        Keep(text.Length);
         _open!.Text.Append(text);
         var (item, index) = (_open, _openIndex);
         Event("response.output_text.delta", json =>
@@ -142,6 +152,7 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
     void IChatStreamSink.ToolArguments(StreamedToolCall call, string piece)
     {
         var (item, index) = _calls[call];
+        Keep(piece.Length);
         item.Text.Append(piece);
         Event("response.function_call_arguments.delta", json =>
         {
@@ -152,6 +163,15 @@ public sealed class ResponsesStreamTranslator : IChatStreamSink, IDisposable
     }
 
     public void Dispose() => _json?.Dispose();
+
+    private void Keep(int chars)
+    {
+        _keptChars += chars;
+        if (_keptChars > _maxKeptChars)
+        {
+            throw new ProviderOutputException($"the response's text exceeds {_maxKeptChars} characters");
+        }
+    }
 
     private void Open(ResponseItemKind kind, StreamedToolCall? call)
     {

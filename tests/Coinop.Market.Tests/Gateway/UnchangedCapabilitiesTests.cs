@@ -1,0 +1,63 @@
+using System.Net.WebSockets;
+using System.Text.Json;
+using Coinop.Core.Protocol;
+using Coinop.Market.Gateway;
+using Coinop.Market.Inference;
+using Coinop.Market.Tests.TestProviders;
+using Microsoft.Extensions.DependencyInjection;
+using static Coinop.Market.Tests.Gateway.HostileFrames;
+using static Coinop.Market.Tests.Gateway.HostileLink;
+
+namespace Coinop.Market.Tests.Gateway;
+
+/// <summary>
+/// A provider repeating the capabilities in force (a hostile one flooding them) costs the market a compare, not a rebuild
+/// of its routing index; a change is applied at once. Alone in its collection: <see cref="OfferChanges"/> counts for the
+/// whole process, so only here are its moves this test's own.
+/// </summary>
+[Collection(ExactMetricsCollection.Name)]
+public class UnchangedCapabilitiesTests
+{
+    private static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Repeated_identical_capabilities_leave_the_offer_index_alone_and_a_change_is_routed_at_once()
+    {
+        await using var market = await MarketUnderTest.StartAsync(cancellationToken: Ct);
+        await using var provider = await TestProvider.ConnectAsync(market.Url, "repeater", cancellationToken: Ct);
+        provider.Script = Scripts.Answer("from the repeater");
+        var index = market.App.Services.GetRequiredService<OfferIndex>();
+        var original = Frame.Text("capabilities", Json(Capabilities("first-model", workloads: false)));
+        Assert.Null(await SendSettledAsync(provider, original));
+        var snapshot = index.Current;
+        var version = OfferChanges.Version;
+        Assert.Single(snapshot.Of("first-model"));
+
+        // A thousand times the same, back to back, then a heartbeat the market answers only after handling them all.
+        for (var i = 0; i < 1000; i++)
+        {
+            await provider.SendRawAsync(original.Bytes, WebSocketMessageType.Text, Ct);
+        }
+
+        Assert.Null(await SendSettledAsync(provider, Frame.Text("heartbeat", Json(new HeartbeatMessage(LoadFigures.Idle)))));
+        // Before: every one of them moved the version and the next routing decision rebuilt the index.
+        Assert.Equal(version, OfferChanges.Version);
+        Assert.Same(snapshot, index.Current);
+
+        // A change (another model) is routed by the next request.
+        var changed = new CapabilitiesMessage([.. Capabilities("first-model", workloads: false).Models, TestProvider.Offer("second-model")], 2, "hostile/1");
+        Assert.Null(await SendSettledAsync(provider, Frame.Text("changed capabilities", Json(changed))));
+        Assert.True(OfferChanges.Version > version);
+        Assert.Single(index.Current.Of("second-model"));
+        using var models = JsonDocument.Parse(await market.Http.GetStringAsync("/v1/models", Ct));
+        Assert.Contains(models.RootElement.GetProperty("data").EnumerateArray(), m => m.GetProperty("id").GetString() == "second-model");
+        using var chat = await market.Http.PostAsync("/v1/chat/completions", Inference.OpenAiApiTests.Json(
+            """{"model":"second-model","messages":[{"role":"user","content":"hi"}]}"""), Ct);
+        Assert.Contains("from the repeater", await chat.Content.ReadAsStringAsync(Ct), StringComparison.Ordinal);
+
+        // And the first ones again: a change back, applied too.
+        Assert.Null(await SendSettledAsync(provider, original));
+        Assert.Empty(index.Current.Of("second-model"));
+        Assert.Single(index.Current.Of("first-model"));
+    }
+}
