@@ -21,10 +21,14 @@ public sealed record HostileFrame(int Opcode, byte[] Payload, bool Fin = true, b
 /// One attack on the NUT-17 socket: frames, and what must come of them. <paramref name="ErrorCode"/>: the first answer is
 /// a JSON-RPC error with this code and the connection stays usable. <paramref name="CloseCode"/>: the server closes with
 /// this code. Neither: any well-formed answer, or a clean close with a code. <paramref name="FreshConnection"/>: sent on a new connection.
+/// A framing violation (1002, 1007) is .NET's to answer: its WebSocket sends the close and aborts the connection at once,
+/// so the reset may overtake the close frame; there, an ended connection is a clean answer too.
 /// </summary>
 public sealed record HostileMintMessage(string What, IReadOnlyList<HostileFrame> Frames, int? ErrorCode = null, int? CloseCode = null, bool FreshConnection = false)
 {
     public static HostileMintMessage Text(string what, string text, int? errorCode = null, bool fresh = false) => new(what, [HostileFrame.Text(text)], errorCode, FreshConnection: fresh);
+
+    public bool MayReset => CloseCode is HostileMintMessages.ProtocolError or HostileMintMessages.InvalidPayload;
 
     public override string ToString() => $"{What}: {string.Join(" + ", Frames.Take(3))}{(Frames.Count > 3 ? $" + {Frames.Count - 3} more" : "")}";
 }
@@ -210,13 +214,13 @@ public static class HostileMintMessages
             {
                 var (jsonrpc, id, method, subId, k, f, omit) = parts;
                 var p = new JsonObject();
-                if ((omit & 1) == 0) p["kind"] = k;
-                if ((omit & 2) == 0) p["filters"] = f;
-                if ((omit & 4) == 0) p["subId"] = subId;
+                if ((omit & 1) == 0) p["kind"] = k?.DeepClone();
+                if ((omit & 2) == 0) p["filters"] = f?.DeepClone();
+                if ((omit & 4) == 0) p["subId"] = subId?.DeepClone();
                 var o = new JsonObject();
-                if ((omit & 8) == 0) o["jsonrpc"] = jsonrpc;
-                if ((omit & 16) == 0) o["id"] = id;
-                if ((omit & 32) == 0) o["method"] = method;
+                if ((omit & 8) == 0) o["jsonrpc"] = jsonrpc?.DeepClone();
+                if ((omit & 16) == 0) o["id"] = id?.DeepClone();
+                if ((omit & 32) == 0) o["method"] = method?.DeepClone();
                 o["params"] = p;
                 return o.ToJsonString();
             });

@@ -60,6 +60,11 @@ public sealed class MintSocketSweep(string marketUrl, CancellationToken cancella
                 if (frame is null)
                 {
                     await ReplaceAsync();
+                    if (attack.MayReset && answers.Count == 0 && bad is null)
+                    {
+                        return Count(attack, "reset after a framing violation", null);
+                    }
+
                     return Count(attack, "dropped", $"the connection ended without a close frame after {answers.Count} answers ({string.Join("; ", answers)})");
                 }
 
