@@ -132,7 +132,9 @@ public class MintSocketSweepTests
                 await using var extra = await RawWebSocket.ConnectAsync(market.Url, "/mint/v1/ws", Ct);
                 var error = JsonNode.Parse((await extra.ReceiveAsync(Ct))!.AsText)!;
                 Assert.Equal(HostileMintMessages.LimitExceeded, error["error"]!["code"]!.GetValue<int>());
-                Assert.Equal(1008, (await extra.ReceiveAsync(Ct))!.CloseCode);
+                var close = (await extra.ReceiveAsync(Ct))!;
+                Assert.Equal(1008, close.CloseCode);
+                await extra.SendFrameAsync(RawFrame.Close, close.Payload.AsMemory(0, 2), Ct); // as a wallet does
                 Assert.True(await extra.EndedAsync(Ct));
             }
 
