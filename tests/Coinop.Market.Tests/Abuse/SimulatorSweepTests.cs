@@ -88,6 +88,26 @@ public class SimulatorSweepTests
         Assert.True(errors.Entries.Count == 0, "logged at Error:\n" + string.Join('\n', errors.Entries));
     }
 
+    /// <summary>
+    /// A tool schema whose property name or type is an escaped lone surrogate, read only while the answer is made (with
+    /// <c>[[sim:tool-calls=1]]</c>): was a 500 (GetString's InvalidOperationException), like any such string in a body.
+    /// </summary>
+    [Theory]
+    [InlineData("""{"type":"object","properties":{"\ud800":{"type":"string"}}}""")]
+    [InlineData("""{"type":"object","properties":{"a":{"type":"\udc00"}}}""")]
+    public async Task A_tool_schema_the_simulator_cannot_read_is_a_clean_400(string parameters)
+    {
+        await using var sim = SimBackendHost.Build(new SimBackendOptions(), configure: b => b.Logging.ClearProviders());
+        await sim.StartAsync(Ct);
+        using var http = new HttpClient { BaseAddress = new Uri(sim.BaseAddress()) };
+        foreach (var stream in new[] { "false", "true" })
+        {
+            var body = $$$"""{"model":"sim-small","stream":{{{stream}}},"messages":[{"role":"user","content":"[[sim:tool-calls=1]] go"}],"tools":[{"type":"function","function":{"name":"f","parameters":{{{parameters}}}}}]}""";
+            using var response = await http.PostAsync("/v1/chat/completions", new StringContent(body, System.Text.Encoding.UTF8, "application/json"), Ct);
+            await RouteSweep.AssertCleanRefusalAsync(response, HttpStatusCode.BadRequest);
+        }
+    }
+
     private static async Task<string?> SendAsync(HttpClient http, HostileRequest request, IDictionary<string, int> statuses)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Ct);
