@@ -68,6 +68,13 @@ public sealed class MintOptions
     [Range(1, 1_000)]
     public int SubscriptionsPerConnection { get; set; } = 20;
 
+    /// <summary>
+    /// How long one message to a NUT-17 connection may take to go out. A wallet that stops reading fills the socket's
+    /// buffers and the send waits; past this the connection is closed, so a slow client holds one message, not a queue.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan SubscriptionSendTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long the start waits for the Lightning node to settle the melts a previous run left PENDING before serving.</summary>
     public TimeSpan StartupReconcileTimeout { get; set; } = TimeSpan.FromSeconds(30);
 

@@ -18,7 +18,10 @@ namespace Coinop.Market.Mint;
 /// <see cref="MaxWatched"/> objects in at most <see cref="MintOptions.SubscriptionsPerConnection"/> subscriptions and
 /// sends messages of at most <see cref="MaxMessageBytes"/>, and a client holds at most
 /// <see cref="MintOptions.SubscriptionConnectionsPerClient"/> connections: a hostile wallet cannot make its sockets cost
-/// more than that. Past a cap the wallet gets a JSON-RPC error (code <see cref="LimitExceeded"/>) saying which.
+/// more than that. Past a cap the wallet gets a JSON-RPC error (code <see cref="LimitExceeded"/>) saying which. A
+/// message that takes longer than <see cref="MintOptions.SubscriptionSendTimeout"/> to go out (a wallet that stopped
+/// reading) ends the connection, so a slow wallet holds one message, not a queue; a close the market starts waits as
+/// long for the wallet's close, then the connection ends anyway. Requests are read by <see cref="SubscriptionRequest"/>.
 /// </summary>
 public sealed partial class MintSubscriptions(Minting minting, Melting melting, ProofStates proofStates, IOptions<MintOptions> options, TimeProvider time, ILogger<MintSubscriptions> logger)
 {
@@ -26,13 +29,10 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
     public const int MaxMessageBytes = 64 * 1024;
     public static readonly string[] Kinds = ["bolt11_mint_quote", "bolt11_melt_quote", "proof_state"];
 
-    private const int ParseError = -32700;
-    private const int InvalidRequest = -32600;
-    private const int MethodNotFound = -32601;
-    private const int InvalidParams = -32602;
+    private const int InvalidParams = SubscriptionRequest.InvalidParams;
 
     /// <summary>A JSON-RPC server error (the range -32000 to -32099 is the implementation's): a per-client or per-connection cap.</summary>
-    public const int LimitExceeded = -32000;
+    public const int LimitExceeded = SubscriptionRequest.LimitExceeded;
 
     private readonly ClientConnections _clients = new();
 
@@ -51,14 +51,14 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
         {
             // Accepted only to say why in the protocol's own shape, then closed: it never watches anything.
             using var refused = await context.WebSockets.AcceptWebSocketAsync();
-            using var once = new Connection(refused);
+            using var once = new Connection(refused, options.Value.SubscriptionSendTimeout, time);
             LogTooManyConnections(logger, client, maxConnections);
             try
             {
                 await once.SendAsync(Error(null, LimitExceeded, $"too many connections from this client: at most {maxConnections} connections at once"), context.RequestAborted);
-                await refused.CloseAsync(WebSocketCloseStatus.PolicyViolation, "too many connections from this client", context.RequestAborted);
+                await once.CloseAsync(WebSocketCloseStatus.PolicyViolation, "too many connections from this client", context.RequestAborted);
             }
-            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
             {
             }
 
@@ -78,16 +78,16 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
     private async Task ServeAsync(HttpContext context)
     {
         using var socket = await context.WebSockets.AcceptWebSocketAsync();
-        using var connection = new Connection(socket);
+        using var connection = new Connection(socket, options.Value.SubscriptionSendTimeout, time);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
         var watching = WatchAsync(connection, stop.Token);
         try
         {
             await ReceiveAsync(connection, stop.Token);
         }
-        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
         {
-            // The wallet went away.
+            // The wallet went away, broke the protocol (the socket sent the close saying how), or stopped reading.
         }
         finally
         {
@@ -96,8 +96,14 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
             {
                 await watching;
             }
-            catch (OperationCanceledException)
+            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
             {
+                // A notification that could not go out: the wallet is gone either way.
+            }
+
+            if (connection.TimedOut)
+            {
+                LogSlowClient(logger, ClientConnections.ClientOf(context.Connection.RemoteIpAddress), options.Value.SubscriptionSendTimeout);
             }
         }
     }
@@ -113,7 +119,7 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
             {
                 if (length == buffer.Length)
                 {
-                    await connection.Socket.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are at most {MaxMessageBytes} bytes", cancellationToken);
+                    await connection.CloseAsync(WebSocketCloseStatus.MessageTooBig, $"messages are at most {MaxMessageBytes} bytes", cancellationToken);
                     return;
                 }
 
@@ -124,7 +130,7 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
 
             if (result.MessageType == WebSocketMessageType.Close)
             {
-                await connection.Socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, cancellationToken);
+                await connection.CloseAsync(WebSocketCloseStatus.NormalClosure, null, cancellationToken);
                 return;
             }
 
@@ -134,100 +140,50 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
 
     private async Task HandleMessageAsync(Connection connection, ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        JsonObject request;
-        try
+        var (request, error) = SubscriptionRequest.Parse(message.Span);
+        if (request is null)
         {
-            request = JsonNode.Parse(message.Span) as JsonObject ?? throw new JsonException("not an object");
-        }
-        catch (JsonException)
-        {
-            await connection.SendAsync(Error(null, ParseError, "the message is not a JSON object"), cancellationToken);
+            await connection.SendAsync(Error(error!.Id, error.Code, error.Message), cancellationToken);
             return;
         }
 
-        var id = request["id"]?.DeepClone();
-        var method = request["method"] is JsonValue m && m.TryGetValue<string>(out var s) ? s : null;
-        var parameters = request["params"] as JsonObject;
-        if (method is null || parameters is null)
+        if (request.Method == SubscriptionRequest.Subscribe)
         {
-            await connection.SendAsync(Error(id, InvalidRequest, "a request needs method and params"), cancellationToken);
+            await SubscribeAsync(connection, request, cancellationToken);
             return;
         }
 
-        var subId = parameters["subId"] is JsonValue v && v.TryGetValue<string>(out var sid) && sid.Length is > 0 and <= 128 ? sid : null;
-        if (subId is null)
-        {
-            await connection.SendAsync(Error(id, InvalidParams, "params.subId must be a string of 1 to 128 characters"), cancellationToken);
-            return;
-        }
-
-        switch (method)
-        {
-            case "subscribe":
-                await SubscribeAsync(connection, id, subId, parameters, cancellationToken);
-                break;
-            case "unsubscribe":
-                bool removed;
-                lock (connection.Subscriptions)
-                {
-                    removed = connection.Subscriptions.Remove(subId);
-                }
-
-                await connection.SendAsync(removed ? Ok(id, subId) : Error(id, InvalidParams, $"no subscription {subId}"), cancellationToken);
-                break;
-            default:
-                await connection.SendAsync(Error(id, MethodNotFound, $"unknown method '{Clip(method)}': use subscribe or unsubscribe"), cancellationToken);
-                break;
-        }
-    }
-
-    private async Task SubscribeAsync(Connection connection, JsonNode? id, string subId, JsonObject parameters, CancellationToken cancellationToken)
-    {
-        var kind = parameters["kind"] is JsonValue k && k.TryGetValue<string>(out var ks) ? ks : "";
-        if (!Kinds.Contains(kind))
-        {
-            await connection.SendAsync(Error(id, InvalidParams, $"kind '{Clip(kind)}' is not supported: {string.Join(", ", Kinds)}"), cancellationToken);
-            return;
-        }
-
-        var filters = (parameters["filters"] as JsonArray)?.Select(f => f is JsonValue fv && fv.TryGetValue<string>(out var fs) ? fs : null).ToList();
-        if (filters is null || filters.Count == 0 || filters.Any(f => f is null or { Length: > 256 }))
-        {
-            await connection.SendAsync(Error(id, InvalidParams, "filters must be a non-empty array of quote ids or Ys"), cancellationToken);
-            return;
-        }
-
-        var maxSubscriptions = options.Value.SubscriptionsPerConnection;
-        bool full;
+        bool removed;
         lock (connection.Subscriptions)
         {
-            full = !connection.Subscriptions.ContainsKey(subId) && connection.Subscriptions.Count >= maxSubscriptions;
-            if (connection.Subscriptions.ContainsKey(subId))
-            {
-                filters = null;
-            }
-            else if (connection.Subscriptions.Values.Sum(x => x.Filters.Count) + filters.Count > MaxWatched)
-            {
-                filters = [];
-            }
+            removed = connection.Subscriptions.Remove(request.SubId);
         }
 
-        if (full)
+        await connection.SendAsync(removed ? Ok(request.Id, request.SubId) : Error(request.Id, InvalidParams, $"no subscription {request.SubId}"), cancellationToken);
+    }
+
+    private async Task SubscribeAsync(Connection connection, SubscriptionRequest request, CancellationToken cancellationToken)
+    {
+        var (id, subId, kind) = (request.Id, request.SubId, request.Kind);
+        var maxSubscriptions = options.Value.SubscriptionsPerConnection;
+        (int Code, string Message)? refused;
+        lock (connection.Subscriptions)
         {
-            await connection.SendAsync(Error(id, LimitExceeded,
-                $"a connection holds at most {maxSubscriptions} subscriptions: unsubscribe one first, or watch several objects in one"), cancellationToken);
+            refused = connection.Subscriptions.ContainsKey(subId) ? (InvalidParams, $"subscription {subId} exists already")
+                : connection.Subscriptions.Count >= maxSubscriptions
+                    ? (LimitExceeded, $"a connection holds at most {maxSubscriptions} subscriptions: unsubscribe one first, or watch several objects in one")
+                : connection.Subscriptions.Values.Sum(x => x.Filters.Count) + request.Filters.Count > MaxWatched
+                    ? (LimitExceeded, $"a connection watches at most {MaxWatched} objects")
+                : null;
+        }
+
+        if (refused is var (code, message))
+        {
+            await connection.SendAsync(Error(id, code, message), cancellationToken);
             return;
         }
 
-        if (filters is not { Count: > 0 })
-        {
-            await connection.SendAsync(Error(id, InvalidParams, filters is null
-                ? $"subscription {subId} exists already"
-                : $"a connection watches at most {MaxWatched} objects"), cancellationToken);
-            return;
-        }
-
-        var subscription = new Subscription(subId, kind, [.. filters.Distinct(StringComparer.Ordinal)!]);
+        var subscription = new Subscription(subId, kind, [.. request.Filters.Distinct(StringComparer.Ordinal)]);
         IReadOnlyList<(string Filter, JsonNode Payload)> current;
         try
         {
@@ -236,6 +192,13 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
         catch (CashuException ex)
         {
             await connection.SendAsync(Error(id, InvalidParams, ex.Detail), cancellationToken);
+            return;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The store failed, not the request: say so, and keep the connection.
+            LogWatchFailed(logger, kind, ex);
+            await connection.SendAsync(Error(id, SubscriptionRequest.InternalError, "the current state could not be read: try again"), cancellationToken);
             return;
         }
 
@@ -342,8 +305,6 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
         ["params"] = new JsonObject { ["subId"] = subId, ["payload"] = payload.DeepClone() },
     };
 
-    private static string Clip(string s) => s.Length > 40 ? s[..40] + "…" : s;
-
     private sealed class Subscription(string subId, string kind, IReadOnlyList<string> filters)
     {
         public string SubId { get; } = subId;
@@ -356,7 +317,8 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
         public Dictionary<string, string> Last { get; } = new(StringComparer.Ordinal);
     }
 
-    private sealed class Connection(WebSocket socket) : IDisposable
+    /// <summary>One wallet's socket: what it watches, and sends that go out one at a time, each within the send timeout.</summary>
+    private sealed class Connection(WebSocket socket, TimeSpan sendTimeout, TimeProvider time) : IDisposable
     {
         private readonly SemaphoreSlim _send = new(1, 1);
 
@@ -364,17 +326,49 @@ public sealed partial class MintSubscriptions(Minting minting, Melting melting, 
 
         public Dictionary<string, Subscription> Subscriptions { get; } = new(StringComparer.Ordinal);
 
+        /// <summary>Whether a send or a close handshake took longer than the send timeout (and so ended the connection).</summary>
+        public bool TimedOut { get; private set; }
+
         public async Task SendAsync(JsonObject message, CancellationToken cancellationToken)
         {
             var bytes = Encoding.UTF8.GetBytes(message.ToJsonString());
-            await _send.WaitAsync(cancellationToken);
+            using var timeout = new CancellationTokenSource(sendTimeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             try
             {
-                await Socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellationToken);
+                // The wait for the other sender counts too: it is blocked on the same wallet.
+                await _send.WaitAsync(linked.Token);
+                try
+                {
+                    // A cancelled send aborts the socket: the receive loop ends with it.
+                    await Socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, linked.Token);
+                }
+                finally
+                {
+                    _send.Release();
+                }
             }
-            finally
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
             {
-                _send.Release();
+                TimedOut = true;
+                Socket.Abort();
+                throw;
+            }
+        }
+
+        /// <summary>Sends a close and waits for the wallet's (so the close frame is not lost to a reset), at most the send timeout.</summary>
+        public async Task CloseAsync(WebSocketCloseStatus status, string? description, CancellationToken cancellationToken)
+        {
+            using var timeout = new CancellationTokenSource(sendTimeout, time);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+            try
+            {
+                await Socket.CloseAsync(status, description, linked.Token);
+            }
+            catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+            {
+                TimedOut = true;
+                Socket.Abort();
             }
         }
 

@@ -28,7 +28,8 @@ public static class SimBackendHost
         var app = builder.Build();
         app.MapOpenAi();
         app.MapOllama();
-        app.MapFallback(ctx => OpenAiEndpoints.WriteErrorAsync(ctx, StatusCodes.Status404NotFound, $"the coinop simulator has no route {ctx.Request.Method} {ctx.Request.Path}"));
+        // Any path, a file-like one ("win.ini") too: the default fallback's nonfile constraint left those a bare 404.
+        app.MapFallback("{*path}", ctx => OpenAiEndpoints.WriteErrorAsync(ctx, StatusCodes.Status404NotFound, $"the coinop simulator has no route {ctx.Request.Method} {ctx.Request.Path}"));
         return app;
     }
 

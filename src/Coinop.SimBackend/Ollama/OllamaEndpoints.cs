@@ -73,8 +73,10 @@ public static class OllamaEndpoints
                 name = m.GetString();
             }
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // Not JSON, or a name holding an escaped lone surrogate (GetString refuses it): no model named.
+            name = null;
         }
 
         if (name is null)
@@ -85,7 +87,7 @@ public static class OllamaEndpoints
 
         if (!sim.TryGetModel(name, out _))
         {
-            await WriteErrorAsync(ctx, 404, $"model '{name}' not found");
+            await WriteErrorAsync(ctx, 404, $"model '{OpenAiEndpoints.Clip(name)}' not found");
             return;
         }
 

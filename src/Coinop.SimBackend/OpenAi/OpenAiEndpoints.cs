@@ -32,6 +32,9 @@ public static class OpenAiEndpoints
         await ctx.Response.Body.WriteAsync(body, ctx.RequestAborted);
     }
 
+    /// <summary>At most 100 characters of what a client sent, to quote back in an error (a model name can be any length).</summary>
+    internal static string Clip(string s) => s.Length <= 100 ? s : s[..(char.IsHighSurrogate(s[99]) ? 99 : 100)] + "…";
+
     internal static async Task WriteErrorAsync(HttpContext ctx, int status, string message, string? code = null)
     {
         using var buffer = new PooledBuffer(512);
@@ -108,6 +111,11 @@ public static class OpenAiEndpoints
             {
                 (request, error) = (null, "the request body is not valid JSON");
             }
+            catch (InvalidOperationException)
+            {
+                // GetString refuses a string holding an escaped lone surrogate ("\ud800"): the client's input, not ours.
+                (request, error) = (null, "the request body holds a string that is not valid UTF-16 (a lone surrogate escape)");
+            }
 
             if (request is null)
             {
@@ -117,7 +125,7 @@ public static class OpenAiEndpoints
 
             if (!sim.TryGetModel(request.Model, out var model))
             {
-                await WriteErrorAsync(ctx, 404, $"The model '{request.Model}' does not exist (this simulator serves {string.Join(", ", sim.ModelNames)})", "model_not_found");
+                await WriteErrorAsync(ctx, 404, $"The model '{Clip(request.Model)}' does not exist (this simulator serves {string.Join(", ", sim.ModelNames)})", "model_not_found");
                 return;
             }
 
@@ -141,7 +149,7 @@ public static class OpenAiEndpoints
 
             if (request.ImageCount > 0 && !sim.IsVision(request.Model))
             {
-                await WriteErrorAsync(ctx, 400, $"model '{request.Model}' does not support images");
+                await WriteErrorAsync(ctx, 400, $"model '{Clip(request.Model)}' does not support images");
                 return;
             }
 

@@ -68,7 +68,7 @@ public class MintSubscriptionTests
     [InlineData("""{"jsonrpc":"2.0","id":5,"method":"subscribe","params":{"kind":"proof_state","subId":"x","filters":[]}}""", -32602)]
     [InlineData("""{"jsonrpc":"2.0","id":5,"method":"subscribe","params":{"kind":"proof_state","filters":["a"]}}""", -32602)]
     [InlineData("""{"jsonrpc":"2.0","id":5,"method":"unsubscribe","params":{"subId":"never"}}""", -32602)]
-    [InlineData("[1,2,3]", -32700)]
+    [InlineData("[1,2,3]", -32600)]
     public async Task Bad_requests_get_a_json_rpc_error_and_the_connection_stays_usable(string message, int code)
     {
         var ct = TestContext.Current.CancellationToken;
