@@ -187,7 +187,6 @@ public sealed class AttemptRunner(
 
         await relay.FinishingAsync(usage, CancellationToken.None);
         relay.Finish(settlement);
-        var firstOutput = run.Job.State == JobState.Dispatched;
         try
         {
             await FlushAsync(run, run.Http.RequestAborted);
@@ -198,8 +197,9 @@ public sealed class AttemptRunner(
         }
 
         var now = time.GetUtcNow();
-        if (firstOutput)
+        if (run.Job.State == JobState.Dispatched)
         {
+            // The flush that would have recorded the first byte did not finish (the consumer left).
             run.Job.FirstByteSent(now);
             metrics.FirstByte((now - run.Job.CreatedAt).TotalMilliseconds);
         }

@@ -31,6 +31,24 @@ public class MetricsTests
     }
 
     [Fact]
+    public async Task A_whole_answer_is_timed_to_its_first_byte_once()
+    {
+        // The whole answer's one flush is its first byte: it was recorded there and again after it (two samples for
+        // one request, and the job's start moved to the second).
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await MarketUnderTest.StartAsync(cancellationToken: ct);
+        await using var provider = await market.ProviderAsync("llama3", ct, script: Scripts.Answer("hello"));
+        var chat = new ChatClient("llama3", new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(market.Url + "/v1") });
+        await chat.CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: ct);
+
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(market.Url + "/metrics", ct);
+        var count = text.Split('\n').SingleOrDefault(l => l.StartsWith("coinop_market_time_to_first_byte_milliseconds_count", StringComparison.Ordinal));
+        Assert.True(count is not null, "no time to first byte in:\n" + text[..Math.Min(text.Length, 3000)]);
+        Assert.EndsWith(" 1", count, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_token_paid_request_is_timed_in_its_hold_and_its_settle()
     {
         var ct = TestContext.Current.CancellationToken;
