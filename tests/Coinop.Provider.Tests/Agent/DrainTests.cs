@@ -77,6 +77,17 @@ public class DrainTests
     }
 
     [Fact]
+    public async Task Children_start_with_ctrl_c_at_its_default_even_when_the_test_runner_ignores_it()
+    {
+        // A runner started in the background (cmd &, nohup cmd &) ignores SIGINT and SIGQUIT, and exec hands that on:
+        // the Ctrl-C case above would then wait in vain for a drain the agent never starts.
+        await using var child = ChildProcess.Start("status", "cat", ["/proc/self/status"]);
+        Assert.Equal(0, await child.WaitForExitAsync());
+        var ignored = Convert.ToUInt64(child.Output.Split('\n').Single(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))["SigIgn:".Length..].Trim(), 16);
+        Assert.Equal(0UL, ignored & ((1UL << (2 - 1)) | (1UL << (3 - 1)))); // bit n-1 is signal n: SIGINT 2, SIGQUIT 3
+    }
+
+    [Fact]
     public async Task The_drain_command_finds_the_agent_by_its_data_dir_and_waits_for_it_to_exit()
     {
         using var dir = new TempDirectory();
