@@ -11,6 +11,7 @@ namespace Coinop.TestKit;
 /// </summary>
 public sealed partial class ChildProcess : IAsyncDisposable
 {
+    private const string Env = "/usr/bin/env";
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _lines = new();
     private readonly StringBuilder _all = new();
@@ -49,9 +50,15 @@ public sealed partial class ChildProcess : IAsyncDisposable
     public static ChildProcess StartCoinop(string name, IEnumerable<string> args, IDictionary<string, string>? env = null, string? workingDirectory = null) =>
         Start(name, "dotnet", [RepoPaths.CliDll, .. args], env, workingDirectory);
 
+    /// <summary>
+    /// Starts <paramref name="fileName"/> with SIGINT and SIGQUIT at their default handling, as from a terminal. A test
+    /// runner started in the background (<c>cmd &amp;</c>, <c>nohup cmd &amp;</c>) has both ignored, a child inherits
+    /// that through exec, and a .NET child then never sees the Ctrl-C a test sends it (<see cref="Interrupt"/>).
+    /// </summary>
     public static ChildProcess Start(string name, string fileName, IEnumerable<string> args, IDictionary<string, string>? env = null, string? workingDirectory = null)
     {
-        var psi = new ProcessStartInfo(fileName)
+        var restoreSignals = OperatingSystem.IsLinux() && File.Exists(Env);
+        var psi = new ProcessStartInfo(restoreSignals ? Env : fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -59,6 +66,13 @@ public sealed partial class ChildProcess : IAsyncDisposable
             UseShellExecute = false,
             WorkingDirectory = workingDirectory ?? RepoPaths.Root,
         };
+        if (restoreSignals)
+        {
+            // env execs the program in its own place: the pid stays the child's.
+            psi.ArgumentList.Add("--default-signal=INT,QUIT");
+            psi.ArgumentList.Add(fileName);
+        }
+
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);

@@ -31,6 +31,7 @@ public sealed class ProviderGateway(
     private static readonly WebSocketAcceptContext ProviderLink = new() { KeepAliveInterval = TimeSpan.Zero };
 
     private readonly ILogger _logger = loggerFactory.CreateLogger<ProviderGateway>();
+    private readonly Lock _announcing = new();
     private CancellationTokenRegistration _stopping;
 
     public Task StartAsync(CancellationToken cancellationToken)
@@ -88,17 +89,24 @@ public sealed class ProviderGateway(
         // The link is recorded before anything is routed to it: a session of this provider on another node is replaced
         // (its epoch is stale from now on), and writes made for this one are fenced on its epoch.
         session.LinkEpoch = await links.LinkAsync(providerId, name, aborted);
-        var previous = directory.Register(session);
+        ProviderSession? previous;
+        lock (_announcing)
+        {
+            // Registered and greeted in one step: a change of the nodes announced in between would reach the provider
+            // before its auth_ok, and the agent takes any other first answer as a failed handshake. One announced
+            // before this sees no session here, and the auth_ok reads the list it announced.
+            previous = directory.Register(session);
+            var ttl = liveness.CurrentTtl;
+            liveness.Connected(session, ttl);
+            session.HeartbeatReceived += OnHeartbeat;
+            session.TrySend(new AuthOk(providerId, (int)ttl.TotalMilliseconds, links.NodeUrls));
+        }
+
         if (previous is not null)
         {
             GatewayLog.ProviderReplaced(_logger, providerId);
             previous.Close(CloseCodes.Replaced, "replaced by a newer connection");
         }
-
-        var ttl = liveness.CurrentTtl;
-        liveness.Connected(session, ttl);
-        session.HeartbeatReceived += OnHeartbeat;
-        session.TrySend(new AuthOk(providerId, (int)ttl.TotalMilliseconds, links.NodeUrls));
         GatewayLog.ProviderConnected(_logger, providerId, name);
         if (lifetime.ApplicationStopping.IsCancellationRequested)
         {
@@ -131,9 +139,12 @@ public sealed class ProviderGateway(
     private void AnnounceNodes(IReadOnlyList<string> urls)
     {
         var message = new MarketNodes(urls);
-        foreach (var session in directory.Snapshot)
+        lock (_announcing)
         {
-            session.TrySend(message);
+            foreach (var session in directory.Snapshot)
+            {
+                session.TrySend(message);
+            }
         }
     }
 

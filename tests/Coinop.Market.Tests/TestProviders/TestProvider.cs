@@ -71,7 +71,8 @@ public sealed class TestProvider : IAsyncDisposable
         var challenge = (AuthChallenge)(await provider.ReceiveOneAsync(cancellationToken))!;
         var signature = sign?.Invoke(challenge) ?? provider.Sign(challenge);
         await provider.SendAsync(new AuthResponse(Convert.ToBase64String(provider.PublicKey), Convert.ToBase64String(signature), "test/1", name, enrollmentCode), cancellationToken);
-        switch (await provider.ReceiveOneAsync(cancellationToken))
+        var answer = await provider.ReceiveOneAsync(cancellationToken);
+        switch (answer)
         {
             case AuthOk ok:
                 provider.AuthOk = ok;
@@ -82,7 +83,7 @@ public sealed class TestProvider : IAsyncDisposable
                 provider._reader = provider.ReadLoopAsync();
                 break;
             default:
-                throw new InvalidOperationException("unexpected handshake answer");
+                throw new InvalidOperationException("unexpected handshake answer: " + (answer is null ? $"closed {await provider.Closed}" : answer.GetType().Name));
         }
 
         return provider;

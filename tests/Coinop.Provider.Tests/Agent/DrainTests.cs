@@ -10,8 +10,12 @@ public class DrainTests
     [Fact]
     public async Task Stopping_announces_the_drain_refuses_new_jobs_finishes_the_running_one_and_closes_with_1000()
     {
-        await using var rig = await Rig.StartAsync(sim: o => o.TokensPerSecond = 100);
-        var running = await rig.Link.SendJobAsync(TestJobs.Chat("[[sim:tokens=60]]"));
+        await using var rig = await Rig.StartAsync();
+
+        // The market grants no window past the first KiB: the running job cannot finish (and the agent cannot close
+        // the link) before the test has seen the drain refuse a new job, however slowly the test runs.
+        var job = TestJobs.Chat("[[sim:tokens=60]]", window: 1024);
+        var running = await rig.Link.SendJobAsync(job, autoGrant: false);
         await running.WaitForBytesAsync(1);
 
         var stopping = rig.Agent.StopAsync();
@@ -22,6 +26,8 @@ public class DrainTests
         var error = Assert.IsType<JobError>(await refused.EndedWithin());
         Assert.Equal(JobErrorCodes.OutOfCapacity, error.Code);
 
+        Assert.False(running.Ended.IsCompleted);
+        await rig.Link.GrantAsync(job.JobId, 1 << 20);
         Assert.IsType<JobDone>(await running.EndedWithin());
         var (status, _) = await rig.Link.Closed.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         Assert.Equal(WebSocketCloseStatus.NormalClosure, status);
@@ -55,7 +61,7 @@ public class DrainTests
         using var dir = new TempDirectory();
         await using var agent = ChildProcess.StartCoinop("provider", ["provider", "--market", market.Url, "--backend", "openai=" + sim.Url, "--data", dir.Path]);
         var link = await market.NextConnectionAsync(TimeSpan.FromSeconds(60));
-        await link.NextAsync<CapabilitiesMessage>();
+        await link.NextAsync<CapabilitiesMessage>(c => c.Models.Count > 0); // a first pass that missed the probe timeout offers nothing
         var running = await link.SendJobAsync(TestJobs.Chat("[[sim:tokens=50]]"));
         await running.WaitForBytesAsync(1);
 
@@ -77,6 +83,17 @@ public class DrainTests
     }
 
     [Fact]
+    public async Task Children_start_with_ctrl_c_at_its_default_even_when_the_test_runner_ignores_it()
+    {
+        // A runner started in the background (cmd &, nohup cmd &) ignores SIGINT and SIGQUIT, and exec hands that on:
+        // the Ctrl-C case above would then wait in vain for a drain the agent never starts.
+        await using var child = ChildProcess.Start("status", "cat", ["/proc/self/status"]);
+        Assert.Equal(0, await child.WaitForExitAsync());
+        var ignored = Convert.ToUInt64(child.Output.Split('\n').Single(l => l.StartsWith("SigIgn:", StringComparison.Ordinal))["SigIgn:".Length..].Trim(), 16);
+        Assert.Equal(0UL, ignored & ((1UL << (2 - 1)) | (1UL << (3 - 1)))); // bit n-1 is signal n: SIGINT 2, SIGQUIT 3
+    }
+
+    [Fact]
     public async Task The_drain_command_finds_the_agent_by_its_data_dir_and_waits_for_it_to_exit()
     {
         using var dir = new TempDirectory();
@@ -90,7 +107,7 @@ public class DrainTests
         await using var market = await FakeMarket.StartAsync();
         await using var agent = ChildProcess.StartCoinop("provider", ["provider", "--market", market.Url, "--backend", "openai=" + sim.Url, "--data", dir.Path]);
         var link = await market.NextConnectionAsync(TimeSpan.FromSeconds(60));
-        await link.NextAsync<CapabilitiesMessage>();
+        await link.NextAsync<CapabilitiesMessage>(c => c.Models.Count > 0); // a first pass that missed the probe timeout offers nothing
         var running = await link.SendJobAsync(TestJobs.Chat("[[sim:tokens=50]]"));
         await running.WaitForBytesAsync(1);
 

@@ -54,9 +54,12 @@ public class JobTests
         var before = transcript.Chunks;
 
         // Let every token come due. The backend reads its clock and then sets its timer, so a timer set just after an
-        // advance waits one more: advance again until the stream ends.
-        for (var i = 0; i < 20 && !transcript.Ended.IsCompleted; i++)
+        // advance waits one more: advance again until the stream ends. Bounded by the overall timeout, not by a count of
+        // advances (a count is a hidden wall-clock budget: on a loaded machine the backend sets its timers late).
+        using var overall = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (!transcript.Ended.IsCompleted)
         {
+            Assert.False(overall.IsCancellationRequested, "the stream did not end while the clock kept advancing");
             simTime.Advance(TimeSpan.FromSeconds(10));
             await Task.WhenAny(transcript.Ended, Task.Delay(TimeSpan.FromMilliseconds(100), Ct));
         }

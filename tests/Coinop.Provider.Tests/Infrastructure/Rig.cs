@@ -40,7 +40,9 @@ public sealed class Rig : IAsyncDisposable
             agent?.Invoke(o);
         });
         rig.Link = await rig.Market.NextConnectionAsync();
-        rig.Capabilities = await rig.Link.NextAsync<CapabilitiesMessage>();
+        // The first capabilities come after the first discovery pass; on a loaded machine that pass can miss the
+        // probe timeout and offer nothing (the next pass corrects it). Tests send jobs for the simulator's models.
+        rig.Capabilities = await rig.Link.NextAsync<CapabilitiesMessage>(c => c.Models.Count > 0);
         return rig;
     }
 

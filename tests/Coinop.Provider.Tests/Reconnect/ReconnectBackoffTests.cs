@@ -80,7 +80,8 @@ public class ReconnectBackoffTests
             }
 
             Assert.True(t < deadline, $"reconnected at {t:0.###} s, after the copy stopped at {deadline:0.###} s (market back at {back:0.###} s)");
-            Assert.True(t <= back + (deadline - back) / 2 + 1e-9, $"reconnected at {t:0.###} s; the market was back at {back:0.###} s, the copy stops at {deadline:0.###} s");
+            // Within one tick: a delay is a TimeSpan, so half of what was left is rounded to 100 ns.
+            Assert.True(t <= back + (deadline - back) / 2 + 1.0 / TimeSpan.TicksPerSecond, $"reconnected at {t:0.###} s; the market was back at {back:0.###} s, the copy stops at {deadline:0.###} s");
         });
     }
 
