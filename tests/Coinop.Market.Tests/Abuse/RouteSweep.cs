@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
 using Coinop.TestKit;
+using CsCheck;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -85,6 +86,66 @@ public static class RouteSweep
                 [.. e.RoutePattern.Parameters.Select(p => p.Name)]))
             .DistinctBy(r => r.ToString())
             .OrderBy(r => r.Pattern, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// The sweep itself: every route and method gets the fixed catalogue, every route that refuses a method gets that
+    /// method, and then <paramref name="generated"/> CsCheck-made requests follow (CsCheck prints the seed of a failure;
+    /// set CsCheck_Seed to replay it). Fails with one example per route and kind of failure: a bug usually fails many
+    /// requests the same way.
+    /// </summary>
+    public static async Task SweepAsync(HttpClient http, HostileRequests hostile, IReadOnlyList<SweptRoute> routes, IDictionary<string, int> statuses,
+        CancellationToken cancellationToken, long generated = 1000)
+    {
+        var failures = new List<string>();
+        var sent = 0;
+        foreach (var route in routes)
+        {
+            foreach (var method in route.SweptMethods)
+            {
+                foreach (var request in hostile.Fixed(route, method))
+                {
+                    sent++;
+                    if (await BoundedSendAsync(http, request, statuses, cancellationToken) is { } failure)
+                    {
+                        failures.Add($"{route}: {failure}");
+                    }
+                }
+            }
+
+            if (route.WrongMethod is { } wrong && await BoundedSendAsync(http, hostile.WrongMethod(route, wrong), statuses, cancellationToken) is { } methodFailure)
+            {
+                failures.Add($"{route}: {methodFailure}");
+            }
+        }
+
+        var kinds = failures.GroupBy(f => f[..f.IndexOf('\n', StringComparison.Ordinal)]).Select(g => $"[{g.Count()}×] {g.First()}");
+        Assert.True(failures.Count == 0, $"{failures.Count} of {sent} hostile requests were answered badly:\n\n{string.Join("\n\n", kinds)}");
+
+        await hostile.Generated(routes).SampleAsync(async request =>
+        {
+            var failure = await BoundedSendAsync(http, request, statuses, cancellationToken);
+            Assert.True(failure is null, failure);
+        }, iter: generated, threads: 1);
+    }
+
+    /// <summary><see cref="SendAsync"/> within 60 s: a route that hangs, or drops the connection, fails the sweep instead of the test run.</summary>
+    private static async Task<string?> BoundedSendAsync(HttpClient http, HostileRequest request, IDictionary<string, int> statuses, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(60));
+        try
+        {
+            return await SendAsync(http, request, statuses, timeout.Token);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return $"no answer within 60 s\n  request: {request}";
+        }
+        catch (HttpRequestException ex)
+        {
+            return $"the connection failed ({ex.Message})\n  request: {request}";
+        }
+    }
 
     /// <summary>Sends the request and returns what is wrong with the answer, or null; counts the answer's status under its route in <paramref name="statuses"/>.</summary>
     public static async Task<string?> SendAsync(HttpClient http, HostileRequest hostile, IDictionary<string, int>? statuses, CancellationToken cancellationToken)
