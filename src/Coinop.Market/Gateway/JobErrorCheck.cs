@@ -15,7 +15,7 @@ public static class JobErrorCheck
     public static JobError Bounded(JobError error)
     {
         var code = IsCode(error.Code) ? error.Code : JobErrorCodes.Internal;
-        var message = ProviderText.Cut(error.Message ?? "", MaxMessage);
+        var message = Coinop.Core.Text.TextCut.Cut(error.Message ?? "", MaxMessage);
         return ReferenceEquals(code, error.Code) && ReferenceEquals(message, error.Message) ? error : error with { Code = code, Message = message };
     }
 

@@ -1,3 +1,5 @@
+using Coinop.Core.Text;
+
 namespace Coinop.Market.Gateway;
 
 /// <summary>
@@ -53,14 +55,10 @@ public static class ProviderText
         return new string(chars);
     }
 
-    /// <summary>The first <paramref name="max"/> characters of <paramref name="text"/>, never ending in half a surrogate pair.</summary>
-    public static string Cut(string text, int max) =>
-        text.Length <= max ? text : text[..(char.IsHighSurrogate(text[max - 1]) ? max - 1 : max)];
-
     /// <summary>The provider's display name, clean, trimmed and cut to <see cref="MaxNameLength"/>; its id when nothing is left.</summary>
     public static string Name(string? name, string providerId)
     {
-        var clean = name is null ? "" : Cut(Clean(Cut(name, 4 * MaxNameLength)).Trim(), MaxNameLength).TrimEnd();
+        var clean = name is null ? "" : TextCut.Cut(Clean(TextCut.Cut(name, 4 * MaxNameLength)).Trim(), MaxNameLength).TrimEnd();
         return clean.Length == 0 ? providerId : clean;
     }
 }

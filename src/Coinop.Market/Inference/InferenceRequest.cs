@@ -6,6 +6,7 @@ using Coinop.Core.Protocol;
 using Coinop.Market.Inference.Anthropic;
 using Coinop.Market.Inference.Responses;
 using Microsoft.AspNetCore.Http;
+using Coinop.Core.Text;
 
 namespace Coinop.Market.Inference;
 

@@ -278,5 +278,5 @@ public sealed class MintCore(MintKeysets keysets, IMintProofStore proofs, IOptio
 
     internal static CashuException UnknownQuote() => new(CashuErrorCode.BadRequest, "quote not found");
 
-    internal static string Clip(string? s) => s is null ? "null" : s.Length > 70 ? s[..70] + "…" : s;
+    internal static string Clip(string? s) => s is null ? "null" : Coinop.Core.Text.TextCut.Quote(s, 70);
 }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Coinop.Core.Text;
 using System.Text.Json.Nodes;
 
 namespace Coinop.Market.Mint;
@@ -86,7 +87,7 @@ public sealed record SubscriptionRequest(JsonNode? Id, string Method, string Sub
             var method = TryString(methodElement, out var m) ? m switch { Subscribe => Subscribe, Unsubscribe => Unsubscribe, _ => null } : null;
             if (method is null)
             {
-                return Fail(id, MethodNotFound, $"unknown method '{Clip(m)}': use subscribe or unsubscribe");
+                return Fail(id, MethodNotFound, $"unknown method '{TextCut.Quote(m, 40)}': use subscribe or unsubscribe");
             }
 
             if (!root.TryGetProperty("params", out var parameters) || parameters.ValueKind != JsonValueKind.Object)
@@ -106,7 +107,7 @@ public sealed record SubscriptionRequest(JsonNode? Id, string Method, string Sub
 
             if (!parameters.TryGetProperty("kind", out var kindElement) || !TryString(kindElement, out var kind) || !MintSubscriptions.Kinds.Contains(kind))
             {
-                var named = TryString(kindElement, out var k) ? $" '{Clip(k)}'" : "";
+                var named = TryString(kindElement, out var k) ? $" '{TextCut.Quote(k, 40)}'" : "";
                 return Fail(id, InvalidParams, $"kind{named} is not supported: {string.Join(", ", MintSubscriptions.Kinds)}");
             }
 
@@ -154,9 +155,6 @@ public sealed record SubscriptionRequest(JsonNode? Id, string Method, string Sub
             return false;
         }
     }
-
-    /// <summary>At most 40 characters of what a wallet sent, cut between surrogate pairs, to quote back in an error.</summary>
-    private static string Clip(string s) => s.Length <= 40 ? s : s[..(char.IsHighSurrogate(s[39]) ? 39 : 40)] + "…";
 
     private static (SubscriptionRequest?, SubscriptionError?) Fail(JsonNode? id, int code, string message) => (null, new SubscriptionError(id, code, message));
 }

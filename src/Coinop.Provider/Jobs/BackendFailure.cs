@@ -87,6 +87,6 @@ public static class BackendFailure
     private static string? Clip(string? text)
     {
         text = text?.Trim();
-        return string.IsNullOrEmpty(text) ? null : text.Length <= MaxMessageLength ? text : text[..MaxMessageLength] + "…";
+        return string.IsNullOrEmpty(text) ? null : Coinop.Core.Text.TextCut.Quote(text, MaxMessageLength);
     }
 }

@@ -87,7 +87,7 @@ public static class OllamaEndpoints
 
         if (!sim.TryGetModel(name, out _))
         {
-            await WriteErrorAsync(ctx, 404, $"model '{OpenAiEndpoints.Clip(name)}' not found");
+            await WriteErrorAsync(ctx, 404, $"model '{Coinop.Core.Text.TextCut.Quote(name, 100)}' not found");
             return;
         }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Coinop.Core.Text;
 using Coinop.SimBackend.Generation;
 using Coinop.SimBackend.Hosting;
 using Microsoft.AspNetCore.Builder;
@@ -31,9 +32,6 @@ public static class OpenAiEndpoints
         ctx.Response.ContentLength = body.Length;
         await ctx.Response.Body.WriteAsync(body, ctx.RequestAborted);
     }
-
-    /// <summary>At most 100 characters of what a client sent, to quote back in an error (a model name can be any length).</summary>
-    internal static string Clip(string s) => s.Length <= 100 ? s : s[..(char.IsHighSurrogate(s[99]) ? 99 : 100)] + "…";
 
     internal static async Task WriteErrorAsync(HttpContext ctx, int status, string message, string? code = null)
     {
@@ -103,18 +101,25 @@ public static class OpenAiEndpoints
             string? error;
             try
             {
-                using var document = await JsonDocument.ParseAsync(ctx.Request.Body, default, aborted);
-                sim.Record(document.RootElement);
-                request = SimRequest.TryParse(document.RootElement, endpoint, out error);
+                using var body = new MemoryStream();
+                await ctx.Request.Body.CopyToAsync(body, aborted);
+                var bytes = body.GetBuffer().AsMemory(0, (int)body.Length);
+                using var document = JsonDocument.Parse(bytes);
+                // Every string checked once here: GetString refuses an escaped lone surrogate ("\ud800"), and a tool's
+                // schema is read only while the answer is made, maybe mid-stream.
+                if (JsonStrings.AllReadable(bytes.Span))
+                {
+                    sim.Record(document.RootElement);
+                    request = SimRequest.TryParse(document.RootElement, endpoint, out error);
+                }
+                else
+                {
+                    (request, error) = (null, JsonStrings.Unreadable);
+                }
             }
             catch (JsonException)
             {
                 (request, error) = (null, "the request body is not valid JSON");
-            }
-            catch (InvalidOperationException)
-            {
-                // GetString refuses a string holding an escaped lone surrogate ("\ud800"): the client's input, not ours.
-                (request, error) = (null, "the request body holds a string that is not valid UTF-16 (a lone surrogate escape)");
             }
 
             if (request is null)
@@ -125,7 +130,7 @@ public static class OpenAiEndpoints
 
             if (!sim.TryGetModel(request.Model, out var model))
             {
-                await WriteErrorAsync(ctx, 404, $"The model '{Clip(request.Model)}' does not exist (this simulator serves {string.Join(", ", sim.ModelNames)})", "model_not_found");
+                await WriteErrorAsync(ctx, 404, $"The model '{TextCut.Quote(request.Model, 100)}' does not exist (this simulator serves {string.Join(", ", sim.ModelNames)})", "model_not_found");
                 return;
             }
 
@@ -149,7 +154,7 @@ public static class OpenAiEndpoints
 
             if (request.ImageCount > 0 && !sim.IsVision(request.Model))
             {
-                await WriteErrorAsync(ctx, 400, $"model '{Clip(request.Model)}' does not support images");
+                await WriteErrorAsync(ctx, 400, $"model '{TextCut.Quote(request.Model, 100)}' does not support images");
                 return;
             }
 

@@ -44,37 +44,6 @@ internal sealed class SimRequest
 
     public bool Base64 { get; init; }
 
-    /// <summary>Whether every property name and string in <paramref name="element"/> reads as .NET text (GetString refuses an escaped lone surrogate).</summary>
-    private static bool Readable(JsonElement element)
-    {
-        try
-        {
-            switch (element.ValueKind)
-            {
-                case JsonValueKind.Object:
-                    foreach (var property in element.EnumerateObject())
-                    {
-                        if (property.Name is null || !Readable(property.Value))
-                        {
-                            return false;
-                        }
-                    }
-
-                    return true;
-                case JsonValueKind.Array:
-                    return element.EnumerateArray().All(Readable);
-                case JsonValueKind.String:
-                    return element.GetString() is not null;
-                default:
-                    return true;
-            }
-        }
-        catch (InvalidOperationException)
-        {
-            return false;
-        }
-    }
-
     public static SimRequest? TryParse(JsonElement root, SimEndpoint endpoint, out string? error)
     {
         error = null;
@@ -209,15 +178,7 @@ internal sealed class SimRequest
                     return null;
                 }
 
-                var parameters = function.TryGetProperty("parameters", out var p) ? p : default;
-                if (!Readable(parameters))
-                {
-                    // Read only while the answer is made, maybe mid-stream: refused now, like any unreadable string of the body.
-                    error = "a tool's parameters hold a string that is not valid UTF-16 (a lone surrogate escape)";
-                    return null;
-                }
-
-                tools.Add(new SimTool(name.GetString()!, parameters.ValueKind == JsonValueKind.Undefined ? default : parameters.Clone()));
+                tools.Add(new SimTool(name.GetString()!, function.TryGetProperty("parameters", out var parameters) ? parameters.Clone() : default));
             }
         }
 

@@ -74,7 +74,7 @@ public class ProviderClaimsProperties
     {
         Gen.Select(Texts, Gen.Int[1, 300]).Sample((text, max) =>
         {
-            var cut = ProviderText.Cut(text, max);
+            var cut = Coinop.Core.Text.TextCut.Cut(text, max);
             Assert.True(cut.Length <= max && text.StartsWith(cut, StringComparison.Ordinal));
             Assert.True(!ProviderText.IsClean(text) || ProviderText.IsClean(cut));
             var cleaned = ProviderText.Clean(text);

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text.Json;
 using Coinop.Market.Hosting;
 using Microsoft.AspNetCore.Http;
+using Coinop.Core.Text;
 
 namespace Coinop.Market.Inference.Anthropic;
 

@@ -1,13 +1,14 @@
 using System.Text.Json;
 
-namespace Coinop.Market.Inference;
+namespace Coinop.Core.Text;
 
 /// <summary>
 /// JSON that parses may still hold a string .NET cannot read: an escaped unpaired surrogate (<c>"\ud800"</c>) makes
 /// every <c>GetString</c> on it throw <see cref="InvalidOperationException"/>, not a <see cref="JsonException"/>. A body
 /// is checked once where it is read, so no check or translation after it meets one (it was a 500).
+/// The same check serves the market's consumer bodies and the simulator's requests.
 /// </summary>
-internal static class JsonStrings
+public static class JsonStrings
 {
     public const string Unreadable = "the body has a string that is not valid Unicode (an unpaired surrogate escape such as \\ud800)";
 
