@@ -20,15 +20,30 @@ public static class ClientRateLimits
     public const string QuotePartition = "quote";
     public const string HandshakePartition = "handshake";
 
+    // ASP.NET Core's rate limiting middleware is not used: it starts a partitioned limiter of its own (for endpoint
+    // policies, which the market has none of) whose replenishment timer it never stops, and it never disposes the
+    // options' GlobalLimiter either (dotnet/aspnetcore#66434). Either timer kept a stopped market, with its whole
+    // container and pipeline, reachable for the life of the process: harmless with one market per process, but a test
+    // process that starts hundreds grew to gigabytes and paused for seconds in full collections. The limiter here is
+    // owned by the container and disposed with it.
     public static IServiceCollection AddClientRateLimits(this IServiceCollection services, MarketOptions options) =>
-        services.AddRateLimiter(o =>
-        {
-            o.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
-            o.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(http => Partition(http, options));
-            o.OnRejected = (context, _) => RejectAsync(context.HttpContext, context.Lease);
-        });
+        services.AddSingleton(_ => new ClientLimiter(PartitionedRateLimiter.Create<HttpContext, string>(http => Partition(http, options))));
 
-    public static IApplicationBuilder UseClientRateLimits(this IApplicationBuilder app) => app.UseRateLimiter();
+    public static IApplicationBuilder UseClientRateLimits(this IApplicationBuilder app)
+    {
+        var limiter = app.ApplicationServices.GetRequiredService<ClientLimiter>().Limiter;
+        return app.Use(async (http, next) =>
+        {
+            using var lease = limiter.AttemptAcquire(http);
+            if (!lease.IsAcquired)
+            {
+                await RejectAsync(http, lease);
+                return;
+            }
+
+            await next(http);
+        });
+    }
 
     /// <summary>Which limit a request counts against, if any (null: none).</summary>
     public static string? KindOf(string method, string path)
@@ -59,6 +74,14 @@ public static class ClientRateLimits
             QueueLimit = 0,
             AutoReplenishment = true,
         });
+    }
+
+    /// <summary>The market's one client limiter, disposed with the container.</summary>
+    private sealed class ClientLimiter(PartitionedRateLimiter<HttpContext> limiter) : IAsyncDisposable
+    {
+        public PartitionedRateLimiter<HttpContext> Limiter => limiter;
+
+        public ValueTask DisposeAsync() => limiter.DisposeAsync();
     }
 
     private static async ValueTask RejectAsync(HttpContext http, RateLimitLease lease)

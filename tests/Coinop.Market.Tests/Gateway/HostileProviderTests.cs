@@ -336,38 +336,47 @@ public class HostileProviderTests
     }
 
     [Fact]
-    public async Task A_flood_of_heartbeats_and_capabilities_is_answered_in_order_and_hurts_no_one()
+    public async Task A_flood_of_heartbeats_and_capabilities_is_read_to_its_end_in_order_and_hurts_no_one()
     {
         await using var market = await PaidMarket.StartAsync();
         await using var honest = await HonestAsync(market);
         var key = await BalanceKeyAsync(market);
         await using var flooder = await HostileAsync(market);
+        var session = market.Market.Directory.Find(flooder.ProviderId)!;
         var heartbeat = ProtocolJson.Serialize(new HeartbeatMessage(new LoadFigures(1, 1, 1, 1, 1, 0)));
         var capabilities = ProtocolJson.Serialize(Capabilities(HostileModel, workloads: true));
+        var last = new LoadFigures(2, 2, 2, 2, 2, 0);
 
-        // Back to back, without waiting for a single answer: 5,000 heartbeats with a capabilities message every 20.
+        // Back to back, without waiting for a single answer: 5,000 heartbeats with a capabilities message every 20, then
+        // one heartbeat with other figures. Frames on a link are read in order, so when the market shows those figures
+        // it has read the whole flood.
         const int Heartbeats = 5000;
-        var seen = 0;
-        var all = flooder.WaitForAsync<HeartbeatAck>(_ => Interlocked.Increment(ref seen) >= Heartbeats, afterNow: true);
+        var acks = 0;
+        _ = flooder.WaitForAsync<HeartbeatAck>(_ => Interlocked.Increment(ref acks) < 0, afterNow: true); // counts them all, matches none
         var started = TimeProvider.System.GetTimestamp();
-        var sent = 0;
         for (var i = 0; i < Heartbeats; i++)
         {
             await flooder.SendRawAsync(heartbeat, WebSocketMessageType.Text, Ct);
-            sent++;
             if (i % 20 == 0)
             {
                 await flooder.SendRawAsync(capabilities, WebSocketMessageType.Text, Ct);
             }
         }
 
-        // Each one is answered (the acknowledgements are small and the flooder reads them); the link stays up. A failure
-        // says how far the flood got (it failed once in a gate with 4408 and was not reproduced: this tells a stalled
-        // reader from a stalled sender).
-        var first = await Task.WhenAny(all, flooder.Closed).WaitAsync(TimeSpan.FromSeconds(60), Ct);
-        Assert.True(first == all, $"closed: {(first == flooder.Closed ? await flooder.Closed : default)} after {Volatile.Read(ref seen)} of {Heartbeats} "
-            + $"acknowledgements, {Volatile.Read(ref sent)} heartbeats sent, {TimeProvider.System.GetElapsedTime(started).TotalSeconds:F1} s into the flood");
+        await flooder.SendAsync(new HeartbeatMessage(last), Ct);
+        var sent = TimeProvider.System.GetElapsedTime(started);
+        await Eventually.TrueAsync(() => Task.FromResult(session.Load == last || flooder.Closed.IsCompleted), Ct, TimeSpan.FromSeconds(60));
+        var read = TimeProvider.System.GetElapsedTime(started);
+
+        // Not every heartbeat is owed an acknowledgement: the link's outgoing queue is bounded, and acknowledgements that
+        // find it full are dropped (a provider only learns its next TTL from them). When the market reads faster than it
+        // can write, which a loaded machine makes likely, some of the 5,001 are dropped; waiting for every one of them
+        // made this test fail with 4408 twenty seconds later (TTL + grace after the flood's last heartbeat). What the
+        // market owes the flooder: the link stays up and a heartbeat sent now is answered.
+        Assert.False(flooder.Closed.IsCompleted, $"closed: {(flooder.Closed.IsCompleted ? await flooder.Closed : default)} during the flood");
         Assert.Null(await SendSettledAsync(flooder, Frame.Text("heartbeat", Encoding.UTF8.GetString(heartbeat))));
+        TestContext.Current.TestOutputHelper?.WriteLine($"flood sent in {sent.TotalSeconds:F1} s, read by {read.TotalSeconds:F1} s; "
+            + $"{Volatile.Read(ref acks)} acknowledgements (of 5,001 and the settling heartbeat's)");
         await AssertHealthyAsync(market, honest, key);
         await AssertEarnedNothingAsync(market, [flooder.ProviderId]);
         await market.AssertBalancedAsync();

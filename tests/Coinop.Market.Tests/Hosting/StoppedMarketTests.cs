@@ -1,0 +1,35 @@
+using System.Runtime.CompilerServices;
+using Coinop.Market.Tests.Payments;
+using Coinop.TestKit;
+
+namespace Coinop.Market.Tests.Hosting;
+
+public class StoppedMarketTests
+{
+    /// <summary>
+    /// Every test here starts markets in one process, hundreds a run. ASP.NET Core's rate limiter timer kept each stopped
+    /// market reachable (container, pipeline, metrics: ~20 MB each), so the test process grew past 9 GB and paused for
+    /// seconds in full collections while other tests' markets waited on their deadlines.
+    /// </summary>
+    [Fact]
+    public async Task A_stopped_market_can_be_collected()
+    {
+        var app = await StartUseAndStopAsync();
+
+        await Eventually.WaitAsync(() =>
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            return Task.FromResult<bool?>(!app.IsAlive);
+        }, gone => gone == true, "the stopped market to be collected", TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static async Task<WeakReference> StartUseAndStopAsync()
+    {
+        await using var market = await PaidMarket.StartAsync();
+        await using var provider = await market.Market.ProviderAsync("llama3", TestContext.Current.CancellationToken);
+        await market.TokenAsync(8); // a mint quote: through the client rate limiter's partition for quotes
+        return new WeakReference(market.Market.App);
+    }
+}
