@@ -139,7 +139,7 @@ public class RouteSweepTests
         await provider.SendAsync(new CapabilitiesMessage([TestProvider.Offer("llama3", embeddings: true)], 8, "test/1",
             new WorkloadCapacity("bubblewrap", 4, 8192, 20, 5, Convert.ToBase64String(new byte[32]), Convert.ToBase64String(new byte[64]), "incarnation-serving")), Ct);
         await provider.HeartbeatAsync(Ct);
-        return provider;
+        return provider.KeepAlive(); // the sweep can outlast TTL + grace on a slow machine
     }
 
     /// <summary>Another tenant's things: a balance, a workload, a stored response, a mint quote and a token it already spent.</summary>

@@ -42,9 +42,9 @@ internal static class HostileLink
         }
     }
 
-    /// <summary>The honest provider: it offers llama3 and answers <see cref="HonestText"/>.</summary>
-    internal static Task<TestProvider> HonestAsync(PaidMarket market) =>
-        market.Market.ProviderAsync("llama3", Ct, name: "honest", script: Scripts.Answer(HonestText));
+    /// <summary>The honest provider: it offers llama3, answers <see cref="HonestText"/>, and heartbeats as an agent does (a property runs past its TTL).</summary>
+    internal static async Task<TestProvider> HonestAsync(PaidMarket market) =>
+        (await market.Market.ProviderAsync("llama3", Ct, name: "honest", script: Scripts.Answer(HonestText))).KeepAlive();
 
     /// <summary>A hostile provider past the handshake, its capabilities (a model of its own, and workloads) applied.</summary>
     internal static async Task<TestProvider> HostileAsync(PaidMarket market, string name = "hostile")

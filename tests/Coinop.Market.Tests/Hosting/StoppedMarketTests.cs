@@ -4,10 +4,14 @@ using Coinop.TestKit;
 
 namespace Coinop.Market.Tests.Hosting;
 
+/// <summary>Alone (a full blocking collection pauses every market in the process; on a loaded machine, for seconds).</summary>
+[Collection(Name)]
 public class StoppedMarketTests
 {
+    public const string Name = "full collections";
+
     /// <summary>
-    /// Every test here starts markets in one process, hundreds a run. ASP.NET Core's rate limiter timer kept each stopped
+    /// This assembly starts hundreds of markets in one process. ASP.NET Core's rate limiter timer kept each stopped
     /// market reachable (container, pipeline, metrics: ~20 MB each), so the test process grew past 9 GB and paused for
     /// seconds in full collections while other tests' markets waited on their deadlines.
     /// </summary>
@@ -18,7 +22,7 @@ public class StoppedMarketTests
 
         await Eventually.WaitAsync(() =>
         {
-            GC.Collect();
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: false);
             GC.WaitForPendingFinalizers();
             return Task.FromResult<bool?>(!app.IsAlive);
         }, gone => gone == true, "the stopped market to be collected", TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
@@ -33,3 +37,6 @@ public class StoppedMarketTests
         return new WeakReference(market.Market.App);
     }
 }
+
+[CollectionDefinition(StoppedMarketTests.Name, DisableParallelization = true)]
+public sealed class FullCollectionsCollection;

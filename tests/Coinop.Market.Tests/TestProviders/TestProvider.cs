@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text;
@@ -27,6 +28,7 @@ public sealed class TestProvider : IAsyncDisposable
     private readonly TaskCompletionSource<(WebSocketCloseStatus? Status, string? Reason)> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
     private Task? _reader;
+    private Task? _keepAlive;
 
     private TestProvider(Key key, string name)
     {
@@ -104,6 +106,34 @@ public sealed class TestProvider : IAsyncDisposable
 
     public static ModelOffer Offer(string model, long inSats = 1000, long outSats = 3000, bool anthropicNative = false, bool embeddings = false) =>
         new(model, "vllm", inSats * 1000, outSats * 1000, 8192, 8, anthropicNative, embeddings);
+
+    /// <summary>
+    /// From now until disposed, heartbeats (idle) every half TTL as an agent does, for a provider a test keeps longer than
+    /// TTL + grace (20 s) without heartbeating itself: the market rightly closes such a link as silent (4408), and a slow
+    /// run of a long property test then lost its honest provider halfway. Not for a provider whose acknowledgements a
+    /// test counts.
+    /// </summary>
+    public TestProvider KeepAlive()
+    {
+        var every = TimeSpan.FromMilliseconds(Math.Max(100, (AuthOk?.HeartbeatTtlMs ?? 10_000) / 2));
+        var stop = _stop.Token;
+        _keepAlive = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(every);
+            try
+            {
+                while (await timer.WaitForNextTickAsync(stop))
+                {
+                    await SendAsync(new HeartbeatMessage(LoadFigures.Idle), stop);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or ObjectDisposedException)
+            {
+                // Disposed, or the link is gone.
+            }
+        }, CancellationToken.None);
+        return this;
+    }
 
     /// <summary>Sends a heartbeat and waits for its acknowledgement.</summary>
     public async Task<HeartbeatAck> HeartbeatAsync(CancellationToken cancellationToken)
@@ -216,9 +246,10 @@ public sealed class TestProvider : IAsyncDisposable
 
     private async Task ReadLoopAsync()
     {
+        // Rented: hundreds of providers a run each allocating 8 MB on the large object heap cost a full collection every few.
+        var buffer = ArrayPool<byte>.Shared.Rent(8 * 1024 * 1024);
         try
         {
-            var buffer = new byte[8 * 1024 * 1024];
             while (true)
             {
                 var length = 0;
@@ -247,6 +278,7 @@ public sealed class TestProvider : IAsyncDisposable
         }
         finally
         {
+            ArrayPool<byte>.Shared.Return(buffer);
             foreach (var job in _jobs.Values)
             {
                 job.Cancel("socket closed");
@@ -317,6 +349,11 @@ public sealed class TestProvider : IAsyncDisposable
         if (_reader is not null)
         {
             await _reader;
+        }
+
+        if (_keepAlive is not null)
+        {
+            await _keepAlive;
         }
 
         _socket.Dispose();
