@@ -50,6 +50,21 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
         return wellFormed;
     }
 
+    /// <summary>
+    /// Takes back what <see cref="CountGenerated"/> counted of <paramref name="counted"/>, which the consumer does not get as it
+    /// came: <paramref name="relayed"/> goes out instead (empty: nothing does). Text the consumer never receives is not billed.
+    /// </summary>
+    protected void Recount(ReadOnlySpan<byte> counted, ReadOnlySpan<byte> relayed, bool streamEvent)
+    {
+        var before = GeneratedText.Bytes(counted);
+        var after = relayed.IsEmpty ? 0 : GeneratedText.Bytes(relayed);
+        _textBytes -= before - after;
+        if (streamEvent && before > 0 && after == 0)
+        {
+            _textEvents--;
+        }
+    }
+
     /// <summary>Takes the next bytes of backend output. Throws <see cref="ProviderOutputException"/> on unusable output.</summary>
     public abstract void Accept(ReadOnlySpan<byte> bytes);
 
@@ -125,6 +140,7 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
     private int _length;
     private ArrayBufferWriter<byte>? _translated;
     private ReadOnlyMemory<byte>? _final;
+    private bool _claimsUsage; // an OpenAI answer with usage: _translated holds it with usage null, for the usage billed
 
     public override void Accept(ReadOnlySpan<byte> bytes)
     {
@@ -168,9 +184,30 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
             return true;
         }
 
-        if (UsageScanner.TryRead(body, anthropicNative, out var read, out _))
+        if (anthropicNative)
         {
-            Usage = read;
+            if (UsageScanner.TryRead(body, anthropic: true, out var read, out _))
+            {
+                Usage = read;
+            }
+
+            return true;
+        }
+
+        // An OpenAI answer as it is, but for its claims: an error object is a provider failure, and its usage is the
+        // provider's claim (billing checks it), shown to the consumer only as the usage billed.
+        if (UsageClaim.MayClaim(body) && UsageClaim.Read(body) is var claim && (claim.Error is not null || claim.HasUsage))
+        {
+            if (claim.Error is not null)
+            {
+                return false;
+            }
+
+            Usage = claim.Usage;
+            _translated = new ArrayBufferWriter<byte>(_length + 64);
+            UsageClaim.Replace(_translated, body, billed: null);
+            Recount(body, _translated.WrittenSpan, streamEvent: false);
+            _claimsUsage = true;
         }
 
         return true;
@@ -181,6 +218,12 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
         if (translator is not null)
         {
             _final = await translator.FinishingAsync(usage, cancellationToken);
+        }
+        else if (_claimsUsage)
+        {
+            var billed = new ArrayBufferWriter<byte>(_translated!.WrittenCount + 64);
+            UsageClaim.Replace(billed, _translated.WrittenSpan, usage);
+            _final = billed.WrittenMemory;
         }
     }
 
