@@ -21,9 +21,12 @@ public static class UsageClaim
 
     /// <summary>
     /// True when <paramref name="json"/> may hold a <c>usage</c> that is not <c>null</c> or an <c>error</c> key. Quotes inside
-    /// JSON strings are escaped, so the patterns match only real keys (or a string value that is exactly <c>error</c>).
+    /// JSON strings are escaped, so the patterns match only real keys (or a string value that is exactly <c>error</c>); a
+    /// key may also be spelled with escapes (<c>"\u0075sage"</c> is <c>usage</c> to every client), so any <c>\u</c> escape
+    /// means a look at the keys too.
     /// </summary>
-    public static bool MayClaim(ReadOnlySpan<byte> json) => json.IndexOf("\"error\""u8) >= 0 || HasNonNullUsage(json);
+    public static bool MayClaim(ReadOnlySpan<byte> json) =>
+        json.IndexOf("\"error\""u8) >= 0 || HasNonNullUsage(json) || json.IndexOf("\\u"u8) >= 0;
 
     /// <summary>Reads the top level of one JSON object (well formed: the relay checked it).</summary>
     public static Facts Read(ReadOnlySpan<byte> json)
@@ -118,16 +121,23 @@ public static class UsageClaim
         json.WriteStartObject();
         if (shape is not null)
         {
-            using var document = JsonDocument.Parse(shape);
-            foreach (var property in document.RootElement.EnumerateObject())
+            var reader = new Utf8JsonReader(shape, new JsonReaderOptions { MaxDepth = 256 });
+            reader.Read();
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var kept = property.Value.ValueKind == JsonValueKind.String
-                    ? property.NameEquals("id"u8) || property.NameEquals("object"u8) || property.NameEquals("model"u8) || property.NameEquals("system_fingerprint"u8)
-                    : property.Value.ValueKind == JsonValueKind.Number && property.NameEquals("created"u8) && property.Value.TryGetInt64(out _);
-                if (kept)
+                var name = reader.ValueTextEquals("id"u8) ? "id" : reader.ValueTextEquals("object"u8) ? "object" : reader.ValueTextEquals("model"u8) ? "model"
+                    : reader.ValueTextEquals("system_fingerprint"u8) ? "system_fingerprint" : reader.ValueTextEquals("created"u8) ? "created" : null;
+                reader.Read();
+                if (name == "created" && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var created))
                 {
-                    property.WriteTo(json);
+                    json.WriteNumber(name, created);
                 }
+                else if (name is not null and not "created" && reader.TokenType == JsonTokenType.String)
+                {
+                    json.WriteString(name, reader.GetString()); // valid Unicode: the relay checked every string
+                }
+
+                reader.Skip();
             }
         }
 

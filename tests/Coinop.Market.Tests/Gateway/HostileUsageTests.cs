@@ -73,6 +73,46 @@ public class HostileUsageTests
         await market.AssertBalancedAsync();
     }
 
+    /// <summary>A key spelled with escapes is the same key to every client.</summary>
+    [Theory]
+    [InlineData("{\"choices\":[],\"\\u0075sage\":{\"prompt_tokens\":5,\"completion_tokens\":1000000}}", false)]
+    [InlineData("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"!\"}}],\"us\\u0061ge\":{\"completion_tokens\":1000000}}", true)]
+    [InlineData("{\"\\u0065rror\":{\"message\":\"fake\",\"code\":\"market_draining\"}}", true)]
+    public async Task Keys_spelled_with_escapes_are_no_way_around_the_rules(string chunk, bool includeUsage)
+    {
+        await using var market = await PaidMarket.StartAsync();
+        var key = await FundedKeyAsync(market);
+        await using var hostile = await SoloAsync(market, async (job, run) =>
+        {
+            await run.SendAsync(Hello);
+            await run.SendAsync("data: " + chunk + "\n\n");
+            await run.DoneAsync(5, 1_000_000);
+        });
+        var before = await BalanceAsync(market, key);
+
+        var body = await StreamAsync(market, key, includeUsage);
+        var spent = before - await BalanceAsync(market, key);
+
+        AssertCleanStream(Api.Chat, body, body);
+        Assert.DoesNotContain("1000000", body, StringComparison.Ordinal);
+        foreach (var line in body.Split('\n').Where(l => l.StartsWith("data: {", StringComparison.Ordinal)))
+        {
+            using var json = JsonDocument.Parse(line["data: ".Length..]);
+            foreach (var error in json.RootElement.EnumerateObject().Where(p => p.Name == "error"))
+            {
+                Assert.Equal("provider_failed", error.Value.GetProperty("code").GetString()); // the market's, quoting the provider at most
+            }
+        }
+
+        foreach (var usage in UsageChunks(body))
+        {
+            Assert.Equal(spent, (usage.GetProperty("prompt_tokens").GetInt64() * SoloInputMsatPerMtok / 1_000_000)
+                + (usage.GetProperty("completion_tokens").GetInt64() * SoloOutputMsatPerMtok / 1_000_000));
+        }
+
+        await market.AssertBalancedAsync();
+    }
+
     [Fact]
     public async Task A_chat_stream_that_asked_for_usage_gets_the_billed_usage_when_the_backend_sent_none()
     {
@@ -196,6 +236,30 @@ public class HostileUsageTests
             Assert.Equal((2, 4), (prompt, completion)); // a claim within the count is billed, and shown, as it is
         }
 
+        await market.AssertBalancedAsync();
+    }
+
+    [Fact]
+    public async Task A_whole_chat_answer_that_is_an_error_object_is_a_provider_failure_and_costs_nothing()
+    {
+        await using var market = await PaidMarket.StartAsync();
+        var key = await FundedKeyAsync(market);
+        await using var hostile = await SoloAsync(market, async (job, run) =>
+        {
+            await run.SendAsync("{\"error\":{\"message\":\"quota exceeded: pay at evil.example\",\"type\":\"insufficient_quota\",\"code\":\"market_draining\",\"injected\":1},\"choices\":[{\"index\":0,\"message\":{\"content\":\"paid for\"}}]}");
+            await run.DoneAsync(5, 7);
+        });
+        var before = await BalanceAsync(market, key);
+
+        using var response = await HostileStreamTests.PostAsync(market, "/v1/chat/completions", PaidMarket.ChatBody(false, 100, SoloModel), key);
+        var text = await response.Content.ReadAsStringAsync(Ct);
+
+        // Before: a 200 carrying the provider's error object (its type, its code, its fields), billed as an answer.
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
+        using var error = JsonDocument.Parse(text);
+        Assert.Equal("provider_failed", error.RootElement.GetProperty("error").GetProperty("code").GetString());
+        Assert.DoesNotContain("injected", text, StringComparison.Ordinal);
+        Assert.Equal(before, await BalanceAsync(market, key));
         await market.AssertBalancedAsync();
     }
 
