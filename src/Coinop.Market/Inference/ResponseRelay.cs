@@ -65,6 +65,9 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
         }
     }
 
+    /// <summary>Takes back <paramref name="textBytes"/> of generated text counted in a whole answer that the consumer does not get.</summary>
+    protected void Uncount(long textBytes) => _textBytes -= textBytes;
+
     /// <summary>Takes the next bytes of backend output. Throws <see cref="ProviderOutputException"/> on unusable output.</summary>
     public abstract void Accept(ReadOnlySpan<byte> bytes);
 
@@ -140,7 +143,7 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
     private int _length;
     private ArrayBufferWriter<byte>? _translated;
     private ReadOnlyMemory<byte>? _final;
-    private bool _claimsUsage; // an OpenAI answer with usage: _translated holds it with usage null, for the usage billed
+    private bool _claimsUsage; // an OpenAI answer with usage: written out with the usage billed in its place
 
     public override void Accept(ReadOnlySpan<byte> bytes)
     {
@@ -204,9 +207,7 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
             }
 
             Usage = claim.Usage;
-            _translated = new ArrayBufferWriter<byte>(_length + 64);
-            UsageClaim.Replace(_translated, body, billed: null);
-            Recount(body, _translated.WrittenSpan, streamEvent: false);
+            Uncount(UsageClaim.TextIn(body));
             _claimsUsage = true;
         }
 
@@ -221,8 +222,8 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
         }
         else if (_claimsUsage)
         {
-            var billed = new ArrayBufferWriter<byte>(_translated!.WrittenCount + 64);
-            UsageClaim.Replace(billed, _translated.WrittenSpan, usage);
+            var billed = new ArrayBufferWriter<byte>(_length + 64);
+            UsageClaim.Replace(billed, _buffer.AsSpan(0, _length), usage);
             _final = billed.WrittenMemory;
         }
     }

@@ -111,6 +111,44 @@ public static class UsageClaim
     }
 
     /// <summary>
+    /// The bytes of generated text (as <see cref="GeneratedText"/> counts them) inside the top-level <c>usage</c> values of
+    /// <paramref name="json"/>: text that <see cref="Replace"/> takes out, so the consumer never gets it and is not billed for it.
+    /// </summary>
+    public static long TextIn(ReadOnlySpan<byte> json)
+    {
+        long bytes = 0;
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 256 });
+        reader.Read();
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isUsage = reader.ValueTextEquals("usage"u8);
+            reader.Read();
+            if (isUsage && reader.TokenType is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                // Text is counted only under a name, so inside an array only its objects (at any depth) can hold some.
+                var depth = reader.CurrentDepth;
+                var isArray = reader.TokenType == JsonTokenType.StartArray;
+                do
+                {
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        var start = (int)reader.TokenStartIndex;
+                        reader.Skip();
+                        bytes += GeneratedText.Bytes(json[start..(int)reader.BytesConsumed]);
+                    }
+                }
+                while (isArray && reader.Read() && reader.CurrentDepth > depth);
+            }
+            else
+            {
+                reader.Skip();
+            }
+        }
+
+        return bytes;
+    }
+
+    /// <summary>
     /// The market's own usage chunk, after a stream's output: <c>id</c>, <c>object</c>, <c>created</c>, <c>model</c> and
     /// <c>system_fingerprint</c> as the backend's chunk <paramref name="shape"/> had them (when it did), no choices, and
     /// the usage billed. Nothing else of the provider's goes into it.

@@ -128,6 +128,26 @@ public class RelayTests
         Assert.Equal("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n", output);
     }
 
+    [Theory]
+    [InlineData("{\"prompt_tokens\":2,\"completion_tokens\":900,\"content\":\"HIDDEN\"}")]
+    [InlineData("[{\"text\":\"HIDDEN\"},[{\"reasoning\":\"HIDDEN\"}],\"HIDDEN\"]")]
+    [InlineData("7")]
+    public async Task A_whole_answer_shows_the_usage_billed_and_text_in_its_usage_is_not_counted(string usage)
+    {
+        var context = new DefaultHttpContext { Response = { Body = new MemoryStream() } };
+        using var relay = new BufferedRelay(new ConsumerOutput(context.Response), anthropicNative: false, translator: null, 1 << 20);
+        var hidden = usage.Replace("HIDDEN", new string('h', 3000), StringComparison.Ordinal);
+        relay.Accept(Encoding.UTF8.GetBytes("{\"choices\":[{\"index\":0,\"message\":{\"content\":\"twelve bytes\"}}],\"usage\":" + hidden + "}"));
+
+        Assert.True(relay.Complete());
+        Assert.Equal(4, relay.CountedOutputTokens); // "twelve bytes": the text in usage is not the consumer's
+        await relay.FinishingAsync(new TokenUsage(3, 4), TestContext.Current.CancellationToken);
+        relay.Finish(BillingSettlement.Free);
+        await context.Response.BodyWriter.FlushAsync(TestContext.Current.CancellationToken);
+        var body = Encoding.UTF8.GetString(((MemoryStream)context.Response.Body).ToArray());
+        Assert.Equal("{\"choices\":[{\"index\":0,\"message\":{\"content\":\"twelve bytes\"}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}", body);
+    }
+
     [Fact]
     public void Output_that_is_not_a_stream_of_JSON_is_a_provider_failure()
     {
