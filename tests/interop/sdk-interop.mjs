@@ -97,6 +97,18 @@ async function openaiChecks() {
   check(chat.choices[0].finish_reason === 'tool_calls' && chat.choices[0].message.tool_calls.length === 2, `chat tool calls ${JSON.stringify(chat.choices[0])}`);
   checks.push('openai: chat tool calls pass through');
 
+  // A chat stream that asks for usage ends with the market's usage chunk (no choices, the usage billed) before [DONE].
+  const chunks = [];
+  for await (const chunk of await client.chat.completions.create({
+    model: 'sim-small', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'count to three' }],
+  })) chunks.push(chunk);
+  const last = chunks[chunks.length - 1];
+  const chatText = chunks.map((c) => c.choices[0]?.delta?.content ?? '').join('');
+  check(chatText.length > 0 && chunks.slice(0, -1).every((c) => !c.usage), `chat stream ${JSON.stringify(chunks)}`);
+  check(last.choices.length === 0 && last.id === chunks[0].id && last.usage.completion_tokens > 0
+    && last.usage.total_tokens === last.usage.prompt_tokens + last.usage.completion_tokens, `chat stream usage ${JSON.stringify(last)}`);
+  checks.push('openai: chat stream with include_usage ends with the usage billed');
+
   const called = await client.responses.create({ model: 'sim-small', instructions: 'use tools', tools, input: 'weather? [[sim:tool-calls=1]]' });
   const call = called.output.find((o) => o.type === 'function_call');
   check(call && JSON.parse(call.arguments).city === 'city-0', `function_call ${JSON.stringify(called.output)}`);

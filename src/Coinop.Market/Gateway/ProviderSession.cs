@@ -300,8 +300,9 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
         if (_capabilitiesFrame is { } applied && frame.SequenceEqual(applied))
         {
             // The capabilities in force, sent again (agents repeat them; a hostile one floods them): nothing changed, so
-            // nothing is parsed, checked, published or rebuilt. A length compare for any other frame.
-            return Unchanged();
+            // nothing is parsed, checked, published, rebuilt or queued for the workload supervisor (which heard of this
+            // provider when they were applied). A length compare for any other frame.
+            return null;
         }
 
         var message = ProtocolJson.TryDeserialize(frame);
@@ -355,9 +356,6 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
         GatewayLog.CapabilitiesReceived(_logger, ProviderId, offers.Count, capabilities.MaxConcurrent);
         return capabilities.Workloads is not null ? _workloads?.OnCapabilities(this) : null;
     }
-
-    /// <summary>The workload side still hears of repeated capabilities (its own bound applies); routing does not.</summary>
-    private string? Unchanged() => _capabilities?.Workloads is not null ? _workloads?.OnCapabilities(this) : null;
 
     private void Touch() => Interlocked.Exchange(ref _lastSeenUnixMs, _time.GetUtcNow().ToUnixTimeMilliseconds());
 

@@ -43,4 +43,12 @@ public sealed class ConsumerOutput(HttpResponse response)
 }
 
 /// <summary>The provider's output cannot be relayed (not the format it should be, or too large): a provider failure.</summary>
-public sealed class ProviderOutputException(string message) : Exception(message);
+public sealed class ProviderOutputException(string message) : Exception(message)
+{
+    /// <summary>
+    /// The backend put an <c>error</c> object in its output: a provider failure like any other, so the consumer gets the
+    /// market's own error (its type and code), quoting at most 200 characters of the provider's words.
+    /// </summary>
+    public static ProviderOutputException BackendError(string errorJson) =>
+        new("the backend reported an error in its stream: " + Coinop.Core.Text.TextCut.Quote(errorJson, 200));
+}

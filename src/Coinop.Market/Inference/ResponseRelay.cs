@@ -50,6 +50,24 @@ public abstract class ResponseRelay(ConsumerOutput output) : IDisposable
         return wellFormed;
     }
 
+    /// <summary>
+    /// Takes back what <see cref="CountGenerated"/> counted of <paramref name="counted"/>, which the consumer does not get as it
+    /// came: <paramref name="relayed"/> goes out instead (empty: nothing does). Text the consumer never receives is not billed.
+    /// </summary>
+    protected void Recount(ReadOnlySpan<byte> counted, ReadOnlySpan<byte> relayed, bool streamEvent)
+    {
+        var before = GeneratedText.Bytes(counted);
+        var after = relayed.IsEmpty ? 0 : GeneratedText.Bytes(relayed);
+        _textBytes -= before - after;
+        if (streamEvent && before > 0 && after == 0)
+        {
+            _textEvents--;
+        }
+    }
+
+    /// <summary>Takes back <paramref name="textBytes"/> of generated text counted in a whole answer that the consumer does not get.</summary>
+    protected void Uncount(long textBytes) => _textBytes -= textBytes;
+
     /// <summary>Takes the next bytes of backend output. Throws <see cref="ProviderOutputException"/> on unusable output.</summary>
     public abstract void Accept(ReadOnlySpan<byte> bytes);
 
@@ -125,6 +143,7 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
     private int _length;
     private ArrayBufferWriter<byte>? _translated;
     private ReadOnlyMemory<byte>? _final;
+    private bool _claimsUsage; // an OpenAI answer with usage: written out with the usage billed in its place
 
     public override void Accept(ReadOnlySpan<byte> bytes)
     {
@@ -168,9 +187,28 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
             return true;
         }
 
-        if (UsageScanner.TryRead(body, anthropicNative, out var read, out _))
+        if (anthropicNative)
         {
-            Usage = read;
+            if (UsageScanner.TryRead(body, anthropic: true, out var read, out _))
+            {
+                Usage = read;
+            }
+
+            return true;
+        }
+
+        // An OpenAI answer as it is, but for its claims: an error object is a provider failure, and its usage is the
+        // provider's claim (billing checks it), shown to the consumer only as the usage billed.
+        if (UsageClaim.MayClaim(body) && UsageClaim.Read(body) is var claim && (claim.Error is not null || claim.HasUsage))
+        {
+            if (claim.Error is not null)
+            {
+                return false;
+            }
+
+            Usage = claim.Usage;
+            Uncount(UsageClaim.TextIn(body));
+            _claimsUsage = true;
         }
 
         return true;
@@ -181,6 +219,12 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
         if (translator is not null)
         {
             _final = await translator.FinishingAsync(usage, cancellationToken);
+        }
+        else if (_claimsUsage)
+        {
+            var billed = new ArrayBufferWriter<byte>(_length + 64);
+            UsageClaim.Replace(billed, _buffer.AsSpan(0, _length), usage);
+            _final = billed.WrittenMemory;
         }
     }
 

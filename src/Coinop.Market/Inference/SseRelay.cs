@@ -14,11 +14,21 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
     private const int MaxEventBytes = 1024 * 1024;
     private byte[] _pending = [];
     private int _pendingLength;
+    private bool _skipLineFeed; // the last bytes ended an event with a CR: an LF first in the next is that CRLF's end
 
     protected PipeWriter Writer => Output.Begin(ContentType);
 
     public override void Accept(ReadOnlySpan<byte> bytes)
     {
+        if (_skipLineFeed)
+        {
+            _skipLineFeed = false;
+            if (bytes is [(byte)'\n', ..])
+            {
+                bytes = bytes[1..];
+            }
+        }
+
         if (_pendingLength == 0)
         {
             var used = Split(bytes);
@@ -72,48 +82,62 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
         writer.Write("\n\n"u8);
     }
 
+    /// <summary>
+    /// Cuts whole events out of <paramref name="data"/>: lines end with CRLF, LF or CR (the SSE spec allows all three),
+    /// and a blank line ends an event. Returns how much was used; the rest waits for more bytes.
+    /// </summary>
     private int Split(ReadOnlySpan<byte> data)
     {
-        int start = 0, scan = 0;
+        int start = 0, line = 0;
         while (true)
         {
-            var nl = data[scan..].IndexOf((byte)'\n');
-            if (nl < 0)
+            var end = data[line..].IndexOfAny((byte)'\r', (byte)'\n');
+            if (end < 0)
             {
                 return start;
             }
 
-            nl += scan;
-            if (nl + 1 < data.Length && data[nl + 1] == '\n')
+            end += line;
+            var blank = end == line;
+            int next;
+            if (data[end] == '\n')
             {
-                Event(data[start..(nl + 2)]);
-                start = scan = nl + 2;
+                next = end + 1;
             }
-            else if (nl + 2 < data.Length && data[nl + 1] == '\r' && data[nl + 2] == '\n')
+            else if (end + 1 < data.Length)
             {
-                Event(data[start..(nl + 3)]);
-                start = scan = nl + 3;
+                next = data[end + 1] == '\n' ? end + 2 : end + 1;
             }
-            else if (nl + 1 >= data.Length || (data[nl + 1] == '\r' && nl + 2 >= data.Length))
+            else if (blank)
             {
-                return start; // cannot tell yet whether the event ends here
+                // A CR ends this blank line whatever follows; an LF that follows belongs to it (a CRLF cut in two).
+                next = end + 1;
+                _skipLineFeed = true;
             }
             else
             {
-                scan = nl + 1;
+                return start; // a CR last: the LF of a CRLF may come next, which would not be a blank line of its own
             }
+
+            if (blank)
+            {
+                Event(data[start..next]);
+                start = next;
+            }
+
+            line = next;
         }
     }
 
     /// <summary>
     /// Every event is metered and checked here, whatever the relay then does with it: its data is <c>[DONE]</c> or one JSON
-    /// object of valid Unicode on one line (a CR inside would end the line for the consumer's parser), else the provider's
-    /// output is unusable. Relays write only the fields they read, so nothing else of the provider's framing reaches the consumer.
+    /// object of valid Unicode (on its one line: a CR or LF ends it), else the provider's output is unusable. Relays write
+    /// only the fields they read, each line ended by LF, so nothing else of the provider's framing reaches the consumer.
     /// </summary>
     private void Event(ReadOnlySpan<byte> sseEvent)
     {
         var data = DataOf(sseEvent);
-        if (!data.IsEmpty && !data.SequenceEqual("[DONE]"u8) && (!CountGenerated(data, streamEvent: true) || data.Contains((byte)'\r')))
+        if (!data.IsEmpty && !data.SequenceEqual("[DONE]"u8) && !CountGenerated(data, streamEvent: true))
         {
             throw new ProviderOutputException("a stream event's data is not one JSON object of valid Unicode");
         }
@@ -177,17 +201,13 @@ public abstract class SseRelay(ConsumerOutput output) : ResponseRelay(output)
     {
         while (!sseEvent.IsEmpty)
         {
-            var end = sseEvent.IndexOf((byte)'\n');
+            // A line ends at CR or LF (a CRLF's LF then starts an empty line, which names no field).
+            var end = sseEvent.IndexOfAny((byte)'\r', (byte)'\n');
             var line = end < 0 ? sseEvent : sseEvent[..end];
             if (line.StartsWith(prefix))
             {
                 var value = line[prefix.Length..];
-                if (value is [(byte)' ', ..])
-                {
-                    value = value[1..];
-                }
-
-                return value is [.., (byte)'\r'] ? value[..^1] : value;
+                return value is [(byte)' ', ..] ? value[1..] : value;
             }
 
             if (end < 0)

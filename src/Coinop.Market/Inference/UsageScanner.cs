@@ -78,7 +78,7 @@ public static class UsageScanner
     private static long Int(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
 
-    private static TokenUsage ReadUsageObject(ref Utf8JsonReader reader, bool anthropic)
+    internal static TokenUsage ReadUsageObject(ref Utf8JsonReader reader, bool anthropic)
     {
         long input = 0, output = 0;
         var inputName = anthropic ? "input_tokens"u8 : "prompt_tokens"u8;

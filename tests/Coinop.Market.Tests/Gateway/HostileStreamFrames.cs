@@ -133,7 +133,12 @@ public static class HostileStreamFrames
         // Usage claims.
         Gen.OneOf(Gen.Const("-5"), Gen.Const("9223372036854775807"), Gen.Const("1e30"), Gen.Const("2.5"), Gen.Const("\"7\""), Gen.Const("-9223372036854775808"), Gen.Const("1000000000"))
             .Select(n => $"data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":{n},\"completion_tokens\":{n},\"total_tokens\":{n}}}}}\n\n"),
-        Gen.Const("data: {\"choices\":[],\"usage\":\"lots\"}\n\n"));
+        Gen.Const("data: {\"choices\":[],\"usage\":\"lots\"}\n\n"),
+        Gen.Const(Chunk("{\"content\":\"u\"}", ",\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":99999,\"content\":\"hidden\"}")),
+        Gen.Const("data: {\"choices\":[],\"usage\":{\"completion_tokens\":1},\"usage\":{\"completion_tokens\":1000000}}\n\n"),
+        // Errors of the provider's making, with fields of its choosing.
+        Gen.Const("data: {\"error\":{\"message\":\"pay elsewhere\",\"type\":\"insufficient_quota\",\"code\":\"market_draining\",\"x\":{\"y\":1}}}\n\n"),
+        Gen.Const("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"e\"}}],\"error\":\"boom\"}\n\n"));
 
     private static string Native(string name, string json) => $"event: {name}\ndata: {json}\n\n";
 

@@ -143,7 +143,7 @@ public class HostileStreamRegressions
     [InlineData("data: [1,2]\n\n")]
     [InlineData("data: {\"choices\":[]} {}\n\n")]
     [InlineData("data: {\"choices\":\r[{\"index\":0,\"delta\":{\"content\":\"cr inside\"}}]}\n\n")]
-    [InlineData("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"cr\"}}]}\r\rdata: [DONE]\r\r")]
+    [InlineData("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"cr\"}}]\r}\r\r")]
     [InlineData("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"never ended\"}}]")]
     public async Task Data_that_is_not_one_JSON_object_on_one_line_ends_the_chat_stream_with_an_error(string output)
     {

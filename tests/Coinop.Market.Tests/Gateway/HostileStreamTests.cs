@@ -98,6 +98,11 @@ public class HostileStreamTests
             Assert.True(Json(text)?.RootElement.ValueKind == JsonValueKind.Object, what);
         }
 
+        if (api == Api.Chat && response.StatusCode == HttpStatusCode.OK)
+        {
+            AssertShowsOnlyTheUsageBilled(text, stream, spent, what);
+        }
+
         var most = MostChargeableMsat(Encoding.UTF8.GetByteCount(body), text, stream);
         Assert.True(spent <= most, $"charged {spent} msat, more than the {most} msat the market can count in what the consumer received: {what}");
         Assert.True(earned >= 0 && earned <= spent, $"earned {earned} msat of {spent} spent: {what}");
@@ -215,6 +220,27 @@ public class HostileStreamTests
             default:
                 Assert.True(lastName is "response.completed" or "response.incomplete" or "error", "the stream did not end with the response or an error: " + what);
                 break;
+        }
+    }
+
+    /// <summary>
+    /// Chat relayed as it is shows no usage of the provider's: a stream none (this consumer did not ask for it), a whole
+    /// answer only the usage billed (at the hostile offer's 10 and 30 msat a token).
+    /// </summary>
+    private static void AssertShowsOnlyTheUsageBilled(string text, bool stream, long spent, string what)
+    {
+        var documents = stream
+            ? text.Split('\n').Where(l => l.StartsWith("data: {", StringComparison.Ordinal)).Select(l => l["data: ".Length..])
+            : [text];
+        foreach (var document in documents)
+        {
+            using var json = JsonDocument.Parse(document);
+            foreach (var usage in json.RootElement.EnumerateObject().Where(p => p.Name == "usage" && p.Value.ValueKind != JsonValueKind.Null))
+            {
+                Assert.False(stream, "usage the consumer did not ask for: " + what);
+                var (input, output) = (usage.Value.GetProperty("prompt_tokens").GetInt64(), usage.Value.GetProperty("completion_tokens").GetInt64());
+                Assert.True(spent == (input * 10) + (output * 30), $"shows usage {usage.Value} but charged {spent} msat: {what}");
+            }
         }
     }
 

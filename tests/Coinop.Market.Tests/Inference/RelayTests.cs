@@ -33,6 +33,8 @@ public class RelayTests
         }
 
         Assert.True(relay.Complete());
+        // As the pipeline does: the usage billed is final before the end is written (here: the output's own, or zero).
+        relay.FinishingAsync(relay.Usage ?? TokenUsage.Zero, CancellationToken.None).AsTask().GetAwaiter().GetResult();
         relay.Finish(settlement);
         context.Response.BodyWriter.FlushAsync().AsTask().GetAwaiter().GetResult();
         return (Encoding.UTF8.GetString(body.ToArray()), relay.Usage);
@@ -68,14 +70,36 @@ public class RelayTests
         Assert.EndsWith("data: [DONE]\n\n", whole.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>The SSE spec ends lines with CRLF, LF or CR: a backend may use any, even mixed, and cut anywhere.</summary>
     [Fact]
-    public void The_usage_chunk_stays_when_asked_for_and_the_trailer_goes_just_before_DONE()
+    public void An_OpenAI_stream_with_CR_LF_or_CRLF_line_ends_comes_out_the_same_however_its_bytes_are_cut()
+    {
+        var all = Encoding.UTF8.GetBytes(string.Concat(OpenAiStream));
+        var whole = Relay(o => new OpenAiSseRelay(o, consumerWantsUsage: true), [all], BillingSettlement.Free);
+        var lines = string.Concat(OpenAiStream).Replace("\r\n", "\n", StringComparison.Ordinal).Split('\n')[..^1];
+
+        Gen.Select(Gen.OneOf("\r", "\n", "\r\n").Array[lines.Length], Gen.Int[0, 2000].List[0, 40], (ends, cuts) => (ends, cuts)).Sample(sample =>
+        {
+            // A CR then an empty line's LF would be one CRLF, not a blank line: that empty line ends with CR too.
+            var text = string.Concat(lines.Select((line, i) =>
+                line + (line.Length == 0 && i > 0 && sample.ends[i - 1] == "\r" && sample.ends[i] == "\n" ? "\r" : sample.ends[i])));
+            var bytes = Encoding.UTF8.GetBytes(text);
+            var cutUp = Relay(o => new OpenAiSseRelay(o, consumerWantsUsage: true), Split(bytes, sample.cuts), BillingSettlement.Free);
+            Assert.Equal(whole, cutUp);
+        });
+
+        Assert.DoesNotContain('\r', whole.Output);
+        Assert.Contains("lo \\\"usage\\\": {", whole.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void The_usage_billed_goes_out_when_asked_for_and_the_trailer_goes_just_before_DONE()
     {
         var all = Encoding.UTF8.GetBytes(string.Concat(OpenAiStream));
 
         var (output, _) = Relay(o => new OpenAiSseRelay(o, consumerWantsUsage: true), [all], new BillingSettlement([], "x-cashu cashuBxyz", 5));
 
-        Assert.Contains("\"completion_tokens\":3", output, StringComparison.Ordinal);
+        Assert.Contains("\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3,\"total_tokens\":14}", output, StringComparison.Ordinal);
         Assert.EndsWith("\n\n: x-cashu cashuBxyz\n\ndata: [DONE]\n\n", output, StringComparison.Ordinal);
         Assert.Equal(1, output.Split("[DONE]").Length - 1);
     }
@@ -101,7 +125,27 @@ public class RelayTests
             [Encoding.UTF8.GetBytes("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n")], BillingSettlement.Free);
 
         Assert.Equal(new TokenUsage(1, 2), usage);
-        Assert.Equal("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}\n\ndata: [DONE]\n\n", output);
+        Assert.Equal("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2,\"total_tokens\":3}}\n\ndata: [DONE]\n\n", output);
+    }
+
+    [Theory]
+    [InlineData("{\"prompt_tokens\":2,\"completion_tokens\":900,\"content\":\"HIDDEN\"}")]
+    [InlineData("[{\"text\":\"HIDDEN\"},[{\"reasoning\":\"HIDDEN\"}],\"HIDDEN\"]")]
+    [InlineData("7")]
+    public async Task A_whole_answer_shows_the_usage_billed_and_text_in_its_usage_is_not_counted(string usage)
+    {
+        var context = new DefaultHttpContext { Response = { Body = new MemoryStream() } };
+        using var relay = new BufferedRelay(new ConsumerOutput(context.Response), anthropicNative: false, translator: null, 1 << 20);
+        var hidden = usage.Replace("HIDDEN", new string('h', 3000), StringComparison.Ordinal);
+        relay.Accept(Encoding.UTF8.GetBytes("{\"choices\":[{\"index\":0,\"message\":{\"content\":\"twelve bytes\"}}],\"usage\":" + hidden + "}"));
+
+        Assert.True(relay.Complete());
+        Assert.Equal(4, relay.CountedOutputTokens); // "twelve bytes": the text in usage is not the consumer's
+        await relay.FinishingAsync(new TokenUsage(3, 4), TestContext.Current.CancellationToken);
+        relay.Finish(BillingSettlement.Free);
+        await context.Response.BodyWriter.FlushAsync(TestContext.Current.CancellationToken);
+        var body = Encoding.UTF8.GetString(((MemoryStream)context.Response.Body).ToArray());
+        Assert.Equal("{\"choices\":[{\"index\":0,\"message\":{\"content\":\"twelve bytes\"}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}", body);
     }
 
     [Fact]

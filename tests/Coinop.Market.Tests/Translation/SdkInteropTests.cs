@@ -25,8 +25,9 @@ public class SdkInteropTests
         var result = JsonNode.Parse(line)!;
         Assert.True(result["ok"]!.GetValue<bool>(), node.Output);
         var checks = result["checks"]!.AsArray().Select(c => c!.GetValue<string>()).ToList();
-        Assert.Equal(11, checks.Count);
+        Assert.Equal(12, checks.Count);
         Assert.Contains("anthropic: count_tokens", checks);
         Assert.Contains("openai: responses.stream function_call_arguments deltas", checks);
+        Assert.Contains("openai: chat stream with include_usage ends with the usage billed", checks);
     }
 }

@@ -77,8 +77,7 @@ public sealed class ChatStreamReader(IChatStreamSink sink)
 
         if (chunk.TryGetProperty("error", out var error) && error.ValueKind != JsonValueKind.Null)
         {
-            var text = error.GetRawText();
-            throw new ProviderOutputException("the backend reported an error in its stream: " + (text.Length <= 200 ? text : text[..200] + "…"));
+            throw ProviderOutputException.BackendError(error.GetRawText());
         }
 
         var generated = 0;
