@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
 using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
@@ -16,7 +15,7 @@ internal sealed class JobRun
     private const int MaxChunkPayload = 64 * 1024;
     private const int MaxErrorBody = 16 * 1024;
 
-    private readonly JobMessage _job;
+    private readonly JobOrder _job;
     private readonly BackendEndpoint _backend;
     private readonly AgentContext _agent;
     private readonly Func<OutgoingFrame, ValueTask<bool>> _send;
@@ -26,7 +25,7 @@ internal sealed class JobRun
 
     /// <param name="send">Queues a frame on the market link; false when the link is gone (the frame is released).</param>
     /// <param name="sendTogether">Queues two frames in order, in one write when the link is idle; false when the link is gone.</param>
-    public JobRun(JobMessage job, BackendEndpoint backend, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send,
+    public JobRun(JobOrder job, BackendEndpoint backend, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send,
         Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> sendTogether, CancellationToken session)
     {
         _job = job;
@@ -100,7 +99,7 @@ internal sealed class JobRun
         {
             using var request = new HttpRequestMessage(HttpMethod.Post, _backend.Resolve("v1/" + _job.Path))
             {
-                Content = new ByteArrayContent(JsonMarshal.GetRawUtf8Value(_job.Request).ToArray()),
+                Content = new ByteArrayContent(_job.Request),
             };
             request.Content.Headers.ContentType = new("application/json");
             using var response = await _agent.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);

@@ -16,7 +16,7 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
     private readonly ConcurrentDictionary<Guid, JobRun> _jobs = new();
 
     /// <summary>Admits <paramref name="job"/> and starts it, or tells the market why not.</summary>
-    public async Task StartAsync(JobMessage job)
+    public async Task StartAsync(JobOrder job)
     {
         string? refusal = null;
         string code = JobErrorCodes.OutOfCapacity;
