@@ -17,6 +17,7 @@ internal sealed class JobRun
 
     private readonly JobOrder _job;
     private readonly BackendEndpoint _backend;
+    private readonly Uri _url;
     private readonly AgentContext _agent;
     private readonly Func<OutgoingFrame, ValueTask<bool>> _send;
     private readonly Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> _sendTogether;
@@ -25,11 +26,13 @@ internal sealed class JobRun
 
     /// <param name="send">Queues a frame on the market link; false when the link is gone (the frame is released).</param>
     /// <param name="sendTogether">Queues two frames in order, in one write when the link is idle; false when the link is gone.</param>
-    public JobRun(JobOrder job, BackendEndpoint backend, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send,
+    /// <param name="url">The backend URL the request is posted to (under <paramref name="backend"/>).</param>
+    public JobRun(JobOrder job, BackendEndpoint backend, Uri url, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send,
         Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> sendTogether, CancellationToken session)
     {
         _job = job;
         _backend = backend;
+        _url = url;
         _agent = agent;
         _send = send;
         _sendTogether = sendTogether;
@@ -97,12 +100,12 @@ internal sealed class JobRun
         var ct = linked.Token;
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, _backend.Resolve("v1/" + _job.Path))
+            using var request = new HttpRequestMessage(HttpMethod.Post, _url)
             {
                 Content = new ByteArrayContent(_job.Request),
             };
             request.Content.Headers.ContentType = new("application/json");
-            using var response = await _agent.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            using var response = await _agent.Backends.SendAsync(request, ct);
             if (!response.IsSuccessStatusCode)
             {
                 var body = await ReadPrefixAsync(response, ct);

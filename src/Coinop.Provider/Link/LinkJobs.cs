@@ -14,6 +14,9 @@ namespace Coinop.Provider.Link;
 internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, CancellationToken end)
 {
     private readonly ConcurrentDictionary<Guid, JobRun> _jobs = new();
+    private BackendEndpoint? _lastBackend;
+    private string? _lastPath;
+    private Uri? _lastUrl;
 
     /// <summary>Admits <paramref name="job"/> and starts it, or tells the market why not.</summary>
     public async Task StartAsync(JobOrder job)
@@ -45,7 +48,7 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
             return;
         }
 
-        var run = new JobRun(job, backend!, agent, frame => socket.SendAsync(frame), (first, then) => socket.SendAsync(first, then), end);
+        var run = new JobRun(job, backend!, UrlFor(backend!, job.Path), agent, frame => socket.SendAsync(frame), (first, then) => socket.SendAsync(first, then), end);
 
         // A job id that is already running came back with a new fence: the old attempt is stale.
         if (_jobs.TryGetValue(job.JobId, out var stale))
@@ -112,6 +115,20 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
 
         await Task.WhenAll(jobs.Select(j => j.Completion));
         return jobs.Count;
+    }
+
+    /// <summary>
+    /// The backend URL of a job's path. A link's jobs nearly all go to one backend and path: the last URL is kept
+    /// rather than parsed again per job. Only the link's reader starts jobs, so it needs no lock.
+    /// </summary>
+    private Uri UrlFor(BackendEndpoint backend, string path)
+    {
+        if (!ReferenceEquals(backend, _lastBackend) || path != _lastPath)
+        {
+            (_lastBackend, _lastPath, _lastUrl) = (backend, path, backend.Resolve("v1/" + path));
+        }
+
+        return _lastUrl!;
     }
 
     private static bool IsSafePath(string path) =>
