@@ -21,6 +21,7 @@ internal sealed class JobRun
     private readonly AgentContext _agent;
     private readonly Func<OutgoingFrame, ValueTask<bool>> _send;
     private readonly Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> _sendTogether;
+    private readonly Action<JobRun> _ended;
     private readonly CancellationTokenSource _cancel;
     private readonly CancellationTokenRegistration _sessionEnd;
     private volatile bool _stopped;
@@ -29,9 +30,11 @@ internal sealed class JobRun
     /// <param name="send">Queues a frame on the market link; false when the link is gone (the frame is released).</param>
     /// <param name="sendTogether">Queues two frames in order, in one write when the link is idle; false when the link is gone.</param>
     /// <param name="url">The backend URL the request is posted to (under <paramref name="backend"/>).</param>
+    /// <param name="ended">Called once, as the job's last step (it must not throw).</param>
     public JobRun(JobOrder job, BackendEndpoint backend, Uri url, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send,
-        Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> sendTogether, CancellationToken session)
+        Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> sendTogether, Action<JobRun> ended, CancellationToken session)
     {
+        _ended = ended;
         _job = job;
         _backend = backend;
         _url = url;
@@ -100,7 +103,8 @@ internal sealed class JobRun
             {
                 Content = new ByteArrayContent(_job.Request),
             };
-            request.Content.Headers.ContentType = new("application/json");
+            // Added as is: a parsed MediaTypeHeaderValue per job only to be written back as the same text.
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
             using var response = await _agent.Backends.SendAsync(request, ct);
             if (!response.IsSuccessStatusCode)
             {
@@ -207,6 +211,7 @@ internal sealed class JobRun
             _agent.Metrics.JobEnded(outcome, duration);
             _sessionEnd.Dispose();
             _cancel.Dispose();
+            _ended(this);
         }
     }
 

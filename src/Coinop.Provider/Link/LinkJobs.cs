@@ -14,6 +14,11 @@ namespace Coinop.Provider.Link;
 internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, CancellationToken end)
 {
     private readonly ConcurrentDictionary<Guid, JobRun> _jobs = new();
+
+    // Made once per link, not per job.
+    private readonly Func<OutgoingFrame, ValueTask<bool>> _send = frame => socket.SendAsync(frame);
+    private readonly Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> _sendTogether = (first, then) => socket.SendAsync(first, then);
+    private Action<JobRun>? _ended;
     private BackendEndpoint? _lastBackend;
     private string? _lastPath;
     private Uri? _lastUrl;
@@ -48,7 +53,7 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
             return;
         }
 
-        var run = new JobRun(job, backend!, UrlFor(backend!, job.Path), agent, frame => socket.SendAsync(frame), (first, then) => socket.SendAsync(first, then), end);
+        var run = new JobRun(job, backend!, UrlFor(backend!, job.Path), agent, _send, _sendTogether, _ended ??= Ended, end);
 
         // A job id that is already running came back with a new fence: the old attempt is stale.
         if (_jobs.TryGetValue(job.JobId, out var stale))
@@ -58,15 +63,6 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
 
         _jobs[job.JobId] = run;
         run.Start();
-        _ = run.Completion.ContinueWith(
-            _ =>
-            {
-                _jobs.TryRemove(new KeyValuePair<Guid, JobRun>(job.JobId, run));
-                agent.ReleaseSlot();
-            },
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
     }
 
     /// <summary>Grants a running job more window; false when no such job runs here.</summary>
@@ -115,6 +111,13 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
 
         await Task.WhenAll(jobs.Select(j => j.Completion));
         return jobs.Count;
+    }
+
+    /// <summary>A job's last step: frees its slot (and only its own entry: a stale attempt's successor keeps its place).</summary>
+    private void Ended(JobRun run)
+    {
+        _jobs.TryRemove(new KeyValuePair<Guid, JobRun>(run.JobId, run));
+        agent.ReleaseSlot();
     }
 
     /// <summary>
