@@ -11,7 +11,7 @@ internal sealed class AgentContext(
     ProviderOptions options,
     ProviderIdentity identity,
     BackendDiscovery discovery,
-    HttpClient http,
+    HttpMessageInvoker backends,
     LoadTracker load,
     ProviderMetrics metrics,
     TimeProvider time,
@@ -31,7 +31,8 @@ internal sealed class AgentContext(
 
     public BackendDiscovery Discovery { get; } = discovery;
 
-    public HttpClient Http { get; } = http;
+    /// <summary>Sends jobs' requests to the backends (the handler discovery's HttpClient uses too).</summary>
+    public HttpMessageInvoker Backends { get; } = backends;
 
     public LoadTracker Load { get; } = load;
 

@@ -29,6 +29,7 @@ public sealed class ProviderAgent : BackgroundService
     private readonly ILogger<WorkloadHost> _workloadLogger;
     private readonly ProviderMetrics _metrics;
     private readonly HttpClient _http;
+    private readonly HttpMessageInvoker _jobs;
     private readonly LoadTracker _load;
     private readonly BackendDiscovery _discovery;
     private AgentProcess? _process;
@@ -42,16 +43,25 @@ public sealed class ProviderAgent : BackgroundService
         _logger = logger;
         _workloadLogger = loggers.CreateLogger<WorkloadHost>();
         _metrics = metrics;
-        _http = new HttpClient(new SocketsHttpHandler
+        // The backends are local servers the operator named: no redirects to follow (a job goes to its backend and
+        // nowhere else) and no cookies (one consumer's request must not carry what a backend set for another's).
+        // Both also take a stage off every job's request.
+        var backends = new SocketsHttpHandler
         {
             ConnectTimeout = TimeSpan.FromSeconds(5),
             PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
             AutomaticDecompression = DecompressionMethods.None,
-        })
+            AllowAutoRedirect = false,
+            UseCookies = false,
+        };
+        _http = new HttpClient(backends)
         {
             Timeout = Timeout.InfiniteTimeSpan,
             MaxResponseContentBufferSize = 16 * 1024 * 1024,
         };
+        // Jobs send on the handler itself: HttpClient adds a linked cancellation source and a buffering stage per
+        // request that a streamed relay with its own deadline has no use for.
+        _jobs = new HttpMessageInvoker(backends, disposeHandler: false);
         _load = new LoadTracker(time);
         _discovery = new BackendDiscovery(_options, new BackendProbe(_http, time), time, logger);
     }
@@ -77,7 +87,7 @@ public sealed class ProviderAgent : BackgroundService
         _process = AgentProcess.Acquire(_options.DataDir);
         var identity = ProviderIdentity.LoadOrCreate(_options.DataDir);
         var workloads = _options.Workloads is { } mode ? await CreateWorkloadsAsync(mode, identity, cancellationToken) : null;
-        _context = new AgentContext(_options, identity, _discovery, _http, _load, _metrics, _time, _logger, workloads);
+        _context = new AgentContext(_options, identity, _discovery, _jobs, _load, _metrics, _time, _logger, workloads);
         workloads?.Start();
         ProviderLog.Starting(_logger, identity.ProviderId, identity.Path, _options.MarketUrl);
         await base.StartAsync(cancellationToken);
@@ -124,6 +134,7 @@ public sealed class ProviderAgent : BackgroundService
         base.Dispose();
         _process?.Dispose();
         _context?.Identity.Dispose();
+        _jobs.Dispose();
         _http.Dispose();
     }
 

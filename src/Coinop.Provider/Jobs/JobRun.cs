@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Runtime.InteropServices;
 using Coinop.Core.Protocol;
 using Coinop.Provider.Backends;
 using Coinop.Provider.Hosting;
@@ -16,26 +15,39 @@ internal sealed class JobRun
     private const int MaxChunkPayload = 64 * 1024;
     private const int MaxErrorBody = 16 * 1024;
 
-    private readonly JobMessage _job;
+    private readonly JobOrder _job;
     private readonly BackendEndpoint _backend;
+    private readonly Uri _url;
     private readonly AgentContext _agent;
     private readonly Func<OutgoingFrame, ValueTask<bool>> _send;
     private readonly Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> _sendTogether;
-    private readonly CancellationTokenSource _stop;
+    private readonly Action<JobRun> _ended;
+    private readonly CancellationTokenSource _cancel;
+    private readonly CancellationTokenRegistration _sessionEnd;
+    private volatile bool _stopped;
     private volatile string? _abortReason;
 
     /// <param name="send">Queues a frame on the market link; false when the link is gone (the frame is released).</param>
     /// <param name="sendTogether">Queues two frames in order, in one write when the link is idle; false when the link is gone.</param>
-    public JobRun(JobMessage job, BackendEndpoint backend, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send,
-        Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> sendTogether, CancellationToken session)
+    /// <param name="url">The backend URL the request is posted to (under <paramref name="backend"/>).</param>
+    /// <param name="ended">Called once, as the job's last step (it must not throw).</param>
+    public JobRun(JobOrder job, BackendEndpoint backend, Uri url, AgentContext agent, Func<OutgoingFrame, ValueTask<bool>> send,
+        Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> sendTogether, Action<JobRun> ended, CancellationToken session)
     {
+        _ended = ended;
         _job = job;
         _backend = backend;
+        _url = url;
         _agent = agent;
         _send = send;
         _sendTogether = sendTogether;
-        _stop = CancellationTokenSource.CreateLinkedTokenSource(session);
         Window = new SendWindow(job.WindowBytes);
+
+        // One source per job cancels it: at its deadline (its timer) or when stopped (the market, the agent, the
+        // link's end). A stop says so in _stopped first, which tells it from the deadline.
+        var remaining = RemainingTime(job.DeadlineUnixMs, agent.Time);
+        _cancel = remaining == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(remaining, agent.Time);
+        _sessionEnd = session.UnsafeRegister(static s => ((JobRun)s!).Stop(), this);
     }
 
     public Guid JobId => _job.JobId;
@@ -62,9 +74,10 @@ internal sealed class JobRun
 
     private void Stop()
     {
+        _stopped = true;
         try
         {
-            _stop.Cancel();
+            _cancel.Cancel();
         }
         catch (ObjectDisposedException)
         {
@@ -83,27 +96,16 @@ internal sealed class JobRun
         var outcome = "done";
         _agent.Load.Started();
 
-        // A deadline beyond what a timer can hold (about 49 days) is as good as none; it must not throw here, after
-        // the load figures counted the job as started.
-        var remaining = _job.DeadlineUnixMs > 0 && _job.DeadlineUnixMs < DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()
-            ? DateTimeOffset.FromUnixTimeMilliseconds(_job.DeadlineUnixMs) - time.GetUtcNow()
-            : Timeout.InfiniteTimeSpan;
-        if (remaining > TimeSpan.FromMilliseconds(uint.MaxValue - 1))
-        {
-            remaining = Timeout.InfiniteTimeSpan;
-        }
-
-        using var deadline = remaining == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1), time);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token, deadline.Token);
-        var ct = linked.Token;
+        var ct = _cancel.Token;
         try
         {
-            using var request = new HttpRequestMessage(HttpMethod.Post, _backend.Resolve("v1/" + _job.Path))
+            using var request = new HttpRequestMessage(HttpMethod.Post, _url)
             {
-                Content = new ByteArrayContent(JsonMarshal.GetRawUtf8Value(_job.Request).ToArray()),
+                Content = new ByteArrayContent(_job.Request),
             };
-            request.Content.Headers.ContentType = new("application/json");
-            using var response = await _agent.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, ct);
+            // Added as is: a parsed MediaTypeHeaderValue per job only to be written back as the same text.
+            request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/json");
+            using var response = await _agent.Backends.SendAsync(request, ct);
             if (!response.IsSuccessStatusCode)
             {
                 var body = await ReadPrefixAsync(response, ct);
@@ -114,7 +116,7 @@ internal sealed class JobRun
                 return;
             }
 
-            var usage = new UsageScanner(response.Content.Headers.ContentType?.MediaType == "text/event-stream");
+            var usage = new UsageScanner(IsEventStream(response.Content.Headers));
             await using var stream = await response.Content.ReadAsStreamAsync(ct);
 
             // A body of known length (a whole answer) is known to be complete on its last read: that chunk and job_done
@@ -158,7 +160,7 @@ internal sealed class JobRun
                 var last = remainingBody > 0 && (remainingBody -= read) == 0;
                 if (!(last ? await _sendTogether(chunk, Done(usage, started)) : await _send(chunk)))
                 {
-                    _stop.Cancel();
+                    Stop();
                     ct.ThrowIfCancellationRequested();
                 }
 
@@ -178,7 +180,7 @@ internal sealed class JobRun
                 await _send(Done(usage, started));
             }
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (_stopped)
         {
             if (_abortReason is { } reason)
             {
@@ -190,7 +192,7 @@ internal sealed class JobRun
                 outcome = "cancelled";
             }
         }
-        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        catch (OperationCanceledException) when (_cancel.IsCancellationRequested)
         {
             outcome = JobErrorCodes.BackendTimeout;
             failed = true;
@@ -207,8 +209,40 @@ internal sealed class JobRun
             var duration = time.GetElapsedTime(started);
             _agent.Load.Finished(firstByte, duration, outputTokens, failed);
             _agent.Metrics.JobEnded(outcome, duration);
-            _stop.Dispose();
+            _sessionEnd.Dispose();
+            _cancel.Dispose();
+            _ended(this);
         }
+    }
+
+    /// <summary>
+    /// The time left until a job's deadline: at least a tick (a deadline already past cancels at once, in the job), and
+    /// none beyond what a timer can hold (about 49 days), which is as good as none.
+    /// </summary>
+    private static TimeSpan RemainingTime(long deadlineUnixMs, TimeProvider time)
+    {
+        var remaining = deadlineUnixMs > 0 && deadlineUnixMs < DateTimeOffset.MaxValue.ToUnixTimeMilliseconds()
+            ? DateTimeOffset.FromUnixTimeMilliseconds(deadlineUnixMs) - time.GetUtcNow()
+            : Timeout.InfiniteTimeSpan;
+        return remaining > TimeSpan.FromMilliseconds(uint.MaxValue - 1) || remaining == Timeout.InfiniteTimeSpan ? Timeout.InfiniteTimeSpan
+            : remaining > TimeSpan.Zero ? remaining : TimeSpan.FromTicks(1);
+    }
+
+    /// <summary>
+    /// Whether the body is server-sent events: the Content-Type's media type, as <see cref="System.Net.Http.Headers.MediaTypeHeaderValue"/>
+    /// parses it, which is built only when the raw value starts with the SSE type and goes on (parameters).
+    /// </summary>
+    internal static bool IsEventStream(System.Net.Http.Headers.HttpContentHeaders headers)
+    {
+        if (!headers.NonValidated.TryGetValues("Content-Type", out var values))
+        {
+            return false;
+        }
+
+        const string EventStream = "text/event-stream";
+        var value = values.Count == 1 ? values.ToString().AsSpan().Trim() : default;
+        return value.SequenceEqual(EventStream)
+            || ((values.Count != 1 || value.StartsWith(EventStream, StringComparison.Ordinal)) && headers.ContentType?.MediaType == EventStream);
     }
 
     private OutgoingFrame Done(UsageScanner usage, long started)
@@ -219,7 +253,7 @@ internal sealed class JobRun
         }
 
         var duration = (long)_agent.Time.GetElapsedTime(started).TotalMilliseconds;
-        return OutgoingFrame.Text(ProtocolJson.Serialize(new JobDone(_job.JobId, _job.Fence, usage.Usage, duration)));
+        return OutgoingFrame.Text(JobDoneFrame.Write(_job.JobId, _job.Fence, usage.Usage, duration));
     }
 
     private async Task FailAsync(string code, string message, bool outputSent)

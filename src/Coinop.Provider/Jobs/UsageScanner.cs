@@ -15,7 +15,7 @@ public sealed class UsageScanner(bool serverSentEvents)
     private const int MaxPending = 1 << 20;
 
     private readonly Field[] _path = new Field[4];
-    private byte[] _pending = new byte[256];
+    private byte[] _pending = [];
     private int _pendingLength;
     private bool _skippingLine;
     private bool _gaveUp;
@@ -226,7 +226,8 @@ public sealed class UsageScanner(bool serverSentEvents)
     {
         if (size > _pending.Length)
         {
-            Array.Resize(ref _pending, Math.Max(size, _pending.Length * 2));
+            // Grown on first use: a JSON body read whole, the usual case, leaves nothing to hold.
+            Array.Resize(ref _pending, Math.Max(Math.Max(size, 256), _pending.Length * 2));
         }
     }
 }

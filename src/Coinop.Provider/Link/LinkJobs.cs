@@ -15,8 +15,16 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
 {
     private readonly ConcurrentDictionary<Guid, JobRun> _jobs = new();
 
+    // Made once per link, not per job.
+    private readonly Func<OutgoingFrame, ValueTask<bool>> _send = frame => socket.SendAsync(frame);
+    private readonly Func<OutgoingFrame, OutgoingFrame, ValueTask<bool>> _sendTogether = (first, then) => socket.SendAsync(first, then);
+    private Action<JobRun>? _ended;
+    private BackendEndpoint? _lastBackend;
+    private string? _lastPath;
+    private Uri? _lastUrl;
+
     /// <summary>Admits <paramref name="job"/> and starts it, or tells the market why not.</summary>
-    public async Task StartAsync(JobMessage job)
+    public async Task StartAsync(JobOrder job)
     {
         string? refusal = null;
         string code = JobErrorCodes.OutOfCapacity;
@@ -45,7 +53,7 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
             return;
         }
 
-        var run = new JobRun(job, backend!, agent, frame => socket.SendAsync(frame), (first, then) => socket.SendAsync(first, then), end);
+        var run = new JobRun(job, backend!, UrlFor(backend!, job.Path), agent, _send, _sendTogether, _ended ??= Ended, end);
 
         // A job id that is already running came back with a new fence: the old attempt is stale.
         if (_jobs.TryGetValue(job.JobId, out var stale))
@@ -55,15 +63,6 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
 
         _jobs[job.JobId] = run;
         run.Start();
-        _ = run.Completion.ContinueWith(
-            _ =>
-            {
-                _jobs.TryRemove(new KeyValuePair<Guid, JobRun>(job.JobId, run));
-                agent.ReleaseSlot();
-            },
-            CancellationToken.None,
-            TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
     }
 
     /// <summary>Grants a running job more window; false when no such job runs here.</summary>
@@ -112,6 +111,27 @@ internal sealed class LinkJobs(AgentContext agent, MarketSocket socket, Cancella
 
         await Task.WhenAll(jobs.Select(j => j.Completion));
         return jobs.Count;
+    }
+
+    /// <summary>A job's last step: frees its slot (and only its own entry: a stale attempt's successor keeps its place).</summary>
+    private void Ended(JobRun run)
+    {
+        _jobs.TryRemove(new KeyValuePair<Guid, JobRun>(run.JobId, run));
+        agent.ReleaseSlot();
+    }
+
+    /// <summary>
+    /// The backend URL of a job's path. A link's jobs nearly all go to one backend and path: the last URL is kept
+    /// rather than parsed again per job. Only the link's reader starts jobs, so it needs no lock.
+    /// </summary>
+    private Uri UrlFor(BackendEndpoint backend, string path)
+    {
+        if (!ReferenceEquals(backend, _lastBackend) || path != _lastPath)
+        {
+            (_lastBackend, _lastPath, _lastUrl) = (backend, path, backend.Resolve("v1/" + path));
+        }
+
+        return _lastUrl!;
     }
 
     private static bool IsSafePath(string path) =>

@@ -37,6 +37,9 @@ internal sealed class MarketSocket : IDisposable
     public MarketSocket(string agentVersion, CancellationToken end)
     {
         _end = end;
+        // The session's end aborts the socket, which fails a send in progress and every later one. Sends themselves
+        // pass no token: a cancellable send takes the WebSocket's slower path and registers with the token per frame.
+        end.UnsafeRegister(static s => ((ClientWebSocket)s!).Abort(), _socket);
         _dialer = new HttpMessageInvoker(new SocketsHttpHandler { ConnectCallback = DialAsync, AutomaticDecompression = DecompressionMethods.None });
         _frames = new FrameWriter(OutgoingCapacity, SendFrameAsync, _socket.Abort, new HeldWrites(this));
         _socket.Options.SetRequestHeader("User-Agent", "coinop-provider/" + agentVersion);
@@ -169,7 +172,7 @@ internal sealed class MarketSocket : IDisposable
             return;
         }
 
-        await _socket.SendAsync(frame.Payload, frame.Type, endOfMessage: true, _end);
+        await _socket.SendAsync(frame.Payload, frame.Type, endOfMessage: true, CancellationToken.None);
     }
 
     /// <summary>Holds writes on the link's connection once it is dialled (a frame sent before that cannot be held, and needs not be).</summary>
