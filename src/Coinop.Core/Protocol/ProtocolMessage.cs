@@ -142,7 +142,7 @@ public sealed record JobMessage(
     WireFormat Format,
     string Path,
     bool Stream,
-    JsonElement Request,
+    [property: JsonConverter(typeof(RawJsonValueConverter))] JsonElement Request,
     long DeadlineUnixMs,
     int WindowBytes) : ProtocolMessage;
 

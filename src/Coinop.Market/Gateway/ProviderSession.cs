@@ -305,7 +305,8 @@ public sealed class ProviderSession : IRoutableProvider, IAsyncDisposable
             return null;
         }
 
-        var message = ProtocolJson.TryDeserialize(frame);
+        // Every job ends with a job_done: its usual shape is read without the general deserializer.
+        var message = (ProtocolMessage?)JobDoneFrame.TryRead(frame) ?? ProtocolJson.TryDeserialize(frame);
         switch (message)
         {
             case CapabilitiesMessage capabilities:

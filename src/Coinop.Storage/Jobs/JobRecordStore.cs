@@ -1,4 +1,8 @@
+using System.Buffers;
+using System.Text;
 using Dapper;
+using Microsoft.Data.Sqlite;
+using SQLitePCL;
 
 namespace Coinop.Storage.Jobs;
 
@@ -62,6 +66,12 @@ public sealed class JobRecordStore(Database database) : IJobRecordStore
 
         return database.WriteAsync(async (c, t) =>
         {
+            if (c is SqliteConnection sqlite)
+            {
+                InsertRows(sqlite, records);
+                return;
+            }
+
             // The database's kept statement, values set per row: Dapper re-made and re-bound 14 parameters per row by
             // their bare names, which SQLite resolved by trying each prefix in turn; at thousands of requests/s that was
             // most of what recording a job cost.
@@ -86,6 +96,88 @@ public sealed class JobRecordStore(Database database) : IJobRecordStore
                     .ExecuteAsync(cancellationToken);
             }
         }, cancellationToken);
+    }
+
+    /// <summary>
+    /// SQLite: the rows go straight to SQLite's own statement, bound by position. Through Microsoft.Data.Sqlite each row
+    /// looked its 14 parameters up by name (an encoded copy of each name and a scan of the statement's names), boxed
+    /// the numbers, encoded each text anew and made a data reader: more than the b-tree inserts themselves, and at
+    /// saturation the job records were a sixth of the market's CPU. Runs in the caller's transaction on its connection.
+    /// </summary>
+    private static void InsertRows(SqliteConnection connection, IReadOnlyList<JobRecord> records)
+    {
+        var db = connection.Handle!;
+        Check(raw.sqlite3_prepare_v2(db, PositionalInsertSql, out var insert), db);
+        using (insert)
+        {
+            Span<byte> id = stackalloc byte[32];
+            foreach (var r in records)
+            {
+                r.Id.TryFormat(id, out _, "N");
+                Check(raw.sqlite3_bind_text(insert, 1, id), db);
+                BindText(insert, 2, r.Model, db);
+                BindText(insert, 3, r.WireFormat, db);
+                BindText(insert, 4, r.Route, db);
+                BindText(insert, 5, r.ProviderId, db);
+                Check(raw.sqlite3_bind_int64(insert, 6, r.Attempts), db);
+                Check(raw.sqlite3_bind_int64(insert, 7, r.CreatedAt.ToUnixTimeMilliseconds()), db);
+                BindInt64(insert, 8, r.FirstByteAt?.ToUnixTimeMilliseconds(), db);
+                Check(raw.sqlite3_bind_int64(insert, 9, r.FinishedAt.ToUnixTimeMilliseconds()), db);
+                Check(raw.sqlite3_bind_int64(insert, 10, r.InputTokens), db);
+                Check(raw.sqlite3_bind_int64(insert, 11, r.OutputTokens), db);
+                BindText(insert, 12, OutcomeName(r.Outcome), db);
+                BindText(insert, 13, r.ErrorCode, db);
+                BindInt64(insert, 14, r.CostMsat, db);
+                var rc = raw.sqlite3_step(insert);
+                raw.sqlite3_reset(insert);
+                if (rc != raw.SQLITE_DONE)
+                {
+                    SqliteException.ThrowExceptionForRC(rc, db);
+                }
+            }
+        }
+    }
+
+    private const string PositionalInsertSql =
+        "INSERT INTO jobs (id, model, wire_format, route, provider_id, attempts, created_at, first_byte_at, finished_at, " +
+        "input_tokens, output_tokens, outcome, error_code, cost_msat) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) " +
+        "ON CONFLICT (id) DO NOTHING";
+
+    private static void BindText(sqlite3_stmt statement, int index, string? value, sqlite3 db)
+    {
+        if (value is null)
+        {
+            Check(raw.sqlite3_bind_null(statement, index), db);
+            return;
+        }
+
+        // SQLite copies the text (SQLITE_TRANSIENT), so a short one is encoded on the stack.
+        var most = Encoding.UTF8.GetMaxByteCount(value.Length);
+        byte[]? rented = null;
+        var buffer = most <= 256 ? stackalloc byte[256] : (rented = ArrayPool<byte>.Shared.Rent(most));
+        try
+        {
+            var length = Encoding.UTF8.GetBytes(value, buffer);
+            Check(raw.sqlite3_bind_text(statement, index, buffer[..length]), db);
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    private static void BindInt64(sqlite3_stmt statement, int index, long? value, sqlite3 db) =>
+        Check(value is { } v ? raw.sqlite3_bind_int64(statement, index, v) : raw.sqlite3_bind_null(statement, index), db);
+
+    private static void Check(int rc, sqlite3 db)
+    {
+        if (rc != raw.SQLITE_OK)
+        {
+            SqliteException.ThrowExceptionForRC(rc, db);
+        }
     }
 
     public Task<JobRecord?> FindAsync(Guid id, CancellationToken cancellationToken) =>

@@ -29,6 +29,23 @@ public class JobRecordStoreTests
 
     [Theory]
     [MemberData(nameof(Stores.Dialects), MemberType = typeof(Stores))]
+    public async Task Text_of_any_script_and_length_reads_back_as_written(SqlDialect dialect)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var store = await Stores.CreateAsync(dialect, ct);
+        var jobs = new JobRecordStore(store.Database);
+        // SQLite binds short text from a stack buffer and long text from a rented one: both, with multi-byte characters.
+        var a = Job(Guid.NewGuid(), 0, JobOutcome.Failed) with { Model = "modèle-日本語-🚀", ErrorCode = new string('é', 300) + "🚀" };
+        var b = Job(Guid.NewGuid(), 1) with { Model = new string('m', 255), ProviderId = "p" + new string('ü', 200), CostMsat = 0 };
+
+        await jobs.AddAsync([a, b], ct);
+
+        Assert.Equal(a, await jobs.FindAsync(a.Id, ct));
+        Assert.Equal(b, await jobs.FindAsync(b.Id, ct));
+    }
+
+    [Theory]
+    [MemberData(nameof(Stores.Dialects), MemberType = typeof(Stores))]
     public async Task A_retried_batch_does_not_duplicate_or_overwrite_records(SqlDialect dialect)
     {
         var ct = TestContext.Current.CancellationToken;
