@@ -220,7 +220,7 @@ public static class HostileStreamFrames
             : [body];
         foreach (var document in documents)
         {
-            var measured = GeneratedText.Bytes(Encoding.UTF8.GetBytes(document));
+            var measured = GeneratedText.Bytes(Encoding.UTF8.GetBytes(document)) + ResponsesDeltaBytes(document);
             bytes += measured;
             events += measured > 0 && stream ? 1 : 0;
         }
@@ -229,5 +229,26 @@ public static class HostileStreamFrames
         var output = BillableUsage.Ceiling(WireCount.OutputTokensOf(bytes, events));
         // msat per token at the hostile offer (10 and 30), plus a msat of rounding per part.
         return input * (HostileLink.SoloInputMsatPerMtok / 1_000_000) + output * (HostileLink.SoloOutputMsatPerMtok / 1_000_000) + 2;
+    }
+
+    /// <summary>
+    /// A Responses stream carries text in the <c>delta</c> of its <c>response.*.delta</c> events, a name that holds no
+    /// text in the chat and Anthropic shapes; a stream cut short before its <c>done</c> events has its text there only.
+    /// </summary>
+    private static long ResponsesDeltaBytes(string document)
+    {
+        try
+        {
+            return JsonNode.Parse(document) is JsonObject o
+                && o["type"] is JsonValue type && type.TryGetValue<string>(out var name)
+                && name.StartsWith("response.", StringComparison.Ordinal) && name.EndsWith(".delta", StringComparison.Ordinal)
+                && o["delta"] is JsonValue delta && delta.TryGetValue<string>(out var text)
+                ? Encoding.UTF8.GetByteCount(text)
+                : 0;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return 0;
+        }
     }
 }
