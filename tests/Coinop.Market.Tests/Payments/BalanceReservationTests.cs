@@ -32,6 +32,9 @@ public class BalanceReservationTests
         var key = (await market.PostJsonAsync("/v1/balance/create", new { token = await market.TokenAsync(3) })).GetProperty("api_key").GetString()!;
         var fits = (int)(funded / reservation);
         var burst = Enumerable.Range(0, fits + 4).Select(_ => market.ChatAsync(bearer: key)).ToList();
+        // The refund races the rest of the burst once one request holds its reservation: sent with the first, it could
+        // win outright and leave the burst nothing to race for (all refused, which is right but proves nothing).
+        await Eventually.WaitAsync(() => Task.FromResult<int?>(provider.Jobs.Count), n => n >= 2, "a request of the burst at the provider", cancellationToken: ct);
         var refund = RefundAsync(market, key, ct);
 
         // Every request of the burst is either at the provider with its reservation or refused (402) at once.
