@@ -190,12 +190,40 @@ public class HostileStreamRegressions
     [Fact]
     public async Task A_broken_stream_is_charged_no_more_than_the_market_counts_in_what_it_relayed()
     {
-        const Api api = Api.Responses;
-        await using var market = await PaidMarket.StartAsync();
-        var key = await FundedKeyAsync(market);
         // Twenty events, each starting five tool calls by name alone (pieces of output, but no text), then a failure.
+        // Before: charged a token per tool call started (100, at the 100-token reservation), though the market counted none.
         var events = Enumerable.Range(0, 20).Select(e => "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":["
             + string.Join(',', Enumerable.Range(e * 5, 5).Select(i => $"{{\"index\":{i},\"id\":\"call_{i}\",\"function\":{{\"name\":\"f\"}}}}")) + "]}}]}\n\n");
+        await AssertBrokenStreamChargedWithinWhatWasReceivedAsync(Api.Responses, [.. events]);
+    }
+
+    [Theory]
+    [InlineData(Api.Responses)]
+    [InlineData(Api.Messages)]
+    [InlineData(Api.Chat)]
+    public async Task A_stream_cut_short_after_its_text_is_charged_no_more_than_the_consumer_received(Api api)
+    {
+        static string Delta(string delta, string extra = "") =>
+            $"data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":null}}]{extra}}}\n\n";
+        // The sample HostileStreamTests found (seed 2pmmzYTgKLfq): text, 78 tool calls started by name alone, a tool call
+        // at index -1, 200,000 characters of text and a failure. The charge was right; the check had not counted the
+        // text a Responses stream cut short carries only in its delta events.
+        await AssertBrokenStreamChargedWithinWhatWasReceivedAsync(api,
+        [
+            Delta("{\"content\":\"fc1Irl\"}"),
+            Delta("{\"tool_calls\":[" + string.Join(',', Enumerable.Range(0, 78).Select(i => $"{{\"index\":{i * 7919},\"function\":{{\"name\":\"n\"}}}}")) + "]}"),
+            Delta("{\"tool_calls\":[{\"index\":-1,\"id\":\"x\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}"),
+            Delta("{\"content\":\"" + new string('b', 200_000) + "\"}"),
+            Delta("{}", ",\"finish_reason\":\"stop\""),
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n",
+        ]);
+    }
+
+    /// <summary>The provider streams <paramref name="events"/> and fails: the consumer pays at most for what it received.</summary>
+    private static async Task AssertBrokenStreamChargedWithinWhatWasReceivedAsync(Api api, string[] events)
+    {
+        await using var market = await PaidMarket.StartAsync();
+        var key = await FundedKeyAsync(market);
         await using var hostile = await SoloAsync(market, async (job, run) =>
         {
             foreach (var e in events)
@@ -207,55 +235,12 @@ public class HostileStreamRegressions
         });
         var before = await BalanceAsync(market, key);
 
-        // Before: charged a token per tool call started (100, at the 100-token reservation), though the market counted none.
         var (status, body) = await PostAsync(market, api, key, stream: true);
         var spent = before - await BalanceAsync(market, key);
         Assert.Equal(HttpStatusCode.OK, status);
         var (_, request) = Request(api, stream: true);
         var most = MostChargeableMsat(Encoding.UTF8.GetByteCount(request), body, stream: true);
-        Assert.True(spent <= most, $"charged {spent} msat, more than the {most} the market can count: {Shorten(body)}");
-        await market.AssertBalancedAsync();
-    }
-
-    [Theory]
-    [InlineData(Api.Responses)]
-    [InlineData(Api.Messages)]
-    [InlineData(Api.Chat)]
-    public async Task A_stream_cut_short_after_its_text_is_charged_no_more_than_the_consumer_received(Api api)
-    {
-        await using var market = await PaidMarket.StartAsync();
-        var key = await FundedKeyAsync(market);
-        static string Delta(string delta, string extra = "") =>
-            $"data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":null}}]{extra}}}\n\n";
-        // The sample HostileStreamTests found (seed 2pmmzYTgKLfq): text, 78 tool calls started by name alone, a tool call
-        // at index -1, 200,000 characters of text and a failure. The charge was right; the check had not counted the
-        // text a Responses stream cut short carries only in its delta events.
-        string[] pieces =
-        [
-            Delta("{\"content\":\"fc1Irl\"}"),
-            Delta("{\"tool_calls\":[" + string.Join(',', Enumerable.Range(0, 78).Select(i => $"{{\"index\":{i * 7919},\"function\":{{\"name\":\"n\"}}}}")) + "]}"),
-            Delta("{\"tool_calls\":[{\"index\":-1,\"id\":\"x\",\"function\":{\"name\":\"g\",\"arguments\":\"{}\"}}]}"),
-            Delta("{\"content\":\"" + new string('b', 200_000) + "\"}"),
-            Delta("{}", ",\"finish_reason\":\"stop\""),
-            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7}}\n\n",
-        ];
-        await using var hostile = await SoloAsync(market, async (job, run) =>
-        {
-            foreach (var piece in pieces)
-            {
-                await run.SendAsync(piece);
-            }
-
-            await run.ErrorAsync(JobErrorCodes.Internal, "the end", outputSent: true);
-        });
-        var before = await BalanceAsync(market, key);
-
-        var (status, body) = await PostAsync(market, api, key, stream: true);
-        var spent = before - await BalanceAsync(market, key);
-        Assert.Equal(HttpStatusCode.OK, status);
-        var (_, request) = Request(api, stream: true);
-        var most = MostChargeableMsat(Encoding.UTF8.GetByteCount(request), body, stream: true);
-        Assert.True(spent <= most, $"charged {spent} msat, more than the {most} the consumer received: {Shorten(body)}");
+        Assert.True(spent <= most, $"charged {spent} msat, more than the {most} the market can count in what the consumer received: {Shorten(body)}");
         await market.AssertBalancedAsync();
     }
 
