@@ -83,9 +83,10 @@ internal static class HostileLink
             // The load the provider last reported, so the barrier does not undo what the frame claimed.
             await provider.SendAsync(new HeartbeatMessage(LastLoad.TryGetValue(provider, out var last) ? last : LoadFigures.Idle), Ct);
         }
-        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or IOException)
+        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or IOException
+            || (ex is OperationCanceledException && !Ct.IsCancellationRequested))
         {
-            // The market closed the link meanwhile.
+            // The market closed the link meanwhile (a send the market's abort interrupted ends as cancelled).
         }
 
         var done = await Task.WhenAny(acked, provider.Closed).WaitAsync(TimeSpan.FromSeconds(30), Ct);
