@@ -189,7 +189,7 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
 
         if (anthropicNative)
         {
-            if (UsageScanner.TryRead(body, anthropic: true, out var read, out _))
+            if (UsageScanner.TryRead(body, anthropic: true, out var read))
             {
                 Usage = read;
             }

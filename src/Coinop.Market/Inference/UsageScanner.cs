@@ -5,15 +5,14 @@ namespace Coinop.Market.Inference;
 
 /// <summary>
 /// Reads token usage out of backend output without materialising it: a forward-only scan of the top level
-/// that skips everything but <c>usage</c> (and, for stream chunks, whether <c>choices</c> is empty).
+/// that skips everything but <c>usage</c>. (What an OpenAI chunk claims besides, <see cref="UsageClaim"/> reads.)
 /// </summary>
 public static class UsageScanner
 {
     /// <summary>OpenAI (<c>prompt_tokens</c>, <c>completion_tokens</c>) or Anthropic (<c>input_tokens</c>, <c>output_tokens</c>) usage at the top level.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> json, bool anthropic, out TokenUsage usage, out bool emptyChoices)
+    public static bool TryRead(ReadOnlySpan<byte> json, bool anthropic, out TokenUsage usage)
     {
         usage = TokenUsage.Zero;
-        emptyChoices = false;
         var found = false;
         try
         {
@@ -37,18 +36,6 @@ public static class UsageScanner
                     {
                         reader.Skip();
                     }
-                }
-                else if (reader.ValueTextEquals("choices"u8))
-                {
-                    reader.Read();
-                    if (reader.TokenType == JsonTokenType.StartArray)
-                    {
-                        var probe = reader;
-                        probe.Read();
-                        emptyChoices = probe.TokenType == JsonTokenType.EndArray;
-                    }
-
-                    reader.Skip();
                 }
                 else
                 {
