@@ -3,7 +3,6 @@ using System.Text.Json;
 using Coinop.Core.Protocol;
 using Coinop.Market.Gateway;
 using Coinop.Market.Inference;
-using Coinop.Core.Workloads;
 using Coinop.Market.Tests.TestProviders;
 using Coinop.TestKit;
 using Microsoft.Extensions.DependencyInjection;
@@ -75,19 +74,9 @@ public class UnchangedCapabilitiesTests
         var capabilities = Frame.Text("capabilities", Json(Capabilities("first-model", workloads: true)));
         Assert.Null(await SendSettledAsync(provider, capabilities));
 
-        // Hold the supervisor on one command (a usage record waiting for a table the test locked), so whatever the
-        // repeats queue stays queued and counts against the provider's bound (as in CommandFloodTests).
-        await using var locker = new NpgsqlConnection(connection);
-        await locker.OpenAsync(Ct);
-        var hold = await locker.BeginTransactionAsync(Ct);
-        await using (var lockTable = new NpgsqlCommand("LOCK TABLE workload_usage IN ACCESS EXCLUSIVE MODE", locker, hold))
-        {
-            await lockTable.ExecuteNonQueryAsync(Ct);
-        }
-
-        var workload = WorkloadIds.New();
-        await provider.SendAsync(new WorkloadUsage(workload, 1, new UsageRecord(workload, 1, 0, 10_000, 1, 1, 0, 10).Sign(provider.Key)), Ct);
-        await Coinop.TestKit.Eventually.WaitAsync(() => BlockedInsertsAsync(connection), n => n > 0, "the supervisor waiting on the locked table", cancellationToken: Ct);
+        // Hold the supervisor on one command, so whatever the repeats queue stays queued and counts against the
+        // provider's bound (as in CommandFloodTests).
+        await using var hold = await Workloads.SupervisorHold.StartAsync(connection, provider, Ct);
 
         // Twice the bound of the same capabilities: the provider's state is what it was, so there is nothing to tell.
         for (var i = 0; i < limit * 2; i++)
@@ -98,15 +87,6 @@ public class UnchangedCapabilitiesTests
         // Before: each queued a "provider up" for the supervisor (which sends the provider its standby reservations again),
         // and an agent repeating its capabilities while the supervisor was busy was closed as a flooder.
         Assert.Null(await SendSettledAsync(provider, Frame.Text("heartbeat", Json(new HeartbeatMessage(LoadFigures.Idle)))));
-        await hold.RollbackAsync(Ct);
-    }
-
-    private static async Task<long> BlockedInsertsAsync(string connection)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync(Ct);
-        await using var query = new NpgsqlCommand(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO workload_usage%'", c);
-        return (long)(await query.ExecuteScalarAsync(Ct))!;
+        await hold.ReleaseAsync(Ct);
     }
 }

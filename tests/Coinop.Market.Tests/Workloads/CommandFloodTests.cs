@@ -27,20 +27,8 @@ public class CommandFloodTests
         await using var flooder = await PlacementClaimTests.WorkloadProviderAsync(market, "flooder", 4, 8192);
         await using var honest = await PlacementClaimTests.WorkloadProviderAsync(market, "honest", 4, 8192);
 
-        // Hold the supervisor on one command: the flooder's first usage record waits for a table the test has locked, so
-        // everything after it stays queued (no race with how fast the supervisor works).
-        await using var locker = new NpgsqlConnection(connection);
-        await locker.OpenAsync(Ct);
-        var hold = await locker.BeginTransactionAsync(Ct);
-        await using (var lockTable = new NpgsqlCommand("LOCK TABLE workload_usage IN ACCESS EXCLUSIVE MODE", locker, hold))
-        {
-            await lockTable.ExecuteNonQueryAsync(Ct);
-        }
-
-        var workload = WorkloadIds.New();
-        var record = new UsageRecord(workload, 1, 0, 10_000, 1, 1, 0, 10).Sign(flooder.Key);
-        await flooder.SendAsync(new WorkloadUsage(workload, 1, record), Ct);
-        await Eventually.WaitAsync(() => BlockedInsertsAsync(connection), n => n > 0, "the supervisor waiting on the locked table", cancellationToken: Ct);
+        // Hold the supervisor on one command (the flooder's first usage record), so everything after it stays queued.
+        await using var hold = await SupervisorHold.StartAsync(connection, flooder, Ct);
 
         // The flood: reports of copies, each one queued for the supervisor, far more than it may hold for one provider.
         var sent = 0;
@@ -62,7 +50,7 @@ public class CommandFloodTests
 
         // The supervisor goes on: the honest provider's workload heartbeat, queued behind the whole flood, is answered;
         // by then every report the flooder queued was dropped unread.
-        await hold.RollbackAsync(Ct);
+        await hold.ReleaseAsync(Ct);
         var ack = honest.WaitForAsync<WorkloadAck>(a => a.Seq == 1);
         await honest.SendAsync(new WorkloadHeartbeat(1, "incarnation-honest", [], []), Ct);
         await ack.WaitAsync(TimeSpan.FromSeconds(60), Ct);
@@ -70,15 +58,6 @@ public class CommandFloodTests
         var metrics = await market.Http.GetStringAsync("/metrics", Ct);
         Assert.Equal(limit, Counter(metrics, "coinop_workloads_provider_commands_dropped_total"));
         Assert.Equal(1, Counter(metrics, "coinop_workloads_providers_flooded_total"));
-    }
-
-    private static async Task<long> BlockedInsertsAsync(string connection)
-    {
-        await using var c = new NpgsqlConnection(connection);
-        await c.OpenAsync(Ct);
-        await using var query = new NpgsqlCommand(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO workload_usage%'", c);
-        return (long)(await query.ExecuteScalarAsync(Ct))!;
     }
 
     private static long Counter(string metrics, string name)
