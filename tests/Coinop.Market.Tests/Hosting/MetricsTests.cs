@@ -15,14 +15,7 @@ public class MetricsTests
     [Fact]
     public async Task Prometheus_scrapes_the_markets_own_instruments_at_metrics()
     {
-        var ct = TestContext.Current.CancellationToken;
-        await using var market = await MarketUnderTest.StartAsync(cancellationToken: ct);
-        await using var provider = await market.ProviderAsync("llama3", ct, script: Scripts.Answer("hello"));
-        var chat = new ChatClient("llama3", new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(market.Url + "/v1") });
-        await chat.CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: ct);
-
-        using var http = new HttpClient();
-        var text = await http.GetStringAsync(market.Url + "/metrics", ct);
+        var text = await MetricsAfterOneChatAsync();
 
         // Counters of the inference feature, in the Prometheus text format, with the request just served counted.
         var requests = text.Split('\n').FirstOrDefault(l => l.StartsWith("coinop_market_requests", StringComparison.Ordinal) && !l.StartsWith('#'));
@@ -35,14 +28,7 @@ public class MetricsTests
     {
         // The whole answer's one flush is its first byte: it was recorded there and again after it (two samples for
         // one request, and the job's start moved to the second).
-        var ct = TestContext.Current.CancellationToken;
-        await using var market = await MarketUnderTest.StartAsync(cancellationToken: ct);
-        await using var provider = await market.ProviderAsync("llama3", ct, script: Scripts.Answer("hello"));
-        var chat = new ChatClient("llama3", new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(market.Url + "/v1") });
-        await chat.CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: ct);
-
-        using var http = new HttpClient();
-        var text = await http.GetStringAsync(market.Url + "/metrics", ct);
+        var text = await MetricsAfterOneChatAsync();
         var count = text.Split('\n').SingleOrDefault(l => l.StartsWith("coinop_market_time_to_first_byte_milliseconds_count", StringComparison.Ordinal));
         Assert.True(count is not null, "no time to first byte in:\n" + text[..Math.Min(text.Length, 3000)]);
         Assert.EndsWith(" 1", count, StringComparison.Ordinal);
@@ -127,5 +113,19 @@ public class MetricsTests
         {
             Assert.True(text.Contains($"otel_scope_name=\"{meter}\"", StringComparison.Ordinal), $"meter {meter} is not exported at /metrics:\n" + text[..Math.Min(text.Length, 3000)]);
         }
+    }
+
+    /// <summary>What <c>/metrics</c> shows after one chat completion, asked with the OpenAI SDK, was answered.</summary>
+    private static async Task<string> MetricsAfterOneChatAsync()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await MarketUnderTest.StartAsync(cancellationToken: ct);
+        await using var provider = await market.ProviderAsync("llama3", ct, script: Scripts.Answer("hello"));
+        var chat = new ChatClient("llama3", new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = new Uri(market.Url + "/v1") });
+        await chat.CompleteChatAsync([new UserChatMessage("hi")], cancellationToken: ct);
+
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(market.Url + "/metrics", ct);
+        return text;
     }
 }
