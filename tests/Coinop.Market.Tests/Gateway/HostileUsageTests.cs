@@ -311,7 +311,7 @@ public class HostileUsageTests
         return text.ToString();
     }
 
-    internal static async Task<TestProvider> SoloAsync(PaidMarket market, JobScript script)
+    internal static async Task<TestProvider> SoloAsync(PaidMarket market, JobScript script, bool anthropicNative = false)
     {
         var hostile = await TestProvider.ConnectAsync(market.Url, "hostile", cancellationToken: Ct);
         hostile.Script = async (job, run) =>
@@ -325,7 +325,7 @@ public class HostileUsageTests
                 // The market cancelled the attempt (bad output).
             }
         };
-        await hostile.OfferAsync(Ct, 8, new ModelOffer(SoloModel, "vllm", SoloInputMsatPerMtok, SoloOutputMsatPerMtok, 8192, 8));
+        await hostile.OfferAsync(Ct, 8, new ModelOffer(SoloModel, "vllm", SoloInputMsatPerMtok, SoloOutputMsatPerMtok, 8192, 8, AnthropicNative: anthropicNative));
         return hostile;
     }
 }
