@@ -143,7 +143,7 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
     private int _length;
     private ArrayBufferWriter<byte>? _translated;
     private ReadOnlyMemory<byte>? _final;
-    private bool _claimsUsage; // an OpenAI answer with usage: written out with the usage billed in its place
+    private bool _claimsUsage; // an OpenAI answer with usage, or any native Anthropic answer: written out with the usage billed in its place
 
     public override void Accept(ReadOnlySpan<byte> bytes)
     {
@@ -189,11 +189,16 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
 
         if (anthropicNative)
         {
-            if (UsageScanner.TryRead(body, anthropic: true, out var read))
+            // A native answer as it is, but for its claims, as for OpenAI's below (Anthropic names its error by its type too).
+            var facts = AnthropicClaim.Read(body);
+            if (facts.Error is not null || facts.Type is AnthropicEventType.Error or AnthropicEventType.Conflicting)
             {
-                Usage = read;
+                return false;
             }
 
+            Usage = facts.Usage.Usage;
+            Uncount(UsageClaim.TextIn(body));
+            _claimsUsage = true;
             return true;
         }
 
@@ -219,6 +224,14 @@ public sealed class BufferedRelay(ConsumerOutput output, bool anthropicNative, I
         if (translator is not null)
         {
             _final = await translator.FinishingAsync(usage, cancellationToken);
+        }
+        else if (_claimsUsage && anthropicNative)
+        {
+            var shown = new ArrayBufferWriter<byte>(128);
+            AnthropicClaim.WriteUsage(shown, usage);
+            var billed = new ArrayBufferWriter<byte>(_length + 128);
+            AnthropicClaim.Rewrite(billed, _buffer.AsSpan(0, _length), shown.WrittenSpan, inMessage: false);
+            _final = billed.WrittenMemory;
         }
         else if (_claimsUsage)
         {

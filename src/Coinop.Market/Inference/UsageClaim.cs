@@ -44,7 +44,7 @@ public static class UsageClaim
                 hasUsage |= reader.TokenType != JsonTokenType.Null;
                 if (reader.TokenType == JsonTokenType.StartObject)
                 {
-                    usage = UsageScanner.ReadUsageObject(ref reader, anthropic: false);
+                    usage = UsageScanner.ReadUsageObject(ref reader);
                 }
                 else
                 {

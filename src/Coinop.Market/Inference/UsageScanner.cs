@@ -4,54 +4,11 @@ using Coinop.Core.Protocol;
 namespace Coinop.Market.Inference;
 
 /// <summary>
-/// Reads token usage out of backend output without materialising it: a forward-only scan of the top level
-/// that skips everything but <c>usage</c>. (What an OpenAI chunk claims besides, <see cref="UsageClaim"/> reads.)
+/// Reads OpenAI token usage out of backend output. (What an OpenAI chunk claims, <see cref="UsageClaim"/> reads; what a
+/// native Anthropic answer or event claims, <see cref="AnthropicClaim"/>.)
 /// </summary>
 public static class UsageScanner
 {
-    /// <summary>OpenAI (<c>prompt_tokens</c>, <c>completion_tokens</c>) or Anthropic (<c>input_tokens</c>, <c>output_tokens</c>) usage at the top level.</summary>
-    public static bool TryRead(ReadOnlySpan<byte> json, bool anthropic, out TokenUsage usage)
-    {
-        usage = TokenUsage.Zero;
-        var found = false;
-        try
-        {
-            var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = 256 });
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return false;
-            }
-
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                if (reader.ValueTextEquals("usage"u8))
-                {
-                    reader.Read();
-                    if (reader.TokenType == JsonTokenType.StartObject)
-                    {
-                        usage = ReadUsageObject(ref reader, anthropic);
-                        found = true;
-                    }
-                    else
-                    {
-                        reader.Skip();
-                    }
-                }
-                else
-                {
-                    reader.Read();
-                    reader.Skip();
-                }
-            }
-        }
-        catch (JsonException)
-        {
-            return false;
-        }
-
-        return found;
-    }
-
     public static TokenUsage FromOpenAiUsage(JsonElement root)
     {
         if (!root.TryGetProperty("usage", out var usage) || usage.ValueKind != JsonValueKind.Object)
@@ -65,11 +22,12 @@ public static class UsageScanner
     private static long Int(JsonElement e, string name) =>
         e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var n) ? n : 0;
 
-    internal static TokenUsage ReadUsageObject(ref Utf8JsonReader reader, bool anthropic)
+    /// <summary>An OpenAI usage object's <c>prompt_tokens</c> and <c>completion_tokens</c> (the reader at its start).</summary>
+    internal static TokenUsage ReadUsageObject(ref Utf8JsonReader reader)
     {
         long input = 0, output = 0;
-        var inputName = anthropic ? "input_tokens"u8 : "prompt_tokens"u8;
-        var outputName = anthropic ? "output_tokens"u8 : "completion_tokens"u8;
+        var inputName = "prompt_tokens"u8;
+        var outputName = "completion_tokens"u8;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
             var isInput = reader.ValueTextEquals(inputName);

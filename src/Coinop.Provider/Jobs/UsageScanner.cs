@@ -57,7 +57,8 @@ public sealed class UsageScanner(bool serverSentEvents)
     {
         while (!data.IsEmpty)
         {
-            var newline = data.IndexOf((byte)'\n');
+            // A line ends with CR, LF or CRLF (as the market's relay reads SSE): a CRLF is a line and an empty one, which holds no data.
+            var newline = data.IndexOfAny((byte)'\r', (byte)'\n');
             if (newline < 0)
             {
                 Hold(data);
@@ -95,7 +96,7 @@ public sealed class UsageScanner(bool serverSentEvents)
             return;
         }
 
-        var payload = line[5..].TrimStart((byte)' ').TrimEnd((byte)'\r');
+        var payload = line[5..].TrimStart((byte)' ');
         if (!Coinop.Core.Inference.UsageProbe.MayHoldUsage(payload))
         {
             return;

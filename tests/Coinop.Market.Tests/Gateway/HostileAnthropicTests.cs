@@ -253,10 +253,11 @@ public class HostileAnthropicTests
         var text = await response.Content.ReadAsStringAsync(Ct);
 
         // Before: a 200 stream of the provider's error and the market's message_stop, billed as a complete message.
-        Assert.NotEqual(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpStatusCode.BadGateway, response.StatusCode);
         using var error = JsonDocument.Parse(text);
         Assert.Equal("error", error.RootElement.GetProperty("type").GetString());
-        Assert.DoesNotContain("evil.example", text, StringComparison.Ordinal);
+        Assert.Equal("api_error", error.RootElement.GetProperty("error").GetProperty("type").GetString()); // the market's, quoting the provider at most
+        Assert.StartsWith("the provider failed: ", error.RootElement.GetProperty("error").GetProperty("message").GetString(), StringComparison.Ordinal);
         Assert.Equal(before, await BalanceAsync(market, key));
         await market.AssertBalancedAsync();
     }

@@ -38,6 +38,28 @@ public class UsageScannerTests
         Assert.Equal(new TokenUsage(input, output), scanner.Usage);
     }
 
+    /// <summary>SSE lines may end with CR alone (the market's relay reads them so): the usage is the same.</summary>
+    [Theory]
+    [InlineData(OpenAiStream, 12, 34)]
+    [InlineData(AnthropicStream, 25, 15)]
+    public void Finds_the_usage_of_a_stream_whose_lines_end_with_CR_alone(string body, long input, long output)
+    {
+        var bytes = Encoding.UTF8.GetBytes(body.Replace("\r\n", "\n", StringComparison.Ordinal).Replace('\n', '\r'));
+        Gen.Int[0, bytes.Length].Array[0, 6].Sample(cuts =>
+        {
+            var scanner = new UsageScanner(serverSentEvents: true);
+            var at = 0;
+            foreach (var cut in cuts.Order())
+            {
+                scanner.Feed(bytes.AsSpan(at, cut - at));
+                at = cut;
+            }
+
+            scanner.Feed(bytes.AsSpan(at));
+            Assert.Equal(new TokenUsage(input, output), scanner.Usage);
+        });
+    }
+
     [Theory]
     [InlineData(OpenAiStream, true)]
     [InlineData(AnthropicStream, true)]
