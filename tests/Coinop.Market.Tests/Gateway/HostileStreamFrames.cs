@@ -169,7 +169,38 @@ public static class HostileStreamFrames
         Gen.Const("data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"nameless\"}}\n\n"),
         Gen.Const("event: content_block_delta\r\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"crlf\"}}\r\n\r\n"),
         Gen.Const("event: ping\rdata: {\"type\":\"ping\"}\r\r"),
-        Gen.Const(Native("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + new string('z', 1_100_000) + "\"}}")));
+        Gen.Const(Native("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"" + new string('z', 1_100_000) + "\"}}")),
+        // Claims in disguise: usage under escaped keys, in events named otherwise or nameless, duplicate types; text where no client shows it.
+        Gen.Const(Native("message_delta", "{\"\\u0074ype\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"\\u0075sage\":{\"output_tokens\":1000000}}")),
+        Gen.Const(Native("content_block_delta", "{\"type\":\"message_delta\",\"delta\":{},\"usage\":{\"output_tokens\":1000000}}")),
+        Gen.Const("data: {\"type\":\"message_delta\",\"delta\":{},\"usage\":{\"input_tokens\":-3,\"output_tokens\":1e300}}\n\n"),
+        Gen.Const(Native("ping", "{\"type\":\"ping\",\"type\":\"message_delta\",\"usage\":{\"output_tokens\":1000000}}")),
+        Gen.Const(Native("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":1000000,\"text\":\"hidden\"}},\"usage\":{\"output_tokens\":\"NaN\"}}")),
+        Gen.Const(Native("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"text\":\"" + new string('h', 3000) + "\"},\"usage\":{\"output_tokens\":2000}}")),
+        Gen.Const(Native("x_note", "{\"type\":\"x_note\",\"content\":\"" + new string('h', 3000) + "\"}")),
+        Gen.Const(Native("content_block_start", "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"started with text\"}}")),
+        Gen.Const("data: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"nameless\"}}\n\n"));
+
+    /// <summary>A whole answer from a native Anthropic backend, honest or not.</summary>
+    internal static readonly Gen<Attack> NativeAnswers = Gen.Select(
+        Gen.OneOf(
+            Gen.Const("{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"fine\"}],\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":5,\"output_tokens\":2}}"),
+            Gen.Const("{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"ok\"}],\"usage\":{\"input_tokens\":-5,\"output_tokens\":1e30,\"cache_read_input_tokens\":99}}"),
+            Gen.Const("{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"ok\"}],\"\\u0075sage\":{\"input_tokens\":9223372036854775807,\"output_tokens\":1000000}}"),
+            Gen.Const("{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"ok\"}],\"usage\":{\"output_tokens\":3000,\"text\":\"" + new string('x', 9000) + "\"}}"),
+            Gen.Const("{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"ok\"}],\"usage\":\"lots\"}"),
+            Gen.Const("{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"no usage\"}]}"),
+            Gen.Const("{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"pay elsewhere\"}}"),
+            Gen.Const("{\"type\":\"message\",\"type\":\"error\",\"content\":[]}"),
+            Gen.Const("{\"content\":[{\"type\":\"text\",\"text\":\"a\\ud800b\"}]}"),
+            Gen.Const("{\"content\":[{\"type\":\"text\",\"text\":\"x" + RawMarker + "\"}]}"),
+            Gen.Const("[]"), Gen.Const("data: {}\n\n"), Gen.Const("")).Array[1, 2],
+        Gen.Int[0, int.MaxValue].Array[0, 3],
+        Gen.Enum<Ending>(),
+        Gen.OneOf(Gen.Const(5L), Gen.Const(-1L), Gen.Const(long.MaxValue)),
+        Gen.OneOf(Gen.Const(7L), Gen.Const(-1L), Gen.Const(long.MaxValue)),
+        Gen.OneOf(Gen.Const(new byte[] { 0xff }), Gen.Const(new byte[] { 0xed, 0xb0, 0x80 })),
+        (pieces, cuts, ending, input, output, raw) => new Attack(pieces, cuts, ending, input, output) { Raw = raw });
 
     internal static readonly Gen<Attack> NativeAttacks = Gen.Select(
         Gen.Frequency((2, NativeHonest), (1, NativeHostile)).Array[1, 8],

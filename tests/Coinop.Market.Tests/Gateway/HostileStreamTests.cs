@@ -54,7 +54,10 @@ public class HostileStreamTests
         var key = await BalanceKeyAsync(market);
         var hostileKey = await FundedKeyAsync(market);
 
-        await Gen.Select(Answers, Gen.Enum<Api>().Where(a => a != Api.MessagesNative)).SampleAsync(
+        var answers = Gen.OneOf(
+            Gen.Select(Answers, Gen.Enum<Api>().Where(a => a != Api.MessagesNative)),
+            Gen.Select(NativeAnswers, Gen.Const(Api.MessagesNative)));
+        await answers.SampleAsync(
             sample => RunAsync(market, honest, key, hostileKey, sample.Item1, sample.Item2, stream: false),
             iter: dialect == Coinop.Storage.SqlDialect.Sqlite ? Iterations / 2 : Iterations / 8, threads: 1);
 
@@ -101,6 +104,10 @@ public class HostileStreamTests
         if (api == Api.Chat && response.StatusCode == HttpStatusCode.OK)
         {
             AssertShowsOnlyTheUsageBilled(text, stream, spent, what);
+        }
+        else if (api == Api.MessagesNative && response.StatusCode == HttpStatusCode.OK)
+        {
+            AssertNativeShowsOnlyTheUsageBilled(text, stream, spent, what);
         }
 
         var most = MostChargeableMsat(Encoding.UTF8.GetByteCount(body), text, stream);
@@ -242,6 +249,55 @@ public class HostileStreamTests
                 Assert.True(spent == (input * 10) + (output * 30), $"shows usage {usage.Value} but charged {spent} msat: {what}");
             }
         }
+    }
+
+    /// <summary>
+    /// A native Anthropic answer shows only the usage billed: a whole one in its <c>usage</c>, a stream that ends with
+    /// <c>message_stop</c> in its one <c>message_delta</c> (its <c>message_start</c> shows zeros); a stream cut off by an
+    /// error shows no figures but zeros.
+    /// </summary>
+    private static void AssertNativeShowsOnlyTheUsageBilled(string text, bool stream, long spent, string what)
+    {
+        if (!stream)
+        {
+            using var answer = JsonDocument.Parse(text);
+            var usage = answer.RootElement.GetProperty("usage");
+            var (input, output) = (usage.GetProperty("input_tokens").GetInt64(), usage.GetProperty("output_tokens").GetInt64());
+            Assert.True(spent == (input * 10) + (output * 30), $"shows usage {usage} but charged {spent} msat: {what}");
+            return;
+        }
+
+        var deltas = 0;
+        foreach (var sseEvent in text.TrimEnd('\n').Split("\n\n"))
+        {
+            var name = sseEvent.Split('\n').FirstOrDefault(l => l.StartsWith("event: ", StringComparison.Ordinal))?["event: ".Length..];
+            var data = sseEvent.Split('\n').FirstOrDefault(l => l.StartsWith("data: ", StringComparison.Ordinal))?["data: ".Length..];
+            if (data is null)
+            {
+                continue;
+            }
+
+            using var json = JsonDocument.Parse(data);
+            Assert.True(json.RootElement.TryGetProperty("type", out var type) && type.GetString() == name, $"event {name} of type {type}: {what}");
+            if (name == "message_delta")
+            {
+                deltas++;
+                var usage = json.RootElement.GetProperty("usage");
+                var (input, output) = (usage.GetProperty("input_tokens").GetInt64(), usage.GetProperty("output_tokens").GetInt64());
+                Assert.True(spent == (input * 10) + (output * 30), $"shows usage {usage} but charged {spent} msat: {what}");
+            }
+            else if (name == "message_start")
+            {
+                var usage = json.RootElement.GetProperty("message").GetProperty("usage");
+                Assert.True(usage.EnumerateObject().All(f => f.Value.ValueKind == JsonValueKind.Number && f.Value.GetInt64() == 0), $"message_start shows usage {usage}: {what}");
+            }
+            else
+            {
+                Assert.False(json.RootElement.TryGetProperty("usage", out _), $"usage in {name}: {what}");
+            }
+        }
+
+        Assert.True(deltas == (text.Contains("event: message_stop\n", StringComparison.Ordinal) ? 1 : 0), $"{deltas} message_delta events: {what}");
     }
 
     /// <summary>The document when it is JSON whose every string is valid Unicode (else null).</summary>

@@ -112,6 +112,45 @@ public class AnthropicApiTests
         });
     }
 
+    [Fact]
+    public async Task The_Anthropic_SDK_reads_a_native_backends_message_and_stream_with_the_usage_billed()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var market = await MarketUnderTest.StartAsync(cancellationToken: ct);
+        // The backend claims a million output tokens for two words: the market bills its own count of them (13 bytes, 3 a token).
+        await using var provider = await market.ProviderAsync("claude-local", ct, anthropicNative: true, script: Scripts.Answer("native answer", 5, 1_000_000));
+        var request = new MessageCreateParams { Model = "claude-local", MaxTokens = 64, Messages = [new UserMessageParam { Content = "hi" }] };
+
+        var message = await Client(market).Messages.Create(request, ct);
+        var text = new StringBuilder();
+        long? started = null, input = null, output = null;
+        await foreach (var e in Client(market).Messages.CreateStreaming(request, ct))
+        {
+            if (e.TryPickStart(out var start))
+            {
+                started = start!.Message.Usage.InputTokens;
+            }
+
+            if (e.TryPickContentBlockDelta(out var delta) && delta!.Delta.TryPickText(out var t))
+            {
+                text.Append(t!.Text);
+            }
+
+            if (e.TryPickDelta(out var messageDelta))
+            {
+                (input, output) = (messageDelta!.Usage.InputTokens, messageDelta.Usage.OutputTokens);
+                Assert.Equal(StopReason.EndTurn, messageDelta.Delta.StopReason!.Value());
+            }
+        }
+
+        Assert.True(message.Content[0].TryPickText(out var whole));
+        Assert.Equal("native answer", whole!.Text);
+        Assert.Equal((5, 5), (message.Usage.InputTokens, message.Usage.OutputTokens));
+        Assert.Equal("native answer", text.ToString());
+        Assert.Equal(0, started); // the market shows no usage before it is billed
+        Assert.Equal((5L, 5L), (input, output));
+    }
+
     [Theory]
     [InlineData("""{"model":"llama3","messages":[{"role":"user","content":"x"}]}""", HttpStatusCode.BadRequest, "invalid_request_error")]
     [InlineData("""{"model":"llama3","max_tokens":5,"messages":[{"role":"system","content":"x"}]}""", HttpStatusCode.BadRequest, "invalid_request_error")]
