@@ -73,6 +73,7 @@ public static class AnthropicClaim
             else if (reader.ValueTextEquals("usage"u8))
             {
                 reader.Read();
+                (input, output) = (null, null); // the last of duplicate keys is the one clients keep
                 if (reader.TokenType == JsonTokenType.StartObject)
                 {
                     ReadUsage(ref reader, ref input, ref output);
@@ -86,6 +87,7 @@ public static class AnthropicClaim
             {
                 reader.Read();
                 hasMessage = reader.TokenType == JsonTokenType.StartObject;
+                (messageInput, messageOutput) = (null, null);
                 if (!hasMessage)
                 {
                     reader.Skip();
@@ -96,6 +98,11 @@ public static class AnthropicClaim
                 {
                     var usage = reader.ValueTextEquals("usage"u8);
                     reader.Read();
+                    if (usage)
+                    {
+                        (messageInput, messageOutput) = (null, null);
+                    }
+
                     if (usage && reader.TokenType == JsonTokenType.StartObject)
                     {
                         ReadUsage(ref reader, ref messageInput, ref messageOutput);
@@ -296,21 +303,20 @@ public static class AnthropicClaim
             var isInput = reader.ValueTextEquals("input_tokens"u8);
             var isOutput = !isInput && reader.ValueTextEquals("output_tokens"u8);
             reader.Read();
-            if ((isInput || isOutput) && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var n))
+            if (isInput || isOutput)
             {
+                long? figure = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var n) ? n : null;
                 if (isInput)
                 {
-                    input = n;
+                    input = figure;
                 }
                 else
                 {
-                    output = n;
+                    output = figure;
                 }
             }
-            else
-            {
-                reader.Skip();
-            }
+
+            reader.Skip();
         }
     }
 }
