@@ -12,9 +12,9 @@ namespace Coinop.ProxyFloor;
 /// </summary>
 internal static class YarpHop
 {
-    public static WebApplication Build(string urls, string upstream)
+    public static WebApplication Build(string urls, string upstream, int? ioQueues)
     {
-        var builder = Hosts.Builder(urls);
+        var builder = Hosts.Builder(urls, ioQueues);
         // YARP's session affinity asks for a data protector at start; an in-memory one writes no keys to the home folder.
         builder.Services.AddDataProtection().UseEphemeralDataProtectionProvider();
         builder.Services.AddReverseProxy().LoadFromMemory(
