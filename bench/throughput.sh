@@ -38,10 +38,11 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null && [ ! -x /usr/s
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
-dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet >/dev/null
-dotnet build "$root/bench/Coinop.LoadTest" -c Release -o "$work/load" --nologo -v quiet >/dev/null
 wanted=" direct nginx ${TARGETS:-coinop} "
 want() { [[ "$wanted" == *" $1 "* ]]; }
+for t in $wanted; do case $t in direct|nginx|coinop|yarp|yarp2|kestrel) ;; *) echo "unknown target in TARGETS: $t" >&2; exit 2;; esac; done
+dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet >/dev/null
+dotnet build "$root/bench/Coinop.LoadTest" -c Release -o "$work/load" --nologo -v quiet >/dev/null
 if want yarp || want yarp2 || want kestrel; then
   dotnet build "$root/bench/Coinop.ProxyFloor" -c Release -o "$work/floor" --nologo -v quiet >/dev/null
 fi
@@ -167,7 +168,7 @@ rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 errs = re.search(r"Socket errors: (.*)", text)
 names = {"direct": ["simulator"], "nginx": ["nginx", "simulator"], "coinop": ["market", "provider", "simulator"], "before": ["market", "provider", "simulator"],
-         "yarp": ["yarp", "simulator"], "yarp2": ["yarp-1", "yarp-2", "simulator"], "kestrel": ["kestrel"]}[t]
+         "yarp": ["yarp", "simulator"], "yarp2": ["yarp-front", "yarp-back", "simulator"], "kestrel": ["kestrel"]}[t]
 cpu = {n: round((float(a) - float(b)) * 1000 / total, 4) for n, b, a in zip(names, before.split(), after.split())}
 u, s = open(wrktime).read().split()[-2:]
 cpu["wrk"] = round((float(u) + float(s)) * 1000 / total, 4)
