@@ -16,6 +16,13 @@
 # PARTS="saturation latency streaming sequential" (the default) picks which parts run; their summaries print.
 # With BASELINE_CLI=DIR (a directory holding another build's coinop.dll, e.g. of main) a fourth target, "before",
 # runs that build's market + provider on the same simulator: before/after side by side in the same run.
+# TARGETS="direct nginx coinop" (the default) picks the targets; direct and nginx always run (the figures are against
+# them). Three more measure the floor under one .NET hop (bench/Coinop.ProxyFloor, the coinop command's runtime
+# settings), e.g. TARGETS="direct nginx coinop yarp yarp2 kestrel":
+#   yarp    - one minimal YARP reverse proxy (Yarp.ReverseProxy, defaults, keep-alive upstream) to the same simulator
+#   yarp2   - two YARP hops chained in two processes: Coinop's two hops without any market logic
+#   kestrel - a bare Kestrel endpoint answering the simulator's bytes (fetched once at start) with no upstream: one
+#             HTTP exchange in ASP.NET Core alone
 # Installs wrk and nginx-light with apt-get when they are missing (needs root). Reports go to bench/results/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,17 +38,26 @@ if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null && [ ! -x /usr/s
 fi
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
+wanted=" direct nginx ${TARGETS:-coinop} "
+want() { [[ "$wanted" == *" $1 "* ]]; }
+for t in $wanted; do case $t in direct|nginx|coinop|yarp|yarp2|kestrel) ;; *) echo "unknown target in TARGETS: $t" >&2; exit 2;; esac; done
 dotnet build "$root/src/Coinop.Cli" -c Release -o "$work/cli" --nologo -v quiet >/dev/null
 dotnet build "$root/bench/Coinop.LoadTest" -c Release -o "$work/load" --nologo -v quiet >/dev/null
+if want yarp || want yarp2 || want kestrel; then
+  dotnet build "$root/bench/Coinop.ProxyFloor" -c Release -o "$work/floor" --nologo -v quiet >/dev/null
+fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_http() { for _ in $(seq 1 300); do curl -fsS "$1" 2>/dev/null | grep -q "$2" && return 0; sleep 0.1; done; echo "timeout waiting for $1" >&2; exit 1; }
 
 sim=$(free_port); market=$(free_port); proxy=$(free_port)
 export COINOP_LOG_LEVEL=Warning
 dotnet "$work/cli/coinop.dll" sim-backend --urls "http://127.0.0.1:$sim" --latency 0 --tokens-per-second 0 >"$work/sim.log" 2>&1 & pids+=($!); simpid=$!
-dotnet "$work/cli/coinop.dll" market --urls "http://127.0.0.1:$market" --data "$work/market" --free >"$work/market.log" 2>&1 & pids+=($!); marketpid=$!
-wait_http "http://127.0.0.1:$sim/v1/models" sim-small; wait_http "http://127.0.0.1:$market/healthz" ""
-dotnet "$work/cli/coinop.dll" provider --market "http://127.0.0.1:$market" --backend "openai=http://127.0.0.1:$sim" --data "$work/provider" --max-concurrent 4096 >"$work/provider.log" 2>&1 & pids+=($!); provpid=$!
+wait_http "http://127.0.0.1:$sim/v1/models" sim-small
+if want coinop; then
+  dotnet "$work/cli/coinop.dll" market --urls "http://127.0.0.1:$market" --data "$work/market" --free >"$work/market.log" 2>&1 & pids+=($!); marketpid=$!
+  wait_http "http://127.0.0.1:$market/healthz" ""
+  dotnet "$work/cli/coinop.dll" provider --market "http://127.0.0.1:$market" --backend "openai=http://127.0.0.1:$sim" --data "$work/provider" --max-concurrent 4096 >"$work/provider.log" 2>&1 & pids+=($!); provpid=$!
+fi
 
 # nginx: one worker per core, as its default config does; keepalive connections to the simulator; no buffering of
 # the answer (a streaming proxy's setting, and what Coinop does).
@@ -70,8 +86,11 @@ http {
 EOF
 "$nginx_bin" -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" & pids+=($!); nginxpid=$!
 wait_http "http://127.0.0.1:$proxy/v1/models" sim-small
-wait_http "http://127.0.0.1:$market/v1/models" sim-small
-targets=(direct nginx coinop)
+targets=(direct nginx)
+if want coinop; then
+  wait_http "http://127.0.0.1:$market/v1/models" sim-small
+  targets+=(coinop)
+fi
 if [ -n "${BASELINE_CLI:-}" ]; then
   before=$(free_port)
   dotnet "$BASELINE_CLI/coinop.dll" market --urls "http://127.0.0.1:$before" --data "$work/before" --free >"$work/before.log" 2>&1 & pids+=($!); beforepid=$!
@@ -79,6 +98,26 @@ if [ -n "${BASELINE_CLI:-}" ]; then
   dotnet "$BASELINE_CLI/coinop.dll" provider --market "http://127.0.0.1:$before" --backend "openai=http://127.0.0.1:$sim" --data "$work/before-provider" --max-concurrent 4096 >"$work/before-provider.log" 2>&1 & pids+=($!); beforeprov=$!
   wait_http "http://127.0.0.1:$before/v1/models" sim-small
   targets+=(before)
+fi
+fl="$work/floor/Coinop.ProxyFloor.dll"
+if want yarp; then
+  yarp=$(free_port)
+  dotnet "$fl" yarp --urls "http://127.0.0.1:$yarp" --upstream "http://127.0.0.1:$sim" >"$work/yarp.log" 2>&1 & pids+=($!); yarppid=$!
+  wait_http "http://127.0.0.1:$yarp/v1/models" sim-small
+  targets+=(yarp)
+fi
+if want yarp2; then
+  yarp2=$(free_port); yarp2b=$(free_port)
+  dotnet "$fl" yarp --urls "http://127.0.0.1:$yarp2b" --upstream "http://127.0.0.1:$sim" >"$work/yarp2b.log" 2>&1 & pids+=($!); yarp2bpid=$!
+  dotnet "$fl" yarp --urls "http://127.0.0.1:$yarp2" --upstream "http://127.0.0.1:$yarp2b" >"$work/yarp2.log" 2>&1 & pids+=($!); yarp2pid=$!
+  wait_http "http://127.0.0.1:$yarp2/v1/models" sim-small
+  targets+=(yarp2)
+fi
+if want kestrel; then
+  kestrel=$(free_port)
+  dotnet "$fl" kestrel --urls "http://127.0.0.1:$kestrel" --answers-from "http://127.0.0.1:$sim" >"$work/kestrel.log" 2>&1 & pids+=($!); kestrelpid=$!
+  wait_http "http://127.0.0.1:$kestrel/v1/models" sim-small
+  targets+=(kestrel)
 fi
 
 cat >"$work/post.lua" <<'EOF'
@@ -106,10 +145,13 @@ print(" ".join(str(tree(int(p)) / os.sysconf("SC_CLK_TCK")) for p in sys.argv[1:
 PY
 }
 
-declare -A url=([direct]="http://127.0.0.1:$sim" [nginx]="http://127.0.0.1:$proxy" [coinop]="http://127.0.0.1:$market" [before]="http://127.0.0.1:${before:-0}")
+declare -A url=([direct]="http://127.0.0.1:$sim" [nginx]="http://127.0.0.1:$proxy" [coinop]="http://127.0.0.1:$market" [before]="http://127.0.0.1:${before:-0}"
+  [yarp]="http://127.0.0.1:${yarp:-0}" [yarp2]="http://127.0.0.1:${yarp2:-0}" [kestrel]="http://127.0.0.1:${kestrel:-0}")
 # The load test reads one process's CPU (not its children): nginx's workers are left to the saturation figures.
-declare -A lpids=([direct]="$simpid" [nginx]="$simpid" [coinop]="$marketpid,$provpid,$simpid" [before]="${beforepid:-0},${beforeprov:-0},$simpid")
-declare -A procs=([direct]="$simpid" [nginx]="$nginxpid $simpid" [coinop]="$marketpid $provpid $simpid" [before]="${beforepid:-0} ${beforeprov:-0} $simpid")
+declare -A lpids=([direct]="$simpid" [nginx]="$simpid" [coinop]="${marketpid:-0},${provpid:-0},$simpid" [before]="${beforepid:-0},${beforeprov:-0},$simpid"
+  [yarp]="${yarppid:-0},$simpid" [yarp2]="${yarp2pid:-0},${yarp2bpid:-0},$simpid" [kestrel]="${kestrelpid:-0}")
+declare -A procs=([direct]="$simpid" [nginx]="$nginxpid $simpid" [coinop]="${marketpid:-0} ${provpid:-0} $simpid" [before]="${beforepid:-0} ${beforeprov:-0} $simpid"
+  [yarp]="${yarppid:-0} $simpid" [yarp2]="${yarp2pid:-0} ${yarp2bpid:-0} $simpid" [kestrel]="${kestrelpid:-0}")
 
 saturate() { # target round
   local t=$1 r=$2 before after wrkcpu
@@ -125,7 +167,8 @@ total = int(re.search(r"(\d+) requests in", text).group(1))
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
 bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
 errs = re.search(r"Socket errors: (.*)", text)
-names = {"direct": ["simulator"], "nginx": ["nginx", "simulator"], "coinop": ["market", "provider", "simulator"], "before": ["market", "provider", "simulator"]}[t]
+names = {"direct": ["simulator"], "nginx": ["nginx", "simulator"], "coinop": ["market", "provider", "simulator"], "before": ["market", "provider", "simulator"],
+         "yarp": ["yarp", "simulator"], "yarp2": ["yarp-front", "yarp-back", "simulator"], "kestrel": ["kestrel"]}[t]
 cpu = {n: round((float(a) - float(b)) * 1000 / total, 4) for n, b, a in zip(names, before.split(), after.split())}
 u, s = open(wrktime).read().split()[-2:]
 cpu["wrk"] = round((float(u) + float(s)) * 1000 / total, 4)
@@ -187,9 +230,10 @@ if "saturation" in parts:
         rps = [x["rps"] for x in sat[t]]
         cpu = {p: round(med(x["cpu_ms_per_request"][p] for x in sat[t]), 4) for p in sat[t][0]["cpu_ms_per_request"]}
         print(f"  {t:7} {rng(rps):>13} req/s   non-2xx {sum(x['non_2xx'] for x in sat[t])}   {cpu}")
-    for t in [x for x in T if x in ("coinop", "before")]:
+    for t in [x for x in T if x not in ("direct", "nginx")]:
         ratios = [c["rps"] / n["rps"] for c, n in zip(sat[t], sat["nginx"])]
-        print(f"  {t} / nginx requests/s per round: {', '.join(f'{x:.2f}' for x in ratios)} (target >= 0.5)")
+        goal = " (target >= 0.5)" if t in ("coinop", "before") else ""
+        print(f"  {t} / nginx requests/s per round: {', '.join(f'{x:.2f}' for x in ratios)}{goal}")
 if "latency" in parts:
     lat = runs("latency1k")
     print(f"\nopen loop at {lat['direct'][0]['rate']} req/s: p50 / p99 ms per round; added vs direct and vs nginx (median of rounds, range)")
