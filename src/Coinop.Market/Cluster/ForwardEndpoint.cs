@@ -94,7 +94,7 @@ public sealed class ForwardEndpoint(ProviderDirectory directory, NodeAuth auth, 
             var gotOutput = false;
             while (true)
             {
-                var e = await attempt.Events.ReadAsync(aborted);
+                var e = await attempt.ReadAsync(aborted);
                 switch (e.Kind)
                 {
                     case AttemptEventKind.Chunk:

@@ -56,7 +56,7 @@ public sealed class AttemptRunner(
             var settlesInline = run.Reservation.HoldsNothing && request.Route != InferenceRoute.Responses;
             while (true)
             {
-                var e = await attempt.Events.ReadAsync(wait.Token);
+                var e = await attempt.ReadAsync(wait.Token);
                 if (e.Kind != AttemptEventKind.Chunk && !(e.Kind == AttemptEventKind.Done && settlesInline))
                 {
                     // Off the session reader's thread (the event may have been handed over inline): settling and

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Threading.Channels;
 using Coinop.Core.Protocol;
 using Coinop.Market.Gateway;
 
@@ -29,8 +28,7 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
     // frame, instead of a thread-pool hop (a wake-up, on an idle pool) per chunk before the consumer sees it. The
     // request yields to the thread pool before anything heavier than relaying (settling, failing over, errors), so the
     // reader is held only for the relay and the flush. See AttemptRunner.RunAsync.
-    private readonly Channel<AttemptEvent> _events = Channel.CreateUnbounded<AttemptEvent>(
-        new UnboundedChannelOptions { SingleReader = true, SingleWriter = false, AllowSynchronousContinuations = true });
+    private readonly AttemptEvents _events = new();
     private readonly int _grantThreshold;
     private long _credit;
     private int _ungranted;
@@ -51,7 +49,8 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
 
     public IRoutableProvider Provider { get; }
 
-    public ChannelReader<AttemptEvent> Events => _events.Reader;
+    /// <summary>The next event of the attempt (one reader, one read at a time); throws when <paramref name="cancellationToken"/> fires first.</summary>
+    public ValueTask<AttemptEvent> ReadAsync(CancellationToken cancellationToken) => _events.ReadAsync(cancellationToken);
 
     public bool OnChunk(ReadOnlySpan<byte> payload)
     {
@@ -62,7 +61,7 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
 
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(1, payload.Length));
         payload.CopyTo(buffer);
-        if (!_events.Writer.TryWrite(new AttemptEvent(AttemptEventKind.Chunk, buffer, payload.Length, null, null, null)))
+        if (!_events.TryWrite(new AttemptEvent(AttemptEventKind.Chunk, buffer, payload.Length, null, null, null)))
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
@@ -70,11 +69,11 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
         return true;
     }
 
-    public void OnDone(JobDone done) => _events.Writer.TryWrite(new AttemptEvent(AttemptEventKind.Done, null, 0, done, null, null));
+    public void OnDone(JobDone done) => _events.TryWrite(new AttemptEvent(AttemptEventKind.Done, null, 0, done, null, null));
 
-    public void OnError(JobError error) => _events.Writer.TryWrite(new AttemptEvent(AttemptEventKind.Error, null, 0, null, error, null));
+    public void OnError(JobError error) => _events.TryWrite(new AttemptEvent(AttemptEventKind.Error, null, 0, null, error, null));
 
-    public void OnLost(string reason) => _events.Writer.TryWrite(new AttemptEvent(AttemptEventKind.Lost, null, 0, null, null, reason));
+    public void OnLost(string reason) => _events.TryWrite(new AttemptEvent(AttemptEventKind.Lost, null, 0, null, null, reason));
 
     /// <summary>The consumer took <paramref name="bytes"/>: grant them back to the provider (batched).</summary>
     public void Consumed(int bytes)
@@ -92,15 +91,5 @@ public sealed class JobAttempt : IJobAttemptSink, IDisposable
     }
 
     /// <summary>Returns the pooled buffers of events nobody will read.</summary>
-    public void Dispose()
-    {
-        _events.Writer.TryComplete();
-        while (_events.Reader.TryRead(out var e))
-        {
-            if (e.Buffer is not null)
-            {
-                ArrayPool<byte>.Shared.Return(e.Buffer);
-            }
-        }
-    }
+    public void Dispose() => _events.Close();
 }
