@@ -31,11 +31,17 @@ public class CapacityQueueTests
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var running = 0;
         var mostAtOnce = 0;
+        var slotsFull = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var provider = await TestProvider.ConnectAsync(market.Url, cancellationToken: ct);
         provider.Script = async (job, run) =>
         {
             var now = Interlocked.Increment(ref running);
             InterlockedMax(ref mostAtOnce, now);
+            if (now == 4)
+            {
+                slotsFull.TrySetResult();
+            }
+
             await gate.Task.WaitAsync(run.Cancelled);
             Interlocked.Decrement(ref running);
             await Scripts.Answer("done " + job.Request.GetProperty("messages")[0].GetProperty("content").GetString())(job, run);
@@ -45,6 +51,8 @@ public class CapacityQueueTests
 
         var burst = Enumerable.Range(0, 20).Select(i => chat.CompleteChatAsync([new UserChatMessage("n" + i)], cancellationToken: ct)).ToList();
         await QueuedAsync(market, 16, ct);
+        // Queued in the market is not yet started at the provider: the four dispatched jobs are still crossing the link.
+        await slotsFull.Task.WaitAsync(ct);
         gate.SetResult();
         var answers = await Task.WhenAll(burst);
 
