@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json.Nodes;
+using Coinop.Core.Protocol;
+using Coinop.Core.Workloads;
 using Coinop.Market.Tests.TestProviders;
+using Coinop.TestKit;
 
 namespace Coinop.Market.Tests.Workloads;
 
@@ -75,5 +78,39 @@ public class WorkloadAttackTests
 
         Assert.True(status == HttpStatusCode.BadRequest, body?.ToJsonString());
         Assert.Equal("invalid_workload", (string?)body!["error"]!["code"]);
+    }
+
+    /// <summary>
+    /// The provider holding a copy's lease signs usage for time that has not come (a day ahead) or that no date holds (past
+    /// the year 9999, before 1970): the market stored all of it, and the consumer's <c>workload verify</c> then threw
+    /// printing those windows. Only a window that has passed (within a minute of the market's clock) is kept.
+    /// </summary>
+    [Fact]
+    public async Task Usage_signed_for_time_that_has_not_come_or_cannot_be_is_not_kept()
+    {
+        await using var market = await MarketAsync();
+        await using var provider = await PlacementClaimTests.WorkloadProviderAsync(market, "p", 4, 8192);
+        var (status, submitted) = await SendAsync(market, HttpMethod.Post, "/api/workloads", new { command = "sleep", args = new[] { "600" }, duration_seconds = 600 });
+        Assert.True(status == HttpStatusCode.Created, submitted?.ToJsonString());
+        var id = (string)submitted!["id"]!;
+        await provider.WaitForAsync<WorkloadStart>(s => s.WorkloadId == id);
+        await provider.SendAsync(new WorkloadHeartbeat(1, "incarnation-p", [new CopyRef(id, 1)], []), Ct);
+        await provider.WaitForAsync<WorkloadAck>(a => a.Seq == 1 && a.Renewed.Any(r => r.WorkloadId == id && r.Epoch == 1));
+
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        var day = (long)TimeSpan.FromDays(1).TotalMilliseconds;
+        (long Start, long End)[] hostile = [(now + day, now + day + 10_000), (now, UsageRecord.MaxUnixMs + 1), (now, long.MaxValue), (-10_000, 0), (long.MinValue, now)];
+        foreach (var (start, end) in hostile)
+        {
+            await provider.SendAsync(new WorkloadUsage(id, 1, new UsageRecord(id, 1, start, end, 1, 1, 0, 10).Sign(provider.Key)), Ct);
+        }
+
+        var honest = new UsageRecord(id, 1, now - 10_000, now, 1, 1, 0, 10).Sign(provider.Key);
+        await provider.SendAsync(new WorkloadUsage(id, 1, honest), Ct);
+
+        // The supervisor takes a provider's messages in order: once the honest record is kept, the others were judged.
+        var usage = await Eventually.WaitAsync(async () => (await SendAsync(market, HttpMethod.Get, "/api/workloads/" + id, null)).Body!["usage"]!.AsArray(),
+            u => u!.Count > 0, "the honest usage record", cancellationToken: Ct);
+        Assert.Equal(honest.Payload, (string?)Assert.Single(usage)!["payload"]);
     }
 }
