@@ -149,7 +149,7 @@ public static class UsageAudit
     }
 
     /// <summary>A sum that stops at the largest long: a signer's byte counts are its own words, and two of long.MaxValue must not throw.</summary>
-    internal static long SaturatingSum(IEnumerable<long> values)
+    public static long SaturatingSum(IEnumerable<long> values)
     {
         var sum = 0L;
         foreach (var v in values)

@@ -113,4 +113,41 @@ public class WorkloadAttackTests
             u => u!.Count > 0, "the honest usage record", cancellationToken: Ct);
         Assert.Equal(honest.Payload, (string?)Assert.Single(usage)!["payload"]);
     }
+
+    /// <summary>
+    /// The provider holding the copy signs two contiguous windows of long.MaxValue network bytes each (its own words;
+    /// the market keeps them). <c>workload status</c> and <c>workload verify</c> summed them with an overflow check and
+    /// died with a stack trace instead of showing the consumer what its provider claims.
+    /// </summary>
+    [Fact]
+    public async Task Status_and_verify_show_byte_counts_whose_sum_overflows_instead_of_crashing()
+    {
+        await using var market = await MarketAsync();
+        await using var provider = await PlacementClaimTests.WorkloadProviderAsync(market, "p", 4, 8192);
+        var (status, submitted) = await SendAsync(market, HttpMethod.Post, "/api/workloads", new { command = "sleep", args = new[] { "600" }, duration_seconds = 600 });
+        Assert.True(status == HttpStatusCode.Created, submitted?.ToJsonString());
+        var id = (string)submitted!["id"]!;
+        await provider.WaitForAsync<WorkloadStart>(s => s.WorkloadId == id);
+        await provider.SendAsync(new WorkloadHeartbeat(1, "incarnation-p", [new CopyRef(id, 1)], []), Ct);
+        await provider.WaitForAsync<WorkloadAck>(a => a.Seq == 1 && a.Renewed.Any(r => r.WorkloadId == id));
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        for (var i = 0; i < 2; i++)
+        {
+            var record = new UsageRecord(id, 1, now - 20_000 + (i * 10_000), now - 10_000 + (i * 10_000), 1, 1, long.MaxValue, 10);
+            await provider.SendAsync(new WorkloadUsage(id, 1, record.Sign(provider.Key)), Ct);
+        }
+
+        await Eventually.WaitAsync(async () => (await SendAsync(market, HttpMethod.Get, "/api/workloads/" + id, null)).Body!["usage"]!.AsArray(),
+            u => u!.Count == 2, "both usage records", cancellationToken: Ct);
+        using var data = new TempDirectory("coinop-consumer");
+        File.WriteAllText(Path.Combine(data.Path, "owner.key"), Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(OwnerKey)));
+
+        var shown = await Payments.PayoutTests.CoinopAsync("workload", "status", id, "--market", market.Url, "--data", data.Path);
+        var verified = await Payments.PayoutTests.CoinopAsync("workload", "verify", id, "--market", market.Url, "--data", data.Path);
+
+        Assert.True(shown.Exit == 0, shown.Output);
+        Assert.Contains($"{long.MaxValue} net bytes", shown.Output, StringComparison.Ordinal);
+        Assert.True(verified.Exit == 0, verified.Output);
+        Assert.Contains("every record and receipt verifies", verified.Output, StringComparison.Ordinal);
+    }
 }
