@@ -55,13 +55,14 @@ public static class ClientRateLimits
     /// <summary>Which limit a request counts against, if any (null: none).</summary>
     public static string? KindOf(string method, string path)
     {
+        // Any case: routes match paths whatever their case, so a limit chosen by the lower-case spelling alone was no limit.
         if (HttpMethods.IsPost(method)
-            && (path.StartsWith("/mint/v1/mint/quote/", StringComparison.Ordinal) || path.StartsWith("/mint/v1/melt/quote/", StringComparison.Ordinal)))
+            && (path.StartsWith("/mint/v1/mint/quote/", StringComparison.OrdinalIgnoreCase) || path.StartsWith("/mint/v1/melt/quote/", StringComparison.OrdinalIgnoreCase)))
         {
             return QuotePartition;
         }
 
-        return string.Equals(path, "/provider/connect", StringComparison.Ordinal) ? HandshakePartition : null;
+        return string.Equals(path, "/provider/connect", StringComparison.OrdinalIgnoreCase) ? HandshakePartition : null;
     }
 
     private static RateLimitPartition<string> Partition(HttpContext http, MarketOptions options)
@@ -97,7 +98,7 @@ public static class ClientRateLimits
         http.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
         var message = $"too many requests from this address; retry after {retryAfter} s";
         // The mint speaks Cashu's error shape; everything else the market's.
-        object body = (http.Request.Path.Value ?? "").StartsWith("/mint/", StringComparison.Ordinal)
+        object body = (http.Request.Path.Value ?? "").StartsWith("/mint/", StringComparison.OrdinalIgnoreCase)
             ? new ErrorResponse(message, 0)
             : new { error = new { message, type = "rate_limit_error", code = "rate_limited" } };
         await Results.Json(body, statusCode: StatusCodes.Status429TooManyRequests).ExecuteAsync(http);
