@@ -55,14 +55,14 @@ public static class ClientRateLimits
     /// <summary>Which limit a request counts against, if any (null: none).</summary>
     public static string? KindOf(string method, string path)
     {
-        // Any case: routes match paths whatever their case, so a limit chosen by the lower-case spelling alone was no limit.
+        // Any case and a trailing slash: routes match paths so, and a limit chosen by one spelling alone was no limit.
         if (HttpMethods.IsPost(method)
             && (path.StartsWith("/mint/v1/mint/quote/", StringComparison.OrdinalIgnoreCase) || path.StartsWith("/mint/v1/melt/quote/", StringComparison.OrdinalIgnoreCase)))
         {
             return QuotePartition;
         }
 
-        return string.Equals(path, "/provider/connect", StringComparison.OrdinalIgnoreCase) ? HandshakePartition : null;
+        return string.Equals(path.TrimEnd('/'), "/provider/connect", StringComparison.OrdinalIgnoreCase) ? HandshakePartition : null;
     }
 
     private static RateLimitPartition<string> Partition(HttpContext http, MarketOptions options)

@@ -7,7 +7,8 @@ namespace Coinop.Market.Tests.Abuse;
 /// <summary>
 /// Routes match paths whatever their case, but the per-client limits on quotes and handshakes were chosen by comparing
 /// the path in lower case: <c>/MINT/V1/MINT/QUOTE/BOLT11</c> created quotes and <c>/PROVIDER/CONNECT</c> started
-/// handshakes without limit. Every spelling counts against the one limit.
+/// handshakes without limit, and so did <c>/provider/connect/</c> (a trailing slash matches the route too). Every
+/// spelling counts against the one limit.
 /// </summary>
 public class RateLimitCaseTests
 {
@@ -36,13 +37,14 @@ public class RateLimitCaseTests
 
         Assert.Equal(3, await market.Database.ReadAsync(c => c.ExecuteScalarAsync<int>("SELECT COUNT(*) FROM mint_quotes"), ct));
 
-        foreach (var path in new[] { "/PROVIDER/CONNECT", "/Provider/Connect" })
+        foreach (var path in new[] { "/PROVIDER/CONNECT", "/provider/connect/" })
         {
             using var attempt = await market.Http.GetAsync(market.Url + path, ct);
             Assert.NotEqual(HttpStatusCode.TooManyRequests, attempt.StatusCode);
+            Assert.NotEqual(HttpStatusCode.NotFound, attempt.StatusCode); // the gateway's own refusal of a GET that is no WebSocket
         }
 
-        using var handshake = await market.Http.GetAsync(market.Url + "/PROVIDER/connect", ct);
+        using var handshake = await market.Http.GetAsync(market.Url + "/Provider/Connect/", ct);
         Assert.Equal(HttpStatusCode.TooManyRequests, handshake.StatusCode);
     }
 }
