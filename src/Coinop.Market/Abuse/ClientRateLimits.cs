@@ -75,7 +75,7 @@ public static class ClientRateLimits
         }
 
         var permits = kind == QuotePartition ? options.QuoteRateLimit : options.HandshakeRateLimit;
-        return RateLimitPartition.GetFixedWindowLimiter(kind + "|" + ip, _ => new FixedWindowRateLimiterOptions
+        return RateLimitPartition.GetFixedWindowLimiter(PartitionKey(kind, ip), _ => new FixedWindowRateLimiterOptions
         {
             PermitLimit = permits,
             Window = options.RateLimitWindow,
@@ -83,6 +83,13 @@ public static class ClientRateLimits
             AutoReplenishment = true,
         });
     }
+
+    /// <summary>
+    /// The partition a client's requests of <paramref name="kind"/> count in: per IPv4 address, per /64 for IPv6
+    /// (<see cref="Mint.ClientConnections.ClientOf"/>), as a host is usually given a whole /64 and counting single IPv6
+    /// addresses would bound nothing.
+    /// </summary>
+    public static string PartitionKey(string kind, IPAddress ip) => kind + "|" + Mint.ClientConnections.ClientOf(ip);
 
     /// <summary>The market's one client limiter, disposed with the container.</summary>
     private sealed class ClientLimiter(PartitionedRateLimiter<HttpContext> limiter) : IAsyncDisposable

@@ -1,4 +1,5 @@
 using System.Net;
+using Coinop.Market.Abuse;
 using System.Text;
 using Dapper;
 
@@ -46,5 +47,22 @@ public class RateLimitCaseTests
 
         using var handshake = await market.Http.GetAsync(market.Url + "/Provider/Connect/", ct);
         Assert.Equal(HttpStatusCode.TooManyRequests, handshake.StatusCode);
+    }
+
+    /// <summary>
+    /// One host is usually given a whole IPv6 /64: counted per address, a client rotating its source address through
+    /// its /64 was never limited (the mint's WebSocket already counted per /64). IPv4 addresses stay apart.
+    /// </summary>
+    [Theory]
+    [InlineData("2001:db8::1", "2001:db8::ffff:ffff", true)]
+    [InlineData("2001:db8:0:0:1234:5678:9abc:def0", "2001:db8::1", true)]
+    [InlineData("2001:db8::1", "2001:db8:0:1::1", false)]
+    [InlineData("203.0.113.1", "::ffff:203.0.113.1", true)]
+    [InlineData("203.0.113.1", "203.0.113.2", false)]
+    public void A_client_is_its_ipv4_address_or_its_ipv6_slash_64(string a, string b, bool same)
+    {
+        var (ka, kb) = (ClientRateLimits.PartitionKey("quote", IPAddress.Parse(a)), ClientRateLimits.PartitionKey("quote", IPAddress.Parse(b)));
+        Assert.Equal(same, ka == kb);
+        Assert.NotEqual(ka, ClientRateLimits.PartitionKey("handshake", IPAddress.Parse(a)));
     }
 }
