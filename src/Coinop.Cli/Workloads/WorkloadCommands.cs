@@ -110,7 +110,7 @@ public static class WorkloadCommands
         var valid = records.Where(r => r is not null).Select(r => r!).ToList();
         Console.WriteLine(string.Create(inv,
             $"usage      {records.Count} signed records ({valid.Count} verify): {valid.Sum(r => r.CpuCoreSeconds):0.###} core-s, " +
-            $"{valid.Sum(r => r.MemoryMibSeconds):0.#} MiB-s, {valid.Sum(r => r.NetBytes)} net bytes, {valid.Sum(r => r.WallSeconds):0.#} s"));
+            $"{valid.Sum(r => r.MemoryMibSeconds):0.#} MiB-s, {UsageAudit.SaturatingSum(valid.Select(r => r.NetBytes))} net bytes, {valid.Sum(r => r.WallSeconds):0.#} s"));
     }
 
     private static Command CreateCancel(WorkloadContext options)

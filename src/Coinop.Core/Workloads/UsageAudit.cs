@@ -22,7 +22,7 @@ public sealed record UsageAuditResult(IReadOnlyList<CopyUsage> Copies, IReadOnly
 
     public double MemoryMibSeconds => Copies.Sum(c => c.MemoryMibSeconds);
 
-    public long NetBytes => Copies.Sum(c => c.NetBytes);
+    public long NetBytes => UsageAudit.SaturatingSum(Copies.Select(c => c.NetBytes));
 
     public double WallSeconds => Copies.Sum(c => c.WallSeconds);
 }
@@ -92,7 +92,7 @@ public static class UsageAudit
             }
 
             copies.Add(new CopyUsage(copy.Key, providers[0], windows.Count, windows[0].WindowStart, windows[^1].WindowEnd,
-                windows.Sum(w => w.CpuCoreSeconds), windows.Sum(w => w.MemoryMibSeconds), windows.Sum(w => w.NetBytes), windows.Sum(w => w.WallSeconds)));
+                windows.Sum(w => w.CpuCoreSeconds), windows.Sum(w => w.MemoryMibSeconds), SaturatingSum(windows.Select(w => w.NetBytes)), windows.Sum(w => w.WallSeconds)));
         }
 
         var skew = (long)ClockSkew.TotalMilliseconds;
@@ -146,6 +146,18 @@ public static class UsageAudit
     {
         Span<byte> key = stackalloc byte[35];
         return Convert.TryFromBase64String(publicKeyBase64, key, out var written) && written == 32 ? ProviderAuth.ProviderIdFor(key[..32]) : null;
+    }
+
+    /// <summary>A sum that stops at the largest long: a signer's byte counts are its own words, and two of long.MaxValue must not throw.</summary>
+    public static long SaturatingSum(IEnumerable<long> values)
+    {
+        var sum = 0L;
+        foreach (var v in values)
+        {
+            sum = v > 0 && sum > long.MaxValue - v ? long.MaxValue : v < 0 && sum < long.MinValue - v ? long.MinValue : sum + v;
+        }
+
+        return sum;
     }
 
     private static string Span(UsageRecord r) => $"{r.WindowStart}–{r.WindowEnd}";

@@ -99,7 +99,8 @@ public sealed record UsageRecord(
         try
         {
             var r = JsonSerializer.Deserialize(payload, UsageJsonContext.Default.UsageRecordWire);
-            return r is { WorkloadId.Length: > 0 } && r.WindowEnd >= r.WindowStart
+            // A window is a span of real time: unix ms from 1970 to the last date there is (a signer's other times break readers).
+            return r is { WorkloadId.Length: > 0 } && r.WindowStart >= 0 && r.WindowEnd >= r.WindowStart && r.WindowEnd <= MaxUnixMs
                 ? new UsageRecord(r.WorkloadId, r.Epoch, r.WindowStart, r.WindowEnd, r.CpuCoreSeconds, r.MemoryMibSeconds, r.NetBytes, r.WallSeconds)
                 : null;
         }
@@ -108,6 +109,9 @@ public sealed record UsageRecord(
             return null;
         }
     }
+
+    /// <summary>The last millisecond a <see cref="DateTimeOffset"/> holds, as unix ms.</summary>
+    public static readonly long MaxUnixMs = DateTimeOffset.MaxValue.ToUnixTimeMilliseconds();
 
     private static byte[] Domain(byte[] payload) => [.. SigningDomain, .. payload];
 

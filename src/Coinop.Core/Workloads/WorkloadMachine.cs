@@ -19,6 +19,12 @@ namespace Coinop.Core.Workloads;
 /// </summary>
 public static class WorkloadMachine
 {
+    /// <summary>
+    /// How far beyond now a workload's paid time may reach: ten years, what one payment may buy. A top-up past it is
+    /// refused, so no run of top-ups (free on a free market) pushes the lease past the last date there is.
+    /// </summary>
+    public static readonly TimeSpan MaxPaidAhead = TimeSpan.FromDays(3650);
+
     /// <summary>A new workload whose first copy starts on <paramref name="primary"/> at epoch 1 (the kernel's first claim).</summary>
     public static WorkloadDecision Submit(string id, WorkloadSpec spec, string primary, IReadOnlyList<string> standbys, DateTimeOffset now)
     {
@@ -272,6 +278,11 @@ public static class WorkloadMachine
             if (extra <= TimeSpan.Zero)
             {
                 return "a top-up must add time";
+            }
+
+            if (extra > MaxPaidAhead - (W.PaidUntil - now))
+            {
+                return $"a workload may be paid for at most {MaxPaidAhead.TotalDays:0} days ahead";
             }
 
             W = W with { PaidUntil = W.PaidUntil + extra };

@@ -70,6 +70,9 @@ public sealed record WorkloadSpec(
     public const int MaxStandbys = 8;
     public const int MaxArgs = 1024;
 
+    /// <summary>The least CPU a copy may ask for: every provider's sandbox refuses less, so a smaller one could never start.</summary>
+    public const double MinCpuCores = 0.01;
+
     public IReadOnlyList<string> Validate()
     {
         var errors = new List<string>();
@@ -83,9 +86,9 @@ public sealed record WorkloadSpec(
             errors.Add($"args must be at most {MaxArgs} strings without NUL characters");
         }
 
-        if (!(CpuCores > 0) || CpuCores > 1024 || double.IsNaN(CpuCores))
+        if (!(CpuCores >= MinCpuCores) || CpuCores > 1024 || double.IsNaN(CpuCores))
         {
-            errors.Add("cpu must be more than 0 and at most 1024 cores");
+            errors.Add("cpu must be from 0.01 to 1024 cores");
         }
 
         if (MemoryMb is < 16 or > 16L * 1024 * 1024)

@@ -55,13 +55,14 @@ public static class ClientRateLimits
     /// <summary>Which limit a request counts against, if any (null: none).</summary>
     public static string? KindOf(string method, string path)
     {
+        // Any case and a trailing slash: routes match paths so, and a limit chosen by one spelling alone was no limit.
         if (HttpMethods.IsPost(method)
-            && (path.StartsWith("/mint/v1/mint/quote/", StringComparison.Ordinal) || path.StartsWith("/mint/v1/melt/quote/", StringComparison.Ordinal)))
+            && (path.StartsWith("/mint/v1/mint/quote/", StringComparison.OrdinalIgnoreCase) || path.StartsWith("/mint/v1/melt/quote/", StringComparison.OrdinalIgnoreCase)))
         {
             return QuotePartition;
         }
 
-        return string.Equals(path, "/provider/connect", StringComparison.Ordinal) ? HandshakePartition : null;
+        return string.Equals(path.TrimEnd('/'), "/provider/connect", StringComparison.OrdinalIgnoreCase) ? HandshakePartition : null;
     }
 
     private static RateLimitPartition<string> Partition(HttpContext http, MarketOptions options)
@@ -74,7 +75,7 @@ public static class ClientRateLimits
         }
 
         var permits = kind == QuotePartition ? options.QuoteRateLimit : options.HandshakeRateLimit;
-        return RateLimitPartition.GetFixedWindowLimiter(kind + "|" + ip, _ => new FixedWindowRateLimiterOptions
+        return RateLimitPartition.GetFixedWindowLimiter(PartitionKey(kind, ip), _ => new FixedWindowRateLimiterOptions
         {
             PermitLimit = permits,
             Window = options.RateLimitWindow,
@@ -82,6 +83,13 @@ public static class ClientRateLimits
             AutoReplenishment = true,
         });
     }
+
+    /// <summary>
+    /// The partition a client's requests of <paramref name="kind"/> count in: per IPv4 address, per /64 for IPv6
+    /// (<see cref="Mint.ClientConnections.ClientOf"/>), as a host is usually given a whole /64 and counting single IPv6
+    /// addresses would bound nothing.
+    /// </summary>
+    public static string PartitionKey(string kind, IPAddress ip) => kind + "|" + Mint.ClientConnections.ClientOf(ip);
 
     /// <summary>The market's one client limiter, disposed with the container.</summary>
     private sealed class ClientLimiter(PartitionedRateLimiter<HttpContext> limiter) : IAsyncDisposable
@@ -97,7 +105,7 @@ public static class ClientRateLimits
         http.Response.Headers.RetryAfter = retryAfter.ToString(CultureInfo.InvariantCulture);
         var message = $"too many requests from this address; retry after {retryAfter} s";
         // The mint speaks Cashu's error shape; everything else the market's.
-        object body = (http.Request.Path.Value ?? "").StartsWith("/mint/", StringComparison.Ordinal)
+        object body = (http.Request.Path.Value ?? "").StartsWith("/mint/", StringComparison.OrdinalIgnoreCase)
             ? new ErrorResponse(message, 0)
             : new { error = new { message, type = "rate_limit_error", code = "rate_limited" } };
         await Results.Json(body, statusCode: StatusCodes.Status429TooManyRequests).ExecuteAsync(http);

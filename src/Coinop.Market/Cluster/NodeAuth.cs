@@ -68,8 +68,9 @@ public sealed class NodeAuth(IMarketMetaStore meta, TimeProvider time)
             return null;
         }
 
+        // Remembered by the MAC's bytes, not its text: base64 spells the same bytes many ways (whitespace, unused low bits).
         Forget(now);
-        return _seen.TryAdd(signature, atMs + (long)Window.TotalMilliseconds) ? nodeId : null;
+        return _seen.TryAdd(Convert.ToHexString(given[..length]), atMs + (long)Window.TotalMilliseconds) ? nodeId : null;
     }
 
     private byte[] Mac(string nodeId, string at, string method, string path, ReadOnlySpan<byte> body)

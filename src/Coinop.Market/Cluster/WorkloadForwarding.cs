@@ -47,7 +47,9 @@ public sealed class WorkloadForwarding : IDisposable
 
     public async Task InvokeAsync(HttpContext http, RequestDelegate next)
     {
-        if (!http.Request.Path.StartsWithSegments(Prefix, StringComparison.Ordinal) || _supervision.IsHeld)
+        // Any case: routing matches paths whatever their case, and a workload call this node served itself would wait for
+        // a supervisor that never loads here.
+        if (!http.Request.Path.StartsWithSegments(Prefix, StringComparison.OrdinalIgnoreCase) || _supervision.IsHeld)
         {
             await next(http);
             return;

@@ -107,8 +107,13 @@ public sealed class AttemptRunner(
                         return default;
 
                     case AttemptEventKind.Error when e.Error!.Code == JobErrorCodes.InvalidRequest:
-                        // The backend refused the request itself: the consumer's mistake, not the provider's.
-                        return await Final(run, relay, ApiError.InvalidBody("the backend refused the request: " + e.Error.Message));
+                        // The backend refused the request itself: the consumer's mistake, or a provider refusing everything
+                        // it is given (its word; the market cannot check it). Not held against the provider, but before
+                        // any output another provider is asked: the refusal is the consumer's 400 only when none serves it.
+                        var refusal = ApiError.InvalidBody("the backend refused the request: " + e.Error.Message);
+                        return run.Job.Rerunnable && !run.Output.Started && !lifetime.ApplicationStopping.IsCancellationRequested
+                            ? new AttemptResult(AttemptOutcome.Retry, refusal, null)
+                            : await Final(run, relay, refusal);
 
                     case AttemptEventKind.Error:
                         return await ProviderFailure(run, session, relay, $"{e.Error.Code}: {e.Error.Message}");

@@ -21,6 +21,9 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
     private const int MaxSealedReceipt = 4096;
     private const int MaxReason = 512;
 
+    /// <summary>How far past the market's clock a usage window may end: a provider's clock may run ahead, not by a day.</summary>
+    private static readonly TimeSpan MaxUsageAhead = TimeSpan.FromMinutes(1);
+
     private readonly ConcurrentDictionary<(ProviderSession Session, Guid Workload), Upload> _uploads = new();
 
     public string? OnCapabilities(ProviderSession session) => Queue(session, new ProviderUpCommand(session));
@@ -45,10 +48,11 @@ public sealed partial class WorkloadTraffic(WorkloadSupervisor supervisor, Workl
                 // The reason is stored and shown: an agent's error text may carry newlines, never NUL (PostgreSQL refuses it).
                 return Queue(session, new ReportCommand(l.WorkloadId, new WorkloadInput.CopyLost(provider, l.Epoch, ProviderText.Clean(l.Reason))));
             case WorkloadUsage u when u.Record is not null:
-                // Signed by the provider's own identity key (its id is that key's hash), for this workload and epoch.
+                // Signed by the provider's own identity key (its id is that key's hash), for this workload and epoch, for time that has passed.
                 var record = UsageRecord.Verify(u.Record);
                 if (record is null || record.WorkloadId != u.WorkloadId || record.Epoch != u.Epoch
-                    || ProviderIdOf(u.Record.PublicKey) != provider || !WorkloadIds.TryParse(u.WorkloadId, out _))
+                    || ProviderIdOf(u.Record.PublicKey) != provider || !WorkloadIds.TryParse(u.WorkloadId, out _)
+                    || record.WindowEnd > (time.GetUtcNow() + MaxUsageAhead).ToUnixTimeMilliseconds())
                 {
                     LogBadUsage(logger, provider, u.WorkloadId ?? "");
                     return null;

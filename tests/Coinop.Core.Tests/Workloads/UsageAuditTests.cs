@@ -113,6 +113,39 @@ public class UsageAuditTests
         Assert.Contains("at the same time", Assert.Single(Run(5_000).Mismatches), StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A provider that served the workload signs what it likes: windows at any long, byte counts that overflow any sum.
+    /// The audit (run by <c>coinop workload verify</c> on what the market relays) used to throw on them — an overflow
+    /// summing the bytes, a date out of range printing the windows — instead of reporting them; windows outside real
+    /// time do not verify (the market refuses them too), and totals stop at the largest long.
+    /// </summary>
+    [Fact]
+    public void Records_a_served_provider_signed_with_extreme_figures_are_findings_not_exceptions()
+    {
+        var edge = Gen.OneOf(Gen.Const(long.MinValue), Gen.Const(long.MaxValue), Gen.Const(-1L), Gen.Const(0L), Gen.Const(UsageRecord.MaxUnixMs),
+            Gen.Const(UsageRecord.MaxUnixMs + 1), Gen.Long);
+        var record = Gen.Select(Gen.Int[1, 2], edge, edge, edge).Select((epoch, start, end, bytes) => (epoch, start, end, bytes));
+        record.Array[1, 6].Sample(records =>
+        {
+            var signed = records.Select(r => new UsageRecord(Id, r.epoch, r.start, r.end, 1e308, -1, r.bytes, double.MaxValue).Sign(Providers[r.epoch - 1])).ToList();
+            var result = UsageAudit.Check(Id, signed, new HashSet<string> { ProviderId(0), ProviderId(1) }, [], null);
+
+            _ = (result.NetBytes, result.CpuCoreSeconds, result.WallSeconds);
+            foreach (var copy in result.Copies)
+            {
+                Assert.InRange(copy.WindowStart, 0, UsageRecord.MaxUnixMs);
+                Assert.InRange(copy.WindowEnd, copy.WindowStart, UsageRecord.MaxUnixMs);
+                _ = (DateTimeOffset.FromUnixTimeMilliseconds(copy.WindowStart), DateTimeOffset.FromUnixTimeMilliseconds(copy.WindowEnd));
+            }
+
+            var outside = records.Count(r => r.start < 0 || r.end < r.start || r.end > UsageRecord.MaxUnixMs);
+            Assert.True(result.Mismatches.Count(m => m.Contains("does not verify", StringComparison.Ordinal)) == outside, string.Join("; ", result.Mismatches));
+        }, iter: 500);
+
+        var twoHuge = Enumerable.Range(0, 2).Select(i => new UsageRecord(Id, 1, i * 10L, (i + 1) * 10L, 0, 0, long.MaxValue, 0).Sign(Providers[0])).ToList();
+        Assert.Equal(long.MaxValue, UsageAudit.Check(Id, twoHuge, new HashSet<string> { ProviderId(0) }, [], null).NetBytes);
+    }
+
     private static bool Apply(Evidence e, Tamper tamper, int pick)
     {
         var i = pick % e.Records.Count;

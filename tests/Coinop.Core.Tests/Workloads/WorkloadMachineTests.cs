@@ -1,4 +1,5 @@
 using Coinop.Core.Work;
+using CsCheck;
 using Coinop.Core.Workloads;
 using Microsoft.Extensions.Time.Testing;
 using static Coinop.Core.Workloads.WorkloadEffect;
@@ -270,6 +271,35 @@ public class WorkloadMachineTests
         Assert.Equal([new StopCopy("A", 1, WorkloadReasons.LeaseExpired), new FinishWork(WorkTerminalKind.Completed, WorkloadReasons.LeaseExpired)], effects);
         Assert.Equal(WorkloadState.Completed, _w.State);
         Assert.Equal(WorkloadReasons.LeaseExpired, _w.Reason);
+    }
+
+    /// <summary>
+    /// Top-ups of up to ten years each (free on a free market), with time passing between them: the machine never throws
+    /// (about 800 of them used to push the lease past DateTimeOffset's last date), the paid time never reaches more than
+    /// <see cref="WorkloadMachine.MaxPaidAhead"/> beyond now, and a refused top-up changes nothing.
+    /// </summary>
+    [Fact]
+    public void Top_ups_never_push_the_paid_time_past_the_limit_or_throw()
+    {
+        var step = Gen.Select(Gen.Long[1, (long)WorkloadMachine.MaxPaidAhead.TotalSeconds * 2], Gen.Int[0, 1_000_000]);
+        step.Array[1, 1_500].Sample(steps =>
+        {
+            var now = new DateTimeOffset(2026, 11, 25, 12, 0, 0, TimeSpan.Zero);
+            var w = WorkloadMachine.Submit("wl-1", WorkloadSpecTests.Spec(durationSeconds: 60), "A", [], now).Next;
+            foreach (var (extraSeconds, pause) in steps)
+            {
+                var d = WorkloadMachine.Apply(w, new TopUp(TimeSpan.FromSeconds(extraSeconds)), Timings, now);
+                if (d.Next.IsTerminal)
+                {
+                    return;
+                }
+
+                Assert.True(d.Next.PaidUntil - now <= WorkloadMachine.MaxPaidAhead);
+                Assert.Equal(d.Rejection is null ? w.PaidUntil + TimeSpan.FromSeconds(extraSeconds) : w.PaidUntil, d.Next.PaidUntil);
+                w = d.Next;
+                now += TimeSpan.FromSeconds(pause);
+            }
+        }, iter: 50);
     }
 
     [Fact]

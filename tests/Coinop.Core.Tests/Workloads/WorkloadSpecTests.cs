@@ -66,7 +66,7 @@ public class WorkloadSpecTests
         Assert.Equal(7, errors.Count);
         Assert.Contains(errors, e => e.StartsWith("command", StringComparison.Ordinal));
         Assert.Contains(errors, e => e.StartsWith("port", StringComparison.Ordinal));
-        Assert.Contains("cpu must be more than 0 and at most 1024 cores", (Spec() with { CpuCores = double.NaN }).Validate());
+        Assert.Contains("cpu must be from 0.01 to 1024 cores", (Spec() with { CpuCores = double.NaN }).Validate());
     }
 
     [Fact]

@@ -98,6 +98,31 @@ public sealed class CopyLimitTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Empty files, links and folders take no block of their own but an inode each of the host's filesystem: counted by
+    /// their blocks alone, 8,192 of them were a few hundred KiB of folder, and a copy could use up the host's inodes well
+    /// within its byte cap. Every entry counts at least one block, so they are over a 16 MiB cap.
+    /// </summary>
+    [Theory]
+    [InlineData(": > \"$COINOP_WORK_DIR/e$i\"")]
+    [InlineData("ln -s / \"$COINOP_WORK_DIR/l$i\"")]
+    public async Task Empty_entries_count_against_the_disk_cap(string make)
+    {
+        var limits = new CopyLimits { DiskBytes = 16 * 1024 * 1024, DiskCheckInterval = TimeSpan.FromHours(1) };
+        var sandbox = await BubblewrapAsync(limits);
+        var spec = Sandboxes.Spec("sh", ["-c", $"i=0; while [ $i -lt 8192 ]; do {make} || exit 3; i=$((i+1)); done"]);
+        var launch = await LaunchAsync(sandbox, "entries", spec);
+        await using (launch.Folders)
+        {
+            await using var copy = await sandbox.StartAsync(launch, Ct);
+            var exit = await copy.Exited.WaitAsync(TimeSpan.FromSeconds(60), Ct);
+
+            Assert.Equal(0, exit.ExitCode);
+            Assert.Equal(8192, Directory.GetFileSystemEntries(launch.Folders.Work).Length);
+            Assert.Contains("disk cap", DiskWatch.Check(launch.Folders, limits.DiskBytes), StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task A_single_file_never_grows_past_the_disk_cap()
     {

@@ -13,6 +13,12 @@ internal static class HostTree
     /// <summary>Deeper trees are refused: each level holds a descriptor while it is walked.</summary>
     public const int MaxDepth = 256;
 
+    /// <summary>
+    /// What an entry counts at least: one block. An empty file, a short link or a FIFO takes no block but an inode of the
+    /// host's filesystem; counted as nothing, a copy could use up the host's inodes within its byte cap.
+    /// </summary>
+    public const long MinEntryBytes = 4096;
+
     /// <summary>Makes <paramref name="uid"/>:<paramref name="gid"/> own the folder and everything below it.</summary>
     public static void Chown(string root, int uid, int gid)
     {
@@ -22,7 +28,7 @@ internal static class HostTree
     }
 
     /// <summary>
-    /// Disk space the folder's entries take (allocated blocks, each name counted), measured without following a link;
+    /// Disk space the folder's entries take (allocated blocks, each entry at least <see cref="MinEntryBytes"/>), measured without following a link;
     /// stops counting once past <paramref name="enough"/>. A missing folder is 0; a tree deeper than
     /// <see cref="MaxDepth"/> is an <see cref="IOException"/>.
     /// </summary>
@@ -40,7 +46,7 @@ internal static class HostTree
 
         using (dir)
         {
-            return AllocatedBelow(dir, 1, enough, Posix.Stat(dir).Blocks * 512);
+            return AllocatedBelow(dir, 1, enough, Math.Max(Posix.Stat(dir).Blocks * 512, MinEntryBytes));
         }
     }
 
@@ -89,7 +95,7 @@ internal static class HostTree
                 continue;
             }
 
-            total += status.Blocks * 512;
+            total += Math.Max(status.Blocks * 512, MinEntryBytes);
             if (status.IsDirectory && TryOpenDirectory(dir, name, depth) is { } sub)
             {
                 using (sub)
