@@ -209,7 +209,16 @@ public static class AnthropicClaim
     {
         var reader = new Utf8JsonReader(json, Options);
         reader.Read();
-        var copied = 0;
+        var copied = RewriteObject(output, json, ref reader, usage, 0, inMessage);
+        output.Write(json[copied..]);
+    }
+
+    /// <summary>
+    /// Replaces the usage values of the object the reader is at the start of (and, when <paramref name="inMessage"/>, of
+    /// its <c>message</c> object instead of adding one here); returns how far the input is copied.
+    /// </summary>
+    private static int RewriteObject(IBufferWriter<byte> output, ReadOnlySpan<byte> json, ref Utf8JsonReader reader, ReadOnlySpan<byte> usage, int copied, bool inMessage)
+    {
         var replaced = false;
         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
         {
@@ -218,7 +227,7 @@ public static class AnthropicClaim
             reader.Read();
             if (isMessage && reader.TokenType == JsonTokenType.StartObject)
             {
-                copied = RewriteObject(output, json, ref reader, usage, copied);
+                copied = RewriteObject(output, json, ref reader, usage, copied, inMessage: false);
                 continue;
             }
 
@@ -233,12 +242,8 @@ public static class AnthropicClaim
             }
         }
 
-        if (!inMessage && !replaced)
-        {
-            copied = AddUsage(output, json, (int)reader.TokenStartIndex, copied, usage);
-        }
-
-        output.Write(json[copied..]);
+        // The object a client reads usage from gets one if it had none: the message's, when there is a message to read.
+        return replaced || inMessage ? copied : AddUsage(output, json, (int)reader.TokenStartIndex, copied, usage);
     }
 
     /// <summary>The usage an Anthropic client is shown: <paramref name="usage"/>'s figures, no cache reads or writes.</summary>
@@ -251,28 +256,6 @@ public static class AnthropicClaim
         json.WriteNumber("cache_read_input_tokens", 0);
         json.WriteNumber("output_tokens", usage.OutputTokens);
         json.WriteEndObject();
-    }
-
-    /// <summary>Replaces the usage values of the object the reader is at the start of; returns how far the input is copied.</summary>
-    private static int RewriteObject(IBufferWriter<byte> output, ReadOnlySpan<byte> json, ref Utf8JsonReader reader, ReadOnlySpan<byte> usage, int copied)
-    {
-        var replaced = false;
-        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-        {
-            var isUsage = reader.ValueTextEquals("usage"u8);
-            reader.Read();
-            var start = (int)reader.TokenStartIndex;
-            reader.Skip();
-            if (isUsage)
-            {
-                output.Write(json[copied..start]);
-                output.Write(usage);
-                copied = (int)reader.BytesConsumed;
-                replaced = true;
-            }
-        }
-
-        return replaced ? copied : AddUsage(output, json, (int)reader.TokenStartIndex, copied, usage);
     }
 
     /// <summary>Writes a <c>usage</c> member before the closing brace at <paramref name="end"/>.</summary>
