@@ -32,8 +32,7 @@ public class ConcurrentSpendAttackTests
 
         var answers = await Task.WhenAll(Enumerable.Range(0, Racers).Select(_ => SendAsync(market, HttpMethod.Post, "/v1/balance/refund", null, key)));
 
-        var paid = Assert.Single(answers, a => a.Status == HttpStatusCode.OK);
-        Assert.All(answers.Where(a => a.Status != HttpStatusCode.OK), a => Assert.Equal(HttpStatusCode.BadRequest, a.Status));
+        var paid = OneWins(answers);
         Assert.Equal(50UL, await market.RedeemAsync(paid.Body.GetProperty("token").GetString()!));
         var s = await market.AssertBalancedAsync();
         Assert.Equal(50_000, s.RefundedMsat);
@@ -49,8 +48,7 @@ public class ConcurrentSpendAttackTests
 
         var answers = await Task.WhenAll(Enumerable.Range(0, Racers).Select(_ => SendAsync(market, HttpMethod.Post, "/v1/balance/create", new { token }, null)));
 
-        var opened = Assert.Single(answers, a => a.Status == HttpStatusCode.OK);
-        Assert.All(answers.Where(a => a.Status != HttpStatusCode.OK), a => Assert.Equal(HttpStatusCode.BadRequest, a.Status));
+        var opened = OneWins(answers);
         Assert.Equal(40_000, opened.Body.GetProperty("balance_msat").GetInt64());
         var s = await market.AssertBalancedAsync();
         Assert.Equal(40_000, s.ReceivedMsat);
@@ -71,8 +69,7 @@ public class ConcurrentSpendAttackTests
         var token = await market.TokenAsync(30);
         var answers = await Task.WhenAll(Enumerable.Range(0, Racers).Select(i => SendAsync(market, HttpMethod.Post, "/v1/balance/topup", new { token }, keys[i % keys.Count])));
 
-        Assert.Single(answers, a => a.Status == HttpStatusCode.OK);
-        Assert.All(answers.Where(a => a.Status != HttpStatusCode.OK), a => Assert.Equal(HttpStatusCode.BadRequest, a.Status));
+        OneWins(answers);
         var s = await market.AssertBalancedAsync();
         Assert.Equal(34_000, s.ReceivedMsat);
         Assert.Equal(34_000, s.BalancesMsat);
@@ -181,6 +178,13 @@ public class ConcurrentSpendAttackTests
         Assert.True((int)(await create).Status < 500);
         Assert.Single(wins, w => w);
         await market.AssertBalancedAsync();
+    }
+
+    /// <summary>Exactly one racer got a 200; every other got a 400 (a clear refusal, not a 500 or a second success).</summary>
+    private static (HttpStatusCode Status, JsonElement Body) OneWins((HttpStatusCode Status, JsonElement Body)[] answers)
+    {
+        Assert.All(answers.Where(a => a.Status != HttpStatusCode.OK), a => Assert.Equal(HttpStatusCode.BadRequest, a.Status));
+        return Assert.Single(answers, a => a.Status == HttpStatusCode.OK);
     }
 
     private static async Task<(HttpStatusCode Status, JsonElement Body)> SendAsync(PaidMarket market, HttpMethod method, string path, object? body, string? bearer)

@@ -21,6 +21,18 @@ public class WorkloadAttackTests
     private static Task<MarketUnderTest> MarketAsync() =>
         MarketUnderTest.StartAsync(o => o.WorkloadStopAfter = TimeSpan.FromMinutes(10), cancellationToken: Ct);
 
+    /// <summary>Submits a ten-minute workload and has <paramref name="provider"/> start its first copy and hold its lease.</summary>
+    private static async Task<string> CopyRunningAsync(MarketUnderTest market, TestProvider provider)
+    {
+        var (status, submitted) = await SendAsync(market, HttpMethod.Post, "/api/workloads", new { command = "sleep", args = new[] { "600" }, duration_seconds = 600 });
+        Assert.True(status == HttpStatusCode.Created, submitted?.ToJsonString());
+        var id = (string)submitted!["id"]!;
+        await provider.WaitForAsync<WorkloadStart>(s => s.WorkloadId == id);
+        await provider.SendAsync(new WorkloadHeartbeat(1, "incarnation-p", [new CopyRef(id, 1)], []), Ct);
+        await provider.WaitForAsync<WorkloadAck>(a => a.Seq == 1 && a.Renewed.Any(r => r.WorkloadId == id && r.Epoch == 1));
+        return id;
+    }
+
     private static async Task<(HttpStatusCode Status, JsonNode? Body)> SendAsync(MarketUnderTest market, HttpMethod method, string path, object? body)
     {
         using var request = new HttpRequestMessage(method, path) { Content = body is null ? null : JsonContent.Create(body) };
@@ -90,12 +102,7 @@ public class WorkloadAttackTests
     {
         await using var market = await MarketAsync();
         await using var provider = await PlacementClaimTests.WorkloadProviderAsync(market, "p", 4, 8192);
-        var (status, submitted) = await SendAsync(market, HttpMethod.Post, "/api/workloads", new { command = "sleep", args = new[] { "600" }, duration_seconds = 600 });
-        Assert.True(status == HttpStatusCode.Created, submitted?.ToJsonString());
-        var id = (string)submitted!["id"]!;
-        await provider.WaitForAsync<WorkloadStart>(s => s.WorkloadId == id);
-        await provider.SendAsync(new WorkloadHeartbeat(1, "incarnation-p", [new CopyRef(id, 1)], []), Ct);
-        await provider.WaitForAsync<WorkloadAck>(a => a.Seq == 1 && a.Renewed.Any(r => r.WorkloadId == id && r.Epoch == 1));
+        var id = await CopyRunningAsync(market, provider);
 
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var day = (long)TimeSpan.FromDays(1).TotalMilliseconds;
@@ -124,12 +131,7 @@ public class WorkloadAttackTests
     {
         await using var market = await MarketAsync();
         await using var provider = await PlacementClaimTests.WorkloadProviderAsync(market, "p", 4, 8192);
-        var (status, submitted) = await SendAsync(market, HttpMethod.Post, "/api/workloads", new { command = "sleep", args = new[] { "600" }, duration_seconds = 600 });
-        Assert.True(status == HttpStatusCode.Created, submitted?.ToJsonString());
-        var id = (string)submitted!["id"]!;
-        await provider.WaitForAsync<WorkloadStart>(s => s.WorkloadId == id);
-        await provider.SendAsync(new WorkloadHeartbeat(1, "incarnation-p", [new CopyRef(id, 1)], []), Ct);
-        await provider.WaitForAsync<WorkloadAck>(a => a.Seq == 1 && a.Renewed.Any(r => r.WorkloadId == id));
+        var id = await CopyRunningAsync(market, provider);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         for (var i = 0; i < 2; i++)
         {
