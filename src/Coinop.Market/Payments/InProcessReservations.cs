@@ -41,7 +41,7 @@ public sealed class InProcessReservations(
         database.UnderWriterAsync(async c =>
             reservations.Find(requestId) is { } held
             && await ledger.PostedBalanceAsync(c, null, held.Account, cancellationToken) is { } posted
-            && reservations.TryGrow(requestId, extraMsat, posted), cancellationToken);
+            && reservations.TryGrow(requestId, held.Account, extraMsat, posted), cancellationToken);
 
     /// <summary>Ends the request's reservation without a charge; false when it held none here.</summary>
     public bool Release(string requestId) => reservations.Take(requestId) is not null;

@@ -73,15 +73,16 @@ public sealed class BalanceReservations
     }
 
     /// <summary>
-    /// Adds <paramref name="extraMsat"/> to a request's reservation (a retry went to a dearer provider), given its
-    /// account's posted balance; false (nothing changes) when the request holds none or the balance does not leave it.
+    /// Adds <paramref name="extraMsat"/> to a request's reservation (a retry went to a dearer provider), given
+    /// <paramref name="account"/>'s posted balance; false (nothing changes) when the request holds none on that account
+    /// (it may have been released and reserved again elsewhere since the balance was read) or the balance does not leave it.
     /// </summary>
-    public bool TryGrow(string requestId, long extraMsat, long postedBalanceMsat)
+    public bool TryGrow(string requestId, string account, long extraMsat, long postedBalanceMsat)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(extraMsat);
         lock (_gate)
         {
-            if (!_byRequest.TryGetValue(requestId, out var held))
+            if (!_byRequest.TryGetValue(requestId, out var held) || held.Account != account)
             {
                 return false;
             }

@@ -59,7 +59,7 @@ public class BalanceReservationsProperties
 
                         break;
                     case 1:
-                        if (reservations.Find(request) is { } held && reservations.TryGrow(request, step.Amount, posted[held.Account]))
+                        if (reservations.Find(request) is { } held && reservations.TryGrow(request, held.Account, step.Amount, posted[held.Account]))
                         {
                             granted[request] += step.Amount;
                         }
@@ -121,6 +121,23 @@ public class BalanceReservationsProperties
         }, iter: 2_000);
     }
 
+    /// <summary>
+    /// A grow is judged against the balance of the account that was read: a request released and reserved again on
+    /// another account meanwhile (same request id) is not grown against the first account's balance (a CI seed did this
+    /// through the real-store property's own grow, which then found the second account short at settlement).
+    /// </summary>
+    [Fact]
+    public void A_grow_given_another_accounts_balance_changes_nothing()
+    {
+        var reservations = new BalanceReservations();
+        Assert.True(reservations.TryReserve("r", Accounts[1], 100, 100, Start));
+
+        Assert.False(reservations.TryGrow("r", Accounts[0], 500, 10_000));
+        Assert.Equal(100, reservations.ReservedMsat(Accounts[1]));
+        Assert.True(reservations.TryGrow("r", Accounts[1], 1, 101));
+        Assert.Equal(101, reservations.ReservedMsat(Accounts[1]));
+    }
+
     [Fact]
     public async Task On_a_real_store_concurrent_debits_never_take_reserved_money_and_every_granted_reservation_settles()
     {
@@ -153,12 +170,10 @@ public class BalanceReservationsProperties
                             && reservations.TryReserve(request, account, step.Amount, posted, Start), ct);
                         break;
                     case 1:
-                        if (reservations.Find(request) is { } held)
-                        {
-                            await store.Database.UnderWriterAsync(async c =>
-                                reservations.TryGrow(request, step.Amount, (await ledger.PostedBalanceAsync(c, null, held.Account, ct))!.Value), ct);
-                        }
-
+                        // As the market grows a hold: the reservation found in the writer's turn, its account's balance read in it.
+                        await store.Database.UnderWriterAsync(async c =>
+                            reservations.Find(request) is { } held
+                            && reservations.TryGrow(request, held.Account, step.Amount, (await ledger.PostedBalanceAsync(c, null, held.Account, ct))!.Value), ct);
                         break;
                     case 2:
                         {
