@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Text.Json;
 using Coinop.Core.Protocol;
 
 namespace Coinop.Market.Inference;
@@ -139,32 +138,10 @@ public sealed class AnthropicSseRelay(ConsumerOutput output) : SseRelay(output)
     public override void Finish(BillingSettlement settlement)
     {
         var billed = _billed ?? TokenUsage.Zero;
-        AnthropicEvents.Write(Writer, "message_delta", json =>
-        {
-            json.WriteStartObject("delta");
-            WriteStringOrNull(json, "stop_reason", _stopReason);
-            WriteStringOrNull(json, "stop_sequence", _stopSequence);
-            json.WriteEndObject();
-            json.WriteStartObject("usage");
-            json.WriteNumber("input_tokens", billed.InputTokens);
-            json.WriteNumber("output_tokens", billed.OutputTokens);
-            json.WriteEndObject();
-        });
+        AnthropicEvents.Write(Writer, "message_delta", json => AnthropicEvents.WriteMessageDelta(json, _stopReason, _stopSequence, billed));
         WriteTrailer(settlement);
         Writer.Write("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"u8);
     }
 
     public override void WriteError(ApiError error) => AnthropicEvents.WriteError(Writer, error);
-
-    private static void WriteStringOrNull(Utf8JsonWriter json, string name, string? value)
-    {
-        if (value is null)
-        {
-            json.WriteNull(name);
-        }
-        else
-        {
-            json.WriteString(name, value);
-        }
-    }
 }

@@ -95,25 +95,7 @@ public sealed class AnthropicStreamTranslator : IChatStreamSink, IDisposable
         Close();
         var usage = billed ?? Usage ?? TokenUsage.Zero;
         var (reason, sequence) = _reply.StopReason(_reader.FinishReason, _reader.MatchedStop, _reader.ToolCalls.Count > 0);
-        Event("message_delta", json =>
-        {
-            json.WriteStartObject("delta");
-            json.WriteString("stop_reason", reason);
-            if (sequence is null)
-            {
-                json.WriteNull("stop_sequence");
-            }
-            else
-            {
-                json.WriteString("stop_sequence", sequence);
-            }
-
-            json.WriteEndObject();
-            json.WriteStartObject("usage");
-            json.WriteNumber("input_tokens", usage.InputTokens);
-            json.WriteNumber("output_tokens", usage.OutputTokens);
-            json.WriteEndObject();
-        });
+        Event("message_delta", json => AnthropicEvents.WriteMessageDelta(json, reason, sequence, usage));
     }
 
     public void Stop(IBufferWriter<byte> output)
